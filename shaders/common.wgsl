@@ -1,0 +1,147 @@
+// common.wgsl: helpers prepended to every kernel by src/engine/gpu/shaders.ts (after the generated constants).
+//
+// - flat_index: the global element index of a 1-D kernel dispatched as a 2-D grid. Large tensors need more
+//   than maxComputeWorkgroupsPerDimension (65535) workgroups, so the host spreads them over x and y
+//   (src/engine/gpu/dispatch.ts) and each kernel compares the index against its element count.
+// - pcg_hash / rng_u32 / rng_uniform: the counter-based RNG, bit for bit the same as src/engine/rng.ts.
+// - raw_word_index / decode_raw: read element j of raw model bytes uploaded as u32 words (little-endian; an
+//   F16/BF16 element is the low half of word j/2 for even j, the high half for odd j). Decoding is pure bit
+//   manipulation because f16 shader types are optional (SwiftShader has none).
+// - unfused: keeps a product from being fused into a following add, so sums round as the CPU twins round.
+// - f32_to_f16_bits / f32_to_bf16_bits / f32_bits_canonical: encode with round-to-nearest-even, overflow to
+//   infinity and every NaN as the positive quiet NaN, bit for bit the same as src/engine/reference/kernels.ts.
+//   They work on the f32's bits in integer arithmetic, so no device rounding mode or subnormal flushing
+//   can change the result.
+
+// Linear index of this workgroup in a 2-D grid of workgroups.
+fn workgroup_index(wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
+  return wg.y * nwg.x + wg.x;
+}
+
+fn flat_index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+  return workgroup_index(wg, nwg) * WORKGROUP_SIZE + lid;
+}
+
+fn pcg_hash(input: u32) -> u32 {
+  let state = input * 747796405u + 2891336453u;
+  let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+  return (word >> 22u) ^ word;
+}
+
+fn rng_u32(key: u32, index: u32) -> u32 {
+  return pcg_hash(pcg_hash(index) ^ key);
+}
+
+// Uniform in [0, 1) with 24 random bits, exactly representable in f32.
+fn rng_uniform(key: u32, index: u32) -> f32 {
+  return f32(rng_u32(key, index) >> 8u) * 5.9604644775390625e-8;
+}
+
+// ---- exact f32 rounding ----
+
+// x as a separately rounded f32. WGSL lets compilers contract a * b + c into one fused multiply-add, which
+// skips the product's rounding (NVIDIA's Vulkan compiler does; SwiftShader does not), so results would differ
+// between devices and from the CPU twin. XOR-ing the product's bits with `zero`, a uniform the host sets to 0,
+// hides from the compiler that the value is a product, so the product is rounded to f32 on every device.
+fn unfused(x: f32, zero: u32) -> f32 {
+  return bitcast<f32>(bitcast<u32>(x) ^ zero);
+}
+
+// ---- raw element decoding ----
+
+// Index of the u32 word that holds element j of a raw tensor in encoding `dtype`.
+fn raw_word_index(j: u32, dtype: u32) -> u32 {
+  if (dtype == DTYPE_F32) {
+    return j;
+  }
+  return j >> 1u;
+}
+
+// Element j's 16 bits inside its word: the low half for even j, the high half for odd j.
+fn half_of(word: u32, j: u32) -> u32 {
+  return (word >> ((j & 1u) * 16u)) & 0xffffu;
+}
+
+// Exact f32 value of an f16 bit pattern. Infinities keep their sign; NaN payloads are carried over.
+fn f16_bits_to_f32(h: u32) -> f32 {
+  let sign = (h & 0x8000u) << 16u;
+  let exp = (h >> 10u) & 0x1fu;
+  let mant = h & 0x3ffu;
+  if (exp == 0x1fu) {
+    return bitcast<f32>(sign | 0x7f800000u | (mant << 13u));
+  }
+  if (exp == 0u) {
+    // Zero or subnormal: mant * 2^-24 is exact and a normal f32 (or +0), so flushing cannot touch it.
+    return bitcast<f32>(sign | bitcast<u32>(f32(mant) * 5.9604644775390625e-8));
+  }
+  // Rebias the exponent from 15 to 127.
+  return bitcast<f32>(sign | ((exp + 112u) << 23u) | (mant << 13u));
+}
+
+// Element j of a raw tensor, given the word raw[raw_word_index(j, dtype)].
+fn decode_raw(word: u32, j: u32, dtype: u32) -> f32 {
+  if (dtype == DTYPE_F16) {
+    return f16_bits_to_f32(half_of(word, j));
+  }
+  if (dtype == DTYPE_BF16) {
+    return bitcast<f32>(half_of(word, j) << 16u);
+  }
+  return bitcast<f32>(word);
+}
+
+// ---- encoding with round-to-nearest-even ----
+
+const F32_QUIET_NAN: u32 = 0x7fc00000u;
+const F16_QUIET_NAN: u32 = 0x7e00u;
+const BF16_QUIET_NAN: u32 = 0x7fc0u;
+
+fn is_nan_bits(bits: u32) -> bool {
+  return (bits & 0x7fffffffu) > 0x7f800000u;
+}
+
+// v / 2^shift rounded to nearest, ties to even (1 <= shift <= 31).
+fn shift_rne(v: u32, shift: u32) -> u32 {
+  let q = v >> shift;
+  let rest = v & ((1u << shift) - 1u);
+  let half = 1u << (shift - 1u);
+  return q + select(0u, 1u, rest > half || (rest == half && (q & 1u) == 1u));
+}
+
+// Bits of x with every NaN replaced by the positive quiet NaN (NaN sign and payload differ between devices).
+fn f32_bits_canonical(x: f32) -> u32 {
+  let bits = bitcast<u32>(x);
+  return select(bits, F32_QUIET_NAN, is_nan_bits(bits));
+}
+
+fn f32_to_bf16_bits(x: f32) -> u32 {
+  let bits = bitcast<u32>(x);
+  if (is_nan_bits(bits)) {
+    return BF16_QUIET_NAN;
+  }
+  // A carry out of the mantissa bumps the exponent; the largest finite values round up to infinity.
+  return shift_rne(bits, 16u);
+}
+
+fn f32_to_f16_bits(x: f32) -> u32 {
+  let bits = bitcast<u32>(x);
+  let sign = (bits >> 16u) & 0x8000u;
+  let mag = bits & 0x7fffffffu;
+  if (mag > 0x7f800000u) {
+    return F16_QUIET_NAN;
+  }
+  if (mag >= 0x477ff000u) {
+    // |x| >= 65520, halfway between the largest f16 (65504) and 2^16: ties to even give infinity.
+    return sign | 0x7c00u;
+  }
+  if (mag >= 0x38800000u) {
+    // Normal f16 (|x| >= 2^-14): round off 13 mantissa bits, then rebias the exponent from 127 to 15.
+    return sign | (shift_rne(mag, 13u) - (112u << 10u));
+  }
+  if (mag <= 0x33000000u) {
+    // |x| <= 2^-25, half the smallest subnormal: rounds to zero (the tie goes to the even 0).
+    return sign;
+  }
+  // Subnormal f16 in units of 2^-24: the 24-bit significand times 2^(exp - 126), exp in 102..112.
+  let significand = (mag & 0x7fffffu) | 0x800000u;
+  return sign | shift_rne(significand, 126u - (mag >> 23u));
+}

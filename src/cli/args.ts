@@ -1,0 +1,101 @@
+/** Command-line parsing for `merge-playground`: flags to a merge config, with errors that name the flag at fault. */
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../engine/errors';
+import type { MergeConfig } from '../engine/merge/config';
+import { getMethod } from '../engine/methods/registry';
+import { parseParamText } from '../engine/methods/params';
+
+export const USAGE = `Usage:
+  merge-playground merge --base BASE --model M1 --model M2 [...] --method METHOD
+                         [--set key=value ...] [--config config.json] --out merged.safetensors
+                         [--report report.json] [--dtype base|F32|F16|BF16]
+                         [--extra-tensors passthrough|ignore] [--mixed-dtypes] [--quiet]
+  merge-playground methods          list every method and its parameters
+  merge-playground --help
+
+BASE and M are .safetensors files, sharded index files (model.safetensors.index.json),
+or folders holding model.safetensors or a sharded index. --set overrides one method
+parameter; --config reads the same JSON config the page exports (flags override it).`;
+
+/** A parsed `merge` command. */
+export interface MergeCommand {
+  base: string;
+  models: string[];
+  out: string;
+  report: string | null;
+  configFile: string | null;
+  method: string | null;
+  sets: string[];
+  dtype: string | null;
+  extraTensors: string | null;
+  mixedDtypes: boolean;
+  quiet: boolean;
+}
+
+/** Parses the arguments after `merge`. */
+export function parseMergeArgs(argv: string[]): MergeCommand {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        base: { type: 'string' },
+        model: { type: 'string', multiple: true },
+        method: { type: 'string' },
+        set: { type: 'string', multiple: true },
+        config: { type: 'string' },
+        out: { type: 'string' },
+        report: { type: 'string' },
+        dtype: { type: 'string' },
+        'extra-tensors': { type: 'string' },
+        'mixed-dtypes': { type: 'boolean' },
+        quiet: { type: 'boolean' },
+      },
+    }));
+  } catch (e) {
+    throw new ConfigError('arguments', (e as Error).message);
+  }
+  if (!values.base) throw new ConfigError('--base', 'is required (the pretrained model)');
+  if (!values.model?.length) throw new ConfigError('--model', 'is required at least once (a fine-tuned model)');
+  if (!values.out) throw new ConfigError('--out', 'is required (where to write merged.safetensors)');
+  return {
+    base: values.base,
+    models: values.model,
+    out: values.out,
+    report: values.report ?? null,
+    configFile: values.config ?? null,
+    method: values.method ?? null,
+    sets: values.set ?? [],
+    dtype: values.dtype ?? null,
+    extraTensors: values['extra-tensors'] ?? null,
+    mixedDtypes: values['mixed-dtypes'] ?? false,
+    quiet: values.quiet ?? false,
+  };
+}
+
+/** Combines a config file (if any) with the flags; flags win. Returns the raw config for resolveConfig. */
+export function buildConfig(cmd: MergeCommand, fileConfig: unknown): MergeConfig {
+  const fromFile = (fileConfig ?? {}) as Partial<MergeConfig> & Record<string, unknown>;
+  if (typeof fromFile !== 'object' || Array.isArray(fromFile)) throw new ConfigError('--config', 'must contain a JSON object');
+  const method = cmd.method ?? (typeof fromFile.method === 'string' ? fromFile.method : null);
+  if (!method) throw new ConfigError('--method', 'is required (or give "method" in --config); run `merge-playground methods` for the list');
+  const spec = getMethod(method);
+  const params: Record<string, unknown> = fromFile.method === undefined || fromFile.method === method ? { ...(fromFile.params ?? {}) } : {};
+  for (const s of cmd.sets) {
+    const eq = s.indexOf('=');
+    if (eq <= 0) throw new ConfigError('--set', `expected key=value, got ${JSON.stringify(s)}`);
+    const key = s.slice(0, eq).trim();
+    const p = spec.params.find((x) => x.name === key);
+    if (!p) throw new ConfigError(`--set ${key}`, `unknown parameter for method '${spec.id}' (allowed: ${spec.params.map((x) => x.name).join(', ') || '(none)'})`);
+    params[key] = parseParamText(p, s.slice(eq + 1));
+  }
+  const options: Record<string, unknown> = { ...(fromFile.options ?? {}) };
+  if (cmd.dtype) options.outputDtype = cmd.dtype;
+  if (cmd.extraTensors) options.extraBaseTensors = cmd.extraTensors;
+  if (cmd.mixedDtypes) options.mixedDtypes = true;
+  const out: MergeConfig = { method, params, options };
+  if (fromFile.format !== undefined) out.format = fromFile.format as string;
+  return out;
+}

@@ -1,0 +1,29 @@
+/**
+ * The one place that loads WGSL. Kernels live in the top-level `shaders/` folder, one per file; Vite (page,
+ * vitest and the CLI build alike) inlines them as strings. Every kernel is prefixed with the shared constants
+ * and with `common.wgsl` (helpers: indexing, f16/bf16 decoding, RNG), so nothing is copied between kernels.
+ */
+import { wgslConstants } from './constants';
+
+const files = import.meta.glob('../../../shaders/*.wgsl', { query: '?raw', import: 'default', eager: true }) as Record<
+  string,
+  string
+>;
+
+const byName = new Map<string, string>();
+for (const [path, text] of Object.entries(files)) {
+  const name = path.slice(path.lastIndexOf('/') + 1, -'.wgsl'.length);
+  byName.set(name, text);
+}
+
+/** Names of every kernel file (without `.wgsl`), excluding the shared prelude. */
+export function kernelNames(): string[] {
+  return [...byName.keys()].filter((n) => n !== 'common').sort();
+}
+
+/** Full WGSL source of kernel `name`: constants + common helpers + the kernel itself. */
+export function shaderSource(name: string): string {
+  const body = byName.get(name);
+  if (body === undefined) throw new Error(`no shader named '${name}' in shaders/ (have: ${kernelNames().join(', ')})`);
+  return `${wgslConstants()}\n${byName.get('common') ?? ''}\n${body}`;
+}

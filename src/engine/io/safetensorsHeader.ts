@@ -1,0 +1,180 @@
+/**
+ * Parsing and validation of a safetensors header: an 8-byte little-endian length, then that many bytes of
+ * UTF-8 JSON mapping tensor names to {dtype, shape, data_offsets}, plus an optional `__metadata__` map.
+ * Everything a later read relies on (sizes, bounds, no overlaps) is checked here, once, so that a corrupt or
+ * hostile file fails with a FormatError naming the field instead of a wrong read later.
+ */
+import { FormatError } from '../errors';
+import { DTYPE_BYTES, DTYPES, type DType, type TensorInfo } from '../types';
+
+/** Largest header we accept (the reference implementation uses the same cap). */
+export const MAX_HEADER_BYTES = 100_000_000;
+
+/** A parsed, validated header. */
+export interface SafetensorsHeader {
+  /** Tensors sorted by their begin offset. */
+  tensors: TensorInfo[];
+  metadata: Record<string, string> | null;
+  headerLength: number;
+  /** Absolute file offset of the data area: 8 + headerLength. */
+  dataOffset: number;
+  /** Bytes in the data area (file size minus 8 minus headerLength). */
+  dataSize: number;
+}
+
+/** Reads and checks the u64 little-endian header length from a file's first 8 bytes. */
+export function readHeaderLength(fileName: string, fileSize: number, first8: Uint8Array): number {
+  if (fileSize < 8 || first8.byteLength < 8) {
+    throw new FormatError(fileName, `file is truncated: ${fileSize} bytes, but a safetensors file starts with an 8-byte header length`);
+  }
+  const view = new DataView(first8.buffer, first8.byteOffset, 8);
+  const length = view.getUint32(0, true) + view.getUint32(4, true) * 2 ** 32;
+  if (length === 0) throw new FormatError(fileName, 'header length is 0 (the header must hold at least "{}")');
+  if (length > MAX_HEADER_BYTES) {
+    throw new FormatError(fileName, `header length ${length} is above the limit of ${MAX_HEADER_BYTES} bytes`);
+  }
+  if (length > fileSize - 8) {
+    throw new FormatError(fileName, `header length ${length} is beyond the end of the file (only ${fileSize - 8} bytes follow the length)`);
+  }
+  return length;
+}
+
+/** Parses and validates the JSON header; `json` holds exactly `headerLength` bytes. */
+export function parseHeader(fileName: string, fileSize: number, headerLength: number, json: Uint8Array): SafetensorsHeader {
+  const fail = (message: string): never => {
+    throw new FormatError(fileName, message);
+  };
+  if (json.byteLength !== headerLength) fail(`header has ${json.byteLength} bytes, expected ${headerLength}`);
+  const dataOffset = 8 + headerLength;
+  const dataSize = fileSize - dataOffset;
+  if (dataSize < 0) fail(`header length ${headerLength} is beyond the end of the file (${fileSize} bytes)`);
+
+  const root = parseJsonObject(fileName, json);
+  let metadata: Record<string, string> | null = null;
+  const tensors: TensorInfo[] = [];
+  for (const [name, entry] of Object.entries(root)) {
+    if (name === '__metadata__') metadata = parseMetadata(fileName, entry);
+    else tensors.push(parseTensor(fileName, name, entry, dataSize));
+  }
+  tensors.sort((a, b) => a.begin - b.begin || a.end - b.end || (a.name < b.name ? -1 : 1));
+  checkNoOverlap(fileName, tensors);
+  return { tensors, metadata, headerLength, dataOffset, dataSize };
+}
+
+/** Decodes strict UTF-8 and parses JSON; any failure (deep nesting included) becomes a FormatError. */
+function parseJsonObject(fileName: string, json: Uint8Array): Record<string, unknown> {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(json);
+  } catch {
+    throw new FormatError(fileName, 'header is not valid UTF-8');
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    // A stack overflow (RangeError) from pathological nesting must not escape as a crash.
+    const why = e instanceof RangeError ? 'it is nested too deeply' : (e as Error).message;
+    throw new FormatError(fileName, `header is not valid JSON: ${why}`);
+  }
+  if (!isPlainObject(value)) throw new FormatError(fileName, `header must be a JSON object, got ${describe(value)}`);
+  return value;
+}
+
+/** Validates one tensor entry against the data area. */
+function parseTensor(fileName: string, name: string, entry: unknown, dataSize: number): TensorInfo {
+  const fail = (message: string): never => {
+    throw new FormatError(fileName, name === '' ? `tensor with an empty name: ${message}` : `tensor "${name}": ${message}`);
+  };
+  if (name === '') fail('tensor names must be non-empty');
+  if (!isPlainObject(entry)) return fail(`entry must be an object with dtype, shape and data_offsets, got ${describe(entry)}`);
+  const keys = Object.keys(entry);
+  const expected = ['dtype', 'shape', 'data_offsets'];
+  const extra = keys.filter((k) => !expected.includes(k));
+  const missing = expected.filter((k) => !keys.includes(k));
+  if (extra.length) fail(`unexpected field(s) ${extra.map((k) => `"${k}"`).join(', ')} (allowed: dtype, shape, data_offsets)`);
+  if (missing.length) fail(`missing field(s) ${missing.join(', ')}`);
+
+  const dtype = entry['dtype'];
+  if (typeof dtype !== 'string' || !(DTYPES as readonly string[]).includes(dtype)) {
+    fail(`dtype ${typeof dtype === 'string' ? JSON.stringify(dtype) : describe(dtype)} is not supported (allowed: ${DTYPES.join(', ')})`);
+  }
+  const shape = entry['shape'];
+  if (!Array.isArray(shape)) return fail(`shape must be an array, got ${describe(shape)}`);
+  shape.forEach((d, i) => {
+    if (!isSize(d)) fail(`shape[${i}] = ${describe(d)} is not a non-negative integer`);
+  });
+  const offsets = entry['data_offsets'];
+  if (!Array.isArray(offsets) || offsets.length !== 2) {
+    const got = Array.isArray(offsets) ? `an array of ${offsets.length}` : describe(offsets);
+    return fail(`data_offsets must be [begin, end], got ${got}`);
+  }
+  const [begin, end] = offsets as unknown[];
+  if (!isSize(begin) || !isSize(end)) return fail(`data_offsets [${describe(begin)}, ${describe(end)}] must be non-negative integers`);
+  if (begin > end) fail(`data_offsets begin ${begin} is after end ${end}`);
+
+  const byteSize = safeByteSize(shape as number[], DTYPE_BYTES[dtype as DType]);
+  if (byteSize === null) fail(`shape [${shape.join(', ')}] is too large (its byte size exceeds ${Number.MAX_SAFE_INTEGER})`);
+  if (end - begin !== byteSize) {
+    fail(`data_offsets [${begin}, ${end}] span ${end - begin} bytes, but ${dtype} [${shape.join(', ')}] needs ${byteSize}`);
+  }
+  if (end > dataSize) {
+    fail(`data_offsets [${begin}, ${end}] lie outside the data area (${dataSize} bytes): the file is truncated or corrupt`);
+  }
+  return { name, dtype: dtype as DType, shape: shape as number[], begin, end };
+}
+
+/** numel * elementSize, or null if any intermediate product exceeds Number.MAX_SAFE_INTEGER. */
+function safeByteSize(shape: number[], elementSize: number): number | null {
+  if (shape.includes(0)) return 0;
+  let n = elementSize;
+  for (const d of shape) {
+    n *= d;
+    if (n > Number.MAX_SAFE_INTEGER) return null;
+  }
+  return n;
+}
+
+/**
+ * Ranges are sorted by begin, so any overlap shows between neighbours. Empty ranges occupy no bytes and are
+ * skipped: they cannot overlap anything.
+ */
+function checkNoOverlap(fileName: string, tensors: TensorInfo[]): void {
+  let last: TensorInfo | undefined;
+  for (const t of tensors) {
+    if (t.begin === t.end) continue;
+    if (last && t.begin < last.end) {
+      throw new FormatError(
+        fileName,
+        `tensors "${last.name}" [${last.begin}, ${last.end}] and "${t.name}" [${t.begin}, ${t.end}] overlap in the data area`,
+      );
+    }
+    last = t;
+  }
+}
+
+/** `__metadata__` must map strings to strings. */
+function parseMetadata(fileName: string, value: unknown): Record<string, string> {
+  if (!isPlainObject(value)) throw new FormatError(fileName, `__metadata__ must be an object of strings, got ${describe(value)}`);
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v !== 'string') throw new FormatError(fileName, `__metadata__ "${k}" must be a string, got ${describe(v)}`);
+  }
+  return value as Record<string, string>;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isSize(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** Short description of a JSON value for error messages (never the whole value: it may be huge). */
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
+  const s = JSON.stringify(v);
+  return `${typeof v} ${s.length > 40 ? `${s.slice(0, 40)}...` : s}`;
+}

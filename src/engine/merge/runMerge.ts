@@ -1,0 +1,224 @@
+/**
+ * The streaming GPU merge. The method's plan (src/engine/merge/plans) runs its statistics passes, then the output
+ * pass visits the tensors in file order: tensors that are not merged are copied, merged ones stream chunk by chunk
+ * through the plan and are packed to the output dtype on the GPU and written. Outputs go through SafetensorsWriters
+ * whose sinks commit only when everything succeeded: a failed or cancelled merge leaves no file.
+ */
+import { throwIfAborted } from '../errors';
+import type { GpuContext } from '../gpu/device';
+import { packAdd, readBuffer, sumSquares, type RawDType } from '../gpu/kernels';
+import type { ByteSink } from '../io/byteSource';
+import type { Model } from '../io/model';
+import { SafetensorsWriter, type TensorSpec } from '../io/safetensorsWriter';
+import { checkModelCount } from '../methods/registry';
+import { countLayers } from '../methods/scaling';
+import { decodeToF32, encodeFloats } from '../tensor/dtype';
+import { DTYPE_BYTES, type DType } from '../types';
+import { alignModels, type AlignedTensor } from './align';
+import { configToJson, type ResolvedConfig } from './config';
+import { planOf } from './plans';
+import { coefficientsOf, type GpuPlan, type PlanContext } from './plans/plan';
+import { REPORT_FORMAT, totalsOf, type MergeReport, type TensorReport } from './report';
+import { ChunkStream, type Chunk } from './stream';
+
+/** Progress of a running merge. */
+export interface MergeProgress {
+  /** The pass running ("statistics", "merge", ...). */
+  phase: string;
+  tensor: string;
+  /** Bytes read from the models so far, and the bytes of one full read of them. */
+  doneBytes: number;
+  totalBytes: number;
+}
+
+export interface MergeRun {
+  base: Model;
+  models: Model[];
+  config: ResolvedConfig;
+  /**
+   * Opens the sink of output `index` (most methods write one model; TALL masks one per task, `label` then names the
+   * task's model). Omit to compute the report only.
+   */
+  output?: (index: number, label: string | null) => Promise<ByteSink>;
+  onProgress?: (p: MergeProgress) => void;
+  signal?: AbortSignal;
+  /** Keep task vectors on the GPU between passes when they fit in this many bytes (default 512 MiB). */
+  cacheBytes?: number;
+}
+
+/** The dtype a merged float tensor is written in. */
+export function outputDtypeOf(baseDtype: DType, option: ResolvedConfig['options']['outputDtype']): DType {
+  return option === 'base' ? baseDtype : option;
+}
+
+/** Metadata recorded in every merged file: how it was made. */
+export function mergeMetadata(run: Pick<MergeRun, 'base' | 'models' | 'config'>, label: string | null): Record<string, string> {
+  const meta: Record<string, string> = {
+    format: 'pt',
+    'merge_playground.config': JSON.stringify(configToJson(run.config)),
+    'merge_playground.base': run.base.name,
+    'merge_playground.models': JSON.stringify(run.models.map((m) => m.name)),
+  };
+  if (label !== null) meta['merge_playground.output'] = label;
+  return meta;
+}
+
+/** Output tensor list (name, dtype, shape) in the order they are written. */
+export function outputSpecs(aligned: AlignedTensor[], config: ResolvedConfig): TensorSpec[] {
+  return aligned.map((t) => ({
+    name: t.name,
+    shape: t.shape,
+    dtype: t.action === 'merge' ? outputDtypeOf(t.dtype, config.options.outputDtype) : t.dtype,
+  }));
+}
+
+// A function, not a constant: in Node, GPUBufferUsage exists only once the platform has installed Dawn's globals.
+const storage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+/** Merges on the GPU and returns the report; writes the merged file(s) through `run.output` if given. */
+export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeReport> {
+  const started = Date.now();
+  const { base, models, config } = run;
+  checkModelCount(config.method, models.length);
+  const plan = planOf(config.method.id);
+  const aligned = alignModels(base, models, config.options);
+  const T = models.length;
+  const specs = outputSpecs(aligned, config);
+  const outputs = plan.outputs(T);
+  const labels = outputs === 1 ? [null] : models.map((m) => m.name);
+  const writers: SafetensorsWriter[] = [];
+  const sinks: ByteSink[] = [];
+  ctx.resetPeak();
+  const merged = aligned.filter((t) => t.action === 'merge');
+  const oneRead = merged.reduce((s, t) => s + t.numel * (DTYPE_BYTES[t.dtype] + models.reduce((a, m) => a + DTYPE_BYTES[m.tensors.get(t.name)!.info.dtype], 0)), 0);
+  let phase = 'merge';
+  let doneBytes = 0;
+  let current = '';
+  const progress = () => run.onProgress?.({ phase, tensor: current, doneBytes, totalBytes: oneRead });
+  const stream = new ChunkStream(ctx, { base, models, signal: run.signal }, merged, {
+    granularity: plan.granularity,
+    chunkElements: config.options.chunkElements,
+    cacheBytes: run.cacheBytes ?? 512 * 2 ** 20,
+    onRead: (bytes) => {
+      doneBytes += bytes;
+      progress();
+    },
+  });
+  const scratch = new Map<string, GPUBuffer>();
+  const layers = countLayers(aligned.map((t) => t.name));
+  const p: PlanContext = {
+    ctx,
+    spec: config.method,
+    params: config.params,
+    tasks: T,
+    layers,
+    stream,
+    coeffs: (param, tensor) => coefficientsOf(config.method, config.params, param, tensor, T, layers),
+    scratch(slot, floats) {
+      const have = scratch.get(slot);
+      if (have && have.size >= floats * 4) return have;
+      if (have) ctx.destroyBuffer(have);
+      const buf = ctx.createBuffer(`scratch ${slot}`, Math.max(4, floats * 4), storage());
+      scratch.set(slot, buf);
+      return buf;
+    },
+    phase(name) {
+      phase = name;
+      doneBytes = 0;
+      progress();
+    },
+  };
+  const reports: TensorReport[] = [];
+  try {
+    for (let o = 0; o < (run.output ? outputs : 0); o++) {
+      const sink = await run.output!(o, labels[o]!);
+      sinks.push(sink);
+      writers.push(await SafetensorsWriter.create(sink, specs, mergeMetadata(run, labels[o]!)));
+    }
+    if (plan.prepare) await plan.prepare(p);
+    p.phase('merge');
+    for (let i = 0; i < aligned.length; i++) {
+      const t = aligned[i]!;
+      current = t.name;
+      throwIfAborted(run.signal);
+      if (t.action === 'passthrough') {
+        await copyTensor(run, t, writers);
+        reports.push({ name: t.name, shape: t.shape, dtype: t.dtype, outputDtype: t.dtype, action: 'passthrough', baseNorm: null, taskVectorNorms: null, mergedNorm: null });
+        continue;
+      }
+      await plan.beginTensor?.(p, t);
+      reports.push(await emitTensor(p, plan, t, specs[i]!.dtype, outputs, writers));
+    }
+    for (const w of writers) await w.finish();
+  } catch (e) {
+    // Nothing may be left behind: every opened output is discarded whatever failed.
+    for (const s of sinks) await s.abort();
+    throw e;
+  } finally {
+    plan.destroy?.();
+    stream.destroy();
+    for (const b of scratch.values()) ctx.destroyBuffer(b);
+  }
+  return {
+    format: REPORT_FORMAT,
+    config: configToJson(config),
+    base: base.name,
+    models: models.map((m) => m.name),
+    backend: `webgpu: ${ctx.info.adapter}`,
+    totals: totalsOf(reports, T),
+    tensors: reports,
+    elapsedMs: Date.now() - started,
+    peakGpuBytes: ctx.peakBytes,
+    output: writers.length ? { file: sinks[0]!.name, bytes: writers[0]!.totalBytes } : null,
+  };
+}
+
+/** Copies a tensor that is not merged from the base to every output, in bounded chunks. */
+async function copyTensor(run: MergeRun, t: AlignedTensor, writers: SafetensorsWriter[]): Promise<void> {
+  if (!writers.length) return;
+  const step = run.config.options.chunkElements;
+  for (let start = 0; start < t.numel; start += step) {
+    const bytes = await run.base.readTensor(t.name, { start, count: Math.min(step, t.numel - start) }, run.signal);
+    for (const w of writers) await w.write(t.name, bytes);
+  }
+}
+
+/** Streams one tensor through the plan's emit, packs and writes each output; returns the tensor's norms. */
+async function emitTensor(p: PlanContext, plan: GpuPlan, t: AlignedTensor, outDtype: DType, outputs: number, writers: SafetensorsWriter[]): Promise<TensorReport> {
+  const { ctx } = p;
+  const T = p.tasks;
+  const packDtype: RawDType = outDtype === 'F16' || outDtype === 'BF16' ? outDtype : 'F32';
+  const bytesPer = packDtype === 'F32' ? 4 : 2;
+  const maxChunk = p.stream.maxChunk;
+  const deltas = Array.from({ length: outputs }, (_, o) => p.scratch(`delta ${o}`, maxChunk));
+  const packed = p.scratch('packed', maxChunk);
+  let baseSq = 0;
+  let mergedSq = 0;
+  const tvSq = new Float64Array(T);
+  await p.stream.forTensor(
+    t,
+    async (c: Chunk) => {
+      const [bs, tvs] = await Promise.all([sumSquares(ctx, c.base, 1, c.count), sumSquares(ctx, c.stack, T, c.count)]);
+      baseSq += bs[0]!;
+      tvs.forEach((v, i) => (tvSq[i] = tvSq[i]! + v));
+      await ctx.scoped(`${p.spec.id} ${t.name}`, () => plan.emit(p, c, deltas));
+      mergedSq += (await sumSquares(ctx, deltas[0]!, 1, c.count))[0]!;
+      for (let o = 0; o < writers.length; o++) {
+        await ctx.scoped(`pack ${t.name}`, () => packAdd(ctx, c.base, deltas[o]!, c.count, packDtype, packed));
+        const bytes = (await readBuffer(ctx, packed, Math.ceil((c.count * bytesPer) / 4) * 4)).subarray(0, c.count * bytesPer);
+        await writers[o]!.write(t.name, outDtype === 'F64' ? encodeFloats(decodeToF32(bytes, 'F32'), 'F64') : bytes);
+      }
+    },
+    true,
+  );
+  return {
+    name: t.name,
+    shape: t.shape,
+    dtype: t.dtype,
+    outputDtype: outDtype,
+    action: 'merge',
+    baseNorm: Math.sqrt(baseSq),
+    taskVectorNorms: Array.from(tvSq, Math.sqrt),
+    mergedNorm: Math.sqrt(mergedSq),
+  };
+}

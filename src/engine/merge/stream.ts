@@ -1,0 +1,172 @@
+/**
+ * Streams the tensors to merge through the GPU, chunk by chunk: for each chunk the base (theta0, f32) and the stack of
+ * task vectors ([T, count] f32, row t = model t) are built on the GPU from the models' bytes. Methods make several
+ * passes (statistics first, output last); when every chunk's buffers fit in `cacheBytes` they stay on the GPU
+ * between passes, otherwise each pass reads the files again, so GPU memory stays at a few chunks per model whatever
+ * the model size.
+ */
+import { throwIfAborted } from '../errors';
+import type { GpuContext } from '../gpu/device';
+import { taskVector, unpack, uploadRaw, type RawDType } from '../gpu/kernels';
+import type { Model } from '../io/model';
+import { decodeToF32, encodeFloats } from '../tensor/dtype';
+import { DTYPE_BYTES, type DType } from '../types';
+import type { AlignedTensor } from './align';
+
+/** How a method needs tensors cut: any element ranges, or whole rows (last dimension). */
+export type Granularity = 'element' | 'row';
+
+/** One chunk of one tensor on the GPU. */
+export interface Chunk {
+  tensor: AlignedTensor;
+  /** First element of the chunk within the tensor, and the number of elements. */
+  start: number;
+  count: number;
+  /** Length of the tensor's rows (its last dimension; the whole tensor for 1-D, 1 for scalars). */
+  rowLength: number;
+  /** theta0 of the chunk, f32 [count]. */
+  base: GPUBuffer;
+  /** Task vectors, f32 [T, count]. A pass may change it only when it is the stream's final pass. */
+  stack: GPUBuffer;
+}
+
+export interface StreamSource {
+  base: Model;
+  models: Model[];
+  signal?: AbortSignal;
+}
+
+export interface StreamOptions {
+  granularity: Granularity;
+  chunkElements: number;
+  /** Keep chunks on the GPU between passes when all of them fit in this many bytes (0: never). */
+  cacheBytes: number;
+  /** Called with bytes read from the models. */
+  onRead?: (bytes: number) => void;
+}
+
+// A function, not a constant: in Node, GPUBufferUsage exists only once the platform has installed Dawn's globals.
+const storage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+/** Length of a tensor's rows for row-granular methods. */
+export function rowLengthOf(t: AlignedTensor): number {
+  return t.shape.length === 0 ? 1 : Math.max(1, t.shape[t.shape.length - 1]!);
+}
+
+/** Element ranges of a tensor: chunks of at most `chunkElements`, whole rows for row granularity. */
+export function chunkRanges(t: AlignedTensor, granularity: Granularity, chunkElements: number): { start: number; count: number }[] {
+  const step = granularity === 'row' ? Math.max(1, Math.floor(chunkElements / rowLengthOf(t))) * rowLengthOf(t) : chunkElements;
+  const out: { start: number; count: number }[] = [];
+  for (let start = 0; start < t.numel; start += step) out.push({ start, count: Math.min(step, t.numel - start) });
+  return out;
+}
+
+/** Raw bytes in a dtype the GPU decodes (F64 is rounded to F32 on the CPU: WGSL has no f64). */
+function gpuRaw(bytes: Uint8Array, dtype: DType): { bytes: Uint8Array; dtype: RawDType } {
+  if (dtype === 'F32' || dtype === 'F16' || dtype === 'BF16') return { bytes, dtype };
+  return { bytes: encodeFloats(decodeToF32(bytes, dtype), 'F32'), dtype: 'F32' };
+}
+
+export class ChunkStream {
+  readonly tasks: number;
+  private readonly cache: Map<string, Chunk> | null;
+  private released = false;
+
+  constructor(
+    private readonly ctx: GpuContext,
+    private readonly source: StreamSource,
+    readonly tensors: AlignedTensor[],
+    readonly options: StreamOptions,
+  ) {
+    this.tasks = source.models.length;
+    const bytes = tensors.reduce((s, t) => s + t.numel * 4 * (this.tasks + 1), 0);
+    this.cache = bytes <= options.cacheBytes ? new Map() : null;
+  }
+
+  /** Whether chunks stay on the GPU between passes. */
+  get cached(): boolean {
+    return this.cache !== null;
+  }
+
+  /** The largest chunk, in elements (to size scratch buffers). */
+  get maxChunk(): number {
+    let max = 1;
+    for (const t of this.tensors) for (const r of chunkRanges(t, this.options.granularity, this.options.chunkElements)) max = Math.max(max, r.count);
+    return max;
+  }
+
+  /** Visits every chunk of every tensor in order. In the final pass cached chunks are freed as they are visited. */
+  async forEach(visit: (c: Chunk) => Promise<void> | void, final = false): Promise<void> {
+    for (const t of this.tensors) await this.forTensor(t, visit, final);
+  }
+
+  /** Visits the chunks of one tensor in element order. */
+  async forTensor(t: AlignedTensor, visit: (c: Chunk) => Promise<void> | void, final = false): Promise<void> {
+    for (const r of chunkRanges(t, this.options.granularity, this.options.chunkElements)) {
+      throwIfAborted(this.source.signal);
+      const key = `${t.name}@${r.start}`;
+      let chunk = this.cache?.get(key);
+      const fresh = !chunk;
+      if (!chunk) {
+        chunk = await this.load(t, r.start, r.count);
+        if (this.cache && !final) this.cache.set(key, chunk);
+      }
+      try {
+        await visit(chunk);
+      } finally {
+        if (final || (fresh && !this.cache)) {
+          this.cache?.delete(key);
+          this.free(chunk);
+        }
+      }
+    }
+  }
+
+  /** Frees every cached chunk. */
+  destroy(): void {
+    if (this.released) return;
+    this.released = true;
+    for (const c of this.cache?.values() ?? []) this.free(c);
+    this.cache?.clear();
+  }
+
+  private free(c: Chunk): void {
+    this.ctx.destroyBuffer(c.base);
+    this.ctx.destroyBuffer(c.stack);
+  }
+
+  private async load(t: AlignedTensor, start: number, count: number): Promise<Chunk> {
+    const { ctx } = this;
+    const { base: baseModel, models, signal } = this.source;
+    const range = { start, count };
+    const base = ctx.createBuffer(`${t.name}[${start}:+${count}] theta0`, count * 4, storage());
+    const stack = ctx.createBuffer(`${t.name}[${start}:+${count}] task vectors`, count * 4 * this.tasks, storage());
+    try {
+      const rawBase = gpuRaw(await baseModel.readTensor(t.name, range, signal), t.dtype);
+      const rawBaseBuf = uploadRaw(ctx, `${t.name}: base bytes`, rawBase.bytes);
+      try {
+        await ctx.scoped(`unpack ${t.name}`, () => unpack(ctx, rawBaseBuf, rawBase.dtype, count, base));
+      } finally {
+        ctx.destroyBuffer(rawBaseBuf);
+      }
+      this.options.onRead?.(count * DTYPE_BYTES[t.dtype]);
+      for (let m = 0; m < models.length; m++) {
+        const model = models[m]!;
+        const dtype = model.tensors.get(t.name)!.info.dtype;
+        const raw = gpuRaw(await model.readTensor(t.name, range, signal), dtype);
+        const rawBuf = uploadRaw(ctx, `${t.name}: model ${m} bytes`, raw.bytes);
+        try {
+          await ctx.scoped(`task vector ${t.name} (model ${m})`, () => taskVector(ctx, rawBuf, raw.dtype, base, count, stack, m));
+        } finally {
+          ctx.destroyBuffer(rawBuf);
+        }
+        this.options.onRead?.(count * DTYPE_BYTES[dtype]);
+      }
+    } catch (e) {
+      ctx.destroyBuffer(base);
+      ctx.destroyBuffer(stack);
+      throw e;
+    }
+    return { tensor: t, start, count, rowLength: rowLengthOf(t), base, stack };
+  }
+}

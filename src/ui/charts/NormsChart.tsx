@@ -1,0 +1,79 @@
+/**
+ * Per-tensor L2 norms: each fine-tuned model's task vector, the merged task vector, and the base weights for scale.
+ * Props in, no fetching: the chart draws whatever report it is given.
+ */
+import { useMemo, useState } from 'react';
+import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import type { MergeReport } from '../../engine/merge/report';
+import { shortTensorName } from '../format';
+import { BASE_COLOUR, MERGED_COLOUR, seriesColour } from '../palette';
+
+type Row = Record<string, number | string>;
+
+export function NormsChart({ report }: { report: MergeReport }) {
+  const [showBase, setShowBase] = useState(false);
+  const [log, setLog] = useState(true);
+  const rows = useMemo<Row[]>(
+    () =>
+      report.tensors
+        .filter((t) => t.action === 'merge')
+        .map((t, i) => {
+          const row: Row = { i, name: t.name, short: shortTensorName(t.name), merged: t.mergedNorm ?? 0, base: t.baseNorm ?? 0 };
+          t.taskVectorNorms?.forEach((n, m) => (row[`m${m}`] = n));
+          return row;
+        }),
+    [report],
+  );
+  // A log axis cannot show zeros: clamp them to a small positive floor and say so in the tooltip.
+  const floor = 1e-12;
+  const data = log ? rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'number' && k !== 'i' ? Math.max(v, floor) : v]))) : rows;
+  // Explicit log-axis bounds: recharts' automatic ones can clip the smallest series.
+  const shown = data.flatMap((r) => Object.entries(r).filter(([k, v]) => typeof v === 'number' && k !== 'i' && (showBase || k !== 'base')).map(([, v]) => v as number));
+  const lo = Math.min(...shown);
+  const hi = Math.max(...shown);
+  const yDomain: [number, number] | [number, 'auto'] = log ? [Math.pow(10, Math.floor(Math.log10(lo) * 4) / 4), Math.pow(10, Math.ceil(Math.log10(hi) * 4) / 4)] : [0, 'auto'];
+  const dots = rows.length <= 40;
+  return (
+    <figure className="chart" data-testid="norms-chart">
+      <figcaption>
+        <strong>Per-tensor norms</strong> — L2 norm of each task vector (τ = fine-tuned − base) and of the merged task vector, tensor by tensor.
+        <span className="chart-controls">
+          <label>
+            <input type="checkbox" checked={log} onChange={(e) => setLog(e.target.checked)} /> log scale
+          </label>
+          <label>
+            <input type="checkbox" checked={showBase} onChange={(e) => setShowBase(e.target.checked)} /> base weights ‖θ₀‖
+          </label>
+        </span>
+      </figcaption>
+      <ResponsiveContainer width="100%" height={360}>
+        <LineChart data={data} margin={{ top: 8, right: 24, bottom: 48, left: 64 }}>
+          <CartesianGrid strokeDasharray="3 3" stroke="#ddd" />
+          <XAxis
+            dataKey="i"
+            type="number"
+            domain={[0, Math.max(rows.length - 1, 1)]}
+            tickFormatter={(i: number) => (rows[i]?.short as string) ?? ''}
+            angle={-30}
+            textAnchor="end"
+            height={60}
+            interval="preserveStartEnd"
+            label={{ value: 'tensor (file order by name)', position: 'insideBottom', offset: -40 }}
+          />
+          <YAxis scale={log ? 'log' : 'linear'} domain={yDomain} allowDataOverflow tickFormatter={(v: number) => v.toPrecision(2)} label={{ value: 'L2 norm', angle: -90, position: 'insideLeft' }} />
+          <Tooltip labelFormatter={(i) => (rows[Number(i)]?.name as string) ?? ''} formatter={(v) => (typeof v === 'number' ? v.toPrecision(4) : v)} />
+          <Legend verticalAlign="top" height={28} />
+          {report.models.map((name, m) => (
+            <Line key={name + m} dataKey={`m${m}`} name={`τ ${name}`} stroke={seriesColour(m)} dot={dots ? { r: 2 } : false} strokeWidth={1.5} isAnimationActive={false} />
+          ))}
+          <Line dataKey="merged" name="merged task vector" stroke={MERGED_COLOUR} dot={dots ? { r: 3 } : false} strokeWidth={2.5} isAnimationActive={false} />
+          {showBase && <Line dataKey="base" name="base ‖θ₀‖" stroke={BASE_COLOUR} strokeDasharray="5 4" dot={false} isAnimationActive={false} />}
+        </LineChart>
+      </ResponsiveContainer>
+      <p className="totals" data-testid="norm-totals">
+        Whole model: ‖θ₀‖ = {report.totals.baseNorm.toPrecision(4)}; merged ‖Δ‖ = {report.totals.mergedNorm.toPrecision(4)};{' '}
+        {report.models.map((n, m) => `‖τ ${n}‖ = ${report.totals.taskVectorNorms[m]!.toPrecision(4)}`).join('; ')}
+      </p>
+    </figure>
+  );
+}

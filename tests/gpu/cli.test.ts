@@ -1,0 +1,144 @@
+/**
+ * The command line as a user runs it: `merge-playground merge` on generated f32, f16 and bf16 models, checked against an
+ * independent float64 computation; and every kind of bad input gives a one-line error, a non-zero exit and no output file.
+ */
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { craftFile, runCli } from '../helpers/cli';
+import { linearMergeOracle, maxUlpError, readFloatTensors, readMetadata } from '../helpers/independent';
+import { makeModelBytes, makeRelatedModels } from '../helpers/safetensorsFixtures';
+
+let dir: string;
+const SHAPES = {
+  'vision_model.encoder.layers.0.self_attn.q_proj.weight': [48, 48],
+  'vision_model.encoder.layers.0.self_attn.q_proj.bias': [48],
+  'vision_model.encoder.layers.1.mlp.fc1.weight': [96, 48],
+  'vision_model.embeddings.patch_embedding.weight': [48, 3, 4, 4],
+  'vision_model.embeddings.class_embedding': [48],
+};
+
+function writeSet(dtype: 'F32' | 'F16' | 'BF16', models: number, seed: number): { files: Uint8Array[]; paths: string[] } {
+  const { base, finetuned } = makeRelatedModels({ seed, dtype, models, shapes: SHAPES });
+  const files = [makeModelBytes(base), ...finetuned.map((m) => makeModelBytes(m))];
+  const paths = files.map((f, i) => {
+    const p = join(dir, `${dtype}-${seed}-${i === 0 ? 'base' : `ft${i}`}.safetensors`);
+    writeFileSync(p, f);
+    return p;
+  });
+  return { files, paths };
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'mp-cli-'));
+});
+
+describe('merge-playground merge', () => {
+  for (const dtype of ['F32', 'F16', 'BF16'] as const) {
+    it(`task_arithmetic and simple_average on ${dtype} models match an independent computation`, async () => {
+      const { files, paths } = writeSet(dtype, 3, dtype.length * 7);
+      const [basePath, ...modelPaths] = paths;
+      const modelArgs = modelPaths.flatMap((p) => ['--model', p]);
+      const outTa = join(dir, `ta-${dtype}.safetensors`);
+      const report = join(dir, `ta-${dtype}.json`);
+      const ta = await runCli(['merge', '--base', basePath!, ...modelArgs, '--method', 'task_arithmetic', '--set', 'lambda=0.35', '--out', outTa, '--report', report, '--quiet']);
+      expect(ta.stderr).not.toMatch(/error/i);
+      expect(ta.code).toBe(0);
+      const outSa = join(dir, `sa-${dtype}.safetensors`);
+      const sa = await runCli(['merge', '--base', basePath!, ...modelArgs, '--method', 'simple_average', '--out', outSa, '--quiet']);
+      expect(sa.code).toBe(0);
+      for (const [out, coeffs] of [[outTa, [0.35, 0.35, 0.35]], [outSa, [1 / 3, 1 / 3, 1 / 3]]] as const) {
+        const got = readFloatTensors(new Uint8Array(readFileSync(out)));
+        const want = linearMergeOracle(files[0]!, files.slice(1), [...coeffs]);
+        for (const [name, w] of want) {
+          expect(got.get(name)!.dtype, name).toBe(dtype);
+          expect(maxUlpError(got.get(name)!.values, w, dtype, 4), name).toBeLessThanOrEqual(1);
+        }
+      }
+      const r = JSON.parse(readFileSync(report, 'utf8'));
+      expect(r.config).toMatchObject({ method: 'task_arithmetic', params: { lambda: 0.35 } });
+      expect(r.tensors).toHaveLength(Object.keys(SHAPES).length);
+      expect(r.totals.taskVectorNorms).toHaveLength(3);
+      // The report's norms are those of the independent computation.
+      const base = readFloatTensors(files[0]!);
+      const ft1 = readFloatTensors(files[1]!);
+      const q = 'vision_model.encoder.layers.0.self_attn.q_proj.weight';
+      const tvNorm = Math.hypot(...ft1.get(q)!.values.map((v, i) => v - base.get(q)!.values[i]!));
+      const entry = r.tensors.find((t: { name: string }) => t.name === q);
+      expect(entry.taskVectorNorms[0]).toBeCloseTo(tvNorm, 4);
+      expect(JSON.parse(readMetadata(new Uint8Array(readFileSync(outTa)))!['merge_playground.config']!).method).toBe('task_arithmetic');
+    });
+  }
+
+  it('reads a --config file and lets flags override it', async () => {
+    const { files, paths } = writeSet('F32', 2, 5);
+    const cfg = join(dir, 'config.json');
+    writeFileSync(cfg, JSON.stringify({ method: 'task_arithmetic', params: { lambda: 0.9 }, options: { outputDtype: 'F16' } }));
+    const out = join(dir, 'cfg.safetensors');
+    const res = await runCli(['merge', '--base', paths[0]!, '--model', paths[1]!, '--model', paths[2]!, '--config', cfg, '--set', 'lambda=0.2', '--out', out, '--quiet']);
+    expect(res.code).toBe(0);
+    const got = readFloatTensors(new Uint8Array(readFileSync(out)));
+    const want = linearMergeOracle(files[0]!, files.slice(1), [0.2, 0.2]);
+    for (const [name, w] of want) {
+      expect(got.get(name)!.dtype).toBe('F16');
+      expect(maxUlpError(got.get(name)!.values, w, 'F16', 4), name).toBeLessThanOrEqual(1);
+    }
+  });
+});
+
+describe('bad input: one clear line, non-zero exit, no output file', () => {
+  const outName = 'never.safetensors';
+  async function expectFailure(args: string[], pattern: RegExp): Promise<void> {
+    const out = join(dir, outName);
+    const res = await runCli([...args, '--out', out]);
+    expect(res.code).not.toBe(0);
+    const lines = res.stderr.trim().split('\n');
+    expect(lines[lines.length - 1]).toMatch(/^merge-playground: error: /);
+    expect(res.stderr).toMatch(pattern);
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.includes('.tmp'))).toEqual([]);
+  }
+
+  it('rejects a truncated file', async () => {
+    const { files, paths } = writeSet('F32', 1, 21);
+    const bad = join(dir, 'truncated.safetensors');
+    writeFileSync(bad, files[1]!.subarray(0, files[1]!.byteLength - 10));
+    await expectFailure(['merge', '--base', paths[0]!, '--model', bad, '--method', 'task_arithmetic'], /truncated\.safetensors/);
+  });
+
+  it('rejects a header length beyond the file', async () => {
+    const { paths } = writeSet('F32', 1, 22);
+    const bad = join(dir, 'longheader.safetensors');
+    writeFileSync(bad, craftFile({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, new Uint8Array(4), 1_000_000));
+    await expectFailure(['merge', '--base', paths[0]!, '--model', bad, '--method', 'task_arithmetic'], /longheader\.safetensors.*header/i);
+  });
+
+  it('rejects overlapping tensor ranges, naming both tensors', async () => {
+    const { paths } = writeSet('F32', 1, 23);
+    const bad = join(dir, 'overlap.safetensors');
+    writeFileSync(bad, craftFile({ x: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, y: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, new Uint8Array(12)));
+    await expectFailure(['merge', '--base', paths[0]!, '--model', bad, '--method', 'task_arithmetic'], /overlap\.safetensors.*(x.*y|y.*x)/);
+  });
+
+  it('rejects an unknown dtype, listing the allowed ones', async () => {
+    const { paths } = writeSet('F32', 1, 24);
+    const bad = join(dir, 'dtype.safetensors');
+    writeFileSync(bad, craftFile({ w: { dtype: 'F8_E4M3', shape: [4], data_offsets: [0, 4] } }, new Uint8Array(4)));
+    await expectFailure(['merge', '--base', paths[0]!, '--model', bad, '--method', 'task_arithmetic'], /dtype\.safetensors.*F8_E4M3.*BF16/);
+  });
+
+  it('rejects a shape mismatch between models, naming the tensor and both files', async () => {
+    const { paths } = writeSet('F32', 1, 25);
+    const other = makeRelatedModels({ seed: 26, dtype: 'F32', models: 1, shapes: { ...SHAPES, 'vision_model.encoder.layers.1.mlp.fc1.weight': [48, 96] } });
+    const bad = join(dir, 'shape.safetensors');
+    writeFileSync(bad, makeModelBytes(other.finetuned[0]!));
+    await expectFailure(['merge', '--base', paths[0]!, '--model', bad, '--method', 'task_arithmetic'], /fc1\.weight.*shape\.safetensors|shape\.safetensors.*fc1\.weight/);
+  });
+
+  it('rejects unknown methods and parameters with the allowed values', async () => {
+    const { paths } = writeSet('F32', 1, 27);
+    await expectFailure(['merge', '--base', paths[0]!, '--model', paths[1]!, '--method', 'nope'], /unknown method "nope" \(allowed: task_arithmetic, simple_average/);
+    await expectFailure(['merge', '--base', paths[0]!, '--model', paths[1]!, '--method', 'task_arithmetic', '--set', 'k=0.2'], /unknown parameter.*allowed: lambda/);
+  });
+});

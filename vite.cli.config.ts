@@ -1,0 +1,16 @@
+import { defineConfig } from 'vite';
+
+// Builds the Node command line from the same engine sources (and the same shader loader) as the page.
+export default defineConfig({
+  build: {
+    ssr: 'src/cli/main.ts',
+    outDir: 'dist-cli',
+    emptyOutDir: true,
+    target: 'node20',
+    sourcemap: true,
+    rollupOptions: { output: { entryFileNames: 'cli.mjs', format: 'es' } },
+  },
+  ssr: { external: ['webgpu'], noExternal: true },
+  publicDir: false,
+  logLevel: 'warn',
+});

@@ -1,0 +1,45 @@
+/// <reference types="vitest/config" />
+import { existsSync, mkdirSync } from 'node:fs';
+import { defineConfig } from 'vite';
+import react from '@vitejs/plugin-react';
+
+// Dawn (Node) must see the SwiftShader Vulkan driver in the real process environment before it starts;
+// setting it in vitest's per-test env is too late for worker pools. Real GPUs need none of this.
+const swiftshaderIcd = '/usr/lib/chromium/vk_swiftshader_icd.json';
+if (!process.env.VK_ICD_FILENAMES && existsSync(swiftshaderIcd)) process.env.VK_ICD_FILENAMES = swiftshaderIcd;
+if (!process.env.XDG_RUNTIME_DIR) {
+  const dir = '/tmp/merge-playground-xdg';
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  process.env.XDG_RUNTIME_DIR = dir;
+}
+
+export default defineConfig({
+  plugins: [react()],
+  // recharts and React make one ~600 kB chunk; the page is a single screen, so splitting it buys nothing.
+  build: { outDir: 'dist', sourcemap: true, target: 'es2022', chunkSizeWarningLimit: 1024 },
+  worker: { format: 'es' },
+  server: { fs: { allow: ['.'] } },
+  test: {
+    // Two cores in CI: GPU work on SwiftShader is CPU-bound, so keep parallelism modest.
+    maxWorkers: 2,
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['tests/unit/**/*.test.ts'], environment: 'node' } },
+      {
+        extends: true,
+        test: { name: 'gpu', include: ['tests/gpu/**/*.test.ts'], environment: 'node', globalSetup: ['tests/gpu/globalSetup.ts'], testTimeout: 120_000, hookTimeout: 120_000 },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'e2e',
+          include: ['tests/e2e/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['tests/e2e/globalSetup.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
