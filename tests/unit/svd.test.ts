@@ -1,0 +1,164 @@
+import { describe, expect, it } from 'vitest';
+import { rngKey, rngUniform } from '../../src/engine/rng';
+import { columnOf, completeOrthonormal, packColumns, svdThin, SVD_MAX_SWEEPS, type ThinSvd } from '../../src/engine/reference/svd';
+
+/** Deterministic uniform(-1, 1) matrix. */
+function randomMatrix(m: number, n: number, seed: number): Float64Array {
+  const key = rngKey(seed, 7, 0);
+  return Float64Array.from({ length: m * n }, (_, i) => 2 * rngUniform(key, i) - 1);
+}
+
+/** `count` random orthonormal vectors of length `len` (Gram-Schmidt, twice). */
+function randomOrthonormal(len: number, count: number, seed: number): Float64Array[] {
+  const raw = randomMatrix(count, len, seed);
+  const out: Float64Array[] = [];
+  for (let j = 0; j < count; j++) {
+    const v = raw.slice(j * len, (j + 1) * len);
+    for (let pass = 0; pass < 2; pass++) {
+      for (const q of out) {
+        const c = q.reduce((s, x, i) => s + x * v[i]!, 0);
+        v.forEach((x, i) => { v[i] = x - c * q[i]!; });
+      }
+    }
+    const nrm = Math.hypot(...v);
+    out.push(v.map((x) => x / nrm));
+  }
+  return out;
+}
+
+/** A = sum_i sigma_i a_i b_i^T for orthonormal a_i (length m) and b_i (length n). */
+function withSingularValues(m: number, n: number, sigma: number[], seed: number): Float64Array {
+  const a = randomOrthonormal(m, sigma.length, seed);
+  const b = randomOrthonormal(n, sigma.length, seed + 1);
+  const out = new Float64Array(m * n);
+  sigma.forEach((s, l) => {
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) out[i * n + j]! += s * a[l]![i]! * b[l]![j]!;
+  });
+  return out;
+}
+
+/** max |Q^T Q - I| for the row-major [rows, cols] matrix Q. */
+function orthogonalityError(q: Float64Array, rows: number, cols: number): number {
+  let err = 0;
+  for (let a = 0; a < cols; a++) {
+    for (let b = 0; b < cols; b++) {
+      let d = 0;
+      for (let i = 0; i < rows; i++) d += q[i * cols + a]! * q[i * cols + b]!;
+      err = Math.max(err, Math.abs(d - (a === b ? 1 : 0)));
+    }
+  }
+  return err;
+}
+
+/** max |A - U diag(s) V^T| / max(1, max |A|). */
+function reconstructionError(a: Float64Array, svd: ThinSvd): number {
+  const { m, n, k, u, s, v } = svd;
+  let err = 0;
+  let scale = 1;
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let x = 0;
+      for (let l = 0; l < k; l++) x += u[i * k + l]! * s[l]! * v[j * k + l]!;
+      err = Math.max(err, Math.abs(a[i * n + j]! - x));
+      scale = Math.max(scale, Math.abs(a[i * n + j]!));
+    }
+  }
+  return err / scale;
+}
+
+function expectValidSvd(a: Float64Array, m: number, n: number, tol = 1e-13): ThinSvd {
+  const svd = svdThin(a, m, n);
+  const k = Math.min(m, n);
+  expect([svd.m, svd.n, svd.k, svd.u.length, svd.s.length, svd.v.length]).toEqual([m, n, k, m * k, k, n * k]);
+  expect(orthogonalityError(svd.u, m, k)).toBeLessThan(tol);
+  expect(orthogonalityError(svd.v, n, k)).toBeLessThan(tol);
+  expect(reconstructionError(a, svd)).toBeLessThan(tol);
+  for (let i = 0; i < k; i++) {
+    expect(svd.s[i]).toBeGreaterThanOrEqual(0);
+    if (i > 0) expect(svd.s[i]).toBeLessThanOrEqual(svd.s[i - 1]!);
+  }
+  expect(svd.sweeps).toBeLessThan(SVD_MAX_SWEEPS);
+  return svd;
+}
+
+describe('svdThin (one-sided Jacobi, float64)', () => {
+  it.each([
+    [8, 5],
+    [5, 8],
+    [6, 6],
+    [96, 24],
+    [24, 96],
+    [1, 7],
+    [7, 1],
+    [1, 1],
+  ])('factors a random %ix%i matrix: orthonormal U, V, exact reconstruction, sorted values', (m, n) => {
+    expectValidSvd(randomMatrix(m, n, m * 31 + n), m, n);
+  });
+
+  it('finds the singular values of constructed matrices (tall, wide, square, spread over 11 decades)', () => {
+    const cases: [number, number, number[]][] = [
+      [96, 24, Array.from({ length: 24 }, (_, i) => 24 - i)],
+      [24, 96, Array.from({ length: 24 }, (_, i) => 2 ** -i)],
+      [5, 5, [1e3, 1, 1e-3, 1e-6, 1e-8]],
+      [6, 4, [3, 3, 3, 1]], // repeated singular values
+    ];
+    for (const [m, n, sigma] of cases) {
+      const svd = expectValidSvd(withSingularValues(m, n, sigma, m + n), m, n);
+      sigma.forEach((s, i) => expect(Math.abs(svd.s[i]! - s)).toBeLessThan(1e-13 * sigma[0]!));
+    }
+  });
+
+  it('handles rank-deficient matrices: zero singular values with completed orthonormal vectors', () => {
+    for (const [m, n] of [[7, 5], [5, 7], [6, 6]] as const) {
+      const svd = expectValidSvd(withSingularValues(m, n, [3, 1], 11), m, n);
+      expect(svd.s[0]).toBeCloseTo(3, 13);
+      expect(svd.s[1]).toBeCloseTo(1, 13);
+      for (let i = 2; i < Math.min(m, n); i++) expect(svd.s[i]).toBeLessThan(1e-14);
+    }
+    // Exact zeros on the long side (a zero column of a tall matrix) take the completion path.
+    const a = new Float64Array([1, 0, 2, 3, 0, 4, 5, 0, 6, 7, 0, 8]); // 4x3, column 1 is zero
+    const svd = expectValidSvd(a, 4, 3);
+    expect(svd.s[2]).toBe(0);
+  });
+
+  it('factors the zero matrix as U, V orthonormal and s = 0', () => {
+    for (const [m, n] of [[4, 3], [3, 4], [1, 1]] as const) {
+      const svd = expectValidSvd(new Float64Array(m * n), m, n);
+      expect([...svd.s]).toEqual(new Array(Math.min(m, n)).fill(0));
+    }
+  });
+
+  it('is exact on the identity and on diagonal matrices (no rotation needed)', () => {
+    const d = new Float64Array([0, 0, 0, 0, 2, 0, 0, 0, 5]); // diag(0, 2, 5)
+    const svd = expectValidSvd(d, 3, 3);
+    expect([...svd.s]).toEqual([5, 2, 0]);
+    expect(svd.sweeps).toBe(1);
+  });
+
+  it('keeps tiny and huge inputs accurate (scaling avoids under/overflow of squared norms)', () => {
+    for (const scale of [1e-200, 1e200]) {
+      const base = randomMatrix(6, 4, 5);
+      const ref = svdThin(base, 6, 4);
+      const svd = expectValidSvd(base.map((x) => x * scale), 6, 4);
+      ref.s.forEach((s, i) => expect(Math.abs(svd.s[i]! / scale - s)).toBeLessThan(1e-13));
+    }
+  });
+
+  it('rejects bad sizes and non-finite values', () => {
+    expect(() => svdThin(new Float64Array(5), 2, 3)).toThrow(/2x3/);
+    expect(() => svdThin(new Float64Array([1, NaN]), 1, 2)).toThrow(/NaN/);
+    expect(() => svdThin(new Float64Array([1, Infinity]), 2, 1)).toThrow(/Infinity/);
+  });
+});
+
+describe('completeOrthonormal / packColumns / columnOf', () => {
+  it('extends random orthonormal vectors to a full orthonormal basis', () => {
+    const start = randomOrthonormal(9, 3, 2);
+    const full = completeOrthonormal(start, 9, 9);
+    expect(full).toHaveLength(9);
+    const q = packColumns(full, 9);
+    expect(orthogonalityError(q, 9, 9)).toBeLessThan(1e-14);
+    start.forEach((x, j) => expect([...columnOf(q, 9, 9, j)]).toEqual([...x]));
+    expect(() => completeOrthonormal(start, 9, 10)).toThrow(/10/);
+  });
+});
