@@ -10,7 +10,7 @@ export const USAGE = `Usage:
                          [--set key=value ...] [--config config.json] --out merged.safetensors
                          [--report report.json] [--dtype base|F32|F16|BF16]
                          [--extra-tensors passthrough|ignore] [--mixed-dtypes] [--quiet]
-  merge-playground methods          list every method and its parameters
+  merge-playground methods [--markdown]   list every method and its parameters
   merge-playground --help
 
 BASE and M are .safetensors files, sharded index files (model.safetensors.index.json),

@@ -8,6 +8,7 @@ import { ConfigError } from '../engine/errors';
 import { GpuContext } from '../engine/gpu/device';
 import { resolveConfig } from '../engine/merge/config';
 import { runMerge, type MergeProgress } from '../engine/merge/runMerge';
+import { methodsMarkdown } from '../engine/methods/docs';
 import { METHODS } from '../engine/methods/registry';
 import type { ParamSpec } from '../engine/methods/params';
 import { nodeGpu } from '../platform/nodeGpu';
@@ -23,7 +24,7 @@ export async function main(argv: string[]): Promise<number> {
       return command ? 0 : 2;
     }
     if (command === 'methods') {
-      process.stdout.write(describeMethods());
+      process.stdout.write(rest.includes('--markdown') ? methodsMarkdown(METHODS) : describeMethods());
       return 0;
     }
     if (command === 'merge') return await mergeCommand(rest);
