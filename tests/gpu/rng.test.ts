@@ -1,10 +1,9 @@
 /**
  * The WGSL RNG (shaders/common.wgsl) against src/engine/rng.ts, bit for bit, through a test-only kernel built
- * the way src/engine/gpu/shaders.ts builds every kernel: generated constants + common.wgsl + the kernel.
+ * the way src/engine/gpu/shaders.ts builds every kernel: its prelude (constants + common.wgsl) + the kernel.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import commonWgsl from '../../shaders/common.wgsl?raw';
-import { wgslConstants } from '../../src/engine/gpu/constants';
+import { shaderPrelude } from '../../src/engine/gpu/shaders';
 import type { GpuContext } from '../../src/engine/gpu/device';
 import { itemGrid } from '../../src/engine/gpu/dispatch';
 import { readBuffer } from '../../src/engine/gpu/kernels';
@@ -38,7 +37,7 @@ afterAll(releaseTestContext);
 /** Runs the probe kernel and returns its output words. */
 async function gpuRng(key: number, first: number, count: number): Promise<Uint32Array> {
   const { device } = ctx;
-  const module = device.createShaderModule({ label: 'rng probe', code: `${wgslConstants()}\n${commonWgsl}\n${RNG_PROBE}` });
+  const module = device.createShaderModule({ label: 'rng probe', code: `${shaderPrelude()}${RNG_PROBE}` });
   const pipeline = device.createComputePipeline({ label: 'rng probe', layout: 'auto', compute: { module, entryPoint: 'main' } });
   const params = ctx.createBuffer('rng params', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
   const out = ctx.createBuffer('rng out', count * 8, testUsage());

@@ -9,7 +9,8 @@ import { GpuError } from '../errors';
 import { DTYPE_BYTES } from '../types';
 import { DTYPE_CODE, WORKGROUP_SIZE } from './constants';
 import { align4, type GpuContext } from './device';
-import { itemGrid, runComputePass, workgroupGrid, type Grid } from './dispatch';
+import { itemGrid, workgroupGrid, type Grid } from './dispatch';
+import { bind, launch } from './launch';
 
 /** The raw encodings the GPU decodes and encodes. */
 export type RawDType = 'F32' | 'F16' | 'BF16';
@@ -67,40 +68,6 @@ export async function readBuffer(ctx: GpuContext, buf: GPUBuffer, byteLength: nu
 function checkCount(kernel: string, what: string, count: number): void {
   if (!Number.isInteger(count) || count < 0) {
     throw new GpuError('validation', `${kernel}: ${what} must be a non-negative integer, got ${count}`);
-  }
-}
-
-/** A binding of the first `bytes` bytes of `buf`, after checking that the buffer and the device allow it. */
-function bind(ctx: GpuContext, kernel: string, buf: GPUBuffer, bytes: number): GPUBufferBinding {
-  const size = align4(bytes);
-  if (size > buf.size) {
-    throw new GpuError('validation', `${kernel}: buffer '${buf.label}' has ${buf.size} bytes, needs ${size}`);
-  }
-  const limit = ctx.info.limits.maxStorageBufferBindingSize;
-  if (size > limit) {
-    throw new GpuError('validation', `${kernel}: '${buf.label}' needs ${size} bytes, over maxStorageBufferBindingSize ${limit}`);
-  }
-  return { buffer: buf, size };
-}
-
-/** Runs one pass of `kernel` with a fresh parameter buffer (u32 words) bound first, then frees that buffer. */
-function launch(
-  ctx: GpuContext,
-  kernel: string,
-  params: readonly number[],
-  bindings: readonly GPUBufferBinding[],
-  grid: Grid,
-): void {
-  // At least 16 bytes: uniform structs are padded to 16.
-  const words = new Uint32Array(Math.max(4, params.length));
-  words.set(params);
-  const paramBuf = ctx.createBuffer(`${kernel} params`, words.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
-  try {
-    ctx.device.queue.writeBuffer(paramBuf, 0, words);
-    runComputePass(ctx, kernel, kernel, [{ buffer: paramBuf }, ...bindings], grid);
-  } finally {
-    // Destroying after submit is safe: submitted work still sees the buffer.
-    ctx.destroyBuffer(paramBuf);
   }
 }
 

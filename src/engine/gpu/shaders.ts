@@ -21,9 +21,14 @@ export function kernelNames(): string[] {
   return [...byName.keys()].filter((n) => n !== 'common').sort();
 }
 
-/** Full WGSL source of kernel `name`: constants + common helpers + the kernel itself. */
+/** What every kernel is prefixed with: the shared constants and common.wgsl. */
+export function shaderPrelude(): string {
+  return `${wgslConstants()}\n${byName.get('common') ?? ''}\n`;
+}
+
+/** Full WGSL source of kernel `name`: the prelude + the kernel itself. */
 export function shaderSource(name: string): string {
   const body = byName.get(name);
   if (body === undefined) throw new Error(`no shader named '${name}' in shaders/ (have: ${kernelNames().join(', ')})`);
-  return `${wgslConstants()}\n${byName.get('common') ?? ''}\n${body}`;
+  return `${shaderPrelude()}${body}`;
 }
