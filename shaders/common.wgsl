@@ -1,8 +1,9 @@
 // common.wgsl: helpers prepended to every kernel by src/engine/gpu/shaders.ts (after the generated constants).
 //
-// - flat_index: the global element index of a 1-D kernel dispatched as a 2-D grid. Large tensors need more
-//   than maxComputeWorkgroupsPerDimension (65535) workgroups, so the host spreads them over x and y
-//   (src/engine/gpu/dispatch.ts) and each kernel compares the index against its element count.
+// - workgroup_index / flat_index: the linear workgroup / element index of a 1-D kernel dispatched as a 2-D
+//   grid. Large tensors need more than maxComputeWorkgroupsPerDimension (65535) workgroups, so the host
+//   spreads them over x and y (src/engine/gpu/dispatch.ts) and each kernel compares the index against its
+//   element count.
 // - pcg_hash / rng_u32 / rng_uniform: the counter-based RNG, bit for bit the same as src/engine/rng.ts.
 // - raw_word_index / decode_raw: read element j of raw model bytes uploaded as u32 words (little-endian; an
 //   F16/BF16 element is the low half of word j/2 for even j, the high half for odd j). Decoding is pure bit

@@ -10,6 +10,9 @@ export const WORKGROUP_SIZE = 256;
 export const DTYPE_CODE = { F32: 0, F16: 1, BF16: 2 } as const;
 export type DTypeCode = (typeof DTYPE_CODE)[keyof typeof DTYPE_CODE];
 
+/** Bins of usage_histogram's workgroup-memory histogram (4 KiB): at most HISTOGRAM_MAX_BINS - 2 tasks. */
+export const HISTOGRAM_MAX_BINS = 1024;
+
 /** WGSL source declaring the shared constants. */
 export function wgslConstants(): string {
   return [
@@ -17,6 +20,19 @@ export function wgslConstants(): string {
     `const DTYPE_F32: u32 = ${DTYPE_CODE.F32}u;`,
     `const DTYPE_F16: u32 = ${DTYPE_CODE.F16}u;`,
     `const DTYPE_BF16: u32 = ${DTYPE_CODE.BF16}u;`,
+    `const MATMUL_TILE: u32 = ${MATMUL_TILE}u;`,
+    `const SVD_BLOCK: u32 = ${SVD_BLOCK}u;`,
+    `const HISTOGRAM_MAX_BINS: u32 = ${HISTOGRAM_MAX_BINS}u;`,
+    `const VIT_MAX_HEAD_DIM: u32 = ${VIT_MAX_HEAD_DIM}u;`,
     '',
   ].join('\n');
 }
+
+/** Rows and columns of C that one matmul workgroup computes (8 x 8 threads, 4 x 4 values each). */
+export const MATMUL_TILE = 32;
+
+/** Columns per block of the GPU block Jacobi SVD; one workgroup orthogonalises a pair of blocks (2 * SVD_BLOCK). */
+export const SVD_BLOCK = 16;
+
+/** Largest attention head size of vit_attention, which keeps a query and its output row in private arrays. */
+export const VIT_MAX_HEAD_DIM = 128;

@@ -1,10 +1,31 @@
 /** Every merging method by id: the single list the CLI, the page and share links read. */
 import { ConfigError } from '../errors';
 import type { MethodSpec } from './params';
+import { breadcrumbs } from './breadcrumbs';
+import { consensus } from './consensus';
+import { dare } from './dare';
+import { lines } from './lines';
+import { magmax } from './magmax';
+import { modelStock } from './modelStock';
 import { simpleAverage } from './simpleAverage';
+import { slerp } from './slerp';
+import { tallMasks } from './tallMasks';
 import { taskArithmetic } from './taskArithmetic';
+import { ties } from './ties';
 
-export const METHODS: readonly MethodSpec[] = [taskArithmetic, simpleAverage];
+export const METHODS: readonly MethodSpec[] = [
+  taskArithmetic,
+  simpleAverage,
+  ties,
+  dare,
+  breadcrumbs,
+  consensus,
+  tallMasks,
+  lines,
+  magmax,
+  slerp,
+  modelStock,
+];
 
 /** The method with this id, or a ConfigError listing the ids there are. */
 export function getMethod(id: string): MethodSpec {

@@ -15,18 +15,26 @@ export type ModelStockAngle = 'cosine' | 'angle';
 /** The interpolation ratio t of one tensor from its N >= 2 flattened offsets. */
 export function modelStockRatio(offsets: Float64Array[], angle: ModelStockAngle): number {
   const n = offsets.length;
+  const g = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = i; j < n; j++) {
+      let dot = 0;
+      for (let e = 0; e < offsets[i]!.length; e++) dot += offsets[i]![e]! * offsets[j]![e]!;
+      g[i * n + j] = g[j * n + i] = dot;
+    }
+  }
+  return modelStockRatioFromGram(g, n, angle);
+}
+
+/** The ratio t from the N x N Gram matrix (row-major) of the offsets: what the GPU plan computes from its reductions. */
+export function modelStockRatioFromGram(g: Float64Array, n: number, angle: ModelStockAngle): number {
   let acc = 0;
   let pairs = 0;
   for (let i = 0; i < n; i++) {
     for (let j = i + 1; j < n; j++) {
-      const a = offsets[i]!;
-      const b = offsets[j]!;
-      let dot = 0, aa = 0, bb = 0;
-      for (let e = 0; e < a.length; e++) {
-        dot += a[e]! * b[e]!;
-        aa += a[e]! * a[e]!;
-        bb += b[e]! * b[e]!;
-      }
+      const dot = g[i * n + j]!;
+      const aa = g[i * n + i]!;
+      const bb = g[j * n + j]!;
       const c = angle === 'cosine' ? dot / Math.max(Math.sqrt(aa) * Math.sqrt(bb), 1e-6) : dot / (Math.sqrt(aa * bb) + 1e-8);
       const clamped = Math.min(1, Math.max(-1, c));
       acc += angle === 'cosine' ? clamped : Math.acos(clamped);

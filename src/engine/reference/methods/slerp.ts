@@ -13,17 +13,20 @@ const NORM_EPS = 1e-8;
 
 /** Spherical interpolation of two flat vectors at t (0 gives a, 1 gives b). */
 export function slerpVectors(t: number, a: Float64Array, b: Float64Array): Float64Array {
-  const na = norm(a);
-  const nb = norm(b);
+  let dot = 0;
+  for (let i = 0; i < a.length; i++) dot += a[i]! * b[i]!;
+  const [s0, s1] = slerpCoefficients(norm(a), norm(b), dot, t);
+  return a.map((x, i) => s0 * x + s1 * b[i]!);
+}
+
+/** The weights [s0, s1] of result = s0 a + s1 b, from |a|, |b|, <a, b> and t (the GPU plan computes these three by reduction). */
+export function slerpCoefficients(na: number, nb: number, dotAB: number, t: number): [number, number] {
   const sa = na > NORM_EPS ? 1 / na : 1;
   const sb = nb > NORM_EPS ? 1 / nb : 1;
-  let dot = 0;
-  for (let i = 0; i < a.length; i++) dot += a[i]! * sa * (b[i]! * sb);
-  if (Math.abs(dot) > DOT_THRESHOLD) return a.map((x, i) => (1 - t) * x + t * b[i]!);
+  const dot = dotAB * sa * sb;
+  if (Math.abs(dot) > DOT_THRESHOLD) return [1 - t, t];
   const theta = Math.acos(dot);
-  const s0 = Math.sin(theta - theta * t) / Math.sin(theta);
-  const s1 = Math.sin(theta * t) / Math.sin(theta);
-  return a.map((x, i) => s0 * x + s1 * b[i]!);
+  return [Math.sin(theta - theta * t) / Math.sin(theta), Math.sin(theta * t) / Math.sin(theta)];
 }
 
 /** SLERP of two models tensor by tensor; t is evaluated per tensor (task index 0), like mergekit's gradients. */

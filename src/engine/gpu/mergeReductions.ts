@@ -1,0 +1,192 @@
+/**
+ * Launchers for the merge reductions: sign_sum (the TIES majority-sign pre-pass), row_stats, gram, sign_stats and
+ * usage_histogram. Each workgroup reduces one chunk of REDUCTION_CHUNK columns to a few partials (f32 sums with a
+ * fixed tree order, u32/i32 counts); only those partials are read back, and the host adds them in float64 with
+ * the pure `*FromPartials` functions below, which the CPU twins (src/engine/reference/mergeReductions.ts) share.
+ * Callers add results over chunks and tensors themselves.
+ */
+import { GpuError } from '../errors';
+import { HISTOGRAM_MAX_BINS, WORKGROUP_SIZE } from './constants';
+import type { GpuContext } from './device';
+import { workgroupGrid } from './dispatch';
+import { readBuffer } from './kernels';
+import { bind, launch } from './launch';
+import { checkStack, countReciprocals, withTable } from './mergeKernels';
+
+/** Columns (or elements) each workgroup of a reduction covers: 16 per thread keeps the readback small. */
+export const REDUCTION_CHUNK = WORKGROUP_SIZE * 16;
+
+/** Statistics of one row. */
+export interface RowStats {
+  /** Sum of x^2 (its square root is the L2 norm). */
+  sumSquares: number;
+  /** Sum of |x|. */
+  sumAbs: number;
+  /** Entries that are not +-0 (NaN counts): kept fraction = nonZero / numel. */
+  nonZero: number;
+  /** Infinite or NaN entries. */
+  nonFinite: number;
+}
+
+/** Sign statistics over the columns of a stack (metrics.ts SignStats before dividing by `columns`). */
+export interface SignStatsCounts {
+  columns: number;
+  /** Columns where one row is positive and another negative. */
+  conflicts: number;
+  /** Columns with at least two signed (non-zero, non-NaN) entries. */
+  multi: number;
+  /** Sum over columns of |#pos - #neg| / (#pos + #neg), 1 for a column with no signed entry. */
+  agreementSum: number;
+}
+
+const F32_BYTES = 4;
+const ROW_STATS_WORDS = 4;
+const SIGN_STATS_WORDS = 3;
+
+/** Number of REDUCTION_CHUNK chunks covering `numel` columns. */
+export function reductionChunks(numel: number): number {
+  return Math.ceil(numel / REDUCTION_CHUNK);
+}
+
+/** Number of pairs a <= b of `rows` rows (the upper triangle of a Gram matrix). */
+export function gramPairs(rows: number): number {
+  return (rows * (rows + 1)) / 2;
+}
+
+/** Sum of the i32 partials of sign_sum. */
+export function signSumFromPartials(partials: Int32Array): number {
+  return partials.reduce((s, x) => s + x, 0);
+}
+
+/** Row statistics from row_stats partials [rows, chunks, 4]. */
+export function rowStatsFromPartials(partials: Uint32Array, rows: number, chunks: number): RowStats[] {
+  const floats = new Float32Array(partials.buffer, partials.byteOffset, partials.length);
+  return Array.from({ length: rows }, (_, r) => {
+    const s: RowStats = { sumSquares: 0, sumAbs: 0, nonZero: 0, nonFinite: 0 };
+    for (let c = 0; c < chunks; c++) {
+      const at = (r * chunks + c) * ROW_STATS_WORDS;
+      s.sumSquares += floats[at]!;
+      s.sumAbs += floats[at + 1]!;
+      s.nonZero += partials[at + 2]!;
+      s.nonFinite += partials[at + 3]!;
+    }
+    return s;
+  });
+}
+
+/** The symmetric [rows, rows] Gram matrix (row-major) from gram partials [pairs, chunks]. */
+export function gramFromPartials(partials: Float32Array, rows: number, chunks: number): Float64Array {
+  const out = new Float64Array(rows * rows);
+  let p = 0;
+  for (let a = 0; a < rows; a++) {
+    for (let b = a; b < rows; b++, p++) {
+      let sum = 0;
+      for (let c = 0; c < chunks; c++) sum += partials[p * chunks + c]!;
+      out[a * rows + b] = sum;
+      out[b * rows + a] = sum;
+    }
+  }
+  return out;
+}
+
+/** Sign statistics from sign_stats partials [chunks, 3]. */
+export function signStatsFromPartials(partials: Uint32Array, columns: number): SignStatsCounts {
+  const floats = new Float32Array(partials.buffer, partials.byteOffset, partials.length);
+  const s: SignStatsCounts = { columns, conflicts: 0, multi: 0, agreementSum: 0 };
+  for (let at = 0; at < partials.length; at += SIGN_STATS_WORDS) {
+    s.conflicts += partials[at]!;
+    s.multi += partials[at + 1]!;
+    s.agreementSum += floats[at + 2]!;
+  }
+  return s;
+}
+
+/**
+ * Runs a reduction kernel whose partials are `words` u32 values written to a fresh zeroed buffer bound last,
+ * over `workgroups` workgroups, and reads them back.
+ */
+async function reduce(
+  ctx: GpuContext,
+  kernel: string,
+  params: number[],
+  inputs: GPUBufferBinding[],
+  words: number,
+  workgroups: number,
+): Promise<Uint32Array> {
+  const partialBuf = ctx.createBuffer(`${kernel} partials`, words * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
+  try {
+    const grid = workgroupGrid(workgroups, ctx.info.limits.maxComputeWorkgroupsPerDimension);
+    launch(ctx, kernel, params, [...inputs, { buffer: partialBuf }], grid);
+    const bytes = await readBuffer(ctx, partialBuf, words * 4);
+    return new Uint32Array(bytes.buffer, bytes.byteOffset, words);
+  } finally {
+    ctx.destroyBuffer(partialBuf);
+  }
+}
+
+/**
+ * sum_j sign(sum_r x[r, j]) over the chunk's columns (f32 column sums in row order; a NaN sum counts 0): the
+ * caller adds it over every chunk of every tensor and takes the sign as TIES's global majority sign.
+ */
+export async function signSum(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Promise<number> {
+  const kernel = 'sign_sum';
+  checkStack(kernel, rows, numel);
+  if (numel === 0) return 0;
+  const chunks = reductionChunks(numel);
+  const words = await reduce(ctx, kernel, [numel, rows, chunks, REDUCTION_CHUNK], [bind(ctx, kernel, stack, rows * numel * F32_BYTES)], chunks, chunks);
+  return signSumFromPartials(new Int32Array(words.buffer, words.byteOffset, words.length));
+}
+
+/** Per-row sum of squares, sum of magnitudes, non-zero and non-finite counts of a [rows, numel] buffer. */
+export async function rowStats(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Promise<RowStats[]> {
+  const kernel = 'row_stats';
+  checkStack(kernel, rows, numel);
+  const chunks = reductionChunks(numel);
+  if (numel === 0) return rowStatsFromPartials(new Uint32Array(0), rows, 0);
+  const words = rows * chunks * ROW_STATS_WORDS;
+  const partials = await reduce(ctx, kernel, [numel, rows, chunks, REDUCTION_CHUNK, 0], [bind(ctx, kernel, stack, rows * numel * F32_BYTES)], words, rows * chunks);
+  return rowStatsFromPartials(partials, rows, chunks);
+}
+
+/** The [rows, rows] matrix (row-major, float64) of dot products between the rows of a [rows, numel] buffer. */
+export async function gram(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Promise<Float64Array> {
+  const kernel = 'gram';
+  checkStack(kernel, rows, numel);
+  if (numel === 0) return new Float64Array(rows * rows);
+  const chunks = reductionChunks(numel);
+  const pairs = gramPairs(rows);
+  const params = [numel, rows, chunks, REDUCTION_CHUNK, pairs, 0];
+  const words = await reduce(ctx, kernel, params, [bind(ctx, kernel, stack, rows * numel * F32_BYTES)], pairs * chunks, pairs * chunks);
+  return gramFromPartials(new Float32Array(words.buffer, words.byteOffset, words.length), rows, chunks);
+}
+
+/** Sign conflicts, multi-signed columns and the summed TIES sign agreement ratio over the stack's columns. */
+export async function signStats(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Promise<SignStatsCounts> {
+  const kernel = 'sign_stats';
+  checkStack(kernel, rows, numel);
+  if (numel === 0) return signStatsFromPartials(new Uint32Array(0), 0);
+  const chunks = reductionChunks(numel);
+  // withTable frees the table when reduce() returns its promise: the pass that reads it is already submitted.
+  const partials = await withTable(ctx, `${kernel} reciprocals`, countReciprocals(rows), (recip) =>
+    reduce(ctx, kernel, [numel, rows, chunks, REDUCTION_CHUNK, 0], [recip, bind(ctx, kernel, stack, rows * numel * F32_BYTES)], chunks * SIGN_STATS_WORDS, chunks),
+  );
+  return signStatsFromPartials(partials, numel);
+}
+
+/**
+ * Histogram of usage counts (u32 [numel], each 0..tasks, from tallMask): result[c] = number of weights used by
+ * exactly c tasks, c = 0..tasks. A count above `tasks` is an error.
+ */
+export async function usageHistogram(ctx: GpuContext, counts: GPUBuffer, numel: number, tasks: number): Promise<number[]> {
+  const kernel = 'usage_histogram';
+  checkStack(kernel, tasks, numel, 'tasks');
+  const bins = tasks + 1;
+  if (bins + 1 > HISTOGRAM_MAX_BINS) throw new GpuError('validation', `${kernel}: at most ${HISTOGRAM_MAX_BINS - 2} tasks, got ${tasks}`);
+  if (numel === 0) return new Array<number>(bins).fill(0);
+  const chunks = reductionChunks(numel);
+  const hist = await reduce(ctx, kernel, [numel, bins, REDUCTION_CHUNK, chunks], [bind(ctx, kernel, counts, numel * 4)], bins + 1, chunks);
+  if (hist[bins] !== 0) {
+    throw new GpuError('validation', `${kernel}: ${hist[bins]} counts in '${counts.label}' exceed the ${tasks} tasks`);
+  }
+  return Array.from(hist.subarray(0, bins));
+}

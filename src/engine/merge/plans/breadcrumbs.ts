@@ -1,0 +1,71 @@
+/**
+ * Model Breadcrumbs on the GPU (reference: reference/methods/breadcrumbs.ts): keep a middle band of magnitudes.
+ * scope "row": in each row (last dimension, n entries) the descending ranks [int(n*gamma), int(n*gamma) + int(n*density));
+ * scope "tensor" (mergekit): over the tensor, ranks [top, N - bottom) with target = int(density*N), top = int(gamma*N),
+ * bottom = N - target - top (top shrinks when bottom would be negative); both break ties by lower index.
+ */
+import { BandMask, bandRanks, type RankBand } from '../../gpu/bandMask';
+import { combine } from '../../gpu/kernels';
+import { rowBandMask } from '../../gpu/rowBand';
+import { MagnitudeSelect } from '../../gpu/select';
+import type { AlignedTensor } from '../align';
+import type { GpuPlan, PlanContext } from './plan';
+import { taskSegments } from './util';
+
+/** mergekit's band of a flattened tensor of `total` entries, or null for "keep everything". */
+export function tensorBand(total: number, density: number, gamma: number): RankBand | null {
+  if (density >= 1) return null;
+  const target = Math.trunc(density * total);
+  let top = Math.trunc(gamma * total);
+  let bottom = total - target - top;
+  if (bottom < 0) {
+    top += bottom;
+    bottom = 0;
+  }
+  return { from: top, to: total - bottom };
+}
+
+export function breadcrumbsPlan(): GpuPlan {
+  let band: BandMask | null = null;
+  const scopeOf = (p: PlanContext) => p.params.scope as 'row' | 'tensor';
+  return {
+    granularity: 'row',
+    outputs: () => 1,
+    async beginTensor(p: PlanContext, t: AlignedTensor) {
+      band?.destroy();
+      band = null;
+      if (scopeOf(p) !== 'tensor') return;
+      const b = tensorBand(t.numel, p.params.density as number, p.params.gamma as number);
+      if (!b) return;
+      const bands = taskSegments(p.tasks).map(() => b);
+      const counts = new Array<number>(p.tasks).fill(t.numel);
+      const sel = new MagnitudeSelect(p.ctx, { label: `breadcrumbs ${t.name}`, segments: p.tasks, ranks: bandRanks(bands, counts) });
+      try {
+        while (!sel.done) {
+          sel.beginPass();
+          await p.stream.forTensor(t, (c) => sel.feed(c.stack, p.tasks, c.count, taskSegments(p.tasks)));
+          await sel.endPass();
+        }
+        band = new BandMask(p.ctx, { label: `breadcrumbs ${t.name}`, bands, counts, selection: sel.results() });
+      } finally {
+        sel.destroy();
+      }
+    },
+    async emit(p, c, out) {
+      if (scopeOf(p) === 'row') {
+        if (c.tensor.shape.length > 0) {
+          const n = c.rowLength;
+          const from = Math.trunc(n * (p.params.gamma as number));
+          const to = from + Math.trunc(n * (p.params.density as number));
+          // The stack is [T, count]: as T * (count / n) rows of n entries each.
+          rowBandMask(p.ctx, c.stack, { tasks: p.tasks, rows: c.count / n, n }, { from, to }, 'breadcrumbs rows');
+        }
+      } else if (band) {
+        await band.apply(c.stack, p.tasks, c.count, taskSegments(p.tasks));
+      }
+      combine(p.ctx, c.stack, p.tasks, c.count, p.coeffs('lambda', c.tensor.name), out[0]!);
+      return { contributions: c.stack };
+    },
+    destroy: () => band?.destroy(),
+  };
+}

@@ -1,0 +1,142 @@
+/**
+ * TIES on the GPU (reference: reference/methods/ties.ts), as a stage other plans reuse (`then: ties`).
+ * - scope "global": per task, the threshold is the value at descending rank int(D*k) of |tau| over the whole model
+ *   (D elements), found by MagnitudeSelect in 2 streaming passes; a third pass adds up the elected signs of the trimmed
+ *   vectors for the model-wide majority sign; the output pass trims, elects and merges.
+ * - scope "tensor": per tensor, exactly int(k*numel) entries per task by magnitude (lower index wins ties), selected
+ *   with 2 passes over that tensor before its output; zero sums elect +1.
+ * A `pre` transform (DARE's drop) is applied to every stack before it is trimmed, in every pass.
+ */
+import { BandMask, bandRanks } from '../../gpu/bandMask';
+import { disjointMerge, trimMask } from '../../gpu/mergeKernels';
+import { signSum } from '../../gpu/mergeReductions';
+import { MagnitudeSelect } from '../../gpu/select';
+import { combine } from '../../gpu/kernels';
+import type { DisjointMerge } from '../../reference/methods/signElect';
+import type { AlignedTensor } from '../align';
+import type { Chunk } from '../stream';
+import type { GpuPlan, PlanContext } from './plan';
+import { stackCopy, taskSegments } from './util';
+
+/** A transform applied in place to a chunk's stack (or a copy of it) before TIES sees it. */
+export type StackTransform = (p: PlanContext, c: Chunk, stack: GPUBuffer) => void;
+
+export interface TiesSettings {
+  k: number;
+  merge: DisjointMerge;
+  scope: 'global' | 'tensor';
+}
+
+/** Reads TIES settings from a method's parameters (`kParam` names the kept fraction: `k`, or `ties_k` in Consensus). */
+export function tiesSettingsOf(params: PlanContext['params'], kParam = 'k'): TiesSettings {
+  return { k: params[kParam] as number, merge: params.merge as DisjointMerge, scope: params.scope as 'global' | 'tensor' };
+}
+
+/** Feeds every chunk (after `pre`, on a copy) to a selection over one segment per task, until it is resolved. */
+async function selectOver(p: PlanContext, sel: MagnitudeSelect, visit: (f: (c: Chunk) => Promise<void>) => Promise<void>, pre?: StackTransform): Promise<void> {
+  const segments = taskSegments(p.tasks);
+  while (!sel.done) {
+    sel.beginPass();
+    await visit(async (c) => {
+      const stack = pre ? stackCopy(p, c) : c.stack;
+      if (pre) pre(p, c, stack);
+      sel.feed(stack, p.tasks, c.count, segments);
+    });
+    await sel.endPass();
+  }
+}
+
+/** The TIES trim / elect / merge stage. */
+export class TiesStage {
+  /** Per-task threshold key (|x| bits) for scope global; 0 keeps everything. */
+  private thresholds: Uint32Array | null = null;
+  private majority: -1 | 0 | 1 = 0;
+  private band: BandMask | null = null;
+
+  constructor(
+    private readonly s: TiesSettings,
+    private readonly pre?: StackTransform,
+  ) {}
+
+  /** Global thresholds and majority sign (nothing to do for scope "tensor"). */
+  async prepare(p: PlanContext): Promise<void> {
+    if (this.s.scope !== 'global') return;
+    const total = p.stream.tensors.reduce((n, t) => n + t.numel, 0);
+    const rank = Math.trunc(total * this.s.k);
+    this.thresholds = new Uint32Array(p.tasks);
+    if (rank < total) {
+      p.phase('TIES threshold');
+      const sel = new MagnitudeSelect(p.ctx, { label: 'ties global threshold', segments: p.tasks, ranks: taskSegments(p.tasks).map(() => [rank]) });
+      try {
+        await selectOver(p, sel, (f) => p.stream.forEach(f), this.pre);
+        sel.results().forEach((r, t) => (this.thresholds![t] = r.bits[0]!));
+      } finally {
+        sel.destroy();
+      }
+    }
+    p.phase('TIES majority sign');
+    let signs = 0;
+    await p.stream.forEach(async (c) => {
+      const stack = stackCopy(p, c);
+      this.pre?.(p, c, stack);
+      trimMask(p.ctx, stack, p.tasks, c.count, this.thresholds!);
+      signs += await signSum(p.ctx, stack, p.tasks, c.count);
+    });
+    this.majority = Math.sign(signs) as -1 | 0 | 1;
+  }
+
+  /** Scope "tensor": selects the exact per-tensor count before the tensor's output chunks. */
+  async beginTensor(p: PlanContext, t: AlignedTensor): Promise<void> {
+    if (this.s.scope !== 'tensor') return;
+    this.band?.destroy();
+    this.band = null;
+    if (this.s.k >= 1) return;
+    const keep = Math.trunc(this.s.k * t.numel);
+    const bands = taskSegments(p.tasks).map(() => ({ from: 0, to: keep }));
+    const counts = new Array<number>(p.tasks).fill(t.numel);
+    const sel = new MagnitudeSelect(p.ctx, { label: `ties ${t.name}`, segments: p.tasks, ranks: bandRanks(bands, counts) });
+    try {
+      await selectOver(p, sel, (f) => p.stream.forTensor(t, f), this.pre);
+      this.band = new BandMask(p.ctx, { label: `ties ${t.name}`, bands, counts, selection: sel.results() });
+    } finally {
+      sel.destroy();
+    }
+  }
+
+  /** Turns `stack` (the chunk's task vectors or a copy of them) into TIES contributions, in place (after `pre`). */
+  async contributions(p: PlanContext, c: Chunk, stack: GPUBuffer = c.stack): Promise<void> {
+    this.pre?.(p, c, stack);
+    if (this.s.scope === 'global') {
+      trimMask(p.ctx, stack, p.tasks, c.count, this.thresholds!);
+      disjointMerge(p.ctx, stack, p.tasks, c.count, this.s.merge, { rule: 'majority', majority: this.majority });
+    } else {
+      if (this.band) await this.band.apply(stack, p.tasks, c.count, taskSegments(p.tasks));
+      disjointMerge(p.ctx, stack, p.tasks, c.count, this.s.merge, { rule: 'plus' });
+    }
+  }
+
+  destroy(): void {
+    this.band?.destroy();
+    this.band = null;
+  }
+}
+
+/** TIES-Merging: theta0 + lambda * disjoint merge of the trimmed task vectors. */
+export function tiesPlan(): GpuPlan {
+  let stage: TiesStage | null = null;
+  return {
+    granularity: 'element',
+    outputs: () => 1,
+    async prepare(p) {
+      stage = new TiesStage(tiesSettingsOf(p.params));
+      await stage.prepare(p);
+    },
+    beginTensor: (p, t) => stage!.beginTensor(p, t),
+    async emit(p, c, out) {
+      await stage!.contributions(p, c);
+      combine(p.ctx, c.stack, p.tasks, c.count, p.coeffs('lambda', c.tensor.name), out[0]!);
+      return { contributions: c.stack };
+    },
+    destroy: () => stage?.destroy(),
+  };
+}
