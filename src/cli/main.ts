@@ -56,6 +56,8 @@ async function mergeCommand(argv: string[]): Promise<number> {
       config,
       output: (index, label) => openOutput(cmd.out, index, label),
       onProgress: progressPrinter(log),
+      // Interference metrics cost extra GPU passes: measure them when a report is asked for.
+      metrics: cmd.report !== null,
     });
     if (cmd.report) {
       const reportSink = await fileSink(cmd.report);

@@ -1,6 +1,7 @@
 /** The merge report: per-tensor norms of every task vector and of the merged one (the CLI's --report, the page's chart). */
 import type { DType } from '../types';
 import type { MergeConfig } from './config';
+import type { InterferenceReport } from './metrics';
 
 export const REPORT_FORMAT = 'merge-playground/report@1';
 
@@ -34,6 +35,8 @@ export interface MergeReport {
   /** Peak bytes of GPU buffers the engine held during the merge (null on the CPU backend). */
   peakGpuBytes: number | null;
   output: { file: string; bytes: number } | null;
+  /** Interference metrics (null when not measured). */
+  interference: InterferenceReport | null;
 }
 
 /** Whole-model totals from per-tensor norms. */

@@ -19,6 +19,7 @@ import { configToJson, type ResolvedConfig } from './config';
 import { planOf } from './plans';
 import { coefficientsOf, type GpuPlan, type PlanContext } from './plans/plan';
 import { REPORT_FORMAT, totalsOf, type MergeReport, type TensorReport } from './report';
+import { MetricsAccumulator, topkRetained } from './metrics';
 import { ChunkStream, type Chunk } from './stream';
 
 /** Progress of a running merge. */
@@ -44,6 +45,8 @@ export interface MergeRun {
   signal?: AbortSignal;
   /** Keep task vectors on the GPU between passes when they fit in this many bytes (default 512 MiB). */
   cacheBytes?: number;
+  /** Measure the interference metrics (cosines, sign conflicts, masks, top-k curve; default true). */
+  metrics?: boolean;
 }
 
 /** The dtype a merged float tensor is written in. */
@@ -129,6 +132,7 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
     },
   };
   const reports: TensorReport[] = [];
+  const metrics = run.metrics === false ? null : new MetricsAccumulator(T);
   try {
     for (let o = 0; o < (run.output ? outputs : 0); o++) {
       const sink = await run.output!(o, labels[o]!);
@@ -136,6 +140,7 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
       writers.push(await SafetensorsWriter.create(sink, specs, mergeMetadata(run, labels[o]!)));
     }
     if (plan.prepare) await plan.prepare(p);
+    metrics?.setTopk(await topkRetained(p));
     p.phase('merge');
     for (let i = 0; i < aligned.length; i++) {
       const t = aligned[i]!;
@@ -147,7 +152,7 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
         continue;
       }
       await plan.beginTensor?.(p, t);
-      reports.push(await emitTensor(p, plan, t, specs[i]!.dtype, outputs, writers));
+      reports.push(await emitTensor(p, plan, t, specs[i]!.dtype, outputs, writers, metrics));
     }
     for (const w of writers) await w.finish();
   } catch (e) {
@@ -170,6 +175,7 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
     elapsedMs: Date.now() - started,
     peakGpuBytes: ctx.peakBytes,
     output: writers.length ? { file: sinks[0]!.name, bytes: writers[0]!.totalBytes } : null,
+    interference: metrics?.result() ?? null,
   };
 }
 
@@ -184,7 +190,15 @@ async function copyTensor(run: MergeRun, t: AlignedTensor, writers: SafetensorsW
 }
 
 /** Streams one tensor through the plan's emit, packs and writes each output; returns the tensor's norms. */
-async function emitTensor(p: PlanContext, plan: GpuPlan, t: AlignedTensor, outDtype: DType, outputs: number, writers: SafetensorsWriter[]): Promise<TensorReport> {
+async function emitTensor(
+  p: PlanContext,
+  plan: GpuPlan,
+  t: AlignedTensor,
+  outDtype: DType,
+  outputs: number,
+  writers: SafetensorsWriter[],
+  metrics: MetricsAccumulator | null,
+): Promise<TensorReport> {
   const { ctx } = p;
   const T = p.tasks;
   const packDtype: RawDType = outDtype === 'F16' || outDtype === 'BF16' ? outDtype : 'F32';
@@ -198,11 +212,11 @@ async function emitTensor(p: PlanContext, plan: GpuPlan, t: AlignedTensor, outDt
   await p.stream.forTensor(
     t,
     async (c: Chunk) => {
-      const [bs, tvs] = await Promise.all([sumSquares(ctx, c.base, 1, c.count), sumSquares(ctx, c.stack, T, c.count)]);
+      const [bs, tvs] = await Promise.all([sumSquares(ctx, c.base, 1, c.count), metrics ? metrics.before(ctx, c) : sumSquares(ctx, c.stack, T, c.count)]);
       baseSq += bs[0]!;
       tvs.forEach((v, i) => (tvSq[i] = tvSq[i]! + v));
-      await ctx.scoped(`${p.spec.id} ${t.name}`, () => plan.emit(p, c, deltas));
-      mergedSq += (await sumSquares(ctx, deltas[0]!, 1, c.count))[0]!;
+      const info = await ctx.scoped(`${p.spec.id} ${t.name}`, () => plan.emit(p, c, deltas));
+      mergedSq += metrics ? await metrics.after(ctx, c, info, deltas[0]!) : (await sumSquares(ctx, deltas[0]!, 1, c.count))[0]!;
       for (let o = 0; o < writers.length; o++) {
         await ctx.scoped(`pack ${t.name}`, () => packAdd(ctx, c.base, deltas[o]!, c.count, packDtype, packed));
         const bytes = (await readBuffer(ctx, packed, Math.ceil((c.count * bytesPer) / 4) * 4)).subarray(0, c.count * bytesPer);

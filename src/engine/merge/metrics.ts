@@ -1,0 +1,215 @@
+/**
+ * Interference metrics measured on the GPU while a merge streams (methods.md section 11): float64 sums of GPU
+ * reductions per layer group, in the shapes of the CPU twin (src/engine/reference/metrics.ts) so they can be compared.
+ * Per chunk, before the method changes the stack: the Gram matrix of the task vectors (cosines), their row stats
+ * (norms, non-finite entries) and sign statistics; after: the method's contributions (kept fractions, sign conflicts
+ * left after trimming), its usage counts (TALL / Consensus) and the merged delta's norm. The top-k curve needs a
+ * global selection: `topkRetained` runs it as extra passes.
+ */
+import type { GpuContext } from '../gpu/device';
+import { gram, rowStats, signStats, usageHistogram } from '../gpu/mergeReductions';
+import { trimMask } from '../gpu/mergeKernels';
+import { MagnitudeSelect } from '../gpu/select';
+import { layerIndexOf } from '../methods/scaling';
+import type { EmitInfo, PlanContext } from './plans/plan';
+import { stackCopy, taskSegments } from './plans/util';
+import type { Chunk } from './stream';
+
+/** Sign statistics over a set of coordinates (as reference/metrics.ts SignStats). */
+export interface SignStats {
+  coordinates: number;
+  conflictRate: number;
+  agreement: number;
+}
+
+type Layer = number | null;
+
+/** Every interference metric of a merge. Per-layer lists: tensors outside the blocks first (layer null), then blocks. */
+export interface InterferenceReport {
+  /** Pairwise cosine of the task vectors, [T][T], over the whole model and per layer group. */
+  cosine: { total: number[][]; layers: { layer: Layer; cos: number[][] }[] };
+  /** L2 norms of [tau_1 .. tau_T, merged task vector], whole model and per layer group. */
+  norms: { total: number[]; layers: { layer: Layer; norms: number[] }[] };
+  /** Sign conflicts between the task vectors (before) and between the method's contributions (after trimming/masking). */
+  signs: {
+    taskVectors: { total: SignStats; layers: ({ layer: Layer } & SignStats)[] };
+    contributions: { total: SignStats; layers: ({ layer: Layer } & SignStats)[] } | null;
+  };
+  /** Fraction of each task's entries the method keeps (non-zero contributions), whole model and per layer group. */
+  kept: { total: number[]; layers: { layer: Layer; kept: number[] }[] } | null;
+  /** TALL / Consensus: weights used by exactly c of the T task masks (c = 0..T). */
+  usage: { total: number[]; layers: { layer: Layer; counts: number[] }[] } | null;
+  /** Norm kept by the TIES global trim at each fraction k: retained[t][i] = ||trim_{ks[i]}(tau_t)|| / ||tau_t||. */
+  topk: { ks: number[]; retained: number[][] } | null;
+  /** Non-finite (NaN or infinite) task-vector entries per tensor and model: such entries spread into any merge. */
+  nonFinite: { tensor: string; model: number; count: number }[];
+}
+
+/** The fractions k of the top-k curve. */
+export const TOPK_FRACTIONS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1];
+
+interface SignAcc {
+  columns: number;
+  conflicts: number;
+  agreementSum: number;
+}
+
+/** Float64 accumulators of one layer group. */
+interface Group {
+  gram: Float64Array;
+  sq: Float64Array;
+  signs: SignAcc;
+  after: SignAcc;
+  nonZero: Float64Array;
+  elements: number;
+  usage: Float64Array;
+}
+
+const signStatsOf = (a: SignAcc): SignStats => ({
+  coordinates: a.columns,
+  conflictRate: a.columns ? a.conflicts / a.columns : 0,
+  agreement: a.columns ? a.agreementSum / a.columns : 1,
+});
+
+/** Collects the metrics of one merge chunk by chunk. */
+export class MetricsAccumulator {
+  private readonly groups = new Map<Layer, Group>();
+  private readonly total: Group;
+  private sawContributions = false;
+  private sawUsage = false;
+  private readonly nonFinite: InterferenceReport['nonFinite'] = [];
+  private topk: InterferenceReport['topk'] = null;
+
+  constructor(private readonly tasks: number) {
+    this.total = this.newGroup();
+  }
+
+  private newGroup(): Group {
+    const T = this.tasks;
+    const signs = () => ({ columns: 0, conflicts: 0, agreementSum: 0 });
+    return { gram: new Float64Array(T * T), sq: new Float64Array(T + 1), signs: signs(), after: signs(), nonZero: new Float64Array(T), elements: 0, usage: new Float64Array(T + 1) };
+  }
+
+  private groupsOf(tensor: string): Group[] {
+    const layer = layerIndexOf(tensor);
+    let g = this.groups.get(layer);
+    if (!g) this.groups.set(layer, (g = this.newGroup()));
+    return [g, this.total];
+  }
+
+  /** Task-vector statistics of a chunk; call before the method changes the stack. Returns each row's sum of squares. */
+  async before(ctx: GpuContext, c: Chunk): Promise<Float64Array> {
+    const T = this.tasks;
+    const [g, rows, signs] = await Promise.all([gram(ctx, c.stack, T, c.count), rowStats(ctx, c.stack, T, c.count), signStats(ctx, c.stack, T, c.count)]);
+    rows.forEach((r, t) => {
+      if (r.nonFinite > 0) this.nonFinite.push({ tensor: c.tensor.name, model: t, count: r.nonFinite });
+    });
+    for (const group of this.groupsOf(c.tensor.name)) {
+      g.forEach((v, i) => (group.gram[i] = group.gram[i]! + v));
+      rows.forEach((r, t) => (group.sq[t] = group.sq[t]! + r.sumSquares));
+      group.signs.columns += signs.columns;
+      group.signs.conflicts += signs.conflicts;
+      group.signs.agreementSum += signs.agreementSum;
+      group.elements += c.count;
+    }
+    return Float64Array.from(rows, (r) => r.sumSquares);
+  }
+
+  /** The method's output of a chunk: contributions, usage counts and the merged delta. Returns the delta's sum of squares. */
+  async after(ctx: GpuContext, c: Chunk, info: EmitInfo | void, delta: GPUBuffer): Promise<number> {
+    const T = this.tasks;
+    const [merged] = await rowStats(ctx, delta, 1, c.count);
+    const contributions = info?.contributions;
+    const [kept, signs] = contributions ? await Promise.all([rowStats(ctx, contributions, T, c.count), signStats(ctx, contributions, T, c.count)]) : [null, null];
+    const usage = info?.usage ? await usageHistogram(ctx, info.usage, c.count, T) : null;
+    this.sawContributions ||= !!contributions;
+    this.sawUsage ||= !!usage;
+    for (const group of this.groupsOf(c.tensor.name)) {
+      group.sq[T] = group.sq[T]! + merged!.sumSquares;
+      kept?.forEach((r, t) => (group.nonZero[t] = group.nonZero[t]! + r.nonZero));
+      if (signs) {
+        group.after.columns += signs.columns;
+        group.after.conflicts += signs.conflicts;
+        group.after.agreementSum += signs.agreementSum;
+      }
+      usage?.forEach((n, i) => (group.usage[i] = group.usage[i]! + n));
+    }
+    return merged!.sumSquares;
+  }
+
+  /** Records the top-k curve (see topkRetained). */
+  setTopk(topk: InterferenceReport['topk']): void {
+    this.topk = topk;
+  }
+
+  result(): InterferenceReport {
+    const T = this.tasks;
+    const layers = [...this.groups.keys()].sort((a, b) => (a === null ? -1 : b === null ? 1 : a - b));
+    const cos = (g: Group) =>
+      Array.from({ length: T }, (_, i) =>
+        Array.from({ length: T }, (_, j) => {
+          const d = Math.sqrt(g.gram[i * T + i]! * g.gram[j * T + j]!);
+          return i === j ? (d > 0 ? 1 : 0) : d > 0 ? g.gram[i * T + j]! / d : 0;
+        }),
+      );
+    const norms = (g: Group) => Array.from(g.sq, Math.sqrt);
+    const each = <R>(f: (g: Group) => R) => layers.map((layer) => ({ layer, ...(f(this.groups.get(layer)!) as object) })) as ({ layer: Layer } & R)[];
+    return {
+      cosine: { total: cos(this.total), layers: layers.map((layer) => ({ layer, cos: cos(this.groups.get(layer)!) })) },
+      norms: { total: norms(this.total), layers: layers.map((layer) => ({ layer, norms: norms(this.groups.get(layer)!) })) },
+      signs: {
+        taskVectors: { total: signStatsOf(this.total.signs), layers: each((g) => signStatsOf(g.signs)) },
+        contributions: this.sawContributions ? { total: signStatsOf(this.total.after), layers: each((g) => signStatsOf(g.after)) } : null,
+      },
+      kept: this.sawContributions
+        ? {
+            total: Array.from(this.total.nonZero, (n) => (this.total.elements ? n / this.total.elements : 0)),
+            layers: layers.map((layer) => {
+              const g = this.groups.get(layer)!;
+              return { layer, kept: Array.from(g.nonZero, (n) => (g.elements ? n / g.elements : 0)) };
+            }),
+          }
+        : null,
+      usage: this.sawUsage ? { total: Array.from(this.total.usage), layers: layers.map((layer) => ({ layer, counts: Array.from(this.groups.get(layer)!.usage) })) } : null,
+      topk: this.topk,
+      nonFinite: this.nonFinite,
+    };
+  }
+}
+
+/**
+ * The TIES top-k curve of every task vector: thresholds at each fraction in `ks` (2 selection passes), then one pass
+ * summing the squares that each trim keeps. Uses the plan context's stream (cached chunks are not read again).
+ */
+export async function topkRetained(p: PlanContext, ks: readonly number[] = TOPK_FRACTIONS): Promise<InterferenceReport['topk']> {
+  const total = p.stream.tensors.reduce((n, t) => n + t.numel, 0);
+  if (total === 0) return null;
+  const ranks = ks.map((k) => Math.trunc(total * k));
+  const wanted = ranks.filter((r) => r < total);
+  const bits = Array.from({ length: p.tasks }, () => new Uint32Array(ks.length));
+  p.phase('top-k curve');
+  if (wanted.length) {
+    const sel = new MagnitudeSelect(p.ctx, { label: 'top-k curve', segments: p.tasks, ranks: taskSegments(p.tasks).map(() => wanted) });
+    try {
+      while (!sel.done) {
+        sel.beginPass();
+        await p.stream.forEach((c) => sel.feed(c.stack, p.tasks, c.count, taskSegments(p.tasks)));
+        await sel.endPass();
+      }
+      sel.results().forEach((r, t) => ranks.forEach((rank, i) => (bits[t]![i] = rank < total ? r.bits[wanted.indexOf(rank)]! : 0)));
+    } finally {
+      sel.destroy();
+    }
+  }
+  const kept = Array.from({ length: p.tasks }, () => new Float64Array(ks.length));
+  const all = new Float64Array(p.tasks);
+  await p.stream.forEach(async (c) => {
+    (await rowStats(p.ctx, c.stack, p.tasks, c.count)).forEach((r, t) => (all[t] = all[t]! + r.sumSquares));
+    for (let i = 0; i < ks.length; i++) {
+      const copy = stackCopy(p, c, 'top-k trim');
+      trimMask(p.ctx, copy, p.tasks, c.count, Uint32Array.from(bits, (b) => b[i]!));
+      (await rowStats(p.ctx, copy, p.tasks, c.count)).forEach((r, t) => (kept[t]![i] = kept[t]![i]! + r.sumSquares));
+    }
+  });
+  return { ks: [...ks], retained: kept.map((row, t) => Array.from(row, (s) => (all[t]! > 0 ? Math.sqrt(s / all[t]!) : 0))) };
+}

@@ -1,0 +1,90 @@
+/** The interference metrics a GPU merge reports, against the float64 CPU twin (reference/metrics.ts). */
+import { describe, expect, it } from 'vitest';
+import { memorySink } from '../../src/engine/io/byteSource';
+import { resolveConfig } from '../../src/engine/merge/config';
+import { TOPK_FRACTIONS } from '../../src/engine/merge/metrics';
+import { runMerge } from '../../src/engine/merge/runMerge';
+import { resolveParams } from '../../src/engine/methods/params';
+import { getMethod } from '../../src/engine/methods/registry';
+import { mergeReference } from '../../src/engine/reference/mergeReference';
+import { coefficientFn, sumContributions } from '../../src/engine/reference/methods/contributions';
+import { tallTaskMasks } from '../../src/engine/reference/methods/masks';
+import { tiesContributions } from '../../src/engine/reference/methods/ties';
+import { cosineMatrix, cosineMatrixByLayer, keptFractions, mergedTaskVector, normReport, signConflicts, topkNormRetained, usageHistogram } from '../../src/engine/reference/metrics';
+import { refTaskVectors } from '../../src/engine/reference/refModel';
+import { encodeFloats } from '../../src/engine/tensor/dtype';
+import { gridModels, openModels } from '../helpers/gridModels';
+import { testContext } from '../helpers/gpu';
+import { makeModelBytes } from '../helpers/safetensorsFixtures';
+
+const SHAPES = {
+  'vision_model.embeddings.class_embedding': [24],
+  'vision_model.encoder.layers.0.self_attn.q_proj.weight': [40, 24],
+  'vision_model.encoder.layers.0.self_attn.q_proj.bias': [40],
+  'vision_model.encoder.layers.1.mlp.fc1.weight': [48, 96],
+  'vision_model.post_layernorm.weight': [24],
+};
+const g = gridModels(77, 3, SHAPES);
+const taus = refTaskVectors(g.base, g.models);
+
+async function report(method: string, params: Record<string, unknown> = {}) {
+  const ctx = await testContext();
+  const { base, models } = await openModels(g);
+  const r = await runMerge(ctx, { base, models, config: resolveConfig({ method, params, options: { chunkElements: 1024 } }), cacheBytes: 0 });
+  expect(ctx.allocatedBytes).toBe(0);
+  return r.interference!;
+}
+
+const close = (got: unknown, want: unknown) => expect(got).toEqual(roundTo(want, got));
+/** Compares nested numbers with 1e-6 absolute tolerance (f32 partial sums vs float64). */
+function roundTo(want: unknown, got: unknown): unknown {
+  if (typeof want === 'number' && typeof got === 'number') return Math.abs(want - got) <= 1e-6 * Math.max(1, Math.abs(want)) ? got : want;
+  if (Array.isArray(want) && Array.isArray(got)) return want.map((w, i) => roundTo(w, got[i]));
+  if (want && typeof want === 'object' && got && typeof got === 'object') return Object.fromEntries(Object.entries(want).map(([k, v]) => [k, roundTo(v, (got as Record<string, unknown>)[k])]));
+  return want;
+}
+
+describe('interference metrics on the GPU equal the CPU twin', () => {
+  it('cosines, norms, sign conflicts and the top-k curve of the task vectors; the merged norm', async () => {
+    const r = await report('task_arithmetic');
+    close(r.cosine.total, cosineMatrix(taus));
+    close(r.cosine.layers, cosineMatrixByLayer(taus));
+    const merged = mergedTaskVector(g.base, mergeReference('task_arithmetic', resolveParams(getMethod('task_arithmetic'), {}), g.base, g.models));
+    const want = normReport([...taus, merged]);
+    close(r.norms.total, want.total);
+    close(r.norms.layers, want.layers);
+    close(r.signs.taskVectors, signConflicts(taus));
+    expect(r.topk!.ks).toEqual(TOPK_FRACTIONS);
+    close(r.topk!.retained, taus.map((tau) => topkNormRetained(tau, TOPK_FRACTIONS)));
+    expect(r.kept).toBeNull(); // Task Arithmetic masks nothing
+    expect(r.usage).toBeNull();
+    expect(r.nonFinite).toEqual([]);
+  });
+
+  it('TIES: kept fractions and the sign conflicts left after trimming', async () => {
+    const r = await report('ties', { k: 0.3 });
+    const parts = tiesContributions(taus, { k: 0.3, merge: 'sum', scope: 'global' });
+    close(r.kept, keptFractions(parts));
+    close(r.signs.contributions, signConflicts(parts));
+    expect(r.signs.contributions!.total.conflictRate).toBe(0);
+    expect(r.signs.taskVectors.total.conflictRate).toBeGreaterThan(0.1);
+  });
+
+  it('Consensus: how many tasks use each weight (catastrophic / selfish / general)', async () => {
+    const r = await report('consensus', { mask_lambda: 0.5 });
+    const mtl = sumContributions(g.base, taus);
+    close(r.usage, usageHistogram(tallTaskMasks(taus, mtl, coefficientFn(0.5, g.base, 0.6))));
+    expect(r.usage!.total.reduce((a, b) => a + b, 0)).toBe(24 + 40 * 24 + 40 + 48 * 96 + 24);
+  });
+
+  it('reports non-finite task-vector entries per tensor and model', async () => {
+    const ctx = await testContext();
+    const bad = new Map([...g.models[1]!].map(([k, v]) => [k, { shape: v.shape, data: v.data.slice() }]));
+    bad.get('vision_model.encoder.layers.1.mlp.fc1.weight')!.data[5] = NaN;
+    bad.get('vision_model.encoder.layers.1.mlp.fc1.weight')!.data[9] = Infinity;
+    const bytes = makeModelBytes([...bad].map(([name, t]) => ({ name, dtype: 'F32', shape: t.shape, data: encodeFloats(t.data, 'F32') })));
+    const { base, models } = await openModels({ ...g, modelBytes: [g.modelBytes[0]!, bytes, g.modelBytes[2]!] });
+    const r = await runMerge(ctx, { base, models, config: resolveConfig({ method: 'task_arithmetic' }), output: async () => memorySink('x') });
+    expect(r.interference!.nonFinite).toEqual([{ tensor: 'vision_model.encoder.layers.1.mlp.fc1.weight', model: 1, count: 2 }]);
+  });
+});
