@@ -5,11 +5,11 @@
 // One workgroup of ROW_THREADS threads per row. It finds the keys a and b at ranks from and to - 1 with a radix
 // select of 4 passes of 8 bits over the row (in global memory), both ranks at once: per pass a workgroup-private
 // 256-bin histogram for each rank (only elements whose higher bits match the prefix found so far); 32 threads sum
-// 16-bin groups, then one thread per rank walks the groups and bins from the top to the bin holding its rank. A final
-// pass gives each entry equal to a (resp. b != a) its ordinal in index order from a prefix sum of the threads' counts;
-// it is kept when greater(a) + ordinal lies in [from, to); entries strictly between b and a are kept; the rest
-// become +0. Barriers: 3 per radix pass and 3 for the ordinals (barriers are costly on CPU WebGPU; the serial walks
-// are 16 + 16 steps).
+// 16-bin groups, then one thread walks, for each rank, the groups and bins from the top to the bin holding it. A
+// final pass gives each entry equal to a (resp. b != a) its ordinal in index order from a prefix sum of the threads'
+// counts; it is kept when greater(a) + ordinal lies in [from, to); entries strictly between b and a are kept; the
+// rest become +0. Barriers: 3 per radix pass and 3 more (barriers are costly on CPU WebGPU; the serial walks take
+// at most 2 x 32 steps).
 //
 // Bindings (group 0):
 //   0  params  uniform { n, total_rows, band_from, band_to }   band_to <= n (clamped by the host); band_from >=
@@ -131,19 +131,13 @@ fn main(
       partials[lid] = sum;
     }
     workgroupBarrier();
-    if (lid < 2u) {
-      let rank = select(sel.rank.x, sel.rank.y, lid == 1u);
-      let found = find_digit(rank, lid, pair + lid * RADIX_BINS);
-      let digit = found.x << shift;
-      if (lid == 0u) {
-        sel.prefix.x |= digit;
-        sel.rank.x -= found.y;
-        sel.greater.x += found.y;
-      } else {
-        sel.prefix.y |= digit;
-        sel.rank.y -= found.y;
-        sel.greater.y += found.y;
-      }
+    // One thread updates the whole state (a store to one vector component may touch the others).
+    if (lid == 0u) {
+      let found_a = find_digit(sel.rank.x, 0u, pair);
+      let found_b = find_digit(sel.rank.y, 1u, pair + RADIX_BINS);
+      let digits = vec2<u32>(found_a.x, found_b.x) << vec2<u32>(shift, shift);
+      let above = vec2<u32>(found_a.y, found_b.y);
+      sel = Selection(sel.prefix | digits, sel.rank - above, sel.greater + above);
     }
     workgroupBarrier();
   }

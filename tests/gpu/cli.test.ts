@@ -71,6 +71,25 @@ describe('merge-playground merge', () => {
     });
   }
 
+  it('runs every batch method from the command line, with every interference metric in the report', async () => {
+    const { paths } = writeSet('F32', 3, 31);
+    const models = ['--model', paths[1]!, '--model', paths[2]!, '--model', paths[3]!];
+    for (const method of ['ties', 'dare', 'breadcrumbs', 'consensus', 'lines', 'magmax', 'model_stock']) {
+      const out = join(dir, `${method}.safetensors`);
+      const report = join(dir, `${method}.json`);
+      const res = await runCli(['merge', '--base', paths[0]!, ...models, '--method', method, '--out', out, '--report', report, '--quiet']);
+      expect(res.stderr, method).not.toMatch(/error/i);
+      expect(res.code, method).toBe(0);
+      const r = JSON.parse(readFileSync(report, 'utf8'));
+      expect(Object.keys(r.interference).sort(), method).toEqual(['cosine', 'kept', 'nonFinite', 'norms', 'signs', 'topk', 'usage']);
+      expect(r.interference.cosine.total, method).toHaveLength(3);
+    }
+    const tall = join(dir, 'tall');
+    const res = await runCli(['merge', '--base', paths[0]!, ...models, '--method', 'tall_masks', '--out', tall, '--quiet']);
+    expect(res.code).toBe(0);
+    expect(readdirSync(tall).sort()).toEqual(['0-F32-31-ft1.safetensors', '1-F32-31-ft2.safetensors', '2-F32-31-ft3.safetensors']);
+  });
+
   it('reads a --config file and lets flags override it', async () => {
     const { files, paths } = writeSet('F32', 2, 5);
     const cfg = join(dir, 'config.json');
@@ -134,6 +153,16 @@ describe('bad input: one clear line, non-zero exit, no output file', () => {
     const bad = join(dir, 'shape.safetensors');
     writeFileSync(bad, makeModelBytes(other.finetuned[0]!));
     await expectFailure(['merge', '--base', paths[0]!, '--model', bad, '--method', 'task_arithmetic'], /fc1\.weight.*shape\.safetensors|shape\.safetensors.*fc1\.weight/);
+  });
+
+  it('rejects bad method parameters with the allowed values', async () => {
+    const { paths } = writeSet('F32', 3, 28);
+    const three = ['--model', paths[1]!, '--model', paths[2]!, '--model', paths[3]!];
+    await expectFailure(['merge', '--base', paths[0]!, ...three, '--method', 'ties', '--set', 'k=0'], /params\.k: 0 is outside the allowed range \(0, 1\]/);
+    await expectFailure(['merge', '--base', paths[0]!, ...three, '--method', 'ties', '--set', 'k=1.5'], /params\.k: 1\.5 is outside the allowed range \(0, 1\]/);
+    await expectFailure(['merge', '--base', paths[0]!, ...three, '--method', 'dare', '--set', 'p=1'], /params\.p: 1 is outside the allowed range \[0, 1\)/);
+    await expectFailure(['merge', '--base', paths[0]!, ...three, '--method', 'ties', '--set', 'merge=median'], /params\.merge: expected one of sum, mean, max/);
+    await expectFailure(['merge', '--base', paths[0]!, ...three, '--method', 'slerp'], /method 'slerp' needs exactly 2 fine-tuned models, got 3/);
   });
 
   it('rejects unknown methods and parameters with the allowed values', async () => {

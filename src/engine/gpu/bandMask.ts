@@ -78,7 +78,8 @@ export class BandMask {
     this.label = opts.label;
     const { bands, counts, selection } = opts;
     if (counts.length !== bands.length || selection.length !== bands.length) {
-      throw new ConfigError(`${this.label}`, `needs one band, count and selection per segment, got ${bands.length}, ${counts.length}, ${selection.length}`);
+      const got = `${bands.length}, ${counts.length}, ${selection.length}`;
+      throw new ConfigError(this.label, `needs one band, count and selection per segment, got ${got}`);
     }
     const ranks = bandRanks(bands, counts);
     this.plans = bands.map((band, s) => {
@@ -99,6 +100,7 @@ export class BandMask {
     const kernel = `${this.label} apply`;
     if (this.destroyed) throw new ConfigError(this.label, 'apply after destroy');
     checkChunk(kernel, rows, numel, segmentOfRow, this.plans.length);
+    const stackBinding = bind(this.ctx, kernel, stack, rows * numel * 4);
     const listed: number[] = [];
     segmentOfRow.forEach((s, r) => {
       if (s < 0) return;
@@ -122,7 +124,6 @@ export class BandMask {
     const windowBuf = this.ctx.createBuffer(`${kernel} windows`, tiles * 16, usage);
     try {
       this.ctx.device.queue.writeBuffer(rowBuf, 0, rowInfo);
-      const stackBinding = bind(this.ctx, kernel, stack, rows * numel * 4);
       const tieCounts = ordered ? await this.countTies(kernel, rowBuf, stackBinding, numel, listed.length, tilesPerRow, grid) : null;
       const windows = new Uint32Array(tiles * 4);
       listed.forEach((r, i) => this.fillWindows(segmentOfRow[r]!, windows, tieCounts, i * tilesPerRow, tilesPerRow));

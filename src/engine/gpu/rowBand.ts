@@ -30,5 +30,6 @@ export function rowBandMask(ctx: GpuContext, stack: GPUBuffer, shape: RowStackSh
   const from = Math.min(band.from, n);
   const to = Math.min(band.to, n);
   const binding = bind(ctx, label, stack, totalRows * n * 4);
-  launch(ctx, 'row_band_mask', [n, totalRows, from, Math.max(from, to)], [binding], workgroupGrid(totalRows, ctx.info.limits.maxComputeWorkgroupsPerDimension));
+  const grid = workgroupGrid(totalRows, ctx.info.limits.maxComputeWorkgroupsPerDimension);
+  launch(ctx, 'row_band_mask', [n, totalRows, from, Math.max(from, to)], [binding], grid);
 }

@@ -134,6 +134,7 @@ export class MagnitudeSelect {
   beginPass(): void {
     if (this.done) throw new GpuError('validation', `${this.label}: selection is done, no pass to begin`);
     if (this.active) throw new GpuError('validation', `${this.label}: pass ${this.passes} has not ended`);
+    if (this.passes > 0 && !this.high) throw new GpuError('validation', `${this.label}: pass 1 failed, start a new selection`);
     const plan = this.passes === 0 ? this.highPlan() : this.lowPlan();
     const slotsCount = plan.prefixes.length;
     const hist = this.ctx.createBuffer(`${this.label} histogram`, slotsCount * plan.bins * 8, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
@@ -150,6 +151,7 @@ export class MagnitudeSelect {
     if (!active) throw new GpuError('validation', `${this.label}: feed outside a pass (call beginPass first)`);
     const kernel = `${this.label} feed`;
     checkChunk(kernel, rows, numel, segmentOfRow, this.ranks.length);
+    const stackBinding = bind(this.ctx, kernel, stack, rows * numel * 4);
     const { plan } = active;
     const listed: number[] = [];
     segmentOfRow.forEach((s, r) => {
@@ -165,7 +167,7 @@ export class MagnitudeSelect {
       const bindings = [
         { buffer: rowInfo },
         { buffer: active.slots },
-        bind(this.ctx, kernel, stack, rows * numel * 4),
+        stackBinding,
         { buffer: active.hist },
       ];
       const params = [elems, numel, plan.shift, plan.digitMask, plan.prefixShift, plan.bins, PER_THREAD];
@@ -214,7 +216,7 @@ export class MagnitudeSelect {
 
   /** Pass 1: one slot per segment that has ranks, binned by the high 16 key bits. */
   private highPlan(): PassPlan {
-    const plan: PassPlan = { shift: LOW_BITS, digitMask: HIGH_BINS - 1, prefixShift: NO_PREFIX_SHIFT, bins: HIGH_BINS, prefixes: [], firstSlot: [], slotCount: [] };
+    const plan: PassPlan = { shift: LOW_BITS, digitMask: HIGH_BINS - 1, prefixShift: NO_PREFIX_SHIFT, bins: HIGH_BINS, ...noSlots() };
     for (const list of this.ranks) {
       plan.firstSlot.push(plan.prefixes.length);
       plan.slotCount.push(list.length > 0 ? 1 : 0);
@@ -225,7 +227,7 @@ export class MagnitudeSelect {
 
   /** Pass 2: one slot per distinct selected 16-bit prefix of each segment, binned by the low 15 key bits. */
   private lowPlan(): PassPlan {
-    const plan: PassPlan = { shift: 0, digitMask: LOW_BINS - 1, prefixShift: LOW_BITS, bins: LOW_BINS, prefixes: [], firstSlot: [], slotCount: [] };
+    const plan: PassPlan = { shift: 0, digitMask: LOW_BINS - 1, prefixShift: LOW_BITS, bins: LOW_BINS, ...noSlots() };
     for (const digits of this.high!) {
       const distinct = [...new Set(digits.map((h) => h.prefix))];
       plan.firstSlot.push(plan.prefixes.length);
@@ -266,8 +268,10 @@ export class MagnitudeSelect {
         const prefix = plan.prefixes[slot]!;
         const members = digits.flatMap((h, i) => (h.prefix === prefix ? [i] : []));
         const total = slotTotal(hist, slot, plan.bins);
-        if (total !== digits[members[0]!]!.inPrefix) {
-          throw new ConfigError(`${this.label} segment ${s}`, `the data fed in pass 2 differs from pass 1 (prefix 0x${prefix.toString(16)}: ${total} vs ${digits[members[0]!]!.inPrefix} elements)`);
+        const expected = digits[members[0]!]!.inPrefix;
+        if (total !== expected) {
+          const where = `prefix 0x${prefix.toString(16)}: ${total} vs ${expected} elements`;
+          throw new ConfigError(`${this.label} segment ${s}`, `the data fed in pass 2 differs from pass 1 (${where})`);
         }
         const found = locate(hist, slot, plan.bins, members.map((i) => list[i]! - digits[i]!.above));
         members.forEach((i, m) => {
@@ -282,6 +286,11 @@ export class MagnitudeSelect {
   }
 }
 
+/** An empty slot layout (filled per pass). */
+function noSlots(): Pick<PassPlan, 'prefixes' | 'firstSlot' | 'slotCount'> {
+  return { prefixes: [], firstSlot: [], slotCount: [] };
+}
+
 /** A selection result with room for n ranks. */
 function emptySelection(n: number): MagnitudeSelection {
   return { bits: new Uint32Array(n), greater: new Float64Array(n), equal: new Float64Array(n) };
@@ -292,8 +301,12 @@ export function checkChunk(kernel: string, rows: number, numel: number, segmentO
   if (!Number.isInteger(rows) || rows < 0 || !Number.isInteger(numel) || numel < 0) {
     throw new GpuError('validation', `${kernel}: rows and numel must be non-negative integers, got ${rows} x ${numel}`);
   }
-  if (segmentOfRow.length !== rows) throw new GpuError('validation', `${kernel}: segmentOfRow has ${segmentOfRow.length} entries for ${rows} rows`);
+  if (segmentOfRow.length !== rows) {
+    throw new GpuError('validation', `${kernel}: segmentOfRow has ${segmentOfRow.length} entries for ${rows} rows`);
+  }
   segmentOfRow.forEach((s, r) => {
-    if (!Number.isInteger(s) || s < -1 || s >= segments) throw new GpuError('validation', `${kernel}: row ${r} maps to segment ${s}, not in -1..${segments - 1}`);
+    if (!Number.isInteger(s) || s < -1 || s >= segments) {
+      throw new GpuError('validation', `${kernel}: row ${r} maps to segment ${s}, not in -1..${segments - 1}`);
+    }
   });
 }

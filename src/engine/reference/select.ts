@@ -57,9 +57,12 @@ export function selectMagnitudeRef(values: readonly Float32Array[], ranks: reado
     const sorted = magnitudeKeys(segment).sort();
     const n = sorted.length;
     const wanted = ranks[s]!;
-    const out: MagnitudeSelection = { bits: new Uint32Array(wanted.length), greater: new Float64Array(wanted.length), equal: new Float64Array(wanted.length) };
+    const k = wanted.length;
+    const out: MagnitudeSelection = { bits: new Uint32Array(k), greater: new Float64Array(k), equal: new Float64Array(k) };
     wanted.forEach((rank, i) => {
-      if (!Number.isInteger(rank) || rank < 0 || rank >= n) throw new RangeError(`selectMagnitudeRef: segment ${s} has ${n} elements, rank ${rank} requested`);
+      if (!Number.isInteger(rank) || rank < 0 || rank >= n) {
+        throw new RangeError(`selectMagnitudeRef: segment ${s} has ${n} elements, rank ${rank} requested`);
+      }
       const key = sorted[n - 1 - rank]!;
       const above = upperBound(sorted, key);
       out.bits[i] = key;
