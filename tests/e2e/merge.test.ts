@@ -10,6 +10,11 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { launchBrowser } from '../helpers/browser';
 import { linearMergeOracle, maxUlpError, readFloatTensors, readMetadata } from '../helpers/independent';
 import { makeModelBytes, makeRelatedModels } from '../helpers/safetensorsFixtures';
+import { maxRelativeError } from '../helpers/gridModels';
+import { mergeReference } from '../../src/engine/reference/mergeReference';
+import type { RefModel } from '../../src/engine/reference/refModel';
+import { resolveParams } from '../../src/engine/methods/params';
+import { getMethod } from '../../src/engine/methods/registry';
 
 const out = join(process.cwd(), 'tests', '.out');
 let browser: Browser;
@@ -97,6 +102,27 @@ describe('merge page', () => {
       expect(got.get(name)!.dtype).toBe('BF16');
       expect(maxUlpError(got.get(name)!.values, w, 'BF16', 4), name).toBeLessThanOrEqual(1);
     }
+    await page.close();
+  });
+
+  it('merges with TIES chosen in the method picker, equal to the CPU reference', async () => {
+    const { files, paths } = writeModels('F32', 14);
+    const page = await openPage();
+    await page.getByTestId('base-input').setInputFiles(paths[0]!);
+    await page.getByTestId('models-input').setInputFiles([paths[1]!, paths[2]!]);
+    await page.getByTestId('method-select').selectOption('ties');
+    await page.getByLabel('k value').fill('0.5');
+    await page.getByLabel('merge', { exact: true }).selectOption('mean');
+    await page.getByTestId('merge-button').click();
+    const link = page.getByTestId('download-link');
+    await link.waitFor({ timeout: 60_000 });
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    const saved = join(dir, 'downloaded-ties.safetensors');
+    await download.saveAs(saved);
+    const toRef = (bytes: Uint8Array): RefModel => new Map([...readFloatTensors(bytes)].map(([k, v]) => [k, { shape: v.shape, data: v.values }]));
+    const want = mergeReference('ties', resolveParams(getMethod('ties'), { k: 0.5, merge: 'mean' }), toRef(files[0]!), files.slice(1).map(toRef));
+    const got = readFloatTensors(new Uint8Array(readFileSync(saved)));
+    for (const [name, w] of want) expect(maxRelativeError(got.get(name)!.values, w.data), name).toBeLessThanOrEqual(1e-5);
     await page.close();
   });
 

@@ -90,6 +90,15 @@ describe('GPU merge equals the CPU reference', () => {
     }
   });
 
+  it('merges 20 models (stacks are one binding whatever the number of models)', async () => {
+    const many = gridModels(404, 20, { 'encoder.layers.0.mlp.fc1.weight': [16, 40], 'encoder.layers.1.mlp.fc1.bias': [16] });
+    for (const [method, params] of [['ties', { merge: 'mean' }], ['consensus', { k: 3 }], ['dare', { then: 'ties' }]] as const) {
+      const want = mergeReference(method, resolveParams(getMethod(method), params), many.base, many.models);
+      const [got] = await gpuMerge(many, method, params, 0);
+      expectClose(got!, want, method);
+    }
+  });
+
   it('tall_masks writes one model per task, each equal to the reference', async () => {
     const four = gridModels(303, 4, SHAPES);
     const want = tallMaskModels(resolveParams(getMethod('tall_masks'), { mask_lambda: 0.4 }), four.base, four.models);

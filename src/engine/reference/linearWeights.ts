@@ -1,5 +1,6 @@
 /**
- * Which tensors are the weights of Linear layers: the ones OPCM projects through an SVD (methods.md 1.5).
+ * Which tensors are the weights of Linear layers: the ones OPCM projects through an SVD (methods.md 1.5) and the
+ * ones DARE's `linear_only` drops (FusionBench only_on_linear_weights).
  *
  * Rule: a tensor is a Linear weight when it is 2-D, its name is `weight` or ends in `.weight`, and the name has no
  * embedding or normalisation marker (NOT_LINEAR below). For HF CLIP that selects `*_proj.weight`, `fc1.weight`,
@@ -11,8 +12,11 @@
  * projection is transpose-equivariant, so their layout does not matter.
  */
 
-/** Names of embedding tables and normalisation layers: `embed` anywhere (embeddings, embed_tokens), GPT-2's `wte`/`wpe`, `norm`, `ln_*`/`ln_f`. */
-const NOT_LINEAR = /embed|(^|\.)(wte|wpe)\.|norm|(^|\.)ln(_[^.]*)?\./i;
+/**
+ * Names of embedding tables and normalisation layers: `embed` anywhere (embeddings, embed_tokens), GPT-2's
+ * `wte`/`wpe`, T5's `shared`, `norm`, `ln_*`/`ln_f`.
+ */
+const NOT_LINEAR = /embed|(^|\.)(wte|wpe|shared)\.|norm|(^|\.)ln(_[^.]*)?\./i;
 
 /** True if the tensor is a Linear layer's weight matrix (2-D, named `*.weight`, not an embedding or norm). */
 export function isLinearWeight(name: string, shape: readonly number[]): boolean {

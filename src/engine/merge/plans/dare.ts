@@ -5,7 +5,7 @@
  */
 import { combine } from '../../gpu/kernels';
 import { dareDrop } from '../../gpu/mergeKernels';
-import { isLinearWeight } from '../../reference/methods/dare';
+import { isLinearWeight } from '../../reference/linearWeights';
 import { rngKey, stringId } from '../../rng';
 import type { Chunk } from '../stream';
 import type { GpuPlan, PlanContext } from './plan';

@@ -6,12 +6,11 @@
  * rounded to f32 here as well (Math.fround): the uniforms are multiples of 2^-24, exact in f32, and the comparison
  * then has the same outcome on both sides. Kept entries are divided by (1 - p) when `rescale` is on.
  *
- * linear_only (FusionBench only_on_linear_weights): only the weight matrices of Linear layers are dropped. From the
- * name and shape alone, a tensor counts as a Linear weight when it is 2-D, its name ends in ".weight" (so open_clip's
- * fused `in_proj_weight`, which FusionBench's isinstance(nn.Linear) test skips too, is not one) and its module is not
- * an embedding (module name containing "embed", GPT-2's `wte`/`wpe`, T5's `shared`). Other tensors are passed on
+ * linear_only (FusionBench only_on_linear_weights): only the weight matrices of Linear layers are dropped, as decided
+ * from the name and shape by reference/linearWeights.ts (the rule OPCM uses too). Other tensors are passed on
  * undropped and unscaled.
  */
+import { isLinearWeight } from '../linearWeights';
 import { rngKey, rngUniform, stringId } from '../../rng';
 import { mapModel, type RefModel } from '../refModel';
 
@@ -22,14 +21,6 @@ export interface DareSettings {
   rescale: boolean;
   seed: number;
   linearOnly: boolean;
-}
-
-/** True when the tensor is treated as the weight of a Linear layer by `linear_only` (see the file comment). */
-export function isLinearWeight(name: string, shape: readonly number[]): boolean {
-  if (shape.length !== 2 || !name.endsWith('.weight')) return false;
-  const parts = name.split('.');
-  const module = parts[parts.length - 2] ?? '';
-  return !/embed/i.test(module) && module !== 'wte' && module !== 'wpe' && module !== 'shared';
 }
 
 /** 0/1 keep mask of one tensor of task `task` (the exact CPU/GPU rule above). */
