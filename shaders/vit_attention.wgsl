@@ -1,0 +1,89 @@
+// vit_attention: multi-head self-attention of the projected queries, keys and values, for every image, head and
+// query token:   out[b, t, h] = sum_j softmax_j(q[b, t, h] . k[b, j, h] * scale) v[b, j, h]
+// where [b, t, h] is the head_dim-wide slice h * head_dim .. (h + 1) * head_dim - 1 of token row b * T + t, j runs
+// over the T tokens of image b, and scale = 1 / sqrt(head_dim).
+//
+// Bindings (group 0):
+//   0  params  uniform { batch: u32, tokens: u32, heads: u32, head_dim: u32, scale: f32 }
+//   1  q       storage, read        array<f32>   [B * T, D], D = heads * head_dim
+//   2  k       storage, read        array<f32>   [B * T, D]
+//   3  v       storage, read        array<f32>   [B * T, D]
+//   4  out     storage, read_write  array<f32>   [B * T, D], heads concatenated (the layout out_proj expects)
+// Dispatch: one thread per (image, head, query token), index (b * heads + h) * T + t, WORKGROUP_SIZE threads per
+// workgroup, on a 2-D grid (flat_index). Each thread keeps its scaled query and its output row in private arrays
+// (head_dim <= VIT_MAX_HEAD_DIM, checked by the host) and makes one pass over the keys with an online softmax
+// (running maximum m and denominator l; when m grows, l and the output are rescaled by exp(m_old - m_new)).
+// Barrier-free: neighbouring threads read the same keys and values, which the caches share. Sequences are short
+// in vision transformers (50 tokens for ViT-B/32), so a thread per query gives enough parallelism.
+// Bounds: threads past batch * heads * tokens do nothing.
+
+struct Params {
+  batch: u32,
+  tokens: u32,
+  heads: u32,
+  head_dim: u32,
+  scale: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(
+  @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let idx = flat_index(wg, nwg, lid);
+  let tokens = params.tokens;
+  if (idx >= params.batch * params.heads * tokens) {
+    return;
+  }
+  let hd = params.head_dim;
+  let dim = params.heads * hd;
+  let t = idx % tokens;
+  let h = (idx / tokens) % params.heads;
+  let b = idx / (tokens * params.heads);
+  let row0 = b * tokens;
+  let col = h * hd;
+
+  var query: array<f32, VIT_MAX_HEAD_DIM>;
+  var acc: array<f32, VIT_MAX_HEAD_DIM>;
+  let q_at = (row0 + t) * dim + col;
+  for (var e = 0u; e < hd; e++) {
+    query[e] = q[q_at + e] * params.scale;
+    acc[e] = 0.0;
+  }
+  // Starting from the first key's score avoids needing an infinity (WGSL has no literal for it).
+  var m = 0.0;
+  var l = 0.0;
+  for (var j = 0u; j < tokens; j++) {
+    let kv_at = (row0 + j) * dim + col;
+    var s = 0.0;
+    for (var e = 0u; e < hd; e++) {
+      s += query[e] * k[kv_at + e];
+    }
+    if (j == 0u) {
+      m = s;
+    } else if (s > m) {
+      let shrink = exp(m - s);
+      l *= shrink;
+      for (var e = 0u; e < hd; e++) {
+        acc[e] *= shrink;
+      }
+      m = s;
+    }
+    let p = exp(s - m);
+    l += p;
+    for (var e = 0u; e < hd; e++) {
+      acc[e] += p * v[kv_at + e];
+    }
+  }
+  let inv = 1.0 / l;
+  for (var e = 0u; e < hd; e++) {
+    out[q_at + e] = acc[e] * inv;
+  }
+}
