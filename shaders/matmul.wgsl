@@ -3,20 +3,20 @@
 // Bindings (group 0):
 //   0  params  uniform Params (below); alpha and beta are f32 bit patterns written by the host
 //   1  a       storage, read        array<f32>        A, any layout (scalar loads)
-//   2  a4      storage, read        array<vec4<f32>>  the same buffer as vec4s (used only when flags has A_VEC4)
+//   2  a4      storage, read        array<vec4<f32>>  the same buffer as vec4s (read only when A_VEC4)
 //   3  b       storage, read        array<f32>        B
-//   4  b4      storage, read        array<vec4<f32>>  the same buffer as vec4s (used only when flags has B_VEC4)
+//   4  b4      storage, read        array<vec4<f32>>  the same buffer as vec4s (read only when B_VEC4)
 //   5  c       storage, read_write  array<f32>        C [m, n] per batch entry; must not be A's or B's buffer
 // Layout: op(A)[i][l] = a[off_a + t * stride_a + (TRANS_A ? l * m + i : i * k + l)] for batch entry t; op(B)[l][j] =
 // b[off_b + t * stride_b + (TRANS_B ? j * k + l : l * n + j)]; C[i][j] = c[off_c + t * stride_c + i * n + j].
 // Dispatch: one workgroup of 8 x 8 threads per MATMUL_TILE x MATMUL_TILE tile of C per batch entry, tiles_m *
 // tiles_n * batch workgroups on a 2-D grid (workgroup_index); tile index = (t * tiles_m + tile_row) * tiles_n + tile_col.
 // Each thread keeps a 4 x 4 block of C in registers and walks l in steps of 4, loading a 4 x 4 block of op(A) and of
-// op(B) per step: as 4 vec4s when the host set A_VEC4 / B_VEC4 (the block's contiguous direction is a multiple of 4
-// long and 16-byte aligned), else as scalars. No workgroup memory and no barriers: on CPU implementations
+// op(B) per step: as 4 vec4s when the pipeline has A_VEC4 / B_VEC4 (the operand's contiguous direction, offset and
+// batch stride are multiples of 4), else as scalars. No workgroup memory and no barriers: on CPU implementations
 // (SwiftShader) barriers cost ~10x, and on GPUs the caches serve the reuse between neighbouring threads.
 // Bounds: rows/columns past m, n are clamped on load and not stored; the l tail past k loads zeros; surplus
-// workgroups return. With READ_C unset (beta = 0) the old C is never read.
+// workgroups return. Without READ_C (beta = 0) the old C is never read.
 
 struct Params {
   m: u32,

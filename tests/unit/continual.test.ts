@@ -7,7 +7,8 @@ import { continualTies } from '../../src/engine/methods/continualTies';
 import { opcm } from '../../src/engine/methods/opcm';
 import { resolveParams } from '../../src/engine/methods/params';
 import { rngKey, rngUniform } from '../../src/engine/rng';
-import { resolveOrder, runContinualReference, shuffledOrder, type ContinualStep } from '../../src/engine/reference/continual';
+import { runContinualReference, type ContinualStep } from '../../src/engine/reference/continual';
+import { resolveOrder, shuffledOrder } from '../../src/engine/methods/order';
 import type { RefModel } from '../../src/engine/reference/refModel';
 
 const SHAPES: Record<string, number[]> = {

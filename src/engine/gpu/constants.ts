@@ -22,6 +22,8 @@ export function wgslConstants(): string {
     `const DTYPE_BF16: u32 = ${DTYPE_CODE.BF16}u;`,
     `const MATMUL_TILE: u32 = ${MATMUL_TILE}u;`,
     `const SVD_BLOCK: u32 = ${SVD_BLOCK}u;`,
+    `const SVD_APPLY_ROWS: u32 = ${SVD_APPLY_ROWS}u;`,
+    `const SVD_SERIAL_THREADS: u32 = ${SVD_SERIAL_THREADS}u;`,
     `const HISTOGRAM_MAX_BINS: u32 = ${HISTOGRAM_MAX_BINS}u;`,
     `const VIT_MAX_HEAD_DIM: u32 = ${VIT_MAX_HEAD_DIM}u;`,
     '',
@@ -34,5 +36,11 @@ export const MATMUL_TILE = 32;
 /** Columns per block of the GPU block Jacobi SVD; one workgroup orthogonalises a pair of blocks (2 * SVD_BLOCK). */
 export const SVD_BLOCK = 16;
 
+/** Rows of a block pair that one svd_apply thread writes (its 8 accumulators are spelled out in the shader). */
+export const SVD_APPLY_ROWS = 8;
+
 /** Largest attention head size of vit_attention, which keeps a query and its output row in private arrays. */
 export const VIT_MAX_HEAD_DIM = 128;
+
+/** Threads per workgroup of svd_rotate_serial (one block pair each): small, so a step's few pairs spread over CPU cores. */
+export const SVD_SERIAL_THREADS = 4;

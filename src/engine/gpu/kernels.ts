@@ -10,7 +10,7 @@ import { DTYPE_BYTES } from '../types';
 import { DTYPE_CODE, WORKGROUP_SIZE } from './constants';
 import { align4, type GpuContext } from './device';
 import { itemGrid, workgroupGrid, type Grid } from './dispatch';
-import { bind, launch } from './launch';
+import { bind, f32Bits, launch } from './launch';
 
 /** The raw encodings the GPU decodes and encodes. */
 export type RawDType = 'F32' | 'F16' | 'BF16';
@@ -169,4 +169,19 @@ export async function sumSquares(ctx: GpuContext, buf: GPUBuffer, rows: number, 
     ctx.destroyBuffer(partialBuf);
   }
   return totals;
+}
+
+/** In place: dst[j] = alpha * dst[j] + beta * src[j] (f32, products rounded separately). `src` may be `dst` only when beta is 0. */
+export function scaleAdd(ctx: GpuContext, dst: GPUBuffer, alpha: number, beta: number, src: GPUBuffer, numel: number): void {
+  if (!Number.isInteger(numel) || numel < 0) throw new GpuError('validation', `scale_add: numel must be a non-negative integer, got ${numel}`);
+  if (src === dst && beta !== 0) throw new GpuError('validation', `scale_add: src and dst are the same buffer '${dst.label}'`);
+  if (numel === 0) return;
+  // WebGPU forbids binding one buffer as both read and read_write: a zero-beta update reads a stand-in.
+  const stand = src === dst ? ctx.createBuffer('scale_add stand-in', 16, GPUBufferUsage.STORAGE) : null;
+  try {
+    const bindings = [stand ? { buffer: stand } : bind(ctx, 'scale_add', src, numel * 4), bind(ctx, 'scale_add', dst, numel * 4)];
+    launch(ctx, 'scale_add', [numel, f32Bits(alpha), f32Bits(beta), 0], bindings, itemGrid(numel, ctx.info.limits.maxComputeWorkgroupsPerDimension));
+  } finally {
+    if (stand) ctx.destroyBuffer(stand);
+  }
 }

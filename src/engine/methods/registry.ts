@@ -1,12 +1,17 @@
 /** Every merging method by id: the single list the CLI, the page and share links read. */
-import { ConfigError } from '../errors';
+import { ConfigError, preview } from '../errors';
 import type { MethodSpec } from './params';
 import { breadcrumbs } from './breadcrumbs';
 import { consensus } from './consensus';
+import { continualAverage } from './continualAverage';
+import { continualMagmax } from './continualMagmax';
+import { continualTaskArithmetic } from './continualTaskArithmetic';
+import { continualTies } from './continualTies';
 import { dare } from './dare';
 import { lines } from './lines';
 import { magmax } from './magmax';
 import { modelStock } from './modelStock';
+import { opcm } from './opcm';
 import { simpleAverage } from './simpleAverage';
 import { slerp } from './slerp';
 import { tallMasks } from './tallMasks';
@@ -25,12 +30,17 @@ export const METHODS: readonly MethodSpec[] = [
   magmax,
   slerp,
   modelStock,
+  opcm,
+  continualTaskArithmetic,
+  continualTies,
+  continualAverage,
+  continualMagmax,
 ];
 
 /** The method with this id, or a ConfigError listing the ids there are. */
 export function getMethod(id: string): MethodSpec {
   const m = METHODS.find((x) => x.id === id);
-  if (!m) throw new ConfigError('method', `unknown method ${JSON.stringify(id)} (allowed: ${METHODS.map((x) => x.id).join(', ')})`);
+  if (!m) throw new ConfigError('method', `unknown method ${preview(id)} (allowed: ${METHODS.map((x) => x.id).join(', ')})`);
   return m;
 }
 

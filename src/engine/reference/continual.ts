@@ -18,7 +18,7 @@ import { opcm } from '../methods/opcm';
 import { resolveParams, type MethodSpec, type ParamValues } from '../methods/params';
 import { checkModelCount } from '../methods/registry';
 import type { CoefficientSetting } from '../methods/scaling';
-import { rngKey, rngU32, stringId } from '../rng';
+import { resolveOrder } from '../methods/order';
 import { opcmStep, type LayerDiagnostics, type OpcmOptions } from './opcm';
 import { coefficientFn, sumContributions, type CoefficientFn } from './methods/contributions';
 import type { DisjointMerge } from './methods/signElect';
@@ -94,28 +94,6 @@ export function runContinualReference(
     onStep?.({ index: step, modelIndex, merged, diagnostics });
   });
   return { merged, steps, order };
-}
-
-/** The merge order: "given" (0..count-1), "shuffle" (seeded, see shuffledOrder) or a validated permutation. */
-export function resolveOrder(order: ParamValues[string], seed: number, count: number): number[] {
-  if (order === 'given') return Array.from({ length: count }, (_, i) => i);
-  if (order === 'shuffle') return shuffledOrder(count, seed);
-  const list = Array.isArray(order) ? (order as unknown[]) : null;
-  const seen = new Set<unknown>();
-  const ok = list !== null && list.length === count && list.every((x) => Number.isInteger(x) && (x as number) >= 0 && (x as number) < count && !seen.has(x) && seen.add(x));
-  if (!ok) throw new ConfigError('params.order', `expected "given", "shuffle" or a permutation of 0..${count - 1} (each of the ${count} models once), got ${JSON.stringify(order)}`);
-  return (list as number[]).slice();
-}
-
-/** Seeded Fisher-Yates permutation of 0..count-1 driven by the shared counter-based RNG. */
-export function shuffledOrder(count: number, seed: number): number[] {
-  const key = rngKey(seed, 0, stringId('order'));
-  const out = Array.from({ length: count }, (_, i) => i);
-  for (let i = count - 1; i > 0; i--) {
-    const j = rngU32(key, i) % (i + 1); // modulo bias <= count / 2^32: irrelevant for model counts
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
 }
 
 /** One continual method's state: `add` folds one model in, `merged` is the current merged model. */

@@ -134,3 +134,9 @@ export function sumSquaresRef(buf: Float32Array, rows: number, numel: number): F
   }
   return out;
 }
+
+/** Twin of scale_add: alpha * dst + beta * src with each product and the sum rounded to f32 (a new array). */
+export function scaleAddRef(dst: Float32Array, alpha: number, beta: number, src: Float32Array, mode?: F32Mode): Float32Array {
+  const f32 = f32Rounder(mode);
+  return dst.map((d, j) => f32(f32(f32(alpha) * d) + f32(f32(beta) * src[j]!)));
+}

@@ -1,0 +1,140 @@
+/**
+ * Continual merging on the GPU against the float64 CPU reference (reference/continual.ts): OPCM on the toy fixture of
+ * methods.md section 14 and on random models, its invariants, the continual baselines, and constant GPU memory in the
+ * number of models.
+ */
+import { describe, expect, it } from 'vitest';
+import { memorySink, memorySource } from '../../src/engine/io/byteSource';
+import { openSingleFileModel } from '../../src/engine/io/model';
+import { resolveConfig } from '../../src/engine/merge/config';
+import { runContinual, type ContinualReport } from '../../src/engine/merge/continual';
+import { runContinualReference } from '../../src/engine/reference/continual';
+import type { RefModel } from '../../src/engine/reference/refModel';
+import { encodeFloats } from '../../src/engine/tensor/dtype';
+import { gridModels, maxRelativeError, openModels, type GridModels } from '../helpers/gridModels';
+import { testContext } from '../helpers/gpu';
+import { readFloatTensors } from '../helpers/independent';
+import { makeModelBytes } from '../helpers/safetensorsFixtures';
+
+const SHAPES = {
+  'vision_model.embeddings.class_embedding': [16],
+  'vision_model.embeddings.position_embedding.weight': [5, 16],
+  'vision_model.encoder.layers.0.self_attn.q_proj.weight': [16, 16],
+  'vision_model.encoder.layers.0.self_attn.q_proj.bias': [16],
+  'vision_model.encoder.layers.0.mlp.fc1.weight': [40, 16],
+  'vision_model.encoder.layers.0.mlp.fc2.weight': [16, 40],
+  'vision_model.post_layernorm.weight': [16],
+};
+
+async function gpuContinual(g: GridModels, method: string, params: Record<string, unknown>): Promise<{ merged: Map<string, Float64Array>; report: ContinualReport }> {
+  const ctx = await testContext();
+  const { base, models } = await openModels(g);
+  const sink = memorySink('continual');
+  const report = await runContinual(ctx, { base, models, config: resolveConfig({ method, params }), output: async () => sink });
+  expect(ctx.allocatedBytes).toBe(0);
+  return { merged: new Map([...readFloatTensors(sink.bytes())].map(([k, v]) => [k, v.values])), report };
+}
+
+function expectModel(got: Map<string, Float64Array>, want: RefModel, tol: number, label: string): void {
+  for (const [name, t] of want) expect(maxRelativeError(got.get(name)!, t.data), `${label} ${name}`).toBeLessThanOrEqual(tol);
+}
+
+describe('continual methods on the GPU equal the float64 reference', () => {
+  const g = gridModels(555, 5, SHAPES);
+  const cases: [string, Record<string, unknown>, number][] = [
+    ['opcm', {}, 1e-4],
+    ['opcm', { alpha: 0.8, zero_diagonal: false, order: 'shuffle', seed: 3 }, 1e-4],
+    ['opcm', { alpha: 0, class_embedding: 'keep-first', order: [4, 2, 0, 1, 3] }, 1e-4],
+    ['opcm', { alpha: 1 }, 1e-4],
+    ['continual_task_arithmetic', {}, 1e-5],
+    ['continual_task_arithmetic', { lambda: { per_task: [0.1, 0.2, 0.3, 0.4, 0.5] } }, 1e-5],
+    // lambda 0.5 keeps D exact in f32, so trim ties are decided as in float64.
+    ['continual_ties', { lambda: 0.5 }, 1e-5],
+    ['continual_ties', { k: 0.5, merge: 'mean' }, 1e-5],
+    ['continual_average', {}, 1e-5],
+    ['continual_magmax', {}, 1e-5],
+  ];
+  for (const [method, params, tol] of cases) {
+    it(`${method} ${JSON.stringify(params)}`, async () => {
+      const want = runContinualReference(method, params, g.base, g.models);
+      const { merged, report } = await gpuContinual(g, method, params);
+      expectModel(merged, want.merged, tol, method);
+      expect(report.order).toEqual(want.order);
+      report.steps.forEach((s, i) => {
+        const w = want.steps[i]!;
+        expect(s.modelIndex).toBe(w.modelIndex);
+        expect(s.taskVectorNorm).toBeCloseTo(w.taskVectorNorm, 4);
+        expect(s.mergedNorm).toBeCloseTo(w.mergedNorm, 4);
+        if (w.lambda !== null) expect(s.lambda!).toBeCloseTo(w.lambda, 4);
+        expect(s.layers.map((l) => [l.tensor, l.protectedRank])).toEqual(w.layers.map((l) => [l.tensor, l.protectedRank]));
+        s.layers.forEach((l, j) => expect(l.removedEnergy).toBeCloseTo(w.layers[j]!.removedEnergy, 4));
+      });
+      if (method === 'opcm') for (const s of report.steps) expect(s.mergedNorm / s.meanNorm).toBeCloseTo(1, 5); // ||M - theta0|| = N-bar
+    });
+  }
+});
+
+describe('OPCM toy fixture of methods.md section 14 (theta0 = 0, one 4x4 Linear weight and its bias)', () => {
+  const W = [
+    [[2, 1, 0, 0], [0, 1, 0, 1], [1, 0, 1, 0], [0, 0, 1, 2]],
+    [[0, 1, 1, 0], [1, 0, 0, 2], [0, 2, 1, 0], [1, 0, 0, 1]],
+    [[1, 0, 0, 1], [0, 0, 3, 0], [0, 1, 0, 0], [2, 0, 1, 0]],
+  ];
+  const b = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 2, 1]];
+  const file = (w: number[][] | null, bias: number[] | null) =>
+    makeModelBytes([
+      { name: 'layer.weight', dtype: 'F32', shape: [4, 4], data: encodeFloats(w ? w.flat() : new Array(16).fill(0), 'F32') },
+      { name: 'layer.bias', dtype: 'F32', shape: [4], data: encodeFloats(bias ?? [0, 0, 0, 0], 'F32') },
+    ]);
+  const rows: [number, boolean, number, number, number[]][] = [
+    // alpha, zero_diagonal, lambda at step 3, ||R|| at step 3, merged b at step 3
+    [0.5, true, 1.50059, 6.220638, [0.666404, 0.666404, 1.332809, 0.666404]],
+    [0.8, true, 1.485056, 6.156243, [0.673375, 0.673375, 1.34675, 0.673375]],
+    [0.5, false, 1.807685, 7.493688, [0.553194, 0.553194, 1.106387, 0.553194]],
+    [0.8, false, 1.535752, 6.366399, [0.651147, 0.651147, 1.302294, 0.651147]],
+  ];
+  for (const [alpha, zero, lambda, norm, bias] of rows) {
+    it(`alpha ${alpha}, diagonal ${zero ? 'on' : 'off'}`, async () => {
+      const ctx = await testContext();
+      const open = (name: string, bytes: Uint8Array) => openSingleFileModel(name, memorySource(name, bytes));
+      const base = await open('base', file(null, null));
+      const models = await Promise.all(W.map((w, i) => open(`m${i}`, file(w, b[i]!))));
+      const sink = memorySink('toy');
+      const r = await runContinual(ctx, { base, models, config: resolveConfig({ method: 'opcm', params: { alpha, zero_diagonal: zero } }), output: async () => sink });
+      expect(r.steps[2]!.lambda!).toBeCloseTo(lambda, 5);
+      expect(r.steps[2]!.unscaledNorm!).toBeCloseTo(norm, 5);
+      expect(r.steps[2]!.meanNorm).toBeCloseTo(4.145461, 5);
+      const out = readFloatTensors(sink.bytes());
+      out.get('layer.bias')!.values.forEach((v, i) => expect(v).toBeCloseTo(bias[i]!, 5));
+      if (alpha === 0.8 && zero) {
+        const w3 = [0.829156, 1.307921, 0.083879, -0.072356, 0.20213, -0.460622, 0.835203, 1.74516, 0.599746, 0.989084, 1.342889, -0.647794, 0.56243, -0.688831, 1.005334, 1.497236];
+        out.get('layer.weight')!.values.forEach((v, i) => expect(v).toBeCloseTo(w3[i]!, 5));
+      }
+    });
+  }
+
+  it('orthogonal task vectors of equal norm give lambda_t = sqrt(t)', async () => {
+    const ctx = await testContext();
+    const open = (name: string, bytes: Uint8Array) => openSingleFileModel(name, memorySource(name, bytes));
+    const base = await open('base', file(null, null));
+    // Orthogonal task vectors of norm 2 in the bias (not projected; the weight stays zero). Vectors on a matrix
+    // diagonal would not do: equal singular values leave the SVD basis, and so the projection, arbitrary.
+    const models = await Promise.all([0, 1, 2, 3].map((at, i) => open(`m${i}`, file(null, [0, 1, 2, 3].map((j) => (j === at ? 2 : 0))))));
+    const r = await runContinual(ctx, { base, models, config: resolveConfig({ method: 'opcm', params: { alpha: 0.5 } }) });
+    r.steps.forEach((s) => expect(s.lambda!).toBeCloseTo(Math.sqrt(s.step + 1), 5));
+  });
+});
+
+describe('constant memory', () => {
+  it('peak GPU bytes are the same for 2, 4, 8 and 16 models', async () => {
+    const ctx = await testContext();
+    const peaks: number[] = [];
+    for (const n of [2, 4, 8, 16]) {
+      const g = gridModels(900 + n, n, SHAPES);
+      const { base, models } = await openModels(g);
+      const r = await runContinual(ctx, { base, models, config: resolveConfig({ method: 'opcm' }), output: async () => memorySink('m') });
+      peaks.push(r.peakGpuBytes);
+    }
+    expect(new Set(peaks).size).toBe(1);
+  });
+});
