@@ -1,6 +1,6 @@
 /// <reference types="vitest/config" />
 import { existsSync, mkdirSync } from 'node:fs';
-import { defineConfig } from 'vite';
+import { defineConfig, type Plugin } from 'vite';
 import react from '@vitejs/plugin-react';
 
 // Dawn (Node) must see the SwiftShader Vulkan driver in the real process environment before it starts;
@@ -13,8 +13,16 @@ if (!process.env.XDG_RUNTIME_DIR) {
   process.env.XDG_RUNTIME_DIR = dir;
 }
 
+// index.html's Content-Security-Policy forbids inline styles, which the dev server injects (CSS with HMR): it serves the
+// page without the policy; builds keep it (tests/e2e/csp.test.ts).
+const cspOnlyInBuild: Plugin = {
+  name: 'csp-only-in-build',
+  apply: 'serve',
+  transformIndexHtml: (html) => html.replace(/\s*<meta\s+http-equiv="Content-Security-Policy"[^>]*>/i, ''),
+};
+
 export default defineConfig({
-  plugins: [react()],
+  plugins: [react(), cspOnlyInBuild],
   // recharts and React make one ~600 kB chunk; the page is a single screen, so splitting it buys nothing.
   build: { outDir: 'dist', sourcemap: true, target: 'es2022', chunkSizeWarningLimit: 1024 },
   worker: { format: 'es' },

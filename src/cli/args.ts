@@ -9,13 +9,17 @@ export const USAGE = `Usage:
   merge-playground merge --base BASE --model M1 --model M2 [...] --method METHOD
                          [--set key=value ...] [--config config.json] --out merged.safetensors
                          [--report report.json] [--dtype base|F32|F16|BF16]
-                         [--extra-tensors passthrough|ignore] [--mixed-dtypes] [--quiet]
+                         [--extra-tensors passthrough|ignore] [--mixed-dtypes]
+                         [--save-steps DIR] [--quiet]
   merge-playground methods [--markdown]   list every method and its parameters
   merge-playground --help
 
 BASE and M are .safetensors files, sharded index files (model.safetensors.index.json),
 or folders holding model.safetensors or a sharded index. --set overrides one method
-parameter; --config reads the same JSON config the page exports (flags override it).`;
+parameter; --config reads the same JSON config the page exports (flags override it).
+Continual methods (opcm, continual_*) merge the models one at a time, in the order
+given (or --set order=shuffle --set seed=N); --save-steps writes the merged model
+after every step, and the report has one entry per step.`;
 
 /** A parsed `merge` command. */
 export interface MergeCommand {
@@ -29,6 +33,7 @@ export interface MergeCommand {
   dtype: string | null;
   extraTensors: string | null;
   mixedDtypes: boolean;
+  saveSteps: string | null;
   quiet: boolean;
 }
 
@@ -51,6 +56,7 @@ export function parseMergeArgs(argv: string[]): MergeCommand {
         dtype: { type: 'string' },
         'extra-tensors': { type: 'string' },
         'mixed-dtypes': { type: 'boolean' },
+        'save-steps': { type: 'string' },
         quiet: { type: 'boolean' },
       },
     }));
@@ -71,6 +77,7 @@ export function parseMergeArgs(argv: string[]): MergeCommand {
     dtype: values.dtype ?? null,
     extraTensors: values['extra-tensors'] ?? null,
     mixedDtypes: values['mixed-dtypes'] ?? false,
+    saveSteps: values['save-steps'] ?? null,
     quiet: values.quiet ?? false,
   };
 }

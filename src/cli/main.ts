@@ -7,20 +7,23 @@ import { basename, join } from 'node:path';
 import { ConfigError } from '../engine/errors';
 import { GpuContext } from '../engine/gpu/device';
 import { resolveConfig } from '../engine/merge/config';
+import { runContinual } from '../engine/merge/continual';
 import { runMerge, type MergeProgress } from '../engine/merge/runMerge';
+import type { MergeReport } from '../engine/merge/report';
 import { methodsMarkdown } from '../engine/methods/docs';
 import { METHODS } from '../engine/methods/registry';
 import type { ParamSpec } from '../engine/methods/params';
 import { nodeGpu } from '../platform/nodeGpu';
 import { fileSink, openModelPath } from '../platform/nodeFiles';
 import { buildConfig, parseMergeArgs, USAGE } from './args';
+import { evalMarkdown, evalTable, EVAL_USAGE, runEval } from './evalCommand';
 
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     if (!command || command === '--help' || command === '-h' || command === 'help') {
-      process.stdout.write(`${USAGE}\n`);
+      process.stdout.write(`${USAGE}\n\n${EVAL_USAGE}\n`);
       return command ? 0 : 2;
     }
     if (command === 'methods') {
@@ -28,6 +31,7 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (command === 'merge') return await mergeCommand(rest);
+    if (command === 'eval') return await evalCommand(rest);
     throw new ConfigError('command', `unknown command ${JSON.stringify(command)} (commands: merge, methods, --help)`);
   } catch (e) {
     const err = e as Error;
@@ -50,30 +54,66 @@ async function mergeCommand(argv: string[]): Promise<number> {
   const ctx = await GpuContext.create(gpu, { label: 'merge-playground cli' });
   try {
     log(`merging ${models.length} model(s) into ${cmd.out} with ${config.method.id} on ${ctx.info.adapter}`);
-    const report = await runMerge(ctx, {
-      base,
-      models,
-      config,
-      output: (index, label) => openOutput(cmd.out, index, label),
-      onProgress: progressPrinter(log),
-      // Interference metrics cost extra GPU passes: measure them when a report is asked for.
-      metrics: cmd.report !== null,
-    });
-    if (cmd.report) {
-      const reportSink = await fileSink(cmd.report);
-      try {
-        await reportSink.write(new TextEncoder().encode(`${JSON.stringify(report, null, 2)}\n`));
-        await reportSink.close();
-      } catch (e) {
-        await reportSink.abort();
-        throw e;
-      }
-    }
-    log(`wrote ${cmd.out} (${report.tensors.length} tensors, ${(report.output?.bytes ?? 0).toLocaleString('en')} bytes) in ${(report.elapsedMs / 1000).toFixed(2)} s`);
+    if (cmd.saveSteps && config.method.family !== 'continual') throw new ConfigError('--save-steps', `only continual methods merge in steps ('${config.method.id}' is a batch method)`);
+    const report =
+      config.method.family === 'continual'
+        ? await runContinual(ctx, {
+            base,
+            models,
+            config,
+            output: () => fileSink(cmd.out),
+            saveStep: async (step) => {
+              if (!cmd.saveSteps) return null;
+              await mkdir(cmd.saveSteps, { recursive: true });
+              return fileSink(join(cmd.saveSteps, `step-${String(step + 1).padStart(3, '0')}.safetensors`));
+            },
+            onProgress: stepPrinter(log),
+          })
+        : await runMerge(ctx, {
+            base,
+            models,
+            config,
+            output: (index, label) => openOutput(cmd.out, index, label),
+            onProgress: progressPrinter(log),
+            // Interference metrics cost extra GPU passes: measure them when a report is asked for.
+            metrics: cmd.report !== null,
+          });
+    if (cmd.report) await writeText(cmd.report, `${JSON.stringify(report, null, 2)}\n`);
+    // Printed even with --quiet: the output file is written, but it may be useless.
+    if ('interference' in report) for (const line of nonFiniteWarnings(report)) process.stderr.write(`merge-playground: warning: ${line}\n`);
+    log(`wrote ${cmd.out} (${(report.output?.bytes ?? 0).toLocaleString('en')} bytes) in ${(report.elapsedMs / 1000).toFixed(2)} s`);
     return 0;
   } finally {
     ctx.destroy();
   }
+}
+
+/**
+ * One line per tensor and model whose task vector (fine-tuned minus base) held NaN or infinite values, which spread
+ * into the merge: counted by the interference metrics when they were measured (--report), else seen in the per-tensor
+ * norms, which such values make non-finite. At most 20 lines, then how many more.
+ */
+export function nonFiniteWarnings(report: MergeReport): string[] {
+  const found = new Map<string, { tensor: string; model: number; count: number | null }>();
+  if (report.interference) {
+    // Reported per chunk: a tensor streamed in several chunks appears several times.
+    for (const n of report.interference.nonFinite) {
+      const key = `${n.model}/${n.tensor}`;
+      const seen = found.get(key);
+      found.set(key, { tensor: n.tensor, model: n.model, count: (seen?.count ?? 0) + n.count });
+    }
+  } else {
+    for (const t of report.tensors) {
+      t.taskVectorNorms?.forEach((norm, model) => {
+        if (!Number.isFinite(norm)) found.set(`${model}/${t.name}`, { tensor: t.name, model, count: null });
+      });
+    }
+  }
+  const lines = [...found.values()].map(
+    ({ tensor, model, count }) =>
+      `tensor "${tensor}" of model ${report.models[model]} differs from the base by ${count === null ? '' : `${count} `}NaN or infinite values; the merged tensor may hold them too`,
+  );
+  return lines.length > 20 ? [...lines.slice(0, 20), `... and ${lines.length - 20} more tensors with NaN or infinite values`] : lines;
 }
 
 /**
@@ -85,6 +125,42 @@ async function openOutput(out: string, index: number, label: string | null) {
   await mkdir(out, { recursive: true });
   const name = basename(label).replace(/\.safetensors$/, '').replace(/[^\w.-]+/g, '_');
   return fileSink(join(out, `${index}-${name}.safetensors`));
+}
+
+async function evalCommand(argv: string[]): Promise<number> {
+  const quiet = argv.includes('--quiet');
+  const log = (msg: string) => {
+    if (!quiet) process.stderr.write(`${msg}\n`);
+  };
+  const ctx = await GpuContext.create(await nodeGpu({ log }), { label: 'merge-playground eval' });
+  try {
+    const result = await runEval(ctx, argv, log);
+    process.stdout.write(evalTable(result));
+    const json = flagValue(argv, '--json');
+    if (json) await writeText(json, `${JSON.stringify(result, null, 2)}\n`);
+    const md = flagValue(argv, '--markdown');
+    if (md) await writeText(md, evalMarkdown(result, `merge-playground eval ${argv.filter((a) => a !== '--quiet' && a !== md && a !== '--markdown').join(' ')}`));
+    return 0;
+  } finally {
+    ctx.destroy();
+  }
+}
+
+function flagValue(argv: string[], flag: string): string | null {
+  const i = argv.indexOf(flag);
+  return i >= 0 ? (argv[i + 1] ?? null) : null;
+}
+
+/** Writes a text file atomically (temp file, then rename). */
+async function writeText(path: string, text: string): Promise<void> {
+  const sink = await fileSink(path);
+  try {
+    await sink.write(new TextEncoder().encode(text));
+    await sink.close();
+  } catch (e) {
+    await sink.abort();
+    throw e;
+  }
 }
 
 async function readJson(path: string): Promise<unknown> {
@@ -99,6 +175,16 @@ async function readJson(path: string): Promise<unknown> {
   } catch (e) {
     throw new ConfigError('--config', `${path} is not valid JSON (${(e as Error).message})`);
   }
+}
+
+/** Prints one line per continual step. */
+function stepPrinter(log: (msg: string) => void): (p: { step: number; steps: number }) => void {
+  let last = -1;
+  return (p) => {
+    if (p.step === last) return;
+    last = p.step;
+    log(`  step ${p.step + 1}/${p.steps}`);
+  };
 }
 
 /** Prints progress to stderr at most twice a second, and only once a run has lasted a second. */

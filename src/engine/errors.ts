@@ -43,6 +43,21 @@ export class CancelledError extends Error {
   }
 }
 
+/**
+ * A short preview of an untrusted value for error messages: at most `max` characters, and never a stack overflow
+ * (JSON.stringify recurses, and JSON.parse accepts nesting far deeper than the stack).
+ */
+export function preview(v: unknown, max = 60): string {
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(typeof v === 'string' && v.length > max ? v.slice(0, max) : v);
+  } catch {
+    s = Array.isArray(v) ? '[...]' : '{...}';
+  }
+  s ??= String(v);
+  return s.length > max ? `${s.slice(0, max - 3)}...` : s;
+}
+
 /** Throws CancelledError if the signal has fired. */
 export function throwIfAborted(signal?: AbortSignal): void {
   if (signal?.aborted) throw new CancelledError();

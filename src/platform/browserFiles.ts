@@ -1,5 +1,6 @@
 /** Browser file handling: models from picked or dropped files, and merged files offered as downloads. */
-import type { ByteSink } from '../engine/io/byteSource';
+import type { SuiteFiles } from '../engine/eval/suite';
+import type { ByteSink, ByteSource } from '../engine/io/byteSource';
 import { openShardedModel, openSingleFileModel, type Model } from '../engine/io/model';
 import { blobSource } from './sources';
 
@@ -41,5 +42,30 @@ export function blobSink(name: string): ByteSink & { blob(): Blob | null } {
       result = null;
     },
     blob: () => result,
+  };
+}
+
+/**
+ * An evaluation suite served over HTTP (the embedded demo is served at `<app>/demo/`): each file is fetched whole
+ * once and then read from memory (the demo is a few MB), so repeated merges never go back to the network.
+ */
+export function suiteFilesFromUrl(root: string): SuiteFiles {
+  const cache = new Map<string, Promise<ByteSource>>();
+  return {
+    root,
+    open(path: string) {
+      let file = cache.get(path);
+      if (!file) {
+        file = (async () => {
+          // `root` may be relative to the page (the demo is at `<base>/demo/`).
+          const url = new URL(path, new URL(root.endsWith('/') ? root : `${root}/`, location.href)).href;
+          const res = await fetch(url);
+          if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+          return blobSource(await res.blob(), path);
+        })();
+        cache.set(path, file);
+      }
+      return file;
+    },
   };
 }

@@ -4,10 +4,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve as resolvePath, sep } from 'node:path';
 import type { ByteSink, ByteSource } from '../engine/io/byteSource';
 import { throwIfAborted } from '../engine/errors';
 import { openShardedModel, openSingleFileModel, type Model } from '../engine/io/model';
+import type { SuiteFiles } from '../engine/eval/suite';
 
 /** Why a file operation failed, in words, for the common error codes. */
 function describeFsError(e: unknown): string {
@@ -154,4 +155,17 @@ async function statKind(path: string): Promise<'file' | 'dir' | 'missing' | 'oth
     if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return 'missing';
     throw new Error(`${path}: cannot open: ${describeFsError(e)}`);
   }
+}
+
+/** An evaluation suite stored in a folder (e.g. public/demo): files by path relative to it, never outside it. */
+export function suiteFilesFromDir(dir: string): SuiteFiles {
+  const root = resolvePath(dir);
+  return {
+    root: dir,
+    async open(path: string) {
+      const full = resolvePath(root, path);
+      if (!full.startsWith(root + sep)) throw new Error(`${path}: outside the suite folder ${dir}`);
+      return fileSource(full);
+    },
+  };
 }

@@ -3,6 +3,8 @@ import { useAppStore } from './hooks/useAppStore';
 import { MethodPanel } from './panels/MethodPanel';
 import { ModelsPanel } from './panels/ModelsPanel';
 import { RunPanel } from './panels/RunPanel';
+import { AccuracyChart } from './charts/AccuracyChart';
+import { ContinualChart } from './charts/ContinualChart';
 import { NormsChart } from './charts/NormsChart';
 
 function GpuBanner() {
@@ -25,6 +27,8 @@ function GpuBanner() {
 
 export function App() {
   const report = useAppStore((s) => s.report);
+  const continual = useAppStore((s) => s.continual);
+  const suite = useAppStore((s) => s.suite);
   return (
     <div className="app">
       <header>
@@ -39,7 +43,10 @@ export function App() {
           <RunPanel />
         </aside>
         <section className="results" aria-label="results">
-          {report ? <NormsChart report={report} /> : <p className="placeholder">Merge to see per-tensor norms of every task vector and of the merged one.</p>}
+          {suite && <AccuracyChart suite={suite} />}
+          {report && <NormsChart report={report} />}
+          {continual && <ContinualChart report={continual} />}
+          {!report && !continual && !suite && <p className="placeholder">Merge to see per-tensor norms of every task vector and of the merged one.</p>}
         </section>
       </main>
     </div>

@@ -78,13 +78,71 @@ function parseJsonObject(fileName: string, json: Uint8Array): Record<string, unk
     throw new FormatError(fileName, `header is not valid JSON: ${why}`);
   }
   if (!isPlainObject(value)) throw new FormatError(fileName, `header must be a JSON object, got ${describe(value)}`);
+  const duplicate = findDuplicateKey(text);
+  if (duplicate) throw new FormatError(fileName, duplicate);
   return value;
+}
+
+/**
+ * JSON.parse keeps the last of repeated keys, so a header naming a tensor (or a tensor's dtype) twice would read as
+ * one file here and as another in a reader that keeps the first; the format forbids duplicates, so they are refused.
+ * Scans the already-validated text for a key repeated in the root object or in one of its member objects (entries,
+ * __metadata__); deeper levels hold no keys a valid header uses. Iterative, so nesting depth costs no stack.
+ */
+function findDuplicateKey(text: string): string | null {
+  const root = new Set<string>();
+  let member: Set<string> | null = null;
+  let owner = '';
+  let lastRootKey = '';
+  let depth = 0;
+  // Jumps from one bracket or quote to the next: numbers, commas and spaces need no look.
+  const token = /["{}[\]]/g;
+  for (let m = token.exec(text); m; m = token.exec(text)) {
+    const i = m.index;
+    const c = text.charCodeAt(i);
+    if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      depth++;
+      if (depth === 2) {
+        member = c === 0x7b ? new Set() : null;
+        owner = lastRootKey;
+      }
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      depth--;
+    } else {
+      let end = text.indexOf('"', i + 1);
+      while (end >= 0 && isEscaped(text, end)) end = text.indexOf('"', end + 1);
+      if (end < 0) break; // unreachable for text JSON.parse accepted; guards the loop all the same
+      let next = end + 1;
+      while (isJsonSpace(text.charCodeAt(next))) next++;
+      if (depth <= 2 && text.charCodeAt(next) === 0x3a /* : */) {
+        const raw = text.slice(i + 1, end);
+        const key = raw.includes('\\') ? (JSON.parse(text.slice(i, end + 1)) as string) : raw;
+        if (depth === 1) {
+          if (root.has(key)) return key === '__metadata__' ? '"__metadata__" appears twice in the header' : `tensor "${shown(key)}" appears twice in the header (names must be unique)`;
+          root.add(key);
+          lastRootKey = key;
+        } else if (member) {
+          if (member.has(key)) return `${owner === '__metadata__' ? '__metadata__' : `tensor "${shown(owner)}":`} key "${shown(key)}" appears twice`;
+          member.add(key);
+        }
+      }
+      token.lastIndex = end + 1;
+    }
+  }
+  return null;
+}
+
+/** Whether the quote at `q` is escaped: preceded by an odd number of backslashes. */
+function isEscaped(text: string, q: number): boolean {
+  let n = 0;
+  while (text.charCodeAt(q - 1 - n) === 0x5c) n++;
+  return n % 2 === 1;
 }
 
 /** Validates one tensor entry against the data area. */
 function parseTensor(fileName: string, name: string, entry: unknown, dataSize: number): TensorInfo {
   const fail = (message: string): never => {
-    throw new FormatError(fileName, name === '' ? `tensor with an empty name: ${message}` : `tensor "${name}": ${message}`);
+    throw new FormatError(fileName, name === '' ? `tensor with an empty name: ${message}` : `tensor "${shown(name)}": ${message}`);
   };
   if (name === '') fail('tensor names must be non-empty');
   if (!isPlainObject(entry)) return fail(`entry must be an object with dtype, shape and data_offsets, got ${describe(entry)}`);
@@ -92,12 +150,12 @@ function parseTensor(fileName: string, name: string, entry: unknown, dataSize: n
   const expected = ['dtype', 'shape', 'data_offsets'];
   const extra = keys.filter((k) => !expected.includes(k));
   const missing = expected.filter((k) => !keys.includes(k));
-  if (extra.length) fail(`unexpected field(s) ${extra.map((k) => `"${k}"`).join(', ')} (allowed: dtype, shape, data_offsets)`);
+  if (extra.length) fail(`unexpected field(s) ${extra.map((k) => `"${shown(k)}"`).join(', ')} (allowed: dtype, shape, data_offsets)`);
   if (missing.length) fail(`missing field(s) ${missing.join(', ')}`);
 
   const dtype = entry['dtype'];
   if (typeof dtype !== 'string' || !(DTYPES as readonly string[]).includes(dtype)) {
-    fail(`dtype ${typeof dtype === 'string' ? JSON.stringify(dtype) : describe(dtype)} is not supported (allowed: ${DTYPES.join(', ')})`);
+    fail(`dtype ${typeof dtype === 'string' ? JSON.stringify(shown(dtype)) : describe(dtype)} is not supported (allowed: ${DTYPES.join(', ')})`);
   }
   const shape = entry['shape'];
   if (!Array.isArray(shape)) return fail(`shape must be an array, got ${describe(shape)}`);
@@ -146,7 +204,7 @@ function checkNoOverlap(fileName: string, tensors: TensorInfo[]): void {
     if (last && t.begin < last.end) {
       throw new FormatError(
         fileName,
-        `tensors "${last.name}" [${last.begin}, ${last.end}] and "${t.name}" [${t.begin}, ${t.end}] overlap in the data area`,
+        `tensors "${shown(last.name)}" [${last.begin}, ${last.end}] and "${shown(t.name)}" [${t.begin}, ${t.end}] overlap in the data area`,
       );
     }
     last = t;
@@ -157,9 +215,18 @@ function checkNoOverlap(fileName: string, tensors: TensorInfo[]): void {
 function parseMetadata(fileName: string, value: unknown): Record<string, string> {
   if (!isPlainObject(value)) throw new FormatError(fileName, `__metadata__ must be an object of strings, got ${describe(value)}`);
   for (const [k, v] of Object.entries(value)) {
-    if (typeof v !== 'string') throw new FormatError(fileName, `__metadata__ "${k}" must be a string, got ${describe(v)}`);
+    if (typeof v !== 'string') throw new FormatError(fileName, `__metadata__ "${shown(k)}" must be a string, got ${describe(v)}`);
   }
   return value as Record<string, string>;
+}
+
+/** A name or key as messages show it: whole, unless absurdly long (a hostile header may hold a 100 MB key). */
+function shown(name: string): string {
+  return name.length <= 200 ? name : `${name.slice(0, 200)}... (${name.length} characters)`;
+}
+
+function isJsonSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

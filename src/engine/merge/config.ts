@@ -2,7 +2,7 @@
  * The merge config: which method, its parameters, and how the output is written. The page, share links, the CLI's
  * `--config` file and the metadata of every merged file all carry this same JSON object.
  */
-import { ConfigError } from '../errors';
+import { ConfigError, preview } from '../errors';
 import { resolveParams, type MethodSpec, type ParamValues } from '../methods/params';
 import { getMethod } from '../methods/registry';
 
@@ -52,9 +52,9 @@ export function resolveConfig(raw: unknown): ResolvedConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError('config', 'must be a JSON object');
   const c = raw as Record<string, unknown>;
   for (const k of Object.keys(c)) {
-    if (!['format', 'method', 'params', 'options'].includes(k)) throw new ConfigError(k, 'unknown config key (allowed: format, method, params, options)');
+    if (!['format', 'method', 'params', 'options'].includes(k)) throw new ConfigError(k === '' ? '""' : k, 'unknown config key (allowed: format, method, params, options)');
   }
-  if (c.format !== undefined && c.format !== CONFIG_FORMAT) throw new ConfigError('format', `expected ${JSON.stringify(CONFIG_FORMAT)}, got ${JSON.stringify(c.format)}`);
+  if (c.format !== undefined && c.format !== CONFIG_FORMAT) throw new ConfigError('format', `expected ${JSON.stringify(CONFIG_FORMAT)}, got ${preview(c.format)}`);
   if (typeof c.method !== 'string') throw new ConfigError('method', 'is required (a method id such as "task_arithmetic")');
   const method = getMethod(c.method);
   if (c.params !== undefined && (typeof c.params !== 'object' || c.params === null || Array.isArray(c.params))) {
@@ -72,7 +72,7 @@ function resolveOptions(raw: unknown): MergeOptions {
   for (const [k, v] of Object.entries(o)) {
     if (k === 'outputDtype' || k === 'extraBaseTensors') {
       const allowed: readonly string[] = OPTION_VALUES[k];
-      if (typeof v !== 'string' || !allowed.includes(v)) throw new ConfigError(`options.${k}`, `expected one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
+      if (typeof v !== 'string' || !allowed.includes(v)) throw new ConfigError(`options.${k}`, `expected one of ${allowed.join(', ')}, got ${preview(v)}`);
       (out as Record<string, unknown>)[k] = v;
     } else if (k === 'mixedDtypes') {
       if (typeof v !== 'boolean') throw new ConfigError(`options.${k}`, 'expected true or false');

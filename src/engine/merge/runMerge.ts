@@ -6,7 +6,7 @@
  */
 import { throwIfAborted } from '../errors';
 import type { GpuContext } from '../gpu/device';
-import { packAdd, readBuffer, sumSquares, type RawDType } from '../gpu/kernels';
+import { packAdd, readBuffer, scaleAdd, sumSquares, type RawDType } from '../gpu/kernels';
 import type { ByteSink } from '../io/byteSource';
 import type { Model } from '../io/model';
 import { SafetensorsWriter, type TensorSpec } from '../io/safetensorsWriter';
@@ -20,6 +20,7 @@ import { planOf } from './plans';
 import { coefficientsOf, type GpuPlan, type PlanContext } from './plans/plan';
 import { REPORT_FORMAT, totalsOf, type MergeReport, type TensorReport } from './report';
 import { MetricsAccumulator, topkRetained } from './metrics';
+import { copyFloats } from './plans/util';
 import { ChunkStream, type Chunk } from './stream';
 
 /** Progress of a running merge. */
@@ -47,6 +48,11 @@ export interface MergeRun {
   cacheBytes?: number;
   /** Measure the interference metrics (cosines, sign conflicts, masks, top-k curve; default true). */
   metrics?: boolean;
+  /**
+   * Keeps merged weights on the GPU (for evaluation): for each merged tensor, return an f32 buffer of its size to
+   * receive theta0 + delta of output 0, or null to skip it.
+   */
+  collect?: (tensor: AlignedTensor) => GPUBuffer | null;
 }
 
 /** The dtype a merged float tensor is written in. */
@@ -152,7 +158,7 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
         continue;
       }
       await plan.beginTensor?.(p, t);
-      reports.push(await emitTensor(p, plan, t, specs[i]!.dtype, outputs, writers, metrics));
+      reports.push(await emitTensor(p, plan, t, specs[i]!.dtype, outputs, writers, metrics, run.collect?.(t) ?? null));
     }
     for (const w of writers) await w.finish();
   } catch (e) {
@@ -198,6 +204,7 @@ async function emitTensor(
   outputs: number,
   writers: SafetensorsWriter[],
   metrics: MetricsAccumulator | null,
+  collect: GPUBuffer | null,
 ): Promise<TensorReport> {
   const { ctx } = p;
   const T = p.tasks;
@@ -217,6 +224,15 @@ async function emitTensor(
       tvs.forEach((v, i) => (tvSq[i] = tvSq[i]! + v));
       const info = await ctx.scoped(`${p.spec.id} ${t.name}`, () => plan.emit(p, c, deltas));
       mergedSq += metrics ? await metrics.after(ctx, c, info, deltas[0]!) : (await sumSquares(ctx, deltas[0]!, 1, c.count))[0]!;
+      if (collect) {
+        // theta0 + delta in f32, written at the chunk's offset in the caller's buffer.
+        const merged = p.scratch('collect', maxChunk);
+        copyFloats(ctx, c.base, merged, c.count);
+        scaleAdd(ctx, merged, 1, 1, deltas[0]!, c.count);
+        const encoder = ctx.device.createCommandEncoder({ label: `collect ${t.name}` });
+        encoder.copyBufferToBuffer(merged, 0, collect, c.start * 4, c.count * 4);
+        ctx.device.queue.submit([encoder.finish()]);
+      }
       for (let o = 0; o < writers.length; o++) {
         await ctx.scoped(`pack ${t.name}`, () => packAdd(ctx, c.base, deltas[o]!, c.count, packDtype, packed));
         const bytes = (await readBuffer(ctx, packed, Math.ceil((c.count * bytesPer) / 4) * 4)).subarray(0, c.count * bytesPer);

@@ -2,7 +2,7 @@
  * Method parameters: one schema per parameter (kind, default, allowed range or values, one-line meaning) drives
  * validation of configs, the CLI's `--set key=value`, share links and the page's controls alike.
  */
-import { ConfigError } from '../errors';
+import { ConfigError, preview } from '../errors';
 import { validateCoefficient, type CoefficientSetting } from './scaling';
 
 interface ParamBase {
@@ -89,7 +89,7 @@ export function validateParam(p: ParamSpec, v: unknown): ParamValues[string] {
   switch (p.kind) {
     case 'number':
     case 'integer': {
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(field, `expected a number in ${rangeText(p)}, got ${JSON.stringify(v)}`);
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(field, `expected a number in ${rangeText(p)}, got ${preview(v)}`);
       if (p.kind === 'integer' && !Number.isInteger(v)) throw new ConfigError(field, `expected an integer in ${rangeText(p)}, got ${v}`);
       const lowOk = p.minExclusive ? v > p.min : v >= p.min;
       const highOk = p.maxExclusive ? v < p.max : v <= p.max;
@@ -100,15 +100,15 @@ export function validateParam(p: ParamSpec, v: unknown): ParamValues[string] {
       if (v === 'auto' && p.allowAuto) return 'auto';
       return validateCoefficient(field, v);
     case 'boolean':
-      if (typeof v !== 'boolean') throw new ConfigError(field, `expected true or false, got ${JSON.stringify(v)}`);
+      if (typeof v !== 'boolean') throw new ConfigError(field, `expected true or false, got ${preview(v)}`);
       return v;
     case 'enum':
-      if (typeof v !== 'string' || !p.values.includes(v)) throw new ConfigError(field, `expected one of ${p.values.join(', ')}, got ${JSON.stringify(v)}`);
+      if (typeof v !== 'string' || !p.values.includes(v)) throw new ConfigError(field, `expected one of ${p.values.join(', ')}, got ${preview(v)}`);
       return v;
     case 'order':
       if (v === 'given' || v === 'shuffle') return v;
       if (Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 0)) return v as number[];
-      throw new ConfigError(field, `expected "given", "shuffle" or a list of model indices, got ${JSON.stringify(v)}`);
+      throw new ConfigError(field, `expected "given", "shuffle" or a list of model indices, got ${preview(v)}`);
   }
 }
 
@@ -128,6 +128,6 @@ export function parseParamText(p: ParamSpec, text: string): unknown {
   try {
     return JSON.parse(t);
   } catch {
-    throw new ConfigError(`params.${p.name}`, `cannot read ${JSON.stringify(text)} as a value (numbers, true/false, or JSON)`);
+    throw new ConfigError(`params.${p.name}`, `cannot read ${preview(text)} as a value (numbers, true/false, or JSON)`);
   }
 }

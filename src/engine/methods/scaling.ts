@@ -6,7 +6,7 @@
  * `filter` is a substring of the tensor name wins, and a rule without filter (or "*") matches everything.
  * LiNeS is the gradient [alpha, alpha + beta].
  */
-import { ConfigError } from '../errors';
+import { ConfigError, preview } from '../errors';
 
 /** A scalar, or a list of values interpolated across the layers (a gradient). */
 export type Gradient = number | number[];
@@ -124,9 +124,10 @@ export function validateCoefficient(field: string, v: unknown, depth = 0): Coeff
     if ('table' in o) {
       const t = o.table;
       if (typeof t !== 'object' || t === null || Array.isArray(t)) throw new ConfigError(`${field}.table`, 'must map tensor names to lists of per-task values');
-      const table: Record<string, number[]> = {};
+      // No prototype: a row keyed "__proto__" must stay a row, and lookups must not find inherited members.
+      const table = Object.create(null) as Record<string, number[]>;
       for (const [name, row] of Object.entries(t)) {
-        if (!Array.isArray(row) || !row.every(isFiniteNumber)) throw new ConfigError(`${field}.table[${JSON.stringify(name)}]`, 'must be a list of numbers, one per model');
+        if (!Array.isArray(row) || !row.every(isFiniteNumber)) throw new ConfigError(`${field}.table[${preview(name, 200)}]`, 'must be a list of numbers, one per model');
         table[name] = row as number[];
       }
       const out: { table: Record<string, number[]>; default?: number } = { table };
@@ -141,6 +142,5 @@ export function validateCoefficient(field: string, v: unknown, depth = 0): Coeff
 }
 
 function describe(v: unknown): string {
-  const s = JSON.stringify(v);
-  return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
+  return preview(v);
 }

@@ -1,0 +1,156 @@
+/**
+ * `merge-playground eval`: per-task accuracy of the base, each fine-tuned model and the merged model on a suite,
+ * on the GPU. `--all-methods` compares every method at its defaults.
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../engine/errors';
+import type { GpuContext } from '../engine/gpu/device';
+import { loadSuite, type Suite } from '../engine/eval/suite';
+import { SuiteEvaluator, type TaskScore } from '../engine/eval/suiteEvaluator';
+import { mergeAndScore, scoreIndividuals, scoreModel } from '../engine/eval/scoreMerge';
+import { resolveConfig, type MergeConfig } from '../engine/merge/config';
+import { METHODS, getMethod } from '../engine/methods/registry';
+import { parseParamText } from '../engine/methods/params';
+import { suiteFilesFromDir } from '../platform/nodeFiles';
+
+/** Accuracies (%) of one model on every task, and their average. */
+export interface ScoreRow {
+  tasks: Record<string, number>;
+  average: number;
+}
+
+export const EVAL_USAGE = `Usage:
+  merge-playground eval --suite demo|DIR --method METHOD [--set key=value ...] [--samples N] [--seed S] [--json out.json]
+  merge-playground eval --suite demo|DIR --all-methods [--samples N] [--seed S] [--json out.json] [--markdown out.md]`;
+
+/** The folder of a named suite (`demo` is the embedded one, shipped in public/demo), or the path given. */
+export function suiteDir(name: string): string {
+  if (name !== 'demo') return name;
+  // The CLI runs from dist-cli/cli.mjs (or src/cli in tests): the package root is one or two levels up.
+  const here = dirname(fileURLToPath(import.meta.url));
+  return join(here, here.endsWith('cli') && !here.endsWith('dist-cli') ? '../..' : '..', 'public', 'demo');
+}
+
+function row(scores: TaskScore[]): ScoreRow {
+  const tasks = Object.fromEntries(scores.map((s) => [s.task, s.accuracy]));
+  return { tasks, average: scores.reduce((a, s) => a + s.accuracy, 0) / scores.length };
+}
+
+/** Scores of the model a config merges (weights kept on the GPU); TALL masks make no single model. */
+async function scoreMerge(ctx: GpuContext, suite: Suite, evaluator: SuiteEvaluator, raw: MergeConfig, opts: { samples: number | null; seed: number }): Promise<ScoreRow> {
+  if (raw.method === 'tall_masks') throw new ConfigError('method', 'tall_masks makes one model per task, not one merged model: it has no single row in this table');
+  const config = resolveConfig({ ...raw, options: { ...(raw.options ?? {}), mixedDtypes: true } });
+  return row((await mergeAndScore(ctx, suite, evaluator, config, opts)).scores);
+}
+
+export interface EvalResult {
+  suite: string;
+  samples: number | null;
+  seed: number;
+  tasks: string[];
+  base: ScoreRow;
+  individual: ScoreRow;
+  merged?: ScoreRow & { method: string; params: Record<string, unknown> };
+  methods?: (ScoreRow & { method: string })[];
+}
+
+/** Runs the eval command; returns the result (printing is the caller's). */
+export async function runEval(ctx: GpuContext, argv: string[], log: (m: string) => void): Promise<EvalResult> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        suite: { type: 'string' },
+        method: { type: 'string' },
+        set: { type: 'string', multiple: true },
+        samples: { type: 'string' },
+        seed: { type: 'string' },
+        json: { type: 'string' },
+        markdown: { type: 'string' },
+        'all-methods': { type: 'boolean' },
+        quiet: { type: 'boolean' },
+      },
+    }));
+  } catch (e) {
+    throw new ConfigError('arguments', (e as Error).message);
+  }
+  if (!values.suite) throw new ConfigError('--suite', 'is required (demo, or a folder with a manifest.json)');
+  if (!values.method && !values['all-methods']) throw new ConfigError('--method', 'is required (or --all-methods)');
+  const samples = values.samples === undefined ? null : Number(values.samples);
+  if (samples !== null && (!Number.isInteger(samples) || samples < 1)) throw new ConfigError('--samples', `expected a positive integer, got ${values.samples}`);
+  const seed = values.seed === undefined ? 0 : Number(values.seed);
+  if (!Number.isInteger(seed)) throw new ConfigError('--seed', `expected an integer, got ${values.seed}`);
+  const suite = await loadSuite(suiteFilesFromDir(suiteDir(values.suite)));
+  const evaluator = new SuiteEvaluator(ctx, suite);
+  const opts = { samples, seed };
+  try {
+    log(`evaluating on ${suite.manifest.name} (${suite.tasks.length} tasks, ${samples ?? 'all'} images per task)`);
+    const base = row(await scoreModel(ctx, suite, evaluator, null, opts));
+    const individual = await scoreIndividuals(ctx, suite, evaluator, opts);
+    const result: EvalResult = { suite: suite.manifest.name, samples, seed, tasks: suite.tasks.map((t) => t.task.id), base, individual: row(individual) };
+    if (values.method) {
+      const spec = getMethod(values.method);
+      const params: Record<string, unknown> = {};
+      for (const s of values.set ?? []) {
+        const eq = s.indexOf('=');
+        const p = spec.params.find((x) => x.name === s.slice(0, eq));
+        if (eq <= 0 || !p) throw new ConfigError('--set', `expected key=value with a parameter of ${spec.id} (${spec.params.map((x) => x.name).join(', ')}), got ${JSON.stringify(s)}`);
+        params[p.name] = parseParamText(p, s.slice(eq + 1));
+      }
+      result.merged = { ...(await scoreMerge(ctx, suite, evaluator, { method: spec.id, params }, opts)), method: spec.id, params };
+    }
+    if (values['all-methods']) {
+      result.methods = [];
+      for (const m of METHODS) {
+        if (m.id === 'tall_masks') continue;
+        log(`  ${m.id}`);
+        result.methods.push({ ...(await scoreMerge(ctx, suite, evaluator, { method: m.id }, opts)), method: m.id });
+      }
+    }
+    return result;
+  } finally {
+    evaluator.destroy();
+  }
+}
+
+const pct = (x: number) => x.toFixed(1);
+
+/** The result as a text table: tasks x {base, individual, merged/methods}, with average and normalized accuracy. */
+export function evalTable(r: EvalResult): string {
+  const cols: [string, ScoreRow][] = [['base', r.base], ['individual', r.individual]];
+  if (r.merged) cols.push([r.merged.method, r.merged]);
+  for (const m of r.methods ?? []) cols.push([m.method, m]);
+  const width = Math.max(12, ...r.tasks.map((t) => t.length), ...cols.map(([n]) => n.length));
+  const pad = (s: string) => s.padStart(width);
+  const lines = [['task'.padEnd(width), ...cols.map(([n]) => pad(n))].join(' ')];
+  for (const t of r.tasks) lines.push([t.padEnd(width), ...cols.map(([, c]) => pad(pct(c.tasks[t]!)))].join(' '));
+  lines.push(['average'.padEnd(width), ...cols.map(([, c]) => pad(pct(c.average)))].join(' '));
+  // Normalized accuracy: merged / individual per task, averaged (the FusionBench and TALL convention).
+  const norm = (c: ScoreRow) => (100 * r.tasks.reduce((a, t) => a + c.tasks[t]! / r.individual.tasks[t]!, 0)) / r.tasks.length;
+  lines.push(['normalized'.padEnd(width), ...cols.map(([, c]) => pad(pct(norm(c))))].join(' '));
+  return lines.join('\n') + '\n';
+}
+
+/** Markdown version of the table (docs/demo-results.md). */
+export function evalMarkdown(r: EvalResult, command: string): string {
+  const cols: [string, ScoreRow][] = [['base', r.base], ['individual', r.individual], ...(r.methods ?? []).map((m) => [m.method, m] as [string, ScoreRow])];
+  if (r.merged) cols.push([r.merged.method, r.merged]);
+  const norm = (c: ScoreRow) => (100 * r.tasks.reduce((a, t) => a + c.tasks[t]! / r.individual.tasks[t]!, 0)) / r.tasks.length;
+  const gain = (c: ScoreRow) => (100 * (c.average - r.base.average)) / (r.individual.average - r.base.average);
+  return [
+    `# ${r.suite}: accuracy of every method at its defaults`,
+    '',
+    `Generated by \`${command}\` on the GPU (${r.samples ?? 'all'} test images per task, seed ${r.seed}); do not edit by hand.`,
+    '',
+    `| model | ${r.tasks.join(' | ')} | average | normalized | gain kept |`,
+    `|---|${r.tasks.map(() => '---:').join('|')}|---:|---:|---:|`,
+    ...cols.map(([n, c]) => `| ${n} | ${r.tasks.map((t) => pct(c.tasks[t]!)).join(' | ')} | **${pct(c.average)}** | ${pct(norm(c))} | ${n === 'base' ? '' : `${pct(gain(c))} %`} |`),
+    '',
+    'normalized = mean over tasks of (accuracy / individual accuracy); gain kept = (average - base) / (individual - base).',
+    '',
+  ].join('\n');
+}
