@@ -3,7 +3,9 @@
  * SwiftShader Vulkan driver that Debian's chromium package ships, if VK_ICD_FILENAMES points to it before Dawn
  * creates its instance; this module sets it when the first attempt finds no adapter.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { create, globals } from 'webgpu';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
@@ -23,6 +25,8 @@ function installGlobals(): void {
  */
 export async function nodeGpu(opts: { log?: (msg: string) => void } = {}): Promise<GPU> {
   installGlobals();
+  // The Vulkan loader complains on every start without a runtime directory (common in containers and CI).
+  if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = mkdtempSync(join(tmpdir(), 'merge-playground-'));
   const gpu = create([]);
   if (await gpu.requestAdapter()) return gpu;
   if (process.env.VK_ICD_FILENAMES || !existsSync(SWIFTSHADER_ICD)) return gpu;
