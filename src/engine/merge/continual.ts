@@ -21,6 +21,7 @@ import { SafetensorsWriter } from '../io/safetensorsWriter';
 import { resolveOrder } from '../methods/order';
 import { checkModelCount } from '../methods/registry';
 import { coefficientAt, countLayers, type CoefficientSetting } from '../methods/scaling';
+import type { StepDiagnostics } from '../reference/continual';
 import { isClassEmbedding, type LayerDiagnostics } from '../reference/opcm';
 import { isLinearWeight } from '../reference/linearWeights';
 import type { DisjointMerge } from '../reference/methods/signElect';
@@ -32,23 +33,8 @@ import { mergeMetadata, outputSpecs } from './runMerge';
 
 export const CONTINUAL_REPORT_FORMAT = 'merge-playground/continual-report@1';
 
-/** What one step measured (the float64 reference reports the same fields). */
-export interface StepDiagnostics {
-  step: number;
-  modelIndex: number;
-  /** ||tau|| of the incoming model. */
-  taskVectorNorm: number;
-  /** Running mean of the task-vector norms seen so far (N-bar). */
-  meanNorm: number;
-  /** ||M - theta0|| after the step. */
-  mergedNorm: number;
-  /** OPCM's lambda_t (null for the baselines) and sqrt(t) to compare it with. */
-  lambda: number | null;
-  unscaledNorm: number | null;
-  sqrtT: number;
-  /** OPCM: per Linear weight, the protected rank and overlaps of the projection. */
-  layers: LayerDiagnostics[];
-}
+/** What one step measured: the same fields as the float64 reference, so the two can be compared. */
+export type { StepDiagnostics };
 
 export interface ContinualReport {
   format: typeof CONTINUAL_REPORT_FORMAT;
