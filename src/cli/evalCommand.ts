@@ -106,7 +106,12 @@ export async function runEval(ctx: GpuContext, argv: string[], log: (m: string) 
     if (values['all-methods']) {
       result.methods = [];
       for (const m of METHODS) {
-        if (m.id === 'tall_masks') continue;
+        // TALL masks make one model per task; SLERP takes exactly two models: neither gives one merge of the suite.
+        const fits = suite.tasks.length >= m.models.min && (m.models.max === undefined || suite.tasks.length <= m.models.max);
+        if (m.id === 'tall_masks' || !fits) {
+          log(`  ${m.id}: skipped (${m.id === 'tall_masks' ? 'one model per task' : `takes ${m.models.min}-${m.models.max} models, the suite has ${suite.tasks.length}`})`);
+          continue;
+        }
         log(`  ${m.id}`);
         result.methods.push({ ...(await scoreMerge(ctx, suite, evaluator, { method: m.id }, opts)), method: m.id });
       }
