@@ -1,0 +1,221 @@
+/**
+ * The human-readable summary of one run (bench/results/<date>-<adapter>.md and latest.md): the acceptance figures
+ * against their targets, the probes, where the time goes with recommendations, every merge against PyTorch, the CPU
+ * references, and what was skipped or is not measured yet. Everything shown comes from the results object.
+ */
+import type { BenchResults, Breakdown, EngineFigure, TorchFigure } from './results';
+import { recommendations } from './recommend';
+import { VARIANTS } from './breakdown';
+
+/** Targets of issue 8 on SwiftShader: TA-8 at >= 50% of the copy bandwidth, global TIES at <= 3x TA. */
+export const TARGETS = { taFractionOfCopy: 0.5, tiesOverTa: 3 };
+
+/** "1.23 s" or "45.6 ms". */
+export function fmtMs(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(ms >= 100_000 ? 0 : 2)} s` : `${ms.toFixed(ms >= 100 ? 0 : 1)} ms`;
+}
+
+/** Bytes in MiB or GiB. */
+export function fmtBytes(b: number | null): string {
+  if (b === null) return '-';
+  return b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(2)} GiB` : `${(b / 2 ** 20).toFixed(1)} MiB`;
+}
+
+/** Three significant digits. */
+export function sig(x: number): string {
+  return Number.isFinite(x) ? String(Number(x.toPrecision(3))) : String(x);
+}
+
+const pct = (x: number) => `${sig(100 * x)}%`;
+
+function table(head: string[], rows: string[][]): string[] {
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((row) => `| ${row.join(' | ')} |`)];
+}
+
+/** The PyTorch figure for the same workload, if measured. */
+export function torchFor(r: BenchResults, f: Pick<EngineFigure, 'method' | 'tasks' | 'dtype' | 'size'>): TorchFigure | undefined {
+  return r.torch.find((t) => t.method === f.method && t.tasks === f.tasks && t.dtype === f.dtype && t.sizeLabel === f.size.label);
+}
+
+function acceptance(r: BenchResults): string[] {
+  const { taskArithmetic: ta, ties, tiesOverTa } = r.acceptance;
+  if (!ta || !ties || tiesOverTa === null) return ['## Acceptance', '', 'Not measured in this run.'];
+  const frac = ta.fractionOfCopy ?? 0;
+  const verdict = (ok: boolean, miss: string) => (ok ? 'meets' : `misses: ${miss}`);
+  return [
+    '## Acceptance figures',
+    '',
+    `Task Arithmetic and global TIES (defaults) over ${ta.tasks} f32 models of ${ta.size.label} (${ta.size.params.toLocaleString('en')} parameters, ` +
+      `${pct(ta.size.fractionOfVitB32)} of ViT-B/32), median of ${ta.timing.runs.length} run(s), interference metrics off, merged model written.`,
+    '',
+    ...table(
+      ['figure', 'measured', 'target', 'verdict'],
+      [
+        [
+          'TA effective bandwidth / copy-kernel bandwidth',
+          `${sig(ta.effectiveGBs)} GB/s / ${sig(r.copyGBs)} GB/s = **${pct(frac)}**`,
+          `>= ${pct(TARGETS.taFractionOfCopy)}`,
+          verdict(frac >= TARGETS.taFractionOfCopy, `${sig(TARGETS.taFractionOfCopy / Math.max(frac, 1e-12))}x too slow`),
+        ],
+        [
+          'global TIES time / TA time',
+          `${fmtMs(ties.timing.ms)} / ${fmtMs(ta.timing.ms)} = **${sig(tiesOverTa)}x**`,
+          `<= ${TARGETS.tiesOverTa}x`,
+          verdict(tiesOverTa <= TARGETS.tiesOverTa, `${sig(tiesOverTa / TARGETS.tiesOverTa)}x over`),
+        ],
+      ],
+    ),
+  ];
+}
+
+function probes(r: BenchResults): string[] {
+  return [
+    '## Physical limits (probes, same run)',
+    '',
+    ...table(
+      ['probe', 'one iteration', 'median per iteration', 'rate'],
+      r.probes.map((p) => [p.name, p.what, `${fmtMs(p.msPerIteration)} (${p.iterations} per batch, ${p.reps} batches)`, `**${sig(p.rate)} ${p.unit}**`]),
+    ),
+    '',
+    `Merge figures are divided by the vec4 copy kernel (${sig(r.copyGBs)} GB/s); matmul-bound work will be divided by the matmul peak (${sig(r.matmulGflops)} GFLOP/s).`,
+  ];
+}
+
+function breakdownTable(b: Breakdown): string[] {
+  // A part smaller than the spread of the runs of the two variants it is the difference of is not resolved.
+  const noise = VARIANTS.map((v, i) => (b.spreads[v] ?? 0) + (i ? (b.spreads[VARIANTS[i - 1]!] ?? 0) : 0));
+  return [
+    `Task Arithmetic, ${b.tasks} x ${b.dtype}, ${b.size.label}, ${b.chunks} chunks per pass; each part is the difference of two nested variants ` +
+      `(bench/breakdown.ts), median of ${b.reps} run(s) each; the last column is the spread (max - min) of the runs of those two variants:`,
+    '',
+    ...table(
+      ['part', 'time', 'share of the merge', 'run-to-run spread'],
+      b.parts.map((p, i) => [p.part, fmtMs(p.ms), Math.abs(p.ms) < noise[i]! ? `${pct(p.fraction)} (within the spread)` : pct(p.fraction), fmtMs(noise[i]!)]),
+    ),
+    `| **whole merge** | **${fmtMs(b.variants.merge ?? 0)}** | 100% | ${fmtMs(b.spreads.merge ?? 0)} |`,
+  ];
+}
+
+function passesTable(f: EngineFigure): string[] {
+  const total = f.passes.reduce((s, p) => s + p.ms, 0);
+  return [
+    `Passes of global TIES (${f.tasks} x ${f.dtype}, ${f.size.label}, last timed run, from runMerge's progress phases):`,
+    '',
+    ...table(['pass', 'time', 'share'], f.passes.map((p) => [p.phase, fmtMs(p.ms), pct(p.ms / total)])),
+  ];
+}
+
+function whereTimeGoes(r: BenchResults): string[] {
+  const out = ['## Where the time goes', ''];
+  if (r.acceptance.breakdown) out.push(...breakdownTable(r.acceptance.breakdown), '');
+  if (r.acceptance.ties && r.acceptance.ties.passes.length > 1) out.push(...passesTable(r.acceptance.ties), '');
+  if (r.metricsCost.length) {
+    out.push(
+      'Interference metrics (runMerge `metrics: true`, as the CLI does for `--report`), same models:',
+      '',
+      ...table(
+        ['method', 'metrics off', 'metrics on', 'cost'],
+        r.metricsCost.map((m) => [`${m.method}, ${m.off.tasks} x ${m.off.dtype}, ${m.off.size.label}`, fmtMs(m.off.timing.ms), fmtMs(m.on.timing.ms), `${sig(m.on.timing.ms / m.off.timing.ms)}x`]),
+      ),
+      '',
+    );
+  }
+  const recs = recommendations(r);
+  if (recs.length) out.push('Recommendations (engine changes, largest measured cost first):', '', ...recs.map((x) => `- ${x}`));
+  return out;
+}
+
+function merges(r: BenchResults): string[] {
+  const rows = r.merges.map((f) => {
+    const t = torchFor(r, f);
+    return [
+      f.method,
+      String(f.tasks),
+      f.dtype,
+      fmtMs(f.timing.ms),
+      `${sig(f.effectiveGBs)} GB/s`,
+      f.fractionOfCopy === null ? '-' : pct(f.fractionOfCopy),
+      sig(f.paramsPerSecond / 1e6),
+      fmtBytes(f.peakGpuBytes),
+      `${fmtBytes(f.rssPeakBytes)} (${fmtBytes(f.rssBeforeBytes)})`,
+      t ? fmtMs(t.ms) : '-',
+      t ? `${sig(t.ms / f.timing.ms)}x` : '-',
+    ];
+  });
+  const sizes = [...new Set(r.merges.map((f) => `${f.size.label} (${f.size.params.toLocaleString('en')} parameters)`))];
+  const reps = [...new Set(r.merges.map((f) => f.timing.runs.length))].join('/');
+  return [
+    '## Every batch method',
+    '',
+    `Defaults of each method, interference metrics off, merged model written; ${sizes.join(', ') || 'no size'}; median of ${reps || 0} run(s). ` +
+      'Effective GB/s = (input models + output bytes) / time. RSS: peak during the runs (before them, models in memory included). ' +
+      'PyTorch / engine = PyTorch time / engine time (above 1: the engine is faster).',
+    '',
+    ...table(['method', 'models', 'dtype', 'median', 'effective', '% of copy', 'Mparams/s', 'peak GPU', 'RSS peak (before)', 'PyTorch', 'PyTorch / engine'], rows),
+  ];
+}
+
+function baselines(r: BenchResults): string[] {
+  const out = ['## Baselines', ''];
+  const t0 = r.torch[0];
+  out.push(
+    t0
+      ? `PyTorch ${t0.torch} on ${t0.device} (${t0.threads} thread(s)), FusionBench-style state-dict code in bench/torch_merge.py, timed inside its own process; ` +
+          `generation of the models is not timed on either side${t0.device === 'cpu' ? '' : '; host-to-GPU transfers and the copy back are timed, as in the engine'}.`
+      : `PyTorch: not measured (${r.torchError ?? 'no result'}).`,
+    '',
+  );
+  if (r.torchError && t0) out.push(`PyTorch error: ${r.torchError}`, '');
+  const acc = r.acceptance.taskArithmetic;
+  if (acc) {
+    const rows = [r.acceptance.taskArithmetic, r.acceptance.ties].flatMap((f) => {
+      const t = f && torchFor(r, f);
+      return f && t ? [[f.method, `${f.tasks} x ${f.dtype}`, f.size.label, fmtMs(f.timing.ms), fmtMs(t.ms), `${sig(t.ms / f.timing.ms)}x`, fmtBytes(t.peakRssBytes)]] : [];
+    });
+    if (rows.length) out.push(...table(['method', 'models', 'size', 'engine', 'PyTorch', 'PyTorch / engine', 'PyTorch peak RSS'], rows), '');
+  }
+  if (r.reference.length) {
+    out.push(
+      'CPU reference twins (float64, src/engine/reference; models decoded to float64 before timing) against the engine on the same models in the same run:',
+      '',
+      ...table(
+        ['method', 'models', 'size', 'reference', 'reference Mparams/s', 'engine', 'engine speed-up'],
+        r.reference.map((x) => [x.method, String(x.tasks), x.size.label, fmtMs(x.timing.ms), sig(x.paramsPerSecond / 1e6), fmtMs(x.engineMs), `${sig(x.speedup)}x`]),
+      ),
+    );
+  }
+  return out;
+}
+
+function leftOut(r: BenchResults): string[] {
+  const out: string[] = [];
+  if (r.skipped.length) out.push('## Skipped', '', ...r.skipped.map((s) => `- ${s.what}: ${s.reason}`), '');
+  if (r.notMeasured.length) out.push('## Not measured yet', '', ...r.notMeasured.map((s) => `- ${s.what}: ${s.reason}`), '');
+  if (r.notes.length) out.push('## Notes', '', ...r.notes.map((n) => `- ${n}`), '');
+  return out;
+}
+
+/** The whole summary. */
+export function renderMarkdown(r: BenchResults): string {
+  const h = r.host;
+  const load = (l: number[]) => l.map((x) => x.toFixed(1)).join(' / ');
+  return [
+    `# Benchmark: ${r.adapter}, ${r.date.slice(0, 10)}`,
+    '',
+    `Profile \`${r.profile}\`; ${h.cpus} x ${h.cpuModel}, ${fmtBytes(h.memoryBytes)}, Node ${h.node}, ${h.platform}; load average (1/5/15 min) ${load(h.loadAverageStart)} at the start, ` +
+      `${load(h.loadAverageEnd)} at the end; suite ${fmtMs(r.wallMs)} (budget ${fmtMs(r.budgetMs)}).` +
+      (r.isSoftware ? ' **A CPU-emulated GPU: these figures describe this machine, not GPU speed.**' : ''),
+    '',
+    ...acceptance(r),
+    '',
+    ...probes(r),
+    '',
+    ...whereTimeGoes(r),
+    '',
+    ...merges(r),
+    '',
+    ...baselines(r),
+    '',
+    ...leftOut(r),
+  ].join('\n');
+}

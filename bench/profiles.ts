@@ -1,0 +1,117 @@
+/**
+ * What the suite runs, per machine: the sizes, model counts, repetitions and time budget. `swiftshader` fits the
+ * 2-core CI machine (whole suite under 10 minutes, CPU-emulated GPU): the acceptance merges on a reduced-depth,
+ * half-width ViT-B/32 and the method matrix on a tiny one. `gpu` runs everything at full ViT-B/32 size for a real GPU
+ * (one device call). `full-size` measures only the two acceptance merges at full ViT-B/32 size on SwiftShader, once
+ * each (about half an hour on the 2-core machine). `smoke` is the tests' one-minute end-to-end run.
+ */
+import type { BenchDType } from './models';
+import type { ProbeSettings } from './probes';
+import type { Repeats } from './stats';
+import { scaledVit, VIT_B32, type VitSize } from './vitShapes';
+
+/** One profile of the suite. */
+export interface Profile {
+  name: string;
+  /** No new workload starts after this many ms of the run; what is left is listed as skipped. */
+  budgetMs: number;
+  probes: { copyBytes: number; transferBytes: number; matmulN: number; settings: ProbeSettings; matmulSettings: ProbeSettings };
+  /** One untimed run of every method on this size before anything is timed (compiles every pipeline). */
+  warmupSize: VitSize;
+  /** Task Arithmetic and global TIES on `tasks` f32 models: the acceptance figures, and the time breakdown. */
+  acceptance: { size: VitSize; tasks: number; repeats: Repeats; breakdownRepeats: Repeats | null };
+  /** Every batch method at its defaults, for each dtype and model count (`repeatsAt` overrides `repeats` per count). */
+  matrix: { size: VitSize; tasks: number[]; dtypes: BenchDType[]; repeats: Repeats; repeatsAt?: Record<number, Repeats> };
+  /** The same merges with the interference metrics on (f32, matrix size). */
+  metricsCost: { tasks: number; methods: string[] };
+  /** The float64 CPU twins: every method at the matrix size, plus Task Arithmetic and TIES at the acceptance size. */
+  reference: { tasks: number; repeats: Repeats; acceptance: boolean };
+  torch: { device: 'cpu' | 'cuda' | 'auto'; repeats: Repeats };
+}
+
+const MINUTE = 60_000;
+
+export const PROFILES: Record<string, Profile> = {
+  swiftshader: {
+    name: 'swiftshader',
+    budgetMs: 8 * MINUTE,
+    probes: {
+      copyBytes: 64 * 2 ** 20,
+      transferBytes: 16 * 2 ** 20,
+      matmulN: 1024,
+      settings: { minBatchMs: 300, reps: 3 },
+      matmulSettings: { minBatchMs: 0, reps: 3 },
+    },
+    warmupSize: scaledVit(64, 1),
+    acceptance: { size: scaledVit(2, 1), tasks: 8, repeats: { warmups: 0, reps: 3 }, breakdownRepeats: { warmups: 0, reps: 3 } },
+    // 20 models: one timed run per workload (Breadcrumbs alone takes 10-35 s there), so that a shared, busy machine
+    // still finishes inside 10 minutes.
+    matrix: { size: scaledVit(32, 1), tasks: [8, 2, 20], dtypes: ['F32', 'BF16'], repeats: { warmups: 0, reps: 3 }, repeatsAt: { 20: { warmups: 0, reps: 1 } } },
+    metricsCost: { tasks: 8, methods: ['task_arithmetic', 'ties'] },
+    reference: { tasks: 8, repeats: { warmups: 1, reps: 3 }, acceptance: true },
+    torch: { device: 'cpu', repeats: { warmups: 1, reps: 3 } },
+  },
+  gpu: {
+    name: 'gpu',
+    budgetMs: 6 * MINUTE,
+    probes: {
+      copyBytes: 1024 * 2 ** 20,
+      transferBytes: 16 * 2 ** 20,
+      matmulN: 4096,
+      settings: { minBatchMs: 200, reps: 5 },
+      matmulSettings: { minBatchMs: 200, reps: 5 },
+    },
+    warmupSize: scaledVit(64, 1),
+    acceptance: { size: VIT_B32, tasks: 8, repeats: { warmups: 1, reps: 3 }, breakdownRepeats: { warmups: 1, reps: 3 } },
+    matrix: { size: VIT_B32, tasks: [8, 2, 20], dtypes: ['F32', 'BF16'], repeats: { warmups: 0, reps: 3 } },
+    metricsCost: { tasks: 8, methods: ['task_arithmetic', 'ties'] },
+    reference: { tasks: 8, repeats: { warmups: 1, reps: 3 }, acceptance: false },
+    torch: { device: 'auto', repeats: { warmups: 1, reps: 3 } },
+  },
+  'full-size': {
+    name: 'full-size',
+    budgetMs: 40 * MINUTE,
+    probes: {
+      copyBytes: 64 * 2 ** 20,
+      transferBytes: 16 * 2 ** 20,
+      matmulN: 1024,
+      settings: { minBatchMs: 300, reps: 3 },
+      matmulSettings: { minBatchMs: 0, reps: 3 },
+    },
+    warmupSize: scaledVit(64, 1),
+    acceptance: { size: VIT_B32, tasks: 8, repeats: { warmups: 0, reps: 1 }, breakdownRepeats: null },
+    matrix: { size: scaledVit(32, 1), tasks: [], dtypes: [], repeats: { warmups: 0, reps: 1 } },
+    metricsCost: { tasks: 8, methods: [] },
+    reference: { tasks: 8, repeats: { warmups: 0, reps: 1 }, acceptance: false },
+    torch: { device: 'cpu', repeats: { warmups: 1, reps: 3 } },
+  },
+  smoke: {
+    name: 'smoke',
+    budgetMs: 3 * MINUTE,
+    probes: {
+      copyBytes: 4 * 2 ** 20,
+      transferBytes: 2 ** 20,
+      matmulN: 128,
+      settings: { minBatchMs: 5, reps: 1 },
+      matmulSettings: { minBatchMs: 0, reps: 1 },
+    },
+    warmupSize: scaledVit(64, 1),
+    acceptance: { size: scaledVit(64, 1), tasks: 3, repeats: { warmups: 0, reps: 1 }, breakdownRepeats: { warmups: 0, reps: 1 } },
+    matrix: { size: scaledVit(64, 1), tasks: [2, 3], dtypes: ['F32', 'BF16'], repeats: { warmups: 0, reps: 1 } },
+    metricsCost: { tasks: 3, methods: ['task_arithmetic'] },
+    reference: { tasks: 3, repeats: { warmups: 0, reps: 1 }, acceptance: true },
+    torch: { device: 'cpu', repeats: { warmups: 0, reps: 1 } },
+  },
+};
+
+/** The repetitions of the matrix merges of `tasks` models. */
+export function matrixRepeats(p: Profile, tasks: number): Repeats {
+  return p.matrix.repeatsAt?.[tasks] ?? p.matrix.repeats;
+}
+
+/** The profile named `name`, or an error listing the names there are. */
+export function profileNamed(name: string): Profile {
+  const p = PROFILES[name];
+  if (!p) throw new Error(`unknown profile ${JSON.stringify(name)} (profiles: ${Object.keys(PROFILES).join(', ')})`);
+  return p;
+}

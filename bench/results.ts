@@ -1,0 +1,124 @@
+/**
+ * The benchmark's machine-readable results (bench/results/<date>-<adapter>.json): one object per run of the suite.
+ * Every time is a median in milliseconds over `reps` timed runs after `warmups` untimed ones; every ratio is of two
+ * figures measured in the same run.
+ */
+import type { BenchDType } from './models';
+import type { ProbeResult } from './probes';
+import type { Timing } from './stats';
+
+export const RESULTS_FORMAT = 'merge-playground/bench@1';
+
+/** A model size as run: its label, parameters per model, and its fraction of ViT-B/32. */
+export interface SizeInfo {
+  label: string;
+  width: number;
+  layers: number;
+  params: number;
+  /** params / 87,456,000. */
+  fractionOfVitB32: number;
+}
+
+/** One merge of the engine (GPU path), timed. */
+export interface EngineFigure {
+  method: string;
+  tasks: number;
+  dtype: BenchDType;
+  size: SizeInfo;
+  timing: Timing;
+  /** Bytes of the input tensors (base + T models) plus the merged output(s), the least any merge must move. */
+  bytesMoved: number;
+  /** bytesMoved / time, and that as a fraction of the copy-kernel bandwidth of this run. */
+  effectiveGBs: number;
+  fractionOfCopy: number | null;
+  /** Parameters merged per second (model elements / time). */
+  paramsPerSecond: number;
+  /** report.peakGpuBytes of the last timed run. */
+  peakGpuBytes: number | null;
+  /** Resident memory of the process before the runs (models in memory included) and its peak during them. */
+  rssBeforeBytes: number;
+  rssPeakBytes: number;
+  /** Wall time of each pass of the last timed run, from runMerge's progress phases (e.g. TIES threshold, merge). */
+  passes: { phase: string; ms: number }[];
+  metrics: boolean;
+}
+
+/** The same merge in PyTorch, in its own process. */
+export interface TorchFigure {
+  method: string;
+  tasks: number;
+  dtype: BenchDType;
+  sizeLabel: string;
+  ms: number;
+  runs: number[];
+  device: string;
+  torch: string;
+  threads: number;
+  peakRssBytes: number;
+  cudaPeakBytes?: number;
+}
+
+/** The float64 CPU reference twin of one method, on a scaled-down model. */
+export interface ReferenceFigure {
+  method: string;
+  tasks: number;
+  size: SizeInfo;
+  timing: Timing;
+  paramsPerSecond: number;
+  /** The engine on the same models in the same run, and reference time / engine time (> 1: the engine is faster). */
+  engineMs: number;
+  speedup: number;
+}
+
+/** Where the time of one merge goes: each part measured as the difference of two runs of the streaming pass. */
+export interface Breakdown {
+  method: string;
+  tasks: number;
+  dtype: BenchDType;
+  size: SizeInfo;
+  reps: number;
+  /** Chunks streamed per pass (one per tensor below the chunk size). */
+  chunks: number;
+  /** Median ms of each measured variant (see bench/breakdown.ts for what each runs), and max - min of its runs. */
+  variants: Record<string, number>;
+  spreads: Record<string, number>;
+  /** The derived parts: name, ms, fraction of the full merge. */
+  parts: { part: string; ms: number; fraction: number }[];
+}
+
+/** A workload the budget or the method's model count left out, and why. */
+export interface Skipped {
+  what: string;
+  reason: string;
+}
+
+/** A figure not measured by this suite yet (a named hook for later work). */
+export interface NotMeasured {
+  what: string;
+  reason: string;
+}
+
+/** Everything one run of the suite measured. */
+export interface BenchResults {
+  format: typeof RESULTS_FORMAT;
+  date: string;
+  profile: string;
+  adapter: string;
+  isSoftware: boolean;
+  host: { platform: string; cpus: number; cpuModel: string; memoryBytes: number; node: string; loadAverageStart: number[]; loadAverageEnd: number[] };
+  wallMs: number;
+  budgetMs: number;
+  probes: ProbeResult[];
+  /** The copy-kernel bandwidth every merge figure is divided by (GB/s), and the matmul peak (GFLOP/s). */
+  copyGBs: number;
+  matmulGflops: number;
+  acceptance: { taskArithmetic: EngineFigure | null; ties: EngineFigure | null; tiesOverTa: number | null; breakdown: Breakdown | null };
+  merges: EngineFigure[];
+  metricsCost: { method: string; off: EngineFigure; on: EngineFigure }[];
+  torch: TorchFigure[];
+  torchError: string | null;
+  reference: ReferenceFigure[];
+  skipped: Skipped[];
+  notMeasured: NotMeasured[];
+  notes: string[];
+}

@@ -1,0 +1,232 @@
+/**
+ * The benchmark suite: probes, pipeline warm-up, the acceptance merges and their time breakdown, the method matrix,
+ * the interference-metrics cost and the baselines, in that order (most important first). No workload starts once the
+ * profile's budget is spent; those left are listed as skipped, never estimated.
+ */
+import { cpus, loadavg, totalmem } from 'node:os';
+import type { GpuContext } from '../src/engine/gpu/device';
+import { METHODS, getMethod } from '../src/engine/methods/registry';
+import { findTorchPython, runTorch, timeReference } from './baselines';
+import { breakdown } from './breakdown';
+import { measureMerge, mergeOnce, sizeInfo } from './engineRun';
+import { generateModels, type BenchDType, type BenchModels } from './models';
+import { matrixRepeats, type Profile } from './profiles';
+import { copyBufferProbe, copyKernelProbe, launchProbe, matmulProbe, readbackProbe, uploadProbe } from './probes';
+import { RESULTS_FORMAT, type BenchResults, type EngineFigure, type ReferenceFigure } from './results';
+import type { Repeats } from './stats';
+import { sizeLabel, vitTensors, type VitSize } from './vitShapes';
+
+/** How the suite is run. */
+export interface SuiteOptions {
+  profile: Profile;
+  /** Interpreters to try for PyTorch, or null to skip it; and the baseline script. */
+  python: string[] | null;
+  torchScript: string;
+  log: (msg: string) => void;
+}
+
+/** Every batch method id, in registry order. */
+export const BATCH_METHODS = METHODS.filter((m) => m.family === 'batch').map((m) => m.id);
+
+/** Why `method` cannot merge `tasks` models, or null if it can. */
+export function modelCountProblem(method: string, tasks: number): string | null {
+  const { min, max } = getMethod(method).models;
+  if (tasks < min) return `${method} needs at least ${min} models`;
+  if (max !== undefined && tasks > max) return `${method} takes at most ${max} models`;
+  return null;
+}
+
+/** The first `tasks` fine-tuned models of a generated set. */
+function subset(m: BenchModels, tasks: number): BenchModels {
+  return { ...m, models: m.models.slice(0, tasks) };
+}
+
+/** Runs the whole suite on `ctx` and returns its results (the caller writes them). */
+export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchResults> {
+  const { profile: p, log } = o;
+  const start = performance.now();
+  const elapsed = () => performance.now() - start;
+  const inBudget = () => elapsed() < p.budgetMs;
+  const r: BenchResults = {
+    format: RESULTS_FORMAT,
+    date: new Date().toISOString(),
+    profile: p.name,
+    adapter: ctx.info.adapter,
+    isSoftware: ctx.info.isSoftware,
+    host: { platform: `${process.platform}-${process.arch}`, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryBytes: totalmem(), node: process.version, loadAverageStart: loadavg(), loadAverageEnd: [] },
+    wallMs: 0,
+    budgetMs: p.budgetMs,
+    probes: [],
+    copyGBs: 0,
+    matmulGflops: 0,
+    acceptance: { taskArithmetic: null, ties: null, tiesOverTa: null, breakdown: null },
+    merges: [],
+    metricsCost: [],
+    torch: [],
+    torchError: null,
+    reference: [],
+    skipped: [],
+    notMeasured: [],
+    notes: [],
+  };
+  const step = (msg: string) => log(`[${(elapsed() / 1000).toFixed(0)} s] ${msg}`);
+  const python = o.python ? findTorchPython(o.python) : null;
+  if (o.python && !python) r.torchError = `no interpreter among ${o.python.join(', ')} can import torch`;
+  if (!o.python) r.torchError = 'PyTorch baseline turned off (--no-torch)';
+  const torch = async (size: VitSize, dtype: BenchDType, tasks: number, methods: string[]) => {
+    if (!python || methods.length === 0) return;
+    if (!inBudget()) {
+      r.skipped.push({ what: `PyTorch: ${methods.join(', ')} on ${tasks} x ${dtype}, ${sizeLabel(size)}`, reason: 'time budget' });
+      return;
+    }
+    step(`PyTorch: ${methods.length} method(s), ${tasks} x ${dtype}, ${sizeLabel(size)}`);
+    try {
+      r.torch.push(...(await runTorch(python, o.torchScript, { tensors: vitTensors(size), sizeLabel: sizeLabel(size), dtype, tasks, methods, repeats: p.torch.repeats, device: p.torch.device })));
+    } catch (e) {
+      r.torchError = (e as Error).message;
+      log(`PyTorch baseline failed: ${r.torchError}`);
+    }
+  };
+
+  // 1. Physical limits.
+  const pr = p.probes;
+  const { maxStorageBufferBindingSize, maxBufferSize } = ctx.info.limits;
+  const copyBytes = Math.min(pr.copyBytes, Math.floor(Math.min(maxStorageBufferBindingSize, maxBufferSize) / 16) * 16);
+  step('probes');
+  r.probes.push(
+    await copyKernelProbe(ctx, copyBytes, 'vec4', pr.settings),
+    await copyKernelProbe(ctx, copyBytes, 'f32', pr.settings),
+    await copyBufferProbe(ctx, copyBytes, pr.settings),
+    await uploadProbe(ctx, pr.transferBytes, pr.settings),
+    await readbackProbe(ctx, pr.transferBytes, pr.settings),
+    await launchProbe(ctx, pr.settings),
+    await matmulProbe(ctx, pr.matmulN, pr.matmulSettings),
+  );
+  r.copyGBs = r.probes[0]!.rate;
+  r.matmulGflops = r.probes.at(-1)!.rate;
+
+  // 2. Every pipeline compiled before anything is timed.
+  step('warm-up: every method once on a tiny model');
+  const tiny = await generateModels({ size: p.warmupSize, dtype: 'F32', tasks: 2 });
+  for (const method of BATCH_METHODS) await mergeOnce(ctx, tiny, method, false);
+
+  // 3. Acceptance: Task Arithmetic and global TIES on the acceptance models, the breakdown, the references there.
+  const acc = p.acceptance;
+  {
+    const m = await generateModels({ size: acc.size, dtype: 'F32', tasks: acc.tasks });
+    step(`acceptance: task_arithmetic, ${acc.tasks} x F32, ${sizeLabel(acc.size)}`);
+    const ta = await measureMerge(ctx, m, 'task_arithmetic', acc.repeats, { size: acc.size, copyGBs: r.copyGBs });
+    step(`acceptance: ties, ${acc.tasks} x F32, ${sizeLabel(acc.size)}`);
+    const ties = await measureMerge(ctx, m, 'ties', acc.repeats, { size: acc.size, copyGBs: r.copyGBs });
+    r.acceptance = { taskArithmetic: ta, ties, tiesOverTa: ties.timing.ms / ta.timing.ms, breakdown: null };
+    if (acc.breakdownRepeats && inBudget()) {
+      // The five variants cost about 3.2 merges per repetition: as many repetitions as fit in a fifth of the budget (at least one).
+      const fit = Math.floor((0.2 * p.budgetMs) / (3.2 * ta.timing.ms));
+      const repeats = { ...acc.breakdownRepeats, reps: Math.max(1, Math.min(acc.breakdownRepeats.reps, fit)) };
+      step(`breakdown of task_arithmetic (${repeats.reps} run(s) per variant)`);
+      r.acceptance.breakdown = await breakdown(ctx, m, 'task_arithmetic', acc.size, repeats);
+    } else r.skipped.push({ what: 'time breakdown of task_arithmetic', reason: acc.breakdownRepeats ? 'time budget' : `not part of profile ${p.name}` });
+    if (p.reference.acceptance) {
+      for (const fig of [ta, ties]) {
+        if (!inBudget()) {
+          r.skipped.push({ what: `CPU reference ${fig.method} at the acceptance size`, reason: 'time budget' });
+          continue;
+        }
+        step(`CPU reference: ${fig.method}, ${acc.tasks} models, ${sizeLabel(acc.size)}`);
+        r.reference.push(await referenceFigure(m, fig, p.reference.repeats));
+      }
+    }
+  }
+  await torch(acc.size, 'F32', acc.tasks, ['task_arithmetic', 'ties']);
+
+  // 4. The method matrix: model counts in the profile's order, each in every dtype, then metrics cost and references.
+  const mx = p.matrix;
+  const generated = new Map<BenchDType, BenchModels>();
+  const largest = Math.max(0, ...mx.tasks);
+  const modelsOf = async (dtype: BenchDType) => {
+    let all = generated.get(dtype);
+    if (!all) generated.set(dtype, (all = await generateModels({ size: mx.size, dtype, tasks: largest })));
+    return all;
+  };
+  for (const tasks of mx.tasks) {
+    for (const dtype of mx.dtypes) {
+      const m = subset(await modelsOf(dtype), tasks);
+      const ran: string[] = [];
+      for (const method of BATCH_METHODS) {
+        const what = `${method}, ${tasks} x ${dtype}`;
+        const problem = modelCountProblem(method, tasks);
+        if (problem) r.skipped.push({ what, reason: problem });
+        else if (!inBudget()) r.skipped.push({ what, reason: 'time budget' });
+        else {
+          step(`merge: ${what}, ${sizeLabel(mx.size)}`);
+          r.merges.push(await measureMerge(ctx, m, method, matrixRepeats(p, tasks), { size: mx.size, copyGBs: r.copyGBs }));
+          ran.push(method);
+        }
+      }
+      await torch(mx.size, dtype, tasks, ran);
+      if (dtype === 'F32') await extras(m, ran);
+    }
+  }
+  generated.clear();
+
+  // Metrics cost and the CPU references on the matrix models (f32, p.reference.tasks models).
+  async function extras(m: BenchModels, ran: string[]): Promise<void> {
+    const offOf = (method: string): EngineFigure | undefined => r.merges.find((f) => f.method === method && f.tasks === m.models.length && f.dtype === 'F32');
+    for (const method of m.models.length === p.metricsCost.tasks ? p.metricsCost.methods : []) {
+      const off = offOf(method);
+      if (!off) continue;
+      if (!inBudget()) {
+        r.skipped.push({ what: `${method} with interference metrics`, reason: 'time budget' });
+        continue;
+      }
+      step(`metrics on: ${method}, ${m.models.length} x F32`);
+      r.metricsCost.push({ method, off, on: await measureMerge(ctx, m, method, matrixRepeats(p, m.models.length), { size: mx.size, metrics: true, copyGBs: r.copyGBs }) });
+    }
+    if (m.models.length !== p.reference.tasks) return;
+    for (const method of ran) {
+      if (!inBudget()) {
+        r.skipped.push({ what: `CPU reference ${method}`, reason: 'time budget' });
+        continue;
+      }
+      step(`CPU reference: ${method}, ${m.models.length} models, ${sizeLabel(mx.size)}`);
+      r.reference.push(await referenceFigure(m, offOf(method)!, p.reference.repeats));
+    }
+  }
+
+  r.notes.push(...notesOf(p, r));
+  r.notMeasured.push(
+    { what: 'OPCM (continual, SVD-bound) as a fraction of the matmul peak', reason: 'not measured yet: the second part of issue 8 (runContinual workloads)' },
+    { what: 'ViT-B/32 evaluation throughput (images/s, fraction of the matmul peak)', reason: 'not measured yet: the second part of issue 8' },
+    { what: 'browser slider latency (parameter change to updated charts)', reason: 'not measured yet: needs the page and a browser run' },
+  );
+  r.host.loadAverageEnd = loadavg();
+  r.wallMs = elapsed();
+  return r;
+}
+
+/** The CPU reference of `engine.method` on the models `engine` was measured on, against that figure. */
+async function referenceFigure(m: BenchModels, engine: EngineFigure, repeats: Repeats): Promise<ReferenceFigure> {
+  const timing = await timeReference(m, engine.method, repeats);
+  const engineMs = engine.timing.ms;
+  return { method: engine.method, tasks: m.models.length, size: engine.size, timing, paramsPerSecond: m.elements / (timing.ms / 1000), engineMs, speedup: timing.ms / engineMs };
+}
+
+/** How the figures of a run were taken (sizes, repetitions, what is timed), for the summary. */
+function notesOf(p: Profile, r: BenchResults): string[] {
+  const size = (v: VitSize) => `${sizeLabel(v)} (${sizeInfo(v).params.toLocaleString('en')} parameters, ${(100 * sizeInfo(v).fractionOfVitB32).toPrecision(3)}% of ViT-B/32)`;
+  const reps = (x: { warmups: number; reps: number }) => `median of ${x.reps} after ${x.warmups} warm-up run(s)`;
+  const matrixReps = p.matrix.tasks.map((t) => `${t} models: ${reps(matrixRepeats(p, t))}`).join('; ');
+  const notes = [
+    `Acceptance merges: ${size(p.acceptance.size)}, ${p.acceptance.tasks} f32 models, ${reps(p.acceptance.repeats)}.` +
+      (p.matrix.tasks.length ? ` Method matrix: ${size(p.matrix.size)}, ${p.matrix.tasks.join(' / ')} models, ${p.matrix.dtypes.join(' and ')}; ${matrixReps}.` : ''),
+    `Every pipeline is compiled first by one untimed merge of every method on ${sizeLabel(p.warmupSize)}.`,
+    'Timed region of the engine: runMerge from in-memory safetensors files (memorySource) to the merged file(s) written by the safetensors writer into a ' +
+      'sink that counts bytes; generating the models is not timed, and PyTorch likewise times only the merge of state dicts already in memory.',
+    'Bytes moved by a merge = (T + 1) input models + the bytes written; the copy kernel moves 2 x its buffer per iteration (read + write).',
+    `The CPU reference twins run on the f32 matrix models with ${p.reference.tasks} models${p.reference.acceptance ? ' and on the acceptance models (Task Arithmetic, TIES)' : ''}; the engine figure they are compared with comes from the same run.`,
+  ];
+  if (r.isSoftware) {
+    notes.push('SwiftShader executes WGSL on the CPU cores that also run Node, PyTorch and the CPU references: other load on the machine (see the load averages) slows every figure.');
+  }
+  return notes;
+}

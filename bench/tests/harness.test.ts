@@ -1,0 +1,208 @@
+/** The benchmark's CPU-side parts: shapes, generated models, statistics, arguments, breakdown arithmetic, output. */
+import { describe, expect, it } from 'vitest';
+import { alignModels } from '../../src/engine/merge/align';
+import { DEFAULT_OPTIONS } from '../../src/engine/merge/config';
+import { countLayers, depthOf } from '../../src/engine/methods/scaling';
+import { decodeFloats } from '../../src/engine/tensor/dtype';
+import { parseArgs } from '../args';
+import { parseTorchOutput } from '../baselines';
+import { partsOf, PARTS, VARIANTS } from '../breakdown';
+import { fmtMs, renderMarkdown, sig } from '../markdown';
+import { countingSink, generateModels } from '../models';
+import { adapterSlug, defaultProfile } from '../output';
+import { PROFILES, profileNamed } from '../profiles';
+import { recommendations, slowMethods } from '../recommend';
+import { RESULTS_FORMAT, type BenchResults, type EngineFigure } from '../results';
+import { median, timeIt } from '../stats';
+import { BATCH_METHODS, modelCountProblem } from '../suite';
+import { parameterCount, scaledVit, sizeLabel, VIT_B32, vitTensors } from '../vitShapes';
+
+describe('ViT-B/32 shapes', () => {
+  it('has the 87,456,000 parameters of the HF CLIPVisionModel in 199 tensors, 12 layers', () => {
+    const tensors = vitTensors(VIT_B32);
+    expect(parameterCount(tensors)).toBe(87_456_000);
+    expect(tensors).toHaveLength(5 + 12 * 16 + 2);
+    expect(countLayers(tensors.map((t) => t.name))).toBe(12);
+    expect(depthOf('vision_model.encoder.layers.11.mlp.fc1.weight', 12)).toBe(1);
+    expect(tensors.find((t) => t.name.endsWith('patch_embedding.weight'))!.shape).toEqual([768, 3, 32, 32]);
+  });
+  it('scales width and depth, and rejects sizes that do not divide', () => {
+    const s = scaledVit(4, 2);
+    expect(s).toMatchObject({ width: 192, mlp: 768, layers: 2 });
+    expect(vitTensors(s)).toHaveLength(5 + 2 * 16 + 2);
+    expect(sizeLabel(s)).toBe('ViT-B/32 width/4, 2 layers');
+    expect(sizeLabel(VIT_B32)).toBe('ViT-B/32');
+    expect(() => scaledVit(5)).toThrow(/divide 768/);
+    expect(() => scaledVit(2, 0)).toThrow(/layers/);
+  });
+});
+
+describe('generated models', () => {
+  it('are deterministic safetensors models the engine can align, base + small deltas, in f32 and bf16', async () => {
+    const size = scaledVit(64, 1);
+    const a = await generateModels({ size, dtype: 'F32', tasks: 2 });
+    const b = await generateModels({ size, dtype: 'F32', tasks: 2 });
+    const name = 'vision_model.encoder.layers.0.mlp.fc1.weight';
+    expect(await a.models[1]!.readTensor(name)).toEqual(await b.models[1]!.readTensor(name));
+    expect(a.elements).toBe(parameterCount(vitTensors(size)));
+    expect(a.modelBytes).toBe(a.elements * 4);
+    const aligned = alignModels(a.base, a.models, DEFAULT_OPTIONS);
+    expect(aligned.every((t) => t.action === 'merge')).toBe(true);
+    const base = decodeFloats(await a.base.readTensor(name), 'F32');
+    const [ft0, ft1] = await Promise.all(a.models.map(async (m) => decodeFloats(await m.readTensor(name), 'F32')));
+    const maxDelta = Math.max(...base.map((x, i) => Math.abs(ft0![i]! - x)));
+    expect(maxDelta).toBeGreaterThan(0);
+    expect(maxDelta).toBeLessThanOrEqual(0.0021);
+    expect(ft0).not.toEqual(ft1);
+    const bf = await generateModels({ size, dtype: 'BF16', tasks: 1 });
+    expect(bf.modelBytes).toBe(a.elements * 2);
+    const bfBase = decodeFloats(await bf.base.readTensor(name), 'BF16');
+    bfBase.forEach((x, i) => expect(Math.abs(x - base[i]!)).toBeLessThanOrEqual(Math.abs(base[i]!) / 128));
+  });
+  it('write into a sink that counts bytes and keeps none', async () => {
+    const sink = countingSink('out');
+    await sink.write(new Uint8Array(10));
+    await sink.write(new Uint8Array(5));
+    expect(sink.bytes).toBe(15);
+  });
+});
+
+describe('statistics', () => {
+  it('takes medians of odd and even counts and refuses an empty list', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(() => median([])).toThrow();
+  });
+  it('runs warm-ups untimed and times every repetition', async () => {
+    let calls = 0;
+    const t = await timeIt({ warmups: 2, reps: 3 }, async () => void calls++);
+    expect(calls).toBe(5);
+    expect(t.runs).toHaveLength(3);
+    expect(t.ms).toBe(median(t.runs));
+    await expect(timeIt({ warmups: 0, reps: 0 }, async () => undefined)).rejects.toThrow(/reps/);
+  });
+});
+
+describe('arguments and profiles', () => {
+  it('parses options and names a bad one', () => {
+    const a = parseArgs(['--profile', 'smoke', '--out', '/tmp/x', '--no-torch', '--budget-min', '2', '--require-hardware']);
+    expect(a).toMatchObject({ profile: 'smoke', out: '/tmp/x', torch: false, budgetMinutes: 2, requireHardware: true });
+    expect(parseArgs([]).python).toEqual(['python3', '/usr/bin/python3']);
+    expect(() => parseArgs(['--frobnicate'])).toThrow(/--frobnicate/);
+    expect(() => parseArgs(['--out'])).toThrow(/--out needs a value/);
+    expect(() => parseArgs(['--budget-min', 'soon'])).toThrow(/--budget-min/);
+  });
+  it('picks the profile by adapter and lists the known ones in errors', () => {
+    expect(defaultProfile(true)).toBe('swiftshader');
+    expect(defaultProfile(false)).toBe('gpu');
+    expect(profileNamed('gpu').acceptance.size).toEqual(VIT_B32);
+    expect(() => profileNamed('fast')).toThrow(/swiftshader, gpu/);
+    for (const p of Object.values(PROFILES)) expect(p.budgetMs).toBeGreaterThan(0);
+  });
+  it('knows which methods can merge how many models', () => {
+    expect(BATCH_METHODS).toHaveLength(11);
+    expect(modelCountProblem('slerp', 8)).toMatch(/at most 2/);
+    expect(modelCountProblem('consensus', 1)).toMatch(/at least 2/);
+    expect(modelCountProblem('ties', 20)).toBeNull();
+  });
+});
+
+describe('breakdown arithmetic', () => {
+  it('derives each part as a variant minus the one before it, as a share of the whole merge', () => {
+    const variants = { upload: 10, load: 30, 'load+norms': 70, 'no output': 80, merge: 100 };
+    const parts = partsOf(variants);
+    expect(parts.map((p) => p.ms)).toEqual([10, 20, 40, 10, 20]);
+    expect(parts.map((p) => p.part)).toEqual(VARIANTS.map((v) => PARTS[v]));
+    expect(parts.reduce((s, p) => s + p.fraction, 0)).toBeCloseTo(1, 12);
+  });
+});
+
+describe('PyTorch output parsing', () => {
+  const job = { methods: ['ties'], tasks: 2, dtype: 'F32' as const, sizeLabel: 'x' };
+  it('reads one figure per method', () => {
+    const out = `${JSON.stringify({ method: 'ties', ms: 5, runs: [5], device: 'cpu', torch: '1.13', threads: 1, peak_rss_bytes: 10 })}\n{"done": true}\n`;
+    expect(parseTorchOutput(out, job)).toEqual([{ method: 'ties', tasks: 2, dtype: 'F32', sizeLabel: 'x', ms: 5, runs: [5], device: 'cpu', torch: '1.13', threads: 1, peakRssBytes: 10 }]);
+  });
+  it('refuses an unfinished run or a missing method', () => {
+    expect(() => parseTorchOutput('', job)).toThrow(/did not finish/);
+    expect(() => parseTorchOutput('{"done": true}', job)).toThrow(/no result for ties/);
+  });
+});
+
+/** A merge figure with the given time, for rendering tests. */
+function figure(method: string, ms: number, fractionOfCopy: number, passes: EngineFigure['passes'] = []): EngineFigure {
+  const size = { label: 'ViT-B/32 width/2, 1 layer', width: 384, layers: 1, params: 2_971_008, fractionOfVitB32: 0.034 };
+  return {
+    method, tasks: 8, dtype: 'F32', size, timing: { ms, runs: [ms], warmups: 0 }, bytesMoved: 1e8, effectiveGBs: 0.01, fractionOfCopy,
+    paramsPerSecond: 1e6, peakGpuBytes: 2 ** 20, rssBeforeBytes: 2 ** 30, rssPeakBytes: 2 ** 31, passes, metrics: false,
+  };
+}
+
+function results(over: Partial<BenchResults> = {}): BenchResults {
+  const ta = figure('task_arithmetic', 1000, 0.02);
+  const ties = figure('ties', 4000, 0.005, [{ phase: 'TIES threshold', ms: 1500 }, { phase: 'TIES majority sign', ms: 1000 }, { phase: 'merge', ms: 1500 }]);
+  return {
+    format: RESULTS_FORMAT, date: '2026-01-02T03:04:05.000Z', profile: 'swiftshader', adapter: 'google/swiftshader/SwiftShader driver 5.0.0', isSoftware: true,
+    host: { platform: 'linux-x64', cpus: 2, cpuModel: 'cpu', memoryBytes: 2 ** 34, node: 'v20', loadAverageStart: [1, 1, 1], loadAverageEnd: [2, 2, 2] },
+    wallMs: 60_000, budgetMs: 480_000,
+    probes: [
+      { name: 'copy kernel (vec4)', what: 'x', msPerIteration: 10, iterations: 3, reps: 3, rate: 0.5, unit: 'GB/s' },
+      { name: 'kernel launch + wait', what: 'y', msPerIteration: 2, iterations: 3, reps: 3, rate: 500, unit: 'launches/s' },
+    ],
+    copyGBs: 0.5, matmulGflops: 1,
+    acceptance: {
+      taskArithmetic: ta, ties, tiesOverTa: 4,
+      breakdown: { method: 'task_arithmetic', tasks: 8, dtype: 'F32', size: ta.size, reps: 1, chunks: 23, spreads: { upload: 1, load: 1, 'load+norms': 1, 'no output': 1, merge: 150 }, variants: { upload: 10, load: 300, 'load+norms': 800, 'no output': 900, merge: 1000 }, parts: partsOf({ upload: 10, load: 300, 'load+norms': 800, 'no output': 900, merge: 1000 }) },
+    },
+    merges: [ta], metricsCost: [], torch: [{ method: 'task_arithmetic', tasks: 8, dtype: 'F32', sizeLabel: ta.size.label, ms: 250, runs: [250], device: 'cpu', torch: '1.13', threads: 1, peakRssBytes: 1 }],
+    torchError: null, reference: [], skipped: [{ what: 'slerp, 8 x F32', reason: 'slerp takes at most 2 models' }], notMeasured: [{ what: 'OPCM', reason: 'not measured yet' }], notes: ['a note'],
+    ...over,
+  };
+}
+
+describe('summary', () => {
+  it('states both acceptance figures against their targets with the margin', () => {
+    const md = renderMarkdown(results());
+    expect(md).toContain('0.01 GB/s / 0.5 GB/s = **2%**');
+    expect(md).toContain('misses: 25x too slow');
+    expect(md).toContain('4.00 s / 1.00 s = **4x**');
+    expect(md).toContain('misses: 1.33x over');
+    expect(md).toContain('| task_arithmetic | 8 | F32 | 1.00 s |');
+    expect(md).toContain('250 ms | 0.25x |');
+    expect(md).toContain('- slerp, 8 x F32: slerp takes at most 2 models');
+    expect(md).toContain('## Not measured yet');
+    expect(md).toContain('CPU-emulated GPU');
+    const passing = results({ tiesOverTa: 2 } as Partial<BenchResults>);
+    passing.acceptance = { ...passing.acceptance, tiesOverTa: 2, taskArithmetic: figure('task_arithmetic', 1000, 0.6) };
+    const md2 = renderMarkdown(passing);
+    expect(md2).toMatch(/\*\*60%\*\* \| >= 50% \| meets/);
+    expect(md2).toMatch(/\*\*2x\*\* \| <= 3x \| meets/);
+  });
+  it('orders recommendations by their share of the merge and quotes the numbers', () => {
+    const recs = recommendations(results());
+    expect(recs[0]).toMatch(/^\*\*Task Arithmetic reaches 2% of the copy kernel's bandwidth/);
+    expect(recs[1]).toMatch(/^\*\*Fixed cost per kernel: 2 ms.*322 launches for this 23-chunk model, 0.644 s \(64%\)/);
+    expect(recs[2]).toMatch(/^\*\*Global TIES statistics passes: threshold 1.5 s \(2 streaming passes\) and majority sign 1 s .*\(63%/);
+    expect(recs[3]).toMatch(/^\*\*norms of theta0 and tau.*0.5 s \(50% of Task Arithmetic\)/);
+    expect(recs).toHaveLength(7);
+    expect(recs.some((r) => r.startsWith('**read + upload'))).toBe(false);
+  });
+  it('names the methods that take several times Task Arithmetic on the same models', () => {
+    const slow = figure('breadcrumbs', 9000, 0.001);
+    const r = results({ merges: [figure('task_arithmetic', 1000, 0.02), slow, figure('magmax', 1500, 0.01)] });
+    expect(slowMethods(r)).toEqual([{ method: 'breadcrumbs', ratio: 9, ms: 9000, taMs: 1000, where: '8 x F32, ViT-B/32 width/2, 1 layer' }]);
+    expect(recommendations(r).some((x) => x.startsWith("**breadcrumbs takes 9x Task Arithmetic's time on the same models (9 s vs 1 s"))).toBe(true);
+  });
+  it('marks breakdown parts smaller than the run-to-run spread', () => {
+    const md = renderMarkdown(results());
+    expect(md).toContain('| pack + readback + safetensors writer | 100 ms | 10% (within the spread) | 151 ms |');
+    expect(md).toContain('| norms of theta0 and tau (sumSquares + readback) | 500 ms | 50% | 2.0 ms |');
+  });
+  it('formats times, significant digits and adapter labels', () => {
+    expect(fmtMs(1234)).toBe('1.23 s');
+    expect(fmtMs(12.34)).toBe('12.3 ms');
+    expect(sig(0.0123456)).toBe('0.0123');
+    expect(adapterSlug('google/swiftshader/SwiftShader driver 5.0.0')).toBe('swiftshader');
+    expect(adapterSlug('nvidia/hopper/NVIDIA H100 80GB HBM3')).toBe('nvidia-hopper-nvidia-h100-80gb-hbm3');
+  });
+});

@@ -1,0 +1,120 @@
+/**
+ * The suite end to end on this machine's adapter (SwiftShader without a GPU) with a tiny profile, and the GPU
+ * machine's script run here: every section is filled, the ratios are computed from figures of the same run, and the
+ * files are written.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GpuContext } from '../../src/engine/gpu/device';
+import { nodeGpu } from '../../src/platform/nodeGpu';
+import { renderResults, writeResults } from '../output';
+import { PROFILES, type Profile } from '../profiles';
+import type { BenchResults } from '../results';
+import { BATCH_METHODS, runSuite } from '../suite';
+import { parameterCount, vitTensors } from '../vitShapes';
+
+const profile: Profile = {
+  ...PROFILES.smoke!,
+  name: 'test',
+  budgetMs: 10 * 60_000,
+  acceptance: { ...PROFILES.smoke!.acceptance, tasks: 2 },
+  matrix: { ...PROFILES.smoke!.matrix, tasks: [2], dtypes: ['F32'] },
+  metricsCost: { tasks: 2, methods: ['task_arithmetic'] },
+  reference: { ...PROFILES.smoke!.reference, tasks: 2 },
+};
+
+describe('runSuite', () => {
+  let ctx: GpuContext;
+  let r: BenchResults;
+  beforeAll(async () => {
+    ctx = await GpuContext.create(await nodeGpu(), { label: 'bench test' });
+    r = await runSuite(ctx, { profile, python: ['python3', '/usr/bin/python3'], torchScript: 'bench/torch_merge.py', log: () => undefined });
+  });
+  afterAll(() => ctx?.destroy());
+
+  it('measures the probes and divides by the vec4 copy kernel and the matmul peak', () => {
+    expect(r.probes.map((p) => p.name)).toEqual([
+      'copy kernel (vec4)', 'copy kernel (f32)', 'copyBufferToBuffer', 'upload (uploadRaw)', 'readback (readBuffer)', 'kernel launch + wait', 'matmul (src/engine/gpu/matmul.ts)',
+    ]);
+    for (const p of r.probes) expect(p.rate, p.name).toBeGreaterThan(0);
+    expect(r.copyGBs).toBe(r.probes[0]!.rate);
+    expect(r.matmulGflops).toBe(r.probes[6]!.rate);
+  });
+
+  it('takes the acceptance figures and their ratio from the same run', () => {
+    const { taskArithmetic: ta, ties, tiesOverTa, breakdown } = r.acceptance;
+    expect(ta!.method).toBe('task_arithmetic');
+    expect(tiesOverTa).toBeCloseTo(ties!.timing.ms / ta!.timing.ms, 12);
+    expect(ta!.fractionOfCopy).toBeCloseTo(ta!.effectiveGBs / r.copyGBs, 12);
+    const modelBytes = parameterCount(vitTensors(profile.acceptance.size)) * 4;
+    // Inputs (base + 2 models) and one written model with its header.
+    const header = ta!.bytesMoved - 4 * modelBytes;
+    expect(header).toBeGreaterThan(0);
+    expect(header).toBeLessThan(2 ** 16);
+    expect(ties!.passes.map((p) => p.phase)).toEqual(['TIES threshold', 'TIES majority sign', 'merge']);
+    expect(breakdown!.parts).toHaveLength(5);
+    expect(breakdown!.parts.reduce((s, p) => s + p.ms, 0)).toBeCloseTo(breakdown!.variants.merge!, 6);
+    expect(breakdown!.chunks).toBe(vitTensors(profile.acceptance.size).length);
+  });
+
+  it('runs every batch method with memory figures, and PyTorch and the CPU references on the same workloads', () => {
+    expect(r.merges.map((f) => f.method)).toEqual(BATCH_METHODS);
+    for (const f of r.merges) {
+      expect(f.peakGpuBytes, f.method).toBeGreaterThan(0);
+      expect(f.rssPeakBytes, f.method).toBeGreaterThan(0);
+      expect(f.metrics).toBe(false);
+    }
+    const tall = r.merges.find((f) => f.method === 'tall_masks')!;
+    const ta = r.merges.find((f) => f.method === 'task_arithmetic')!;
+    expect(tall.bytesMoved - ta.bytesMoved).toBeGreaterThan(0.9 * (ta.bytesMoved / 4));
+    expect(r.torchError).toBeNull();
+    expect(r.torch.filter((t) => t.sizeLabel === ta.size.label && t.tasks === 2).map((t) => t.method)).toEqual(expect.arrayContaining(BATCH_METHODS));
+    const refs = r.reference.filter((x) => x.size.label === ta.size.label);
+    expect(refs.map((x) => x.method)).toEqual(expect.arrayContaining(BATCH_METHODS));
+    for (const x of refs) expect(x.speedup).toBeCloseTo(x.timing.ms / x.engineMs, 12);
+    expect(r.metricsCost).toHaveLength(1);
+    expect(r.metricsCost[0]!.on.metrics).toBe(true);
+    expect(r.skipped).toEqual([]);
+    expect(r.notMeasured.length).toBeGreaterThan(0);
+  });
+
+  it('writes JSON and markdown named by date, adapter and (non-default) profile', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-'));
+    const paths = await writeResults(dir, r);
+    expect(paths).toHaveLength(2);
+    expect(paths[0]).toMatch(/\d{4}-\d\d-\d\d-[a-z0-9-]+-test\.json$/);
+    expect(JSON.parse(readFileSync(paths[0]!, 'utf8'))).toEqual(JSON.parse(JSON.stringify(r)));
+    expect(readFileSync(paths[1]!, 'utf8')).toContain('## Acceptance figures');
+    expect(existsSync(join(dir, 'latest.md'))).toBe(false);
+    const md = readFileSync(paths[1]!, 'utf8');
+    writeFileSync(paths[1]!, 'stale');
+    expect(await renderResults(paths[0]!)).toEqual([paths[1]]);
+    expect(readFileSync(paths[1]!, 'utf8')).toBe(md);
+  });
+});
+
+describe('bench/gpu-machine.sh', () => {
+  it('prepares the carried folder and runs the suite from it with the carried node binary', () => {
+    execFileSync('bash', ['bench/gpu-machine.sh', 'prepare', '--no-debs'], { stdio: 'pipe' });
+    for (const f of ['bench.mjs', 'node.gz', 'node_modules/webgpu/index.js', 'node_modules/webgpu/dist/linux-x64/dawn.node.gz']) {
+      expect(existsSync(join('bench/.tmp/gpu', f)), f).toBe(true);
+    }
+    const out = mkdtempSync(join(tmpdir(), 'gpu-machine-'));
+    execFileSync('bash', ['bench/gpu-machine.sh', 'run', '--profile', 'smoke', '--no-torch', '--budget-min', '0.05'], {
+      stdio: 'pipe',
+      env: { ...process.env, OUT: out, MP_CARRIED_NODE: '1' },
+    });
+    const files = readdirSync(out).sort();
+    expect(files).toEqual(expect.arrayContaining(['bench-log.txt', 'gpu-machine-env.txt']));
+    const json = files.find((f) => f.endsWith('-smoke.json'))!;
+    const run = JSON.parse(readFileSync(join(out, json), 'utf8')) as BenchResults;
+    expect(run.profile).toBe('smoke');
+    expect(run.torchError).toMatch(/--no-torch/);
+    expect(run.skipped.some((s) => s.reason === 'time budget')).toBe(true);
+    expect(readFileSync(join(out, 'gpu-machine-env.txt'), 'utf8')).toMatch(/^node: \/tmp\/.*\/node v\d+/m);
+    expect(readFileSync(join(out, 'bench-log.txt'), 'utf8')).toContain('bench: wrote');
+  });
+});
