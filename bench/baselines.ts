@@ -69,8 +69,11 @@ export function runTorch(python: string, script: string, job: TorchJob): Promise
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
-    child.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`${script} exited with ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`));
+    child.on('close', (code, signal) => {
+      if (code !== 0) {
+        const how = signal ? `was killed by ${signal}${signal === 'SIGKILL' ? ' (out of memory?)' : ''}` : `exited with ${code}`;
+        return reject(new Error(`${script} ${how}: ${err.trim().split('\n').slice(-3).join(' | ') || 'no error output'}`));
+      }
       try {
         resolve(parseTorchOutput(out, job));
       } catch (e) {

@@ -97,7 +97,7 @@ run() {
   local args=("$@")
   [ ${#args[@]} -gt 0 ] || args=(--profile gpu --require-hardware)
   set -o pipefail
-  "$node_bin" "$app/bench.mjs" --out "$out" "${args[@]}" 2>&1 | tee "$out/bench-log.txt"
+  "$node_bin" --expose-gc "$app/bench.mjs" --out "$out" "${args[@]}" 2>&1 | tee "$out/bench-log.txt"
 }
 
 case "${1:-}" in

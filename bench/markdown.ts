@@ -126,6 +126,7 @@ function whereTimeGoes(r: BenchResults): string[] {
 }
 
 function merges(r: BenchResults): string[] {
+  if (r.merges.length === 0) return ['## Every batch method', '', `Not part of profile \`${r.profile}\`.`];
   const rows = r.merges.map((f) => {
     const t = torchFor(r, f);
     return [

@@ -137,6 +137,8 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
       }
     }
   }
+  // The acceptance models are unreachable now: free them before PyTorch builds its own copies (with node --expose-gc).
+  (globalThis as { gc?: () => void }).gc?.();
   await torch(acc.size, 'F32', acc.tasks, ['task_arithmetic', 'ties']);
 
   // 4. The method matrix: model counts in the profile's order, each in every dtype, then metrics cost and references.
