@@ -30,6 +30,7 @@ import type { DType } from '../types';
 import { alignModels, type AlignedTensor } from './align';
 import { configToJson, type MergeConfig, type ResolvedConfig } from './config';
 import { mergeMetadata, outputSpecs } from './runMerge';
+import { gpuRaw } from './stream';
 
 export const CONTINUAL_REPORT_FORMAT = 'merge-playground/continual-report@1';
 
@@ -72,11 +73,6 @@ export interface ContinualRun {
 }
 
 const storage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-
-function gpuRaw(bytes: Uint8Array, dtype: DType): { bytes: Uint8Array; dtype: RawDType } {
-  if (dtype === 'F32' || dtype === 'F16' || dtype === 'BF16') return { bytes, dtype };
-  return { bytes: encodeFloats(decodeToF32(bytes, dtype), 'F32'), dtype: 'F32' };
-}
 
 /** Runs a continual method; returns per-step diagnostics and writes the final model if `output` is given. */
 export async function runContinual(ctx: GpuContext, run: ContinualRun): Promise<ContinualReport> {

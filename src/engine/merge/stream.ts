@@ -62,7 +62,7 @@ export function chunkRanges(t: AlignedTensor, granularity: Granularity, chunkEle
 }
 
 /** Raw bytes in a dtype the GPU decodes (F64 is rounded to F32 on the CPU: WGSL has no f64). */
-function gpuRaw(bytes: Uint8Array, dtype: DType): { bytes: Uint8Array; dtype: RawDType } {
+export function gpuRaw(bytes: Uint8Array, dtype: DType): { bytes: Uint8Array; dtype: RawDType } {
   if (dtype === 'F32' || dtype === 'F16' || dtype === 'BF16') return { bytes, dtype };
   return { bytes: encodeFloats(decodeToF32(bytes, dtype), 'F32'), dtype: 'F32' };
 }
