@@ -146,3 +146,32 @@ fn f32_to_f16_bits(x: f32) -> u32 {
   let significand = (mag & 0x7fffffu) | 0x800000u;
   return sign | shift_rne(significand, 126u - (mag >> 23u));
 }
+
+// ---- four elements at a time (vec4 loads of raw words) ----
+
+// unfused for four products at once.
+fn unfused4(x: vec4<f32>, zero: u32) -> vec4<f32> {
+  return bitcast<vec4<f32>>(bitcast<vec4<u32>>(x) ^ vec4<u32>(zero));
+}
+
+// Index, within a raw tensor read as vec4<u32>, of the vec4 that holds elements 4g .. 4g+3: an F32 vec4 holds
+// four elements, an F16/BF16 vec4 eight (elements 4g.. are its xy words for even g, its zw words for odd g).
+fn raw_vec4_index(g: u32, dtype: u32) -> u32 {
+  if (dtype == DTYPE_F32) {
+    return g;
+  }
+  return g >> 1u;
+}
+
+// Elements 4g .. 4g+3 of a raw tensor, exactly, given the vec4 v = raw[raw_vec4_index(g, dtype)].
+fn decode_raw4(v: vec4<u32>, g: u32, dtype: u32) -> vec4<f32> {
+  if (dtype == DTYPE_F32) {
+    return bitcast<vec4<f32>>(v);
+  }
+  let w = select(v.xy, v.zw, (g & 1u) == 1u);
+  let h = vec4<u32>(w.x & 0xffffu, w.x >> 16u, w.y & 0xffffu, w.y >> 16u);
+  if (dtype == DTYPE_BF16) {
+    return bitcast<vec4<f32>>(h << vec4<u32>(16u));
+  }
+  return vec4<f32>(f16_bits_to_f32(h.x), f16_bits_to_f32(h.y), f16_bits_to_f32(h.z), f16_bits_to_f32(h.w));
+}

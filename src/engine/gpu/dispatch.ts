@@ -32,28 +32,40 @@ export function itemGrid(items: number, maxPerDimension: number): Grid {
 }
 
 /**
- * Encodes and submits one compute pass: kernel `kernel`'s pipeline, one bind group (group 0) whose entry i is
- * `bindings[i]`, dispatched over `grid`.
+ * Records one compute pass into `encoder`: kernel `kernel`'s pipeline (or a pipeline built with pipeline constants),
+ * one bind group (group 0) whose entry i is `bindings[i]`, dispatched over `grid`. Several passes and copies can
+ * share an encoder and one submit.
  */
-export function runComputePass(
+export function encodeComputePass(
   ctx: GpuContext,
+  encoder: GPUCommandEncoder,
   label: string,
-  kernel: string,
+  kernel: string | GPUComputePipeline,
   bindings: readonly GPUBufferBinding[],
   grid: Grid,
 ): void {
-  const pipeline = ctx.pipeline(kernel);
-  const { device } = ctx;
-  const bindGroup = device.createBindGroup({
+  const pipeline = typeof kernel === 'string' ? ctx.pipeline(kernel) : kernel;
+  const bindGroup = ctx.device.createBindGroup({
     label,
     layout: pipeline.getBindGroupLayout(0),
     entries: bindings.map((resource, binding) => ({ binding, resource })),
   });
-  const encoder = device.createCommandEncoder({ label });
   const pass = encoder.beginComputePass({ label });
   pass.setPipeline(pipeline);
   pass.setBindGroup(0, bindGroup);
   pass.dispatchWorkgroups(grid.x, grid.y);
   pass.end();
-  device.queue.submit([encoder.finish({ label })]);
+}
+
+/** Encodes and submits one compute pass (see encodeComputePass). */
+export function runComputePass(
+  ctx: GpuContext,
+  label: string,
+  kernel: string | GPUComputePipeline,
+  bindings: readonly GPUBufferBinding[],
+  grid: Grid,
+): void {
+  const encoder = ctx.device.createCommandEncoder({ label });
+  encodeComputePass(ctx, encoder, label, kernel, bindings, grid);
+  ctx.device.queue.submit([encoder.finish({ label })]);
 }

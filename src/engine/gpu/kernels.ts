@@ -1,22 +1,27 @@
 /**
- * Launchers for the merge kernels in shaders/ (unpack, task_vector, combine, pack_add, sum_squares) plus upload
- * and readback. Working tensors are f32 GPU buffers; raw model bytes stay packed as u32 words and are decoded on
- * the GPU. Each launcher checks its buffers' sizes on the host (an out-of-bounds binding would otherwise be
- * clamped silently), submits one compute pass and frees the small parameter buffers it made.
- * src/engine/reference/kernels.ts holds the CPU twin of each kernel.
+ * Launchers for the merge kernels in shaders/ (unpack, task_vector, combine, pack_add, sum_squares, and the kernels
+ * that read a whole chunk's raw inputs at once: decode_stack, linear_merge) plus upload and readback. Working
+ * tensors are f32 GPU buffers; raw model bytes stay packed as u32 words and are decoded on the GPU. Each launcher
+ * checks its buffers' sizes on the host (an out-of-bounds binding would otherwise be clamped silently) and submits
+ * one compute pass (or records it into the caller's encoder).
+ * src/engine/reference/kernels.ts and linearMerge.ts hold the CPU twins.
  */
 import { GpuError } from '../errors';
 import { DTYPE_BYTES } from '../types';
 import { DTYPE_CODE, WORKGROUP_SIZE } from './constants';
 import { align4, type GpuContext } from './device';
-import { itemGrid, workgroupGrid, type Grid } from './dispatch';
+import { encodeComputePass, itemGrid, workgroupGrid, type Grid } from './dispatch';
 import { bind, f32Bits, launch } from './launch';
+import { shaderSource } from './shaders';
 
 /** The raw encodings the GPU decodes and encodes. */
 export type RawDType = 'F32' | 'F16' | 'BF16';
 
-/** Elements each sum_squares workgroup reduces: 16 per thread keeps the partials (the readback) small. */
-const SUM_SQUARES_CHUNK = WORKGROUP_SIZE * 16;
+/**
+ * Elements each sum_squares workgroup reduces: 64 per thread keeps the partials (the readback) small and the
+ * workgroup-barrier rounds few (CPU-emulated devices run barriers slowly).
+ */
+const SUM_SQUARES_CHUNK = WORKGROUP_SIZE * 64;
 
 const F32_BYTES = 4;
 
@@ -183,5 +188,247 @@ export function scaleAdd(ctx: GpuContext, dst: GPUBuffer, alpha: number, beta: n
     launch(ctx, 'scale_add', [numel, f32Bits(alpha), f32Bits(beta), 0], bindings, itemGrid(numel, ctx.info.limits.maxComputeWorkgroupsPerDimension));
   } finally {
     if (stand) ctx.destroyBuffer(stand);
+  }
+}
+
+/** Where one input's raw bytes start in a shared buffer of inputs (a multiple of 16 bytes), and their encoding. */
+export interface RawSegment {
+  offset: number;
+  dtype: RawDType;
+}
+
+/** Elements one linear_merge thread handles (the shader's BLOCK): inputs are padded to whole blocks. */
+export const LINEAR_BLOCK = 16;
+
+/** Most models linear_merge takes (its uniform coefficient array). */
+export const LINEAR_MAX_TASKS = 1024;
+
+/** Threads of a linear_merge launch over `numel` elements (each writes one partial per norm row). */
+export function linearMergeThreads(numel: number): number {
+  return Math.max(1, Math.ceil(numel / LINEAR_BLOCK));
+}
+
+/** Bytes of linear_merge's output buffer for `numel` elements: whole blocks. */
+export function linearMergeOutBytes(numel: number, dtype: RawDType): number {
+  return linearMergeThreads(numel) * LINEAR_BLOCK * DTYPE_BYTES[dtype];
+}
+
+/** One chunk of a linear merge: raw inputs (segment 0 is theta0, then one per task) and per-task coefficients. */
+export interface LinearMergeArgs {
+  /** Segments zero-padded to whole LINEAR_BLOCK blocks; the models' segments share one dtype and are evenly spaced. */
+  inputs: GPUBuffer;
+  segments: readonly RawSegment[];
+  numel: number;
+  coeffs: Float32Array;
+  outDtype: RawDType;
+  /** linearMergeOutBytes(numel, outDtype) bytes or more. */
+  out: GPUBuffer;
+  /** (T + 2) * linearMergeThreads(numel) f32 partial sums of squares (theta0, each tau_t, delta), or null to skip them. */
+  partials: GPUBuffer | null;
+}
+
+/** Float64 totals of each row of linear_merge's partials ([rows, threads] f32): theta0, each tau_t, delta. */
+export function foldLinearPartials(partials: Float32Array, rows: number): Float64Array {
+  const threads = partials.length / rows;
+  const totals = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let sum = 0;
+    for (let k = r * threads; k < (r + 1) * threads; k++) sum += partials[k]!;
+    totals[r] = sum;
+  }
+  return totals;
+}
+
+const specialised = new WeakMap<GpuContext, Map<string, GPUComputePipeline>>();
+
+/** Kernel `kernel` with its pipeline constants set (built once per device and set of constants). */
+function specialisedPipeline(ctx: GpuContext, kernel: string, constants: Record<string, number>): GPUComputePipeline {
+  let map = specialised.get(ctx);
+  if (!map) specialised.set(ctx, (map = new Map()));
+  const key = `${kernel} ${JSON.stringify(constants)}`;
+  let pipeline = map.get(key);
+  if (!pipeline) {
+    const module = ctx.device.createShaderModule({ label: kernel, code: shaderSource(kernel) });
+    pipeline = ctx.device.createComputePipeline({ label: key, layout: 'auto', compute: { module, entryPoint: 'main', constants } });
+    map.set(key, pipeline);
+  }
+  return pipeline;
+}
+
+/**
+ * Checks raw segments (theta0, then one per model): 16-byte aligned, the models in one dtype and evenly spaced.
+ * Returns the models' first vec4 and stride in vec4s.
+ */
+function modelLayout(kernel: string, segments: readonly RawSegment[]): { first: RawSegment; firstVec4: number; strideVec4: number } {
+  if (segments.length < 2) throw new GpuError('validation', `${kernel}: needs theta0 and at least one model segment, got ${segments.length} segments`);
+  const first = segments[1]!;
+  const stride = segments.length > 2 ? segments[2]!.offset - first.offset : 0;
+  segments.forEach((s, i) => {
+    if (!Number.isInteger(s.offset) || s.offset < 0 || s.offset % 16 !== 0) {
+      throw new GpuError('validation', `${kernel}: segment ${i} offset ${s.offset} is not a multiple of 16 bytes`);
+    }
+    if (i > 0 && (s.dtype !== first.dtype || s.offset !== first.offset + (i - 1) * stride)) {
+      throw new GpuError('validation', `${kernel}: model segments must share one dtype and be evenly spaced (segment ${i}: ${s.dtype} at ${s.offset})`);
+    }
+  });
+  return { first, firstVec4: first.offset / 16, strideVec4: stride / 16 };
+}
+
+/** Whether models in these dtypes can share one launch of linear_merge or decode_stack. */
+export function sharesModelDtype(segments: readonly RawSegment[]): boolean {
+  return segments.slice(2).every((s) => s.dtype === segments[1]?.dtype);
+}
+
+/**
+ * decode_stack: theta0 (f32 [numel]) and the task-vector stack (f32 [T, numel]) of one chunk from raw segments
+ * (RawUploader's layout, padded to groups of 4): the values of unpack + one task_vector per model, in one launch
+ * when the models share a dtype, else one launch per model. Records into `encoder` when given, else submits.
+ */
+export function decodeStack(ctx: GpuContext, a: { inputs: GPUBuffer; segments: readonly RawSegment[]; numel: number; base: GPUBuffer; stack: GPUBuffer }, encoder?: GPUCommandEncoder): void {
+  if (!sharesModelDtype(a.segments)) {
+    for (let m = 1; m < a.segments.length; m++) decodeRows(ctx, a, [a.segments[0]!, a.segments[m]!], m - 1, a.segments.length - 1, encoder);
+    return;
+  }
+  decodeRows(ctx, a, a.segments, 0, a.segments.length - 1, encoder);
+}
+
+/** One decode_stack launch: theta0 and rows firstRow.. of a stack of `rows` rows from `segments` (theta0, models). */
+function decodeRows(
+  ctx: GpuContext,
+  a: { inputs: GPUBuffer; numel: number; base: GPUBuffer; stack: GPUBuffer },
+  segments: readonly RawSegment[],
+  firstRow: number,
+  rows: number,
+  encoder?: GPUCommandEncoder,
+): void {
+  const kernel = 'decodeStack';
+  checkCount(kernel, 'numel', a.numel);
+  const { first, firstVec4, strideVec4 } = modelLayout(kernel, segments);
+  const tasks = segments.length - 1;
+  if (a.numel === 0) return;
+  const groups = Math.ceil(a.numel / 4);
+  // Whole vec4s: a 16-bit segment's last group may be the low half of its last vec4.
+  const segBytes = (d: RawDType) => Math.ceil((groups * 4 * DTYPE_BYTES[d]) / 16) * 16;
+  const inputBytes = Math.max(segments[0]!.offset + segBytes(segments[0]!.dtype), first.offset + (tasks - 1) * strideVec4 * 16 + segBytes(first.dtype));
+  const bindings = [bind(ctx, kernel, a.inputs, inputBytes), bind(ctx, kernel, a.base, a.numel * F32_BYTES), bind(ctx, kernel, a.stack, rows * a.numel * F32_BYTES)];
+  const pipeline = specialisedPipeline(ctx, 'decode_stack', { BASE_DTYPE: DTYPE_CODE[segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[first.dtype] });
+  launch(ctx, kernel, [a.numel, tasks, firstVec4, strideVec4, firstRow], bindings, itemGrid(groups, ctx.info.limits.maxComputeWorkgroupsPerDimension), { pipeline, encoder });
+}
+
+/**
+ * The fused linear merge (linear_merge.wgsl): out = encode(theta0 + sum_t coeffs[t] * (decode(model t) - theta0)),
+ * computed exactly as unpack + task_vector + combine + pack_add compute it. Holds its parameter buffer, so a merge
+ * reuses it for every chunk (queue writes are ordered with submitted work, so one buffer serves all chunks).
+ */
+export class LinearMergeKernel {
+  private readonly params: GPUBuffer;
+  private readonly none: GPUBuffer;
+
+  constructor(private readonly ctx: GpuContext) {
+    this.params = ctx.createBuffer('linear_merge params', LINEAR_PARAMS_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+    try {
+      this.none = ctx.createBuffer('linear_merge no partials', 4, GPUBufferUsage.STORAGE);
+    } catch (e) {
+      ctx.destroyBuffer(this.params);
+      throw e;
+    }
+  }
+
+  /** Records the kernel into `encoder` (the caller submits). */
+  encode(encoder: GPUCommandEncoder, a: LinearMergeArgs): void {
+    const { ctx } = this;
+    const kernel = 'linearMerge';
+    const tasks = a.segments.length - 1;
+    checkCount(kernel, 'numel', a.numel);
+    if (tasks < 1 || tasks > LINEAR_MAX_TASKS || a.coeffs.length !== tasks) {
+      throw new GpuError('validation', `${kernel}: needs theta0, 1..${LINEAR_MAX_TASKS} model segments and one coefficient per model, got ${a.segments.length} segments, ${a.coeffs.length} coefficients`);
+    }
+    const { first, firstVec4, strideVec4 } = modelLayout(kernel, a.segments);
+    const base = a.segments[0]!;
+    if (a.numel === 0) return;
+    const threads = linearMergeThreads(a.numel);
+    const blockBytes = (d: RawDType) => threads * LINEAR_BLOCK * DTYPE_BYTES[d];
+    const inputBytes = Math.max(base.offset + blockBytes(base.dtype), first.offset + (tasks - 1) * strideVec4 * 16 + blockBytes(first.dtype));
+    const bindings = [
+      { buffer: this.params },
+      bind(ctx, kernel, a.inputs, inputBytes),
+      bind(ctx, kernel, a.out, linearMergeOutBytes(a.numel, a.outDtype)),
+      a.partials ? bind(ctx, kernel, a.partials, (tasks + 2) * threads * F32_BYTES) : { buffer: this.none },
+    ];
+    const words = new Uint32Array(8 + 4 * Math.ceil(tasks / 4));
+    words.set([a.numel, tasks, threads, 0, firstVec4, strideVec4]);
+    new Float32Array(words.buffer, 32).set(a.coeffs);
+    ctx.device.queue.writeBuffer(this.params, 0, words);
+    const constants = { BASE_DTYPE: DTYPE_CODE[base.dtype], MODEL_DTYPE: DTYPE_CODE[first.dtype], OUT_DTYPE: DTYPE_CODE[a.outDtype], NORMS: a.partials ? 1 : 0 };
+    const pipeline = specialisedPipeline(ctx, 'linear_merge', constants);
+    encodeComputePass(ctx, encoder, kernel, pipeline, bindings, workgroupGrid(Math.ceil(threads / WORKGROUP_SIZE), ctx.info.limits.maxComputeWorkgroupsPerDimension));
+  }
+
+  destroy(): void {
+    this.ctx.destroyBuffer(this.params);
+    this.ctx.destroyBuffer(this.none);
+  }
+}
+
+/** Size of linear_merge's uniform Params: six u32 fields padded to 32 bytes, then the coefficient vec4s. */
+const LINEAR_PARAMS_BYTES = 32 + 4 * LINEAR_MAX_TASKS;
+
+/**
+ * Readbacks through reused staging buffers: `start` records copies of buffer ranges into a free staging buffer and
+ * maps it once the submitted work is done; the caller may submit more work before awaiting the bytes, so reading
+ * one chunk back overlaps the next chunk's kernels.
+ */
+export class StagingReader {
+  private readonly free: GPUBuffer[] = [];
+  private readonly all = new Set<GPUBuffer>();
+
+  constructor(
+    private readonly ctx: GpuContext,
+    private readonly label: string,
+  ) {}
+
+  /**
+   * Records copies of `parts` (each from offset 0 of its buffer, placed one after the other at 8-byte aligned
+   * offsets) into `encoder`, submits it, and returns a function that resolves to each part's bytes (copies).
+   */
+  start(encoder: GPUCommandEncoder, parts: readonly { buffer: GPUBuffer; bytes: number }[]): () => Promise<Uint8Array[]> {
+    const { ctx } = this;
+    const offsets: number[] = [];
+    let size = 0;
+    for (const p of parts) {
+      if (align4(p.bytes) > p.buffer.size) throw new GpuError('validation', `readback: ${p.bytes} bytes requested from '${p.buffer.label}' of ${p.buffer.size} bytes`);
+      offsets.push(size);
+      size += Math.ceil(p.bytes / 8) * 8;
+    }
+    size = Math.max(size, 8);
+    const at = this.free.findIndex((b) => b.size >= size);
+    const staging = at >= 0 ? this.free.splice(at, 1)[0]! : ctx.createBuffer(`${this.label} staging`, size, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    this.all.add(staging);
+    parts.forEach((p, i) => {
+      if (p.bytes > 0) encoder.copyBufferToBuffer(p.buffer, 0, staging, offsets[i]!, align4(p.bytes));
+    });
+    ctx.device.queue.submit([encoder.finish({ label: this.label })]);
+    const mapped = staging.mapAsync(GPUMapMode.READ);
+    // Keep a failure from being unhandled if the caller gives up before awaiting it.
+    mapped.catch(() => undefined);
+    return async () => {
+      try {
+        await mapped;
+      } catch (err) {
+        ctx.assertAlive();
+        throw new GpuError('validation', `readback '${this.label}': ${(err as Error).message}`);
+      }
+      const out = parts.map((p, i) => (p.bytes === 0 ? new Uint8Array(0) : new Uint8Array(staging.getMappedRange(offsets[i]!, Math.ceil(p.bytes / 8) * 8)).slice(0, p.bytes)));
+      staging.unmap();
+      this.free.push(staging);
+      return out;
+    };
+  }
+
+  /** Frees every staging buffer (pending readbacks then fail). */
+  destroy(): void {
+    for (const b of this.all) this.ctx.destroyBuffer(b);
+    this.all.clear();
+    this.free.length = 0;
   }
 }

@@ -21,6 +21,7 @@ import { coefficientsOf, type GpuPlan, type PlanContext } from './plans/plan';
 import { REPORT_FORMAT, totalsOf, type MergeReport, type TensorReport } from './report';
 import { MetricsAccumulator, topkRetained } from './metrics';
 import { copyFloats } from './plans/util';
+import { FusedLinearOutput } from './plans/fusedLinear';
 import { ChunkStream, type Chunk } from './stream';
 
 /** Progress of a running merge. */
@@ -139,6 +140,8 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
   };
   const reports: TensorReport[] = [];
   const metrics = run.metrics === false ? null : new MetricsAccumulator(T);
+  // Linear methods write straight from the raw inputs when nothing needs the task-vector stack.
+  const fused = plan.linear && !metrics && !run.collect ? new FusedLinearOutput(ctx, { base, models, signal: run.signal }, T, config.options.chunkElements, stream.options.onRead) : null;
   try {
     for (let o = 0; o < (run.output ? outputs : 0); o++) {
       const sink = await run.output!(o, labels[o]!);
@@ -148,18 +151,30 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
     if (plan.prepare) await plan.prepare(p);
     metrics?.setTopk(await topkRetained(p));
     p.phase('merge');
-    for (let i = 0; i < aligned.length; i++) {
-      const t = aligned[i]!;
-      current = t.name;
-      throwIfAborted(run.signal);
-      if (t.action === 'passthrough') {
-        await copyTensor(run, t, writers);
-        reports.push({ name: t.name, shape: t.shape, dtype: t.dtype, outputDtype: t.dtype, action: 'passthrough', baseNorm: null, taskVectorNorms: null, mergedNorm: null });
-        continue;
+    const outputPass = async () => {
+      for (let i = 0; i < aligned.length; i++) {
+        const t = aligned[i]!;
+        current = t.name;
+        throwIfAborted(run.signal);
+        if (t.action === 'passthrough') {
+          await fused?.flush();
+          await copyTensor(run, t, writers);
+          reports.push({ name: t.name, shape: t.shape, dtype: t.dtype, outputDtype: t.dtype, action: 'passthrough', baseNorm: null, taskVectorNorms: null, mergedNorm: null });
+          continue;
+        }
+        await plan.beginTensor?.(p, t);
+        const coeffs = fused?.handles(t) ? plan.linear!(p, t) : null;
+        if (fused && coeffs) reports.push(await fused.tensor(t, coeffs, specs[i]!.dtype, writers));
+        else {
+          await fused?.flush();
+          reports.push(await emitTensor(p, plan, t, specs[i]!.dtype, outputs, writers, metrics, run.collect?.(t) ?? null));
+        }
       }
-      await plan.beginTensor?.(p, t);
-      reports.push(await emitTensor(p, plan, t, specs[i]!.dtype, outputs, writers, metrics, run.collect?.(t) ?? null));
-    }
+      await fused?.flush();
+    };
+    // The fused path submits without a scope per chunk: one scope over the pass turns any GPU error into a GpuError.
+    if (fused) await ctx.scoped(`${config.method.id} output`, outputPass);
+    else await outputPass();
     for (const w of writers) await w.finish();
   } catch (e) {
     // Nothing may be left behind: every opened output is discarded whatever failed.
@@ -167,6 +182,7 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
     throw e;
   } finally {
     plan.destroy?.();
+    fused?.destroy();
     stream.destroy();
     for (const b of scratch.values()) ctx.destroyBuffer(b);
   }

@@ -7,7 +7,7 @@
  */
 import { throwIfAborted } from '../errors';
 import type { GpuContext } from '../gpu/device';
-import { taskVector, unpack, uploadRaw, type RawDType } from '../gpu/kernels';
+import { decodeStack, type RawDType, type RawSegment } from '../gpu/kernels';
 import type { Model } from '../io/model';
 import { decodeToF32, encodeFloats } from '../tensor/dtype';
 import { DTYPE_BYTES, type DType } from '../types';
@@ -61,15 +61,94 @@ export function chunkRanges(t: AlignedTensor, granularity: Granularity, chunkEle
   return out;
 }
 
+/** The dtype the GPU decodes a stored dtype from (gpuRaw). */
+export function gpuDtypeOf(dtype: DType): RawDType {
+  return dtype === 'F16' || dtype === 'BF16' ? dtype : 'F32';
+}
+
 /** Raw bytes in a dtype the GPU decodes (F64 is rounded to F32 on the CPU: WGSL has no f64). */
 export function gpuRaw(bytes: Uint8Array, dtype: DType): { bytes: Uint8Array; dtype: RawDType } {
   if (dtype === 'F32' || dtype === 'F16' || dtype === 'BF16') return { bytes, dtype };
   return { bytes: encodeFloats(decodeToF32(bytes, dtype), 'F32'), dtype: 'F32' };
 }
 
+/** One chunk's raw inputs on the GPU: segment 0 is theta0, segment 1 + m model m, all in one buffer. */
+export interface RawChunk {
+  buffer: GPUBuffer;
+  segments: RawSegment[];
+}
+
+/**
+ * Reads the base's and every model's bytes of a chunk and writes them into one reused GPU buffer, each input on a
+ * 16-byte boundary so kernels read it as vec4 words, zero-padded to a whole number of `blockElements` elements.
+ * Queue writes are ordered with submitted work, so the next chunk may be written while kernels that read this one
+ * are still queued.
+ */
+export class RawUploader {
+  private buffer: GPUBuffer | null = null;
+
+  constructor(
+    private readonly ctx: GpuContext,
+    private readonly source: StreamSource,
+    private readonly onRead?: (bytes: number) => void,
+    private readonly blockElements = 4,
+  ) {}
+
+  /**
+   * Reads and uploads elements [start, start + count) of tensor `t` of the base and every model, one input at a time
+   * (writeBuffer copies the bytes at once, so the host holds one input's chunk at a time).
+   */
+  async upload(t: AlignedTensor, start: number, count: number): Promise<RawChunk> {
+    const { ctx } = this;
+    const { base, models, signal } = this.source;
+    const inputs = [base, ...models];
+    const stored = inputs.map((model, i) => (i === 0 ? t.dtype : model.tensors.get(t.name)!.info.dtype));
+    const padded = Math.ceil(count / this.blockElements) * this.blockElements;
+    const segments: RawSegment[] = [];
+    let size = 0;
+    for (const dtype of stored) {
+      const raw = gpuDtypeOf(dtype);
+      segments.push({ offset: size, dtype: raw });
+      size += Math.ceil((padded * DTYPE_BYTES[raw]) / 16) * 16;
+    }
+    if (!this.buffer || this.buffer.size < size) {
+      if (this.buffer) ctx.destroyBuffer(this.buffer);
+      this.buffer = ctx.createBuffer(`raw inputs`, Math.max(size, 16), storage());
+    }
+    for (let i = 0; i < inputs.length; i++) {
+      const raw = gpuRaw(await inputs[i]!.readTensor(t.name, { start, count }, signal), stored[i]!);
+      const end = i + 1 < segments.length ? segments[i + 1]!.offset : size;
+      writeWords(ctx, this.buffer, segments[i]!.offset, raw.bytes, end);
+      this.onRead?.(count * DTYPE_BYTES[stored[i]!]);
+    }
+    return { buffer: this.buffer, segments };
+  }
+
+  destroy(): void {
+    if (this.buffer) this.ctx.destroyBuffer(this.buffer);
+    this.buffer = null;
+  }
+}
+
+/** Writes bytes at `offset` (a multiple of 4) and zeros after them up to `end` (a multiple of 4). */
+function writeWords(ctx: GpuContext, buffer: GPUBuffer, offset: number, bytes: Uint8Array, end: number): void {
+  const whole = bytes.byteLength & ~3;
+  if (whole > 0) {
+    // Views of shared memory are copied: writeBuffer takes ArrayBuffer-backed data.
+    const data = bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes.subarray(0, whole));
+    ctx.device.queue.writeBuffer(buffer, offset, data, 0, whole);
+  }
+  if (offset + whole < end) {
+    const tail = new Uint8Array(end - offset - whole);
+    tail.set(bytes.subarray(whole));
+    ctx.device.queue.writeBuffer(buffer, offset + whole, tail);
+  }
+}
+
 export class ChunkStream {
   readonly tasks: number;
   private readonly cache: Map<string, Chunk> | null;
+  private readonly uploader: RawUploader;
   private released = false;
 
   constructor(
@@ -81,6 +160,7 @@ export class ChunkStream {
     this.tasks = source.models.length;
     const bytes = tensors.reduce((s, t) => s + t.numel * 4 * (this.tasks + 1), 0);
     this.cache = bytes <= options.cacheBytes ? new Map() : null;
+    this.uploader = new RawUploader(ctx, source, options.onRead);
   }
 
   /** Whether chunks stay on the GPU between passes. */
@@ -128,6 +208,7 @@ export class ChunkStream {
     this.released = true;
     for (const c of this.cache?.values() ?? []) this.free(c);
     this.cache?.clear();
+    this.uploader.destroy();
   }
 
   private free(c: Chunk): void {
@@ -137,31 +218,18 @@ export class ChunkStream {
 
   private async load(t: AlignedTensor, start: number, count: number): Promise<Chunk> {
     const { ctx } = this;
-    const { base: baseModel, models, signal } = this.source;
-    const range = { start, count };
     const base = ctx.createBuffer(`${t.name}[${start}:+${count}] theta0`, count * 4, storage());
-    const stack = ctx.createBuffer(`${t.name}[${start}:+${count}] task vectors`, count * 4 * this.tasks, storage());
+    let stack: GPUBuffer;
     try {
-      const rawBase = gpuRaw(await baseModel.readTensor(t.name, range, signal), t.dtype);
-      const rawBaseBuf = uploadRaw(ctx, `${t.name}: base bytes`, rawBase.bytes);
-      try {
-        await ctx.scoped(`unpack ${t.name}`, () => unpack(ctx, rawBaseBuf, rawBase.dtype, count, base));
-      } finally {
-        ctx.destroyBuffer(rawBaseBuf);
-      }
-      this.options.onRead?.(count * DTYPE_BYTES[t.dtype]);
-      for (let m = 0; m < models.length; m++) {
-        const model = models[m]!;
-        const dtype = model.tensors.get(t.name)!.info.dtype;
-        const raw = gpuRaw(await model.readTensor(t.name, range, signal), dtype);
-        const rawBuf = uploadRaw(ctx, `${t.name}: model ${m} bytes`, raw.bytes);
-        try {
-          await ctx.scoped(`task vector ${t.name} (model ${m})`, () => taskVector(ctx, rawBuf, raw.dtype, base, count, stack, m));
-        } finally {
-          ctx.destroyBuffer(rawBuf);
-        }
-        this.options.onRead?.(count * DTYPE_BYTES[dtype]);
-      }
+      stack = ctx.createBuffer(`${t.name}[${start}:+${count}] task vectors`, count * 4 * this.tasks, storage());
+    } catch (e) {
+      // No room for the stack: theta0's buffer must not outlive the failed load (the caller may retry smaller).
+      ctx.destroyBuffer(base);
+      throw e;
+    }
+    try {
+      const raw = await this.uploader.upload(t, start, count);
+      await ctx.scoped(`decode ${t.name}`, () => decodeStack(ctx, { inputs: raw.buffer, segments: raw.segments, numel: count, base, stack }));
     } catch (e) {
       ctx.destroyBuffer(base);
       ctx.destroyBuffer(stack);

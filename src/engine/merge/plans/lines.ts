@@ -27,6 +27,18 @@ export function linesPlan(): GpuPlan {
     return stack;
   }
 
+  /** Per-task scale of tensor `name`: alpha + beta * depth(name). */
+  function coefficients(p: PlanContext, name: string): Float32Array {
+    const site = { tensor: name, layers: p.layers };
+    const depth = depthOf(name, p.layers);
+    const alpha = p.params.alpha;
+    const betaDefault = p.spec.params.find((x) => x.name === 'beta')!.default as number;
+    return Float32Array.from({ length: p.tasks }, (_, task) => {
+      const a = alpha === 'auto' ? autoAlpha : coefficientAt(alpha as CoefficientSetting, { ...site, task }, autoAlpha);
+      return a + coefficientAt(p.params.beta as CoefficientSetting, { ...site, task }, betaDefault) * depth;
+    });
+  }
+
   return {
     granularity: 'element',
     outputs: () => 1,
@@ -58,17 +70,10 @@ export function linesPlan(): GpuPlan {
       await ties?.beginTensor(p, t);
       await consensus?.beginTensor(p, t);
     },
+    linear: (p, t) => (p.params.then === 'task_arithmetic' ? coefficients(p, t.name) : null),
     async emit(p, c, out) {
       const stack = await parts(p, c, true);
-      const site = { tensor: c.tensor.name, layers: p.layers };
-      const depth = depthOf(c.tensor.name, p.layers);
-      const alpha = p.params.alpha;
-      const betaDefault = p.spec.params.find((x) => x.name === 'beta')!.default as number;
-      const coeffs = Float32Array.from({ length: p.tasks }, (_, task) => {
-        const a = alpha === 'auto' ? autoAlpha : coefficientAt(alpha as CoefficientSetting, { ...site, task }, autoAlpha);
-        return a + coefficientAt(p.params.beta as CoefficientSetting, { ...site, task }, betaDefault) * depth;
-      });
-      combine(p.ctx, stack, p.tasks, c.count, coeffs, out[0]!);
+      combine(p.ctx, stack, p.tasks, c.count, coefficients(p, c.tensor.name), out[0]!);
       return { contributions: stack };
     },
     destroy() {

@@ -43,6 +43,12 @@ export interface GpuPlan {
   prepare?(p: PlanContext): Promise<void>;
   /** Called in the output pass before the chunks of tensor `t` (per-tensor statistics). */
   beginTensor?(p: PlanContext, t: AlignedTensor): Promise<void>;
+  /**
+   * For linear methods: the per-task coefficients of the delta at tensor `t` (delta = sum_t coeffs[t] * tau_t, what
+   * `emit` computes), or null where the method's settings are not linear. runMerge then writes the output with one
+   * fused kernel per chunk when nothing needs the stack. Called after `prepare` and `beginTensor`.
+   */
+  linear?(p: PlanContext, t: AlignedTensor): Float32Array | null;
   /** Writes the merged delta of output o into out[o] (f32 [count]); may change c.stack in place. */
   emit(p: PlanContext, c: Chunk, out: GPUBuffer[]): Promise<EmitInfo | void>;
   /** Frees the plan's GPU state. */

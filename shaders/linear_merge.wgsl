@@ -1,0 +1,129 @@
+// linear_merge: the whole output of a linear merge (Task Arithmetic, simple average, LiNeS on Task Arithmetic) for
+// one chunk, straight from the raw model bytes, in one pass:
+//   tau_t = decode(model t) - theta0,   delta = sum_t coeff_t * tau_t,   out = encode(theta0 + delta)
+// with the f32 operations of unpack + task_vector + combine + pack_add in their order (so the result is bit for bit
+// theirs), plus per-thread partial sums of squares of theta0, each tau_t and delta for the report's norms.
+//
+// Pipeline constants (the host builds one pipeline per combination, so no dtype test runs per element):
+//   BASE_DTYPE, MODEL_DTYPE, OUT_DTYPE   DTYPE_F32 / DTYPE_F16 / DTYPE_BF16 (every model in MODEL_DTYPE)
+//   NORMS                                whether to write the partials
+// Bindings (group 0):
+//   0  params    uniform { numel, tasks, threads, zero, model_first, model_stride, coeffs: array<vec4<f32>, MAX/4> }
+//                zero is always 0 (`unfused`); coeffs[t / 4][t % 4] is model t's coefficient
+//   1  inputs    storage, read        array<vec4<u32>>  raw bytes: theta0 from vec4 0, model t (0-based) from vec4
+//                                                       model_first + t * model_stride; every segment is zero-padded
+//                                                       to a whole number of BLOCK-element blocks
+//   2  out       storage, read_write  array<vec4<u32>>  encoded output (F32 words, or F16/BF16 pairs per word), padded
+//                                                       to whole blocks (the padding encodes theta0 = tau = 0, i.e. 0)
+//   3  partials  storage, read_write  array<f32>        [tasks + 2, threads]: row 0 theta0, row 1 + t tau_t, last delta
+// Dispatch: one thread per block of BLOCK = 16 consecutive elements, `threads` = numel / BLOCK rounded up, on a 2-D
+// grid (flat_index); threads >= `threads` return. A thread keeps its block's theta0 and running sums in registers
+// while it walks the tasks, so a tau_t partial is one store per thread and task. CPU-emulated devices run straight
+// vec4 code like this near their copy bandwidth; per-element branches or barriers would cost several times more.
+
+override BASE_DTYPE: u32 = DTYPE_F32;
+override MODEL_DTYPE: u32 = DTYPE_F32;
+override OUT_DTYPE: u32 = DTYPE_F32;
+override NORMS: bool = true;
+
+const BLOCK: u32 = 16u;
+const MAX_COEFF_VEC4S: u32 = 256u;
+
+struct Params {
+  numel: u32,
+  tasks: u32,
+  threads: u32,
+  zero: u32,
+  model_first: u32,
+  model_stride: u32,
+  coeffs: array<vec4<f32>, MAX_COEFF_VEC4S>,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> inputs: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read_write> out: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read_write> partials: array<f32>;
+
+// Sixteen consecutive f32 values.
+struct Block {
+  a: vec4<f32>,
+  b: vec4<f32>,
+  c: vec4<f32>,
+  d: vec4<f32>,
+}
+
+// Elements 16k .. 16k+15 of the segment starting at vec4 `first`, in encoding `dtype`.
+fn load_block(first: u32, k: u32, dtype: u32) -> Block {
+  if (dtype == DTYPE_F32) {
+    let at = first + 4u * k;
+    return Block(bitcast<vec4<f32>>(inputs[at]), bitcast<vec4<f32>>(inputs[at + 1u]), bitcast<vec4<f32>>(inputs[at + 2u]), bitcast<vec4<f32>>(inputs[at + 3u]));
+  }
+  // A 16-bit vec4 holds eight elements: groups 4g.. in its xy words (even g) or zw words (odd g).
+  let lo = inputs[first + 2u * k];
+  let hi = inputs[first + 2u * k + 1u];
+  return Block(decode_raw4(lo, 0u, dtype), decode_raw4(lo, 1u, dtype), decode_raw4(hi, 0u, dtype), decode_raw4(hi, 1u, dtype));
+}
+
+// Bits of x with every NaN replaced by the positive quiet NaN (tested on the bits: WGSL may assume x == x).
+fn canonical4(x: vec4<f32>) -> vec4<u32> {
+  let bits = bitcast<vec4<u32>>(x);
+  return select(bits, vec4<u32>(F32_QUIET_NAN), (bits & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u));
+}
+
+fn encode16(x: f32) -> u32 {
+  if (OUT_DTYPE == DTYPE_F16) {
+    return f32_to_f16_bits(x);
+  }
+  return f32_to_bf16_bits(x);
+}
+
+// Eight values as four words of 16-bit pairs.
+fn encode16x8(x: vec4<f32>, y: vec4<f32>) -> vec4<u32> {
+  return vec4<u32>(encode16(x.x) | (encode16(x.y) << 16u), encode16(x.z) | (encode16(x.w) << 16u), encode16(y.x) | (encode16(y.y) << 16u), encode16(y.z) | (encode16(y.w) << 16u));
+}
+
+fn sum_sq(x: Block) -> f32 {
+  return dot(x.a, x.a) + dot(x.b, x.b) + dot(x.c, x.c) + dot(x.d, x.d);
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(
+  @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let k = flat_index(wg, nwg, lid);
+  let threads = params.threads;
+  if (k >= threads) {
+    return;
+  }
+  let zero = params.zero;
+  let theta = load_block(0u, k, BASE_DTYPE);
+  var acc = Block(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+  for (var t = 0u; t < params.tasks; t++) {
+    let m = load_block(params.model_first + t * params.model_stride, k, MODEL_DTYPE);
+    let tau = Block(m.a - theta.a, m.b - theta.b, m.c - theta.c, m.d - theta.d);
+    let coeff = params.coeffs[t >> 2u][t & 3u];
+    acc.a += unfused4(coeff * tau.a, zero);
+    acc.b += unfused4(coeff * tau.b, zero);
+    acc.c += unfused4(coeff * tau.c, zero);
+    acc.d += unfused4(coeff * tau.d, zero);
+    if (NORMS) {
+      partials[(t + 1u) * threads + k] = sum_sq(tau);
+    }
+  }
+  let merged = Block(theta.a + acc.a, theta.b + acc.b, theta.c + acc.c, theta.d + acc.d);
+  if (OUT_DTYPE == DTYPE_F32) {
+    out[4u * k] = canonical4(merged.a);
+    out[4u * k + 1u] = canonical4(merged.b);
+    out[4u * k + 2u] = canonical4(merged.c);
+    out[4u * k + 3u] = canonical4(merged.d);
+  } else {
+    out[2u * k] = encode16x8(merged.a, merged.b);
+    out[2u * k + 1u] = encode16x8(merged.c, merged.d);
+  }
+  if (NORMS) {
+    partials[k] = sum_sq(theta);
+    partials[(params.tasks + 1u) * threads + k] = sum_sq(acc);
+  }
+}

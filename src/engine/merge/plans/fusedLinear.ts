@@ -1,0 +1,145 @@
+/**
+ * The output pass of the linear plans (Task Arithmetic, simple average, LiNeS on Task Arithmetic) in one kernel per
+ * chunk: the raw base and model bytes go to the GPU once (RawUploader) and linear_merge decodes them, forms
+ * theta0 + sum_t coeff_t tau_t, encodes the output dtype and leaves per-thread partial sums of squares for the
+ * report's norms. Each chunk is one submit whose readback (output bytes and partials in one staging buffer) is
+ * awaited only after the next chunk is submitted, so reading back overlaps the next chunk's upload and kernel.
+ * Used when nothing needs the task-vector stack (no interference metrics, no collected weights).
+ */
+import { throwIfAborted } from '../../errors';
+import type { GpuContext } from '../../gpu/device';
+import { foldLinearPartials, LINEAR_BLOCK, LINEAR_MAX_TASKS, LinearMergeKernel, StagingReader, linearMergeOutBytes, linearMergeThreads, type RawDType } from '../../gpu/kernels';
+import type { SafetensorsWriter } from '../../io/safetensorsWriter';
+import { decodeToF32, encodeFloats } from '../../tensor/dtype';
+import type { DType } from '../../types';
+import type { AlignedTensor } from '../align';
+import type { TensorReport } from '../report';
+import { gpuDtypeOf, RawUploader, type StreamSource } from '../stream';
+
+// A function, not a constant: in Node, GPUBufferUsage exists only once the platform has installed Dawn's globals.
+const storage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC;
+
+/** Norm sums of one tensor, completed by its last chunk's readback. */
+interface Sums {
+  report: TensorReport;
+  baseSq: number;
+  tvSq: Float64Array;
+  mergedSq: number;
+  chunksLeft: number;
+}
+
+/** A submitted chunk whose readback is still to be consumed. */
+interface Pending {
+  read: () => Promise<Uint8Array[]>;
+  sums: Sums;
+  outDtype: DType;
+  tensor: string;
+  writers: readonly SafetensorsWriter[];
+}
+
+export class FusedLinearOutput {
+  private readonly uploader: RawUploader;
+  private readonly kernel: LinearMergeKernel;
+  private readonly reader: StagingReader;
+  private readonly buffers = new Map<string, GPUBuffer>();
+  private readonly pending: Pending[] = [];
+
+  constructor(
+    private readonly ctx: GpuContext,
+    private readonly source: StreamSource,
+    private readonly tasks: number,
+    private readonly chunkElements: number,
+    onRead?: (bytes: number) => void,
+  ) {
+    this.uploader = new RawUploader(ctx, source, onRead, LINEAR_BLOCK);
+    this.kernel = new LinearMergeKernel(ctx);
+    this.reader = new StagingReader(ctx, 'linear merge readback');
+  }
+
+  /** Whether the kernel takes tensor `t`: at most LINEAR_MAX_TASKS models, all decoded from one dtype. */
+  handles(t: AlignedTensor): boolean {
+    const dtypes = new Set(this.source.models.map((m) => gpuDtypeOf(m.tensors.get(t.name)!.info.dtype)));
+    return this.tasks <= LINEAR_MAX_TASKS && dtypes.size === 1;
+  }
+
+  /**
+   * Submits every chunk of tensor `t` with delta = sum_t coeffs[t] * tau_t, written in `outDtype` to `writers`.
+   * The returned report's norms are filled in once its last chunk is read back (by a later call or `flush`).
+   */
+  async tensor(t: AlignedTensor, coeffs: Float32Array, outDtype: DType, writers: readonly SafetensorsWriter[]): Promise<TensorReport> {
+    const report: TensorReport = { name: t.name, shape: t.shape, dtype: t.dtype, outputDtype: outDtype, action: 'merge', baseNorm: 0, taskVectorNorms: new Array<number>(this.tasks).fill(0), mergedNorm: 0 };
+    const step = this.stepOf(t);
+    const sums: Sums = { report, baseSq: 0, tvSq: new Float64Array(this.tasks), mergedSq: 0, chunksLeft: Math.ceil(t.numel / step) };
+    const packDtype: RawDType = outDtype === 'F16' || outDtype === 'BF16' ? outDtype : 'F32';
+    for (let start = 0; start < t.numel; start += step) {
+      throwIfAborted(this.source.signal);
+      const count = Math.min(step, t.numel - start);
+      const raw = await this.uploader.upload(t, start, count);
+      const out = this.buffer('out', linearMergeOutBytes(count, packDtype));
+      const partialBytes = (this.tasks + 2) * linearMergeThreads(count) * 4;
+      const partials = this.buffer('partials', partialBytes);
+      const encoder = this.ctx.device.createCommandEncoder({ label: `linear merge ${t.name}` });
+      const args = { inputs: raw.buffer, segments: raw.segments, numel: count, coeffs, outDtype: packDtype, out, partials };
+      const outBytes = writers.length ? count * (packDtype === 'F32' ? 4 : 2) : 0;
+      // No error scope per chunk (popping one waits on the device): runMerge scopes the whole output pass.
+      this.kernel.encode(encoder, args);
+      const read = this.reader.start(encoder, [
+        { buffer: out, bytes: outBytes },
+        { buffer: partials, bytes: partialBytes },
+      ]);
+      this.pending.push({ read, sums, outDtype, tensor: t.name, writers });
+      // One chunk stays in flight: its readback overlaps the next chunk's upload and kernel (deeper queues measured
+      // no faster on SwiftShader).
+      while (this.pending.length > 1) await this.consume();
+    }
+    return report;
+  }
+
+  /** Consumes every pending readback (before writing anything else, and at the end). */
+  async flush(): Promise<void> {
+    while (this.pending.length) await this.consume();
+  }
+
+  destroy(): void {
+    this.pending.length = 0;
+    this.uploader.destroy();
+    this.kernel.destroy();
+    this.reader.destroy();
+    for (const b of this.buffers.values()) this.ctx.destroyBuffer(b);
+    this.buffers.clear();
+  }
+
+  /** Elements per chunk: chunkElements, fewer when the inputs would not fit one storage binding. */
+  private stepOf(t: AlignedTensor): number {
+    const perElement = 4 * (this.tasks + 1);
+    const limit = Math.min(this.ctx.info.limits.maxStorageBufferBindingSize, this.ctx.info.limits.maxBufferSize) - 16 * (this.tasks + 1);
+    const fits = Math.max(4, Math.floor(limit / perElement / 4) * 4);
+    return Math.min(this.chunkElements, fits, Math.max(t.numel, 1));
+  }
+
+  private buffer(slot: string, bytes: number): GPUBuffer {
+    const have = this.buffers.get(slot);
+    if (have && have.size >= bytes) return have;
+    if (have) this.ctx.destroyBuffer(have);
+    const buf = this.ctx.createBuffer(`linear merge ${slot}`, Math.max(bytes, 16), storage());
+    this.buffers.set(slot, buf);
+    return buf;
+  }
+
+  private async consume(): Promise<void> {
+    const p = this.pending.shift()!;
+    const [bytes, partialBytes] = await p.read();
+    const totals = foldLinearPartials(new Float32Array(partialBytes!.buffer, partialBytes!.byteOffset, partialBytes!.byteLength / 4), this.tasks + 2);
+    const { sums } = p;
+    sums.baseSq += totals[0]!;
+    for (let t = 0; t < this.tasks; t++) sums.tvSq[t] = sums.tvSq[t]! + totals[t + 1]!;
+    sums.mergedSq += totals[this.tasks + 1]!;
+    if (--sums.chunksLeft === 0) {
+      sums.report.baseNorm = Math.sqrt(sums.baseSq);
+      sums.report.taskVectorNorms = Array.from(sums.tvSq, Math.sqrt);
+      sums.report.mergedNorm = Math.sqrt(sums.mergedSq);
+    }
+    const out = p.outDtype === 'F64' ? encodeFloats(decodeToF32(bytes!, 'F32'), 'F64') : bytes!;
+    for (const w of p.writers) await w.write(p.tensor, out);
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * CPU twins of the kernels that read raw model bytes for a whole chunk at once: decode_stack (theta0 and the
+ * task-vector stack) and linear_merge (the output of a linear merge). Each is the composition of the twins of
+ * unpack, task_vector, combine and pack_add (reference/kernels.ts), which the fused kernels reproduce bit for bit;
+ * linear_merge's twin adds the report's squared norms of theta0, each tau_t and the f32 delta, summed in float64.
+ */
+import type { RawDType } from '../gpu/kernels';
+import { combineRef, packAddRef, taskVectorRef, unpackRef, type F32Mode } from './kernels';
+
+/** One raw input: its little-endian bytes and encoding. */
+export interface RawInput {
+  bytes: Uint8Array;
+  dtype: RawDType;
+}
+
+export interface LinearMergeResult {
+  /** encode(theta0 + delta) in `outDtype`, numel elements, no padding. */
+  bytes: Uint8Array;
+  /** Sums of squares: theta0, each tau_t, delta = sum_t coeffs[t] * tau_t (f32). */
+  baseSq: number;
+  tvSq: Float64Array;
+  deltaSq: number;
+}
+
+const sumSq = (x: Float32Array, from = 0, to = x.length) => {
+  let s = 0;
+  for (let j = from; j < to; j++) s += x[j]! * x[j]!;
+  return s;
+};
+
+/** theta0 = inputs[0] decoded, and stack[t * numel + j] = decode(inputs[1 + t], j) - theta0[j] in f32. */
+export function decodeStackRef(inputs: readonly RawInput[], numel: number, mode?: F32Mode): { base: Float32Array; stack: Float32Array } {
+  const tasks = inputs.length - 1;
+  const base = unpackRef(inputs[0]!.bytes, inputs[0]!.dtype, numel);
+  const stack = new Float32Array(tasks * numel);
+  for (let t = 0; t < tasks; t++) taskVectorRef(inputs[t + 1]!.bytes, inputs[t + 1]!.dtype, base, numel, stack, t, mode);
+  return { base, stack };
+}
+
+/** theta0 = inputs[0], model t = inputs[1 + t]; delta = sum_t coeffs[t] * (model t - theta0) in f32, row order. */
+export function linearMergeRef(inputs: readonly RawInput[], numel: number, coeffs: ArrayLike<number>, outDtype: RawDType, mode?: F32Mode): LinearMergeResult {
+  const tasks = inputs.length - 1;
+  const { base, stack } = decodeStackRef(inputs, numel, mode);
+  const delta = combineRef(stack, tasks, numel, coeffs, mode);
+  return {
+    bytes: packAddRef(base, delta, numel, outDtype, mode),
+    baseSq: sumSq(base),
+    tvSq: Float64Array.from({ length: tasks }, (_, t) => sumSq(stack, t * numel, (t + 1) * numel)),
+    deltaSq: sumSq(delta),
+  };
+}

@@ -1,0 +1,222 @@
+/**
+ * The kernels that read a chunk's raw model bytes in one launch, against their CPU twins (reference/linearMerge.ts,
+ * compositions of the unpack, task_vector, combine and pack_add twins): linear_merge (the fused linear merge) and
+ * decode_stack (theta0 and the task-vector stack), on seeded random inputs and edge cases: lengths that are not a
+ * multiple of 4 or of the 16-element block, F32/F16/BF16 inputs (base and models in different encodings, models in
+ * different encodings for decode_stack), F32/F16/BF16 outputs, NaN / infinities / subnormals / huge values, 1, 8 and
+ * 20 models, negative and zero coefficients.
+ *
+ * Tolerances: values bit-exact per element against the twin run with IEEE subnormals or with subnormals flushed
+ * (WGSL lets a device flush them; SwiftShader does); linear_merge's encoded NaN is canonical, decode_stack's f32 NaN
+ * may be any NaN. Norms: squared norms of theta0, each tau_t and the delta, from per-thread f32 partials of 16
+ * elements folded in float64: relative error <= 1e-5 (finite inputs); with a NaN input both sides are NaN.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GpuContext } from '../../src/engine/gpu/device';
+import { decodeStack, foldLinearPartials, LINEAR_BLOCK, LinearMergeKernel, linearMergeOutBytes, linearMergeThreads, readBuffer, type RawDType, type RawSegment } from '../../src/engine/gpu/kernels';
+import { decodeStackRef, linearMergeRef, type RawInput } from '../../src/engine/reference/linearMerge';
+import { rngKey, rngU32, rngUniform } from '../../src/engine/rng';
+import { encodeFloats } from '../../src/engine/tensor/dtype';
+import { DTYPE_BYTES } from '../../src/engine/types';
+import { releaseTestContext, testContext, testUsage } from '../helpers/gpu';
+
+const NORM_RTOL = 1e-5;
+
+let ctx: GpuContext;
+let kernel: LinearMergeKernel;
+beforeAll(async () => {
+  ctx = await testContext();
+  kernel = new LinearMergeKernel(ctx);
+});
+afterAll(async () => {
+  kernel.destroy();
+  await releaseTestContext();
+});
+
+/** Seeded weights around a base: |x| up to ~2^4, some exactly equal to the base (tau = 0). */
+function randomValues(seed: number, n: number, around?: Float32Array): Float32Array {
+  const key = rngKey(seed, 1, 2);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const r = rngU32(key, 2 * i + 1);
+    const v = (rngUniform(key, 2 * i) - 0.5) * 2 ** ((r % 9) - 4);
+    out[i] = around ? (r % 13 === 0 ? around[i]! : around[i]! + v * 0.1) : v;
+  }
+  return out;
+}
+
+const EDGES = [0, -0, 1, -1.5, 2 ** -126, 1e-40, -1e-40, 2 ** -24, 65504, 65520, -70000, 1e30, -3.4e38, Infinity, -Infinity, NaN];
+
+function input(values: Float32Array, dtype: RawDType): RawInput {
+  return { bytes: encodeFloats(values, dtype), dtype };
+}
+
+/** Packs inputs as RawUploader does: 16-byte aligned segments, zero-padded to whole blocks; models evenly spaced. */
+function pack(inputs: readonly RawInput[], numel: number, block = LINEAR_BLOCK): { bytes: Uint8Array<ArrayBuffer>; segments: RawSegment[] } {
+  const padded = Math.ceil(numel / block) * block;
+  const segments: RawSegment[] = [];
+  let size = 0;
+  for (const r of inputs) {
+    segments.push({ offset: size, dtype: r.dtype });
+    size += Math.ceil((padded * DTYPE_BYTES[r.dtype]) / 16) * 16;
+  }
+  const bytes = new Uint8Array(size);
+  inputs.forEach((r, i) => bytes.set(r.bytes, segments[i]!.offset));
+  return { bytes, segments };
+}
+
+async function runGpu(inputs: readonly RawInput[], numel: number, coeffs: Float32Array, outDtype: RawDType) {
+  const { bytes, segments } = pack(inputs, numel);
+  const inBuf = ctx.createBuffer('inputs', bytes.byteLength, testUsage());
+  ctx.device.queue.writeBuffer(inBuf, 0, bytes);
+  const out = ctx.createBuffer('out', linearMergeOutBytes(numel, outDtype), testUsage());
+  const rows = inputs.length + 1;
+  const partials = ctx.createBuffer('partials', rows * linearMergeThreads(numel) * 4, testUsage());
+  try {
+    await ctx.scoped('linear_merge', () => {
+      const encoder = ctx.device.createCommandEncoder();
+      kernel.encode(encoder, { inputs: inBuf, segments, numel, coeffs, outDtype, out, partials });
+      ctx.device.queue.submit([encoder.finish()]);
+    });
+    const outBytes = await readBuffer(ctx, out, numel * DTYPE_BYTES[outDtype]);
+    const p = await readBuffer(ctx, partials, partials.size);
+    return { bytes: outBytes, totals: foldLinearPartials(new Float32Array(p.buffer, p.byteOffset, p.byteLength / 4), rows) };
+  } finally {
+    [inBuf, out, partials].forEach((b) => ctx.destroyBuffer(b));
+  }
+}
+
+const words = (bytes: Uint8Array, dtype: RawDType) =>
+  dtype === 'F32' ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4) : new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
+
+/** Runs the kernel and the twin (IEEE and flushed subnormals) and compares words and norms. */
+async function check(what: string, inputs: readonly RawInput[], numel: number, coeffs: Float32Array, outDtype: RawDType): Promise<void> {
+  const gpu = await runGpu(inputs, numel, coeffs, outDtype);
+  const exact = linearMergeRef(inputs, numel, coeffs, outDtype);
+  const flushed = linearMergeRef(inputs, numel, coeffs, outDtype, { flushSubnormals: true });
+  const [g, e, f] = [gpu.bytes, exact.bytes, flushed.bytes].map((b) => words(b, outDtype));
+  const bad: string[] = [];
+  for (let j = 0; j < g!.length && bad.length < 5; j++) {
+    if (g![j] !== e![j] && g![j] !== f![j]) bad.push(`[${j}] gpu 0x${g![j]!.toString(16)} cpu 0x${e![j]!.toString(16)}`);
+  }
+  expect(bad, `${what}: output words`).toEqual([]);
+  const want = [exact.baseSq, ...exact.tvSq, exact.deltaSq];
+  want.forEach((w, r) => {
+    const got = gpu.totals[r]!;
+    if (Number.isNaN(w)) expect(got, `${what}: norm row ${r}`).toBeNaN();
+    else expect(Math.abs(got - w), `${what}: norm row ${r}: gpu ${got} cpu ${w}`).toBeLessThanOrEqual(NORM_RTOL * w + 1e-30);
+  });
+}
+
+function coefficients(seed: number, tasks: number): Float32Array {
+  const key = rngKey(seed, 3, 4);
+  return Float32Array.from({ length: tasks }, (_, t) => (t % 5 === 4 ? 0 : (rngUniform(key, t) - 0.3) * 2));
+}
+
+describe('linear_merge', () => {
+  it('matches the twin on f32 inputs for 1, 8 and 20 models and awkward lengths, every output dtype', async () => {
+    for (const [tasks, numel] of [
+      [1, 1],
+      [1, 37],
+      [8, 1001],
+      [20, 16 * 5 + 3],
+    ] as const) {
+      const base = randomValues(tasks * 7 + numel, numel);
+      const inputs = [input(base, 'F32'), ...Array.from({ length: tasks }, (_, t) => input(randomValues(100 + t, numel, base), 'F32'))];
+      for (const out of ['F32', 'F16', 'BF16'] as const) await check(`${tasks} models x ${numel}, out ${out}`, inputs, numel, coefficients(tasks, tasks), out);
+    }
+  });
+
+  it('decodes f16 and bf16 inputs, also with a base in another encoding than the models', async () => {
+    const numel = 515;
+    const base = randomValues(5, numel);
+    for (const [baseDtype, modelDtype] of [
+      ['F16', 'F16'],
+      ['BF16', 'BF16'],
+      ['F32', 'BF16'],
+      ['F32', 'F16'],
+      ['BF16', 'F32'],
+    ] as const) {
+      const inputs = [input(base, baseDtype), ...Array.from({ length: 3 }, (_, t) => input(randomValues(50 + t, numel, base), modelDtype))];
+      await check(`${baseDtype} base, ${modelDtype} models`, inputs, numel, coefficients(9, 3), baseDtype === 'F32' ? 'F32' : baseDtype);
+    }
+  });
+
+  it('carries NaN, infinities, subnormals and overflow like the twin', async () => {
+    // Every ordered pair of edge values as (theta0, model 0); model 1 = model 0 reversed.
+    const n = EDGES.length ** 2;
+    const a = new Float32Array(n);
+    const b = new Float32Array(n);
+    EDGES.forEach((x, i) => EDGES.forEach((y, k) => ((a[i * EDGES.length + k] = x), (b[i * EDGES.length + k] = y))));
+    const c = b.slice().reverse();
+    for (const dtype of ['F32', 'F16', 'BF16'] as const) {
+      const inputs = [input(a, dtype), input(b, dtype), input(c, dtype)];
+      for (const out of ['F32', 'F16', 'BF16'] as const) {
+        await check(`edges in ${dtype}, out ${out}`, inputs, n, Float32Array.from([0.5, -3]), out);
+      }
+    }
+  });
+
+  it('rejects models that are not evenly spaced or share no dtype, naming the segment', async () => {
+    const buf = ctx.createBuffer('inputs', 1024, testUsage());
+    const out = ctx.createBuffer('out', 1024, testUsage());
+    const encoder = ctx.device.createCommandEncoder();
+    const args = { inputs: buf, numel: 16, coeffs: new Float32Array([1, 1]), outDtype: 'F32' as const, out, partials: null };
+    const uneven = [0, 64, 128, 256].map((offset) => ({ offset, dtype: 'F32' as const }));
+    expect(() => kernel.encode(encoder, { ...args, coeffs: new Float32Array([1, 1, 1]), segments: uneven })).toThrow(/segment 3: F32 at 256/);
+    expect(() => kernel.encode(encoder, { ...args, segments: [{ offset: 0, dtype: 'F32' }, { offset: 64, dtype: 'F32' }, { offset: 128, dtype: 'F16' }] })).toThrow(/segment 2: F16/);
+    expect(() => kernel.encode(encoder, { ...args, segments: [{ offset: 8, dtype: 'F32' }, { offset: 64, dtype: 'F32' }, { offset: 128, dtype: 'F32' }] })).toThrow(/segment 0 offset 8/);
+    ctx.destroyBuffer(buf);
+    ctx.destroyBuffer(out);
+  });
+});
+
+describe('decode_stack', () => {
+  async function checkDecode(what: string, inputs: readonly RawInput[], numel: number): Promise<void> {
+    const tasks = inputs.length - 1;
+    const { bytes, segments } = pack(inputs, numel, 4);
+    const inBuf = ctx.createBuffer('inputs', bytes.byteLength, testUsage());
+    ctx.device.queue.writeBuffer(inBuf, 0, bytes);
+    const base = ctx.createBuffer('base', numel * 4, testUsage());
+    const stack = ctx.createBuffer('stack', tasks * numel * 4, testUsage());
+    try {
+      await ctx.scoped(what, () => decodeStack(ctx, { inputs: inBuf, segments, numel, base, stack }));
+      const gpu = [await readBuffer(ctx, base, numel * 4), await readBuffer(ctx, stack, tasks * numel * 4)].map((b) => new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4));
+      const exact = decodeStackRef(inputs, numel);
+      const flushed = decodeStackRef(inputs, numel, { flushSubnormals: true });
+      const isNaN = (x: number) => (x & 0x7fffffff) > 0x7f800000;
+      (['base', 'stack'] as const).forEach((part, i) => {
+        const [g, e, f] = [gpu[i]!, new Uint32Array(exact[part].buffer), new Uint32Array(flushed[part].buffer)];
+        const bad: string[] = [];
+        for (let j = 0; j < g.length && bad.length < 5; j++) {
+          if (g[j] !== e[j] && g[j] !== f[j] && !(isNaN(g[j]!) && isNaN(e[j]!))) bad.push(`[${j}] gpu 0x${g[j]!.toString(16)} cpu 0x${e[j]!.toString(16)}`);
+        }
+        expect(bad, `${what}: ${part}`).toEqual([]);
+      });
+    } finally {
+      [inBuf, base, stack].forEach((b) => ctx.destroyBuffer(b));
+    }
+  }
+
+  it('matches the twin for 1 and 20 models, odd lengths, every input dtype', async () => {
+    for (const [tasks, numel] of [
+      [1, 1],
+      [20, 1003],
+    ] as const) {
+      const base = randomValues(numel, numel);
+      for (const dtype of ['F32', 'F16', 'BF16'] as const) {
+        const inputs = [input(base, dtype), ...Array.from({ length: tasks }, (_, t) => input(randomValues(200 + t, numel, base), dtype))];
+        await checkDecode(`${tasks} models x ${numel} in ${dtype}`, inputs, numel);
+      }
+    }
+  });
+
+  it('decodes models stored in different dtypes, and edge values', async () => {
+    const n = EDGES.length ** 2;
+    const a = new Float32Array(n);
+    const b = new Float32Array(n);
+    EDGES.forEach((x, i) => EDGES.forEach((y, k) => ((a[i * EDGES.length + k] = x), (b[i * EDGES.length + k] = y))));
+    await checkDecode('mixed model dtypes', [input(a, 'F32'), input(b, 'F16'), input(b, 'BF16'), input(b, 'F32')], n);
+    await checkDecode('edges in F32', [input(a, 'F32'), input(b, 'F32'), input(a, 'F32')], n);
+  });
+});
