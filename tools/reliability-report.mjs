@@ -15,9 +15,35 @@ if (!files.length) {
   process.stderr.write(`reliability-report: no records in ${recordDir}: run the reliability tests first (see docs/reliability.md)\n`);
   process.exit(1);
 }
+
+// The categories and their order come from tests/helpers/reliability.ts (CATEGORIES, one `id: 'Title',` per line), not
+// from the records: a record written before a category was added carries a stale rank.
+const helper = readFileSync(join(root, 'tests', 'helpers', 'reliability.ts'), 'utf8');
+const block = /export const CATEGORIES = \{([\s\S]*?)\} as const;/.exec(helper);
+const known = new Map(
+  [...(block?.[1] ?? '').matchAll(/^\s*'?([\w-]+)'?:\s*'((?:[^'\\]|\\.)*)',?\s*$/gm)].map((m, rank) => [m[1], { title: m[2].replace(/\\'/g, "'"), rank }]),
+);
+if (!known.size) {
+  process.stderr.write('reliability-report: found no CATEGORIES in tests/helpers/reliability.ts\n');
+  process.exit(1);
+}
+
 const cases = files.flatMap((f) => {
   const { source, cases: list } = JSON.parse(readFileSync(join(recordDir, f), 'utf8'));
-  return list.map((c, order) => ({ ...c, source, order }));
+  return list.map((c, order) => {
+    const category = known.get(c.category);
+    if (!category) {
+      process.stderr.write(`reliability-report: ${source} records category '${c.category}', which CATEGORIES in tests/helpers/reliability.ts lacks\n`);
+      process.exit(1);
+    }
+    return { ...c, ...category, source, order };
+  });
+});
+
+// The commands that produce the records: the test files that wrote them, by vitest project (tests/<project>/...).
+const runCommands = ['unit', 'gpu', 'e2e'].flatMap((project) => {
+  const sources = [...new Set(cases.map((c) => c.source))].filter((s) => s.startsWith(`tests/${project}/`)).sort();
+  return sources.length ? [`npx vitest run --project ${project} ${sources.join(' ')}`] : [];
 });
 
 /** Markdown table cell: pipes escaped, newlines flattened. */
@@ -30,7 +56,7 @@ const failed = cases.filter((c) => c.result !== 'passed');
 const lines = [
   '# Reliability',
   '',
-  'What the test suite tries against hostile and broken input, and what came of it. **This file is generated**:',
+  'What the test suite tries against hostile and broken input, GPU faults and long use, and what came of it. **This file is generated**:',
   'the reliability tests record each case they run (its category, name, how many inputs it tried and what they did)',
   'into `tests/.out/reliability/<test file>.json` through `tests/helpers/reliability.ts`, and',
   '`node tools/reliability-report.mjs` turns those records into this page. `tests/unit/reliabilityDoc.test.ts` fails',
@@ -38,9 +64,7 @@ const lines = [
   'cannot silently go stale. To regenerate it:',
   '',
   '```sh',
-  'npx vitest run tests/unit/fuzzSafetensors.test.ts tests/unit/fuzzConfig.test.ts tests/unit/hostile.test.ts',
-  'npx vitest run --project gpu tests/gpu/reliability.test.ts tests/gpu/reliabilityCli.test.ts',
-  'npx vitest run --project e2e tests/e2e/csp.test.ts',
+  ...runCommands,
   'node tools/reliability-report.mjs',
   '```',
   '',
@@ -49,6 +73,13 @@ const lines = [
   'passes every check of its target, or is rejected with the one error class the parser promises (FormatError for',
   'files, ConfigError for configs) naming the file or field at fault; any other exception, or an input taking over 2 s,',
   'fails the case.',
+  '',
+  'GPU faults are real ones on the test device (SwiftShader in CI): a device loss is `device.destroy()` in the middle of',
+  'the work, and out of memory is a context created with `maxAllocatedBytes`, whose allocations beyond it fail as an',
+  'exhausted device\'s do. Recovery (src/engine/gpu/retry.ts) reruns the work from its sources: once on a new device',
+  'after a loss, with smaller chunks after an allocation failure. Long-use cases count GPU bytes with the context\'s',
+  'own accounting of every buffer the engine makes, and the JS heap after garbage collection; their figures are in',
+  'the Outcome column.',
   '',
   '## Summary',
   '',

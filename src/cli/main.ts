@@ -5,7 +5,9 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ConfigError } from '../engine/errors';
-import { GpuContext } from '../engine/gpu/device';
+import { GpuContext, GpuRuntime } from '../engine/gpu/device';
+import { tensorSizes, withChunkFallback, withDeviceRetry } from '../engine/gpu/retry';
+import type { Model } from '../engine/io/model';
 import { resolveConfig } from '../engine/merge/config';
 import { runContinual } from '../engine/merge/continual';
 import { runMerge, type MergeProgress } from '../engine/merge/runMerge';
@@ -14,7 +16,8 @@ import { methodsMarkdown } from '../engine/methods/docs';
 import { METHODS } from '../engine/methods/registry';
 import type { ParamSpec } from '../engine/methods/params';
 import { nodeGpu } from '../platform/nodeGpu';
-import { fileSink, openModelPath } from '../platform/nodeFiles';
+import { fileSink } from '../platform/nodeFiles';
+import { modelSource, openModelArg } from '../platform/hubNode';
 import { buildConfig, parseMergeArgs, USAGE } from './args';
 import { evalMarkdown, evalTable, EVAL_USAGE, runEval } from './evalCommand';
 
@@ -47,44 +50,60 @@ async function mergeCommand(argv: string[]): Promise<number> {
   const log = (msg: string) => {
     if (!cmd.quiet) process.stderr.write(`${msg}\n`);
   };
-  const base = await openModelPath(cmd.base);
-  const models = [];
-  for (const m of cmd.models) models.push(await openModelPath(m));
-  const gpu = await nodeGpu({ log });
-  const ctx = await GpuContext.create(gpu, { label: 'merge-playground cli' });
+  // Hub ids are downloaded (with progress) before the GPU starts; local files are read as the merge goes.
+  const open = (arg: string) => openModelArg(arg, { prefix: cmd.prefix, log });
+  const base = await open(cmd.base);
+  const models: Model[] = [];
+  for (const m of cmd.models) models.push(await open(m));
+  const runtime = new GpuRuntime(await nodeGpu({ log }), { label: 'merge-playground cli' });
   try {
-    log(`merging ${models.length} model(s) into ${cmd.out} with ${config.method.id} on ${ctx.info.adapter}`);
     if (cmd.saveSteps && config.method.family !== 'continual') throw new ConfigError('--save-steps', `only continual methods merge in steps ('${config.method.id}' is a batch method)`);
-    const report =
-      config.method.family === 'continual'
-        ? await runContinual(ctx, {
+    // A lost device restarts the merge once on a new one; a buffer that does not fit restarts it in smaller chunks.
+    // Files of a failed attempt are aborted (temp files removed), so only a complete merge is ever renamed into place.
+    const report = await withDeviceRetry(
+      runtime,
+      async (ctx, attempt) => {
+        log(`merging ${models.length} model(s) into ${cmd.out} with ${config.method.id} on ${ctx.info.adapter}`);
+        if (config.method.family === 'continual') {
+          return runContinual(ctx, {
             base,
             models,
             config,
-            output: () => fileSink(cmd.out),
+            output: async () => attempt.sink(await fileSink(cmd.out)),
             saveStep: async (step) => {
               if (!cmd.saveSteps) return null;
               await mkdir(cmd.saveSteps, { recursive: true });
               return fileSink(join(cmd.saveSteps, `step-${String(step + 1).padStart(3, '0')}.safetensors`));
             },
             onProgress: stepPrinter(log),
-          })
-        : await runMerge(ctx, {
-            base,
-            models,
-            config,
-            output: (index, label) => openOutput(cmd.out, index, label),
-            onProgress: progressPrinter(log),
-            // Interference metrics cost extra GPU passes: measure them when a report is asked for.
-            metrics: cmd.report !== null,
           });
-    if (cmd.report) await writeText(cmd.report, `${JSON.stringify(report, null, 2)}\n`);
+        }
+        return withChunkFallback(
+          config,
+          (cfg, run) =>
+            runMerge(ctx, {
+              base,
+              models,
+              config: cfg,
+              ...(run.cacheBytes !== undefined ? { cacheBytes: run.cacheBytes } : {}),
+              output: async (index, label) => attempt.sink(await openOutput(cmd.out, index, label)),
+              onProgress: progressPrinter(log),
+              // Interference metrics cost extra GPU passes: measure them when a report is asked for.
+              metrics: cmd.report !== null,
+            }),
+          { tensors: tensorSizes(base), onFallback: (n, e) => log(`${e.message}; merging again in chunks of ${n.toLocaleString('en')} elements`) },
+        );
+      },
+      { onRetry: (reason) => log(`the GPU device was lost (${reason}); merging again on a new device`) },
+    );
+    // Sources pin Hub models to the commits actually read, so the report says exactly what was merged.
+    if (cmd.report) await writeText(cmd.report, `${JSON.stringify({ ...report, sources: { base: modelSource(base), models: models.map(modelSource) } }, null, 2)}\n`);
     // Printed even with --quiet: the output file is written, but it may be useless.
     if ('interference' in report) for (const line of nonFiniteWarnings(report)) process.stderr.write(`merge-playground: warning: ${line}\n`);
     log(`wrote ${cmd.out} (${(report.output?.bytes ?? 0).toLocaleString('en')} bytes) in ${(report.elapsedMs / 1000).toFixed(2)} s`);
     return 0;
   } finally {
-    ctx.destroy();
+    runtime.destroy();
   }
 }
 

@@ -1,20 +1,29 @@
 /**
- * Reliability record: the fuzz, hostile-input, no-data-lost and CSP tests each report what they tried (a category, a
- * case name, how many inputs) into tests/.out/reliability/<test file>.json; tools/reliability-report.mjs turns those
- * files into docs/reliability.md, and tests/unit/reliabilityDoc.test.ts fails when the doc misses what the tests ran.
+ * Reliability record: the fuzz, hostile-input, GPU-fault, long-use, network, no-data-lost and CSP tests each report
+ * what they tried (a category, a case name, how many inputs) into tests/.out/reliability/<test file>.json;
+ * tools/reliability-report.mjs turns those files into docs/reliability.md, and tests/unit/reliabilityDoc.test.ts fails
+ * when the doc misses what the tests ran.
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { expect, it } from 'vitest';
 
-/** Every category the reliability tests record, in the order the doc lists them (add new fuzz targets' categories here). */
+/**
+ * Every category the reliability tests record, in the order the doc lists them (add new categories here: the report
+ * tool reads this list, one `id: 'Title',` per line).
+ */
 export const CATEGORIES = {
   'fuzz-safetensors': 'Fuzzing: safetensors reader',
   'fuzz-config': 'Fuzzing: merge config and coefficient settings',
+  'fuzz-inputs': 'Fuzzing: evaluation data (parquet shards, PNG and JPEG images)',
   'hostile-safetensors': 'Hostile inputs: safetensors files',
   'hostile-config': 'Hostile inputs: merge configs',
   'hostile-text': 'Hostile inputs: HTML and script in names',
   'non-finite': 'Non-finite weights',
+  'device-loss': 'GPU faults: device lost mid-work',
+  'out-of-memory': 'GPU faults: out of memory',
+  'long-use': 'Long use: repeated updates and cancellation',
+  'network-faults': 'Network faults (local Hub test server)',
   'no-data-lost': 'No data lost',
   csp: 'Content-Security-Policy',
 } as const;

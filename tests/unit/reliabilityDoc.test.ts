@@ -39,4 +39,10 @@ describe('docs/reliability.md', () => {
       .map((c) => `${c.title}: ${c.name} (${c.runs} inputs)`);
     expect(missing, 'regenerate docs/reliability.md: node tools/reliability-report.mjs').toEqual([]);
   });
+
+  it('shows the soak figures: GPU bytes back where they started, the heap before and after', () => {
+    const rows = doc.split('\n').filter((line) => line.startsWith('| ') && line.includes('consecutive updates'));
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatch(/\| GPU bytes held (\d+) before, \1 after; JS heap [\d.]+ MB before, [\d.]+ MB after \(bound \+\d+ MB\); \d+ cancelled; /);
+  });
 });

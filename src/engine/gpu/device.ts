@@ -35,6 +35,24 @@ export interface GpuContextOptions {
   disableF16?: boolean;
   /** Called once when the device is lost other than by `destroy()`. */
   onLost?: (reason: string) => void;
+  /**
+   * Treat the device as having only this many bytes for buffers: an allocation that would take `allocatedBytes`
+   * above it fails with the OutOfMemoryError a real exhaustion gives. Lets the out-of-memory fallback be exercised
+   * on any device.
+   */
+  maxAllocatedBytes?: number;
+}
+
+/** A buffer allocation the device cannot satisfy: names the buffer, the bytes asked for and the bytes in use. */
+export class OutOfMemoryError extends GpuError {
+  constructor(
+    readonly label: string,
+    readonly bytes: number,
+    readonly inUse: number,
+    why: string,
+  ) {
+    super('out-of-memory', `${label}: ${bytes} bytes ${why}`);
+  }
 }
 
 const LIMIT_NAMES = [
@@ -77,6 +95,7 @@ export class GpuContext {
     readonly info: GpuInfo,
     owners: { gpu: GPU; adapter: GPUAdapter },
     onLost: ((reason: string) => void) | undefined,
+    private readonly maxAllocated = Infinity,
   ) {
     this.owners = owners;
     void device.lost.then((lostInfo) => {
@@ -115,7 +134,7 @@ export class GpuContext {
       hasF16: device.features.has('shader-f16'),
       limits,
     };
-    return new GpuContext(device, info, { gpu, adapter }, opts.onLost);
+    return new GpuContext(device, info, { gpu, adapter }, opts.onLost, opts.maxAllocatedBytes);
   }
 
   /** Why the device was lost, or null while it works. */
@@ -150,10 +169,10 @@ export class GpuContext {
     this.assertAlive();
     const bytes = Math.max(4, align4(size));
     if (bytes > this.info.limits.maxBufferSize) {
-      throw new GpuError(
-        'out-of-memory',
-        `${label}: ${bytes} bytes exceeds the device's maxBufferSize (${this.info.limits.maxBufferSize})`,
-      );
+      throw new OutOfMemoryError(label, bytes, this.allocated, `exceeds the device's maxBufferSize (${this.info.limits.maxBufferSize})`);
+    }
+    if (this.allocated + bytes > this.maxAllocated) {
+      throw new OutOfMemoryError(label, bytes, this.allocated, `do not fit: ${this.allocated} of the device's ${this.maxAllocated} bytes are in use`);
     }
     const buffer = this.device.createBuffer({ label, size: bytes, usage });
     this.sizes.set(buffer, bytes);
@@ -222,6 +241,11 @@ export class GpuContext {
     this.allocated = 0;
     this.device.destroy();
     this.owners = null;
+  }
+
+  /** Whether `destroy()` was called: the owner ended the device on purpose (unlike a loss, nothing to recover). */
+  get released(): boolean {
+    return this.destroyed;
   }
 
   /** Whether this context can still be used. */

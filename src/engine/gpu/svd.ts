@@ -236,14 +236,19 @@ function fillRows(ctx: GpuContext, lay: Layout, x: GPUBuffer, flags: Uint32Array
 function gather(ctx: GpuContext, lay: Layout, x: GPUBuffer, perm: Uint32Array, mult: Float32Array, len: number, first: number, label: string): GPUBuffer {
   const count = lay.batch * len * lay.k;
   const out = ctx.createBuffer(label, count * F32_BYTES, STORAGE_IO());
-  const permBuf = upload(ctx, `${label} order`, perm);
-  const multBuf = upload(ctx, `${label} scale`, mult);
+  const scratch: GPUBuffer[] = [];
   try {
+    const permBuf = upload(ctx, `${label} order`, perm);
+    scratch.push(permBuf);
+    const multBuf = upload(ctx, `${label} scale`, mult);
+    scratch.push(multBuf);
     const bindings = [bind(ctx, 'svd_gather', x, lay.batch * lay.rows * lay.stride * F32_BYTES), { buffer: permBuf }, { buffer: multBuf }, { buffer: out }];
     launch(ctx, 'svd_gather', [len, lay.k, lay.stride, lay.rows, first, lay.batch], bindings, itemGrid(count, ctx.info.limits.maxComputeWorkgroupsPerDimension));
+  } catch (e) {
+    ctx.destroyBuffer(out);
+    throw e;
   } finally {
-    ctx.destroyBuffer(permBuf);
-    ctx.destroyBuffer(multBuf);
+    for (const b of scratch) ctx.destroyBuffer(b);
   }
   return out;
 }
@@ -280,15 +285,28 @@ export async function svdGpu(ctx: GpuContext, a: GPUBuffer, m: number, n: number
 
   const xBytes = batch * lay.rows * lay.stride * F32_BYTES;
   const pairs = lay.nb / 2;
-  const w: Work = {
-    x: [ctx.createBuffer(`${label} X0`, xBytes, STORAGE()), ctx.createBuffer(`${label} X1`, xBytes, STORAGE())],
-    cur: 0,
-    sched: upload(ctx, `${label} schedule`, blockSchedule(lay.nb)),
-    g: ctx.createBuffer(`${label} Gram matrices`, batch * pairs * PAIR * PAIR * F32_BYTES, STORAGE()),
-    q: ctx.createBuffer(`${label} rotations`, batch * pairs * PAIR * PAIR * F32_BYTES, STORAGE()),
-    off: ctx.createBuffer(`${label} off-diagonal`, batch * 4, STORAGE_IO()),
-    moving: ctx.createBuffer(`${label} moving pairs`, batch * pairs * 4, STORAGE()),
+  // Made one by one so that an allocation that does not fit frees the ones made before it.
+  const made: GPUBuffer[] = [];
+  const make = (buf: () => GPUBuffer) => {
+    const b = buf();
+    made.push(b);
+    return b;
   };
+  let w: Work;
+  try {
+    w = {
+      x: [make(() => ctx.createBuffer(`${label} X0`, xBytes, STORAGE())), make(() => ctx.createBuffer(`${label} X1`, xBytes, STORAGE()))],
+      cur: 0,
+      sched: make(() => upload(ctx, `${label} schedule`, blockSchedule(lay.nb))),
+      g: make(() => ctx.createBuffer(`${label} Gram matrices`, batch * pairs * PAIR * PAIR * F32_BYTES, STORAGE())),
+      q: make(() => ctx.createBuffer(`${label} rotations`, batch * pairs * PAIR * PAIR * F32_BYTES, STORAGE())),
+      off: make(() => ctx.createBuffer(`${label} off-diagonal`, batch * 4, STORAGE_IO())),
+      moving: make(() => ctx.createBuffer(`${label} moving pairs`, batch * pairs * 4, STORAGE())),
+    };
+  } catch (e) {
+    for (const b of made) ctx.destroyBuffer(b);
+    throw e;
+  }
   try {
     const scale = upload(ctx, `${label} scale`, Float32Array.from(frob, (f) => (f > 0 ? 1 / f : 1)));
     try {

@@ -227,19 +227,22 @@ async function loadTaskVectors(ctx: GpuContext, run: ContinualRun, tensors: Alig
       throwIfAborted(run.signal);
       onTensor(t.name);
       const base = ctx.createBuffer(`theta0 ${t.name}`, t.numel * 4, storage());
-      const tau = ctx.createBuffer(`tau ${t.name}`, t.numel * 4, storage());
-      out.set(t.name, tau);
+      // Every buffer made here is freed on any failure (an allocation that does not fit included).
+      const scratch: GPUBuffer[] = [];
       try {
+        const tau = ctx.createBuffer(`tau ${t.name}`, t.numel * 4, storage());
+        out.set(t.name, tau);
         const rawBase = gpuRaw(await run.base.readTensor(t.name, undefined, run.signal), t.dtype);
         const baseBuf = uploadRaw(ctx, `${t.name}: base bytes`, rawBase.bytes);
+        scratch.push(baseBuf);
         unpack(ctx, baseBuf, rawBase.dtype, t.numel, base);
-        ctx.destroyBuffer(baseBuf);
         const raw = gpuRaw(await model.readTensor(t.name, undefined, run.signal), model.tensors.get(t.name)!.info.dtype);
         const rawBuf = uploadRaw(ctx, `${t.name}: model bytes`, raw.bytes);
+        scratch.push(rawBuf);
         await ctx.scoped(`task vector ${t.name}`, () => taskVector(ctx, rawBuf, raw.dtype, base, t.numel, tau, 0));
-        ctx.destroyBuffer(rawBuf);
       } finally {
         ctx.destroyBuffer(base);
+        for (const b of scratch) ctx.destroyBuffer(b);
       }
     }
   } catch (e) {
@@ -355,16 +358,20 @@ async function writeModel(ctx: GpuContext, run: ContinualRun, aligned: AlignedTe
       const packDtype: RawDType = outDtype === 'F16' || outDtype === 'BF16' ? outDtype : 'F32';
       const per = packDtype === 'F32' ? 4 : 2;
       const raw = gpuRaw(bytes, t.dtype);
-      const rawBuf = uploadRaw(ctx, `${t.name}: base bytes`, raw.bytes);
-      const base = ctx.createBuffer(`theta0 ${t.name}`, t.numel * 4, storage());
-      const packed = ctx.createBuffer(`packed ${t.name}`, t.numel * 4, storage());
+      const made: GPUBuffer[] = [];
       try {
+        const rawBuf = uploadRaw(ctx, `${t.name}: base bytes`, raw.bytes);
+        made.push(rawBuf);
+        const base = ctx.createBuffer(`theta0 ${t.name}`, t.numel * 4, storage());
+        made.push(base);
+        const packed = ctx.createBuffer(`packed ${t.name}`, t.numel * 4, storage());
+        made.push(packed);
         unpack(ctx, rawBuf, raw.dtype, t.numel, base);
         packAdd(ctx, base, delta(t.name), t.numel, packDtype, packed);
         const out = (await readBuffer(ctx, packed, Math.ceil((t.numel * per) / 4) * 4)).subarray(0, t.numel * per);
         await writer.write(t.name, outDtype === 'F64' ? encodeFloats(decodeToF32(out, 'F32'), 'F64') : out);
       } finally {
-        for (const b of [rawBuf, base, packed]) ctx.destroyBuffer(b);
+        for (const b of made) ctx.destroyBuffer(b);
       }
     }
     await writer.finish();
