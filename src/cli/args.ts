@@ -10,12 +10,18 @@ export const USAGE = `Usage:
                          [--set key=value ...] [--config config.json] --out merged.safetensors
                          [--report report.json] [--dtype base|F32|F16|BF16]
                          [--extra-tensors passthrough|ignore] [--mixed-dtypes]
-                         [--save-steps DIR] [--quiet]
+                         [--save-steps DIR] [--prefix TENSOR_PREFIX] [--quiet]
   merge-playground methods [--markdown]   list every method and its parameters
   merge-playground --help
 
 BASE and M are .safetensors files, sharded index files (model.safetensors.index.json),
-or folders holding model.safetensors or a sharded index. --set overrides one method
+folders holding model.safetensors or a sharded index, or Hugging Face Hub ids
+org/name[@revision] (an argument that is neither an existing path nor named like a
+file: *.safetensors, *.json, ./..., /...). Hub models are
+downloaded with range requests into ~/.cache/merge-playground/hub (MERGE_PLAYGROUND_CACHE
+sets the folder, or "off"); HF_ENDPOINT sets the Hub URL and HF_TOKEN the access token
+for gated or private repos. --prefix keeps only tensors whose names start with it (e.g.
+vision_model. of a full CLIP checkpoint: only those tensors are downloaded). --set overrides one method
 parameter; --config reads the same JSON config the page exports (flags override it).
 Continual methods (opcm, continual_*) merge the models one at a time, in the order
 given (or --set order=shuffle --set seed=N); --save-steps writes the merged model
@@ -34,6 +40,8 @@ export interface MergeCommand {
   extraTensors: string | null;
   mixedDtypes: boolean;
   saveSteps: string | null;
+  /** Only tensors whose names start with this ('' for all). */
+  prefix: string;
   quiet: boolean;
 }
 
@@ -57,6 +65,7 @@ export function parseMergeArgs(argv: string[]): MergeCommand {
         'extra-tensors': { type: 'string' },
         'mixed-dtypes': { type: 'boolean' },
         'save-steps': { type: 'string' },
+        prefix: { type: 'string' },
         quiet: { type: 'boolean' },
       },
     }));
@@ -78,6 +87,7 @@ export function parseMergeArgs(argv: string[]): MergeCommand {
     extraTensors: values['extra-tensors'] ?? null,
     mixedDtypes: values['mixed-dtypes'] ?? false,
     saveSteps: values['save-steps'] ?? null,
+    prefix: values.prefix ?? '',
     quiet: values.quiet ?? false,
   };
 }
