@@ -1,10 +1,11 @@
 // vit_attention: multi-head self-attention of the projected queries, keys and values, for every image, head and
 // query token:   out[b, t, h] = sum_j softmax_j(q[b, t, h] . k[b, j, h] * scale) v[b, j, h]
 // where [b, t, h] is the head_dim-wide slice h * head_dim .. (h + 1) * head_dim - 1 of token row b * T + t, j runs
-// over the T tokens of image b, and scale = 1 / sqrt(head_dim).
+// over the T tokens of image b (only j <= t when `causal` is 1, the text tower's causal mask), and
+// scale = 1 / sqrt(head_dim).
 //
 // Bindings (group 0):
-//   0  params  uniform { batch: u32, tokens: u32, heads: u32, head_dim: u32, scale: f32 }
+//   0  params  uniform { batch: u32, tokens: u32, heads: u32, head_dim: u32, scale: f32, causal: u32 }
 //   1  q       storage, read        array<f32>   [B * T, D], D = heads * head_dim
 //   2  k       storage, read        array<f32>   [B * T, D]
 //   3  v       storage, read        array<f32>   [B * T, D]
@@ -23,6 +24,7 @@ struct Params {
   heads: u32,
   head_dim: u32,
   scale: f32,
+  causal: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -60,7 +62,8 @@ fn main(
   // Starting from the first key's score avoids needing an infinity (WGSL has no literal for it).
   var m = 0.0;
   var l = 0.0;
-  for (var j = 0u; j < tokens; j++) {
+  let keys = select(tokens, t + 1u, params.causal != 0u);
+  for (var j = 0u; j < keys; j++) {
     let kv_at = (row0 + j) * dim + col;
     var s = 0.0;
     for (var e = 0u; e < hd; e++) {

@@ -2,7 +2,8 @@
  * An evaluation suite: a base vision tower, one fine-tuned model per task, fixed per-task classification heads built
  * from the base (the CLIP zero-shot protocol: heads are never merged), and each task's test images. Described by a
  * manifest (public/demo/manifest.json for the embedded demo); files are read through a `SuiteFiles` provider so the
- * same code loads a suite from a web server, local files or a folder in Node.
+ * same code loads a suite from a web server, local files or a folder in Node. Suites of Hub models and datasets
+ * (hubSuite.ts) fill the same types, with repo ids for paths and images decoded on demand (LoadedTask.pixels).
  */
 import { FormatError } from '../errors';
 import { memorySource, type ByteSource } from '../io/byteSource';
@@ -39,14 +40,21 @@ export interface SuiteFiles {
   open(path: string): Promise<ByteSource>;
 }
 
-/** A task's fixed head and test set, in memory. */
+/** A task's fixed head and test set. */
 export interface LoadedTask {
   task: SuiteTask;
   model: Model;
   head: { weight: Float32Array; classes: number; dim: number; logitScale: number };
+  /** Embedded suites: u8 pixels [count, C, H, W], normalised with manifest.image's mean and std. Empty when `pixels` is set. */
   images: Uint8Array;
-  labels: Uint8Array;
+  /** Class index of every test image (Int32Array for tasks with more than 256 classes, e.g. SUN397). */
+  labels: Uint8Array | Int32Array;
   count: number;
+  /**
+   * Hub suites: the model input of test images `indices` (f32 [n, C, H, W], preprocessed and normalised), decoded
+   * on demand from the task's parquet files instead of held in memory.
+   */
+  pixels?: (indices: ArrayLike<number>, signal?: AbortSignal) => Promise<Float32Array<ArrayBuffer>>;
 }
 
 export interface Suite {
@@ -122,7 +130,8 @@ async function readAll(src: ByteSource): Promise<Uint8Array> {
   return src.read(0, src.size);
 }
 
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
+/** Lowercase hex SHA-256 of `bytes` (Web Crypto, in browsers and Node alike). */
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }

@@ -77,23 +77,26 @@ export function layerNorm(
   launch(ctx, 'vit_layer_norm', [rows, dim, inStride, f32Bits(eps)], bindings, grid(ctx, rows));
 }
 
-/** Softmax attention of every image, head and query token: q, k, v, out [B * T, heads * headDim] (vit_attention). */
+/**
+ * Softmax attention of every image, head and query token: q, k, v, out [B * T, heads * headDim] (vit_attention);
+ * `causal` lets token t attend only to tokens 0..t (the CLIP text tower's mask).
+ */
 export function attention(
   ctx: GpuContext,
   q: GPUBuffer,
   k: GPUBuffer,
   v: GPUBuffer,
   out: GPUBuffer,
-  shape: { batch: number; tokens: number; heads: number; headDim: number },
+  shape: { batch: number; tokens: number; heads: number; headDim: number; causal?: boolean },
 ): void {
   const { batch, tokens, heads, headDim } = shape;
-  checkSizes('vit_attention', shape);
+  checkSizes('vit_attention', { batch, tokens, heads, headDim });
   if (headDim > VIT_MAX_HEAD_DIM) {
     throw new GpuError('validation', `vit_attention: head size ${headDim} is above the kernel's limit of ${VIT_MAX_HEAD_DIM}`);
   }
   const elements = batch * tokens * heads * headDim;
   const bindings = [q, k, v, out].map((buf) => bindF32(ctx, 'vit_attention', buf, elements));
-  const params = [batch, tokens, heads, headDim, f32Bits(1 / Math.sqrt(headDim))];
+  const params = [batch, tokens, heads, headDim, f32Bits(1 / Math.sqrt(headDim)), shape.causal ? 1 : 0];
   launch(ctx, 'vit_attention', params, bindings, grid(ctx, batch * heads * tokens));
 }
 
