@@ -1,6 +1,7 @@
 /**
  * `merge-playground eval`: per-task accuracy of the base, each fine-tuned model and the merged model on a suite,
- * on the GPU. `--all-methods` compares every method at its defaults.
+ * on the GPU. `--all-methods` compares every method at its defaults; `--orders N` runs a continual method's
+ * protocol (scores after every step, BWT, several seeded orders: src/engine/eval/continualEval.ts).
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,11 +10,17 @@ import { ConfigError } from '../engine/errors';
 import type { GpuContext } from '../engine/gpu/device';
 import { loadSuite, type Suite } from '../engine/eval/suite';
 import { SuiteEvaluator, type TaskScore } from '../engine/eval/suiteEvaluator';
+import { runContinualProtocol, type ContinualProtocolResult, type MeanStd } from '../engine/eval/continualEval';
 import { mergeAndScore, scoreIndividuals, scoreModel } from '../engine/eval/scoreMerge';
 import { resolveConfig, type MergeConfig } from '../engine/merge/config';
 import { METHODS, getMethod } from '../engine/methods/registry';
 import { parseParamText } from '../engine/methods/params';
 import { suiteFilesFromDir } from '../platform/nodeFiles';
+import { HUB_PRESETS, hubPreset } from '../engine/eval/fusionbench/presets';
+import { loadHubSuite } from '../engine/eval/hubSuite';
+import { headCacheOver } from '../engine/eval/zeroShotHeads';
+import { nodeHubAccess, nodeHubOptions } from '../platform/hubNode';
+import { decodeImageNode } from '../platform/imageDecodeNode';
 
 /** Accuracies (%) of one model on every task, and their average. */
 export interface ScoreRow {
@@ -22,8 +29,37 @@ export interface ScoreRow {
 }
 
 export const EVAL_USAGE = `Usage:
-  merge-playground eval --suite demo|DIR --method METHOD [--set key=value ...] [--samples N] [--seed S] [--json out.json]
-  merge-playground eval --suite demo|DIR --all-methods [--samples N] [--seed S] [--json out.json] [--markdown out.md]`;
+  merge-playground eval --suite SUITE --method METHOD [--set key=value ...] [--samples N] [--seed S] [--json out.json]
+  merge-playground eval --suite SUITE --all-methods [--samples N] [--seed S] [--json out.json] [--markdown out.md]
+  merge-playground eval --suite SUITE --method CONTINUAL_METHOD --orders N [--seed S] [--all-tasks]
+                        [--set key=value ...] [--samples N] [--json out.json]
+
+SUITE is demo (the embedded suite), a folder with a manifest.json, or a FusionBench preset
+from the Hub (${HUB_PRESETS.map((p) => p.id).join(', ')}; 8 tasks, zero-shot heads
+from the base CLIP text tower; HF_ENDPOINT and HF_TOKEN apply).
+--samples takes N stratified test images per task (seeded by --seed). --orders N runs a
+continual method (opcm, continual_*) in N random orders (order k is the shuffle of seed
+S+k, as merge --set order=shuffle --set seed=S+k); after every step the merged model is
+scored on the tasks seen so far (--all-tasks: on every task). It prints each step's average
+accuracy, lambda_t and sqrt(t), each order's backward transfer (BWT) and final average
+accuracy, and their mean and sample standard deviation over the orders.`;
+
+/**
+ * A suite by name: a FusionBench preset from the Hub (models, text-tower heads and parquet test splits, through the
+ * download cache; HF_ENDPOINT and HF_TOKEN apply), `demo`, or a folder with a manifest.json.
+ */
+async function openSuite(ctx: GpuContext, name: string, log: (m: string) => void): Promise<Suite> {
+  if (!HUB_PRESETS.some((p) => p.id === name)) return loadSuite(suiteFilesFromDir(suiteDir(name)));
+  const options = nodeHubOptions();
+  return loadHubSuite({
+    ctx,
+    hub: nodeHubAccess(),
+    decodeImage: decodeImageNode,
+    preset: hubPreset(name),
+    ...(options.cache ? { headCache: headCacheOver(options.cache) } : {}),
+    onStatus: log,
+  });
+}
 
 /** The folder of a named suite (`demo` is the embedded one, shipped in public/demo), or the path given. */
 export function suiteDir(name: string): string {
@@ -52,8 +88,10 @@ export interface EvalResult {
   tasks: string[];
   base: ScoreRow;
   individual: ScoreRow;
+  /** With --orders: the merged column is the final model's accuracy, averaged over the orders. */
   merged?: ScoreRow & { method: string; params: Record<string, unknown> };
   methods?: (ScoreRow & { method: string })[];
+  continual?: ContinualProtocolResult;
 }
 
 /** Runs the eval command; returns the result (printing is the caller's). */
@@ -71,6 +109,8 @@ export async function runEval(ctx: GpuContext, argv: string[], log: (m: string) 
         seed: { type: 'string' },
         json: { type: 'string' },
         markdown: { type: 'string' },
+        orders: { type: 'string' },
+        'all-tasks': { type: 'boolean' },
         'all-methods': { type: 'boolean' },
         quiet: { type: 'boolean' },
       },
@@ -78,13 +118,31 @@ export async function runEval(ctx: GpuContext, argv: string[], log: (m: string) 
   } catch (e) {
     throw new ConfigError('arguments', (e as Error).message);
   }
-  if (!values.suite) throw new ConfigError('--suite', 'is required (demo, or a folder with a manifest.json)');
+  if (!values.suite) throw new ConfigError('--suite', `is required (demo, a folder with a manifest.json, or a preset: ${HUB_PRESETS.map((p) => p.id).join(', ')})`);
   if (!values.method && !values['all-methods']) throw new ConfigError('--method', 'is required (or --all-methods)');
   const samples = values.samples === undefined ? null : Number(values.samples);
   if (samples !== null && (!Number.isInteger(samples) || samples < 1)) throw new ConfigError('--samples', `expected a positive integer, got ${values.samples}`);
   const seed = values.seed === undefined ? 0 : Number(values.seed);
   if (!Number.isInteger(seed)) throw new ConfigError('--seed', `expected an integer, got ${values.seed}`);
-  const suite = await loadSuite(suiteFilesFromDir(suiteDir(values.suite)));
+  const orders = values.orders === undefined ? null : Number(values.orders);
+  if (orders !== null) {
+    if (!Number.isInteger(orders) || orders < 1) throw new ConfigError('--orders', `expected a positive integer, got ${values.orders}`);
+    if (!values.method || values['all-methods']) throw new ConfigError('--orders', 'needs --method with a continual method, and no --all-methods');
+    if (getMethod(values.method).family !== 'continual') throw new ConfigError('--orders', `only continual methods merge in steps ('${values.method}' is a batch method)`);
+    if (seed < 0) throw new ConfigError('--seed', `seeds the orders too: expected a non-negative integer, got ${seed}`);
+  } else if (values['all-tasks']) throw new ConfigError('--all-tasks', 'only applies with --orders');
+  const spec = values.method ? getMethod(values.method) : null;
+  const params: Record<string, unknown> = {};
+  for (const s of spec ? (values.set ?? []) : []) {
+    const eq = s.indexOf('=');
+    const p = spec!.params.find((x) => x.name === s.slice(0, eq));
+    if (eq <= 0 || !p) throw new ConfigError('--set', `expected key=value with a parameter of ${spec!.id} (${spec!.params.map((x) => x.name).join(', ')}), got ${JSON.stringify(s)}`);
+    params[p.name] = parseParamText(p, s.slice(eq + 1));
+  }
+  // Checked before any scoring, which takes minutes on a CPU adapter.
+  const continualConfig = spec && orders !== null ? resolveConfig({ method: spec.id, params, options: { mixedDtypes: true } }) : null;
+  if (continualConfig && (continualConfig.params.order ?? 'given') !== 'given') throw new ConfigError('--set', 'order: --orders and --seed choose the merge orders; leave order out');
+  const suite = await openSuite(ctx, values.suite, log);
   const evaluator = new SuiteEvaluator(ctx, suite);
   const opts = { samples, seed };
   try {
@@ -92,16 +150,24 @@ export async function runEval(ctx: GpuContext, argv: string[], log: (m: string) 
     const base = row(await scoreModel(ctx, suite, evaluator, null, opts));
     const individual = await scoreIndividuals(ctx, suite, evaluator, opts);
     const result: EvalResult = { suite: suite.manifest.name, samples, seed, tasks: suite.tasks.map((t) => t.task.id), base, individual: row(individual) };
-    if (values.method) {
-      const spec = getMethod(values.method);
-      const params: Record<string, unknown> = {};
-      for (const s of values.set ?? []) {
-        const eq = s.indexOf('=');
-        const p = spec.params.find((x) => x.name === s.slice(0, eq));
-        if (eq <= 0 || !p) throw new ConfigError('--set', `expected key=value with a parameter of ${spec.id} (${spec.params.map((x) => x.name).join(', ')}), got ${JSON.stringify(s)}`);
-        params[p.name] = parseParamText(p, s.slice(eq + 1));
+    if (spec) {
+      if (!continualConfig) result.merged = { ...(await scoreMerge(ctx, suite, evaluator, { method: spec.id, params }, opts)), method: spec.id, params };
+      else {
+        log(`${spec.id}: ${orders} order(s), seed ${seed}, scored after every step on ${values['all-tasks'] ? 'every task' : 'the tasks seen so far'}`);
+        const continual = await runContinualProtocol(ctx, suite, evaluator, {
+          config: continualConfig,
+          orders: orders!,
+          seed,
+          samples,
+          sampleSeed: seed,
+          evaluate: values['all-tasks'] ? 'all' : 'seen',
+          onStep: (k, step) => log(`  order ${k + 1}/${orders}: step ${step + 1}/${suite.tasks.length}`),
+        });
+        result.continual = continual;
+        const final = continual.runs.map((r) => r.acc[r.acc.length - 1]!);
+        const tasks = Object.fromEntries(result.tasks.map((t, j) => [t, final.reduce((a, row) => a + row[j]!, 0) / final.length]));
+        result.merged = { tasks, average: continual.finalAverage.mean, method: spec.id, params };
       }
-      result.merged = { ...(await scoreMerge(ctx, suite, evaluator, { method: spec.id, params }, opts)), method: spec.id, params };
     }
     if (values['all-methods']) {
       result.methods = [];
@@ -137,7 +203,28 @@ export function evalTable(r: EvalResult): string {
   // Normalized accuracy: merged / individual per task, averaged (the FusionBench and TALL convention).
   const norm = (c: ScoreRow) => (100 * r.tasks.reduce((a, t) => a + c.tasks[t]! / r.individual.tasks[t]!, 0)) / r.tasks.length;
   lines.push(['normalized'.padEnd(width), ...cols.map(([, c]) => pad(pct(norm(c))))].join(' '));
+  if (r.continual) lines.push(`(${r.continual.method}: the final model, averaged over ${r.continual.runs.length} order(s))`, '', continualTable(r.continual));
   return lines.join('\n') + '\n';
+}
+
+const pm = (s: MeanStd) => `${pct(s.mean)} ± ${s.std === null ? 'n/a' : pct(s.std)}`;
+
+/** The continual protocol as text: a per-step table for each order, then BWT and final average, mean ± std. */
+export function continualTable(c: ContinualProtocolResult): string {
+  const width = Math.max(12, ...c.tasks.map((t) => t.length));
+  const num = (x: number | null, digits: number) => (x === null ? '-' : x.toFixed(digits)).padStart(9);
+  const lines: string[] = [];
+  c.runs.forEach((run, k) => {
+    lines.push(`order ${k + 1}${run.seed === null ? '' : ` (seed ${run.seed})`}: ${run.order.map((i) => c.tasks[i]).join(', ')}`);
+    lines.push(`${'step'.padStart(4)}  ${'task added'.padEnd(width)} ${'avg seen'.padStart(9)} ${'lambda_t'.padStart(9)} ${'sqrt(t)'.padStart(9)}`);
+    run.steps.forEach((s, i) => {
+      lines.push(`${String(i + 1).padStart(4)}  ${c.tasks[run.order[i]!]!.padEnd(width)} ${num(run.seenAverage[i]!, 1)} ${num(s.lambda, 3)} ${num(s.sqrtT, 3)}`);
+    });
+    lines.push(`BWT ${run.bwt === null ? 'n/a' : pct(run.bwt)}, final average ${pct(run.finalAverage)}`, '');
+  });
+  const n = c.runs.length;
+  lines.push(`${c.method} over ${n} order(s): final average ${pm(c.finalAverage)}, BWT ${c.bwt ? pm(c.bwt) : 'n/a'} (mean ± sample std)`);
+  return lines.join('\n');
 }
 
 /** Markdown version of the table (docs/demo-results.md). */

@@ -12,7 +12,9 @@
  *   features = post_layernorm(x[:, 0]) (times visual_projection^T when present)   (B, F)
  *   logits = scale * normalize(features) . normalize(head rows)  (zero-shot)  or  features W^T + b  (linear)
  */
-import { tokenCount, type VisionConfig } from '../eval/visionConfig';
+import { argmaxRows } from '../eval/evaluate';
+import { resolveVisionWeights, tokenCount, type VisionConfig } from '../eval/visionConfig';
+import type { RefModel } from './refModel';
 
 /** Looks up a weight by canonical name (the checkpoint name without `vision_model.`). */
 export type RefWeights = (name: string) => Float64Array;
@@ -83,9 +85,10 @@ export function layerNormRef(x: Float64Array, rows: number, dim: number, inStrid
 
 /**
  * Multi-head self-attention without projections: q, k, v (B*T, D) with head h in columns h*hd..(h+1)*hd-1;
- * out[b, t, head h] = softmax_j(q_t . k_j / sqrt(hd)) v_j over the T tokens j of image b.
+ * out[b, t, head h] = softmax_j(q_t . k_j / sqrt(hd)) v_j over the T tokens j of image b, or only j <= t when
+ * `causal` (the text tower's mask).
  */
-export function attentionRef(q: Float64Array, k: Float64Array, v: Float64Array, batch: number, tokens: number, heads: number, headDim: number): Float64Array {
+export function attentionRef(q: Float64Array, k: Float64Array, v: Float64Array, batch: number, tokens: number, heads: number, headDim: number, causal = false): Float64Array {
   const d = heads * headDim;
   const out = new Float64Array(batch * tokens * d);
   const scale = 1 / Math.sqrt(headDim);
@@ -95,8 +98,9 @@ export function attentionRef(q: Float64Array, k: Float64Array, v: Float64Array, 
       const col = h * headDim;
       for (let t = 0; t < tokens; t++) {
         const qRow = (b * tokens + t) * d + col;
+        const keys = causal ? t + 1 : tokens;
         let max = -Infinity;
-        for (let j = 0; j < tokens; j++) {
+        for (let j = 0; j < keys; j++) {
           const kRow = (b * tokens + j) * d + col;
           let s = 0;
           for (let e = 0; e < headDim; e++) s += q[qRow + e]! * k[kRow + e]!;
@@ -104,11 +108,11 @@ export function attentionRef(q: Float64Array, k: Float64Array, v: Float64Array, 
           max = Math.max(max, scores[j]!);
         }
         let total = 0;
-        for (let j = 0; j < tokens; j++) {
+        for (let j = 0; j < keys; j++) {
           scores[j] = Math.exp(scores[j]! - max);
           total += scores[j]!;
         }
-        for (let j = 0; j < tokens; j++) {
+        for (let j = 0; j < keys; j++) {
           const p = scores[j]! / total;
           const vRow = (b * tokens + j) * d + col;
           for (let e = 0; e < headDim; e++) out[qRow + e] = out[qRow + e]! + p * v[vRow + e]!;
@@ -153,9 +157,39 @@ export function embedRef(config: VisionConfig, weights: RefWeights, images: Arra
   return x;
 }
 
+/** The sizes an encoder layer needs (a vision or a text config). */
+type EncoderSizes = Pick<VisionConfig, 'hiddenSize' | 'intermediateSize' | 'numHeads' | 'numLayers' | 'layerNormEps' | 'hiddenAct'>;
+
+/**
+ * The pre-LN encoder layers of CLIP's towers on x (B*T, D):
+ *   x = x + out_proj(attention(layer_norm1(x)));  x = x + fc2(act(fc1(layer_norm2(x))))
+ * with `causal` attention in the text tower.
+ */
+export function encoderRef(config: EncoderSizes, weights: RefWeights, input: Float64Array, batch: number, tokens: number, causal: boolean): Float64Array {
+  const { hiddenSize: d, intermediateSize: inter, numHeads: heads, layerNormEps: eps } = config;
+  const rows = batch * tokens;
+  let x = input;
+  for (let l = 0; l < config.numLayers; l++) {
+    const pre = `encoder.layers.${l}.`;
+    const ln = (h: Float64Array, name: string) => layerNormRef(h, rows, d, d, weights(`${pre}${name}.weight`), weights(`${pre}${name}.bias`), eps);
+    const lin = (h: Float64Array, name: string, inDim: number, outDim: number) =>
+      linearRef(h, rows, weights(`${pre}${name}.weight`), weights(`${pre}${name}.bias`), inDim, outDim);
+
+    const h1 = ln(x, 'layer_norm1');
+    const [q, k, v] = ['q_proj', 'k_proj', 'v_proj'].map((proj) => lin(h1, `self_attn.${proj}`, d, d)) as [Float64Array, Float64Array, Float64Array];
+    const attn = lin(attentionRef(q, k, v, batch, tokens, heads, d / heads, causal), 'self_attn.out_proj', d, d);
+    x = x.map((xi, i) => xi + attn[i]!);
+
+    const hidden = lin(ln(x, 'layer_norm2'), 'mlp.fc1', d, inter).map((u) => activationRef(u, config.hiddenAct));
+    const mlp = lin(hidden, 'mlp.fc2', inter, d);
+    x = x.map((xi, i) => xi + mlp[i]!);
+  }
+  return x;
+}
+
 /** Features (B, F) of `batch` images (B, C, S, S), already normalised. */
 export function vitFeaturesRef(config: VisionConfig, weights: RefWeights, images: ArrayLike<number>, batch: number): Float64Array {
-  const { hiddenSize: d, intermediateSize: inter, numHeads: heads, layerNormEps: eps } = config;
+  const { hiddenSize: d, layerNormEps: eps } = config;
   const tokens = tokenCount(config);
   const rows = batch * tokens;
   const expected = batch * config.numChannels * config.imageSize ** 2;
@@ -163,21 +197,7 @@ export function vitFeaturesRef(config: VisionConfig, weights: RefWeights, images
   const ln = (x: Float64Array, name: string, n: number, stride: number) =>
     layerNormRef(x, n, d, stride, weights(`${name}.weight`), weights(`${name}.bias`), eps);
 
-  let x = ln(embedRef(config, weights, images, batch), 'pre_layrnorm', rows, d);
-  for (let l = 0; l < config.numLayers; l++) {
-    const pre = `encoder.layers.${l}.`;
-    const lin = (h: Float64Array, name: string, inDim: number, outDim: number) =>
-      linearRef(h, rows, weights(`${pre}${name}.weight`), weights(`${pre}${name}.bias`), inDim, outDim);
-
-    const h1 = ln(x, `${pre}layer_norm1`, rows, d);
-    const [q, k, v] = ['q_proj', 'k_proj', 'v_proj'].map((proj) => lin(h1, `self_attn.${proj}`, d, d)) as [Float64Array, Float64Array, Float64Array];
-    const attn = lin(attentionRef(q, k, v, batch, tokens, heads, d / heads), 'self_attn.out_proj', d, d);
-    x = x.map((xi, i) => xi + attn[i]!);
-
-    const hidden = lin(ln(x, `${pre}layer_norm2`, rows, d), 'mlp.fc1', d, inter).map((u) => activationRef(u, config.hiddenAct));
-    const mlp = lin(hidden, 'mlp.fc2', inter, d);
-    x = x.map((xi, i) => xi + mlp[i]!);
-  }
+  const x = encoderRef(config, weights, ln(embedRef(config, weights, images, batch), 'pre_layrnorm', rows, d), batch, tokens, false);
   // The CLS token of each image: row b * T.
   const pooled = ln(x, 'post_layernorm', batch, tokens * d);
   if (config.projectionDim === null) return pooled;
@@ -204,3 +224,18 @@ export function vitLogitsRef(features: Float64Array, batch: number, head: RefHea
   return linearRef(f, batch, w, null, head.dim, head.classes);
 }
 
+/** Canonical-name lookup (what vitFeaturesRef asks for) into a float64 model keyed by its checkpoint names. */
+export function refVisionWeights(config: VisionConfig, model: RefModel, fileName: string): RefWeights {
+  const { names } = resolveVisionWeights(config, [...model].map(([name, t]) => ({ name, shape: t.shape })), fileName);
+  return (canonical) => {
+    const t = model.get(names.get(canonical) ?? '');
+    if (!t) throw new Error(`${fileName}: no tensor for ${canonical}`);
+    return t.data;
+  };
+}
+
+/** Logits (B, K) of `batch` normalised images and each image's predicted class (argmax, the first on ties). */
+export function vitPredictRef(config: VisionConfig, weights: RefWeights, images: ArrayLike<number>, batch: number, head: RefHead): { logits: Float64Array; predictions: Int32Array } {
+  const logits = vitLogitsRef(vitFeaturesRef(config, weights, images, batch), batch, head);
+  return { logits, predictions: argmaxRows(logits, batch, head.classes) };
+}
