@@ -51,8 +51,8 @@ export interface TorchJob {
 }
 
 /** Runs bench/torch_merge.py once for `job`; resolves to one figure per method. */
-export function runTorch(python: string, script: string, job: TorchJob): Promise<TorchFigure[]> {
-  const input = JSON.stringify({
+export async function runTorch(python: string, script: string, job: TorchJob): Promise<TorchFigure[]> {
+  const input = {
     tensors: job.tensors.map((t) => [t.name, t.shape]),
     dtype: job.dtype,
     tasks: job.tasks,
@@ -61,7 +61,12 @@ export function runTorch(python: string, script: string, job: TorchJob): Promise
     warmups: job.repeats.warmups,
     reps: job.repeats.reps,
     device: job.device,
-  });
+  };
+  return parseTorchOutput(await runPython(python, script, input), job);
+}
+
+/** Runs a Python script with one JSON job on stdin; resolves to its stdout, rejects with its last error lines. */
+export function runPython(python: string, script: string, job: unknown): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(python, [script], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
@@ -70,17 +75,11 @@ export function runTorch(python: string, script: string, job: TorchJob): Promise
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
     child.on('close', (code, signal) => {
-      if (code !== 0) {
-        const how = signal ? `was killed by ${signal}${signal === 'SIGKILL' ? ' (out of memory?)' : ''}` : `exited with ${code}`;
-        return reject(new Error(`${script} ${how}: ${err.trim().split('\n').slice(-3).join(' | ') || 'no error output'}`));
-      }
-      try {
-        resolve(parseTorchOutput(out, job));
-      } catch (e) {
-        reject(e);
-      }
+      if (code === 0) return resolve(out);
+      const how = signal ? `was killed by ${signal}${signal === 'SIGKILL' ? ' (out of memory?)' : ''}` : `exited with ${code}`;
+      reject(new Error(`${script} ${how}: ${err.trim().split('\n').slice(-3).join(' | ') || 'no error output'}`));
     });
-    child.stdin.end(input);
+    child.stdin.end(JSON.stringify(job));
   });
 }
 

@@ -1,9 +1,10 @@
 /**
  * The human-readable summary of one run (bench/results/<date>-<adapter>.md and latest.md): the acceptance figures
- * against their targets, the probes, where the time goes with recommendations, every merge against PyTorch, the CPU
- * references, and what was skipped or is not measured yet. Everything shown comes from the results object.
+ * against their targets, the probes, where the time goes with recommendations, one OPCM step and evaluation
+ * throughput against their CPU twins and PyTorch, every merge against PyTorch, the CPU references, and what was
+ * skipped or is not measured yet. Everything shown comes from the results object.
  */
-import type { BenchResults, Breakdown, EngineFigure, TorchFigure } from './results';
+import type { BenchResults, Breakdown, EngineFigure, EvalFigure, OpcmFigure, TorchFigure } from './results';
 import { recommendations } from './recommend';
 import { VARIANTS } from './breakdown';
 
@@ -188,6 +189,55 @@ function baselines(r: BenchResults): string[] {
   return out;
 }
 
+/** The OPCM step: GPU path, float64 twin and PyTorch, as times and as ratios to the GPU path. */
+export function opcmSection(o: OpcmFigure): string[] {
+  const shapes = o.linearWeights.map((s) => `${s.count} x ${s.rows}x${s.cols}`).join(', ');
+  const gpuMs = o.gpu.timing.ms;
+  const rows: string[][] = [['GPU path (runContinual)', fmtMs(gpuMs), '1x', `median of ${o.gpu.timing.runs.length}; ${o.gpu.projected} projections; peak GPU ${fmtBytes(o.gpu.peakGpuBytes)}`]];
+  if (o.twin) rows.push(['CPU twin (float64, reference/opcm.ts opcmStep)', fmtMs(o.twin.timing.ms), `${sig(o.twin.timing.ms / gpuMs)}x`, 'one run, same models']);
+  if (o.torch) {
+    const t = o.torch;
+    rows.push([`PyTorch ${t.torch} on ${t.device} (${t.threads} thread(s))`, fmtMs(t.ms), `${sig(t.ms / gpuMs)}x`, `median of ${t.runs.length}; torch.linalg.svd ${fmtMs(t.svdMs)} (${pct(t.svdMs / t.ms)}); peak RSS ${fmtBytes(t.peakRssBytes)}`]);
+  }
+  return [
+    `## One OPCM step: ${o.size.label}`,
+    '',
+    `The second step (t = 2) of OPCM at its defaults over 2 random f32 models of ${o.size.label} (${o.size.params.toLocaleString('en')} parameters, ${pct(o.size.fractionOfVitB32)} of ViT-B/32): ` +
+      `an SVD of the merged task vector and a projection for each Linear weight (${shapes}), the other tensors added, the rescale. ` +
+      "GPU time: from the end of the first step's onStep callback to the second's (reading and uploading the incoming model, task vectors and norms included). " +
+      'PyTorch: bench/torch_opcm.py, FusionBench-style (full torch.linalg.svd per Linear weight, float32), the incoming model moved to the device inside the timed region. ' +
+      'Time / GPU above 1: the GPU path is faster.',
+    '',
+    ...table(['path', 'time', 'time / GPU', 'how'], rows),
+    ...(o.torchError ? ['', `PyTorch: not measured (${o.torchError}).`] : []),
+  ];
+}
+
+/** Evaluation throughput: GPU path and CPU twin on the same images, FLOPs per image, fraction of the matmul peak. */
+export function evaluationSection(figures: EvalFigure[], matmulGflops: number): string[] {
+  const rows = figures.map((f) => [
+    f.workload,
+    `D ${f.model.hiddenSize}, ${f.model.layers} layer(s), ${f.model.imageSize}/${f.model.patchSize}, ${(f.model.params / 1e6).toFixed(2)}M params`,
+    `${f.images} (${f.batch})`,
+    sig(f.flopsPerImage / 1e6),
+    `**${sig(f.gpu.imagesPerSecond)}**`,
+    sig(f.gpu.gflops),
+    f.gpu.fractionOfMatmul === null ? '-' : pct(f.gpu.fractionOfMatmul),
+    f.twin ? `${sig(f.twin.imagesPerSecond)} (${f.twin.images})` : '-',
+    f.twin ? `${sig(f.gpu.imagesPerSecond / f.twin.imagesPerSecond)}x` : '-',
+    f.agreement ? `${f.agreement.same} / ${f.agreement.compared}` : '-',
+  ]);
+  return [
+    '## Evaluation throughput',
+    '',
+    `Images/s of the GPU path (src/engine/eval/vit.ts: forward pass, head, logits read back, scored on the host; median of ${[...new Set(figures.map((f) => f.gpu.timing.runs.length))].join('/')} run(s) after an untimed one that compiles and uploads) ` +
+      `and of the float64 CPU twin (src/engine/reference/vit.ts, one run on the first images) on the same images. MFLOP/image counts matrix products only (2 per multiply-add); ` +
+      `% of matmul = GPU GFLOP/s / the matmul probe (${sig(matmulGflops)} GFLOP/s). GPU / twin above 1: the GPU path is faster.`,
+    '',
+    ...table(['workload', 'model', 'images (batch)', 'MFLOP/image', 'GPU images/s', 'GPU GFLOP/s', '% of matmul', 'twin images/s (images)', 'GPU / twin', 'same predictions'], rows),
+  ];
+}
+
 function leftOut(r: BenchResults): string[] {
   const out: string[] = [];
   if (r.skipped.length) out.push('## Skipped', '', ...r.skipped.map((s) => `- ${s.what}: ${s.reason}`), '');
@@ -213,6 +263,8 @@ export function renderMarkdown(r: BenchResults): string {
     '',
     ...whereTimeGoes(r),
     '',
+    ...(r.opcm ?? []).flatMap((o) => [...opcmSection(o), '']),
+    ...(r.evaluation?.length ? [...evaluationSection(r.evaluation, r.matmulGflops), ''] : []),
     ...merges(r),
     '',
     ...baselines(r),

@@ -3,7 +3,8 @@
  * 2-core CI machine (whole suite under 10 minutes, CPU-emulated GPU): the acceptance merges on a reduced-depth,
  * half-width ViT-B/32 and the method matrix on a tiny one. `gpu` runs everything at full ViT-B/32 size for a real GPU
  * (one device call). `full-size` measures only the two acceptance merges at full ViT-B/32 size on SwiftShader, once
- * each (about half an hour on the 2-core machine). `smoke` is the tests' one-minute end-to-end run.
+ * each (about half an hour on the 2-core machine). `smoke` is the tests' one-minute end-to-end run. The OPCM step
+ * runs at width/4 on SwiftShader (an SVD of 768 x 768 takes minutes there) and at full size on a GPU.
  */
 import type { BenchDType } from './models';
 import type { ProbeSettings } from './probes';
@@ -27,6 +28,13 @@ export interface Profile {
   /** The float64 CPU twins: every method at the matrix size, plus Task Arithmetic and TIES at the acceptance size. */
   reference: { tasks: number; repeats: Repeats; acceptance: boolean };
   torch: { device: 'cpu' | 'cuda' | 'auto'; repeats: Repeats };
+  /** One OPCM step (bench/opcmRun.ts) per entry: GPU repetitions, and whether the float64 twin runs too (PyTorch always). */
+  opcm: { size: VitSize; repeats: Repeats; twin: boolean }[];
+  /**
+   * Evaluation throughput (bench/evalRun.ts): the demo suite's base on `demoSamples` images per task, the twin on the
+   * first `demoTwinImages` of each; a random `vit` model on `vitImages` images, the twin on `vitTwinImages`.
+   */
+  evaluation: { batch: number; repeats: Repeats; demoSamples: number; demoTwinImages: number; vit: VitSize; vitImages: number; vitTwinImages: number } | null;
 }
 
 const MINUTE = 60_000;
@@ -50,6 +58,9 @@ export const PROFILES: Record<string, Profile> = {
     metricsCost: { tasks: 8, methods: ['task_arithmetic', 'ties'] },
     reference: { tasks: 8, repeats: { warmups: 1, reps: 3 }, acceptance: true },
     torch: { device: 'cpu', repeats: { warmups: 1, reps: 3 } },
+    // A 768 x 768 SVD takes minutes on SwiftShader: the step runs at width/4 (192 x 192, 768 x 192, 192 x 768).
+    opcm: [{ size: scaledVit(4, 1), repeats: { warmups: 0, reps: 3 }, twin: true }],
+    evaluation: { batch: 32, repeats: { warmups: 0, reps: 3 }, demoSamples: 16, demoTwinImages: 16, vit: VIT_B32, vitImages: 2, vitTwinImages: 1 },
   },
   gpu: {
     name: 'gpu',
@@ -67,6 +78,13 @@ export const PROFILES: Record<string, Profile> = {
     metricsCost: { tasks: 8, methods: ['task_arithmetic', 'ties'] },
     reference: { tasks: 8, repeats: { warmups: 1, reps: 3 }, acceptance: false },
     torch: { device: 'auto', repeats: { warmups: 1, reps: 3 } },
+    // The float64 twin needs about a minute per 768 x 768 SVD: it is compared at width/4, the full-size step with
+    // PyTorch. The warm-up's tiny OPCM run has compiled every pipeline, so no warm-up runs here.
+    opcm: [
+      { size: VIT_B32, repeats: { warmups: 0, reps: 3 }, twin: false },
+      { size: scaledVit(4, 1), repeats: { warmups: 0, reps: 3 }, twin: true },
+    ],
+    evaluation: { batch: 64, repeats: { warmups: 1, reps: 3 }, demoSamples: 125, demoTwinImages: 16, vit: VIT_B32, vitImages: 128, vitTwinImages: 1 },
   },
   'full-size': {
     name: 'full-size',
@@ -84,6 +102,8 @@ export const PROFILES: Record<string, Profile> = {
     metricsCost: { tasks: 8, methods: [] },
     reference: { tasks: 8, repeats: { warmups: 0, reps: 1 }, acceptance: false },
     torch: { device: 'cpu', repeats: { warmups: 1, reps: 3 } },
+    opcm: [],
+    evaluation: null,
   },
   smoke: {
     name: 'smoke',
@@ -101,6 +121,8 @@ export const PROFILES: Record<string, Profile> = {
     metricsCost: { tasks: 3, methods: ['task_arithmetic'] },
     reference: { tasks: 3, repeats: { warmups: 0, reps: 1 }, acceptance: true },
     torch: { device: 'cpu', repeats: { warmups: 0, reps: 1 } },
+    opcm: [{ size: scaledVit(64, 1), repeats: { warmups: 0, reps: 1 }, twin: true }],
+    evaluation: { batch: 2, repeats: { warmups: 0, reps: 1 }, demoSamples: 2, demoTwinImages: 2, vit: scaledVit(12, 1), vitImages: 2, vitTwinImages: 1 },
   },
 };
 

@@ -86,6 +86,51 @@ export interface Breakdown {
   parts: { part: string; ms: number; fraction: number }[];
 }
 
+/** One OPCM step (the second, t = 2: an SVD and a projection for every Linear weight) on random ViT-shaped weights. */
+export interface OpcmFigure {
+  size: SizeInfo;
+  /** The Linear weights the step projects, by shape (rows x cols of the [out, in] weight). */
+  linearWeights: { rows: number; cols: number; count: number }[];
+  /** runContinual over 2 models, timed from the end of step 1's callback to step 2's (see bench/opcmRun.ts). */
+  gpu: { timing: Timing; peakGpuBytes: number; projected: number };
+  twin: OpcmTwinFigure | null;
+  torch: OpcmTorchFigure | null;
+  torchError: string | null;
+}
+
+/** The float64 twin's step (src/engine/reference/opcm.ts opcmStep) on the same models, one run. */
+export interface OpcmTwinFigure {
+  timing: Timing;
+}
+
+/** The same step in PyTorch (bench/torch_opcm.py), float32, full torch.linalg.svd per Linear weight. */
+export interface OpcmTorchFigure {
+  ms: number;
+  runs: number[];
+  /** The part of the step spent in torch.linalg.svd. */
+  svdMs: number;
+  device: string;
+  torch: string;
+  threads: number;
+  peakRssBytes: number;
+}
+
+/** Evaluation throughput of one model: the GPU path and the float64 CPU twin on the same images in the same run. */
+export interface EvalFigure {
+  workload: string;
+  model: { hiddenSize: number; layers: number; imageSize: number; patchSize: number; channels: number; params: number };
+  /** Images per timed GPU run, and the GPU batch size. */
+  images: number;
+  batch: number;
+  /** Matrix-product FLOPs of one image's forward pass and head (bench/evalRun.ts flopsPerImage). */
+  flopsPerImage: number;
+  gpu: { timing: Timing; imagesPerSecond: number; gflops: number; fractionOfMatmul: number | null };
+  /** The twin on `images` of the same images (one timed run). */
+  twin: { timing: Timing; images: number; imagesPerSecond: number } | null;
+  /** Predictions of the GPU path and the twin on the images both scored. */
+  agreement: { compared: number; same: number } | null;
+}
+
 /** A workload the budget or the method's model count left out, and why. */
 export interface Skipped {
   what: string;
@@ -118,6 +163,9 @@ export interface BenchResults {
   torch: TorchFigure[];
   torchError: string | null;
   reference: ReferenceFigure[];
+  /** Absent in results written before these sections existed. */
+  opcm?: OpcmFigure[];
+  evaluation?: EvalFigure[];
   skipped: Skipped[];
   notMeasured: NotMeasured[];
   notes: string[];

@@ -1,14 +1,22 @@
 /**
- * The benchmark suite: probes, pipeline warm-up, the acceptance merges and their time breakdown, the method matrix,
- * the interference-metrics cost and the baselines, in that order (most important first). No workload starts once the
- * profile's budget is spent; those left are listed as skipped, never estimated.
+ * The benchmark suite: probes, pipeline warm-up, the acceptance merges and their time breakdown, one OPCM step,
+ * evaluation throughput, the method matrix, the interference-metrics cost and the baselines, in that order (most
+ * important first). No workload starts once the profile's budget is spent; those left are listed as skipped, never
+ * estimated.
  */
 import { cpus, loadavg, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
 import type { GpuContext } from '../src/engine/gpu/device';
+import { loadSuite } from '../src/engine/eval/suite';
+import { resolveConfig } from '../src/engine/merge/config';
+import { runContinual } from '../src/engine/merge/continual';
 import { METHODS, getMethod } from '../src/engine/methods/registry';
+import { suiteFilesFromDir } from '../src/platform/nodeFiles';
 import { findTorchPython, runTorch, timeReference } from './baselines';
 import { breakdown } from './breakdown';
 import { measureMerge, mergeOnce, sizeInfo } from './engineRun';
+import { demoThroughput, randomVitThroughput } from './evalRun';
+import { opcmFigure, runTorchOpcm, timeOpcmGpu, timeOpcmTwin } from './opcmRun';
 import { generateModels, type BenchDType, type BenchModels } from './models';
 import { matrixRepeats, type Profile } from './profiles';
 import { copyBufferProbe, copyKernelProbe, launchProbe, matmulProbe, readbackProbe, uploadProbe } from './probes';
@@ -22,6 +30,10 @@ export interface SuiteOptions {
   /** Interpreters to try for PyTorch, or null to skip it; and the baseline script. */
   python: string[] | null;
   torchScript: string;
+  /** The PyTorch OPCM step (default: torch_opcm.py beside torchScript). */
+  torchOpcmScript?: string;
+  /** The demo suite's folder (default public/demo). */
+  demoDir?: string;
   log: (msg: string) => void;
 }
 
@@ -65,6 +77,8 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
     torch: [],
     torchError: null,
     reference: [],
+    opcm: [],
+    evaluation: [],
     skipped: [],
     notMeasured: [],
     notes: [],
@@ -109,6 +123,7 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
   step('warm-up: every method once on a tiny model');
   const tiny = await generateModels({ size: p.warmupSize, dtype: 'F32', tasks: 2 });
   for (const method of BATCH_METHODS) await mergeOnce(ctx, tiny, method, false);
+  if (p.opcm.length) await runContinual(ctx, { base: tiny.base, models: tiny.models, config: resolveConfig({ method: 'opcm' }) });
 
   // 3. Acceptance: Task Arithmetic and global TIES on the acceptance models, the breakdown, the references there.
   const acc = p.acceptance;
@@ -141,7 +156,47 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
   (globalThis as { gc?: () => void }).gc?.();
   await torch(acc.size, 'F32', acc.tasks, ['task_arithmetic', 'ties']);
 
-  // 4. The method matrix: model counts in the profile's order, each in every dtype, then metrics cost and references.
+  // 4. One OPCM step (GPU, CPU twin, PyTorch) and evaluation throughput (GPU and CPU twin).
+  for (const oc of p.opcm) {
+    const label = `OPCM step 2 of 2, ${sizeLabel(oc.size)}`;
+    if (!inBudget()) {
+      r.skipped.push({ what: label, reason: 'time budget' });
+      continue;
+    }
+    const m = await generateModels({ size: oc.size, dtype: 'F32', tasks: 2 });
+    step(label);
+    const fig = opcmFigure(oc.size, await timeOpcmGpu(ctx, m, oc.repeats));
+    r.opcm!.push(fig);
+    if (oc.twin) {
+      step(`CPU reference: ${label}`);
+      fig.twin = await timeOpcmTwin(m);
+    }
+    if (python && inBudget()) {
+      step(`PyTorch: ${label}`);
+      try {
+        fig.torch = await runTorchOpcm(python, o.torchOpcmScript ?? join(dirname(o.torchScript), 'torch_opcm.py'), oc.size, p.torch.repeats, p.torch.device);
+      } catch (e) {
+        fig.torchError = (e as Error).message;
+        log(`PyTorch OPCM baseline failed: ${fig.torchError}`);
+      }
+    } else fig.torchError = python ? 'time budget' : r.torchError;
+  }
+  if (p.evaluation) {
+    const ev = p.evaluation;
+    const opts = { batch: ev.batch, repeats: ev.repeats, matmulGflops: r.matmulGflops };
+    if (inBudget()) {
+      step(`evaluation: demo suite, ${ev.demoSamples} images per task`);
+      const suite = await loadSuite(suiteFilesFromDir(o.demoDir ?? 'public/demo'));
+      r.evaluation!.push(await demoThroughput(ctx, suite, ev.demoSamples, { ...opts, twinImages: ev.demoTwinImages }));
+    } else r.skipped.push({ what: 'evaluation throughput on the demo suite', reason: 'time budget' });
+    if (inBudget()) {
+      step(`evaluation: random ${sizeLabel(ev.vit)}, ${ev.vitImages} image(s)`);
+      r.evaluation!.push(await randomVitThroughput(ctx, ev.vit, ev.vitImages, { ...opts, twinImages: ev.vitTwinImages }));
+      (globalThis as { gc?: () => void }).gc?.();
+    } else r.skipped.push({ what: `evaluation throughput on a random ${sizeLabel(ev.vit)}`, reason: 'time budget' });
+  }
+
+  // 5. The method matrix: model counts in the profile's order, each in every dtype, then metrics cost and references.
   const mx = p.matrix;
   const generated = new Map<BenchDType, BenchModels>();
   const largest = Math.max(0, ...mx.tasks);
@@ -197,8 +252,7 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
 
   r.notes.push(...notesOf(p, r));
   r.notMeasured.push(
-    { what: 'OPCM (continual, SVD-bound) as a fraction of the matmul peak', reason: 'not measured yet: the second part of issue 8 (runContinual workloads)' },
-    { what: 'ViT-B/32 evaluation throughput (images/s, fraction of the matmul peak)', reason: 'not measured yet: the second part of issue 8' },
+    { what: 'OPCM step as a fraction of the matmul peak', reason: "the step's FLOPs depend on the SVD's Jacobi sweep count, which runContinual does not report" },
     { what: 'browser slider latency (parameter change to updated charts)', reason: 'not measured yet: needs the page and a browser run' },
   );
   r.host.loadAverageEnd = loadavg();

@@ -81,6 +81,26 @@ describe('runSuite', () => {
     expect(r.notMeasured.length).toBeGreaterThan(0);
   });
 
+  it('times one OPCM step on the GPU against the twin and PyTorch, and evaluation throughput on both paths', () => {
+    expect(r.opcm).toHaveLength(1);
+    const o = r.opcm![0]!;
+    expect(o.gpu.projected).toBe(o.linearWeights.reduce((n, s) => n + s.count, 0));
+    expect(o.gpu.peakGpuBytes).toBeGreaterThan(0);
+    expect(o.twin!.timing.ms).toBeGreaterThan(0);
+    expect(o.torch!.svdMs).toBeGreaterThan(0);
+    expect(o.torch!.svdMs).toBeLessThanOrEqual(o.torch!.ms);
+    expect(r.evaluation!.map((e) => e.workload)).toEqual([expect.stringMatching(/^demo suite/), expect.stringMatching(/^random ViT-B\/32/)]);
+    for (const e of r.evaluation!) {
+      expect(e.gpu.imagesPerSecond, e.workload).toBeCloseTo(e.images / (e.gpu.timing.ms / 1000), 9);
+      expect(e.gpu.fractionOfMatmul, e.workload).toBeCloseTo(e.gpu.gflops / r.matmulGflops, 9);
+      expect(e.twin!.images, e.workload).toBeGreaterThan(0);
+    }
+    const demo = r.evaluation![0]!;
+    expect(demo.images).toBe(8 * profile.evaluation!.demoSamples);
+    expect(demo.agreement).toEqual({ compared: 8 * profile.evaluation!.demoTwinImages, same: 8 * profile.evaluation!.demoTwinImages });
+    expect(r.notMeasured.map((n) => n.what).join(' ')).not.toMatch(/evaluation/);
+  });
+
   it('writes JSON and markdown named by date, adapter and (non-default) profile', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bench-'));
     const paths = await writeResults(dir, r);

@@ -1,0 +1,92 @@
+/**
+ * Slider-to-chart latency on the demo suite: in headless Chromium (real WebGPU: the machine's GPU, or SwiftShader),
+ * set lambda through its number box and time, inside the page, from the input event to the commit of the accuracy
+ * chart for that lambda (the results element's data-merged-for names the config its numbers belong to). Includes the
+ * page's 150 ms coalescing delay, the merge, the evaluation of the live sample and React's render.
+ * Writes bench/results/<date>-<adapter>-slider.json and .md.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, inject, it } from 'vitest';
+import { launchBrowser } from '../../tests/helpers/browser';
+import { adapterSlug } from '../output';
+
+const UPDATES = Number(process.env.SLIDER_UPDATES ?? 12);
+
+/** Runs in the page: sets lambda and resolves with the milliseconds until the chart shows that lambda's merge. */
+function oneUpdate(value: number): Promise<number> {
+  const input = document.querySelector<HTMLInputElement>('input[aria-label="lambda value"]')!;
+  const results = document.querySelector<HTMLElement>('[data-testid=results]')!;
+  const shows = () => {
+    try {
+      const key = JSON.parse(results.dataset.mergedFor ?? 'null') as [string, Record<string, unknown>] | null;
+      return key?.[1]?.lambda === value;
+    } catch {
+      return false;
+    }
+  };
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const observer = new MutationObserver(() => {
+      if (!shows()) return;
+      observer.disconnect();
+      resolve(performance.now() - t0);
+    });
+    observer.observe(results, { attributes: true, attributeFilter: ['data-merged-for'] });
+    const setValue = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!;
+    setValue.call(input, String(value));
+    input.dispatchEvent(new Event('input', { bubbles: true }));
+  });
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+it('measures slider-to-chart latency on the demo suite', async () => {
+  const browser = await launchBrowser();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(inject('baseUrl'));
+    const adapter = (await page.getByTestId('gpu-ready').textContent({ timeout: 60_000 }))!.replace(/^GPU:\s*/, '');
+    await expect.poll(() => page.getByTestId('results').getAttribute('data-merged-for'), { timeout: 600_000, interval: 500 }).toBeTruthy();
+    const samples = Number(await page.getByTestId('results').getAttribute('data-merged-samples'));
+    const times: number[] = [];
+    // lambda 0.30 is the default: visit 0.31, 0.32, ... so every update is a new merge.
+    for (let i = 1; i <= UPDATES; i++) times.push(await page.evaluate(oneUpdate, Math.round((0.3 + i / 100) * 100) / 100));
+    const date = new Date().toISOString();
+    const result = {
+      format: 'merge-playground/slider-latency@1',
+      date,
+      adapter,
+      updates: UPDATES,
+      samplesPerTask: samples,
+      medianMs: median(times),
+      minMs: Math.min(...times),
+      maxMs: Math.max(...times),
+      timesMs: times,
+    };
+    const dir = join(process.cwd(), 'bench', 'results');
+    mkdirSync(dir, { recursive: true });
+    const stem = join(dir, `${date.slice(0, 10)}-${adapterSlug(adapter)}-slider`);
+    writeFileSync(`${stem}.json`, `${JSON.stringify(result, null, 1)}\n`);
+    writeFileSync(
+      `${stem}.md`,
+      [
+        `# Slider-to-chart latency: ${adapter}, ${date.slice(0, 10)}`,
+        '',
+        `Demo suite in headless Chromium, Task Arithmetic, lambda set ${UPDATES} times through its number box; each time measured inside the page from the input event to the commit of the accuracy chart for that lambda (150 ms coalescing delay + merge of 8 models + evaluation of ${samples} images per task on 8 tasks + render).`,
+        '',
+        '| median | min | max | updates |',
+        '|---:|---:|---:|---:|',
+        `| **${(result.medianMs / 1000).toFixed(2)} s** | ${(result.minMs / 1000).toFixed(2)} s | ${(result.maxMs / 1000).toFixed(2)} s | ${UPDATES} |`,
+        '',
+      ].join('\n'),
+    );
+    console.log(`slider-to-chart latency: median ${result.medianMs.toFixed(0)} ms over ${UPDATES} updates (${adapter}); written to ${stem}.md`);
+    expect(times).toHaveLength(UPDATES);
+  } finally {
+    await browser.close();
+  }
+});
