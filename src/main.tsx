@@ -1,10 +1,12 @@
-/** Browser entry: mounts the page and starts WebGPU. */
+/** Browser entry: mounts the page, reads the share link, starts WebGPU and opens the demo suite. */
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
-import { initGpu, loadDemo } from './app/actions';
+import { DEMO_URL, initGpu, loadDemo } from './app/actions';
+import { readLink, startUrlSync } from './app/urlSync';
 import { App } from './ui/App';
 import { ErrorBoundary } from './ui/ErrorBoundary';
 import './ui/styles.css';
+import './ui/charts/charts.css';
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>
@@ -13,5 +15,9 @@ createRoot(document.getElementById('root')!).render(
     </ErrorBoundary>
   </StrictMode>,
 );
-// Open on the embedded demo suite: results within seconds, no set-up, no network beyond the page's own server.
-void initGpu().then(() => loadDemo());
+// The link's settings first, so the first merge is already the shared experiment; then the demo suite (no set-up,
+// no network beyond the page's own server); from then on every change of the experiment is written to the URL.
+const layout = readLink(location.hash);
+void initGpu()
+  .then(() => loadDemo(DEMO_URL, layout))
+  .finally(startUrlSync);

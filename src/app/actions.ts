@@ -1,112 +1,113 @@
 /**
- * User actions: they call the engine and write progress and results into the store. The engine runs on the page's
- * thread but never blocks it: every step is asynchronous GPU work.
+ * User actions on models, method and settings. They edit the store (the experiment) and start the work that follows
+ * from it; merging itself is in mergeActions.ts, the evaluation suite in suiteActions.ts.
  */
-import { resolveConfig } from '../engine/merge/config';
-import { runContinual } from '../engine/merge/continual';
-import { runMerge } from '../engine/merge/runMerge';
-import type { Model } from '../engine/io/model';
-import { GpuRuntime } from '../engine/gpu/device';
 import { getMethod } from '../engine/methods/registry';
-import { browserGpu, NO_WEBGPU_MESSAGE } from '../platform/browserGpu';
-import { blobSink, openModelFromFiles } from '../platform/browserFiles';
-import { currentSuite, loadSuiteFrom, mergeSuite } from './suiteActions';
-import { appStore, type ModelEntry } from './store';
+import type { Model } from '../engine/io/model';
+import { openModelFromFiles } from '../platform/browserFiles';
+import { DEMO_BASE, merge, scheduleLiveMerge } from './mergeActions';
+import { gpuContext, newModelId, opened } from './runtime';
+import { dropSuite, loadSuiteFrom } from './suiteActions';
+import { appStore, type AppState, type ChartTab, type EvalSettings, type ModelEntry } from './store';
 
-// Live objects that cannot go into the store.
-const opened = new Map<string, Model>();
-let runtime: GpuRuntime | null = null;
-let running: AbortController | null = null;
-let nextId = 1;
+export { initGpu } from './runtime';
+export { cancelMerge, merge } from './mergeActions';
 
 const set = appStore.setState;
-
-/** Checks for WebGPU and starts the GPU device. */
-export async function initGpu(): Promise<void> {
-  const gpu = browserGpu();
-  if (!gpu) {
-    set({ gpu: { state: 'unavailable', message: NO_WEBGPU_MESSAGE } });
-    return;
-  }
-  try {
-    runtime = new GpuRuntime(gpu, { label: 'merge-playground page', onLost: (reason) => set({ run: { state: 'error', progress: 0, message: `The GPU device was lost (${reason}). Your settings are kept; merge again to restart it.` } }) });
-    const ctx = await runtime.context();
-    set({ gpu: { state: 'ready', adapter: ctx.info.adapter, software: ctx.info.isSoftware } });
-  } catch (e) {
-    set({ gpu: { state: 'unavailable', message: (e as Error).message } });
-  }
-}
 
 /** The embedded demo suite, served with the page. */
 export const DEMO_URL = `${import.meta.env.BASE_URL}demo/`;
 
-/** Opens the demo suite: its base and fine-tuned models become the page's models, scored and merged at once. */
-export async function loadDemo(url = DEMO_URL): Promise<void> {
-  if (!runtime) return;
+const sizeOf = (m: Model) => [...m.tensors.values()].reduce((a, t) => a + t.info.end - t.info.begin, 0);
+
+/**
+ * Opens the demo suite: its base and fine-tuned models become the page's models, scored and merged at once.
+ * `layout` (from a share link) gives the models' order and which are switched on.
+ */
+export async function loadDemo(url = DEMO_URL, layout?: ModelLayout): Promise<void> {
+  const ctx = await gpuContext();
+  if (!ctx) return;
   try {
-    const ctx = await runtime.context();
-    const suite = await loadSuiteFrom(ctx, url);
+    const { evaluation } = appStore.getState();
+    const live = evaluation.liveSamples;
+    const suite = await loadSuiteFrom(ctx, url, live, evaluation.seed);
     // A user who picked models while the demo loaded keeps them: their choice wins.
     if (appStore.getState().base) {
+      dropSuite();
       set({ suite: null });
       return;
     }
     opened.clear();
     opened.set(DEMO_BASE, suite.base);
-    const size = (m: { tensors: Map<string, { info: { begin: number; end: number } }> }) => [...m.tensors.values()].reduce((a, t) => a + t.info.end - t.info.begin, 0);
-    const models = suite.tasks.map((t) => {
+    let models: ModelEntry[] = suite.tasks.map((t) => {
       const id = `demo:${t.task.id}`;
       opened.set(id, t.model);
-      return { id, name: t.task.title, bytes: size(t.model), tensors: t.model.tensors.size };
+      return { id, name: t.task.title, bytes: sizeOf(t.model), tensors: t.model.tensors.size, enabled: true, source: id };
     });
-    set({ base: { id: DEMO_BASE, name: `${suite.manifest.name}: base`, bytes: size(suite.base), tensors: suite.base.tensors.size }, models, inputError: null });
-    await merge();
+    if (layout) models = arrange(models, layout);
+    set({ baseTensors: [...suite.base.tensors.keys()], base: { id: DEMO_BASE, name: `${suite.manifest.name}: base`, bytes: sizeOf(suite.base), tensors: suite.base.tensors.size, enabled: true, source: DEMO_BASE }, models, inputError: null });
+    await merge('live');
   } catch (e) {
     set((s) => ({ suite: s.suite ? { ...s.suite, state: 'error', message: (e as Error).message } : null }));
   }
 }
 
-const DEMO_BASE = 'demo:base';
-
-/** True while the page's models are the suite's (then every merge is scored on the suite). */
-function suiteMode(): boolean {
-  const s = appStore.getState();
-  return !!currentSuite() && s.suite !== null && s.base?.id === DEMO_BASE && s.models.every((m) => m.id.startsWith('demo:'));
+/** The order of the fine-tuned models and which are switched off, by source (from a share link). */
+export interface ModelLayout {
+  ids: string[];
+  disabled: string[];
 }
 
-let liveTimer: ReturnType<typeof setTimeout> | null = null;
+/** Applies a layout to the current models (a link opened while the page was already showing them). */
+export function applyLayout(layout: ModelLayout): void {
+  set((s) => ({ models: arrange(s.models, layout) }));
+}
 
-/** Re-merges shortly after the last parameter change (live view on the suite); older work is cancelled. */
-function scheduleLiveMerge(): void {
-  if (!suiteMode()) return;
-  if (liveTimer) clearTimeout(liveTimer);
-  liveTimer = setTimeout(() => {
-    liveTimer = null;
-    void merge();
-  }, 150);
+/** Orders models as `ids` says (unknown ids ignored, unlisted models keep their place at the end) and switches some off. */
+function arrange(models: ModelEntry[], layout: ModelLayout): ModelEntry[] {
+  const rank = new Map(layout.ids.map((id, i) => [id, i]));
+  const sorted = [...models].sort((a, b) => (rank.get(a.source) ?? Infinity) - (rank.get(b.source) ?? Infinity));
+  const off = new Set(layout.disabled);
+  const out = sorted.map((m) => ({ ...m, enabled: !off.has(m.source) }));
+  // A link cannot switch every model off.
+  return out.some((m) => m.enabled) ? out : out.map((m) => ({ ...m, enabled: true }));
 }
 
 async function openEntry(files: File[]): Promise<ModelEntry> {
   const model = await openModelFromFiles(files);
-  const id = `m${nextId++}`;
+  return registerModel(model, files.reduce((s, f) => s + f.size, 0));
+}
+
+/** Adds an opened model (local files, the Hub) under a fresh id; returns its store entry. */
+export function registerModel(model: Model, bytes: number, name = model.name, source = `local:${name}`): ModelEntry {
+  const id = newModelId();
   opened.set(id, model);
-  const bytes = files.reduce((s, f) => s + f.size, 0);
-  return { id, name: model.name, bytes, tensors: model.tensors.size };
+  return { id, name, bytes, tensors: model.tensors.size, enabled: true, source };
+}
+
+/** Makes `entry` the base; own models replace the demo (its models no longer belong together). */
+export function useAsBase(entry: ModelEntry): void {
+  const old = appStore.getState().base;
+  const model = opened.get(entry.id);
+  if (old) opened.delete(old.id);
+  if (old?.id === DEMO_BASE) {
+    for (const m of appStore.getState().models) opened.delete(m.id);
+    dropSuite();
+    set({ models: [], suite: null, report: null, continual: null, sweep: null, continualRuns: null });
+  }
+  set({ base: entry, baseTensors: model ? [...model.tensors.keys()] : [], inputError: null });
+}
+
+/** Adds fine-tuned models next to the current ones; the suite no longer scores the set. */
+export function addModels(entries: ModelEntry[]): void {
+  set((s) => ({ models: [...s.models, ...entries], inputError: null, suite: entries.length ? null : s.suite }));
 }
 
 /** Sets the base (pretrained) model from picked files. */
 export async function setBaseFiles(files: File[]): Promise<void> {
   if (!files.length) return;
   try {
-    const entry = await openEntry(files);
-    const old = appStore.getState().base;
-    if (old) opened.delete(old.id);
-    // Own files replace the demo: its models no longer belong together.
-    if (old?.id === DEMO_BASE) {
-      for (const m of appStore.getState().models) opened.delete(m.id);
-      set({ models: [], suite: null, report: null, continual: null });
-    }
-    set({ base: entry, inputError: null });
+    useAsBase(await openEntry(files));
   } catch (e) {
     set({ inputError: (e as Error).message });
   }
@@ -119,10 +120,10 @@ export async function addModelFiles(files: File[]): Promise<void> {
   const added: ModelEntry[] = [];
   try {
     for (const g of groups) added.push(await openEntry(g));
-    // Models of one's own next to the demo's: the suite no longer scores this set.
-    set((s) => ({ models: [...s.models, ...added], inputError: null, suite: null }));
+    addModels(added);
   } catch (e) {
-    set((s) => ({ models: [...s.models, ...added], inputError: (e as Error).message }));
+    addModels(added);
+    set({ inputError: (e as Error).message });
   }
 }
 
@@ -132,103 +133,72 @@ export function removeModel(id: string): void {
   set((s) => ({ models: s.models.filter((m) => m.id !== id), suite: id.startsWith('demo:') ? null : s.suite }));
 }
 
+/** Switches a fine-tuned model in or out of the merge (at least one stays in). */
+export function toggleModel(id: string): void {
+  const s = appStore.getState();
+  const target = s.models.find((m) => m.id === id);
+  if (!target) return;
+  if (target.enabled && s.models.filter((m) => m.enabled).length <= 1) {
+    set({ inputError: 'At least one fine-tuned model must take part in the merge.' });
+    return;
+  }
+  set({ models: s.models.map((m) => (m.id === id ? { ...m, enabled: !m.enabled } : m)), inputError: null });
+  afterExperimentChange();
+}
+
+/** Moves a fine-tuned model to position `to` (the order continual methods merge in). */
+export function moveModel(id: string, to: number): void {
+  const models = [...appStore.getState().models];
+  const from = models.findIndex((m) => m.id === id);
+  if (from < 0) return;
+  const clamped = Math.max(0, Math.min(models.length - 1, to));
+  if (clamped === from) return;
+  const [m] = models.splice(from, 1);
+  models.splice(clamped, 0, m!);
+  set({ models });
+  afterExperimentChange();
+}
+
 /** Chooses the merging method (parameters go back to that method's defaults). */
 export function setMethod(id: string): void {
   getMethod(id);
   set({ method: id, params: {} });
-  scheduleLiveMerge();
+  afterExperimentChange();
 }
 
-/** Sets one method parameter. */
+/** Sets one method parameter (undefined = back to the default). */
 export function setParam(name: string, value: unknown): void {
-  set((s) => ({ params: { ...s.params, [name]: value } }));
-  scheduleLiveMerge();
+  set((s) => {
+    const params = { ...s.params };
+    if (value === undefined) delete params[name];
+    else params[name] = value;
+    return { params };
+  });
+  afterExperimentChange();
 }
 
-export function setOutputDtype(dtype: 'base' | 'F32' | 'F16' | 'BF16'): void {
+export function setOutputDtype(dtype: AppState['outputDtype']): void {
   set({ outputDtype: dtype });
 }
 
-/** Merges on the GPU, fills the report and offers the merged file for download. */
-export async function merge(): Promise<void> {
-  const s = appStore.getState();
-  const base = s.base && opened.get(s.base.id);
-  const models = s.models.map((m) => opened.get(m.id)).filter((m): m is Model => !!m);
-  if (!runtime || !base || !models.length) return;
-  running?.abort();
-  const controller = new AbortController();
-  running = controller;
-  for (const o of s.outputs) URL.revokeObjectURL(o.url);
-  set({ run: { state: 'merging', progress: 0, message: null }, outputs: [] });
-  try {
-    const config = resolveConfig({ method: s.method, params: s.params, options: { outputDtype: s.outputDtype, mixedDtypes: suiteMode() } });
-    const ctx = await runtime.context();
-    const sinks: { name: string; sink: ReturnType<typeof blobSink> }[] = [];
-    if (suiteMode() && config.method.id !== 'tall_masks') {
-      const sink = blobSink(`merged-${s.method}.safetensors`);
-      const report = await mergeSuite(ctx, config, JSON.stringify([s.method, s.params]), controller.signal, async () => sink);
-      if (controller.signal.aborted) return;
-      const blob = sink.blob()!;
-      set({
-        report: 'tensors' in report ? report : null,
-        continual: 'steps' in report ? report : null,
-        run: { state: 'done', progress: 1, message: null },
-        outputs: [{ url: URL.createObjectURL(blob), name: sink.name, bytes: blob.size }],
-      });
-      return;
-    }
-    if (config.method.family === 'continual') {
-      const sink = blobSink(`merged-${s.method}.safetensors`);
-      sinks.push({ name: sink.name, sink });
-      const continual = await runContinual(ctx, {
-        base,
-        models,
-        config,
-        output: async () => sink,
-        signal: controller.signal,
-        onProgress: (p) => set({ run: { state: 'merging', progress: p.step / p.steps, message: `step ${p.step + 1} of ${p.steps}: ${p.tensor}` } }),
-      });
-      if (controller.signal.aborted) return;
-      set({
-        continual: continual,
-        report: null,
-        run: { state: 'done', progress: 1, message: null },
-        outputs: [{ url: URL.createObjectURL(sink.blob()!), name: sink.name, bytes: sink.blob()!.size }],
-      });
-      return;
-    }
-    const report = await runMerge(ctx, {
-      base,
-      models,
-      config,
-      output: async (index, label) => {
-        const name = label === null ? `merged-${s.method}.safetensors` : `${s.method}-${index}-${label.replace(/\.safetensors$/, '')}.safetensors`;
-        const sink = blobSink(name);
-        sinks.push({ name, sink });
-        return sink;
-      },
-      signal: controller.signal,
-      onProgress: (p) => set({ run: { state: 'merging', progress: p.totalBytes ? Math.min(1, p.doneBytes / p.totalBytes) : 1, message: `${p.phase}: ${p.tensor}` } }),
-    });
-    if (controller.signal.aborted) return;
-    const outputs = sinks.map(({ name, sink }) => ({ name, blob: sink.blob()! }));
-    set({
-      report,
-      continual: null,
-      run: { state: 'done', progress: 1, message: null },
-      outputs: outputs.map(({ name, blob }) => ({ url: URL.createObjectURL(blob), name, bytes: blob.size })),
-    });
-  } catch (e) {
-    if (controller.signal.aborted) return;
-    set({ run: { state: 'error', progress: 0, message: (e as Error).message } });
-  } finally {
-    if (running === controller) running = null;
-  }
+/** Changes the evaluation's sample sizes or seed. */
+export function setEvaluation(patch: Partial<EvalSettings>): void {
+  set((s) => ({ evaluation: { ...s.evaluation, ...patch } }));
+  afterExperimentChange();
 }
 
-/** Cancels a running merge; nothing is offered for download. */
-export function cancelMerge(): void {
-  running?.abort();
-  running = null;
-  set({ run: { state: 'idle', progress: 0, message: 'Merge cancelled.' } });
+/** Switches the results tab; the interference tab needs a merge with metrics. */
+export function setTab(tab: ChartTab): void {
+  const s = appStore.getState();
+  set({ view: { ...s.view, tab } });
+  if (tab === 'interference' && s.report && !s.report.interference) scheduleLiveMerge();
+}
+
+export function setNormalized(normalized: boolean): void {
+  set((s) => ({ view: { ...s.view, normalized } }));
+}
+
+/** Everything that follows a change of the experiment: a live re-merge (on the suite). */
+function afterExperimentChange(): void {
+  scheduleLiveMerge();
 }

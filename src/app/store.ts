@@ -12,6 +12,10 @@ export interface ModelEntry {
   name: string;
   bytes: number;
   tensors: number;
+  /** Included in the merge (a model toggled out stays listed and is still evaluated on its task). */
+  enabled: boolean;
+  /** Where it came from, as share links write it: demo:ID, local:NAME or a Hub id org/name@revision. */
+  source: string;
 }
 
 export type GpuStatus = { state: 'checking' } | { state: 'ready'; adapter: string; software: boolean } | { state: 'unavailable'; message: string };
@@ -21,6 +25,53 @@ export interface RunState {
   /** 0..1 while merging. */
   progress: number;
   message: string | null;
+  /** When the current work started (ms since the epoch), for the time-left estimate. */
+  startedAt?: number;
+}
+
+/** Long background work (a lambda sweep, the continual comparison): progress and a time-left estimate. */
+export interface JobState {
+  state: 'idle' | 'running' | 'done' | 'error' | 'cancelled';
+  progress: number;
+  message: string | null;
+  startedAt: number | null;
+}
+
+/** The tabs of the results area. */
+export const CHART_TABS = ['accuracy', 'sweep', 'interference', 'continual', 'opcm'] as const;
+export type ChartTab = (typeof CHART_TABS)[number];
+
+/** What the user looks at; part of a share link. */
+export interface ViewState {
+  tab: ChartTab;
+  normalized: boolean;
+}
+
+/** Images per task: while a slider moves, and once it rests ('all' = the whole test set). */
+export interface EvalSettings {
+  liveSamples: number;
+  settledSamples: number | 'all';
+  seed: number;
+}
+
+/** Average accuracy as a function of one coefficient, computed on the GPU. */
+export interface SweepState {
+  param: string;
+  /** The config the sweep belongs to, minus the swept parameter (stale sweeps are recomputed). */
+  key: string;
+  points: { value: number; average: number; perTask: TaskAccuracy }[];
+  values: number[];
+  samples: number;
+}
+
+/** Accuracy after every step of several continual methods over several seeded orders. */
+export interface ContinualRunsState {
+  key: string;
+  samples: number;
+  /** Task ids: the columns of every accuracy matrix. */
+  tasks: string[];
+  /** acc[step][task] (%), null where a task was not yet merged; final average and backward transfer per order. */
+  methods: { id: string; label: string; orders: { order: number[]; acc: (number | null)[][]; finalAverage: number | null; bwt: number | null }[] }[];
 }
 
 /** Accuracies (%) by task id. */
@@ -44,6 +95,8 @@ export interface SuiteState {
 export interface AppState {
   gpu: GpuStatus;
   base: ModelEntry | null;
+  /** The base model's tensor names (what per-layer settings and filters apply to). */
+  baseTensors: string[];
   models: ModelEntry[];
   method: string;
   params: Record<string, unknown>;
@@ -57,11 +110,20 @@ export interface AppState {
   /** Last problem with the user's input (shown as text, never as HTML). */
   inputError: string | null;
   suite: SuiteState | null;
+  view: ViewState;
+  evaluation: EvalSettings;
+  /** Background work of the Sweep and Continual tabs. */
+  jobs: { sweep: JobState; continual: JobState };
+  sweep: SweepState | null;
+  continualRuns: ContinualRunsState | null;
+  /** What was wrong with the link the page was opened with (the page fell back to defaults where it could). */
+  linkError: string | null;
 }
 
 export const initialState: AppState = {
   gpu: { state: 'checking' },
   base: null,
+  baseTensors: [],
   models: [],
   method: 'task_arithmetic',
   params: {},
@@ -72,6 +134,12 @@ export const initialState: AppState = {
   outputs: [],
   inputError: null,
   suite: null,
+  view: { tab: 'accuracy', normalized: false },
+  evaluation: { liveSamples: 32, settledSamples: 'all', seed: 0 },
+  jobs: { sweep: { state: 'idle', progress: 0, message: null, startedAt: null }, continual: { state: 'idle', progress: 0, message: null, startedAt: null } },
+  sweep: null,
+  continualRuns: null,
+  linkError: null,
 };
 
 export const appStore = createStore<AppState>()(() => initialState);

@@ -1,7 +1,7 @@
 /**
  * The evaluation side of the page: load a suite (the embedded demo by default), score the base and the fine-tuned
- * models once, and score every merge live. Work is cancelled when a newer merge starts, so dragging a slider never
- * queues stale evaluations.
+ * models once per sample size, and score every merge. Work is cancelled when a newer merge starts, so dragging a
+ * slider never queues stale evaluations.
  */
 import type { GpuContext } from '../engine/gpu/device';
 import { loadSuite, type Suite } from '../engine/eval/suite';
@@ -9,16 +9,17 @@ import { SuiteEvaluator, type TaskScore } from '../engine/eval/suiteEvaluator';
 import { mergeAndScore, scoreIndividuals, scoreModel } from '../engine/eval/scoreMerge';
 import type { ResolvedConfig } from '../engine/merge/config';
 import type { ByteSink } from '../engine/io/byteSource';
+import type { MergeProgress } from '../engine/merge/runMerge';
 import { suiteFilesFromUrl } from '../platform/browserFiles';
 import { appStore, type SuiteState, type TaskAccuracy } from './store';
 
-/** Images per task scored on every live update. */
-export const LIVE_SAMPLES = 32;
-
 let suite: Suite | null = null;
 let evaluator: SuiteEvaluator | null = null;
+let evaluatorCtx: GpuContext | null = null;
+/** Base and individual scores by sample size ('all' = whole test sets); they do not change with the merge. */
+const references = new Map<string, { base: TaskAccuracy; individual: TaskAccuracy }>();
 
-const accuracyOf = (scores: TaskScore[]): TaskAccuracy => Object.fromEntries(scores.map((s) => [s.task, s.accuracy]));
+export const accuracyOf = (scores: TaskScore[]): TaskAccuracy => Object.fromEntries(scores.map((s) => [s.task, s.accuracy]));
 
 function setSuite(patch: Partial<SuiteState>): void {
   appStore.setState((s) => ({ suite: s.suite ? { ...s.suite, ...patch } : null }));
@@ -29,27 +30,95 @@ export function currentSuite(): Suite | null {
   return suite;
 }
 
-/** Loads a suite from a URL and scores its base and fine-tuned models. */
-export async function loadSuiteFrom(ctx: GpuContext, url: string): Promise<Suite> {
-  appStore.setState({ suite: { name: 'demo suite', tasks: [], samples: LIVE_SAMPLES, base: null, individual: null, merged: null, mergedFor: null, state: 'loading', message: 'Loading the demo suite…' } });
+/** Forgets the suite (the user's own models replaced it). */
+export function dropSuite(): void {
   evaluator?.destroy();
+  evaluator = null;
+  evaluatorCtx = null;
+  suite = null;
+  references.clear();
+}
+
+/** The evaluator for `ctx` (made again after a device loss gave the page a new context). */
+export function evaluatorFor(ctx: GpuContext): SuiteEvaluator {
+  if (!suite) throw new Error('no suite loaded');
+  if (!evaluator || evaluatorCtx !== ctx) {
+    evaluator?.destroy();
+    evaluator = new SuiteEvaluator(ctx, suite);
+    evaluatorCtx = ctx;
+  }
+  return evaluator;
+}
+
+/** Loads a suite from a URL and scores its base and fine-tuned models. */
+export async function loadSuiteFrom(ctx: GpuContext, url: string, samples: number | null, seed: number): Promise<Suite> {
+  appStore.setState({
+    suite: { name: 'demo suite', tasks: [], samples: samples ?? 0, base: null, individual: null, merged: null, mergedFor: null, state: 'loading', message: 'Loading the demo suite…' },
+  });
+  dropSuite();
   suite = await loadSuite(suiteFilesFromUrl(url));
-  evaluator = new SuiteEvaluator(ctx, suite);
   setSuite({
     name: suite.manifest.name,
     tasks: suite.tasks.map((t) => ({ id: t.task.id, title: t.task.title, description: t.task.description, classes: t.task.classes })),
-    message: 'Scoring the base and the fine-tuned models…',
   });
-  const opts = { samples: LIVE_SAMPLES };
-  setSuite({ base: accuracyOf(await scoreModel(ctx, suite, evaluator, null, opts)) });
-  setSuite({ individual: accuracyOf(await scoreIndividuals(ctx, suite, evaluator, opts)), state: 'ready', message: null });
+  await ensureReferences(ctx, samples, seed);
+  setSuite({ state: 'ready', message: null });
   return suite;
 }
 
-/** Merges the suite's models with `config`, scores the result live, and returns the merge's report. */
-export async function mergeSuite(ctx: GpuContext, config: ResolvedConfig, key: string, signal: AbortSignal, output: () => Promise<ByteSink>) {
-  if (!suite || !evaluator) throw new Error('no suite loaded');
-  const { scores, report } = await mergeAndScore(ctx, suite, evaluator, config, { samples: LIVE_SAMPLES, signal, output, metrics: true });
-  if (!signal.aborted) setSuite({ merged: accuracyOf(scores), mergedFor: key });
+/** Scores the base and the fine-tuned models at this sample size (once) and shows them. */
+export async function ensureReferences(ctx: GpuContext, samples: number | null, seed: number, signal?: AbortSignal): Promise<void> {
+  if (!suite) return;
+  const key = `${samples ?? 'all'}|${seed}`;
+  let ref = references.get(key);
+  if (!ref) {
+    setSuite({ message: `Scoring the base and the fine-tuned models on ${samples ?? 'all'} images per task…` });
+    const ev = evaluatorFor(ctx);
+    const opts = { samples, seed, ...(signal ? { signal } : {}) };
+    const base = accuracyOf(await scoreModel(ctx, suite, ev, null, opts));
+    if (signal?.aborted) return;
+    setSuite({ base });
+    const individual = accuracyOf(await scoreIndividuals(ctx, suite, ev, opts));
+    if (signal?.aborted) return;
+    ref = { base, individual };
+    references.set(key, ref);
+  }
+  setSuite({ base: ref.base, individual: ref.individual, message: null });
+}
+
+/** The suite with its tasks' models in the page's order, only those switched on (every task is still scored). */
+export function suiteWithModels(ids: string[]): Suite {
+  if (!suite) throw new Error('no suite loaded');
+  const byId = new Map(suite.tasks.map((t) => [`demo:${t.task.id}`, t]));
+  return { ...suite, tasks: ids.map((id) => byId.get(id)).filter((t): t is Suite['tasks'][number] => !!t) };
+}
+
+export interface SuiteMergeOptions {
+  models: string[];
+  samples: number | null;
+  seed: number;
+  metrics: boolean;
+  signal: AbortSignal;
+  output?: () => Promise<ByteSink>;
+  onProgress?: (p: MergeProgress) => void;
+}
+
+/** Merges the chosen suite models with `config` and scores the result on every task. */
+export async function mergeSuite(ctx: GpuContext, config: ResolvedConfig, key: string, o: SuiteMergeOptions) {
+  const ev = evaluatorFor(ctx);
+  const { scores, report } = await mergeAndScore(ctx, suiteWithModels(o.models), ev, config, {
+    samples: o.samples,
+    seed: o.seed,
+    signal: o.signal,
+    metrics: o.metrics,
+    ...(o.output ? { output: o.output } : {}),
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+  });
+  if (!o.signal.aborted) setSuite({ merged: accuracyOf(scores), mergedFor: key, samples: o.samples ?? fullSize() });
   return report;
+}
+
+/** Images per task of the whole test sets (the smallest task's count). */
+export function fullSize(): number {
+  return suite ? Math.min(...suite.tasks.map((t) => t.count)) : 0;
 }

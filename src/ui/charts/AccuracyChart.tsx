@@ -2,15 +2,13 @@
  * Per-task accuracy of the merged model next to the base and each task's own fine-tuned model, on the suite's fixed
  * heads; absolute accuracy or normalized (merged / fine-tuned, the field's convention).
  */
-import { useState } from 'react';
 import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import type { SuiteState } from '../../app/store';
 import { BASE_COLOUR, MERGED_COLOUR, seriesColour } from '../palette';
 
 const average = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / (xs.length || 1);
 
-export function AccuracyChart({ suite }: { suite: SuiteState }) {
-  const [normalized, setNormalized] = useState(false);
+export function AccuracyChart({ suite, normalized, onNormalized, stale }: { suite: SuiteState; normalized: boolean; onNormalized: (v: boolean) => void; stale: boolean }) {
   const { base, individual, merged } = suite;
   const value = (acc: Record<string, number> | null, id: string) => {
     const v = acc?.[id];
@@ -30,7 +28,7 @@ export function AccuracyChart({ suite }: { suite: SuiteState }) {
         zero-shot heads.
         <span className="chart-controls">
           <label>
-            <input type="checkbox" checked={normalized} onChange={(e) => setNormalized(e.target.checked)} /> normalized (% of fine-tuned)
+            <input type="checkbox" checked={normalized} onChange={(e) => onNormalized(e.target.checked)} /> normalized (% of fine-tuned)
           </label>
         </span>
       </figcaption>
@@ -50,6 +48,7 @@ export function AccuracyChart({ suite }: { suite: SuiteState }) {
         Average over tasks:{' '}
         {summary.map(([k, v]) => `${k} ${v === null ? '…' : `${v.toFixed(1)} %`}`).join(' · ')}
         {suite.message && suite.state !== 'error' ? ` — ${suite.message}` : ''}
+        {stale && !suite.message ? ' — updating for the new settings…' : ''}
       </p>
       {suite.state === 'error' && (
         <p className="error" role="alert">

@@ -4,38 +4,19 @@
  */
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import type { ContinualReport } from '../../engine/merge/continual';
-import { BASE_COLOUR, MERGED_COLOUR, seriesColour } from '../palette';
+import { MERGED_COLOUR, seriesColour } from '../palette';
+import { stepRows } from './continualData';
+import { hasLambda, LambdaChart } from './LambdaChart';
 
 export function ContinualChart({ report }: { report: ContinualReport }) {
-  const rows = report.steps.map((s) => ({
-    t: s.step + 1,
-    model: report.models[s.modelIndex],
-    lambda: s.lambda,
-    sqrtT: s.sqrtT,
-    incoming: s.taskVectorNorm,
-    mean: s.meanNorm,
-    merged: s.mergedNorm,
-  }));
-  const hasLambda = report.steps.some((s) => s.lambda !== null);
+  const rows = stepRows(report.steps);
   return (
     <figure className="chart" data-testid="continual-chart">
       <figcaption>
         <strong>Continual merge, step by step</strong> — models merged in the order {report.order.map((i) => i + 1).join(' → ')}.
       </figcaption>
       <div className="chart-pair">
-        {hasLambda && (
-          <ResponsiveContainer width="100%" height={260}>
-            <LineChart data={rows} margin={{ top: 8, right: 16, bottom: 24, left: 8 }}>
-              <CartesianGrid strokeDasharray="3 3" stroke="#ddd" />
-              <XAxis dataKey="t" label={{ value: 'step t (models merged)', position: 'insideBottom', offset: -12 }} />
-              <YAxis label={{ value: 'scale', angle: -90, position: 'insideLeft' }} />
-              <Tooltip />
-              <Legend verticalAlign="top" height={28} />
-              <Line dataKey="lambda" name="λ_t (OPCM)" stroke={MERGED_COLOUR} strokeWidth={2} isAnimationActive={false} />
-              <Line dataKey="sqrtT" name="√t" stroke={BASE_COLOUR} strokeDasharray="5 4" isAnimationActive={false} />
-            </LineChart>
-          </ResponsiveContainer>
-        )}
+        {hasLambda(report.steps) && <LambdaChart steps={report.steps} />}
         <ResponsiveContainer width="100%" height={260}>
           <LineChart data={rows} margin={{ top: 8, right: 16, bottom: 24, left: 8 }}>
             <CartesianGrid strokeDasharray="3 3" stroke="#ddd" />

@@ -6,11 +6,12 @@ import { useMemo, useState } from 'react';
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import type { MergeReport } from '../../engine/merge/report';
 import { shortTensorName } from '../format';
+import { logDomain } from './chartData';
 import { BASE_COLOUR, MERGED_COLOUR, seriesColour } from '../palette';
 
 type Row = Record<string, number | string>;
 
-export function NormsChart({ report }: { report: MergeReport }) {
+export function NormsChart({ report, names = report.models }: { report: MergeReport; names?: readonly string[] }) {
   const [showBase, setShowBase] = useState(false);
   const [log, setLog] = useState(true);
   const rows = useMemo<Row[]>(
@@ -29,9 +30,7 @@ export function NormsChart({ report }: { report: MergeReport }) {
   const data = log ? rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'number' && k !== 'i' ? Math.max(v, floor) : v]))) : rows;
   // Explicit log-axis bounds: recharts' automatic ones can clip the smallest series.
   const shown = data.flatMap((r) => Object.entries(r).filter(([k, v]) => typeof v === 'number' && k !== 'i' && (showBase || k !== 'base')).map(([, v]) => v as number));
-  const lo = Math.min(...shown);
-  const hi = Math.max(...shown);
-  const yDomain: [number, number] | [number, 'auto'] = log ? [Math.pow(10, Math.floor(Math.log10(lo) * 4) / 4), Math.pow(10, Math.ceil(Math.log10(hi) * 4) / 4)] : [0, 'auto'];
+  const yDomain: [number, number] | [number, 'auto'] = (log && logDomain(shown)) || [0, 'auto'];
   const dots = rows.length <= 40;
   return (
     <figure className="chart" data-testid="norms-chart">
@@ -63,7 +62,7 @@ export function NormsChart({ report }: { report: MergeReport }) {
           <YAxis scale={log ? 'log' : 'linear'} domain={yDomain} allowDataOverflow tickFormatter={(v: number) => v.toPrecision(2)} label={{ value: 'L2 norm', angle: -90, position: 'insideLeft' }} />
           <Tooltip labelFormatter={(i) => (rows[Number(i)]?.name as string) ?? ''} formatter={(v) => (typeof v === 'number' ? v.toPrecision(4) : v)} />
           <Legend verticalAlign="top" height={28} />
-          {report.models.map((name, m) => (
+          {names.map((name, m) => (
             <Line key={name + m} dataKey={`m${m}`} name={`τ ${name}`} stroke={seriesColour(m)} dot={dots ? { r: 2 } : false} strokeWidth={1.5} isAnimationActive={false} />
           ))}
           <Line dataKey="merged" name="merged task vector" stroke={MERGED_COLOUR} dot={dots ? { r: 3 } : false} strokeWidth={2.5} isAnimationActive={false} />
@@ -72,7 +71,7 @@ export function NormsChart({ report }: { report: MergeReport }) {
       </ResponsiveContainer>
       <p className="totals" data-testid="norm-totals">
         Whole model: ‖θ₀‖ = {report.totals.baseNorm.toPrecision(4)}; merged ‖Δ‖ = {report.totals.mergedNorm.toPrecision(4)};{' '}
-        {report.models.map((n, m) => `‖τ ${n}‖ = ${report.totals.taskVectorNorms[m]!.toPrecision(4)}`).join('; ')}
+        {names.map((n, m) => `‖τ ${n}‖ = ${report.totals.taskVectorNorms[m]!.toPrecision(4)}`).join('; ')}
       </p>
     </figure>
   );

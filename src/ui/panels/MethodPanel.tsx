@@ -4,11 +4,18 @@ import { resolveParams } from '../../engine/methods/params';
 import { getMethod, METHODS } from '../../engine/methods/registry';
 import { useAppStore } from '../hooks/useAppStore';
 import { ParamControl } from './ParamControl';
+import { LayerCurveEditor } from './LayerCurveEditor';
+import { countLayers } from '../../engine/methods/scaling';
+import { filtersFor } from '../charts/layerCurve';
+import { useMemo } from 'react';
 
 export function MethodPanel() {
   const methodId = useAppStore((s) => s.method);
   const params = useAppStore((s) => s.params);
   const outputDtype = useAppStore((s) => s.outputDtype);
+  const tensors = useAppStore((s) => s.baseTensors);
+  const layers = useMemo(() => countLayers(tensors), [tensors]);
+  const filters = useMemo(() => filtersFor(tensors), [tensors]);
   const method = getMethod(methodId);
   let problem: string | null = null;
   try {
@@ -29,7 +36,23 @@ export function MethodPanel() {
       <p className="summary">{method.summary}</p>
       <p className="source">{method.source}</p>
       {method.params.map((p) => (
-        <ParamControl key={p.name} spec={p} value={params[p.name] ?? p.default} onChange={(v) => setParam(p.name, v)} />
+        <div key={p.name}>
+          <ParamControl spec={p} value={params[p.name] ?? p.default} onChange={(v) => setParam(p.name, v)} />
+          {p.kind === 'coefficient' && layers > 1 && (
+            <details className="curve" open={params[p.name] !== undefined && typeof params[p.name] !== 'number'}>
+              <summary>per-layer curve of {p.name}</summary>
+              <LayerCurveEditor
+                layers={layers}
+                value={params[p.name] ?? p.default}
+                onChange={(v) => setParam(p.name, v)}
+                filters={filters}
+                name={p.name}
+                {...(typeof p.default === 'number' ? { fallback: p.default } : {})}
+                range={[p.min, p.max]}
+              />
+            </details>
+          )}
+        </div>
       ))}
       <div className="param">
         <label htmlFor="output-dtype" className="param-label">

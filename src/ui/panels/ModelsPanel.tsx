@@ -1,6 +1,6 @@
 /** Picks the base model and the fine-tuned models (file pickers and drag-and-drop). */
 import { useState, type DragEvent } from 'react';
-import { addModelFiles, removeModel, setBaseFiles } from '../../app/actions';
+import { addModelFiles, moveModel, removeModel, setBaseFiles, toggleModel } from '../../app/actions';
 import type { ModelEntry } from '../../app/store';
 import { formatBytes } from '../format';
 import { useAppStore } from '../hooks/useAppStore';
@@ -46,18 +46,98 @@ function ModelRow({ m, colour, onRemove }: { m: ModelEntry; colour?: string; onR
   return (
     <li className="model-row">
       {colour && <span className="swatch" style={{ background: colour }} aria-hidden />}
-      <span className="model-name" title={m.name}>
-        {m.name}
-      </span>
-      <span className="model-meta">
-        {m.tensors} tensors · {formatBytes(m.bytes)}
-      </span>
+      <ModelLabel m={m} />
       {onRemove && (
         <button className="icon" onClick={onRemove} aria-label={`remove ${m.name}`}>
           ×
         </button>
       )}
     </li>
+  );
+}
+
+function ModelLabel({ m }: { m: ModelEntry }) {
+  return (
+    <>
+      <span className="model-name" title={m.name}>
+        {m.name}
+      </span>
+      <span className="model-meta">
+        {m.tensors} tensors · {formatBytes(m.bytes)}
+      </span>
+    </>
+  );
+}
+
+const DRAG_TYPE = 'application/x-merge-playground-model';
+
+/**
+ * The fine-tuned models in merge order: drag a row (or focus it and press Alt+Up / Alt+Down) to reorder, tick to
+ * switch a model in or out. Continual methods merge in this order.
+ */
+function FineTunedList({ models }: { models: ModelEntry[] }) {
+  const [dragging, setDragging] = useState<string | null>(null);
+  const [over, setOver] = useState<number | null>(null);
+  return (
+    <ol className="models fine-tuned" data-testid="model-list">
+      {models.map((m, i) => (
+        <li
+          key={m.id}
+          className={`model-row draggable${m.enabled ? '' : ' off'}${over === i && dragging !== m.id ? ' drop-target' : ''}`}
+          draggable
+          tabIndex={0}
+          data-testid="model-row"
+          aria-label={`${i + 1}. ${m.name}${m.enabled ? '' : ' (switched off)'}; Alt+Up or Alt+Down moves it`}
+          onDragStart={(e) => {
+            e.dataTransfer.setData(DRAG_TYPE, m.id);
+            e.dataTransfer.effectAllowed = 'move';
+            setDragging(m.id);
+          }}
+          onDragEnd={() => {
+            setDragging(null);
+            setOver(null);
+          }}
+          onDragOver={(e) => {
+            if (!e.dataTransfer.types.includes(DRAG_TYPE)) return;
+            e.preventDefault();
+            setOver(i);
+          }}
+          onDrop={(e) => {
+            const id = e.dataTransfer.getData(DRAG_TYPE);
+            if (!id) return;
+            e.preventDefault();
+            e.stopPropagation();
+            moveModel(id, i);
+            setDragging(null);
+            setOver(null);
+          }}
+          onKeyDown={(e) => {
+            if (!e.altKey || (e.key !== 'ArrowUp' && e.key !== 'ArrowDown')) return;
+            e.preventDefault();
+            moveModel(m.id, i + (e.key === 'ArrowUp' ? -1 : 1));
+          }}
+        >
+          <span className="drag-handle" aria-hidden>
+            ⋮⋮
+          </span>
+          <input type="checkbox" checked={m.enabled} onChange={() => toggleModel(m.id)} aria-label={`include ${m.name} in the merge`} data-testid="model-toggle" />
+          <span className="swatch" style={{ background: seriesColour(i) }} aria-hidden />
+          <span className="order-index">{i + 1}</span>
+          <ModelLabel m={m} />
+          <span className="move-buttons">
+            <button className="icon" disabled={i === 0} onClick={() => moveModel(m.id, i - 1)} aria-label={`move ${m.name} up`}>
+              ↑
+            </button>
+            <button className="icon" disabled={i === models.length - 1} onClick={() => moveModel(m.id, i + 1)} aria-label={`move ${m.name} down`}>
+              ↓
+            </button>
+          </span>
+          <button className="icon" onClick={() => removeModel(m.id)} aria-label={`remove ${m.name}`}>
+            ×
+          </button>
+        </li>
+      ))}
+    </ol>
   );
 }
 
@@ -77,11 +157,8 @@ export function ModelsPanel() {
       )}
       <h3>Fine-tuned</h3>
       <DropZone label="Add fine-tuned…" testId="models-input" multiple onFiles={(f) => void addModelFiles(f)} />
-      <ul className="models">
-        {models.map((m, i) => (
-          <ModelRow key={m.id} m={m} colour={seriesColour(i)} onRemove={() => removeModel(m.id)} />
-        ))}
-      </ul>
+      {models.length > 0 && <p className="hint">Merge order (drag to reorder; continual methods follow it). Untick to leave a model out.</p>}
+      <FineTunedList models={models} />
       {inputError && (
         <p className="error" role="alert">
           {inputError}

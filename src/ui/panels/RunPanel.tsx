@@ -2,6 +2,7 @@
 import { cancelMerge, merge } from '../../app/actions';
 import { formatBytes } from '../format';
 import { useAppStore } from '../hooks/useAppStore';
+import { Progress } from '../Progress';
 
 export function RunPanel() {
   const run = useAppStore((s) => s.run);
@@ -19,17 +20,14 @@ export function RunPanel() {
       </div>
       {!ready && run.state !== 'merging' && <p className="hint">Choose a base and at least one fine-tuned model.</p>}
       {run.state === 'merging' && (
-        <div className="progress" role="progressbar" aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(run.progress * 100)}>
-          <div className="bar" style={{ width: `${(run.progress * 100).toFixed(1)}%` }} />
-          <span className="progress-text">{(run.progress * 100).toFixed(0)}% {run.message}</span>
-        </div>
+        <Progress progress={run.progress} message={run.message} startedAt={run.startedAt ?? null} label="merge progress" testId="merge-progress" />
       )}
       {run.state === 'error' && (
         <p className="error" role="alert">
           {run.message}
         </p>
       )}
-      {run.state !== 'error' && run.message && <p className="hint">{run.message}</p>}
+      {run.state !== 'error' && run.state !== 'merging' && run.message && <p className="hint">{run.message}</p>}
       {outputs.map((output, i) => (
         <p className="download" key={output.url}>
           <a href={output.url} download={output.name} data-testid={i === 0 ? 'download-link' : `download-link-${i}`}>

@@ -1,0 +1,96 @@
+/**
+ * The URL hash always holds the experiment (shareLink.ts): read once when the page opens (and again when the user
+ * edits the address), written back with history.replaceState whenever the experiment changes. A bad link leaves the
+ * defaults in place and says what was wrong, as text.
+ */
+import { CHART_TABS, appStore, type AppState, type ChartTab } from './store';
+import { decodeShareLink, encodeShareLink } from './shareLink';
+import { validateExperiment, type Experiment } from './experiment';
+import { applyLayout, type ModelLayout } from './actions';
+import { keepSettledSamples } from './runtime';
+import { scheduleLiveMerge } from './mergeActions';
+import { currentSuite } from './suiteActions';
+
+/** The experiment the store describes now. */
+export function experimentOf(s: AppState): Experiment {
+  // The demo's models in their own order, all switched on, is what a link without `models` means: keep links short.
+  const demoOrder = currentSuite()?.tasks.map((t) => `demo:${t.task.id}`) ?? [];
+  const usual = s.models.length === demoOrder.length && s.models.every((m, i) => m.enabled && m.source === demoOrder[i]);
+  return validateExperiment({
+    base: s.base?.source ?? 'demo:base',
+    models: usual ? [] : s.models.map((m) => ({ source: m.source, enabled: m.enabled })),
+    method: s.method,
+    params: s.params,
+    outputDtype: s.outputDtype,
+    evaluation: s.evaluation,
+    view: { tab: s.view.tab, normalized: s.view.normalized },
+  });
+}
+
+/** Puts a decoded experiment's settings into the store; returns the model layout to apply once the models exist. */
+export function applyExperiment(e: Experiment, warnings: string[]): ModelLayout | undefined {
+  const tab = CHART_TABS.includes(e.view.tab as ChartTab) ? (e.view.tab as ChartTab) : 'accuracy';
+  const notes = [...warnings];
+  if (e.base.kind !== 'demo') notes.push(`The link's base model (${e.base.kind === 'hub' ? `${e.base.repo}@${e.base.revision}` : e.base.name}) is not loaded automatically: open it from the Models panel.`);
+  const local = e.models.filter((m) => m.source.kind === 'local').map((m) => (m.source.kind === 'local' ? m.source.name : ''));
+  if (local.length) notes.push(`Local files cannot travel in a link: open ${local.join(', ')} again.`);
+  appStore.setState({
+    method: e.method,
+    params: { ...e.params },
+    outputDtype: e.outputDtype,
+    evaluation: { ...e.evaluation },
+    view: { tab, normalized: e.view.normalized === true },
+    linkError: notes.length ? notes.join(' ') : null,
+  });
+  if (!e.models.length) return undefined;
+  const text = (m: Experiment['models'][number]) => (m.source.kind === 'demo' ? `demo:${m.source.id}` : m.source.kind === 'local' ? `local:${m.source.name}` : `${m.source.repo}@${m.source.revision}`);
+  return { ids: e.models.map(text), disabled: e.models.filter((m) => !m.enabled).map(text) };
+}
+
+/** Reads the page's link: applies it, or records why it could not (the defaults stay). */
+export function readLink(hash: string): ModelLayout | undefined {
+  if (!hash || hash === '#') return undefined;
+  try {
+    const { experiment, warnings } = decodeShareLink(hash);
+    if (/(^|[#&])settled=/.test(hash)) keepSettledSamples();
+    return applyExperiment(experiment, warnings);
+  } catch (e) {
+    appStore.setState({ linkError: `This link could not be read, so the page shows the defaults: ${(e as Error).message}` });
+    return undefined;
+  }
+}
+
+let lastWritten = '';
+
+/** Keeps location.hash equal to the experiment from now on; follows edits of the address by the user. */
+export function startUrlSync(): void {
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const write = () => {
+    timer = null;
+    const s = appStore.getState();
+    if (!s.base) return;
+    try {
+      const hash = encodeShareLink(experimentOf(s));
+      if (hash !== location.hash) history.replaceState(null, '', hash);
+      lastWritten = hash;
+    } catch (e) {
+      appStore.setState({ linkError: `The link cannot hold this experiment: ${(e as Error).message}` });
+    }
+  };
+  appStore.subscribe((s, prev) => {
+    if (s.method === prev.method && s.params === prev.params && s.models === prev.models && s.base === prev.base && s.outputDtype === prev.outputDtype && s.evaluation === prev.evaluation && s.view === prev.view) return;
+    if (!timer) timer = setTimeout(write, 100);
+  });
+  write();
+  window.addEventListener('hashchange', () => {
+    if (location.hash === lastWritten) return;
+    const layout = readLink(location.hash);
+    if (layout) applyLayout(layout);
+    scheduleLiveMerge();
+  });
+}
+
+/** The current experiment's link (for the copy button). */
+export function currentLink(): string {
+  return `${location.origin}${location.pathname}${encodeShareLink(experimentOf(appStore.getState()))}`;
+}

@@ -1,0 +1,265 @@
+/**
+ * Share links: exact round trips (every method's defaults and non-default values, random experiments), the readable
+ * format itself, and hostile links as named reliability cases: a 1 MB link, HTML in names, prototype keys, injected
+ * tokens and endpoints, unknown versions, truncated links and malformed percent-encoding.
+ */
+import fc from 'fast-check';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { defaultExperiment, validateExperiment, type Experiment } from '../../src/app/experiment';
+import { decodeShareLink, encodeShareLink, MAX_LINK, RESERVED_KEYS } from '../../src/app/shareLink';
+import { ConfigError } from '../../src/engine/errors';
+import { METHODS } from '../../src/engine/methods/registry';
+import type { ParamSpec } from '../../src/engine/methods/params';
+import { experimentArb } from '../helpers/experimentArbitrary';
+import { FUZZ_SEED, HOSTILE_NAMES, prototypeSnapshot } from '../helpers/fuzz';
+import { reliabilityCase } from '../helpers/reliability';
+
+const roundTrip = (e: Experiment) => decodeShareLink(encodeShareLink(e)).experiment;
+
+/** The ConfigError a call throws (fails the test if it throws nothing or something else). */
+function configError(f: () => unknown): ConfigError {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return e as ConfigError;
+  }
+  throw new Error('expected a ConfigError, nothing was thrown');
+}
+
+/** A value other than the default for each parameter kind. */
+function otherValue(p: ParamSpec): unknown {
+  switch (p.kind) {
+    case 'number':
+    case 'integer':
+      return [p.min + (p.max - p.min) / 3, p.min + (p.max - p.min) * 0.7, Math.min(p.max, p.min + 3)].map((v) => (p.kind === 'integer' ? Math.round(v) : v)).find((v) => v !== p.default);
+    case 'coefficient':
+      return [0.1, 0.35, 0.7];
+    case 'boolean':
+      return !p.default;
+    case 'enum':
+      return p.values.find((v) => v !== p.default)!;
+    case 'order':
+      return 'shuffle';
+  }
+}
+
+let before = '';
+beforeEach(() => {
+  before = prototypeSnapshot();
+});
+afterEach(() => {
+  expect(prototypeSnapshot()).toBe(before);
+  expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+});
+
+describe('share link format', () => {
+  it('the default experiment is "#v=1" and an empty hash is the default experiment', () => {
+    expect(encodeShareLink(defaultExperiment())).toBe('#v=1');
+    expect(decodeShareLink('')).toEqual({ experiment: defaultExperiment(), warnings: [] });
+    expect(decodeShareLink('#')).toEqual({ experiment: defaultExperiment(), warnings: [] });
+  });
+
+  it('writes a readable hash: method, non-default parameters, models with toggles, settings', () => {
+    const e = validateExperiment({
+      method: 'ties',
+      params: { k: 0.1, lambda: [0.2, 0.6], merge: 'mean' },
+      models: ['demo:fashion-noise', { source: 'demo:digits-dim', enabled: false }, 'org/vit-b32@0123456789abcdef0123456789abcdef01234567', 'local:my model, v2.safetensors'],
+      outputDtype: 'F16',
+      evaluation: { liveSamples: 64, settledSamples: 500, seed: 7 },
+      view: { tab: 'sweep', normalized: true },
+    });
+    expect(encodeShareLink(e)).toBe(
+      '#v=1&method=ties&k=0.1&merge=mean&lambda=0.2%2C0.6' +
+        '&models=demo:fashion-noise,!demo:digits-dim,org/vit-b32@0123456789abcdef0123456789abcdef01234567,local:my%20model%2C%20v2.safetensors' +
+        '&dtype=F16&live=64&settled=500&eval_seed=7&view.tab=sweep&view.normalized=true',
+    );
+    expect(roundTrip(e)).toEqual(e);
+  });
+
+  it('no method parameter is named like a reserved link key or a view key', () => {
+    for (const m of METHODS) for (const p of m.params) expect(RESERVED_KEYS as readonly string[], `${m.id}.${p.name}`).not.toContain(p.name);
+    for (const m of METHODS) for (const p of m.params) expect(p.name.startsWith('view.')).toBe(false);
+  });
+
+  it('round-trips every method at its defaults', () => {
+    for (const m of METHODS) {
+      const e = validateExperiment({ method: m.id });
+      const hash = encodeShareLink(e);
+      expect(hash, m.id).toBe(m.id === 'task_arithmetic' ? '#v=1' : `#v=1&method=${m.id}`);
+      expect(roundTrip(e), m.id).toEqual(e);
+    }
+  });
+
+  it('round-trips a non-default value of every parameter of every method', () => {
+    let n = 0;
+    for (const m of METHODS) {
+      for (const p of m.params) {
+        const e = validateExperiment({ method: m.id, params: { [p.name]: otherValue(p) } });
+        expect(Object.keys(e.params), `${m.id}.${p.name}`).toEqual([p.name]);
+        expect(roundTrip(e), `${m.id}.${p.name}`).toEqual(e);
+        n++;
+      }
+    }
+    expect(n).toBeGreaterThan(40);
+  });
+
+  it('numbers come back as the same double (shortest decimal; -0, subnormals, extremes)', () => {
+    for (const lambda of [0.1, 1 / 3, -0, 5e-324, 1.7976931348623157e308, 1e21, 1e-7, -123.456e-300]) {
+      const e = validateExperiment({ params: { lambda } });
+      const hash = encodeShareLink(e);
+      expect(Object.is(decodeShareLink(hash).experiment.params.lambda, lambda), `${lambda} via ${hash}`).toBe(true);
+    }
+    expect(encodeShareLink(validateExperiment({ params: { lambda: 1 / 3 } }))).toBe('#v=1&lambda=0.3333333333333333');
+    // '+' in an exponent is escaped, so tools that read '+' as a space cannot change the number.
+    expect(encodeShareLink(validateExperiment({ params: { lambda: 1e21 } }))).toBe('#v=1&lambda=1e%2B21');
+  });
+
+  it('round-trips random valid experiments exactly', () => {
+    fc.assert(
+      fc.property(experimentArb, (e) => {
+        const hash = encodeShareLink(e);
+        expect(hash.length).toBeLessThanOrEqual(MAX_LINK);
+        expect(roundTrip(e)).toEqual(e);
+      }),
+      { seed: FUZZ_SEED, numRuns: 400 },
+    );
+  });
+
+  it('refuses to write a link longer than the cap, and says to export a file', () => {
+    const table = Object.fromEntries(Array.from({ length: 400 }, (_, i) => [`visual.transformer.resblocks.${i}.mlp.c_fc.weight`, [0.3, 0.4]]));
+    const e = validateExperiment({ params: { lambda: { table } } });
+    expect(configError(() => encodeShareLink(e)).message).toMatch(/^link: would be \d+ characters long .*JSON file/);
+  });
+
+  it('reports local files and unknown view settings as warnings, not errors', () => {
+    const { experiment, warnings } = decodeShareLink('#v=1&models=local:a.safetensors,demo:x&view.zoom=3');
+    expect(experiment.models[0]!.source).toEqual({ kind: 'local', name: 'a.safetensors' });
+    expect(warnings.join('\n')).toMatch(/local file "a.safetensors" must be opened again/);
+    expect(warnings.join('\n')).toMatch(/view setting "zoom" is unknown/);
+  });
+
+  it('names the field at fault for bad values', () => {
+    expect(configError(() => decodeShareLink('#v=1&lambda=abc')).message).toMatch(/^params\.lambda: expected a number/);
+    expect(configError(() => decodeShareLink('#v=1&method=ties&k=2')).message).toBe('params.k: 2 is outside the allowed range (0, 1]');
+    expect(configError(() => decodeShareLink('#v=1&method=nope')).field).toBe('method');
+    expect(configError(() => decodeShareLink('#v=1&bogus=1')).message).toMatch(/^params\.bogus: unknown parameter for method 'task_arithmetic'/);
+    expect(configError(() => decodeShareLink('#v=1&dtype=F64')).field).toBe('outputDtype');
+    expect(configError(() => decodeShareLink('#v=1&live=-3')).field).toBe('evaluation.liveSamples');
+    expect(configError(() => decodeShareLink('#v=1&view.tab=<b>')).message).toBe('view.tab: expected one of accuracy, sweep, interference, continual, opcm, got "<b>"');
+    expect(configError(() => decodeShareLink('#v=1&lambda=1&lambda=2')).message).toBe('lambda: appears twice in the link');
+    expect(configError(() => decodeShareLink('#v=1&method=opcm&order=2,0,1&models=demo:a,demo:b')).field).toBe('params.order');
+  });
+});
+
+describe('hostile share links', () => {
+  reliabilityCase('hostile-config', 'share link: a 1 MB link is refused at once', () => {
+    const hash = `#v=1&models=${'demo:a,'.repeat(150_000)}`;
+    expect(hash.length).toBeGreaterThan(1_000_000);
+    const t = performance.now();
+    const e = configError(() => decodeShareLink(hash));
+    expect(performance.now() - t).toBeLessThan(50);
+    expect(e.message).toBe(`link: is ${hash.length} characters long (at most ${MAX_LINK})`);
+  });
+
+  reliabilityCase('hostile-text', 'share link: HTML and script in model names stay plain text', () => {
+    for (const name of HOSTILE_NAMES) {
+      const e = validateExperiment({ models: [`local:${name}`], base: `local:${name}` });
+      const hash = encodeShareLink(e);
+      expect(hash).not.toMatch(/[<>"]/);
+      const back = decodeShareLink(hash).experiment;
+      expect(back.models[0]!.source).toEqual({ kind: 'local', name });
+      expect(back.base).toEqual({ kind: 'local', name });
+    }
+    // Hand-written, unescaped: still text.
+    const raw = decodeShareLink('#v=1&models=local:<script>alert(1)</script>').experiment;
+    expect(raw.models[0]!.source).toEqual({ kind: 'local', name: '<script>alert(1)</script>' });
+    return HOSTILE_NAMES.length + 1;
+  });
+
+  reliabilityCase('hostile-config', 'share link: "__proto__" and "constructor" keys pollute nothing', () => {
+    const links = ['#v=1&__proto__=1', '#v=1&constructor=1', '#v=1&method=ties&__proto__=%7B%22polluted%22%3A1%7D', '#v=1&prototype=x'];
+    for (const l of links) expect(configError(() => decodeShareLink(l)).field).toMatch(/^params\.(__proto__|constructor|prototype)$/);
+    const view = decodeShareLink('#v=1&view.__proto__=%7B%7D&view.constructor=1');
+    expect(Object.getPrototypeOf(view.experiment.view)).toBe(Object.prototype);
+    expect(view.warnings).toHaveLength(2);
+    const table = decodeShareLink(`#v=1&lambda=${encodeURIComponent('{"table":{"__proto__":[0.5],"constructor":[1]}}')}`).experiment.params.lambda as { table: Record<string, number[]> };
+    expect(Object.getOwnPropertyNames(table.table).sort()).toEqual(['__proto__', 'constructor']);
+    expect(table.table['__proto__']).toEqual([0.5]);
+    return links.length + 2;
+  });
+
+  reliabilityCase('hostile-config', 'share link: tokens and endpoints are refused without echoing them', () => {
+    const token = 'hf_AbCdEfGhIjKlMnOpQrStUvWxYz012345';
+    const links = [
+      `#v=1&token=${token}`,
+      `#v=1&hf_token=${token}`,
+      `#v=1&HF_TOKEN=x`,
+      `#v=1&endpoint=https://evil.example`,
+      `#v=1&hub_url=https://evil.example`,
+      `#v=1&models=local:${token}`,
+      `#v=1&base=local:${token}`,
+      `#v=1&lambda=${token}`,
+      `#v=1&method=${token}`,
+      `#v=1&${token}=1`,
+      `#v=1&view.tab=Bearer%20${token}`,
+      `#v=1&models=demo:a,local:${encodeURIComponent(token)}`,
+    ];
+    for (const l of links) {
+      const e = configError(() => decodeShareLink(l));
+      expect(e.message, l).not.toContain(token);
+      expect(e.message, l).not.toContain('evil.example');
+      expect(e.message, l).toMatch(/token|endpoint/i);
+    }
+    // Endpoints disguised as model sources.
+    for (const src of ['https://evil.example/org/model', '//evil.example/org/model', 'http:evil.example']) {
+      expect(configError(() => decodeShareLink(`#v=1&models=${encodeURIComponent(src)}`)).message).toMatch(/^models\[0\]\.source: .*(URLs and endpoints are not accepted|not a Hub repo id)/);
+    }
+    return links.length + 3;
+  });
+
+  reliabilityCase('hostile-config', 'share link: unknown or missing version', () => {
+    expect(configError(() => decodeShareLink('#v=2&method=ties')).message).toBe('v: link version "2" is not one this page reads (it reads v=1)');
+    expect(configError(() => decodeShareLink('#method=ties')).message).toMatch(/^v: is missing/);
+    expect(configError(() => decodeShareLink('#/some/route')).field).toBe('link');
+    return 3;
+  });
+
+  reliabilityCase('hostile-config', 'share link: every truncation of a link decodes or names its fault', () => {
+    const e = validateExperiment({
+      method: 'ties',
+      params: { k: 0.25, lambda: [{ filter: 'mlp', value: [0.1, 0.5] }, { value: 0.3 }] },
+      models: ['demo:fashion-noise', 'local:ü &, model', { source: 'demo:digits-dim', enabled: false }],
+      view: { tab: 'interference' },
+    });
+    const hash = encodeShareLink(e);
+    let accepted = 0;
+    for (let n = 0; n < hash.length; n++) {
+      try {
+        decodeShareLink(hash.slice(0, n));
+        accepted++;
+      } catch (err) {
+        expect(err, hash.slice(0, n)).toBeInstanceOf(ConfigError);
+        expect((err as ConfigError).message.startsWith(`${(err as ConfigError).field}: `)).toBe(true);
+      }
+    }
+    expect(accepted).toBeGreaterThan(0);
+    expect(accepted).toBeLessThan(hash.length);
+    return hash.length;
+  });
+
+  reliabilityCase('hostile-config', 'share link: malformed percent-encoding and broken UTF-8', () => {
+    const links = ['#v=1&models=local:%', '#v=1&models=local:%ZZ', '#v=1&models=local:%E0%A4%A', '#v=1&models=local:%ED%A0%80', '#v=1&view.tab=%C0%AF', '#v=1&%=1', '#v%2=1'];
+    for (const l of links) expect(configError(() => decodeShareLink(l)).message, l).toMatch(/malformed percent-encoding/);
+    // Decoded fine, but a lone surrogate or control character is no name.
+    expect(configError(() => decodeShareLink('#v=1&models=local:a%00b')).message).toMatch(/control characters/);
+    return links.length + 1;
+  });
+
+  reliabilityCase('hostile-config', 'share link: deeply nested JSON in a coefficient is refused before parsing', () => {
+    const deep = `${'['.repeat(3000)}${']'.repeat(3000)}`;
+    expect(configError(() => decodeShareLink(`#v=1&lambda=${deep}`)).message).toBe('params.lambda: nested more than 12 levels deep');
+    expect(configError(() => decodeShareLink('#v=1&lambda=%7B%22per_task%22%3A')).message).toMatch(/^params\.lambda: is not valid JSON/);
+    return 2;
+  });
+});
