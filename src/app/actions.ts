@@ -5,9 +5,12 @@
 import { getMethod } from '../engine/methods/registry';
 import type { Model } from '../engine/io/model';
 import { openModelFromFiles } from '../platform/browserFiles';
-import { DEMO_BASE, merge, scheduleLiveMerge } from './mergeActions';
+import { merge, scheduleLiveMerge } from './mergeActions';
 import { gpuContext, newModelId, opened } from './runtime';
-import { dropSuite, loadSuiteFrom } from './suiteActions';
+import { dropSuite, loadPresetSuite, loadSuiteFrom, suiteBaseId, taskModelId } from './suiteActions';
+import type { GpuContext } from '../engine/gpu/device';
+import type { Suite } from '../engine/eval/suite';
+import type { HubModel } from '../platform/hub';
 import { appStore, type AppState, type ChartTab, type EvalSettings, type ModelEntry } from './store';
 
 export { initGpu } from './runtime';
@@ -25,27 +28,52 @@ const sizeOf = (m: Model) => [...m.tensors.values()].reduce((a, t) => a + t.info
  * `layout` (from a share link) gives the models' order and which are switched on.
  */
 export async function loadDemo(url = DEMO_URL, layout?: ModelLayout): Promise<void> {
+  await useSuite((ctx, samples, seed) => loadSuiteFrom(ctx, url, samples, seed), layout);
+}
+
+/** Opens a FusionBench preset from the Hub (see docs/hub-suites.md) as the page's suite. */
+export async function loadPreset(presetId: string, layout?: ModelLayout): Promise<void> {
+  await useSuite((ctx, samples, seed) => loadPresetSuite(ctx, presetId, samples, seed), layout);
+}
+
+/** Where a suite model came from, as links write it: the demo's id, or the Hub repo at the commit read. */
+function sourceOf(model: Model, fallback: string): string {
+  const hub = (model as Partial<HubModel>).hub;
+  return hub ? `${hub.repo}@${hub.commit}` : fallback;
+}
+
+async function useSuite(load: (ctx: GpuContext, samples: number, seed: number) => Promise<Suite>, layout?: ModelLayout): Promise<void> {
   const ctx = await gpuContext();
   if (!ctx) return;
   try {
     const { evaluation } = appStore.getState();
-    const live = evaluation.liveSamples;
-    const suite = await loadSuiteFrom(ctx, url, live, evaluation.seed);
-    // A user who picked models while the demo loaded keeps them: their choice wins.
-    if (appStore.getState().base) {
+    const before = appStore.getState().base;
+    const suite = await load(ctx, evaluation.liveSamples, evaluation.seed);
+    // A user who picked models while the suite loaded keeps them: their choice wins.
+    if (appStore.getState().base !== before) {
       dropSuite();
       set({ suite: null });
       return;
     }
     opened.clear();
-    opened.set(DEMO_BASE, suite.base);
+    const baseId = suiteBaseId();
+    opened.set(baseId, suite.base);
     let models: ModelEntry[] = suite.tasks.map((t) => {
-      const id = `demo:${t.task.id}`;
+      const id = taskModelId(t.task.id);
       opened.set(id, t.model);
-      return { id, name: t.task.title, bytes: sizeOf(t.model), tensors: t.model.tensors.size, enabled: true, source: id };
+      return { id, name: t.task.title, bytes: sizeOf(t.model), tensors: t.model.tensors.size, enabled: true, source: sourceOf(t.model, id) };
     });
     if (layout) models = arrange(models, layout);
-    set({ baseTensors: [...suite.base.tensors.keys()], base: { id: DEMO_BASE, name: `${suite.manifest.name}: base`, bytes: sizeOf(suite.base), tensors: suite.base.tensors.size, enabled: true, source: DEMO_BASE }, models, inputError: null });
+    set({
+      baseTensors: [...suite.base.tensors.keys()],
+      base: { id: baseId, name: `${suite.manifest.name}: base`, bytes: sizeOf(suite.base), tensors: suite.base.tensors.size, enabled: true, source: sourceOf(suite.base, baseId) },
+      models,
+      inputError: null,
+      report: null,
+      continual: null,
+      sweep: null,
+      continualRuns: null,
+    });
     await merge('live');
   } catch (e) {
     set((s) => ({ suite: s.suite ? { ...s.suite, state: 'error', message: (e as Error).message } : null }));
@@ -90,7 +118,7 @@ export function useAsBase(entry: ModelEntry): void {
   const old = appStore.getState().base;
   const model = opened.get(entry.id);
   if (old) opened.delete(old.id);
-  if (old?.id === DEMO_BASE) {
+  if (old && old.id === suiteBaseId()) {
     for (const m of appStore.getState().models) opened.delete(m.id);
     dropSuite();
     set({ models: [], suite: null, report: null, continual: null, sweep: null, continualRuns: null });
@@ -130,7 +158,7 @@ export async function addModelFiles(files: File[]): Promise<void> {
 /** Removes one fine-tuned model. */
 export function removeModel(id: string): void {
   opened.delete(id);
-  set((s) => ({ models: s.models.filter((m) => m.id !== id), suite: id.startsWith('demo:') ? null : s.suite }));
+  set((s) => ({ models: s.models.filter((m) => m.id !== id), suite: s.base?.id === suiteBaseId() ? null : s.suite }));
 }
 
 /** Switches a fine-tuned model in or out of the merge (at least one stays in). */

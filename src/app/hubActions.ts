@@ -75,7 +75,8 @@ export function setHubToken(value: string, remember: boolean): void {
 }
 
 /** The browser cache (Cache API), or memory where the page has none (e.g. not a secure context). */
-function hubCache(): Promise<HubCache> {
+/** The page's verified Hub download cache (Cache API, or memory where the browser has none). */
+export function hubCache(): Promise<HubCache> {
   cache ??= browserCacheStore().then((store) => verifiedCache(store ?? memoryStore()));
   return cache;
 }

@@ -10,7 +10,7 @@ import type { Model } from '../engine/io/model';
 import { blobSink } from '../platform/browserFiles';
 import { gpuRuntime, opened } from './runtime';
 import { tensorSizes, withChunkFallback, withDeviceRetry } from '../engine/gpu/retry';
-import { currentSuite, ensureReferences, mergeSuite } from './suiteActions';
+import { currentSuite, ensureReferences, mergeSuite, suiteBaseId } from './suiteActions';
 import { appStore, type AppState } from './store';
 
 let running: AbortController | null = null;
@@ -31,7 +31,9 @@ export const DEMO_BASE = 'demo:base';
 
 /** True while the page's models are the suite's (then every merge is scored on the suite). */
 export function suiteMode(s: AppState = appStore.getState()): boolean {
-  return !!currentSuite() && s.suite !== null && s.base?.id === DEMO_BASE && s.models.every((m) => m.id.startsWith('demo:'));
+  const base = suiteBaseId();
+  const prefix = base.slice(0, base.indexOf(':') + 1);
+  return !!currentSuite() && s.suite !== null && s.base?.id === base && s.models.every((m) => m.id.startsWith(prefix));
 }
 
 /** The fine-tuned models that take part, in the page's order. */

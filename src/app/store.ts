@@ -79,6 +79,8 @@ export type TaskAccuracy = Record<string, number>;
 
 /** The evaluation suite in use (the embedded demo by default) and the latest scores. */
 export interface SuiteState {
+  /** 'demo', or the id of a FusionBench preset from the Hub. */
+  id: string;
   name: string;
   tasks: { id: string; title: string; description: string; classes: string[] }[];
   /** Images per task of the live evaluation. */

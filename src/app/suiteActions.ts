@@ -11,9 +11,22 @@ import type { ResolvedConfig } from '../engine/merge/config';
 import type { ByteSink } from '../engine/io/byteSource';
 import type { MergeProgress } from '../engine/merge/runMerge';
 import { suiteFilesFromUrl } from '../platform/browserFiles';
+import { decodeImageBrowser } from '../platform/imageDecode';
+import { hubPreset } from '../engine/eval/fusionbench/presets';
+import { loadHubSuite } from '../engine/eval/hubSuite';
+import { headCacheOver } from '../engine/eval/zeroShotHeads';
+import { hubCache, pageHubAccess } from './hubActions';
 import { appStore, type SuiteState, type TaskAccuracy } from './store';
 
 let suite: Suite | null = null;
+/** Which suite is loaded: the embedded demo, or a FusionBench preset from the Hub (by preset id). */
+let choice = 'demo';
+
+/** Store ids of the suite's base and task models: `demo:...` for the demo, `hub:...` for a Hub preset. */
+export const suiteBaseId = (): string => (choice === 'demo' ? 'demo:base' : 'hub:base');
+export const taskModelId = (taskId: string): string => `${choice === 'demo' ? 'demo' : 'hub'}:${taskId}`;
+/** The loaded suite's name for the picker ('demo' or a preset id). */
+export const suiteChoice = (): string => choice;
 let evaluator: SuiteEvaluator | null = null;
 let evaluatorCtx: GpuContext | null = null;
 /** Base and individual scores by sample size ('all' = whole test sets); they do not change with the merge. */
@@ -52,11 +65,41 @@ export function evaluatorFor(ctx: GpuContext): SuiteEvaluator {
 
 /** Loads a suite from a URL and scores its base and fine-tuned models. */
 export async function loadSuiteFrom(ctx: GpuContext, url: string, samples: number | null, seed: number): Promise<Suite> {
+  return openSuite(ctx, 'demo', 'the demo suite', () => loadSuite(suiteFilesFromUrl(url)), samples, seed);
+}
+
+/**
+ * Loads a FusionBench preset from the Hub (the Hub panel's endpoint and token): models opened lazily, zero-shot heads
+ * built from the base CLIP text tower once and cached, test images read from the parquet splits as they are sampled.
+ */
+export async function loadPresetSuite(ctx: GpuContext, presetId: string, samples: number | null, seed: number, signal?: AbortSignal): Promise<Suite> {
+  const preset = hubPreset(presetId);
+  return openSuite(
+    ctx,
+    presetId,
+    preset.title,
+    async () =>
+      loadHubSuite({
+        ctx,
+        hub: await pageHubAccess(signal),
+        decodeImage: decodeImageBrowser,
+        preset,
+        headCache: headCacheOver(await hubCache()),
+        ...(signal ? { signal } : {}),
+        onStatus: (message) => setSuite({ message }),
+      }),
+    samples,
+    seed,
+  );
+}
+
+async function openSuite(ctx: GpuContext, id: string, title: string, load: () => Promise<Suite>, samples: number | null, seed: number): Promise<Suite> {
   appStore.setState({
-    suite: { name: 'demo suite', tasks: [], samples: samples ?? 0, base: null, individual: null, merged: null, mergedFor: null, state: 'loading', message: 'Loading the demo suite…' },
+    suite: { id, name: title, tasks: [], samples: samples ?? 0, base: null, individual: null, merged: null, mergedFor: null, state: 'loading', message: `Loading ${title}…` },
   });
   dropSuite();
-  suite = await loadSuite(suiteFilesFromUrl(url));
+  suite = await load();
+  choice = id;
   setSuite({
     name: suite.manifest.name,
     tasks: suite.tasks.map((t) => ({ id: t.task.id, title: t.task.title, description: t.task.description, classes: t.task.classes })),
@@ -89,7 +132,7 @@ export async function ensureReferences(ctx: GpuContext, samples: number | null, 
 /** The suite with its tasks' models in the page's order, only those switched on (every task is still scored). */
 export function suiteWithModels(ids: string[]): Suite {
   if (!suite) throw new Error('no suite loaded');
-  const byId = new Map(suite.tasks.map((t) => [`demo:${t.task.id}`, t]));
+  const byId = new Map(suite.tasks.map((t) => [taskModelId(t.task.id), t]));
   return { ...suite, tasks: ids.map((id) => byId.get(id)).filter((t): t is Suite['tasks'][number] => !!t) };
 }
 

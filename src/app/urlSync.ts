@@ -9,13 +9,14 @@ import { validateExperiment, type Experiment } from './experiment';
 import { applyLayout, type ModelLayout } from './actions';
 import { keepSettledSamples } from './runtime';
 import { scheduleLiveMerge } from './mergeActions';
-import { currentSuite } from './suiteActions';
+import { currentSuite, taskModelId } from './suiteActions';
+import { HUB_PRESETS } from '../engine/eval/fusionbench/presets';
 
 /** The experiment the store describes now. */
 export function experimentOf(s: AppState): Experiment {
   // The demo's models in their own order, all switched on, is what a link without `models` means: keep links short.
-  const demoOrder = currentSuite()?.tasks.map((t) => `demo:${t.task.id}`) ?? [];
-  const usual = s.models.length === demoOrder.length && s.models.every((m, i) => m.enabled && m.source === demoOrder[i]);
+  const demoOrder = currentSuite()?.tasks.map((t) => taskModelId(t.task.id)) ?? [];
+  const usual = s.base?.id === 'demo:base' && s.models.length === demoOrder.length && s.models.every((m, i) => m.enabled && m.id === demoOrder[i]);
   return validateExperiment({
     base: s.base?.source ?? 'demo:base',
     models: usual ? [] : s.models.map((m) => ({ source: m.source, enabled: m.enabled })),
@@ -31,7 +32,7 @@ export function experimentOf(s: AppState): Experiment {
 export function applyExperiment(e: Experiment, warnings: string[]): ModelLayout | undefined {
   const tab = CHART_TABS.includes(e.view.tab as ChartTab) ? (e.view.tab as ChartTab) : 'accuracy';
   const notes = [...warnings];
-  if (e.base.kind !== 'demo') notes.push(`The link's base model (${e.base.kind === 'hub' ? `${e.base.repo}@${e.base.revision}` : e.base.name}) is not loaded automatically: open it from the Models panel.`);
+  if (e.base.kind !== 'demo' && !presetOf(e)) notes.push(`The link's base model (${e.base.kind === 'hub' ? `${e.base.repo}@${e.base.revision}` : e.base.name}) is not loaded automatically: open it from the Models panel.`);
   const local = e.models.filter((m) => m.source.kind === 'local').map((m) => (m.source.kind === 'local' ? m.source.name : ''));
   if (local.length) notes.push(`Local files cannot travel in a link: open ${local.join(', ')} again.`);
   appStore.setState({
@@ -47,16 +48,29 @@ export function applyExperiment(e: Experiment, warnings: string[]): ModelLayout 
   return { ids: e.models.map(text), disabled: e.models.filter((m) => !m.enabled).map(text) };
 }
 
+/** The FusionBench preset an experiment's base belongs to (its base is that preset's CLIP repo), if any. */
+export function presetOf(e: Experiment): string | null {
+  const base = e.base;
+  return base.kind === 'hub' ? (HUB_PRESETS.find((p) => p.base.repo === base.repo)?.id ?? null) : null;
+}
+
+/** What opening a link asks for: which suite to load, and the order and switches of its models. */
+export interface LinkStart {
+  layout?: ModelLayout;
+  presetId: string | null;
+}
+
 /** Reads the page's link: applies it, or records why it could not (the defaults stay). */
-export function readLink(hash: string): ModelLayout | undefined {
-  if (!hash || hash === '#') return undefined;
+export function readLink(hash: string): LinkStart {
+  if (!hash || hash === '#') return { presetId: null };
   try {
     const { experiment, warnings } = decodeShareLink(hash);
     if (/(^|[#&])settled=/.test(hash)) keepSettledSamples();
-    return applyExperiment(experiment, warnings);
+    const layout = applyExperiment(experiment, warnings);
+    return { ...(layout ? { layout } : {}), presetId: presetOf(experiment) };
   } catch (e) {
     appStore.setState({ linkError: `This link could not be read, so the page shows the defaults: ${(e as Error).message}` });
-    return undefined;
+    return { presetId: null };
   }
 }
 
@@ -84,7 +98,7 @@ export function startUrlSync(): void {
   write();
   window.addEventListener('hashchange', () => {
     if (location.hash === lastWritten) return;
-    const layout = readLink(location.hash);
+    const { layout } = readLink(location.hash);
     if (layout) applyLayout(layout);
     scheduleLiveMerge();
   });

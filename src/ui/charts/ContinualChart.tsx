@@ -8,7 +8,8 @@ import { MERGED_COLOUR, seriesColour } from '../palette';
 import { stepRows } from './continualData';
 import { hasLambda, LambdaChart } from './LambdaChart';
 
-export function ContinualChart({ report }: { report: ContinualReport }) {
+/** `lambda: false` leaves out the lambda_t chart (where OPCM's internals already show it). */
+export function ContinualChart({ report, lambda = true }: { report: ContinualReport; lambda?: boolean }) {
   const rows = stepRows(report.steps);
   return (
     <figure className="chart" data-testid="continual-chart">
@@ -16,7 +17,7 @@ export function ContinualChart({ report }: { report: ContinualReport }) {
         <strong>Continual merge, step by step</strong> — models merged in the order {report.order.map((i) => i + 1).join(' → ')}.
       </figcaption>
       <div className="chart-pair">
-        {hasLambda(report.steps) && <LambdaChart steps={report.steps} />}
+        {lambda && hasLambda(report.steps) && <LambdaChart steps={report.steps} />}
         <ResponsiveContainer width="100%" height={260}>
           <LineChart data={rows} margin={{ top: 8, right: 16, bottom: 24, left: 8 }}>
             <CartesianGrid strokeDasharray="3 3" stroke="#ddd" />

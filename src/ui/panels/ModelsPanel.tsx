@@ -1,6 +1,7 @@
 /** Picks the base model and the fine-tuned models (file pickers and drag-and-drop). */
 import { useState, type DragEvent } from 'react';
-import { addModelFiles, moveModel, removeModel, setBaseFiles, toggleModel } from '../../app/actions';
+import { addModelFiles, loadDemo, loadPreset, moveModel, removeModel, setBaseFiles, toggleModel } from '../../app/actions';
+import { HUB_PRESETS } from '../../engine/eval/fusionbench/presets';
 import type { ModelEntry } from '../../app/store';
 import { formatBytes } from '../format';
 import { useAppStore } from '../hooks/useAppStore';
@@ -66,6 +67,40 @@ function ModelLabel({ m }: { m: ModelEntry }) {
         {m.tensors} tensors · {formatBytes(m.bytes)}
       </span>
     </>
+  );
+}
+
+/** The evaluation suite: the embedded demo, or a FusionBench benchmark from the Hub (downloads, then cached). */
+function SuitePicker() {
+  const suite = useAppStore((s) => s.suite);
+  const value = suite?.id ?? 'own';
+  return (
+    <div className="param suite-picker">
+      <label htmlFor="suite-select" className="param-label">
+        suite
+      </label>
+      <select
+        id="suite-select"
+        data-testid="suite-select"
+        value={value}
+        onChange={(e) => {
+          const id = e.target.value;
+          if (id === 'demo') void loadDemo();
+          else if (id !== 'own') void loadPreset(id);
+        }}
+      >
+        <option value="demo">Embedded demo (8 tasks, offline)</option>
+        {HUB_PRESETS.map((p) => (
+          <option key={p.id} value={p.id}>
+            {p.title} (Hub)
+          </option>
+        ))}
+        {value === 'own' && <option value="own">Your own models (no suite)</option>}
+      </select>
+      {value !== 'demo' && value !== 'own' && (
+        <p className="param-help">Models, text tower and test sets come from the Hub endpoint below; they are downloaded once and cached.</p>
+      )}
+    </div>
   );
 }
 
@@ -148,6 +183,7 @@ export function ModelsPanel() {
   return (
     <section className="panel" aria-labelledby="models-h">
       <h2 id="models-h">Models</h2>
+      <SuitePicker />
       <h3>Base (pretrained)</h3>
       <DropZone label="Choose base…" testId="base-input" multiple onFiles={(f) => void setBaseFiles(f)} />
       {base && (

@@ -22,7 +22,7 @@ export function OpcmView() {
   return (
     <div className="view">
       {continual.config.method === 'opcm' && <OpcmInternalsChart report={continual} />}
-      <ContinualChart report={continual} />
+      <ContinualChart report={continual} lambda={continual.config.method !== 'opcm'} />
     </div>
   );
 }
