@@ -9,6 +9,7 @@
  * Sequences may be padded to any length up to max_position_embeddings: with the causal mask, tokens after the
  * end-of-text token cannot change its output, so callers pad to the longest sequence of a batch, not to 77.
  */
+import { encoderLayers, namedLayerNorm } from './encoder';
 import { ConfigError, GpuError } from '../errors';
 import { VIT_MAX_HEAD_DIM } from '../gpu/constants';
 import type { GpuContext } from '../gpu/device';
@@ -17,7 +18,7 @@ import { bind, launch } from '../gpu/launch';
 import { matmul } from '../gpu/matmul';
 import { numelOf } from '../types';
 import { eosPositions, textFeatureDim, textWeightShapes, TEXT_PROJECTION_WEIGHT, type TextConfig } from './textConfig';
-import { attention, biasAct, layerNorm } from './vitKernels';
+import { biasAct } from './vitKernels';
 
 const F32_BYTES = 4;
 const U32_BYTES = 4;
@@ -116,11 +117,6 @@ export class TextTransformer {
     return this.weights.get(name)!;
   }
 
-  private linear(x: GPUBuffer, name: string, y: GPUBuffer, rows: number, inDim: number, outDim: number, opts: { accumulate?: boolean; act?: TextConfig['hiddenAct'] } = {}): void {
-    matmul(this.ctx, x, this.weight(`${name}.weight`), y, { m: rows, n: outDim, k: inDim, transB: true, beta: opts.accumulate ? 1 : 0 });
-    biasAct(this.ctx, this.weight(`${name}.bias`), y, rows, outDim, opts.act ?? 'none');
-  }
-
   /**
    * Features [batch, F] of `batch` sequences of `tokens` ids each (row-major, each holding its end-of-text token,
    * padded after it with anything in the vocabulary); the buffer is the model's and the next call overwrites it.
@@ -146,22 +142,10 @@ export class TextTransformer {
     gatherRows(ctx, this.weight('embeddings.token_embedding.weight'), vocabSize, this.ids, this.residual, rows, d);
     // Position t's embedding is column block t of a sequence's T * D values: a bias over rows of length T * D.
     biasAct(ctx, this.weight('embeddings.position_embedding.weight'), this.residual, batch, tokens * d, 'none');
-    const norm = (name: string, input: GPUBuffer, out: GPUBuffer, n: number) =>
-      layerNorm(ctx, this.weight(`${name}.weight`), this.weight(`${name}.bias`), input, out, { rows: n, dim: d, inStride: d, eps: config.layerNormEps });
-    for (let l = 0; l < config.numLayers; l++) {
-      const pre = `encoder.layers.${l}.`;
-      norm(`${pre}layer_norm1`, this.residual, this.normed, rows);
-      this.linear(this.normed, `${pre}self_attn.q_proj`, this.q, rows, d, d);
-      this.linear(this.normed, `${pre}self_attn.k_proj`, this.k, rows, d, d);
-      this.linear(this.normed, `${pre}self_attn.v_proj`, this.v, rows, d, d);
-      attention(ctx, this.q, this.k, this.v, this.normed, { batch, tokens, heads, headDim: d / heads, causal: true });
-      this.linear(this.normed, `${pre}self_attn.out_proj`, this.residual, rows, d, d, { accumulate: true });
-      norm(`${pre}layer_norm2`, this.residual, this.normed, rows);
-      this.linear(this.normed, `${pre}mlp.fc1`, this.hidden, rows, d, inter, { act: config.hiddenAct });
-      this.linear(this.hidden, `${pre}mlp.fc2`, this.residual, rows, inter, d, { accumulate: true });
-    }
+    const weight = (name: string) => this.weight(name);
+    encoderLayers(ctx, weight, config, { residual: this.residual, normed: this.normed, q: this.q, k: this.k, v: this.v, hidden: this.hidden }, batch, tokens, true);
     gatherRows(ctx, this.residual, rows, this.poolIndex, this.picked, batch, d);
-    norm('final_layer_norm', this.picked, this.pooled, batch);
+    namedLayerNorm(ctx, weight, config, 'final_layer_norm', this.picked, this.pooled, batch);
     if (this.projected === null || config.projectionDim === null) return this.pooled;
     matmul(ctx, this.pooled, this.weight(TEXT_PROJECTION_WEIGHT), this.projected, { m: batch, n: config.projectionDim, k: d, transB: true });
     return this.projected;

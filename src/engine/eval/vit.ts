@@ -10,13 +10,14 @@
  * allocated once for `maxBatch` images and reused; features() and logits() return buffers owned by the model that
  * the next call overwrites.
  */
+import { encoderLayers, namedLayerNorm } from './encoder';
 import { ConfigError, GpuError } from '../errors';
 import { VIT_MAX_HEAD_DIM } from '../gpu/constants';
 import type { GpuContext } from '../gpu/device';
 import { matmul } from '../gpu/matmul';
 import { numelOf } from '../types';
 import { featureDim, patchCount, tokenCount, visionWeightShapes, type VisionConfig } from './visionConfig';
-import { attention, biasAct, embedTokens, im2col, l2Normalize, layerNorm } from './vitKernels';
+import { biasAct, embedTokens, im2col, l2Normalize } from './vitKernels';
 
 /** A classification head on the features [B, F]: weight is [K, F] (f32); `dim` is F and `classes` K. */
 export type Head =
@@ -119,23 +120,16 @@ export class VisionTransformer {
   }
 
   /** y = x W^T (+ old y when accumulate) + bias, then the activation, for x [rows, inDim] and W [outDim, inDim]. */
-  private linear(x: GPUBuffer, name: string, y: GPUBuffer, rows: number, inDim: number, outDim: number, opts: { accumulate?: boolean; act?: VisionConfig['hiddenAct'] } = {}): void {
-    matmul(this.ctx, x, this.weight(`${name}.weight`), y, { m: rows, n: outDim, k: inDim, transB: true, beta: opts.accumulate ? 1 : 0 });
-    biasAct(this.ctx, this.weight(`${name}.bias`), y, rows, outDim, opts.act ?? 'none');
-  }
-
   /** Features [batch, F] of images [batch, C, S, S] (f32, already normalised); the buffer is the model's. */
   features(images: GPUBuffer, batch: number): GPUBuffer {
     this.checkBatch(batch);
     const { ctx, config } = this;
-    const { hiddenSize: d, numHeads: heads, intermediateSize: inter, patchSize: p, numChannels: c } = config;
+    const { hiddenSize: d, patchSize: p, numChannels: c } = config;
     const tokens = tokenCount(config);
     const patches = patchCount(config);
     const rows = batch * tokens;
     const cpp = c * p * p;
-    const eps = config.layerNormEps;
-    const norm = (name: string, input: GPUBuffer, out: GPUBuffer, n: number, inStride: number) =>
-      layerNorm(ctx, this.weight(`${name}.weight`), this.weight(`${name}.bias`), input, out, { rows: n, dim: d, inStride, eps });
+    const weight = (name: string) => this.weight(name);
 
     // Patch embeddings go straight into token rows 1..N of each image: a batched matmul over images with C offset by
     // one row (the CLS slot) and a stride of T rows.
@@ -143,22 +137,10 @@ export class VisionTransformer {
     const patchWeight = this.weight('embeddings.patch_embedding.weight');
     matmul(ctx, this.cols, patchWeight, this.normed, { m: patches, n: d, k: cpp, transB: true, batch, strideA: patches * cpp, strideB: 0, strideC: tokens * d, offsetC: d });
     embedTokens(ctx, this.weight('embeddings.class_embedding'), this.weight('embeddings.position_embedding.weight'), this.normed, batch, tokens, d);
-    norm('pre_layrnorm', this.normed, this.residual, rows, d);
-
-    for (let l = 0; l < config.numLayers; l++) {
-      const pre = `encoder.layers.${l}.`;
-      norm(`${pre}layer_norm1`, this.residual, this.normed, rows, d);
-      this.linear(this.normed, `${pre}self_attn.q_proj`, this.q, rows, d, d);
-      this.linear(this.normed, `${pre}self_attn.k_proj`, this.k, rows, d, d);
-      this.linear(this.normed, `${pre}self_attn.v_proj`, this.v, rows, d, d);
-      attention(ctx, this.q, this.k, this.v, this.normed, { batch, tokens, heads, headDim: d / heads });
-      this.linear(this.normed, `${pre}self_attn.out_proj`, this.residual, rows, d, d, { accumulate: true });
-      norm(`${pre}layer_norm2`, this.residual, this.normed, rows, d);
-      this.linear(this.normed, `${pre}mlp.fc1`, this.hidden, rows, d, inter, { act: config.hiddenAct });
-      this.linear(this.hidden, `${pre}mlp.fc2`, this.residual, rows, inter, d, { accumulate: true });
-    }
+    namedLayerNorm(ctx, weight, config, 'pre_layrnorm', this.normed, this.residual, rows);
+    encoderLayers(ctx, weight, config, { residual: this.residual, normed: this.normed, q: this.q, k: this.k, v: this.v, hidden: this.hidden }, batch, tokens, false);
     // The CLS token of image b is row b * T.
-    norm('post_layernorm', this.residual, this.pooled, batch, tokens * d);
+    namedLayerNorm(ctx, weight, config, 'post_layernorm', this.residual, this.pooled, batch, tokens * d);
     if (this.projected === null || config.projectionDim === null) return this.pooled;
     matmul(ctx, this.pooled, this.weight('visual_projection.weight'), this.projected, { m: batch, n: config.projectionDim, k: d, transB: true });
     return this.projected;
