@@ -7,21 +7,23 @@
 // matches prefix 0) and the high 16 bits as digit; pass 2 uses the low 15 bits under each selected 16-bit prefix.
 //
 // Bindings (group 0):
-//   0  params  uniform { elems, numel, shift, digit_mask, prefix_shift, bins, per_thread }
-//              elems = listed rows * numel (the elements of this dispatch)
+//   0  params  uniform { numel, quads, shift, digit_mask, prefix_shift, bins, per_thread }
+//              quads = row stride in vec4 words (>= numel / 4); words of a row past numel are ignored
 //   1  rows    storage, read        array<vec4<u32>>   per listed row: (stack row, first slot, slot count, unused)
 //   2  slots   storage, read        array<u32>         the key prefix of each slot
-//   3  stack   storage, read        array<u32>         [stack rows, numel] f32 bit patterns, row-major
+//   3  stack   storage, read        array<vec4<u32>>   [stack rows, quads] vec4s of f32 bit patterns, row-major
 //   4  hist    storage, read_write  array<atomic<u32>> [slots, bins] counts as (low word, high word) pairs: a 64-bit
 //                                                      count, the high word bumped when the low word wraps
-// Dispatch: ceil(elems / (WORKGROUP_SIZE * per_thread)) workgroups on a 2-D grid. Workgroup w handles elements
-// w * WORKGROUP_SIZE * per_thread + i * WORKGROUP_SIZE + lid (i < per_thread): coalesced loads. Each thread merges
-// runs of the same bin into one atomic add (long runs of zeros or equal values cost one atomic, not one each).
-// Bounds: elements past elems are skipped; no barriers.
+// Dispatch: x = ceil(quads / (WORKGROUP_SIZE * per_thread)) workgroups per listed row, y = listed row. Thread lid
+// of workgroup x takes the vec4s x * WORKGROUP_SIZE * per_thread + i * WORKGROUP_SIZE + lid (i < per_thread) of
+// its row: whole vec4 loads, vec4 key arithmetic and no per-element index arithmetic or data-dependent loops,
+// which CPU-emulated devices run several times faster than one element per step. A vec4 of four equal bins (runs
+// of zeros, e.g. after DARE) costs one atomic add, not four. Bounds: vec4s past quads and elements past numel are
+// skipped; no barriers.
 
 struct Params {
-  elems: u32,
   numel: u32,
+  quads: u32,
   shift: u32,
   digit_mask: u32,
   prefix_shift: u32,
@@ -32,10 +34,8 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> rows: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> slots: array<u32>;
-@group(0) @binding(3) var<storage, read> stack: array<u32>;
+@group(0) @binding(3) var<storage, read> stack: array<vec4<u32>>;
 @group(0) @binding(4) var<storage, read_write> hist: array<atomic<u32>>;
-
-const NO_BIN: u32 = 0xffffffffu;
 
 fn add_count(bin: u32, count: u32) {
   let old = atomicAdd(&hist[2u * bin], count);
@@ -47,37 +47,43 @@ fn add_count(bin: u32, count: u32) {
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(
   @builtin(workgroup_id) wg: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
   @builtin(local_invocation_index) lid: u32,
 ) {
-  let block = workgroup_index(wg, nwg) * WORKGROUP_SIZE * params.per_thread;
-  var current = NO_BIN;
-  var run = 0u;
+  let info = rows[wg.y];
+  let row = info.x * params.quads;
+  let block = wg.x * WORKGROUP_SIZE * params.per_thread;
   for (var i = 0u; i < params.per_thread; i++) {
-    let e = block + i * WORKGROUP_SIZE + lid;
-    if (e >= params.elems) {
+    let q = block + i * WORKGROUP_SIZE + lid;
+    if (q >= params.quads) {
       break;
     }
-    let r = e / params.numel;
-    let info = rows[r];
-    let key = stack[info.x * params.numel + (e - r * params.numel)] & 0x7fffffffu;
-    let prefix = key >> params.prefix_shift;
+    let keys = stack[row + q] & vec4<u32>(0x7fffffffu);
+    let inside = vec4<u32>(4u * q) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(params.numel);
+    let prefix = keys >> vec4<u32>(params.prefix_shift);
+    let digit = (keys >> vec4<u32>(params.shift)) & vec4<u32>(params.digit_mask);
+    // The slots of a segment hold distinct prefixes, so each key matches at most one of them.
     for (var g = info.y; g < info.y + info.z; g++) {
-      if (slots[g] == prefix) {
-        let bin = g * params.bins + ((key >> params.shift) & params.digit_mask);
-        if (bin != current) {
-          if (run > 0u) {
-            add_count(current, run);
-          }
-          current = bin;
-          run = 0u;
+      let hit = inside & (prefix == vec4<u32>(slots[g]));
+      if (!any(hit)) {
+        continue;
+      }
+      let bin = vec4<u32>(g * params.bins) + digit;
+      if (all(hit) && all(bin == vec4<u32>(bin.x))) {
+        add_count(bin.x, 4u);
+      } else {
+        if (hit.x) {
+          add_count(bin.x, 1u);
         }
-        run += 1u;
-        break;
+        if (hit.y) {
+          add_count(bin.y, 1u);
+        }
+        if (hit.z) {
+          add_count(bin.z, 1u);
+        }
+        if (hit.w) {
+          add_count(bin.w, 1u);
+        }
       }
     }
-  }
-  if (run > 0u) {
-    add_count(current, run);
   }
 }

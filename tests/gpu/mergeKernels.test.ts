@@ -19,11 +19,12 @@ import {
   disjointMerge,
   magmaxSelect,
   tallMask,
+  tiesMerge,
   trimMask,
   type DareChunk,
   type ZeroSignRule,
 } from '../../src/engine/gpu/mergeKernels';
-import { gram, rowStats, signStats, signSum, usageHistogram } from '../../src/engine/gpu/mergeReductions';
+import { gram, rowStats, SignTally, signStats, signSum, usageHistogram } from '../../src/engine/gpu/mergeReductions';
 import {
   bitmaskApplyRef,
   bitsOf,
@@ -33,9 +34,10 @@ import {
   disjointMergeRef,
   magmaxSelectRef,
   tallMaskRef,
+  tiesMergeRef,
   trimMaskRef,
 } from '../../src/engine/reference/mergeKernels';
-import { gramRef, rowStatsRef, signStatsRef, signSumRef, usageHistogramRef } from '../../src/engine/reference/mergeReductions';
+import { gramRef, rowStatsRef, signStatsRef, signSumRef, trimmedSignSumRef, usageHistogramRef } from '../../src/engine/reference/mergeReductions';
 import type { DisjointMerge } from '../../src/engine/reference/methods/signElect';
 import { rngKey, stringId } from '../../src/engine/rng';
 import { readF32, releaseTestContext, testContext, testUsage, uploadF32 } from '../helpers/gpu';
@@ -181,6 +183,63 @@ describe('sign_sum', () => {
   });
 });
 
+describe('trimmed_sign_sum (SignTally)', () => {
+  /** Per row: keep all (0), a magnitude present in the data (ties at the threshold), NaN-only, or nothing. */
+  function thresholdsFor(rows: number, stack: Float32Array, seed: number): Uint32Array {
+    const rng = seededRandom(seed);
+    const bits = bitsOf(stack);
+    const choices = [() => 0, () => bits[Math.floor(rng() * bits.length)]! & 0x7fffffff, () => 0x7f800001, () => 0xffffffff];
+    return Uint32Array.from({ length: rows }, (_, r) => choices[r === 0 ? 1 : Math.floor(rng() * choices.length)]!());
+  }
+
+  it.each(ROWS)('adds up the twin over chunks exactly with %i rows, leaving the stack as it is', async (rows) => {
+    // 1024: rows read in place as vec4s; the odd lengths go through the aligned copy.
+    const chunks = [...LENGTHS, 1024].flatMap((numel) => [discrete(rows + numel, rows * numel), withEdges(continuous(rows * numel, rows * numel), ARITH_EDGES, 5)]);
+    const thresholds = thresholdsFor(rows, chunks[1]!, rows);
+    const tally = new SignTally(ctx, thresholds);
+    let expected = 0;
+    try {
+      for (const stack of chunks) {
+        const numel = stack.length / rows;
+        const buf = uploadF32(ctx, 'tally', stack);
+        await ctx.scoped('tally', () => tally.add(buf, rows, numel));
+        expectSameBits(`${rows}x${numel} unchanged`, await readF32(ctx, buf, stack.length), stack);
+        ctx.destroyBuffer(buf);
+        expected += trimmedSignSumRef(stack, rows, numel, thresholds);
+      }
+      expect(await tally.total(), `${rows} rows, thresholds ${Array.from(thresholds, hex)}`).toBe(expected);
+    } finally {
+      tally.destroy();
+    }
+  });
+
+  it('counts negative and positive columns apart (cancellation, all trimmed, one survivor)', async () => {
+    // Columns: +1 -1 (cancel: 0), 0.5 | 3 (trimmed row 0 keeps only >= 1: -> 3 > 0), -2 | 0.25 (-> -2), 0.25 | 0.5 (all trimmed: 0).
+    const stack = new Float32Array([1, 0.5, -2, 0.25, -1, 3, 0.25, 0.5]);
+    const thresholds = bitsOf(new Float32Array([1, 1]));
+    const tally = new SignTally(ctx, thresholds);
+    const buf = uploadF32(ctx, 'tally cases', stack);
+    try {
+      tally.add(buf, 2, 4);
+      tally.add(buf, 2, 4);
+      expect(await tally.total()).toBe(0);
+      expect(trimmedSignSumRef(stack, 2, 4, thresholds)).toBe(0);
+      // The first column alone (rows [1] and [0.5]): 0.5 is trimmed, +1.
+      tally.add(buf, 2, 1);
+      expect(await tally.total()).toBe(1);
+      // [-3, -0.5] over [2, -4]: -3 + 2 < 0, and -0.5 is trimmed so -4 decides: two negative columns.
+      const neg = uploadF32(ctx, 'tally negative', new Float32Array([-3, -0.5, 2, -4]));
+      tally.add(neg, 2, 2);
+      ctx.destroyBuffer(neg);
+      expect(await tally.total()).toBe(-1);
+      expect(() => tally.add(buf, 3, 2)).toThrow(/trimmed_sign_sum: stack has 3 rows, the thresholds 2/);
+    } finally {
+      ctx.destroyBuffer(buf);
+      tally.destroy();
+    }
+  });
+});
+
 describe('disjoint_merge', () => {
   const RULES: ZeroSignRule[] = [{ rule: 'majority', majority: 1 }, { rule: 'majority', majority: 0 }, { rule: 'majority', majority: -1 }, { rule: 'plus' }];
   const MERGES: DisjointMerge[] = ['sum', 'mean', 'max'];
@@ -207,6 +266,46 @@ describe('disjoint_merge', () => {
     expect(Array.from(none)).toEqual([0, 0, 0, 0]);
     const plus = await onGpu('cancel plus', stack, (buf) => disjointMerge(ctx, buf, 2, 2, 'mean', { rule: 'plus' }));
     expect(Array.from(plus)).toEqual([0.5, 1, 0, 0]);
+  });
+});
+
+describe('ties_merge', () => {
+  const RULES: ZeroSignRule[] = [{ rule: 'majority', majority: 1 }, { rule: 'majority', majority: 0 }, { rule: 'majority', majority: -1 }, { rule: 'plus' }];
+  const MERGES: DisjointMerge[] = ['sum', 'mean', 'max'];
+
+  /** Per row: keep all (0), a magnitude present in the data (ties at the threshold) or almost nothing. */
+  function thresholdsFor(rows: number, stack: Float32Array, seed: number): Uint32Array {
+    const rng = seededRandom(seed);
+    const bits = bitsOf(stack);
+    const choices = [() => 0, () => bits[Math.floor(rng() * bits.length)]! & 0x7fffffff, () => 0x7f800001];
+    return Uint32Array.from({ length: rows }, (_, r) => choices[r === 0 ? 1 : Math.floor(rng() * choices.length)]!());
+  }
+
+  it.each(ROWS)('equals trim then disjoint merge of the twins bit for bit with %i rows', async (rows) => {
+    // 1024: rows changed in place as vec4s; the odd lengths go through the aligned copy and back.
+    for (const numel of [1, 257, 1024, 2001]) {
+      const inputs = [discrete(rows * 7 + numel, rows * numel), withEdges(continuous(rows * 11 + numel, rows * numel), ARITH_EDGES, 7)];
+      for (const input of inputs) {
+        const thresholds = thresholdsFor(rows, input, rows + numel);
+        for (const merge of MERGES) {
+          for (const rule of RULES) {
+            const stack = input.slice();
+            const gpu = await onGpu('ties merge', stack, (buf) => tiesMerge(ctx, buf, rows, numel, thresholds, merge, rule));
+            tiesMergeRef(stack, rows, numel, thresholds, merge, rule);
+            expectSameBits(`ties ${merge} ${JSON.stringify(rule)} ${rows}x${numel}`, gpu, stack, true);
+          }
+        }
+      }
+    }
+  });
+
+  it('trims before electing: a large value below its row threshold does not vote', async () => {
+    // Column 0: 4 (row 0, trimmed by threshold 8) and -1 (row 1 keeps all): gamma = -1, row 1 keeps -1.
+    const stack = new Float32Array([4, 9, -1, 2]);
+    const thresholds = Uint32Array.from([bitsOf(new Float32Array([8]))[0]!, 0]);
+    const out = await onGpu('trim first', stack, (buf) => tiesMerge(ctx, buf, 2, 2, thresholds, 'sum', { rule: 'majority', majority: 1 }));
+    expect(Array.from(out)).toEqual([0, 9, -1, 2]);
+    expect(() => tiesMerge(ctx, uploadF32(ctx, 'bad', stack), 2, 2, new Uint32Array(3), 'sum', { rule: 'plus' })).toThrow(/ties_merge: thresholdBits needs one entry per row/);
   });
 });
 

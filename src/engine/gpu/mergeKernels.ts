@@ -1,7 +1,7 @@
 /**
  * Launchers for the elementwise merge kernels (issue 3): they turn a stack of task vectors, f32 [rows, numel] with
  * row r = task r's task vector for one chunk of one tensor, in place into per-task contributions c_r whose
- * weighted sum (`combine`) is the merged delta. trim_mask, dare_drop, disjoint_merge, magmax_select and
+ * weighted sum (`combine`) is the merged delta. trim_mask, dare_drop, disjoint_merge, ties_merge, magmax_select and
  * count_mask work in place; tall_mask writes usage counts (and packed masks), bitmask_apply one task's TALL
  * delta. The reductions (sign_sum, row_stats, gram, sign_stats, usage_histogram) are in mergeReductions.ts.
  *
@@ -78,6 +78,58 @@ export function withTable<T>(ctx: GpuContext, label: string, data: Uint32Array |
   }
 }
 
+/**
+ * A stack's rows as whole vec4s, for kernels that read 4 floats per step (several times faster on CPU-emulated
+ * devices than one float per step): each row must start on a 16-byte boundary. Rows of numel % 4 != 0 floats are
+ * copied to a reused buffer with rows `quads` vec4s apart; the words past numel are left undefined (kernels skip them).
+ */
+export class QuadRows {
+  private copy: GPUBuffer | null = null;
+
+  constructor(
+    private readonly ctx: GpuContext,
+    private readonly label: string,
+  ) {}
+
+  /** `stack` itself when numel is a multiple of 4, else the copy; `quads` = ceil(numel / 4) vec4s per row. */
+  of(stack: GPUBuffer, rows: number, numel: number): { buffer: GPUBuffer; quads: number } {
+    const quads = Math.ceil(numel / 4);
+    if (numel % 4 === 0) return { buffer: stack, quads };
+    const bytes = rows * quads * 16;
+    if (!this.copy || this.copy.size < bytes) {
+      if (this.copy) this.ctx.destroyBuffer(this.copy);
+      this.copy = null;
+      // Assigned only once created: a failed allocation leaves nothing to free.
+      this.copy = this.ctx.createBuffer(`${this.label} aligned rows`, bytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST);
+    }
+    this.copyRows(stack, this.copy, rows, numel, true);
+    return { buffer: this.copy, quads };
+  }
+
+  /** After a kernel changed the rows returned by `of`: writes them back into `stack` (nothing to do when aligned). */
+  writeBack(stack: GPUBuffer, rows: number, numel: number): void {
+    if (numel % 4 === 0) return;
+    if (!this.copy) throw new GpuError('validation', `${this.label}: writeBack before of()`);
+    this.copyRows(this.copy, stack, rows, numel, false);
+  }
+
+  private copyRows(src: GPUBuffer, dst: GPUBuffer, rows: number, numel: number, toAligned: boolean): void {
+    const stride = Math.ceil(numel / 4) * 16;
+    const encoder = this.ctx.device.createCommandEncoder({ label: `${this.label} aligned rows` });
+    for (let r = 0; r < rows; r++) {
+      const packed = r * numel * F32_BYTES;
+      const aligned = r * stride;
+      encoder.copyBufferToBuffer(src, toAligned ? packed : aligned, dst, toAligned ? aligned : packed, numel * F32_BYTES);
+    }
+    this.ctx.device.queue.submit([encoder.finish()]);
+  }
+
+  destroy(): void {
+    if (this.copy) this.ctx.destroyBuffer(this.copy);
+    this.copy = null;
+  }
+}
+
 function grid(ctx: GpuContext, numel: number) {
   return itemGrid(numel, ctx.info.limits.maxComputeWorkgroupsPerDimension);
 }
@@ -114,6 +166,16 @@ export function dareDrop(ctx: GpuContext, stack: GPUBuffer, rows: number, numel:
   );
 }
 
+/** The (mode, rule, majority) parameters of disjoint_merge and ties_merge, after checking them. */
+function disjointParams(kernel: string, merge: DisjointMerge, zeroSign: ZeroSignRule): number[] {
+  if (!(merge in MERGE_MODE)) throw new GpuError('validation', `${kernel}: merge must be sum, mean or max, got ${String(merge)}`);
+  const majority = zeroSign.rule === 'majority' ? zeroSign.majority : 0;
+  if (zeroSign.rule !== 'plus' && (zeroSign.rule !== 'majority' || ![-1, 0, 1].includes(majority))) {
+    throw new GpuError('validation', `${kernel}: zeroSign must be {rule: 'plus'} or {rule: 'majority', majority: -1 | 0 | 1}`);
+  }
+  return [MERGE_MODE[merge], zeroSign.rule === 'plus' ? 1 : 0, majority];
+}
+
 /**
  * TIES sign election and disjoint merge in place on trimmed task vectors (reference/methods/signElect.ts): each
  * row becomes its contribution under `merge` (sum, mean or max), with `zeroSign` for columns that sum to zero.
@@ -121,16 +183,45 @@ export function dareDrop(ctx: GpuContext, stack: GPUBuffer, rows: number, numel:
 export function disjointMerge(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number, merge: DisjointMerge, zeroSign: ZeroSignRule): void {
   const kernel = 'disjoint_merge';
   checkStack(kernel, rows, numel);
-  if (!(merge in MERGE_MODE)) throw new GpuError('validation', `${kernel}: merge must be sum, mean or max, got ${String(merge)}`);
-  const majority = zeroSign.rule === 'majority' ? zeroSign.majority : 0;
-  if (zeroSign.rule !== 'plus' && (zeroSign.rule !== 'majority' || ![-1, 0, 1].includes(majority))) {
-    throw new GpuError('validation', `${kernel}: zeroSign must be {rule: 'plus'} or {rule: 'majority', majority: -1 | 0 | 1}`);
-  }
+  const mode = disjointParams(kernel, merge, zeroSign);
   if (numel === 0) return;
-  const params = [numel, rows, MERGE_MODE[merge], zeroSign.rule === 'plus' ? 1 : 0, majority];
+  const params = [numel, rows, ...mode];
   withTable(ctx, `${kernel} reciprocals`, countReciprocals(rows), (recip) =>
     launch(ctx, kernel, params, [recip, bind(ctx, kernel, stack, rows * numel * F32_BYTES)], grid(ctx, numel)),
   );
+}
+
+/**
+ * TIES trim, sign election and disjoint merge in place in one pass (ties_merge): the same bits as trimMask with
+ * `thresholdBits` followed by disjointMerge, on the untrimmed stack.
+ */
+export function tiesMerge(
+  ctx: GpuContext,
+  stack: GPUBuffer,
+  rows: number,
+  numel: number,
+  thresholdBits: Uint32Array,
+  merge: DisjointMerge,
+  zeroSign: ZeroSignRule,
+): void {
+  const kernel = 'ties_merge';
+  checkStack(kernel, rows, numel);
+  checkPerRow(kernel, 'thresholdBits', thresholdBits, rows);
+  const params = disjointParams(kernel, merge, zeroSign);
+  bind(ctx, kernel, stack, rows * numel * F32_BYTES);
+  if (numel === 0) return;
+  const aligned = new QuadRows(ctx, kernel);
+  try {
+    const { buffer, quads } = aligned.of(stack, rows, numel);
+    withTable(ctx, `${kernel} thresholds`, thresholdBits, (thresholds) =>
+      withTable(ctx, `${kernel} reciprocals`, countReciprocals(rows), (recip) =>
+        launch(ctx, kernel, [numel, quads, rows, ...params], [thresholds, recip, bind(ctx, kernel, buffer, rows * quads * 16)], grid(ctx, quads)),
+      ),
+    );
+    aligned.writeBack(stack, rows, numel);
+  } finally {
+    aligned.destroy();
+  }
 }
 
 /** MagMax in place: per column only the row of largest |x| keeps its value (a later row wins ties). */

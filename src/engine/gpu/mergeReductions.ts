@@ -3,7 +3,8 @@
  * usage_histogram. Each workgroup reduces one chunk of REDUCTION_CHUNK columns to a few partials (f32 sums with a
  * fixed tree order, u32/i32 counts); only those partials are read back, and the host adds them in float64 with
  * the pure `*FromPartials` functions below, which the CPU twins (src/engine/reference/mergeReductions.ts) share.
- * Callers add results over chunks and tensors themselves.
+ * Callers add results over chunks and tensors themselves. SignTally (trimmed_sign_sum) instead accumulates on the GPU
+ * over a whole pass and is read back once.
  */
 import { GpuError } from '../errors';
 import { HISTOGRAM_MAX_BINS, WORKGROUP_SIZE } from './constants';
@@ -11,7 +12,7 @@ import type { GpuContext } from './device';
 import { workgroupGrid } from './dispatch';
 import { readBuffer } from './kernels';
 import { bind, launch } from './launch';
-import { checkStack, countReciprocals, withTable } from './mergeKernels';
+import { checkStack, countReciprocals, QuadRows, withTable } from './mergeKernels';
 
 /** Columns (or elements) each workgroup of a reduction covers: 16 per thread keeps the readback small. */
 export const REDUCTION_CHUNK = WORKGROUP_SIZE * 16;
@@ -135,6 +136,68 @@ export async function signSum(ctx: GpuContext, stack: GPUBuffer, rows: number, n
   const chunks = reductionChunks(numel);
   const words = await reduce(ctx, kernel, [numel, rows, chunks, REDUCTION_CHUNK], [bind(ctx, kernel, stack, rows * numel * F32_BYTES)], chunks, chunks);
   return signSumFromPartials(new Int32Array(words.buffer, words.byteOffset, words.length));
+}
+
+/**
+ * The TIES majority-sign pass over many chunks: add(chunk) counts, per column, the sign of the f32 column sum of the
+ * chunk's stack as trim_mask would leave it (without changing the stack), into a GPU accumulator; total() reads it
+ * back once and returns sum_j sign(s_j), i.e. signSum(trimMask(stack)) added over every chunk.
+ */
+export class SignTally {
+  private static readonly kernel = 'trimmed_sign_sum';
+  /** Column quads per thread (two atomic adds per thread; 1 measured fastest on SwiftShader). */
+  private static readonly PER_THREAD = 1;
+  private readonly acc: GPUBuffer;
+  private readonly thresholds: GPUBuffer;
+  private readonly rows: number;
+  private readonly quadRows: QuadRows;
+
+  /** thresholdBits: one magnitude bit pattern per row (0 keeps the row). */
+  constructor(
+    private readonly ctx: GpuContext,
+    thresholdBits: Uint32Array,
+  ) {
+    const kernel = SignTally.kernel;
+    checkStack(kernel, thresholdBits.length, 0);
+    this.rows = thresholdBits.length;
+    this.acc = ctx.createBuffer(`${kernel} counts`, 16, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST);
+    try {
+      this.thresholds = ctx.createBuffer(`${kernel} thresholds`, thresholdBits.byteLength, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
+    } catch (e) {
+      ctx.destroyBuffer(this.acc);
+      throw e;
+    }
+    ctx.device.queue.writeBuffer(this.thresholds, 0, Uint32Array.from(thresholdBits));
+    ctx.device.queue.writeBuffer(this.acc, 0, new Uint32Array(4));
+    this.quadRows = new QuadRows(ctx, kernel);
+  }
+
+  /** Counts the columns of `stack` ([rows, numel] f32, untrimmed; read only). */
+  add(stack: GPUBuffer, rows: number, numel: number): void {
+    const kernel = SignTally.kernel;
+    checkStack(kernel, rows, numel);
+    if (rows !== this.rows) throw new GpuError('validation', `${kernel}: stack has ${rows} rows, the thresholds ${this.rows}`);
+    if (numel === 0) return;
+    bind(this.ctx, kernel, stack, rows * numel * F32_BYTES);
+    const { buffer, quads } = this.quadRows.of(stack, rows, numel);
+    const per = SignTally.PER_THREAD;
+    const grid = workgroupGrid(Math.ceil(quads / (WORKGROUP_SIZE * per)), this.ctx.info.limits.maxComputeWorkgroupsPerDimension);
+    const bindings = [bind(this.ctx, kernel, this.thresholds, rows * 4), bind(this.ctx, kernel, buffer, rows * quads * 16), { buffer: this.acc }];
+    launch(this.ctx, kernel, [numel, quads, rows, per], bindings, grid);
+  }
+
+  /** Columns with a positive sum minus columns with a negative sum, over everything added. */
+  async total(): Promise<number> {
+    const bytes = await readBuffer(this.ctx, this.acc, 16);
+    const w = new Uint32Array(bytes.buffer, bytes.byteOffset, 4);
+    return w[0]! + w[1]! * 2 ** 32 - (w[2]! + w[3]! * 2 ** 32);
+  }
+
+  destroy(): void {
+    this.ctx.destroyBuffer(this.acc);
+    this.ctx.destroyBuffer(this.thresholds);
+    this.quadRows.destroy();
+  }
 }
 
 /** Per-row sum of squares, sum of magnitudes, non-zero and non-finite counts of a [rows, numel] buffer. */

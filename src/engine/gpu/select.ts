@@ -7,8 +7,9 @@
  * bins from the top to find the bin holding each requested rank; pass 2 counts the low 15 bits of the elements under
  * each selected 16-bit prefix (one 32768-bin histogram per distinct prefix). **Cost: exactly 2 streaming reads of the
  * data (2 passes)**, plus one small readback per pass. GPU memory depends only on segments, ranks and bins
- * (pass 1: 512 KiB per segment with ranks; pass 2: 256 KiB per distinct prefix), never on the data size. Counts are
- * 64-bit, so segments of any size work.
+ * (pass 1: 512 KiB per segment with ranks; pass 2: 256 KiB per distinct prefix), never on the data size, except that
+ * a chunk whose rows are not a multiple of 4 floats long is read through one reused aligned copy (QuadRows: the
+ * kernel reads whole vec4s). Counts are 64-bit, so segments of any size work.
  *
  * Usage: `while (!sel.done) { sel.beginPass(); for each chunk: sel.feed(...); await sel.endPass(); }`, streaming every
  * element of every segment exactly once per pass, in any chunking. CPU twin: src/engine/reference/select.ts.
@@ -16,9 +17,9 @@
 import { ConfigError, GpuError } from '../errors';
 import { WORKGROUP_SIZE } from './constants';
 import type { GpuContext } from './device';
-import { workgroupGrid } from './dispatch';
 import { readBuffer } from './kernels';
 import { bind, launch } from './launch';
+import { QuadRows } from './mergeKernels';
 
 /** Per requested rank: the selected |x| as f32 bits, and how many elements are strictly greater / equal. */
 export interface MagnitudeSelection {
@@ -31,7 +32,7 @@ export interface MagnitudeSelection {
 const LOW_BITS = 15;
 const HIGH_BINS = 1 << (31 - LOW_BITS);
 const LOW_BINS = 1 << LOW_BITS;
-/** Elements per thread of select_histogram: amortizes the per-thread bookkeeping. */
+/** vec4s per thread of select_histogram: amortizes the per-thread bookkeeping. */
 const PER_THREAD = 8;
 /** A shift that maps every 31-bit key to prefix 0 (pass 1 has one slot per segment). */
 const NO_PREFIX_SHIFT = 31;
@@ -100,6 +101,7 @@ export class MagnitudeSelect {
   private firstCounts: Float64Array | null = null;
   private high: HighDigit[][] | null = null;
   private final: MagnitudeSelection[] | null = null;
+  private readonly quadRows: QuadRows;
 
   /** segments: independent populations (e.g. one per task); ranks[s]: descending ranks wanted in segment s (0 = largest |x|). */
   constructor(
@@ -107,6 +109,7 @@ export class MagnitudeSelect {
     opts: { label: string; segments: number; ranks: readonly (readonly number[])[] },
   ) {
     this.label = opts.label;
+    this.quadRows = new QuadRows(ctx, opts.label);
     const { segments, ranks } = opts;
     if (!Number.isInteger(segments) || segments < 1) throw new ConfigError(`${this.label}.segments`, `must be a positive integer, got ${segments}`);
     if (ranks.length !== segments) throw new ConfigError(`${this.label}.ranks`, `needs one rank list per segment (${segments}), got ${ranks.length}`);
@@ -151,7 +154,7 @@ export class MagnitudeSelect {
     if (!active) throw new GpuError('validation', `${this.label}: feed outside a pass (call beginPass first)`);
     const kernel = `${this.label} feed`;
     checkChunk(kernel, rows, numel, segmentOfRow, this.ranks.length);
-    const stackBinding = bind(this.ctx, kernel, stack, rows * numel * 4);
+    bind(this.ctx, kernel, stack, rows * numel * 4);
     const { plan } = active;
     const listed: number[] = [];
     segmentOfRow.forEach((s, r) => {
@@ -159,20 +162,25 @@ export class MagnitudeSelect {
       this.fed[s]! += numel;
       if (plan.slotCount[s]! > 0) listed.push(r, plan.firstSlot[s]!, plan.slotCount[s]!, 0);
     });
-    const elems = (listed.length / 4) * numel;
-    if (elems === 0) return;
+    const listedRows = listed.length / 4;
+    if (listedRows === 0 || numel === 0) return;
+    const { buffer, quads } = this.quadRows.of(stack, rows, numel);
+    const blocks = Math.ceil(quads / (WORKGROUP_SIZE * PER_THREAD));
+    const maxDim = this.ctx.info.limits.maxComputeWorkgroupsPerDimension;
+    if (blocks > maxDim || listedRows > maxDim) {
+      throw new GpuError('validation', `${kernel}: ${listedRows} rows of ${numel} elements exceed a ${maxDim}x${maxDim} grid (use smaller chunks)`);
+    }
     const rowInfo = this.ctx.createBuffer(`${kernel} rows`, listed.length * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
     try {
       this.ctx.device.queue.writeBuffer(rowInfo, 0, Uint32Array.from(listed));
       const bindings = [
         { buffer: rowInfo },
         { buffer: active.slots },
-        stackBinding,
+        bind(this.ctx, kernel, buffer, rows * quads * 16),
         { buffer: active.hist },
       ];
-      const params = [elems, numel, plan.shift, plan.digitMask, plan.prefixShift, plan.bins, PER_THREAD];
-      const grid = workgroupGrid(Math.ceil(elems / (WORKGROUP_SIZE * PER_THREAD)), this.ctx.info.limits.maxComputeWorkgroupsPerDimension);
-      launch(this.ctx, 'select_histogram', params, bindings, grid);
+      const params = [numel, quads, plan.shift, plan.digitMask, plan.prefixShift, plan.bins, PER_THREAD];
+      launch(this.ctx, 'select_histogram', params, bindings, { x: blocks, y: listedRows });
     } finally {
       this.ctx.destroyBuffer(rowInfo);
     }
@@ -208,6 +216,7 @@ export class MagnitudeSelect {
 
   /** Frees the GPU buffers of a pass in progress. */
   destroy(): void {
+    this.quadRows.destroy();
     if (!this.active) return;
     this.ctx.destroyBuffer(this.active.hist);
     this.ctx.destroyBuffer(this.active.slots);

@@ -1,5 +1,5 @@
 /**
- * CPU twins of the elementwise merge kernels (shaders/trim_mask, dare_drop, disjoint_merge, magmax_select,
+ * CPU twins of the elementwise merge kernels (shaders/trim_mask, dare_drop, disjoint_merge, ties_merge, magmax_select,
  * tall_mask, count_mask, bitmask_apply; launchers in src/engine/gpu/mergeKernels.ts). They work on the same
  * [rows, numel] f32 stacks, in place where the kernel is, with the same decisions on bits and the same f32
  * operations in the same order (Math.fround), so a device that keeps subnormals gives identical bits; NaN
@@ -90,6 +90,12 @@ export function disjointMergeRef(stack: Float32Array, rows: number, numel: numbe
       else if (merge === 'mean' && agreeing.length > 1) stack[i] = Math.fround(stack[i]! * recip[agreeing.length]!);
     }
   }
+}
+
+/** Twin of ties_merge: trimMaskRef then disjointMergeRef, in place. */
+export function tiesMergeRef(stack: Float32Array, rows: number, numel: number, thresholdBits: Uint32Array, merge: DisjointMerge, zeroSign: ZeroSignRule): void {
+  trimMaskRef(stack, rows, numel, thresholdBits);
+  disjointMergeRef(stack, rows, numel, merge, zeroSign);
 }
 
 /** Twin of magmax_select: per column the last row of largest magnitude bits keeps its value, the others 0. */

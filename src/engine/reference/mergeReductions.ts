@@ -1,5 +1,5 @@
 /**
- * CPU twins of the merge reductions (shaders/sign_sum, row_stats, gram, sign_stats, usage_histogram; launchers in
+ * CPU twins of the merge reductions (shaders/sign_sum, trimmed_sign_sum, row_stats, gram, sign_stats, usage_histogram; launchers in
  * src/engine/gpu/mergeReductions.ts). Integer results are exact in any order. Float sums follow the kernels'
  * order exactly: each of the WORKGROUP_SIZE threads of a chunk adds its strided share in f32, the thread sums
  * are added by the same tree, and the host part (`*FromPartials`) is shared, so a device that keeps subnormals
@@ -17,7 +17,7 @@ import {
   type RowStats,
   type SignStatsCounts,
 } from '../gpu/mergeReductions';
-import { bitsOf, columnSumF32 } from './mergeKernels';
+import { bitsOf, columnSumF32, trimMaskRef } from './mergeKernels';
 
 const MAG = 0x7fffffff;
 const INF_BITS = 0x7f800000;
@@ -51,6 +51,13 @@ export function signSumRef(stack: Float32Array, rows: number, numel: number): nu
     if (mag !== 0 && mag <= INF_BITS) total += bits >>> 31 ? -1 : 1;
   }
   return total;
+}
+
+/** Twin of trimmed_sign_sum over one chunk: signSumRef of the stack as trimMaskRef leaves it (`stack` is not changed). */
+export function trimmedSignSumRef(stack: Float32Array, rows: number, numel: number, thresholdBits: Uint32Array): number {
+  const trimmed = Float32Array.from(stack);
+  trimMaskRef(trimmed, rows, numel, thresholdBits);
+  return signSumRef(trimmed, rows, numel);
 }
 
 /** Twin of row_stats. */

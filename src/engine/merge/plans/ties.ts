@@ -2,14 +2,15 @@
  * TIES on the GPU (reference: reference/methods/ties.ts), as a stage other plans reuse (`then: ties`).
  * - scope "global": per task, the threshold is the value at descending rank int(D*k) of |tau| over the whole model
  *   (D elements), found by MagnitudeSelect in 2 streaming passes; a third pass adds up the elected signs of the trimmed
- *   vectors for the model-wide majority sign; the output pass trims, elects and merges.
+ *   vectors for the model-wide majority sign (one read-only kernel per chunk, one readback); the output pass trims,
+ *   elects and merges in one kernel per chunk (ties_merge).
  * - scope "tensor": per tensor, exactly int(k*numel) entries per task by magnitude (lower index wins ties), selected
  *   with 2 passes over that tensor before its output; zero sums elect +1.
  * A `pre` transform (DARE's drop) is applied to every stack before it is trimmed, in every pass.
  */
 import { BandMask, bandRanks } from '../../gpu/bandMask';
-import { disjointMerge, trimMask } from '../../gpu/mergeKernels';
-import { signSum } from '../../gpu/mergeReductions';
+import { disjointMerge, tiesMerge } from '../../gpu/mergeKernels';
+import { SignTally } from '../../gpu/mergeReductions';
 import { MagnitudeSelect } from '../../gpu/select';
 import { combine } from '../../gpu/kernels';
 import type { DisjointMerge } from '../../reference/methods/signElect';
@@ -75,14 +76,18 @@ export class TiesStage {
       }
     }
     p.phase('TIES majority sign');
-    let signs = 0;
-    await p.stream.forEach(async (c) => {
-      const stack = stackCopy(p, c);
-      this.pre?.(p, c, stack);
-      trimMask(p.ctx, stack, p.tasks, c.count, this.thresholds!);
-      signs += await signSum(p.ctx, stack, p.tasks, c.count);
-    });
-    this.majority = Math.sign(signs) as -1 | 0 | 1;
+    const tally = new SignTally(p.ctx, this.thresholds);
+    try {
+      // Read-only on the stack: a copy is needed only for `pre` to change.
+      await p.stream.forEach((c) => {
+        const stack = this.pre ? stackCopy(p, c) : c.stack;
+        this.pre?.(p, c, stack);
+        tally.add(stack, p.tasks, c.count);
+      });
+      this.majority = Math.sign(await tally.total()) as -1 | 0 | 1;
+    } finally {
+      tally.destroy();
+    }
   }
 
   /** Scope "tensor": selects the exact per-tensor count before the tensor's output chunks. */
@@ -107,8 +112,7 @@ export class TiesStage {
   async contributions(p: PlanContext, c: Chunk, stack: GPUBuffer = c.stack): Promise<void> {
     this.pre?.(p, c, stack);
     if (this.s.scope === 'global') {
-      trimMask(p.ctx, stack, p.tasks, c.count, this.thresholds!);
-      disjointMerge(p.ctx, stack, p.tasks, c.count, this.s.merge, { rule: 'majority', majority: this.majority });
+      tiesMerge(p.ctx, stack, p.tasks, c.count, this.thresholds!, this.s.merge, { rule: 'majority', majority: this.majority });
     } else {
       if (this.band) await this.band.apply(stack, p.tasks, c.count, taskSegments(p.tasks));
       disjointMerge(p.ctx, stack, p.tasks, c.count, this.s.merge, { rule: 'plus' });
