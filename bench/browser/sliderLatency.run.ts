@@ -49,7 +49,7 @@ it('measures slider-to-chart latency on the demo suite', async () => {
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await page.goto(inject('baseUrl'));
-    const adapter = (await page.getByTestId('gpu-ready').textContent({ timeout: 60_000 }))!.replace(/^GPU:\s*/, '');
+    const adapter = (await page.getByTestId('gpu-ready').textContent({ timeout: 60_000 }))!.replace(/^GPU:\s*/, '').replace(/\s*\(software renderer[^)]*\)$/, '');
     await expect.poll(() => page.getByTestId('results').getAttribute('data-merged-for'), { timeout: 600_000, interval: 500 }).toBeTruthy();
     const samples = Number(await page.getByTestId('results').getAttribute('data-merged-samples'));
     const times: number[] = [];
