@@ -15,9 +15,11 @@ import { expect, it } from 'vitest';
 export const CATEGORIES = {
   'fuzz-safetensors': 'Fuzzing: safetensors reader',
   'fuzz-config': 'Fuzzing: merge config and coefficient settings',
+  'fuzz-share-link': 'Fuzzing: share links, experiment files and mergekit YAML',
   'fuzz-inputs': 'Fuzzing: evaluation data (parquet shards, PNG and JPEG images)',
   'hostile-safetensors': 'Hostile inputs: safetensors files',
   'hostile-config': 'Hostile inputs: merge configs',
+  'hostile-link': 'Hostile inputs: share links and mergekit YAML',
   'hostile-text': 'Hostile inputs: HTML and script in names',
   'non-finite': 'Non-finite weights',
   'device-loss': 'GPU faults: device lost mid-work',

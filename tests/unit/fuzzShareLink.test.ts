@@ -154,10 +154,10 @@ function checkYaml(r: DecodedLink): void {
 const rejects = configErrorNaming<string>();
 
 describe('fuzz: share links, experiment files and mergekit YAML', () => {
-  fuzzCase({ category: 'fuzz-config', name: 'share link decoder: links from a grammar of real and hostile keys and values', input: grammarLink, parse: decodeShareLink, rejects, accepted: checkDecoded, numRuns: 500, minShare: 0.05 });
+  fuzzCase({ category: 'fuzz-share-link', name: 'share link decoder: links from a grammar of real and hostile keys and values', input: grammarLink, parse: decodeShareLink, rejects, accepted: checkDecoded, numRuns: 500, minShare: 0.05 });
 
   fuzzCase({
-    category: 'fuzz-config',
+    category: 'fuzz-share-link',
     name: 'share link decoder: valid links after random edits',
     input: edited(experimentArb.map((e: Experiment) => encodeShareLink(e))),
     parse: decodeShareLink,
@@ -167,12 +167,12 @@ describe('fuzz: share links, experiment files and mergekit YAML', () => {
     minShare: 0.05,
   });
 
-  fuzzCase({ category: 'fuzz-config', name: 'mergekit YAML import: exported configs after random edits', input: edited(mergekitYaml), parse: (y) => importMergekitYaml(y), rejects, accepted: checkYaml, numRuns: 500, minShare: 0.05 });
+  fuzzCase({ category: 'fuzz-share-link', name: 'mergekit YAML import: exported configs after random edits', input: edited(mergekitYaml), parse: (y) => importMergekitYaml(y), rejects, accepted: checkYaml, numRuns: 500, minShare: 0.05 });
 
-  fuzzCase({ category: 'fuzz-config', name: 'mergekit YAML import: random mergekit-shaped documents', input: randomMergekit, parse: (y) => importMergekitYaml(y), rejects, accepted: checkYaml, numRuns: 500, minShare: 0.05 });
+  fuzzCase({ category: 'fuzz-share-link', name: 'mergekit YAML import: random mergekit-shaped documents', input: randomMergekit, parse: (y) => importMergekitYaml(y), rejects, accepted: checkYaml, numRuns: 500, minShare: 0.05 });
 
   fuzzCase({
-    category: 'fuzz-config',
+    category: 'fuzz-share-link',
     name: 'config file import: CLI configs from the config grammar, and random JSON',
     input: fc.oneof(grammarConfig, hostileJson().map((raw): ConfigInput => ({ raw, wrong: null }))),
     parse: (c) => importConfigObject(c.raw),

@@ -252,7 +252,7 @@ out_dtype: bfloat16
 });
 
 describe('hostile mergekit YAML', () => {
-  reliabilityCase('hostile-config', 'mergekit YAML: an alias bomb ("billion laughs") is refused quickly', () => {
+  reliabilityCase('hostile-link', 'mergekit YAML: an alias bomb ("billion laughs") is refused quickly', () => {
     const levels = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
     for (let i = 1; i < 9; i++) {
       const prev = String.fromCharCode(96 + i);
@@ -266,7 +266,7 @@ describe('hostile mergekit YAML', () => {
     return 1;
   });
 
-  reliabilityCase('hostile-config', 'mergekit YAML: prototype keys, tokens and endpoints', () => {
+  reliabilityCase('hostile-link', 'mergekit YAML: prototype keys, tokens and endpoints', () => {
     const before = prototypeSnapshot();
     const token = 'hf_QwErTyUiOpAsDfGhJkLzXcVbNm123456';
     const inputs = [

@@ -153,7 +153,7 @@ describe('share link format', () => {
 });
 
 describe('hostile share links', () => {
-  reliabilityCase('hostile-config', 'share link: a 1 MB link is refused at once', () => {
+  reliabilityCase('hostile-link', 'share link: a 1 MB link is refused at once', () => {
     const hash = `#v=1&models=${'demo:a,'.repeat(150_000)}`;
     expect(hash.length).toBeGreaterThan(1_000_000);
     const t = performance.now();
@@ -177,7 +177,7 @@ describe('hostile share links', () => {
     return HOSTILE_NAMES.length + 1;
   });
 
-  reliabilityCase('hostile-config', 'share link: "__proto__" and "constructor" keys pollute nothing', () => {
+  reliabilityCase('hostile-link', 'share link: "__proto__" and "constructor" keys pollute nothing', () => {
     const links = ['#v=1&__proto__=1', '#v=1&constructor=1', '#v=1&method=ties&__proto__=%7B%22polluted%22%3A1%7D', '#v=1&prototype=x'];
     for (const l of links) expect(configError(() => decodeShareLink(l)).field).toMatch(/^params\.(__proto__|constructor|prototype)$/);
     const view = decodeShareLink('#v=1&view.__proto__=%7B%7D&view.constructor=1');
@@ -189,7 +189,7 @@ describe('hostile share links', () => {
     return links.length + 2;
   });
 
-  reliabilityCase('hostile-config', 'share link: tokens and endpoints are refused without echoing them', () => {
+  reliabilityCase('hostile-link', 'share link: tokens and endpoints are refused without echoing them', () => {
     const token = 'hf_AbCdEfGhIjKlMnOpQrStUvWxYz012345';
     const links = [
       `#v=1&token=${token}`,
@@ -218,14 +218,14 @@ describe('hostile share links', () => {
     return links.length + 3;
   });
 
-  reliabilityCase('hostile-config', 'share link: unknown or missing version', () => {
+  reliabilityCase('hostile-link', 'share link: unknown or missing version', () => {
     expect(configError(() => decodeShareLink('#v=2&method=ties')).message).toBe('v: link version "2" is not one this page reads (it reads v=1)');
     expect(configError(() => decodeShareLink('#method=ties')).message).toMatch(/^v: is missing/);
     expect(configError(() => decodeShareLink('#/some/route')).field).toBe('link');
     return 3;
   });
 
-  reliabilityCase('hostile-config', 'share link: every truncation of a link decodes or names its fault', () => {
+  reliabilityCase('hostile-link', 'share link: every truncation of a link decodes or names its fault', () => {
     const e = validateExperiment({
       method: 'ties',
       params: { k: 0.25, lambda: [{ filter: 'mlp', value: [0.1, 0.5] }, { value: 0.3 }] },
@@ -248,7 +248,7 @@ describe('hostile share links', () => {
     return hash.length;
   });
 
-  reliabilityCase('hostile-config', 'share link: malformed percent-encoding and broken UTF-8', () => {
+  reliabilityCase('hostile-link', 'share link: malformed percent-encoding and broken UTF-8', () => {
     const links = ['#v=1&models=local:%', '#v=1&models=local:%ZZ', '#v=1&models=local:%E0%A4%A', '#v=1&models=local:%ED%A0%80', '#v=1&view.tab=%C0%AF', '#v=1&%=1', '#v%2=1'];
     for (const l of links) expect(configError(() => decodeShareLink(l)).message, l).toMatch(/malformed percent-encoding/);
     // Decoded fine, but a lone surrogate or control character is no name.
@@ -256,7 +256,7 @@ describe('hostile share links', () => {
     return links.length + 1;
   });
 
-  reliabilityCase('hostile-config', 'share link: deeply nested JSON in a coefficient is refused before parsing', () => {
+  reliabilityCase('hostile-link', 'share link: deeply nested JSON in a coefficient is refused before parsing', () => {
     const deep = `${'['.repeat(3000)}${']'.repeat(3000)}`;
     expect(configError(() => decodeShareLink(`#v=1&lambda=${deep}`)).message).toBe('params.lambda: nested more than 12 levels deep');
     expect(configError(() => decodeShareLink('#v=1&lambda=%7B%22per_task%22%3A')).message).toMatch(/^params\.lambda: is not valid JSON/);
