@@ -5,6 +5,13 @@ import { useAppStore } from '../hooks/useAppStore';
 const LIVE_CHOICES = [8, 16, 32, 64, 128];
 const SETTLED_CHOICES = [32, 64, 128, 256, 'all'] as const;
 
+/** The usual choices plus the current value (a link may set any size), in order. */
+function choicesWith<T extends number | 'all'>(usual: readonly T[], current: T): T[] {
+  if (usual.includes(current)) return [...usual];
+  const nums = [...usual.filter((n) => n !== 'all'), current].sort((a, b) => (a as number) - (b as number));
+  return (usual.includes('all' as T) ? [...nums, 'all'] : nums) as T[];
+}
+
 export function EvalPanel() {
   const evaluation = useAppStore((s) => s.evaluation);
   const suite = useAppStore((s) => s.suite);
@@ -18,7 +25,7 @@ export function EvalPanel() {
           while dragging
         </label>
         <select id="live-samples" data-testid="live-samples" value={evaluation.liveSamples} onChange={(e) => setEvaluation({ liveSamples: Number(e.target.value) })}>
-          {LIVE_CHOICES.map((n) => (
+          {choicesWith(LIVE_CHOICES, evaluation.liveSamples).map((n) => (
             <option key={n} value={n}>
               {n} images / task
             </option>
@@ -35,7 +42,7 @@ export function EvalPanel() {
           value={String(evaluation.settledSamples)}
           onChange={(e) => setEvaluation({ settledSamples: e.target.value === 'all' ? 'all' : Number(e.target.value) })}
         >
-          {SETTLED_CHOICES.map((n) => (
+          {choicesWith<number | 'all'>(SETTLED_CHOICES, evaluation.settledSamples).map((n) => (
             <option key={n} value={String(n)}>
               {n === 'all' ? 'whole test sets' : `${n} images / task`}
             </option>
