@@ -5,7 +5,7 @@ import type { InterferenceReport } from '../../src/engine/merge/metrics';
 import { runContinualReference } from '../../src/engine/reference/continual';
 import { cosineMatrix, cosineMatrixByLayer, keptFractions, normReport, signConflicts, usageHistogram } from '../../src/engine/reference/metrics';
 import { tiesContributions } from '../../src/engine/reference/methods/ties';
-import { refTaskVectors, type RefModel } from '../../src/engine/reference/refModel';
+import type { RefModel } from '../../src/engine/reference/refModel';
 import {
   cosineChoices,
   formatPct,

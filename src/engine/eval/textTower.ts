@@ -126,7 +126,7 @@ export class TextTransformer {
     if (!Number.isInteger(batch) || batch < 1 || batch > this.maxBatch) throw new GpuError('validation', `TextTransformer: batch must be an integer in 1..${this.maxBatch} (maxBatch), got ${batch}`);
     if (!Number.isInteger(tokens) || tokens < 1 || tokens > this.maxTokens) throw new GpuError('validation', `TextTransformer: tokens must be an integer in 1..${this.maxTokens} (maxTokens), got ${tokens}`);
     const { ctx, config } = this;
-    const { hiddenSize: d, numHeads: heads, intermediateSize: inter, vocabSize } = config;
+    const { hiddenSize: d, vocabSize } = config;
     const rows = batch * tokens;
     if (ids.length < rows) throw new RangeError(`TextTransformer: ${ids.length} token ids for ${batch} sequences of ${tokens}`);
     const words = new Uint32Array(rows);

@@ -10,7 +10,7 @@ import { GpuError } from '../errors';
 import { DTYPE_BYTES } from '../types';
 import { DTYPE_CODE, WORKGROUP_SIZE } from './constants';
 import { align4, type GpuContext } from './device';
-import { encodeComputePass, itemGrid, workgroupGrid, type Grid } from './dispatch';
+import { encodeComputePass, itemGrid, workgroupGrid } from './dispatch';
 import { bind, f32Bits, launch } from './launch';
 import { shaderSource } from './shaders';
 

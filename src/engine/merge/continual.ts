@@ -26,7 +26,6 @@ import { isClassEmbedding, type LayerDiagnostics } from '../reference/opcm';
 import { isLinearWeight } from '../reference/linearWeights';
 import type { DisjointMerge } from '../reference/methods/signElect';
 import { decodeToF32, encodeFloats } from '../tensor/dtype';
-import type { DType } from '../types';
 import { alignModels, type AlignedTensor } from './align';
 import { configToJson, type MergeConfig, type ResolvedConfig } from './config';
 import { mergeMetadata, outputSpecs } from './runMerge';
