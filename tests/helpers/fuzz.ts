@@ -9,6 +9,7 @@
  * or, for a file format, `input: mutatedBytes(validParquet)` and `rejects: formatErrorNaming('x.parquet')`.
  */
 import fc from 'fast-check';
+import { afterEach, beforeEach, expect } from 'vitest';
 import { ConfigError, FormatError } from '../../src/engine/errors';
 import { reliabilityCase, type Category } from './reliability';
 
@@ -225,6 +226,29 @@ export function hostileJson(): fc.Arbitrary<unknown> {
 /** Own property names of the built-in prototypes, to check that no parser added to them. */
 export function prototypeSnapshot(): string {
   return [Object.prototype, Array.prototype, Function.prototype, String.prototype].map((p) => Object.getOwnPropertyNames(p).sort().join(',')).join('|');
+}
+
+/** Registers hooks that fail a test after which a shared prototype changed (a write through a "__proto__" key). */
+export function guardPrototypes(): void {
+  let before = '';
+  beforeEach(() => {
+    before = prototypeSnapshot();
+  });
+  afterEach(() => {
+    expect(prototypeSnapshot()).toBe(before);
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+}
+
+/** The ConfigError `f` throws; fails the test if it throws something else or nothing. */
+export function expectConfigError(f: () => unknown): ConfigError {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return e as ConfigError;
+  }
+  throw new Error('expected a ConfigError, nothing was thrown');
 }
 
 /** Throws if any object inside `value` has a prototype other than Object's, Array's or none (a replaced prototype). */

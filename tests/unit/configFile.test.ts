@@ -7,22 +7,11 @@ import { describe, expect, it } from 'vitest';
 import { EXPERIMENT_FORMAT, exportExperimentJson, exportMergeConfigJson, importConfigJson, importConfigObject, MAX_CONFIG_BYTES } from '../../src/app/configFile';
 import { defaultExperiment, validateExperiment, type Experiment } from '../../src/app/experiment';
 import { buildConfig, parseMergeArgs } from '../../src/cli/args';
-import { ConfigError } from '../../src/engine/errors';
 import { CONFIG_FORMAT, resolveConfig } from '../../src/engine/merge/config';
 import { resolveParams } from '../../src/engine/methods/params';
 import { getMethod } from '../../src/engine/methods/registry';
 import { experimentArb } from '../helpers/experimentArbitrary';
-import { FUZZ_SEED } from '../helpers/fuzz';
-
-function configError(f: () => unknown): ConfigError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return e as ConfigError;
-  }
-  throw new Error('expected a ConfigError, nothing was thrown');
-}
+import { expectConfigError, FUZZ_SEED } from '../helpers/fuzz';
 
 /** JSON writes -0 as 0: compare experiments as JSON would keep them. */
 const asJson = (e: Experiment) => JSON.parse(JSON.stringify(e)) as unknown;
@@ -68,23 +57,23 @@ describe('experiment files', () => {
   });
 
   it('refuses bad files, naming the field at fault', () => {
-    expect(configError(() => importConfigJson('{"format":"merge-playground/experiment@2"}')).field).toBe('format');
-    expect(configError(() => importConfigJson('{"lambda":1}')).message).toMatch(/^format: is missing/);
-    expect(configError(() => importConfigJson('[1]')).field).toBe('config');
-    expect(configError(() => importConfigJson('{"method":')).message).toMatch(/^config file: is not valid JSON/);
-    expect(configError(() => importConfigJson(`{"format":"${EXPERIMENT_FORMAT}","method":"ties","params":{"k":"abc"}}`)).message).toBe('params.k: expected a number in (0, 1], got "abc"');
-    expect(configError(() => importConfigJson(`{"format":"${EXPERIMENT_FORMAT}","colour":"red"}`)).message).toMatch(/^colour: unknown field/);
-    expect(configError(() => importConfigJson(`{"format":"${EXPERIMENT_FORMAT}","models":[{"source":"demo:a","enabled":"yes"}]}`)).field).toBe('models[0].enabled');
-    expect(configError(() => importConfigJson(`{"format":"${EXPERIMENT_FORMAT}","version":2}`)).field).toBe('version');
-    expect(configError(() => importConfigObject({ format: EXPERIMENT_FORMAT, base: { kind: 'ftp', path: 'x' } })).field).toMatch(/^base/);
+    expect(expectConfigError(() => importConfigJson('{"format":"merge-playground/experiment@2"}')).field).toBe('format');
+    expect(expectConfigError(() => importConfigJson('{"lambda":1}')).message).toMatch(/^format: is missing/);
+    expect(expectConfigError(() => importConfigJson('[1]')).field).toBe('config');
+    expect(expectConfigError(() => importConfigJson('{"method":')).message).toMatch(/^config file: is not valid JSON/);
+    expect(expectConfigError(() => importConfigJson(`{"format":"${EXPERIMENT_FORMAT}","method":"ties","params":{"k":"abc"}}`)).message).toBe('params.k: expected a number in (0, 1], got "abc"');
+    expect(expectConfigError(() => importConfigJson(`{"format":"${EXPERIMENT_FORMAT}","colour":"red"}`)).message).toMatch(/^colour: unknown field/);
+    expect(expectConfigError(() => importConfigJson(`{"format":"${EXPERIMENT_FORMAT}","models":[{"source":"demo:a","enabled":"yes"}]}`)).field).toBe('models[0].enabled');
+    expect(expectConfigError(() => importConfigJson(`{"format":"${EXPERIMENT_FORMAT}","version":2}`)).field).toBe('version');
+    expect(expectConfigError(() => importConfigObject({ format: EXPERIMENT_FORMAT, base: { kind: 'ftp', path: 'x' } })).field).toMatch(/^base/);
   });
 
   it('refuses oversized and deeply nested files before parsing them', () => {
     const big = `{"method":"ties","pad":"${'x'.repeat(MAX_CONFIG_BYTES)}"}`;
     const t = performance.now();
-    expect(configError(() => importConfigJson(big)).message).toMatch(/^config file: is \d+ characters long/);
+    expect(expectConfigError(() => importConfigJson(big)).message).toMatch(/^config file: is \d+ characters long/);
     const deep = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
-    expect(configError(() => importConfigJson(deep)).message).toBe('config file: nested more than 12 levels deep');
+    expect(expectConfigError(() => importConfigJson(deep)).message).toBe('config file: nested more than 12 levels deep');
     expect(performance.now() - t).toBeLessThan(500);
   });
 
@@ -100,7 +89,7 @@ describe('experiment files', () => {
       { method: 'ties', options: { hub_endpoint: 'https://evil.example' } },
     ];
     for (const f of files) {
-      const e = configError(() => importConfigJson(JSON.stringify(f)));
+      const e = expectConfigError(() => importConfigJson(JSON.stringify(f)));
       expect(e.message).not.toContain(token);
       expect(e.message).not.toContain('evil.example');
     }

@@ -4,21 +4,13 @@
  * "__proto__", "constructor" and other prototype keys) either resolves to a config that passes every check or is a
  * ConfigError naming a field. Never another exception, never a polluted or replaced prototype.
  */
-import { afterEach, beforeEach, describe, expect } from 'vitest';
+import { describe } from 'vitest';
 import { resolveConfig } from '../../src/engine/merge/config';
 import { validateCoefficient } from '../../src/engine/methods/scaling';
-import { configErrorNaming, fuzzCase, hostileJson, prototypeSnapshot } from '../helpers/fuzz';
+import { configErrorNaming, fuzzCase, guardPrototypes, hostileJson } from '../helpers/fuzz';
 import { checkCoefficient, checkResolved, grammarConfig, randomConfig, type ConfigInput } from '../helpers/fuzzConfig';
 
-let before = '';
-beforeEach(() => {
-  before = prototypeSnapshot();
-});
-afterEach(() => {
-  // Any write through a "__proto__" key onto a shared prototype shows up here.
-  expect(prototypeSnapshot()).toBe(before);
-  expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
-});
+guardPrototypes();
 
 const rejects = configErrorNaming<ConfigInput>((c) => c.wrong);
 

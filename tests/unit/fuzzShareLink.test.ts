@@ -6,24 +6,17 @@
  */
 import fc from 'fast-check';
 import { stringify } from 'yaml';
-import { afterEach, beforeEach, describe, expect } from 'vitest';
+import { describe, expect } from 'vitest';
 import { importConfigObject } from '../../src/app/configFile';
 import { validateExperiment, type Experiment } from '../../src/app/experiment';
 import { exportMergekitYaml, importMergekitYaml } from '../../src/app/mergekit';
 import { decodeShareLink, encodeShareLink, RESERVED_KEYS, type DecodedLink } from '../../src/app/shareLink';
 import { METHODS, getMethod } from '../../src/engine/methods/registry';
 import { experimentArb, doubleArb, nameArb, paramArb, sourceArb } from '../helpers/experimentArbitrary';
-import { checkPlainTree, configErrorNaming, fuzzCase, HOSTILE_KEYS, HOSTILE_NAMES, hostileJson, prototypeSnapshot } from '../helpers/fuzz';
+import { checkPlainTree, configErrorNaming, fuzzCase, HOSTILE_KEYS, HOSTILE_NAMES, hostileJson, guardPrototypes } from '../helpers/fuzz';
 import { grammarConfig, type ConfigInput } from '../helpers/fuzzConfig';
 
-let before = '';
-beforeEach(() => {
-  before = prototypeSnapshot();
-});
-afterEach(() => {
-  expect(prototypeSnapshot()).toBe(before);
-  expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
-});
+guardPrototypes();
 
 /** What every accepted experiment must satisfy: plain objects only, a fixed point of validation, and (when it fits in a link) an exact link round trip. */
 function checkDecoded({ experiment, warnings }: DecodedLink): void {

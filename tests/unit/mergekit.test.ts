@@ -5,20 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { defaultExperiment, validateExperiment, type Experiment } from '../../src/app/experiment';
 import { exportMergekitYaml, importMergekitYaml, MAX_YAML_BYTES } from '../../src/app/mergekit';
-import { ConfigError } from '../../src/engine/errors';
 import { METHODS } from '../../src/engine/methods/registry';
-import { prototypeSnapshot } from '../helpers/fuzz';
+import { expectConfigError, prototypeSnapshot } from '../helpers/fuzz';
 import { reliabilityCase } from '../helpers/reliability';
-
-function configError(f: () => unknown): ConfigError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return e as ConfigError;
-  }
-  throw new Error('expected a ConfigError, nothing was thrown');
-}
 
 const DEMO = ['demo:fashion-noise', 'demo:digits-dim', 'demo:tops-lowres'];
 const exp = (raw: Record<string, unknown>) => validateExperiment({ models: DEMO, ...raw });
@@ -92,7 +81,7 @@ dtype: float32
     expect(off.yaml).not.toContain('b.safetensors');
     expect(off.warnings).toEqual(['1 model(s) toggled out of the merge are left out of the YAML']);
     expect(off.yaml).toContain('# Note: 1 model(s) toggled out of the merge are left out of the YAML.');
-    expect(configError(() => exportMergekitYaml(defaultExperiment())).field).toBe('models');
+    expect(expectConfigError(() => exportMergekitYaml(defaultExperiment())).field).toBe('models');
   });
 
   it('warns where mergekit computes something else, and says how to match', () => {
@@ -108,11 +97,11 @@ dtype: float32
   it('refuses methods and settings mergekit has no form of, naming the field', () => {
     const without = METHODS.filter((m) => !['simple_average', 'task_arithmetic', 'ties', 'dare', 'breadcrumbs', 'model_stock', 'slerp'].includes(m.id));
     expect(without.map((m) => m.id).sort()).toEqual(['consensus', 'continual_average', 'continual_magmax', 'continual_task_arithmetic', 'continual_ties', 'lines', 'magmax', 'opcm', 'tall_masks']);
-    for (const m of without) expect(configError(() => exportMergekitYaml(exp({ method: m.id }))).message).toMatch(new RegExp(`^method: mergekit has no .* \\(${m.id}\\)`));
-    expect(configError(() => exportMergekitYaml(exp({ params: { lambda: { table: { 'a.weight': [1, 2, 3] } } } }))).message).toMatch(/^params\.lambda: a coefficient table/);
-    expect(configError(() => exportMergekitYaml(exp({ method: 'ties', params: { merge: 'max' } }))).field).toBe('params.merge');
-    expect(configError(() => exportMergekitYaml(exp({ method: 'ties', params: { merge: 'mean', lambda: { per_task: [0.1, 0.2, 0.3] } } }))).field).toBe('params.lambda');
-    expect(configError(() => exportMergekitYaml(exp({ method: 'slerp' }))).message).toBe('models: slerp needs exactly 2 models, got 3');
+    for (const m of without) expect(expectConfigError(() => exportMergekitYaml(exp({ method: m.id }))).message).toMatch(new RegExp(`^method: mergekit has no .* \\(${m.id}\\)`));
+    expect(expectConfigError(() => exportMergekitYaml(exp({ params: { lambda: { table: { 'a.weight': [1, 2, 3] } } } }))).message).toMatch(/^params\.lambda: a coefficient table/);
+    expect(expectConfigError(() => exportMergekitYaml(exp({ method: 'ties', params: { merge: 'max' } }))).field).toBe('params.merge');
+    expect(expectConfigError(() => exportMergekitYaml(exp({ method: 'ties', params: { merge: 'mean', lambda: { per_task: [0.1, 0.2, 0.3] } } }))).field).toBe('params.lambda');
+    expect(expectConfigError(() => exportMergekitYaml(exp({ method: 'slerp' }))).message).toBe('models: slerp needs exactly 2 models, got 3');
   });
 });
 
@@ -247,7 +236,7 @@ out_dtype: bfloat16
       ['', /^mergekit YAML: /],
       [`merge_method: ties\nx: "${'a'.repeat(MAX_YAML_BYTES)}"`, /^mergekit YAML: is \d+ characters long/],
     ];
-    for (const [yaml, message] of cases) expect(configError(() => importMergekitYaml(yaml)).message, yaml.slice(0, 80)).toMatch(message);
+    for (const [yaml, message] of cases) expect(expectConfigError(() => importMergekitYaml(yaml)).message, yaml.slice(0, 80)).toMatch(message);
   });
 });
 
@@ -261,7 +250,7 @@ describe('hostile mergekit YAML', () => {
     }
     const bomb = `merge_method: ties\nbase_model: a/b\nparameters:\n  ${levels.join('\n  ')}\nmodels: [{model: a/c, parameters: {weight: 1, density: *i}}]\n`;
     const t = performance.now();
-    expect(configError(() => importMergekitYaml(bomb)).message).toMatch(/^mergekit YAML: expands too many aliases/);
+    expect(expectConfigError(() => importMergekitYaml(bomb)).message).toMatch(/^mergekit YAML: expands too many aliases/);
     expect(performance.now() - t).toBeLessThan(1000);
     return 1;
   });
@@ -279,7 +268,7 @@ describe('hostile mergekit YAML', () => {
       `merge_method: ties\nbase_model: a/base\nparameters: {lambda: "Bearer ${token}"}\nmodels: [{model: a/b, parameters: {weight: 1}}]\n`,
     ];
     for (const y of inputs) {
-      const e = configError(() => importMergekitYaml(y));
+      const e = expectConfigError(() => importMergekitYaml(y));
       expect(e.message).not.toContain(token);
       expect(e.message).not.toContain('evil.example');
     }

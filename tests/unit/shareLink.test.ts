@@ -4,28 +4,17 @@
  * tokens and endpoints, unknown versions, truncated links and malformed percent-encoding.
  */
 import fc from 'fast-check';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { defaultExperiment, validateExperiment, type Experiment } from '../../src/app/experiment';
 import { decodeShareLink, encodeShareLink, MAX_LINK, RESERVED_KEYS } from '../../src/app/shareLink';
 import { ConfigError } from '../../src/engine/errors';
 import { METHODS } from '../../src/engine/methods/registry';
 import type { ParamSpec } from '../../src/engine/methods/params';
 import { experimentArb } from '../helpers/experimentArbitrary';
-import { FUZZ_SEED, HOSTILE_NAMES, prototypeSnapshot } from '../helpers/fuzz';
+import { expectConfigError, FUZZ_SEED, guardPrototypes, HOSTILE_NAMES } from '../helpers/fuzz';
 import { reliabilityCase } from '../helpers/reliability';
 
 const roundTrip = (e: Experiment) => decodeShareLink(encodeShareLink(e)).experiment;
-
-/** The ConfigError a call throws (fails the test if it throws nothing or something else). */
-function configError(f: () => unknown): ConfigError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return e as ConfigError;
-  }
-  throw new Error('expected a ConfigError, nothing was thrown');
-}
 
 /** A value other than the default for each parameter kind. */
 function otherValue(p: ParamSpec): unknown {
@@ -44,14 +33,7 @@ function otherValue(p: ParamSpec): unknown {
   }
 }
 
-let before = '';
-beforeEach(() => {
-  before = prototypeSnapshot();
-});
-afterEach(() => {
-  expect(prototypeSnapshot()).toBe(before);
-  expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
-});
+guardPrototypes();
 
 describe('share link format', () => {
   it('the default experiment is "#v=1" and an empty hash is the default experiment', () => {
@@ -129,7 +111,7 @@ describe('share link format', () => {
   it('refuses to write a link longer than the cap, and says to export a file', () => {
     const table = Object.fromEntries(Array.from({ length: 400 }, (_, i) => [`visual.transformer.resblocks.${i}.mlp.c_fc.weight`, [0.3, 0.4]]));
     const e = validateExperiment({ params: { lambda: { table } } });
-    expect(configError(() => encodeShareLink(e)).message).toMatch(/^link: would be \d+ characters long .*JSON file/);
+    expect(expectConfigError(() => encodeShareLink(e)).message).toMatch(/^link: would be \d+ characters long .*JSON file/);
   });
 
   it('reports local files and unknown view settings as warnings, not errors', () => {
@@ -140,15 +122,15 @@ describe('share link format', () => {
   });
 
   it('names the field at fault for bad values', () => {
-    expect(configError(() => decodeShareLink('#v=1&lambda=abc')).message).toMatch(/^params\.lambda: expected a number/);
-    expect(configError(() => decodeShareLink('#v=1&method=ties&k=2')).message).toBe('params.k: 2 is outside the allowed range (0, 1]');
-    expect(configError(() => decodeShareLink('#v=1&method=nope')).field).toBe('method');
-    expect(configError(() => decodeShareLink('#v=1&bogus=1')).message).toMatch(/^params\.bogus: unknown parameter for method 'task_arithmetic'/);
-    expect(configError(() => decodeShareLink('#v=1&dtype=F64')).field).toBe('outputDtype');
-    expect(configError(() => decodeShareLink('#v=1&live=-3')).field).toBe('evaluation.liveSamples');
-    expect(configError(() => decodeShareLink('#v=1&view.tab=<b>')).message).toBe('view.tab: expected one of accuracy, sweep, interference, continual, opcm, got "<b>"');
-    expect(configError(() => decodeShareLink('#v=1&lambda=1&lambda=2')).message).toBe('lambda: appears twice in the link');
-    expect(configError(() => decodeShareLink('#v=1&method=opcm&order=2,0,1&models=demo:a,demo:b')).field).toBe('params.order');
+    expect(expectConfigError(() => decodeShareLink('#v=1&lambda=abc')).message).toMatch(/^params\.lambda: expected a number/);
+    expect(expectConfigError(() => decodeShareLink('#v=1&method=ties&k=2')).message).toBe('params.k: 2 is outside the allowed range (0, 1]');
+    expect(expectConfigError(() => decodeShareLink('#v=1&method=nope')).field).toBe('method');
+    expect(expectConfigError(() => decodeShareLink('#v=1&bogus=1')).message).toMatch(/^params\.bogus: unknown parameter for method 'task_arithmetic'/);
+    expect(expectConfigError(() => decodeShareLink('#v=1&dtype=F64')).field).toBe('outputDtype');
+    expect(expectConfigError(() => decodeShareLink('#v=1&live=-3')).field).toBe('evaluation.liveSamples');
+    expect(expectConfigError(() => decodeShareLink('#v=1&view.tab=<b>')).message).toBe('view.tab: expected one of accuracy, sweep, interference, continual, opcm, got "<b>"');
+    expect(expectConfigError(() => decodeShareLink('#v=1&lambda=1&lambda=2')).message).toBe('lambda: appears twice in the link');
+    expect(expectConfigError(() => decodeShareLink('#v=1&method=opcm&order=2,0,1&models=demo:a,demo:b')).field).toBe('params.order');
   });
 });
 
@@ -157,7 +139,7 @@ describe('hostile share links', () => {
     const hash = `#v=1&models=${'demo:a,'.repeat(150_000)}`;
     expect(hash.length).toBeGreaterThan(1_000_000);
     const t = performance.now();
-    const e = configError(() => decodeShareLink(hash));
+    const e = expectConfigError(() => decodeShareLink(hash));
     expect(performance.now() - t).toBeLessThan(50);
     expect(e.message).toBe(`link: is ${hash.length} characters long (at most ${MAX_LINK})`);
   });
@@ -179,7 +161,7 @@ describe('hostile share links', () => {
 
   reliabilityCase('hostile-link', 'share link: "__proto__" and "constructor" keys pollute nothing', () => {
     const links = ['#v=1&__proto__=1', '#v=1&constructor=1', '#v=1&method=ties&__proto__=%7B%22polluted%22%3A1%7D', '#v=1&prototype=x'];
-    for (const l of links) expect(configError(() => decodeShareLink(l)).field).toMatch(/^params\.(__proto__|constructor|prototype)$/);
+    for (const l of links) expect(expectConfigError(() => decodeShareLink(l)).field).toMatch(/^params\.(__proto__|constructor|prototype)$/);
     const view = decodeShareLink('#v=1&view.__proto__=%7B%7D&view.constructor=1');
     expect(Object.getPrototypeOf(view.experiment.view)).toBe(Object.prototype);
     expect(view.warnings).toHaveLength(2);
@@ -206,22 +188,22 @@ describe('hostile share links', () => {
       `#v=1&models=demo:a,local:${encodeURIComponent(token)}`,
     ];
     for (const l of links) {
-      const e = configError(() => decodeShareLink(l));
+      const e = expectConfigError(() => decodeShareLink(l));
       expect(e.message, l).not.toContain(token);
       expect(e.message, l).not.toContain('evil.example');
       expect(e.message, l).toMatch(/token|endpoint/i);
     }
     // Endpoints disguised as model sources.
     for (const src of ['https://evil.example/org/model', '//evil.example/org/model', 'http:evil.example']) {
-      expect(configError(() => decodeShareLink(`#v=1&models=${encodeURIComponent(src)}`)).message).toMatch(/^models\[0\]\.source: .*(URLs and endpoints are not accepted|not a Hub repo id)/);
+      expect(expectConfigError(() => decodeShareLink(`#v=1&models=${encodeURIComponent(src)}`)).message).toMatch(/^models\[0\]\.source: .*(URLs and endpoints are not accepted|not a Hub repo id)/);
     }
     return links.length + 3;
   });
 
   reliabilityCase('hostile-link', 'share link: unknown or missing version', () => {
-    expect(configError(() => decodeShareLink('#v=2&method=ties')).message).toBe('v: link version "2" is not one this page reads (it reads v=1)');
-    expect(configError(() => decodeShareLink('#method=ties')).message).toMatch(/^v: is missing/);
-    expect(configError(() => decodeShareLink('#/some/route')).field).toBe('link');
+    expect(expectConfigError(() => decodeShareLink('#v=2&method=ties')).message).toBe('v: link version "2" is not one this page reads (it reads v=1)');
+    expect(expectConfigError(() => decodeShareLink('#method=ties')).message).toMatch(/^v: is missing/);
+    expect(expectConfigError(() => decodeShareLink('#/some/route')).field).toBe('link');
     return 3;
   });
 
@@ -250,16 +232,16 @@ describe('hostile share links', () => {
 
   reliabilityCase('hostile-link', 'share link: malformed percent-encoding and broken UTF-8', () => {
     const links = ['#v=1&models=local:%', '#v=1&models=local:%ZZ', '#v=1&models=local:%E0%A4%A', '#v=1&models=local:%ED%A0%80', '#v=1&view.tab=%C0%AF', '#v=1&%=1', '#v%2=1'];
-    for (const l of links) expect(configError(() => decodeShareLink(l)).message, l).toMatch(/malformed percent-encoding/);
+    for (const l of links) expect(expectConfigError(() => decodeShareLink(l)).message, l).toMatch(/malformed percent-encoding/);
     // Decoded fine, but a lone surrogate or control character is no name.
-    expect(configError(() => decodeShareLink('#v=1&models=local:a%00b')).message).toMatch(/control characters/);
+    expect(expectConfigError(() => decodeShareLink('#v=1&models=local:a%00b')).message).toMatch(/control characters/);
     return links.length + 1;
   });
 
   reliabilityCase('hostile-link', 'share link: deeply nested JSON in a coefficient is refused before parsing', () => {
     const deep = `${'['.repeat(3000)}${']'.repeat(3000)}`;
-    expect(configError(() => decodeShareLink(`#v=1&lambda=${deep}`)).message).toBe('params.lambda: nested more than 12 levels deep');
-    expect(configError(() => decodeShareLink('#v=1&lambda=%7B%22per_task%22%3A')).message).toMatch(/^params\.lambda: is not valid JSON/);
+    expect(expectConfigError(() => decodeShareLink(`#v=1&lambda=${deep}`)).message).toBe('params.lambda: nested more than 12 levels deep');
+    expect(expectConfigError(() => decodeShareLink('#v=1&lambda=%7B%22per_task%22%3A')).message).toMatch(/^params\.lambda: is not valid JSON/);
     return 2;
   });
 });
