@@ -6,10 +6,28 @@ const LIVE_CHOICES = [8, 16, 32, 64, 128];
 const SETTLED_CHOICES = [32, 64, 128, 256, 'all'] as const;
 
 /** The usual choices plus the current value (a link may set any size), in order. */
-function choicesWith<T extends number | 'all'>(usual: readonly T[], current: T): T[] {
+function choicesWith(usual: readonly (number | 'all')[], current: number | 'all'): (number | 'all')[] {
   if (usual.includes(current)) return [...usual];
-  const nums = [...usual.filter((n) => n !== 'all'), current].sort((a, b) => (a as number) - (b as number));
-  return (usual.includes('all' as T) ? [...nums, 'all'] : nums) as T[];
+  const nums = [...usual, current].filter((n): n is number => n !== 'all').sort((a, b) => a - b);
+  return usual.includes('all') ? [...nums, 'all'] : nums;
+}
+
+/** A sample-size picker: images per task, or the whole test sets. */
+function SampleSelect(p: { id: string; label: string; value: number | 'all'; choices: readonly (number | 'all')[]; onChange: (n: number | 'all') => void }) {
+  return (
+    <div className="param">
+      <label htmlFor={p.id} className="param-label">
+        {p.label}
+      </label>
+      <select id={p.id} data-testid={p.id} value={String(p.value)} onChange={(e) => p.onChange(e.target.value === 'all' ? 'all' : Number(e.target.value))}>
+        {choicesWith(p.choices, p.value).map((n) => (
+          <option key={n} value={String(n)}>
+            {n === 'all' ? 'whole test sets' : `${n} images / task`}
+          </option>
+        ))}
+      </select>
+    </div>
+  );
 }
 
 export function EvalPanel() {
@@ -20,35 +38,8 @@ export function EvalPanel() {
   return (
     <section className="panel" aria-labelledby="eval-h">
       <h2 id="eval-h">Evaluation</h2>
-      <div className="param">
-        <label htmlFor="live-samples" className="param-label">
-          while dragging
-        </label>
-        <select id="live-samples" data-testid="live-samples" value={evaluation.liveSamples} onChange={(e) => setEvaluation({ liveSamples: Number(e.target.value) })}>
-          {choicesWith(LIVE_CHOICES, evaluation.liveSamples).map((n) => (
-            <option key={n} value={n}>
-              {n} images / task
-            </option>
-          ))}
-        </select>
-      </div>
-      <div className="param">
-        <label htmlFor="settled-samples" className="param-label">
-          at rest
-        </label>
-        <select
-          id="settled-samples"
-          data-testid="settled-samples"
-          value={String(evaluation.settledSamples)}
-          onChange={(e) => setEvaluation({ settledSamples: e.target.value === 'all' ? 'all' : Number(e.target.value) })}
-        >
-          {choicesWith<number | 'all'>(SETTLED_CHOICES, evaluation.settledSamples).map((n) => (
-            <option key={n} value={String(n)}>
-              {n === 'all' ? 'whole test sets' : `${n} images / task`}
-            </option>
-          ))}
-        </select>
-      </div>
+      <SampleSelect id="live-samples" label="while dragging" value={evaluation.liveSamples} choices={LIVE_CHOICES} onChange={(n) => n !== 'all' && setEvaluation({ liveSamples: n })} />
+      <SampleSelect id="settled-samples" label="at rest" value={evaluation.settledSamples} choices={SETTLED_CHOICES} onChange={(n) => setEvaluation({ settledSamples: n })} />
       <div className="param">
         <label htmlFor="eval-seed" className="param-label">
           sample seed
