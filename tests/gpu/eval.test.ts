@@ -13,21 +13,13 @@ import { runMerge } from '../../src/engine/merge/runMerge';
 import { mergeReference } from '../../src/engine/reference/mergeReference';
 import { resolveParams } from '../../src/engine/methods/params';
 import { getMethod } from '../../src/engine/methods/registry';
-import type { RefModel } from '../../src/engine/reference/refModel';
+import { readRefModel, type RefModel } from '../../src/engine/reference/refModel';
 import { vitFeaturesRef, vitLogitsRef } from '../../src/engine/reference/vit';
-import { decodeFloats } from '../../src/engine/tensor/dtype';
-import type { Model } from '../../src/engine/io/model';
 import { suiteFilesFromDir } from '../../src/platform/nodeFiles';
 import { testContext } from '../helpers/gpu';
 
 const SAMPLES = 24;
 const TASKS = 3;
-
-async function refModel(model: Model): Promise<RefModel> {
-  const out: RefModel = new Map();
-  for (const [name, t] of model.tensors) out.set(name, { shape: t.info.shape, data: decodeFloats(await model.readTensor(name), t.info.dtype) });
-  return out;
-}
 
 /** Accuracy (%) and predictions of float64 weights on the first TASKS tasks' samples, computed by the CPU twin. */
 function twinScores(suite: Suite, weights: RefModel) {
@@ -62,7 +54,7 @@ describe('evaluation on the GPU equals the CPU twin', () => {
     const base = await GpuWeights.fromModel(ctx, suite.base, suite.config);
     const gpuBase = await evaluator.evaluate(base.get, { samples: SAMPLES, tasks });
     base.destroy();
-    const baseRef = await refModel(suite.base);
+    const baseRef = await readRefModel(suite.base);
     const twinBase = twinScores(suite, baseRef);
     gpuBase.forEach((s, i) => expect(s.accuracy, s.task).toBeCloseTo(twinBase[i]!.accuracy, 1));
 
@@ -84,7 +76,7 @@ describe('evaluation on the GPU equals the CPU twin', () => {
     const gpuMerged = await evaluator.evaluate(weights.get, { samples: SAMPLES, tasks });
     weights.destroy();
     merged.forEach((b) => ctx.destroyBuffer(b));
-    const mergedModels = await Promise.all(models.map(refModel));
+    const mergedModels = await Promise.all(models.map(readRefModel));
     const shared = new Map([...baseRef].filter(([name]) => mergedModels[0]!.has(name)));
     const refMerged = mergeReference('task_arithmetic', resolveParams(getMethod('task_arithmetic'), {}), shared, mergedModels);
     const full: RefModel = new Map([...baseRef, ...refMerged]);

@@ -1,6 +1,6 @@
 /**
  * Prediction parity of the two evaluation paths on the embedded demo suite: a Task Arithmetic merge (defaults) made
- * and evaluated on the GPU (runMerge -> SuiteEvaluator, weights never leave the GPU) against the float64 path (the
+ * and evaluated on the GPU (mergeAndScore: weights never leave the GPU) against the float64 path (the
  * reference merge, then the CPU twin of the vision transformer) on the same stratified images of all 8 tasks.
  * Acceptance (issue 5): the same predicted class on >= 99.9% of the images, so at most floor(0.001 N) differ, each of
  * them a near tie of the twin's two best logits; per-task and mean accuracy equal to 0.1 points.
@@ -9,14 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/gpu/device';
 import { loadSuite, type Suite } from '../../src/engine/eval/suite';
 import { normalizedImages, SuiteEvaluator, type TaskScore } from '../../src/engine/eval/suiteEvaluator';
-import { GpuWeights } from '../../src/engine/eval/weights';
-import type { Model } from '../../src/engine/io/model';
+import { mergeAndScore } from '../../src/engine/eval/scoreMerge';
 import { resolveConfig } from '../../src/engine/merge/config';
-import { runMerge } from '../../src/engine/merge/runMerge';
 import { mergeReference } from '../../src/engine/reference/mergeReference';
-import type { RefModel } from '../../src/engine/reference/refModel';
+import { readRefModel, type RefModel } from '../../src/engine/reference/refModel';
 import { refVisionWeights, vitPredictRef } from '../../src/engine/reference/vit';
-import { decodeFloats } from '../../src/engine/tensor/dtype';
 import { suiteFilesFromDir } from '../../src/platform/nodeFiles';
 import { releaseTestContext, testContext } from '../helpers/gpu';
 
@@ -37,44 +34,21 @@ beforeAll(async () => {
 });
 afterAll(releaseTestContext);
 
-async function refModel(model: Model): Promise<RefModel> {
-  const out: RefModel = new Map();
-  for (const [name, t] of model.tensors) out.set(name, { shape: t.info.shape, data: decodeFloats(await model.readTensor(name), t.info.dtype) });
-  return out;
-}
-
 /** Merged on the GPU and scored there, keeping each image's prediction. */
 async function gpuScores(): Promise<TaskScore[]> {
-  const merged = new Map<string, GPUBuffer>();
   const evaluator = new SuiteEvaluator(ctx, suite, BATCH);
   try {
-    await runMerge(ctx, {
-      base: suite.base,
-      models: suite.tasks.map((t) => t.model),
-      config: resolveConfig({ method: 'task_arithmetic', options: { mixedDtypes: true } }),
-      metrics: false,
-      collect: (t) => {
-        const b = ctx.createBuffer(t.name, t.numel * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC);
-        merged.set(t.name, b);
-        return b;
-      },
-    });
-    const weights = await GpuWeights.fromMerged(ctx, suite.base, suite.config, merged);
-    try {
-      return await evaluator.evaluate(weights.get, { samples: SAMPLES, seed: 0, predictions: true });
-    } finally {
-      weights.destroy();
-    }
+    const config = resolveConfig({ method: 'task_arithmetic', options: { mixedDtypes: true } });
+    return (await mergeAndScore(ctx, suite, evaluator, config, { samples: SAMPLES, seed: 0, predictions: true })).scores;
   } finally {
-    merged.forEach((b) => ctx.destroyBuffer(b));
     evaluator.destroy();
   }
 }
 
 /** The float64 reference merge with the base's other tensors: the twin's weights. */
 async function referenceMerge(): Promise<RefModel> {
-  const base = await refModel(suite.base);
-  const models = await Promise.all(suite.tasks.map((t) => refModel(t.model)));
+  const base = await readRefModel(suite.base);
+  const models = await Promise.all(suite.tasks.map((t) => readRefModel(t.model)));
   const shared = new Map([...base].filter(([name]) => models[0]!.has(name)));
   return new Map([...base, ...mergeReference('task_arithmetic', {}, shared, models)]);
 }

@@ -2,6 +2,8 @@
  * The data model of the CPU reference methods: whole tensors in float64, keyed by tensor name. The references are
  * the readable specification that the streaming GPU path is tested against; they favour clarity over speed.
  */
+import type { Model } from '../io/model';
+import { decodeFloats } from '../tensor/dtype';
 import { numelOf } from '../types';
 
 /** One tensor in float64. */
@@ -12,6 +14,13 @@ export interface RefTensor {
 
 /** A model (or a task vector): float tensors by name. Iteration order is irrelevant; global ops sort names. */
 export type RefModel = Map<string, RefTensor>;
+
+/** Every tensor of a model file in float64 (the references' input). */
+export async function readRefModel(model: Model): Promise<RefModel> {
+  const out: RefModel = new Map();
+  for (const [name, t] of model.tensors) out.set(name, { shape: t.info.shape, data: decodeFloats(await model.readTensor(name), t.info.dtype) });
+  return out;
+}
 
 /** Task vectors tau_t = theta_t - theta0 for every model, tensor by tensor. */
 export function refTaskVectors(base: RefModel, models: RefModel[]): RefModel[] {
