@@ -186,9 +186,9 @@ describe('a failed allocation leaves nothing behind', () => {
       const real = ctx.createBuffer.bind(ctx);
       let calls = 0;
       let failAt = 0;
-      const spy = vi.spyOn(ctx, 'createBuffer').mockImplementation((label, size, usage) => {
+      const spy = vi.spyOn(ctx, 'createBuffer').mockImplementation((label, size, usage, mapped) => {
         if (++calls === failAt) throw new OutOfMemoryError(label, size, ctx.allocatedBytes, 'do not fit (injected)');
-        return real(label, size, usage);
+        return real(label, size, usage, mapped);
       });
       try {
         await run(ctx);

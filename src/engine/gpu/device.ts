@@ -165,7 +165,7 @@ export class GpuContext {
   }
 
   /** A labelled, tracked buffer; the size is rounded up to a multiple of 4 bytes. */
-  createBuffer(label: string, size: number, usage: GPUBufferUsageFlags): GPUBuffer {
+  createBuffer(label: string, size: number, usage: GPUBufferUsageFlags, mappedAtCreation = false): GPUBuffer {
     this.assertAlive();
     const bytes = Math.max(4, align4(size));
     if (bytes > this.info.limits.maxBufferSize) {
@@ -174,7 +174,7 @@ export class GpuContext {
     if (this.allocated + bytes > this.maxAllocated) {
       throw new OutOfMemoryError(label, bytes, this.allocated, `do not fit: ${this.allocated} of the device's ${this.maxAllocated} bytes are in use`);
     }
-    const buffer = this.device.createBuffer({ label, size: bytes, usage });
+    const buffer = this.device.createBuffer({ label, size: bytes, usage, mappedAtCreation });
     this.sizes.set(buffer, bytes);
     this.allocated += bytes;
     this.peak = Math.max(this.peak, this.allocated);

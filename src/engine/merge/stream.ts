@@ -12,6 +12,7 @@ import type { Model } from '../io/model';
 import { decodeToF32, encodeFloats } from '../tensor/dtype';
 import { DTYPE_BYTES, type DType } from '../types';
 import type { AlignedTensor } from './align';
+import { UploadRing } from '../gpu/uploadRing';
 
 /** How a method needs tensors cut: any element ranges, or whole rows (last dimension). */
 export type Granularity = 'element' | 'row';
@@ -79,25 +80,27 @@ export interface RawChunk {
 }
 
 /**
- * Reads the base's and every model's bytes of a chunk and writes them into one reused GPU buffer, each input on a
- * 16-byte boundary so kernels read it as vec4 words, zero-padded to a whole number of `blockElements` elements.
- * Queue writes are ordered with submitted work, so the next chunk may be written while kernels that read this one
- * are still queued.
+ * Reads the base's and every model's bytes of a chunk and uploads them into one reused GPU buffer, each input on a
+ * 16-byte boundary so kernels read it as vec4 words, zero-padded to a whole number of `blockElements` elements. The
+ * bytes go straight into a mapped staging buffer (UploadRing) and one copy per chunk moves them; copies are ordered
+ * with submitted work, so the next chunk may be uploaded while kernels that read this one are still queued.
  */
 export class RawUploader {
   private buffer: GPUBuffer | null = null;
+  private readonly ring: UploadRing;
 
   constructor(
     private readonly ctx: GpuContext,
     private readonly source: StreamSource,
     private readonly onRead?: (bytes: number) => void,
     private readonly blockElements = 4,
-  ) {}
+    /** Staging buffers: one more than the chunks the caller keeps in flight. */
+    stagingDepth = 2,
+  ) {
+    this.ring = new UploadRing(ctx, 'raw inputs upload', stagingDepth);
+  }
 
-  /**
-   * Reads and uploads elements [start, start + count) of tensor `t` of the base and every model, one input at a time
-   * (writeBuffer copies the bytes at once, so the host holds one input's chunk at a time).
-   */
+  /** Reads and uploads elements [start, start + count) of tensor `t` of the base and every model. */
   async upload(t: AlignedTensor, start: number, count: number): Promise<RawChunk> {
     const { ctx } = this;
     const { base, models, signal } = this.source;
@@ -111,37 +114,30 @@ export class RawUploader {
       segments.push({ offset: size, dtype: raw });
       size += Math.ceil((padded * DTYPE_BYTES[raw]) / 16) * 16;
     }
+    size = Math.max(size, 16);
     if (!this.buffer || this.buffer.size < size) {
       if (this.buffer) ctx.destroyBuffer(this.buffer);
-      this.buffer = ctx.createBuffer(`raw inputs`, Math.max(size, 16), storage());
+      this.buffer = null;
+      this.buffer = ctx.createBuffer(`raw inputs`, size, storage());
     }
+    const staging = await this.ring.begin(size);
     for (let i = 0; i < inputs.length; i++) {
       const raw = gpuRaw(await inputs[i]!.readTensor(t.name, { start, count }, signal), stored[i]!);
+      const at = segments[i]!.offset;
       const end = i + 1 < segments.length ? segments[i + 1]!.offset : size;
-      writeWords(ctx, this.buffer, segments[i]!.offset, raw.bytes, end);
+      staging.view.set(raw.bytes, at);
+      // The staging buffer holds an earlier chunk's bytes: the padding must be written too.
+      staging.view.fill(0, at + raw.bytes.byteLength, end);
       this.onRead?.(count * DTYPE_BYTES[stored[i]!]);
     }
+    staging.commit(this.buffer, 0, size);
     return { buffer: this.buffer, segments };
   }
 
   destroy(): void {
     if (this.buffer) this.ctx.destroyBuffer(this.buffer);
     this.buffer = null;
-  }
-}
-
-/** Writes bytes at `offset` (a multiple of 4) and zeros after them up to `end` (a multiple of 4). */
-function writeWords(ctx: GpuContext, buffer: GPUBuffer, offset: number, bytes: Uint8Array, end: number): void {
-  const whole = bytes.byteLength & ~3;
-  if (whole > 0) {
-    // Views of shared memory are copied: writeBuffer takes ArrayBuffer-backed data.
-    const data = bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes.subarray(0, whole));
-    ctx.device.queue.writeBuffer(buffer, offset, data, 0, whole);
-  }
-  if (offset + whole < end) {
-    const tail = new Uint8Array(end - offset - whole);
-    tail.set(bytes.subarray(whole));
-    ctx.device.queue.writeBuffer(buffer, offset + whole, tail);
+    this.ring.destroy();
   }
 }
 
