@@ -175,3 +175,60 @@ fn decode_raw4(v: vec4<u32>, g: u32, dtype: u32) -> vec4<f32> {
   }
   return vec4<f32>(f16_bits_to_f32(h.x), f16_bits_to_f32(h.y), f16_bits_to_f32(h.z), f16_bits_to_f32(h.w));
 }
+
+// ---- encoding four or eight results (vec4 stores of raw words) ----
+
+// Bits of x with every NaN replaced by the positive quiet NaN (tested on the bits: WGSL may assume x == x).
+fn canonical4(x: vec4<f32>) -> vec4<u32> {
+  let bits = bitcast<vec4<u32>>(x);
+  return select(bits, vec4<u32>(F32_QUIET_NAN), (bits & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u));
+}
+
+fn encode16(x: f32, dtype: u32) -> u32 {
+  if (dtype == DTYPE_F16) {
+    return f32_to_f16_bits(x);
+  }
+  return f32_to_bf16_bits(x);
+}
+
+// Eight values as four words of 16-bit pairs in encoding `dtype` (F16 or BF16).
+fn encode16x8(x: vec4<f32>, y: vec4<f32>, dtype: u32) -> vec4<u32> {
+  return vec4<u32>(
+    encode16(x.x, dtype) | (encode16(x.y, dtype) << 16u),
+    encode16(x.z, dtype) | (encode16(x.w, dtype) << 16u),
+    encode16(y.x, dtype) | (encode16(y.y, dtype) << 16u),
+    encode16(y.z, dtype) | (encode16(y.w, dtype) << 16u),
+  );
+}
+
+// ---- TIES sign election on four columns (ties_merge, ties_output; twin: reference/mergeKernels.ts) ----
+
+const TIES_MAG: u32 = 0x7fffffffu;
+const TIES_INF_BITS: u32 = 0x7f800000u;
+// A gamma no entry can match (a NaN sum under the majority rule).
+const TIES_NO_SIGN: i32 = 2;
+
+// x as a TIES entry after the trim: x where its magnitude bits reach the row's threshold bits, else +0.
+fn ties_trim4(bits: vec4<u32>, threshold: u32) -> vec4<u32> {
+  return select(vec4<u32>(0u), bits, (bits & vec4<u32>(TIES_MAG)) >= vec4<u32>(threshold));
+}
+
+fn ties_sign4(bits: vec4<u32>) -> vec4<i32> {
+  return select(vec4<i32>(1), vec4<i32>(-1), (bits >> vec4<u32>(31u)) == vec4<u32>(1u));
+}
+
+// The elected sign of each column from its f32 sum: its sign; a zero sum gives +1 under the "plus" rule, `majority`
+// otherwise; a NaN sum gives -1 under "plus", no sign otherwise.
+fn ties_elect4(s: vec4<f32>, plus: bool, majority: i32) -> vec4<i32> {
+  let bits = bitcast<vec4<u32>>(s);
+  let mag = bits & vec4<u32>(TIES_MAG);
+  let on_nan = vec4<i32>(select(TIES_NO_SIGN, -1, plus));
+  let on_zero = vec4<i32>(select(majority, 1, plus));
+  return select(select(ties_sign4(bits), on_zero, mag == vec4<u32>(0u)), on_nan, mag > vec4<u32>(TIES_INF_BITS));
+}
+
+// Whether entries take part in the disjoint merge: non-zero, not NaN, and of the elected sign.
+fn ties_agrees4(bits: vec4<u32>, gamma: vec4<i32>) -> vec4<bool> {
+  let mag = bits & vec4<u32>(TIES_MAG);
+  return (mag != vec4<u32>(0u)) & (mag <= vec4<u32>(TIES_INF_BITS)) & (ties_sign4(bits) == gamma);
+}

@@ -64,24 +64,6 @@ fn load_block(first: u32, k: u32, dtype: u32) -> Block {
   return Block(decode_raw4(lo, 0u, dtype), decode_raw4(lo, 1u, dtype), decode_raw4(hi, 0u, dtype), decode_raw4(hi, 1u, dtype));
 }
 
-// Bits of x with every NaN replaced by the positive quiet NaN (tested on the bits: WGSL may assume x == x).
-fn canonical4(x: vec4<f32>) -> vec4<u32> {
-  let bits = bitcast<vec4<u32>>(x);
-  return select(bits, vec4<u32>(F32_QUIET_NAN), (bits & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u));
-}
-
-fn encode16(x: f32) -> u32 {
-  if (OUT_DTYPE == DTYPE_F16) {
-    return f32_to_f16_bits(x);
-  }
-  return f32_to_bf16_bits(x);
-}
-
-// Eight values as four words of 16-bit pairs.
-fn encode16x8(x: vec4<f32>, y: vec4<f32>) -> vec4<u32> {
-  return vec4<u32>(encode16(x.x) | (encode16(x.y) << 16u), encode16(x.z) | (encode16(x.w) << 16u), encode16(y.x) | (encode16(y.y) << 16u), encode16(y.z) | (encode16(y.w) << 16u));
-}
-
 fn sum_sq(x: Block) -> f32 {
   return dot(x.a, x.a) + dot(x.b, x.b) + dot(x.c, x.c) + dot(x.d, x.d);
 }
@@ -119,8 +101,8 @@ fn main(
     out[4u * k + 2u] = canonical4(merged.c);
     out[4u * k + 3u] = canonical4(merged.d);
   } else {
-    out[2u * k] = encode16x8(merged.a, merged.b);
-    out[2u * k + 1u] = encode16x8(merged.c, merged.d);
+    out[2u * k] = encode16x8(merged.a, merged.b, OUT_DTYPE);
+    out[2u * k + 1u] = encode16x8(merged.c, merged.d, OUT_DTYPE);
   }
   if (NORMS) {
     partials[k] = sum_sq(theta);

@@ -23,13 +23,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> delta: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<u32>;
 
-fn encode16(x: f32) -> u32 {
-  if (params.dtype == DTYPE_F16) {
-    return f32_to_f16_bits(x);
-  }
-  return f32_to_bf16_bits(x);
-}
-
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(
   @builtin(workgroup_id) wg: vec3<u32>,
@@ -47,9 +40,9 @@ fn main(
   if (j >= params.numel) {
     return;
   }
-  var word = encode16(base[j] + delta[j]);
+  var word = encode16(base[j] + delta[j], params.dtype);
   if (j + 1u < params.numel) {
-    word |= encode16(base[j + 1u] + delta[j + 1u]) << 16u;
+    word |= encode16(base[j + 1u] + delta[j + 1u], params.dtype) << 16u;
   }
   out[w] = word;
 }

@@ -28,10 +28,6 @@ struct Params {
 const MODE_SUM: u32 = 0u;
 const MODE_MEAN: u32 = 1u;
 const RULE_PLUS: u32 = 1u;
-// A gamma no row can match (a NaN sum under the majority rule).
-const NO_SIGN: i32 = 2;
-const MAG: u32 = 0x7fffffffu;
-const INF_BITS: u32 = 0x7f800000u;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> thresholds: array<u32>;
@@ -40,26 +36,7 @@ const INF_BITS: u32 = 0x7f800000u;
 
 // Row r's four values after the trim.
 fn trimmed(r: u32, q: u32) -> vec4<u32> {
-  let bits = stack[r * params.quads + q];
-  return select(vec4<u32>(0u), bits, (bits & vec4<u32>(MAG)) >= vec4<u32>(thresholds[r]));
-}
-
-fn sign_bits(bits: vec4<u32>) -> vec4<i32> {
-  return select(vec4<i32>(1), vec4<i32>(-1), (bits >> vec4<u32>(31u)) == vec4<u32>(1u));
-}
-
-fn elected(s: vec4<f32>) -> vec4<i32> {
-  let bits = bitcast<vec4<u32>>(s);
-  let mag = bits & vec4<u32>(MAG);
-  let plus = params.rule == RULE_PLUS;
-  let on_nan = vec4<i32>(select(NO_SIGN, -1, plus));
-  let on_zero = vec4<i32>(select(params.majority, 1, plus));
-  return select(select(sign_bits(bits), on_zero, mag == vec4<u32>(0u)), on_nan, mag > vec4<u32>(INF_BITS));
-}
-
-fn agrees(bits: vec4<u32>, gamma: vec4<i32>) -> vec4<bool> {
-  let mag = bits & vec4<u32>(MAG);
-  return (mag != vec4<u32>(0u)) & (mag <= vec4<u32>(INF_BITS)) & (sign_bits(bits) == gamma);
+  return ties_trim4(stack[r * params.quads + q], thresholds[r]);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -77,25 +54,25 @@ fn main(
   for (var r = 0u; r < rows; r++) {
     s += bitcast<vec4<f32>>(trimmed(r, q));
   }
-  let gamma = elected(s);
+  let gamma = ties_elect4(s, params.rule == RULE_PLUS, params.majority);
   if (params.mode == MODE_SUM) {
     for (var r = 0u; r < rows; r++) {
       let x = trimmed(r, q);
-      stack[r * params.quads + q] = select(vec4<u32>(0u), x, agrees(x, gamma));
+      stack[r * params.quads + q] = select(vec4<u32>(0u), x, ties_agrees4(x, gamma));
     }
     return;
   }
   if (params.mode == MODE_MEAN) {
     var count = vec4<u32>(0u);
     for (var r = 0u; r < rows; r++) {
-      count += select(vec4<u32>(0u), vec4<u32>(1u), agrees(trimmed(r, q), gamma));
+      count += select(vec4<u32>(0u), vec4<u32>(1u), ties_agrees4(trimmed(r, q), gamma));
     }
     let factor = vec4<f32>(recip[count.x], recip[count.y], recip[count.z], recip[count.w]);
     let scaled = count > vec4<u32>(1u);
     for (var r = 0u; r < rows; r++) {
       let x = trimmed(r, q);
       let kept = select(x, bitcast<vec4<u32>>(bitcast<vec4<f32>>(x) * factor), scaled);
-      stack[r * params.quads + q] = select(vec4<u32>(0u), kept, agrees(x, gamma));
+      stack[r * params.quads + q] = select(vec4<u32>(0u), kept, ties_agrees4(x, gamma));
     }
     return;
   }
@@ -104,8 +81,8 @@ fn main(
   var best_mag = vec4<u32>(0u);
   for (var r = 0u; r < rows; r++) {
     let x = trimmed(r, q);
-    let mag = x & vec4<u32>(MAG);
-    let better = agrees(x, gamma) & ((best == vec4<u32>(rows)) | (mag > best_mag));
+    let mag = x & vec4<u32>(TIES_MAG);
+    let better = ties_agrees4(x, gamma) & ((best == vec4<u32>(rows)) | (mag > best_mag));
     best = select(best, vec4<u32>(r), better);
     best_mag = select(best_mag, mag, better);
   }

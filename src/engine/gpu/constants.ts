@@ -13,6 +13,9 @@ export type DTypeCode = (typeof DTYPE_CODE)[keyof typeof DTYPE_CODE];
 /** Bins of usage_histogram's workgroup-memory histogram (4 KiB): at most HISTOGRAM_MAX_BINS - 2 tasks. */
 export const HISTOGRAM_MAX_BINS = 1024;
 
+/** Counters (and list regions) per list of ties_scan: threads append to counter thread % TIES_SCAN_SHARDS. */
+export const TIES_SCAN_SHARDS = 64;
+
 /** WGSL source declaring the shared constants. */
 export function wgslConstants(): string {
   return [
@@ -25,6 +28,7 @@ export function wgslConstants(): string {
     `const SVD_APPLY_ROWS: u32 = ${SVD_APPLY_ROWS}u;`,
     `const SVD_SERIAL_THREADS: u32 = ${SVD_SERIAL_THREADS}u;`,
     `const HISTOGRAM_MAX_BINS: u32 = ${HISTOGRAM_MAX_BINS}u;`,
+    `const TIES_SCAN_SHARDS: u32 = ${TIES_SCAN_SHARDS}u;`,
     `const VIT_MAX_HEAD_DIM: u32 = ${VIT_MAX_HEAD_DIM}u;`,
     '',
   ].join('\n');

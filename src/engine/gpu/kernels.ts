@@ -242,7 +242,7 @@ export function foldLinearPartials(partials: Float32Array, rows: number): Float6
 const specialised = new WeakMap<GpuContext, Map<string, GPUComputePipeline>>();
 
 /** Kernel `kernel` with its pipeline constants set (built once per device and set of constants). */
-function specialisedPipeline(ctx: GpuContext, kernel: string, constants: Record<string, number>): GPUComputePipeline {
+export function specialisedPipeline(ctx: GpuContext, kernel: string, constants: Record<string, number>): GPUComputePipeline {
   let map = specialised.get(ctx);
   if (!map) specialised.set(ctx, (map = new Map()));
   const key = `${kernel} ${JSON.stringify(constants)}`;
@@ -259,7 +259,7 @@ function specialisedPipeline(ctx: GpuContext, kernel: string, constants: Record<
  * Checks raw segments (theta0, then one per model): 16-byte aligned, the models in one dtype and evenly spaced.
  * Returns the models' first vec4 and stride in vec4s.
  */
-function modelLayout(kernel: string, segments: readonly RawSegment[]): { first: RawSegment; firstVec4: number; strideVec4: number } {
+export function modelLayout(kernel: string, segments: readonly RawSegment[]): { first: RawSegment; firstVec4: number; strideVec4: number } {
   if (segments.length < 2) throw new GpuError('validation', `${kernel}: needs theta0 and at least one model segment, got ${segments.length} segments`);
   const first = segments[1]!;
   const stride = segments.length > 2 ? segments[2]!.offset - first.offset : 0;
@@ -321,6 +321,8 @@ function decodeRows(
  * reuses it for every chunk (queue writes are ordered with submitted work, so one buffer serves all chunks).
  */
 export class LinearMergeKernel {
+  /** Partial rows beyond the norms (none: see FusedKernel). */
+  readonly extraRows = 0;
   private readonly params: GPUBuffer;
   private readonly none: GPUBuffer;
 

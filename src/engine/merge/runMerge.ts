@@ -17,11 +17,11 @@ import { DTYPE_BYTES, type DType } from '../types';
 import { alignModels, type AlignedTensor } from './align';
 import { configToJson, type ResolvedConfig } from './config';
 import { planOf } from './plans';
-import { coefficientsOf, type GpuPlan, type PlanContext } from './plans/plan';
+import { coefficientsOf, type FusedSpec, type GpuPlan, type PlanContext } from './plans/plan';
 import { REPORT_FORMAT, totalsOf, type MergeReport, type TensorReport } from './report';
 import { MetricsAccumulator, topkRetained } from './metrics';
 import { copyFloats } from './plans/util';
-import { FusedLinearOutput } from './plans/fusedLinear';
+import { FusedOutput } from './plans/fusedOutput';
 import { ChunkStream, type Chunk } from './stream';
 
 /** Progress of a running merge. */
@@ -105,7 +105,8 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
   let doneBytes = 0;
   let current = '';
   const progress = () => run.onProgress?.({ phase, tensor: current, doneBytes, totalBytes: oneRead });
-  const stream = new ChunkStream(ctx, { base, models, signal: run.signal }, merged, {
+  const source = { base, models, signal: run.signal };
+  const stream = new ChunkStream(ctx, source, merged, {
     granularity: plan.granularity,
     chunkElements: config.options.chunkElements,
     cacheBytes: run.cacheBytes ?? 512 * 2 ** 20,
@@ -123,6 +124,11 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
     tasks: T,
     layers,
     stream,
+    source,
+    chunkElements: config.options.chunkElements,
+    get fusedOutput() {
+      return fusable;
+    },
     coeffs: (param, tensor) => coefficientsOf(config.method, config.params, param, tensor, T, layers),
     scratch(slot, floats) {
       const have = scratch.get(slot);
@@ -140,16 +146,23 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
   };
   const reports: TensorReport[] = [];
   const metrics = run.metrics === false ? null : new MetricsAccumulator(T);
-  // Linear methods write straight from the raw inputs when nothing needs the task-vector stack.
-  const fused = plan.linear && !metrics && !run.collect ? new FusedLinearOutput(ctx, { base, models, signal: run.signal }, T, config.options.chunkElements, stream.options.onRead) : null;
-  try {
+  const fusable = !metrics && !run.collect;
+  // Plans with a fused output kernel write straight from the raw inputs when nothing needs the task-vector stack.
+  let spec: FusedSpec | null = null;
+  let fused: FusedOutput | null = null;
+  const openOutputs = async () => {
     for (let o = 0; o < (run.output ? outputs : 0); o++) {
       const sink = await run.output!(o, labels[o]!);
       sinks.push(sink);
       writers.push(await SafetensorsWriter.create(sink, specs, mergeMetadata(run, labels[o]!)));
     }
+  };
+  try {
+    await openOutputs();
     if (plan.prepare) await plan.prepare(p);
     metrics?.setTopk(await topkRetained(p));
+    spec = fusable ? (plan.fused?.(p) ?? null) : null;
+    if (spec) fused = new FusedOutput(ctx, source, T, config.options.chunkElements, spec.kernel, stream.options.onRead, spec.cache ?? null);
     p.phase('merge');
     const outputPass = async () => {
       for (let i = 0; i < aligned.length; i++) {
@@ -163,7 +176,7 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
           continue;
         }
         await plan.beginTensor?.(p, t);
-        const coeffs = fused?.handles(t) ? plan.linear!(p, t) : null;
+        const coeffs = fused?.handles(t) ? spec!.coeffs(t) : null;
         if (fused && coeffs) reports.push(await fused.tensor(t, coeffs, specs[i]!.dtype, writers));
         else {
           await fused?.flush();
@@ -175,6 +188,18 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
     // The fused path submits without a scope per chunk: one scope over the pass turns any GPU error into a GpuError.
     if (fused) await ctx.scoped(`${config.method.id} output`, outputPass);
     else await outputPass();
+    const again = spec?.redo?.() ?? null;
+    if (again) {
+      // The pass's output must not stand (see FusedSpec.redo): discard it and write everything again.
+      for (const s of sinks.splice(0)) await s.abort();
+      writers.length = 0;
+      reports.length = 0;
+      fused!.destroy();
+      fused = new FusedOutput(ctx, source, T, config.options.chunkElements, again, stream.options.onRead);
+      p.phase('merge again');
+      await openOutputs();
+      await ctx.scoped(`${config.method.id} output`, outputPass);
+    }
     for (const w of writers) await w.finish();
   } catch (e) {
     // Nothing may be left behind: every opened output is discarded whatever failed.
@@ -182,7 +207,9 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
     throw e;
   } finally {
     plan.destroy?.();
-    fused?.destroy();
+    // The pass owns the kernel once it exists; a kernel made for a pass that never started is freed here.
+    if (fused) fused.destroy();
+    else spec?.kernel.destroy();
     stream.destroy();
     for (const b of scratch.values()) ctx.destroyBuffer(b);
   }

@@ -77,6 +77,51 @@ export function gpuRaw(bytes: Uint8Array, dtype: DType): { bytes: Uint8Array; dt
 export interface RawChunk {
   buffer: GPUBuffer;
   segments: RawSegment[];
+  /** Bytes of `buffer` the chunk uses (the buffer may be larger). */
+  bytes: number;
+}
+
+/**
+ * Raw chunks kept on the GPU from one pass over the raw inputs to the next (global TIES's scan, then its output), up
+ * to a byte limit: the next pass takes each chunk instead of reading and uploading it again.
+ */
+export class RawChunkCache {
+  private readonly chunks = new Map<string, RawChunk>();
+  private bytes = 0;
+
+  constructor(
+    private readonly ctx: GpuContext,
+    private readonly limitBytes: number,
+  ) {}
+
+  /** Records a copy of chunk (t, start) into `encoder` when it fits under the limit. */
+  keep(encoder: GPUCommandEncoder, t: AlignedTensor, start: number, raw: RawChunk): void {
+    if (this.bytes + raw.bytes > this.limitBytes) return;
+    const buffer = this.ctx.createBuffer(`${t.name}[${start}:] raw inputs (kept)`, raw.bytes, storage());
+    encoder.copyBufferToBuffer(raw.buffer, 0, buffer, 0, raw.bytes);
+    this.chunks.set(`${t.name}@${start}`, { ...raw, buffer });
+    this.bytes += raw.bytes;
+  }
+
+  /** Takes chunk (t, start) out of the cache (the caller frees it with `release`), or null. */
+  take(t: AlignedTensor, start: number): RawChunk | null {
+    const key = `${t.name}@${start}`;
+    const raw = this.chunks.get(key) ?? null;
+    this.chunks.delete(key);
+    return raw;
+  }
+
+  /** Frees a taken chunk (work already submitted that reads it still completes). */
+  release(raw: RawChunk): void {
+    this.bytes -= raw.bytes;
+    this.ctx.destroyBuffer(raw.buffer);
+  }
+
+  destroy(): void {
+    for (const raw of this.chunks.values()) this.ctx.destroyBuffer(raw.buffer);
+    this.chunks.clear();
+    this.bytes = 0;
+  }
 }
 
 /**
@@ -131,7 +176,7 @@ export class RawUploader {
       this.onRead?.(count * DTYPE_BYTES[stored[i]!]);
     }
     staging.commit(this.buffer, 0, size);
-    return { buffer: this.buffer, segments };
+    return { buffer: this.buffer, segments, bytes: size };
   }
 
   destroy(): void {

@@ -1,5 +1,5 @@
 /** Task Arithmetic and simple averaging: the delta is a weighted sum of the task vectors, nothing else. */
-import { combine } from '../../gpu/kernels';
+import { combine, LinearMergeKernel } from '../../gpu/kernels';
 import type { AlignedTensor } from '../align';
 import type { GpuPlan, PlanContext } from './plan';
 
@@ -8,7 +8,7 @@ function linearPlan(coeffs: (p: PlanContext, t: AlignedTensor) => Float32Array):
   return {
     granularity: 'element',
     outputs: () => 1,
-    linear: coeffs,
+    fused: (p) => ({ kernel: new LinearMergeKernel(p.ctx), coeffs: (t) => coeffs(p, t) }),
     async emit(p, c, out) {
       combine(p.ctx, c.stack, p.tasks, c.count, coeffs(p, c.tensor), out[0]!);
     },

@@ -3,7 +3,7 @@
  * Consensus on Task Arithmetic), with tensor `name` of task t scaled by alpha + beta * depth(name). alpha "auto" =
  * (||sum_t tau_t||_1 / ||tau_MTL||_1) / T, from one extra pass over the model.
  */
-import { combine } from '../../gpu/kernels';
+import { combine, LinearMergeKernel } from '../../gpu/kernels';
 import { rowStats } from '../../gpu/mergeReductions';
 import { coefficientAt, depthOf, type CoefficientSetting } from '../../methods/scaling';
 import type { Chunk } from '../stream';
@@ -70,7 +70,7 @@ export function linesPlan(): GpuPlan {
       await ties?.beginTensor(p, t);
       await consensus?.beginTensor(p, t);
     },
-    linear: (p, t) => (p.params.then === 'task_arithmetic' ? coefficients(p, t.name) : null),
+    fused: (p) => (p.params.then === 'task_arithmetic' ? { kernel: new LinearMergeKernel(p.ctx), coeffs: (t) => coefficients(p, t.name) } : null),
     async emit(p, c, out) {
       const stack = await parts(p, c, true);
       combine(p.ctx, stack, p.tasks, c.count, coefficients(p, c.tensor.name), out[0]!);

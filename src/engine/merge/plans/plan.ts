@@ -5,10 +5,24 @@
  * sum_t coeff(tensor, t) * c_t (the `combine` kernel), so anisotropic coefficients work for every method.
  */
 import type { GpuContext } from '../../gpu/device';
+import type { FusedKernel } from '../../gpu/tiesFused';
 import type { MethodSpec, ParamValues } from '../../methods/params';
 import { coefficientAt, type CoefficientSetting } from '../../methods/scaling';
 import type { AlignedTensor } from '../align';
-import type { Chunk, ChunkStream, Granularity } from '../stream';
+import type { Chunk, ChunkStream, Granularity, RawChunkCache, StreamSource } from '../stream';
+
+/** A fused output pass: its kernel (destroyed by the pass) and the coefficients it takes per tensor. */
+export interface FusedSpec {
+  kernel: FusedKernel;
+  coeffs(t: AlignedTensor): Float32Array | null;
+  /**
+   * After the pass: a kernel to run the whole pass again with when its output must not stand (global TIES merged with
+   * an estimated majority sign that its own tally contradicts on a tied column), else null.
+   */
+  redo?(): FusedKernel | null;
+  /** Raw chunks an earlier pass kept on the GPU, for the pass to take instead of uploading them. */
+  cache?: RawChunkCache;
+}
 
 /** What `emit` may report about a chunk, for the mask and overlap statistics. */
 export interface EmitInfo {
@@ -27,6 +41,12 @@ export interface PlanContext {
   /** Number of layers of the model (for per-layer coefficients). */
   readonly layers: number;
   readonly stream: ChunkStream;
+  /** The models the stream reads (for passes over their raw bytes). */
+  readonly source: StreamSource;
+  /** Elements per chunk the merge's options ask for. */
+  readonly chunkElements: number;
+  /** Whether the output pass may be a fused kernel (nothing needs the task-vector stack): see GpuPlan.fused. */
+  readonly fusedOutput: boolean;
   /** Per-task values of coefficient parameter `param` at one tensor (the spec default where no rule matches). */
   coeffs(param: string, tensor: string): Float32Array;
   /** A reusable f32 GPU buffer of at least `floats` elements, one per `slot` name. */
@@ -44,11 +64,11 @@ export interface GpuPlan {
   /** Called in the output pass before the chunks of tensor `t` (per-tensor statistics). */
   beginTensor?(p: PlanContext, t: AlignedTensor): Promise<void>;
   /**
-   * For linear methods: the per-task coefficients of the delta at tensor `t` (delta = sum_t coeffs[t] * tau_t, what
-   * `emit` computes), or null where the method's settings are not linear. runMerge then writes the output with one
-   * fused kernel per chunk when nothing needs the stack. Called after `prepare` and `beginTensor`.
+   * For plans whose output can come from one kernel per chunk of raw inputs (merge/plans/fusedOutput.ts): the kernel
+   * and each tensor's per-task coefficients (null: that tensor goes through `emit`), or null where this run's settings
+   * need `emit`. Called after `prepare`; runMerge uses it when nothing needs the task-vector stack.
    */
-  linear?(p: PlanContext, t: AlignedTensor): Float32Array | null;
+  fused?(p: PlanContext): FusedSpec | null;
   /** Writes the merged delta of output o into out[o] (f32 [count]); may change c.stack in place. */
   emit(p: PlanContext, c: Chunk, out: GPUBuffer[]): Promise<EmitInfo | void>;
   /** Frees the plan's GPU state. */

@@ -1,9 +1,11 @@
 /**
  * TIES on the GPU (reference: reference/methods/ties.ts), as a stage other plans reuse (`then: ties`).
  * - scope "global": per task, the threshold is the value at descending rank int(D*k) of |tau| over the whole model
- *   (D elements), found by MagnitudeSelect in 2 streaming passes; a third pass adds up the elected signs of the trimmed
- *   vectors for the model-wide majority sign (one read-only kernel per chunk, one readback); the output pass trims,
- *   elects and merges in one kernel per chunk (ties_merge).
+ *   (D elements), and the majority sign is the sign of the count of columns electing +1 minus those electing -1.
+ *   Both come from one scan of the raw models (tiesFast.ts); where that cannot settle them (a sample's bracket missed,
+ *   a `pre` transform, models in mixed dtypes), MagnitudeSelect finds the thresholds in 2 streaming passes over the
+ *   task vectors and a third adds up the elected signs. The output pass trims, elects and merges in one kernel per
+ *   chunk: ties_output on the raw inputs when nothing needs the task-vector stack (GpuPlan.fused), else ties_merge.
  * - scope "tensor": per tensor, exactly int(k*numel) entries per task by magnitude (lower index wins ties), selected
  *   with 2 passes over that tensor before its output; zero sums elect +1.
  * A `pre` transform (DARE's drop) is applied to every stack before it is trimmed, in every pass.
@@ -15,9 +17,11 @@ import { MagnitudeSelect } from '../../gpu/select';
 import { combine } from '../../gpu/kernels';
 import type { DisjointMerge } from '../../reference/methods/signElect';
 import type { AlignedTensor } from '../align';
-import type { Chunk } from '../stream';
 import type { GpuPlan, PlanContext } from './plan';
+import { tiesFastApplies, tiesStatsFast } from './tiesFast';
+import { RawChunkCache, type Chunk } from '../stream';
 import { stackCopy, taskSegments } from './util';
+import { TiesOutputKernel } from '../../gpu/tiesFused';
 
 /** A transform applied in place to a chunk's stack (or a copy of it) before TIES sees it. */
 export type StackTransform = (p: PlanContext, c: Chunk, stack: GPUBuffer) => void;
@@ -52,6 +56,10 @@ export class TiesStage {
   /** Per-task threshold key (|x| bits) for scope global; 0 keeps everything. */
   private thresholds: Uint32Array | null = null;
   private majority: -1 | 0 | 1 = 0;
+  /** False while `majority` is only estimated (the fused output pass settles it). */
+  private majorityExact = true;
+  /** Raw chunks the one-pass statistics kept on the GPU for the fused output pass. */
+  private kept: RawChunkCache | null = null;
   private band: BandMask | null = null;
 
   constructor(
@@ -62,6 +70,20 @@ export class TiesStage {
   /** Global thresholds and majority sign (nothing to do for scope "tensor"). */
   async prepare(p: PlanContext): Promise<void> {
     if (this.s.scope !== 'global') return;
+    if (!this.pre && tiesFastApplies(p)) {
+      p.phase('TIES statistics');
+      // A fused output pass tallies the signs itself, so it needs the majority only for tied columns (see redo); it
+      // also takes the raw chunks the scan leaves on the GPU (as many as the stream's cache allows).
+      this.kept = p.fusedOutput ? new RawChunkCache(p.ctx, p.stream.options.cacheBytes) : null;
+      const fast = await tiesStatsFast(p, this.s.k, !p.fusedOutput, this.kept);
+      if (!fast) this.dropKept();
+      if (fast) {
+        this.thresholds = fast.thresholds;
+        this.majority = fast.majority;
+        this.majorityExact = fast.majorityExact;
+        return;
+      }
+    }
     const total = p.stream.tensors.reduce((n, t) => n + t.numel, 0);
     const rank = Math.trunc(total * this.s.k);
     this.thresholds = new Uint32Array(p.tasks);
@@ -88,6 +110,26 @@ export class TiesStage {
     } finally {
       tally.destroy();
     }
+  }
+
+  /** The fused output kernel of scope global without `pre` (after `prepare`), or null. */
+  fusedKernel(p: PlanContext): TiesOutputKernel | null {
+    if (this.s.scope !== 'global' || this.pre || !this.thresholds) return null;
+    return new TiesOutputKernel(p.ctx, { thresholds: this.thresholds, majority: this.majority, merge: this.s.merge });
+  }
+
+  /**
+   * After a fused output pass with `ran`: its tally gives the exact majority sign. The output stands unless the sign
+   * was estimated, differs, and decides some tied column (zero sum, an entry that could agree); then a kernel with the
+   * exact sign for a second pass.
+   */
+  redo(p: PlanContext, ran: TiesOutputKernel): TiesOutputKernel | null {
+    if (this.majorityExact) return null;
+    const exact = Math.sign(ran.tally.positive - ran.tally.negative) as -1 | 0 | 1;
+    const stands = ran.tally.tied === 0 || exact === this.majority;
+    this.majority = exact;
+    this.majorityExact = true;
+    return stands ? null : this.fusedKernel(p);
   }
 
   /** Scope "tensor": selects the exact per-tensor count before the tensor's output chunks. */
@@ -119,9 +161,20 @@ export class TiesStage {
     }
   }
 
+  /** The raw chunks kept for the fused output pass (they are freed as it takes them, the rest by `destroy`). */
+  keptChunks(): RawChunkCache | null {
+    return this.kept;
+  }
+
+  private dropKept(): void {
+    this.kept?.destroy();
+    this.kept = null;
+  }
+
   destroy(): void {
     this.band?.destroy();
     this.band = null;
+    this.dropKept();
   }
 }
 
@@ -136,6 +189,16 @@ export function tiesPlan(): GpuPlan {
       await stage.prepare(p);
     },
     beginTensor: (p, t) => stage!.beginTensor(p, t),
+    fused(p) {
+      let kernel = stage!.fusedKernel(p);
+      if (!kernel) return null;
+      return {
+        kernel,
+        coeffs: (t) => p.coeffs('lambda', t.name),
+        redo: () => (kernel = stage!.redo(p, kernel!)),
+        ...(stage!.keptChunks() ? { cache: stage!.keptChunks()! } : {}),
+      };
+    },
     async emit(p, c, out) {
       await stage!.contributions(p, c);
       combine(p.ctx, c.stack, p.tasks, c.count, p.coeffs('lambda', c.tensor.name), out[0]!);

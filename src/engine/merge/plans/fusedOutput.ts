@@ -1,8 +1,8 @@
 /**
- * The output pass of the linear plans (Task Arithmetic, simple average, LiNeS on Task Arithmetic) in one kernel per
- * chunk: the raw base and model bytes go to the GPU once (RawUploader) and linear_merge decodes them, forms
- * theta0 + sum_t coeff_t tau_t, encodes the output dtype and leaves per-thread partial sums of squares for the
- * report's norms. Each chunk is one submit whose readback (output bytes and partials in one staging buffer) is
+ * The output pass in one kernel per chunk, for plans that provide one (GpuPlan.fused): the linear plans (Task
+ * Arithmetic, simple average, LiNeS on Task Arithmetic: linear_merge) and global TIES (ties_output). The raw base and
+ * model bytes go to the GPU once (RawUploader); the kernel decodes them, forms theta0 + delta, encodes the output
+ * dtype and leaves per-thread partial sums of squares for the report's norms. Each chunk is one submit whose readback (output bytes and partials in one staging buffer) is
  * awaited only once later chunks are submitted, so reading back overlaps the next chunks' uploads and kernels.
  *
  * Chunk sizes and queue depth depend on the adapter. A CPU-emulated one runs a chunk's kernel on the same cores that
@@ -13,13 +13,14 @@
  */
 import { throwIfAborted } from '../../errors';
 import type { GpuContext } from '../../gpu/device';
-import { foldLinearPartials, LINEAR_BLOCK, LINEAR_MAX_TASKS, LinearMergeKernel, StagingReader, linearMergeOutBytes, linearMergeThreads, type RawDType } from '../../gpu/kernels';
+import { foldLinearPartials, LINEAR_BLOCK, LINEAR_MAX_TASKS, StagingReader, linearMergeOutBytes, linearMergeThreads, type RawDType } from '../../gpu/kernels';
+import type { FusedKernel } from '../../gpu/tiesFused';
 import type { SafetensorsWriter } from '../../io/safetensorsWriter';
 import { decodeToF32, encodeFloats } from '../../tensor/dtype';
 import type { DType } from '../../types';
 import type { AlignedTensor } from '../align';
 import type { TensorReport } from '../report';
-import { gpuDtypeOf, RawUploader, type StreamSource } from '../stream';
+import { gpuDtypeOf, RawUploader, type RawChunkCache, type StreamSource } from '../stream';
 
 /** Raw input bytes per chunk (upper bound) and chunks in flight, per kind of adapter (see the header). */
 const SOFTWARE = { chunkBytes: 4 * 2 ** 20, inFlight: 3 };
@@ -46,9 +47,30 @@ interface Pending {
   writers: readonly SafetensorsWriter[];
 }
 
-export class FusedLinearOutput {
+/**
+ * Elements per chunk of a pass over the raw inputs of `tasks` models: chunkElements, fewer when the raw inputs (at most
+ * 4 bytes per element each) would exceed the adapter's chunk size or one storage binding; a multiple of LINEAR_BLOCK.
+ */
+export function rawChunkStep(ctx: GpuContext, tasks: number, chunkElements: number): number {
+  const perElement = 4 * (tasks + 1);
+  const { limits, isSoftware } = ctx.info;
+  const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize, (isSoftware ? SOFTWARE : HARDWARE).chunkBytes) - 16 * (tasks + 1);
+  const fits = Math.max(LINEAR_BLOCK, Math.floor(limit / perElement / LINEAR_BLOCK) * LINEAR_BLOCK);
+  return Math.min(chunkElements, fits);
+}
+
+/** Chunks a pass over raw inputs keeps submitted before it waits for the oldest (see the file comment). */
+export function rawChunksInFlight(ctx: GpuContext): number {
+  return ctx.info.isSoftware ? SOFTWARE.inFlight : HARDWARE.inFlight;
+}
+
+/** Whether every model stores tensor `t` in one GPU-decoded dtype (the fused kernels decode all models alike). */
+export function sharesDtype(source: StreamSource, t: AlignedTensor): boolean {
+  return new Set(source.models.map((m) => gpuDtypeOf(m.tensors.get(t.name)!.info.dtype))).size === 1;
+}
+
+export class FusedOutput {
   private readonly uploader: RawUploader;
-  private readonly kernel: LinearMergeKernel;
   private readonly reader: StagingReader;
   private readonly buffers = new Map<string, GPUBuffer>();
   private readonly pending: Pending[] = [];
@@ -60,18 +82,19 @@ export class FusedLinearOutput {
     private readonly source: StreamSource,
     private readonly tasks: number,
     private readonly chunkElements: number,
+    private readonly kernel: FusedKernel,
     onRead?: (bytes: number) => void,
+    /** Chunks a previous pass kept on the GPU (taken instead of uploaded; same chunk boundaries: rawChunkStep). */
+    private readonly cache: RawChunkCache | null = null,
   ) {
-    this.depth = ctx.info.isSoftware ? SOFTWARE.inFlight : HARDWARE.inFlight;
+    this.depth = rawChunksInFlight(ctx);
     this.uploader = new RawUploader(ctx, source, onRead, LINEAR_BLOCK, this.depth + 1);
-    this.kernel = new LinearMergeKernel(ctx);
-    this.reader = new StagingReader(ctx, 'linear merge readback');
+    this.reader = new StagingReader(ctx, 'fused output readback');
   }
 
   /** Whether the kernel takes tensor `t`: at most LINEAR_MAX_TASKS models, all decoded from one dtype. */
   handles(t: AlignedTensor): boolean {
-    const dtypes = new Set(this.source.models.map((m) => gpuDtypeOf(m.tensors.get(t.name)!.info.dtype)));
-    return this.tasks <= LINEAR_MAX_TASKS && dtypes.size === 1;
+    return this.tasks <= LINEAR_MAX_TASKS && sharesDtype(this.source, t);
   }
 
   /**
@@ -80,17 +103,18 @@ export class FusedLinearOutput {
    */
   async tensor(t: AlignedTensor, coeffs: Float32Array, outDtype: DType, writers: readonly SafetensorsWriter[]): Promise<TensorReport> {
     const report: TensorReport = { name: t.name, shape: t.shape, dtype: t.dtype, outputDtype: outDtype, action: 'merge', baseNorm: 0, taskVectorNorms: new Array<number>(this.tasks).fill(0), mergedNorm: 0 };
-    const step = this.stepOf(t);
+    const step = Math.min(rawChunkStep(this.ctx, this.tasks, this.chunkElements), Math.max(t.numel, 1));
     const sums: Sums = { report, baseSq: 0, tvSq: new Float64Array(this.tasks), mergedSq: 0, chunksLeft: Math.ceil(t.numel / step) };
     const packDtype: RawDType = outDtype === 'F16' || outDtype === 'BF16' ? outDtype : 'F32';
     for (let start = 0; start < t.numel; start += step) {
       throwIfAborted(this.source.signal);
       const count = Math.min(step, t.numel - start);
-      const raw = await this.uploader.upload(t, start, count);
+      const kept = this.cache?.take(t, start) ?? null;
+      const raw = kept ?? (await this.uploader.upload(t, start, count));
       const out = this.buffer('out', linearMergeOutBytes(count, packDtype));
-      const partialBytes = (this.tasks + 2) * linearMergeThreads(count) * 4;
+      const partialBytes = (this.tasks + 2 + this.kernel.extraRows) * linearMergeThreads(count) * 4;
       const partials = this.buffer('partials', partialBytes);
-      const encoder = this.ctx.device.createCommandEncoder({ label: `linear merge ${t.name}` });
+      const encoder = this.ctx.device.createCommandEncoder({ label: `fused output ${t.name}` });
       const args = { inputs: raw.buffer, segments: raw.segments, numel: count, coeffs, outDtype: packDtype, out, partials };
       const outBytes = writers.length ? count * (packDtype === 'F32' ? 4 : 2) : 0;
       // No error scope per chunk (popping one waits on the device): runMerge scopes the whole output pass.
@@ -99,6 +123,7 @@ export class FusedLinearOutput {
         { buffer: out, bytes: outBytes },
         { buffer: partials, bytes: partialBytes },
       ]);
+      if (kept) this.cache!.release(kept);
       this.pending.push({ read, sums, outDtype, tensor: t.name, writers });
       while (this.pending.length >= this.depth) await this.consume();
     }
@@ -119,23 +144,11 @@ export class FusedLinearOutput {
     this.buffers.clear();
   }
 
-  /**
-   * Elements per chunk: chunkElements, fewer when the raw inputs (at most 4 bytes per element each) would exceed the
-   * adapter's chunk size or one storage binding; a multiple of LINEAR_BLOCK.
-   */
-  private stepOf(t: AlignedTensor): number {
-    const perElement = 4 * (this.tasks + 1);
-    const { limits, isSoftware } = this.ctx.info;
-    const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize, (isSoftware ? SOFTWARE : HARDWARE).chunkBytes) - 16 * (this.tasks + 1);
-    const fits = Math.max(LINEAR_BLOCK, Math.floor(limit / perElement / LINEAR_BLOCK) * LINEAR_BLOCK);
-    return Math.min(this.chunkElements, fits, Math.max(t.numel, 1));
-  }
-
   private buffer(slot: string, bytes: number): GPUBuffer {
     const have = this.buffers.get(slot);
     if (have && have.size >= bytes) return have;
     if (have) this.ctx.destroyBuffer(have);
-    const buf = this.ctx.createBuffer(`linear merge ${slot}`, Math.max(bytes, 16), storage());
+    const buf = this.ctx.createBuffer(`fused output ${slot}`, Math.max(bytes, 16), storage());
     this.buffers.set(slot, buf);
     return buf;
   }
@@ -143,7 +156,8 @@ export class FusedLinearOutput {
   private async consume(): Promise<void> {
     const p = this.pending.shift()!;
     const [bytes, partialBytes] = await p.read();
-    const totals = foldLinearPartials(new Float32Array(partialBytes!.buffer, partialBytes!.byteOffset, partialBytes!.byteLength / 4), this.tasks + 2);
+    const totals = foldLinearPartials(new Float32Array(partialBytes!.buffer, partialBytes!.byteOffset, partialBytes!.byteLength / 4), this.tasks + 2 + this.kernel.extraRows);
+    this.kernel.takeExtra?.(totals.subarray(this.tasks + 2));
     const { sums } = p;
     sums.baseSq += totals[0]!;
     for (let t = 0; t < this.tasks; t++) sums.tvSq[t] = sums.tvSq[t]! + totals[t + 1]!;

@@ -1,0 +1,255 @@
+// ties_output: the whole output of global TIES for one chunk, straight from the raw model bytes, in one pass
+// (host: src/engine/gpu/tiesFused.ts; twin: reference/tiesFused.ts tiesOutputRef):
+//   tau_r = decode(model r) - theta0          (decode_stack)
+//   x_r   = trim(tau_r, thresholds[r])        (ties_merge: kept where the magnitude bits reach the threshold, else +0)
+//   gamma = elected sign of sum_r x_r         (f32 from 0 in row order; a zero sum takes `majority`, a NaN sum none)
+//   c_r   = disjoint merge of the agreeing x_r (MODE sum / mean / max, as ties_merge)
+//   delta = sum_r coeff_r * c_r               (combine: f32, row order, products rounded on their own)
+//   out   = encode(theta0 + delta)            (pack_add)
+// with the f32 operations of those kernels in their order, so the result is bit for bit theirs, plus per-thread
+// partial sums of squares of theta0, each untrimmed tau_r and delta for the report's norms (as linear_merge), and
+// per-thread counts of the columns whose sum is > 0, < 0, and zero with a non-zero kept entry ("tied": only these
+// depend on `majority`). The first two are the exact tally behind the majority sign, so the host can merge with a
+// provisional majority and redo the pass only if a tied column exists and the tally disagrees.
+//
+// Pipeline constants: BASE_DTYPE, MODEL_DTYPE, OUT_DTYPE (DTYPE_*), MODE (0 sum, 1 mean, 2 max), NORMS
+// Bindings (group 0):
+//   0  params      uniform { numel, tasks, threads, zero, model_first, model_stride, majority: i32, unused,
+//                            coeffs: array<vec4<f32>, MAX/4> }   (zero is always 0, see `unfused`)
+//   1  inputs      storage, read        array<vec4<u32>>  raw bytes as linear_merge reads them
+//   2  thresholds  storage, read        array<u32>        [tasks] magnitude bit patterns (0 keeps every entry)
+//   3  recip       storage, read        array<f32>        [tasks + 1], recip[n] = round_f32(1 / n) (MODE mean)
+//   4  out         storage, read_write  array<vec4<u32>>  encoded output, padded to whole blocks
+//   5  partials    storage, read_write  array<f32>        [tasks + 5, threads]: theta0, each tau_r, delta, then the
+//                                                         counts of columns elected +1, -1, and tied
+// Dispatch: one thread per block of BLOCK = 16 consecutive elements (four column quads) on a 2-D grid; threads >=
+// `threads` return. SUM and MAX read the rows once: the walk keeps both candidates, the sum (or the largest entry) of
+// the positive and of the negative agreeing entries, and the elected sign picks one at the end. That equals combine's
+// sum over all rows because the skipped terms are +-0 products and the running sum, started at +0, is never -0. MEAN
+// needs the agreeing count before it scales, so it reads the rows a second time (the block's bytes still in cache). The four quads are spelled out (structs of four vec4s, never arrays indexed in a loop): a
+// CPU-emulated device keeps them in registers then, where a private array indexed in a loop went to memory and ran
+// several times slower.
+
+override BASE_DTYPE: u32 = DTYPE_F32;
+override MODEL_DTYPE: u32 = DTYPE_F32;
+override OUT_DTYPE: u32 = DTYPE_F32;
+override MODE: u32 = 0u;
+override NORMS: bool = true;
+
+const MAX_COEFF_VEC4S: u32 = 256u;
+const MODE_MEAN: u32 = 1u;
+const MODE_MAX: u32 = 2u;
+
+struct Params {
+  numel: u32,
+  tasks: u32,
+  threads: u32,
+  zero: u32,
+  model_first: u32,
+  model_stride: u32,
+  majority: i32,
+  unused: u32,
+  coeffs: array<vec4<f32>, MAX_COEFF_VEC4S>,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> inputs: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read> thresholds: array<u32>;
+@group(0) @binding(3) var<storage, read> recip: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<vec4<u32>>;
+@group(0) @binding(5) var<storage, read_write> partials: array<f32>;
+
+// Sixteen consecutive values (four quads) as floats, bits, counts or signs.
+struct F4 { a: vec4<f32>, b: vec4<f32>, c: vec4<f32>, d: vec4<f32> }
+struct U4 { a: vec4<u32>, b: vec4<u32>, c: vec4<u32>, d: vec4<u32> }
+struct I4 { a: vec4<i32>, b: vec4<i32>, c: vec4<i32>, d: vec4<i32> }
+
+// Elements 16k .. 16k+15 of the segment starting at vec4 `first`, in encoding `dtype` (as linear_merge).
+fn load_block(first: u32, k: u32, dtype: u32) -> F4 {
+  if (dtype == DTYPE_F32) {
+    let at = first + 4u * k;
+    return F4(bitcast<vec4<f32>>(inputs[at]), bitcast<vec4<f32>>(inputs[at + 1u]), bitcast<vec4<f32>>(inputs[at + 2u]), bitcast<vec4<f32>>(inputs[at + 3u]));
+  }
+  let lo = inputs[first + 2u * k];
+  let hi = inputs[first + 2u * k + 1u];
+  return F4(decode_raw4(lo, 0u, dtype), decode_raw4(lo, 1u, dtype), decode_raw4(hi, 0u, dtype), decode_raw4(hi, 1u, dtype));
+}
+
+// Row r's task vector on block k: decode(model r) - theta0.
+fn tau_block(r: u32, k: u32, theta: F4) -> F4 {
+  let m = load_block(params.model_first + r * params.model_stride, k, MODEL_DTYPE);
+  return F4(m.a - theta.a, m.b - theta.b, m.c - theta.c, m.d - theta.d);
+}
+
+fn trim_block(x: F4, threshold: u32) -> U4 {
+  return U4(ties_trim4(bitcast<vec4<u32>>(x.a), threshold), ties_trim4(bitcast<vec4<u32>>(x.b), threshold), ties_trim4(bitcast<vec4<u32>>(x.c), threshold), ties_trim4(bitcast<vec4<u32>>(x.d), threshold));
+}
+
+fn sum_sq(x: F4) -> f32 {
+  return dot(x.a, x.a) + dot(x.b, x.b) + dot(x.c, x.c) + dot(x.d, x.d);
+}
+
+fn ones(b: vec4<bool>) -> vec4<u32> {
+  return select(vec4<u32>(0u), vec4<u32>(1u), b);
+}
+
+// A quad's entries that can agree with +1 and with -1 (non-zero, not NaN, by sign bit).
+struct Sides { pos: vec4<bool>, neg: vec4<bool> }
+fn sides(x: vec4<u32>) -> Sides {
+  let mag = x & vec4<u32>(TIES_MAG);
+  let signed = (mag != vec4<u32>(0u)) & (mag <= vec4<u32>(TIES_INF_BITS));
+  let neg = (x >> vec4<u32>(31u)) == vec4<u32>(1u);
+  return Sides(signed & !neg, signed & neg);
+}
+
+// The candidate on each side, picked by the elected sign (no sign, or 0: nothing agrees, +0).
+fn pick(gamma: vec4<i32>, pos: vec4<f32>, neg: vec4<f32>) -> vec4<f32> {
+  return select(select(vec4<f32>(0.0), neg, gamma == vec4<i32>(-1)), pos, gamma == vec4<i32>(1));
+}
+
+// SUM: adds coeff * x to the side x agrees with.
+struct Pair { pos: vec4<f32>, neg: vec4<f32> }
+fn add_sides(acc: Pair, x: vec4<u32>, coeff: f32, zero: u32) -> Pair {
+  let sd = sides(x);
+  let term = unfused4(coeff * bitcast<vec4<f32>>(x), zero);
+  return Pair(acc.pos + select(vec4<f32>(0.0), term, sd.pos), acc.neg + select(vec4<f32>(0.0), term, sd.neg));
+}
+
+// MAX: per side, the first row of strictly largest magnitude, as its coefficient * entry (rounded on its own).
+struct Best { pos_mag: vec4<u32>, neg_mag: vec4<u32>, pos: vec4<f32>, neg: vec4<f32> }
+fn keep_best(b: Best, x: vec4<u32>, coeff: f32, zero: u32) -> Best {
+  let sd = sides(x);
+  let mag = x & vec4<u32>(TIES_MAG);
+  let term = unfused4(coeff * bitcast<vec4<f32>>(x), zero);
+  // A magnitude of 0 marks an empty side: every agreeing entry is larger.
+  let up = sd.pos & (mag > b.pos_mag);
+  let down = sd.neg & (mag > b.neg_mag);
+  return Best(select(b.pos_mag, mag, up), select(b.neg_mag, mag, down), select(b.pos, term, up), select(b.neg, term, down));
+}
+
+// MEAN: coeff * (x scaled by 1/n where n >= 2 entries agree), where x agrees.
+fn mean_term(x: vec4<u32>, gamma: vec4<i32>, count: vec4<u32>, coeff: f32, zero: u32) -> vec4<f32> {
+  let factor = vec4<f32>(recip[count.x], recip[count.y], recip[count.z], recip[count.w]);
+  let kept = select(x, bitcast<vec4<u32>>(bitcast<vec4<f32>>(x) * factor), count > vec4<u32>(1u));
+  return unfused4(coeff * bitcast<vec4<f32>>(select(vec4<u32>(0u), kept, ties_agrees4(x, gamma))), zero);
+}
+
+// 1 where a trimmed entry can agree with an elected sign (non-zero, not NaN), else 0.
+fn can_agree(x: vec4<u32>) -> vec4<u32> {
+  let mag = x & vec4<u32>(TIES_MAG);
+  return ones((mag != vec4<u32>(0u)) & (mag <= vec4<u32>(TIES_INF_BITS)));
+}
+
+// Columns of a quad whose sum elects +1, -1, and those with a zero sum and an entry that could agree (tied).
+fn tally(sum: vec4<f32>, signed: vec4<u32>) -> vec3<u32> {
+  let sb = bitcast<vec4<u32>>(sum);
+  let mag = sb & vec4<u32>(TIES_MAG);
+  let counted = (mag != vec4<u32>(0u)) & (mag <= vec4<u32>(TIES_INF_BITS));
+  let neg = (sb >> vec4<u32>(31u)) == vec4<u32>(1u);
+  let tied = (mag == vec4<u32>(0u)) & (signed != vec4<u32>(0u));
+  let one = vec4<u32>(1u);
+  return vec3<u32>(dot(ones(counted & !neg), one), dot(ones(counted & neg), one), dot(ones(tied), one));
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(
+  @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let k = flat_index(wg, nwg, lid);
+  let threads = params.threads;
+  if (k >= threads) {
+    return;
+  }
+  let tasks = params.tasks;
+  let zero = params.zero;
+  let theta = load_block(0u, k, BASE_DTYPE);
+  // Walk 1: the trimmed column sums and the untrimmed norms; SUM and MAX also their candidates per side; MEAN the
+  // agreeing counts per side.
+  var s = F4(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+  // Columns with a kept entry that can agree with a sign (non-zero, not NaN).
+  var signed = U4(vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u));
+  let z4 = vec4<f32>(0.0);
+  let u0 = vec4<u32>(0u);
+  var sa = Pair(z4, z4);
+  var sb = Pair(z4, z4);
+  var sc = Pair(z4, z4);
+  var sd = Pair(z4, z4);
+  var ba = Best(u0, u0, z4, z4);
+  var bb = Best(u0, u0, z4, z4);
+  var bc = Best(u0, u0, z4, z4);
+  var bd = Best(u0, u0, z4, z4);
+  var np = U4(u0, u0, u0, u0);
+  var nn = U4(u0, u0, u0, u0);
+  for (var r = 0u; r < tasks; r++) {
+    let tau = tau_block(r, k, theta);
+    if (NORMS) {
+      partials[(r + 1u) * threads + k] = sum_sq(tau);
+    }
+    let x = trim_block(tau, thresholds[r]);
+    s.a += bitcast<vec4<f32>>(x.a);
+    s.b += bitcast<vec4<f32>>(x.b);
+    s.c += bitcast<vec4<f32>>(x.c);
+    s.d += bitcast<vec4<f32>>(x.d);
+    signed = U4(signed.a | can_agree(x.a), signed.b | can_agree(x.b), signed.c | can_agree(x.c), signed.d | can_agree(x.d));
+    let coeff = params.coeffs[r >> 2u][r & 3u];
+    if (MODE == MODE_MAX) {
+      ba = keep_best(ba, x.a, coeff, zero);
+      bb = keep_best(bb, x.b, coeff, zero);
+      bc = keep_best(bc, x.c, coeff, zero);
+      bd = keep_best(bd, x.d, coeff, zero);
+    } else if (MODE == MODE_MEAN) {
+      let ga = sides(x.a);
+      let gb = sides(x.b);
+      let gc = sides(x.c);
+      let gd = sides(x.d);
+      np = U4(np.a + ones(ga.pos), np.b + ones(gb.pos), np.c + ones(gc.pos), np.d + ones(gd.pos));
+      nn = U4(nn.a + ones(ga.neg), nn.b + ones(gb.neg), nn.c + ones(gc.neg), nn.d + ones(gd.neg));
+    } else {
+      sa = add_sides(sa, x.a, coeff, zero);
+      sb = add_sides(sb, x.b, coeff, zero);
+      sc = add_sides(sc, x.c, coeff, zero);
+      sd = add_sides(sd, x.d, coeff, zero);
+    }
+  }
+  let maj = params.majority;
+  let gamma = I4(ties_elect4(s.a, false, maj), ties_elect4(s.b, false, maj), ties_elect4(s.c, false, maj), ties_elect4(s.d, false, maj));
+  var acc: F4;
+  if (MODE == MODE_MAX) {
+    // combine adds the one kept product to +0 (so a -0 product gives +0).
+    acc = F4(z4 + pick(gamma.a, ba.pos, ba.neg), z4 + pick(gamma.b, bb.pos, bb.neg), z4 + pick(gamma.c, bc.pos, bc.neg), z4 + pick(gamma.d, bd.pos, bd.neg));
+  } else if (MODE == MODE_MEAN) {
+    // Walk 2: the scaled entries of the elected side, in row order.
+    let count = U4(select(nn.a, np.a, gamma.a == vec4<i32>(1)), select(nn.b, np.b, gamma.b == vec4<i32>(1)), select(nn.c, np.c, gamma.c == vec4<i32>(1)), select(nn.d, np.d, gamma.d == vec4<i32>(1)));
+    acc = F4(z4, z4, z4, z4);
+    for (var r = 0u; r < tasks; r++) {
+      let coeff = params.coeffs[r >> 2u][r & 3u];
+      let x = trim_block(tau_block(r, k, theta), thresholds[r]);
+      acc.a += mean_term(x.a, gamma.a, count.a, coeff, zero);
+      acc.b += mean_term(x.b, gamma.b, count.b, coeff, zero);
+      acc.c += mean_term(x.c, gamma.c, count.c, coeff, zero);
+      acc.d += mean_term(x.d, gamma.d, count.d, coeff, zero);
+    }
+  } else {
+    acc = F4(pick(gamma.a, sa.pos, sa.neg), pick(gamma.b, sb.pos, sb.neg), pick(gamma.c, sc.pos, sc.neg), pick(gamma.d, sd.pos, sd.neg));
+  }
+  let merged = F4(theta.a + acc.a, theta.b + acc.b, theta.c + acc.c, theta.d + acc.d);
+  if (OUT_DTYPE == DTYPE_F32) {
+    out[4u * k] = canonical4(merged.a);
+    out[4u * k + 1u] = canonical4(merged.b);
+    out[4u * k + 2u] = canonical4(merged.c);
+    out[4u * k + 3u] = canonical4(merged.d);
+  } else {
+    out[2u * k] = encode16x8(merged.a, merged.b, OUT_DTYPE);
+    out[2u * k + 1u] = encode16x8(merged.c, merged.d, OUT_DTYPE);
+  }
+  if (NORMS) {
+    partials[k] = sum_sq(theta);
+    partials[(tasks + 1u) * threads + k] = sum_sq(acc);
+    let t = tally(s.a, signed.a) + tally(s.b, signed.b) + tally(s.c, signed.c) + tally(s.d, signed.d);
+    partials[(tasks + 2u) * threads + k] = f32(t.x);
+    partials[(tasks + 3u) * threads + k] = f32(t.y);
+    partials[(tasks + 4u) * threads + k] = f32(t.z);
+  }
+}

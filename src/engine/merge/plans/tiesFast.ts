@@ -1,0 +1,213 @@
+/**
+ * Global TIES's trim thresholds in one pass over the raw models, where the exact radix select needs two passes over
+ * the decoded task vectors:
+ * 1. A sample: 256 runs of up to 1024 consecutive elements spread over the model in proportion to tensor sizes, read
+ *    from the sources, gives each task a bracket of |tau| keys around the wanted rank (the sampled rank +- 5 standard
+ *    deviations of a sampled quantile, plus a margin).
+ * 2. One scan (ties_scan) counts the keys above each bracket and lists the keys inside it.
+ * 3. The host sorts each task's listed keys to read the exact key at the rank.
+ * The majority sign is exact only from a tally under the exact thresholds: a second scan with empty brackets
+ * (`exactMajority`), or the fused output pass's own tally (ties_output), which needs the sign only for tied columns
+ * and so starts from the sample's estimate.
+ * When a bracket misses the rank or a list overflows, nothing is guessed: `tiesStatsFast` returns null and the caller
+ * runs the exact select.
+ */
+import { throwIfAborted } from '../../errors';
+import { LINEAR_BLOCK, LINEAR_MAX_TASKS } from '../../gpu/kernels';
+import { TiesScan, type TiesScanResult } from '../../gpu/tiesFused';
+import { decodeToF32 } from '../../tensor/dtype';
+import type { AlignedTensor } from '../align';
+import { RawUploader, type RawChunkCache } from '../stream';
+import { rawChunkStep, rawChunksInFlight, sharesDtype } from './fusedOutput';
+import type { PlanContext } from './plan';
+
+const MAG = 0x7fffffff;
+/** Above every key: the upper end of a bracket that reaches the largest |tau|. */
+const ABOVE_ALL = 0x80000000;
+const SAMPLE_RUNS = 256;
+const SAMPLE_RUN = 1024;
+/** Most bytes the scan's lists may take on the GPU (keys, and open columns). */
+const LIST_BYTES = 64 * 2 ** 20;
+
+/** Global TIES statistics: exact thresholds, and the majority sign (exact, or estimated from decided columns). */
+export interface TiesStats {
+  thresholds: Uint32Array;
+  majority: -1 | 0 | 1;
+  majorityExact: boolean;
+}
+
+/** Whether the one-pass statistics apply: at most LINEAR_MAX_TASKS models, each tensor stored in one dtype by all. */
+export function tiesFastApplies(p: PlanContext): boolean {
+  return p.tasks <= LINEAR_MAX_TASKS && p.stream.tensors.every((t) => sharesDtype(p.source, t));
+}
+
+/** Per task, tau (f32) at the same sampled elements, in the same order for every task. */
+async function sampleTau(p: PlanContext, total: number): Promise<Float32Array[]> {
+  const { tensors } = p.stream;
+  const runs = Math.min(SAMPLE_RUNS, Math.ceil(total / SAMPLE_RUN));
+  const spans: { t: AlignedTensor; start: number; count: number }[] = [];
+  let first = 0;
+  let ti = 0;
+  for (let i = 0; i < runs; i++) {
+    // The run's start in whole-model element numbering, then its tensor.
+    const at = Math.floor(((i + 0.5) * total) / runs);
+    while (first + tensors[ti]!.numel <= at) first += tensors[ti++]!.numel;
+    const t = tensors[ti]!;
+    const start = Math.min(at - first, Math.max(0, t.numel - SAMPLE_RUN));
+    spans.push({ t, start, count: Math.min(SAMPLE_RUN, t.numel - start) });
+  }
+  const size = spans.reduce((n, r) => n + r.count, 0);
+  const out = Array.from({ length: p.tasks }, () => new Float32Array(size));
+  let at = 0;
+  for (const { t, start, count } of spans) {
+    throwIfAborted(p.source.signal);
+    const base = decodeToF32(await p.source.base.readTensor(t.name, { start, count }, p.source.signal), t.dtype);
+    for (let m = 0; m < p.tasks; m++) {
+      const model = p.source.models[m]!;
+      const values = decodeToF32(await model.readTensor(t.name, { start, count }, p.source.signal), model.tensors.get(t.name)!.info.dtype);
+      const tau = out[m]!;
+      for (let j = 0; j < count; j++) tau[at + j] = values[j]! - base[j]!;
+    }
+    at += count;
+  }
+  return out;
+}
+
+/** |tau| keys of f32 values. */
+function keysOf(tau: Float32Array): Uint32Array {
+  const keys = new Uint32Array(tau.buffer.slice(tau.byteOffset, tau.byteOffset + tau.byteLength));
+  for (let j = 0; j < keys.length; j++) keys[j] = keys[j]! & MAG;
+  return keys;
+}
+
+/**
+ * The majority sign the sample suggests: the sampled columns' trimmed sums at the sampled thresholds (f32, row
+ * order). Only a provisional value: the fused output pass checks it against its exact tally.
+ */
+function estimateMajority(sample: Float32Array[], keys: Uint32Array[], thresholds: Uint32Array): -1 | 1 {
+  let balance = 0;
+  for (let j = 0; j < sample[0]!.length; j++) {
+    let s = 0;
+    for (let t = 0; t < sample.length; t++) if (keys[t]![j]! >= thresholds[t]!) s = Math.fround(s + sample[t]![j]!);
+    if (s > 0) balance++;
+    else if (s < 0) balance--;
+  }
+  return balance < 0 ? -1 : 1;
+}
+
+/** The value at ascending position `n` of `a` (reordered in place): Hoare's selection, expected linear time. */
+function nth(a: Uint32Array, n: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >>> 1]!;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const x = a[i]!;
+        a[i++] = a[j]!;
+        a[j--] = x;
+      }
+    }
+    if (n <= j) hi = j;
+    else if (n >= i) lo = i;
+    else return a[n]!;
+  }
+  return a[n]!;
+}
+
+/** Per task (lo, above) around descending rank `rank` of `total` keys from the sampled keys, and the key at it. */
+function bracketsFrom(keys: Uint32Array[], rank: number, total: number): { brackets: Uint32Array; guess: Uint32Array } {
+  const brackets = new Uint32Array(2 * keys.length);
+  const guess = new Uint32Array(keys.length);
+  keys.forEach((k, t) => {
+    const work = k.slice();
+    const n = work.length;
+    // Descending position i is ascending position n - 1 - i.
+    const at = (i: number) => nth(work, n - 1 - i);
+    const q = rank / total;
+    const margin = Math.ceil(5 * Math.sqrt(n * q * (1 - q))) + 32;
+    const hi = Math.floor(q * n) - margin;
+    const lo = Math.ceil(q * n) + margin;
+    brackets[2 * t] = lo >= n ? 0 : at(lo);
+    brackets[2 * t + 1] = hi < 0 ? ABOVE_ALL : at(hi) + 1;
+    guess[t] = at(Math.min(n - 1, Math.floor(q * n)));
+  });
+  return { brackets, guess };
+}
+
+/** Key-list capacity per task from the largest share of sampled keys inside a bracket (twice that, plus slack). */
+function windowCapacity(sample: readonly Uint32Array[], brackets: Uint32Array, total: number, tasks: number): number {
+  let widest = 0;
+  sample.forEach((keys, t) => {
+    let c = 0;
+    for (const key of keys) if (key >= brackets[2 * t]! && key < brackets[2 * t + 1]!) c++;
+    widest = Math.max(widest, c / keys.length);
+  });
+  return Math.min(Math.ceil(2 * widest * total) + 4096, Math.floor(LIST_BYTES / 4 / tasks), total);
+}
+
+/** One scan pass over every tensor's raw chunks. */
+async function scanPass(p: PlanContext, brackets: Uint32Array, windowCap: number, signs: boolean, keep: RawChunkCache | null = null): Promise<TiesScanResult> {
+  const { ctx } = p;
+  const step = rawChunkStep(ctx, p.tasks, p.chunkElements);
+  const depth = rawChunksInFlight(ctx);
+  const uploader = new RawUploader(ctx, p.source, p.stream.options.onRead, LINEAR_BLOCK, depth + 1);
+  let scan: TiesScan | null = null;
+  try {
+    scan = new TiesScan(ctx, { brackets, maxNumel: step, windowCap, signs });
+    await ctx.scoped('ties scan', async () => {
+      for (const t of p.stream.tensors) {
+        for (let start = 0; start < t.numel; start += step) {
+          throwIfAborted(p.source.signal);
+          const count = Math.min(step, t.numel - start);
+          const raw = await uploader.upload(t, start, count);
+          const encoder = ctx.device.createCommandEncoder({ label: `ties scan ${t.name}` });
+          scan!.encode(encoder, { inputs: raw.buffer, segments: raw.segments, numel: count });
+          keep?.keep(encoder, t, start, raw);
+          ctx.device.queue.submit([encoder.finish()]);
+        }
+      }
+    });
+    return await scan.results();
+  } finally {
+    scan?.destroy();
+    uploader.destroy();
+  }
+}
+
+/** The key at descending `rank` from the scan, or null where the bracket missed it or its list overflowed. */
+function thresholdOf(above: number, window: Uint32Array | null, rank: number): number | null {
+  if (!window || rank < above || rank >= above + window.length) return null;
+  return window.slice().sort().reverse()[rank - above]!;
+}
+
+const signOf = (r: TiesScanResult) => Math.sign(r.positive - r.negative) as -1 | 0 | 1;
+
+/**
+ * The statistics in one scan, with the majority sign estimated from the sample (or exact from a second scan when
+ * `exactMajority`); null where the exact select must run. The scan leaves the raw chunks it read in `keep` (as far as
+ * they fit), for the output pass.
+ */
+export async function tiesStatsFast(p: PlanContext, k: number, exactMajority: boolean, keep: RawChunkCache | null = null): Promise<TiesStats | null> {
+  const total = p.stream.tensors.reduce((n, t) => n + t.numel, 0);
+  const rank = Math.trunc(total * k);
+  const thresholds = new Uint32Array(p.tasks);
+  // The exact majority: signs elected under the exact thresholds, by a scan with empty brackets.
+  const exact = async () => signOf(await scanPass(p, Uint32Array.from({ length: 2 * p.tasks }, (_, i) => thresholds[i >> 1]!), 1, true));
+  if (rank >= total || total === 0) return { thresholds, majority: await exact(), majorityExact: true };
+  const sample = await sampleTau(p, total);
+  const keys = sample.map(keysOf);
+  const { brackets, guess } = bracketsFrom(keys, rank, total);
+  const r = await scanPass(p, brackets, windowCapacity(keys, brackets, total, p.tasks), false, keep);
+  for (let t = 0; t < p.tasks; t++) {
+    const key = thresholdOf(r.above[t]!, r.window[t]!, rank);
+    if (key === null) return null;
+    thresholds[t] = key;
+  }
+  if (exactMajority) return { thresholds, majority: await exact(), majorityExact: true };
+  return { thresholds, majority: estimateMajority(sample, keys, guess), majorityExact: false };
+}

@@ -1,0 +1,95 @@
+/**
+ * CPU twins of the global-TIES kernels that read raw model bytes (shaders/ties_scan.wgsl, ties_output.wgsl; host in
+ * src/engine/gpu/tiesFused.ts). tiesOutputRef is the composition of the twins of decode_stack, ties_merge, combine and
+ * pack_add, which ties_output reproduces bit for bit (plus the counts behind the majority sign); tiesScanRef spells out
+ * the scan's counts and key lists. The GPU fills its lists in whatever order its threads run, so lists compare as sets.
+ */
+import type { RawDType } from '../gpu/kernels';
+import type { DisjointMerge } from './methods/signElect';
+import { combineRef, packAddRef, type F32Mode } from './kernels';
+import { decodeStackRef, type LinearMergeResult, type RawInput } from './linearMerge';
+import { bitsOf, columnSumF32, tiesMergeRef, trimMaskRef } from './mergeKernels';
+
+const MAG = 0x7fffffff;
+const INF_BITS = 0x7f800000;
+
+/** What the scan of one chunk finds (ties_scan.wgsl, before any capacity limit). */
+export interface TiesScanRefResult {
+  /** Per task: keys >= its bracket's upper end. */
+  above: number[];
+  positive: number;
+  negative: number;
+  /** Per task: the keys inside its bracket, in element order. */
+  window: number[][];
+}
+
+/** Twin of ties_scan on one chunk: brackets[2r], brackets[2r + 1] are task r's (lo, above) keys. */
+export function tiesScanRef(inputs: readonly RawInput[], numel: number, brackets: ArrayLike<number>, mode?: F32Mode): TiesScanRefResult {
+  const tasks = inputs.length - 1;
+  const { stack } = decodeStackRef(inputs, numel, mode);
+  const bits = bitsOf(stack);
+  const out: TiesScanRefResult = { above: new Array<number>(tasks).fill(0), positive: 0, negative: 0, window: Array.from({ length: tasks }, () => []) };
+  const decided = new Float32Array(tasks);
+  for (let j = 0; j < numel; j++) {
+    let open = false;
+    for (let r = 0; r < tasks; r++) {
+      const b = bits[r * numel + j]!;
+      const key = b & MAG;
+      const kept = key >= brackets[2 * r + 1]!;
+      if (kept) out.above[r]!++;
+      else if (key >= brackets[2 * r]!) {
+        out.window[r]!.push(key);
+        open = true;
+      }
+      decided[r] = kept ? stack[r * numel + j]! : 0;
+    }
+    if (open) continue;
+    const s = new Uint32Array(new Float32Array([columnSumF32(decided, tasks, 1, 0)]).buffer)[0]!;
+    const mag = s & MAG;
+    if (mag === 0 || mag > INF_BITS) continue;
+    if (s >>> 31) out.negative++;
+    else out.positive++;
+  }
+  return out;
+}
+
+/**
+ * Twin of ties_output: theta0 + sum_t coeffs[t] * c_t encoded in outDtype, with c the ties_merge contributions of the
+ * task vectors under `thresholds` (magnitude bits per task), the majority rule with `majority`, and `merge`; plus the
+ * squared norms of theta0, each untrimmed tau_t and the delta, and the tally: columns whose trimmed sum elects +1 or
+ * -1, and tied columns (a zero sum and a kept entry that could agree, i.e. non-zero and not NaN).
+ */
+export function tiesOutputRef(
+  inputs: readonly RawInput[],
+  numel: number,
+  s: { coeffs: ArrayLike<number>; thresholds: Uint32Array; majority: -1 | 0 | 1; merge: DisjointMerge; outDtype: RawDType },
+  mode?: F32Mode,
+): LinearMergeResult & { positive: number; negative: number; tied: number } {
+  const tasks = inputs.length - 1;
+  const { base, stack } = decodeStackRef(inputs, numel, mode);
+  const trimmed = stack.slice();
+  trimMaskRef(trimmed, tasks, numel, s.thresholds);
+  const tb = bitsOf(trimmed);
+  const tally = { positive: 0, negative: 0, tied: 0 };
+  for (let j = 0; j < numel; j++) {
+    const sum = new Uint32Array(new Float32Array([columnSumF32(trimmed, tasks, numel, j)]).buffer)[0]!;
+    const mag = sum & MAG;
+    if (mag === 0) {
+      let signed = false;
+      for (let r = 0; r < tasks; r++) signed ||= (tb[r * numel + j]! & MAG) !== 0 && (tb[r * numel + j]! & MAG) <= INF_BITS;
+      if (signed) tally.tied++;
+    } else if (mag <= INF_BITS) {
+      if (sum >>> 31) tally.negative++;
+      else tally.positive++;
+    }
+  }
+  const sumSq = (x: Float32Array, from = 0, to = x.length) => {
+    let v = 0;
+    for (let j = from; j < to; j++) v += x[j]! * x[j]!;
+    return v;
+  };
+  const tvSq = Float64Array.from({ length: tasks }, (_, t) => sumSq(stack, t * numel, (t + 1) * numel));
+  tiesMergeRef(stack, tasks, numel, s.thresholds, s.merge, { rule: 'majority', majority: s.majority });
+  const delta = combineRef(stack, tasks, numel, s.coeffs, mode);
+  return { bytes: packAddRef(base, delta, numel, s.outDtype, mode), baseSq: sumSq(base), tvSq, deltaSq: sumSq(delta), ...tally };
+}

@@ -1,0 +1,121 @@
+/**
+ * Global TIES's one-pass statistics and fused output (src/engine/merge/plans/tiesFast.ts, ties_scan, ties_output) in
+ * runMerge:
+ * - The fused path (interference metrics off) writes exactly the bytes of the stack path (metrics on: ties_merge after
+ *   an exact majority sign), for every merge rule, k = 0.2 / 0.5 / 1, per-task lambdas, F32 and BF16 models, with the
+ *   raw chunks kept on the GPU between passes or read again (cacheBytes 0).
+ * - On a model larger than the sample, with the sampled stretches leaning positive and the rest (more of it) negative,
+ *   the sample's majority estimate is wrong; with tied columns (x and -x kept) the pass must run again: the result
+ *   equals the float64 reference (tied columns on the exact majority's side), and the progress shows the second pass.
+ * - When the magnitudes outside the sample are larger, the sample's bracket misses the rank: the exact radix select
+ *   takes over ('TIES threshold' phase) and the result still equals the float64 reference.
+ */
+import { describe, expect, it } from 'vitest';
+import { memorySink, memorySource } from '../../src/engine/io/byteSource';
+import { openSingleFileModel } from '../../src/engine/io/model';
+import { resolveConfig } from '../../src/engine/merge/config';
+import { runMerge } from '../../src/engine/merge/runMerge';
+import { resolveParams } from '../../src/engine/methods/params';
+import { getMethod } from '../../src/engine/methods/registry';
+import { mergeReference } from '../../src/engine/reference/mergeReference';
+import type { RefModel } from '../../src/engine/reference/refModel';
+import { encodeFloats } from '../../src/engine/tensor/dtype';
+import { gridModels, maxRelativeError } from '../helpers/gridModels';
+import { testContext } from '../helpers/gpu';
+import { readFloatTensors } from '../helpers/independent';
+import { makeModelBytes } from '../helpers/safetensorsFixtures';
+
+const SHAPES = {
+  'vision_model.embeddings.patch_embedding.weight': [8, 3, 4, 4],
+  'vision_model.encoder.layers.0.self_attn.q_proj.weight': [40, 24],
+  'vision_model.encoder.layers.0.self_attn.q_proj.bias': [40],
+  'vision_model.encoder.layers.1.mlp.fc1.weight': [48, 96],
+  'vision_model.logit_bias': [],
+};
+
+const bytesOf = (m: RefModel, dtype: 'F32' | 'BF16') => makeModelBytes([...m].map(([name, t]) => ({ name, dtype, shape: t.shape, data: encodeFloats(t.data, dtype) })));
+
+/** Runs TIES; returns the written bytes and the progress phases seen. */
+async function ties(base: Uint8Array, models: Uint8Array[], params: Record<string, unknown>, o: { metrics: boolean; cacheBytes?: number }) {
+  const ctx = await testContext();
+  const open = (name: string, b: Uint8Array) => openSingleFileModel(name, memorySource(name, b));
+  let sink = memorySink('out');
+  const phases = new Set<string>();
+  await runMerge(ctx, {
+    base: await open('base', base),
+    models: await Promise.all(models.map((b, i) => open(`task${i}`, b))),
+    config: resolveConfig({ method: 'ties', params, options: { chunkElements: 4096 } }),
+    metrics: o.metrics,
+    ...(o.cacheBytes !== undefined ? { cacheBytes: o.cacheBytes } : {}),
+    // A new sink per call: a pass that must run again discards its first output.
+    output: async () => (sink = memorySink('out')),
+    onProgress: (p) => phases.add(p.phase),
+  });
+  expect(ctx.allocatedBytes).toBe(0);
+  return { bytes: sink.bytes(), phases };
+}
+
+describe('global TIES: one-pass statistics and fused output', () => {
+  const g = gridModels(7, 3, SHAPES);
+  const cases: [string, Record<string, unknown>][] = [
+    ['defaults', {}],
+    ['mean, k 0.5', { merge: 'mean', k: 0.5 }],
+    ['max, k 0.3, lambda 0.8', { merge: 'max', k: 0.3, lambda: 0.8 }],
+    ['k 1', { k: 1 }],
+    ['per-task lambdas', { lambda: { per_task: [0.2, -0.5, 1.0] } }],
+  ];
+  for (const dtype of ['F32', 'BF16'] as const) {
+    for (const [label, params] of cases) {
+      it(`${dtype} ${label}: fused bytes equal the stack path's, with and without kept chunks`, async () => {
+        const base = bytesOf(g.base, dtype);
+        const models = g.models.map((m) => bytesOf(m, dtype));
+        const stack = await ties(base, models, params, { metrics: true });
+        const fused = await ties(base, models, params, { metrics: false });
+        const reread = await ties(base, models, params, { metrics: false, cacheBytes: 0 });
+        expect(fused.phases.has('TIES statistics')).toBe(true);
+        expect(Buffer.from(fused.bytes).equals(Buffer.from(stack.bytes))).toBe(true);
+        expect(Buffer.from(reread.bytes).equals(Buffer.from(stack.bytes))).toBe(true);
+      });
+    }
+  }
+
+  // One tensor larger than the sample (256 runs of 1024 elements at evenly spaced starts, as tiesFast.ts takes them).
+  const N = 600_000;
+  const sampled = new Uint8Array(N);
+  for (let i = 0; i < 256; i++) {
+    const start = Math.min(Math.floor(((i + 0.5) * N) / 256), N - 1024);
+    sampled.fill(1, start, start + 1024);
+  }
+  /** Three task vectors from a value per (task, element); base zero-ish on a grid. */
+  const world = (tau: (t: number, j: number) => number) => {
+    const base: RefModel = new Map([['w', { shape: [N], data: Float64Array.from({ length: N }, (_, j) => ((j % 7) - 3) / 256) }]]);
+    const models = [0, 1, 2].map((t): RefModel => new Map([['w', { shape: [N], data: base.get('w')!.data.map((b, j) => b + tau(t, j)) }]]));
+    return { base, models, baseBytes: bytesOf(base, 'F32'), modelBytes: models.map((m) => bytesOf(m, 'F32')) };
+  };
+  const grid = (j: number, t: number) => (1 + ((j * 7 + t * 13) % 61)) / 4096;
+
+  it('runs the output pass again when the estimated majority was wrong and a column is tied', async () => {
+    // Sampled columns sum positive, the others (56% of them) negative: the exact majority is -1, the sample says +1.
+    // Every 997th unsampled column holds +1 and -1 (kept, summing to 0): tied, so the sign matters there.
+    const w = world((t, j) => {
+      if (!sampled[j] && j % 997 === 0) return t === 0 ? 1 : t === 1 ? -1 : 0;
+      return (sampled[j] ? 1 : -1) * grid(j, t);
+    });
+    const fused = await ties(w.baseBytes, w.modelBytes, {}, { metrics: false });
+    expect(fused.phases.has('merge again')).toBe(true);
+    const want = mergeReference('ties', resolveParams(getMethod('ties'), {}), w.base, w.models).get('w')!.data;
+    const got = readFloatTensors(fused.bytes).get('w')!.values;
+    expect(maxRelativeError(got, want)).toBeLessThanOrEqual(1e-5);
+    // The tied columns took the exact majority's side (-1): the -1 entry, times lambda 0.3.
+    expect(Math.fround(got[997]! - w.base.get('w')!.data[997]!)).toBeCloseTo(-0.3, 6);
+  });
+
+  it('falls back to the exact select when the sample misses the rank, and still equals the reference', async () => {
+    // Outside the sample the magnitudes are 64x larger: the 20% rank lies far above every sampled key.
+    const w = world((t, j) => (sampled[j] ? 1 : 64) * ((j + t) % 2 ? 1 : -1) * grid(j, t));
+    const fused = await ties(w.baseBytes, w.modelBytes, {}, { metrics: false });
+    expect(fused.phases.has('TIES threshold')).toBe(true);
+    const want = mergeReference('ties', resolveParams(getMethod('ties'), {}), w.base, w.models).get('w')!.data;
+    expect(maxRelativeError(readFloatTensors(fused.bytes).get('w')!.values, want)).toBeLessThanOrEqual(1e-5);
+  });
+});

@@ -1,0 +1,246 @@
+/**
+ * The global-TIES kernels that read raw model bytes (src/engine/gpu/tiesFused.ts) against their CPU twins
+ * (reference/tiesFused.ts), on seeded random inputs and edge cases:
+ * - ties_output: every merge rule (sum, mean, max), majority -1 / 0 / +1, thresholds that keep everything, nothing or a
+ *   fraction, F32 / F16 / BF16 inputs and outputs, 1, 8 and 20 models, awkward lengths, NaN / infinities / zeros.
+ *   Output words bit-exact against the twin with IEEE subnormals or with subnormals flushed (SwiftShader flushes);
+ *   norms from f32 partials within a relative 1e-5 (NaN where the twin's is NaN).
+ * - ties_scan over several chunks of one pass: per-task counts above the bracket and the elected-sign counts exactly
+ *   equal; the listed keys and open columns equal as multisets (the GPU lists in thread order); lists beyond their
+ *   capacity are reported as overflowed, with the exact number of open columns.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GpuContext } from '../../src/engine/gpu/device';
+import { foldLinearPartials, linearMergeOutBytes, linearMergeThreads, readBuffer, type RawDType } from '../../src/engine/gpu/kernels';
+import { TiesOutputKernel, TiesScan } from '../../src/engine/gpu/tiesFused';
+import type { RawInput } from '../../src/engine/reference/linearMerge';
+import { decodeStackRef } from '../../src/engine/reference/linearMerge';
+import type { DisjointMerge } from '../../src/engine/reference/methods/signElect';
+import { tiesOutputRef, tiesScanRef } from '../../src/engine/reference/tiesFused';
+import { DTYPE_BYTES } from '../../src/engine/types';
+import { releaseTestContext, testContext, testUsage } from '../helpers/gpu';
+import { EDGES, input, pack, randomValues, words } from '../helpers/rawInputs';
+
+const NORM_RTOL = 1e-5;
+const MAG = 0x7fffffff;
+
+let ctx: GpuContext;
+beforeAll(async () => {
+  ctx = await testContext();
+});
+afterAll(releaseTestContext);
+
+function models(seed: number, tasks: number, numel: number, dtype: RawDType, baseDtype = dtype): RawInput[] {
+  const base = randomValues(seed, numel);
+  return [input(base, baseDtype), ...Array.from({ length: tasks }, (_, t) => input(randomValues(seed * 31 + t + 1, numel, base), dtype))];
+}
+
+/** The key at descending rank `q` (a fraction) of each task's |tau| in these inputs: thresholds inside the data. */
+function quantileKeys(inputs: readonly RawInput[], numel: number, q: number): Uint32Array {
+  const { stack } = decodeStackRef(inputs, numel);
+  const bits = new Uint32Array(stack.buffer);
+  const tasks = inputs.length - 1;
+  return Uint32Array.from({ length: tasks }, (_, t) => {
+    const keys = Array.from(bits.subarray(t * numel, (t + 1) * numel), (b) => b & MAG).sort((a, b) => b - a);
+    return keys[Math.min(keys.length - 1, Math.floor(q * keys.length))]!;
+  });
+}
+
+describe('ties_output', () => {
+  async function runGpu(inputs: readonly RawInput[], numel: number, s: Parameters<typeof tiesOutputRef>[2]) {
+    const kernel = new TiesOutputKernel(ctx, s);
+    const { bytes, segments } = pack(inputs, numel);
+    const inBuf = ctx.createBuffer('inputs', bytes.byteLength, testUsage());
+    ctx.device.queue.writeBuffer(inBuf, 0, bytes);
+    const out = ctx.createBuffer('out', linearMergeOutBytes(numel, s.outDtype), testUsage());
+    const rows = inputs.length + 1 + kernel.extraRows;
+    const partials = ctx.createBuffer('partials', rows * linearMergeThreads(numel) * 4, testUsage());
+    try {
+      await ctx.scoped('ties_output', () => {
+        const encoder = ctx.device.createCommandEncoder();
+        kernel.encode(encoder, { inputs: inBuf, segments, numel, coeffs: Float32Array.from(s.coeffs), outDtype: s.outDtype, out, partials });
+        ctx.device.queue.submit([encoder.finish()]);
+      });
+      const p = await readBuffer(ctx, partials, partials.size);
+      return { bytes: await readBuffer(ctx, out, numel * DTYPE_BYTES[s.outDtype]), totals: foldLinearPartials(new Float32Array(p.buffer, p.byteOffset, p.byteLength / 4), rows) };
+    } finally {
+      [inBuf, out, partials].forEach((b) => ctx.destroyBuffer(b));
+      kernel.destroy();
+    }
+  }
+
+  async function check(what: string, inputs: readonly RawInput[], numel: number, s: Parameters<typeof tiesOutputRef>[2]): Promise<void> {
+    const gpu = await runGpu(inputs, numel, s);
+    const exact = tiesOutputRef(inputs, numel, s);
+    const flushed = tiesOutputRef(inputs, numel, s, { flushSubnormals: true });
+    const [g, e, f] = [gpu.bytes, exact.bytes, flushed.bytes].map((b) => words(b, s.outDtype));
+    const bad: string[] = [];
+    for (let j = 0; j < g!.length && bad.length < 5; j++) {
+      if (g![j] !== e![j] && g![j] !== f![j]) bad.push(`[${j}] gpu 0x${g![j]!.toString(16)} cpu 0x${e![j]!.toString(16)}`);
+    }
+    expect(bad, `${what}: output words`).toEqual([]);
+    const tally = gpu.totals.subarray(inputs.length + 1);
+    const same = (t: ArrayLike<number>, w: { positive: number; negative: number; tied: number }) => t[0] === w.positive && t[1] === w.negative && t[2] === w.tied;
+    if (!same(tally, flushed)) expect(Array.from(tally), `${what}: tally (+1, -1, tied)`).toEqual([exact.positive, exact.negative, exact.tied]);
+    [exact.baseSq, ...exact.tvSq, exact.deltaSq].forEach((w, r) => {
+      const got = gpu.totals[r]!;
+      if (Number.isNaN(w)) expect(got, `${what}: norm row ${r}`).toBeNaN();
+      else if (!Number.isFinite(w)) expect(got, `${what}: norm row ${r}`).toBe(w);
+      else expect(Math.abs(got - w), `${what}: norm row ${r}: gpu ${got} cpu ${w}`).toBeLessThanOrEqual(NORM_RTOL * w + 1e-30);
+    });
+  }
+
+  const coeffs = (tasks: number) => Float32Array.from({ length: tasks }, (_, t) => (t % 3 === 2 ? -0.7 : 0.3 + 0.1 * t));
+
+  it('matches the twin for every merge rule, majority and output dtype, 1, 8 and 20 models', async () => {
+    for (const [tasks, numel] of [
+      [1, 37],
+      [8, 1001],
+      [20, 16 * 5 + 3],
+    ] as const) {
+      const inputs = models(tasks + numel, tasks, numel, 'F32');
+      const thresholds = quantileKeys(inputs, numel, 0.3);
+      for (const merge of ['sum', 'mean', 'max'] as DisjointMerge[]) {
+        for (const majority of [-1, 0, 1] as const) {
+          for (const outDtype of ['F32', 'BF16'] as const) {
+            await check(`${tasks} x ${numel}, ${merge}, majority ${majority}, out ${outDtype}`, inputs, numel, { coeffs: coeffs(tasks), thresholds, majority, merge, outDtype });
+          }
+        }
+      }
+    }
+  });
+
+  it('keeps everything at threshold 0, nothing above every key, and decodes f16 / bf16 inputs', async () => {
+    const numel = 515;
+    for (const [baseDtype, modelDtype] of [
+      ['F32', 'F32'],
+      ['F16', 'F16'],
+      ['BF16', 'BF16'],
+      ['F32', 'BF16'],
+    ] as const) {
+      const inputs = models(7, 3, numel, modelDtype, baseDtype);
+      for (const thresholds of [new Uint32Array(3), new Uint32Array(3).fill(0x7fffffff), quantileKeys(inputs, numel, 0.05)]) {
+        await check(`${baseDtype} base, ${modelDtype} models, thresholds ${thresholds[0]}`, inputs, numel, { coeffs: coeffs(3), thresholds, majority: 1, merge: 'mean', outDtype: 'F16' });
+      }
+    }
+  });
+
+  it('carries NaN, infinities, zeros and exact cancellations like the twin', async () => {
+    // Every ordered pair of edge values as (theta0, model 0); model 1 mirrors model 0 around theta0 where it can.
+    const n = EDGES.length ** 2;
+    const a = new Float32Array(n);
+    const b = new Float32Array(n);
+    EDGES.forEach((x, i) => EDGES.forEach((y, k) => ((a[i * EDGES.length + k] = x), (b[i * EDGES.length + k] = y))));
+    const c = a.map((x, j) => Math.fround(2 * x - b[j]!));
+    const d = b.slice().reverse();
+    const inputs = [input(a, 'F32'), input(b, 'F32'), input(c, 'F32'), input(d, 'F32')];
+    for (const merge of ['sum', 'mean', 'max'] as DisjointMerge[]) {
+      for (const majority of [-1, 1] as const) {
+        await check(`edges, ${merge}, majority ${majority}`, inputs, n, { coeffs: Float32Array.from([0.5, 0.5, -2]), thresholds: Uint32Array.from([0, 0x3f000000, 0]), majority, merge, outDtype: 'F32' });
+      }
+    }
+  });
+});
+
+describe('ties_scan', () => {
+  /** Scans `inputs` as chunks of `step` elements (one pass) on the GPU. */
+  async function runScan(inputs: readonly RawInput[], numel: number, step: number, brackets: Uint32Array, windowCap: number, signs = true) {
+    const scan = new TiesScan(ctx, { brackets, maxNumel: step, windowCap, signs });
+    const bufs: GPUBuffer[] = [];
+    try {
+      await ctx.scoped('ties_scan', async () => {
+        for (let start = 0; start < numel; start += step) {
+          const count = Math.min(step, numel - start);
+          const slice = inputs.map((r) => ({ dtype: r.dtype, bytes: r.bytes.subarray(start * DTYPE_BYTES[r.dtype], (start + count) * DTYPE_BYTES[r.dtype]) }));
+          const { bytes, segments } = pack(slice, count);
+          const buf = ctx.createBuffer('inputs', bytes.byteLength, testUsage());
+          bufs.push(buf);
+          ctx.device.queue.writeBuffer(buf, 0, bytes);
+          const encoder = ctx.device.createCommandEncoder();
+          scan.encode(encoder, { inputs: buf, segments, numel: count });
+          ctx.device.queue.submit([encoder.finish()]);
+        }
+      });
+      return await scan.results();
+    } finally {
+      bufs.forEach((b) => ctx.destroyBuffer(b));
+      scan.destroy();
+    }
+  }
+
+  const sorted = (xs: ArrayLike<number>) => Array.from(xs).sort((a, b) => a - b);
+
+  async function check(what: string, inputs: readonly RawInput[], numel: number, step: number, brackets: Uint32Array): Promise<void> {
+    // Room for every key in every shard: the lists must come back whole.
+    const gpu = await runScan(inputs, numel, step, brackets, numel * 64);
+    const tasks = inputs.length - 1;
+    // The twin on the whole range (chunks do not change the result: the scan is per column).
+    const want = tiesScanRef(inputs, numel, brackets);
+    const flushed = tiesScanRef(inputs, numel, brackets, { flushSubnormals: true });
+    const same = (g: unknown, w: unknown, f: unknown, label: string) => {
+      if (JSON.stringify(g) !== JSON.stringify(f)) expect(g, `${what}: ${label}`).toEqual(w);
+    };
+    same(Array.from(gpu.above), want.above, flushed.above, 'keys above');
+    same([gpu.positive, gpu.negative], [want.positive, want.negative], [flushed.positive, flushed.negative], 'elected signs');
+    for (let t = 0; t < tasks; t++) same(sorted(gpu.window[t]!), sorted(want.window[t]!), sorted(flushed.window[t]!), `task ${t} listed keys`);
+  }
+
+  function brackets(inputs: readonly RawInput[], numel: number, from: number, to: number): Uint32Array {
+    const hi = quantileKeys(inputs, numel, from);
+    const lo = quantileKeys(inputs, numel, to);
+    return Uint32Array.from({ length: 2 * hi.length }, (_, i) => (i % 2 === 0 ? lo[i / 2]! : hi[(i - 1) / 2]! + 1));
+  }
+
+  it('matches the twin over chunks of one pass, for 1, 8 and 20 models and every input dtype', async () => {
+    for (const [tasks, numel, step, dtype] of [
+      [1, 37, 16, 'F32'],
+      [8, 1001, 256, 'F32'],
+      [20, 16 * 9 + 3, 64, 'F32'],
+      [4, 515, 512, 'F16'],
+      [4, 515, 128, 'BF16'],
+    ] as const) {
+      const inputs = models(tasks * 3 + numel, tasks, numel, dtype);
+      await check(`${tasks} x ${numel} ${dtype}, chunks of ${step}`, inputs, numel, step, brackets(inputs, numel, 0.15, 0.25));
+    }
+  });
+
+  it('without signs, counts and lists the same keys and elects nothing', async () => {
+    const numel = 1001;
+    const inputs = models(3, 8, numel, 'F32');
+    const br = brackets(inputs, numel, 0.15, 0.25);
+    const [withSigns, without] = [await runScan(inputs, numel, 256, br, numel * 64), await runScan(inputs, numel, 256, br, numel * 64, false)];
+    expect(Array.from(without.above)).toEqual(Array.from(withSigns.above));
+    without.window.forEach((w, t) => expect(sorted(w!), `task ${t}`).toEqual(sorted(withSigns.window[t]!)));
+    expect([without.positive, without.negative]).toEqual([0, 0]);
+    expect(withSigns.positive + withSigns.negative).toBeGreaterThan(0);
+  });
+
+  it('handles empty brackets (exact thresholds), keep-everything brackets and edge values', async () => {
+    const numel = 300;
+    const inputs = models(11, 3, numel, 'F32');
+    const exact = quantileKeys(inputs, numel, 0.2);
+    await check('exact thresholds', inputs, numel, 128, Uint32Array.from([exact[0]!, exact[0]!, exact[1]!, exact[1]!, exact[2]!, exact[2]!]));
+    await check('keep everything', inputs, numel, 128, new Uint32Array(6));
+    const n = EDGES.length ** 2;
+    const a = new Float32Array(n);
+    const b = new Float32Array(n);
+    EDGES.forEach((x, i) => EDGES.forEach((y, k) => ((a[i * EDGES.length + k] = x), (b[i * EDGES.length + k] = y))));
+    const edges = [input(a, 'F32'), input(b, 'F32'), input(b.slice().reverse(), 'F32')];
+    await check('edges', edges, n, 64, Uint32Array.from([0x3f000000, 0x7f800000, 0, 0x40000000]));
+  });
+
+  it('reports key lists past their capacity as overflowed, and keeps the others', async () => {
+    const numel = 4096;
+    const inputs = models(5, 4, numel, 'F32');
+    const br = brackets(inputs, numel, 0.1, 0.4);
+    // Task 0's bracket takes everything: its list cannot fit; the others fit (each shard holds 2x its share).
+    br[0] = 0;
+    br[1] = 0x7fffffff;
+    const want = tiesScanRef(inputs, numel, br);
+    const cap = 2 * Math.max(...want.window.slice(1).map((w) => w.length));
+    const gpu = await runScan(inputs, numel, 1024, br, cap);
+    expect(gpu.window[0]).toBeNull();
+    for (let t = 1; t < 4; t++) expect(sorted(gpu.window[t]!), `task ${t}`).toEqual(sorted(want.window[t]!));
+    expect(Array.from(gpu.above)).toEqual(want.above);
+  });
+});
