@@ -35,7 +35,7 @@ export const EVAL_USAGE = `Usage:
                         [--set key=value ...] [--samples N] [--json out.json]
 
 SUITE is demo (the embedded suite), a folder with a manifest.json, or a FusionBench preset
-from the Hub (${HUB_PRESETS.map((p) => p.id).join(', ')}; 8 tasks, zero-shot heads
+from the Hub (${HUB_PRESETS.map((p) => p.id).join(', ')}; 8, 14 or 20 tasks, zero-shot heads
 from the base CLIP text tower; HF_ENDPOINT and HF_TOKEN apply).
 --samples takes N stratified test images per task (seeded by --seed). --orders N runs a
 continual method (opcm, continual_*) in N random orders (order k is the shuffle of seed

@@ -1,7 +1,8 @@
 /**
  * Parquet test splits (src/engine/eval/parquetData.ts) on files written by tests/fixtures/parquet/writeParquet.ts in
- * the Hugging Face datasets layout: labels over several shards and row groups, image bytes by global row index,
- * range reads limited to the row groups that hold requested rows, and errors naming the file, row and column.
+ * the Hugging Face datasets layout: labels over several shards and row groups, boolean labels, other column names,
+ * image bytes by global row index, range reads limited to the row groups that hold requested rows, and errors naming
+ * the file, row and column.
  */
 import { parquetMetadata } from 'hyparquet';
 import { describe, expect, it } from 'vitest';
@@ -48,6 +49,30 @@ describe('openParquetSplit', () => {
     const picked = stratifiedSample(split.labels, 3, 6, 1);
     expect(picked.length).toBe(6);
     expect([0, 1, 2].map((c) => [...picked].filter((i) => split.labels[i] === c).length)).toEqual([2, 2, 2]);
+  });
+
+  it('reads boolean labels as classes 0 and 1 (PatchCamelyon stores its label as a bool)', async () => {
+    const rows = [0, 1, 1, 0, 1].map((label, i) => ({ image: Uint8Array.of(i, 9), label }));
+    const bytes = writeImageParquet(rows, 2, { image: 'image', label: 'label' }, 'boolean');
+    const schema = parquetMetadata(bytes.slice().buffer).schema.find((e) => e.name === 'label');
+    expect(schema?.type).toBe('BOOLEAN');
+    const split = await openParquetSplit([memorySource('test-0.parquet', bytes)], { image: 'image', label: 'label' }, 2);
+    expect([...split.labels]).toEqual([0, 1, 1, 0, 1]);
+    expect((await split.readImages([4, 0])).map((b) => [...b])).toEqual([[4, 9], [0, 9]]);
+    // A bool is a class index only for two-class tasks.
+    await expect(openParquetSplit([memorySource('test-0.parquet', bytes)], { image: 'image', label: 'label' }, 1)).rejects.toThrow(
+      'test-0.parquet: row 1: column "label" has label true, not a class index in 0..0',
+    );
+  });
+
+  it('reads a WebDataset conversion by its column names (jpg, cls), beside other columns', async () => {
+    const bytes = writeImageParquet(rowsOf(0, 5), 2, { image: 'jpg', label: 'cls' });
+    const split = await openParquetSplit([memorySource('default/test/0000.parquet', bytes)], { image: 'jpg', label: 'cls' }, 3);
+    expect([...split.labels]).toEqual([0, 1, 2, 0, 1]);
+    expect((await split.readImages([3])).map((b) => [...b])).toEqual([[3, 21, 42]]);
+    await expect(openParquetSplit([memorySource('default/test/0000.parquet', bytes)], { image: 'image', label: 'label' }, 3)).rejects.toThrow(
+      'default/test/0000.parquet: has no column "image" (columns: jpg, cls)',
+    );
   });
 
   it('names the file, row and column of bad data', async () => {

@@ -1,6 +1,7 @@
 /**
- * A test split stored as Hugging Face parquet shards (columns `image`: the datasets Image feature, a struct with the
- * encoded `bytes`; `label`: the class index), read with hyparquet through ByteSources: the footer first, then only
+ * A test split stored as Hugging Face parquet shards (an image column: the datasets Image feature, a struct with the
+ * encoded `bytes`, or bare binary; a label column: the class index, an integer or a bool as in PatchCamelyon; the
+ * column names are the caller's), read with hyparquet through ByteSources: the footer first, then only
  * the label column of every row group, and image bytes only for the row groups that hold requested rows (range
  * reads; nothing else of the file is fetched). Rows are numbered across shards in shard order.
  */
