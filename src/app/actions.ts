@@ -31,9 +31,13 @@ export async function loadDemo(url = DEMO_URL, layout?: ModelLayout): Promise<vo
   await useSuite((ctx, samples, seed) => loadSuiteFrom(ctx, url, samples, seed), layout);
 }
 
-/** Opens a FusionBench preset from the Hub (see docs/hub-suites.md) as the page's suite. */
+/**
+ * Opens a FusionBench preset from the Hub (see docs/hub-suites.md) as the page's suite; a link's layout carries the
+ * commits it pinned, which are read instead of the preset's revisions.
+ */
 export async function loadPreset(presetId: string, layout?: ModelLayout): Promise<void> {
-  await useSuite((ctx, samples, seed) => loadPresetSuite(ctx, presetId, samples, seed), layout);
+  const revisions = layout?.pins;
+  await useSuite((ctx, samples, seed) => loadPresetSuite(ctx, presetId, samples, seed, revisions ? { revisions } : {}), layout);
 }
 
 /** Where a suite model came from, as links write it: the demo's id, or the Hub repo at the commit read. */
@@ -42,13 +46,15 @@ function sourceOf(model: Model, fallback: string): string {
   return hub ? `${hub.repo}@${hub.commit}` : fallback;
 }
 
-async function useSuite(load: (ctx: GpuContext, samples: number, seed: number) => Promise<Suite>, layout?: ModelLayout): Promise<void> {
+async function useSuite(load: (ctx: GpuContext, samples: number, seed: number) => Promise<Suite | null>, layout?: ModelLayout): Promise<void> {
   const ctx = await gpuContext();
   if (!ctx) return;
   try {
     const { evaluation } = appStore.getState();
     const before = appStore.getState().base;
     const suite = await load(ctx, evaluation.liveSamples, evaluation.seed);
+    // Another suite picked while this one loaded: that one takes the page.
+    if (!suite) return;
     // A user who picked models while the suite loaded keeps them: their choice wins.
     if (appStore.getState().base !== before) {
       dropSuite();
@@ -84,6 +90,8 @@ async function useSuite(load: (ctx: GpuContext, samples: number, seed: number) =
 export interface ModelLayout {
   ids: string[];
   disabled: string[];
+  /** The revision each Hub repo of the link was read at (repo id -> commit or branch), base included. */
+  pins?: Record<string, string>;
 }
 
 /** Applies a layout to the current models (a link opened while the page was already showing them). */
@@ -91,12 +99,22 @@ export function applyLayout(layout: ModelLayout): void {
   set((s) => ({ models: arrange(s.models, layout) }));
 }
 
-/** Orders models as `ids` says (unknown ids ignored, unlisted models keep their place at the end) and switches some off. */
-function arrange(models: ModelEntry[], layout: ModelLayout): ModelEntry[] {
+/** A Hub source without its revision (`org/name@rev` -> `org/name`); demo and local sources as they are. */
+const repoPart = (source: string): string => (/^(demo|local):/.test(source) ? source : source.replace(/@[^@]*$/, ''));
+
+/**
+ * Orders models as `ids` says (unknown ids ignored, unlisted models keep their place at the end) and switches some off.
+ * A Hub model matches its id exactly, or by repo when the link named a branch and the model was read at its commit.
+ */
+export function arrange(models: ModelEntry[], layout: ModelLayout): ModelEntry[] {
+  const exact = new Set(layout.ids);
+  const byRepo = new Map(layout.ids.map((id) => [repoPart(id), id]));
+  const linkId = (m: ModelEntry) => (exact.has(m.source) ? m.source : byRepo.get(repoPart(m.source)));
   const rank = new Map(layout.ids.map((id, i) => [id, i]));
-  const sorted = [...models].sort((a, b) => (rank.get(a.source) ?? Infinity) - (rank.get(b.source) ?? Infinity));
+  const place = (m: ModelEntry) => rank.get(linkId(m) ?? '') ?? Infinity;
+  const sorted = [...models].sort((a, b) => place(a) - place(b));
   const off = new Set(layout.disabled);
-  const out = sorted.map((m) => ({ ...m, enabled: !off.has(m.source) }));
+  const out = sorted.map((m) => ({ ...m, enabled: !off.has(linkId(m) ?? '') }));
   // A link cannot switch every model off.
   return out.some((m) => m.enabled) ? out : out.map((m) => ({ ...m, enabled: true }));
 }

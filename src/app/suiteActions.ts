@@ -64,15 +64,17 @@ export function evaluatorFor(ctx: GpuContext): SuiteEvaluator {
 }
 
 /** Loads a suite from a URL and scores its base and fine-tuned models. */
-export async function loadSuiteFrom(ctx: GpuContext, url: string, samples: number | null, seed: number): Promise<Suite> {
+export async function loadSuiteFrom(ctx: GpuContext, url: string, samples: number | null, seed: number): Promise<Suite | null> {
   return openSuite(ctx, 'demo', 'the demo suite', () => loadSuite(suiteFilesFromUrl(url)), samples, seed);
 }
 
 /**
  * Loads a FusionBench preset from the Hub (the Hub panel's endpoint and token): models opened lazily, zero-shot heads
  * built from the base CLIP text tower once and cached, test images read from the parquet splits as they are sampled.
+ * `revisions` (repo id -> commit, from a share link) replaces the preset's revisions for those repos.
  */
-export async function loadPresetSuite(ctx: GpuContext, presetId: string, samples: number | null, seed: number, signal?: AbortSignal): Promise<Suite> {
+export async function loadPresetSuite(ctx: GpuContext, presetId: string, samples: number | null, seed: number, opts: { signal?: AbortSignal; revisions?: Record<string, string> } = {}): Promise<Suite | null> {
+  const { signal, revisions } = opts;
   const preset = hubPreset(presetId);
   return openSuite(
     ctx,
@@ -84,6 +86,7 @@ export async function loadPresetSuite(ctx: GpuContext, presetId: string, samples
         hub: await pageHubAccess(signal),
         decodeImage: decodeImageBrowser,
         preset,
+        ...(revisions ? { revisions } : {}),
         headCache: headCacheOver(await hubCache()),
         ...(signal ? { signal } : {}),
         onStatus: (message) => setSuite({ message }),
@@ -93,36 +96,53 @@ export async function loadPresetSuite(ctx: GpuContext, presetId: string, samples
   );
 }
 
-async function openSuite(ctx: GpuContext, id: string, title: string, load: () => Promise<Suite>, samples: number | null, seed: number): Promise<Suite> {
+/** Counts suite loads: one that ends after a newer one began (a preset picked while the demo loads) is dropped. */
+let loads = 0;
+
+/** Loads and scores a suite; null when a newer load replaced it meanwhile (that one owns the page's suite now). */
+async function openSuite(ctx: GpuContext, id: string, title: string, load: () => Promise<Suite>, samples: number | null, seed: number): Promise<Suite | null> {
+  const mine = ++loads;
   appStore.setState({
     suite: { id, name: title, tasks: [], samples: samples ?? 0, base: null, individual: null, merged: null, mergedFor: null, state: 'loading', message: `Loading ${title}…` },
   });
   dropSuite();
-  suite = await load();
-  choice = id;
-  setSuite({
-    name: suite.manifest.name,
-    tasks: suite.tasks.map((t) => ({ id: t.task.id, title: t.task.title, description: t.task.description, classes: t.task.classes })),
-  });
-  await ensureReferences(ctx, samples, seed);
-  setSuite({ state: 'ready', message: null });
-  return suite;
+  try {
+    const loaded = await load();
+    if (mine !== loads) return null;
+    suite = loaded;
+    choice = id;
+    setSuite({
+      name: loaded.manifest.name,
+      tasks: loaded.tasks.map((t) => ({ id: t.task.id, title: t.task.title, description: t.task.description, classes: t.task.classes })),
+    });
+    await ensureReferences(ctx, samples, seed);
+    if (mine !== loads) return null;
+    setSuite({ state: 'ready', message: null });
+    return loaded;
+  } catch (e) {
+    // A replaced load's failure (its evaluator was destroyed under it, say) is not the page's suite failing.
+    if (mine !== loads) return null;
+    throw e;
+  }
 }
 
 /** Scores the base and the fine-tuned models at this sample size (once) and shows them. */
 export async function ensureReferences(ctx: GpuContext, samples: number | null, seed: number, signal?: AbortSignal): Promise<void> {
-  if (!suite) return;
+  const scored = suite;
+  if (!scored) return;
+  // Scores of a suite that was replaced while they ran belong to no suite: neither shown nor kept.
+  const replaced = () => signal?.aborted || suite !== scored;
   const key = `${samples ?? 'all'}|${seed}`;
   let ref = references.get(key);
   if (!ref) {
     setSuite({ message: `Scoring the base and the fine-tuned models on ${samples ?? 'all'} images per task…` });
     const ev = evaluatorFor(ctx);
     const opts = { samples, seed, ...(signal ? { signal } : {}) };
-    const base = accuracyOf(await scoreModel(ctx, suite, ev, null, opts));
-    if (signal?.aborted) return;
+    const base = accuracyOf(await scoreModel(ctx, scored, ev, null, opts));
+    if (replaced()) return;
     setSuite({ base });
-    const individual = accuracyOf(await scoreIndividuals(ctx, suite, ev, opts));
-    if (signal?.aborted) return;
+    const individual = accuracyOf(await scoreIndividuals(ctx, scored, ev, opts));
+    if (replaced()) return;
     ref = { base, individual };
     references.set(key, ref);
   }
@@ -157,7 +177,8 @@ export async function mergeSuite(ctx: GpuContext, config: ResolvedConfig, key: s
     ...(o.output ? { output: o.output } : {}),
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
   });
-  if (!o.signal.aborted) setSuite({ merged: accuracyOf(scores), mergedFor: key, samples: o.samples ?? fullSize() });
+  // A sample larger than a test set is that whole set: say how many images were scored.
+  if (!o.signal.aborted) setSuite({ merged: accuracyOf(scores), mergedFor: key, samples: Math.min(o.samples ?? Infinity, fullSize()) });
   return report;
 }
 

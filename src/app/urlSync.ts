@@ -10,7 +10,7 @@ import { applyLayout, type ModelLayout } from './actions';
 import { keepSettledSamples } from './runtime';
 import { scheduleLiveMerge } from './mergeActions';
 import { currentSuite, taskModelId } from './suiteActions';
-import { HUB_PRESETS } from '../engine/eval/fusionbench/presets';
+import { HUB_PRESETS, type HubPreset } from '../engine/eval/fusionbench/presets';
 
 /** The experiment the store describes now. */
 export function experimentOf(s: AppState): Experiment {
@@ -43,18 +43,34 @@ export function applyExperiment(e: Experiment, warnings: string[]): ModelLayout 
     view: { tab, normalized: e.view.normalized === true },
     linkError: notes.length ? notes.join(' ') : null,
   });
-  if (!e.models.length) return undefined;
+  const pins = pinsOf(e);
+  if (!e.models.length && !pins) return undefined;
   const text = (m: Experiment['models'][number]) => (m.source.kind === 'demo' ? `demo:${m.source.id}` : m.source.kind === 'local' ? `local:${m.source.name}` : `${m.source.repo}@${m.source.revision}`);
-  return { ids: e.models.map(text), disabled: e.models.filter((m) => !m.enabled).map(text) };
+  return { ids: e.models.map(text), disabled: e.models.filter((m) => !m.enabled).map(text), ...(pins ? { pins } : {}) };
 }
 
-/** The FusionBench preset an experiment's base belongs to (its base is that preset's CLIP repo), if any. */
-export function presetOf(e: Experiment): string | null {
+/** The revision a link gives each Hub repo (base and models), by repo id; null when it names none. */
+export function pinsOf(e: Experiment): Record<string, string> | null {
+  const pins: Record<string, string> = {};
+  for (const source of [e.base, ...e.models.map((m) => m.source)]) if (source.kind === 'hub') pins[source.repo] = source.revision;
+  return Object.keys(pins).length ? pins : null;
+}
+
+/**
+ * The FusionBench preset an experiment belongs to: its base is the preset's CLIP repo and its models are the preset's
+ * fine-tuned repos. Presets that share a base (8, 14, 20 tasks) are told apart by the models: the one whose repos are
+ * exactly the link's, else the smallest that holds them all (a link without models: the smallest with that base).
+ */
+export function presetOf(e: Experiment, presets: readonly HubPreset[] = HUB_PRESETS): string | null {
   const base = e.base;
-  return base.kind === 'hub' ? (HUB_PRESETS.find((p) => p.base.repo === base.repo)?.id ?? null) : null;
+  if (base.kind !== 'hub' || e.models.some((m) => m.source.kind !== 'hub')) return null;
+  const repos = new Set(e.models.map((m) => (m.source.kind === 'hub' ? m.source.repo : '')));
+  const candidates = presets.filter((p) => p.base.repo === base.repo).map((p) => ({ id: p.id, repos: new Set(p.tasks.map((t) => `${p.modelPrefix}${t.id}`)) }));
+  const holding = candidates.filter((p) => [...repos].every((r) => p.repos.has(r))).sort((a, b) => a.repos.size - b.repos.size);
+  return (holding.find((p) => p.repos.size === repos.size) ?? holding[0])?.id ?? null;
 }
 
-/** What opening a link asks for: which suite to load, and the order and switches of its models. */
+/** What opening a link asks for: which suite to load, the order and switches of its models, and the commits it pins. */
 export interface LinkStart {
   layout?: ModelLayout;
   presetId: string | null;

@@ -4,59 +4,39 @@
  * splits of PNG images. Checks the heads (built, then taken from a cache without touching the tokenizer or the text
  * tower), labels, on-demand pixels (= decode + CLIP preprocessing), merge-facing base tensors, accuracy through
  * SuiteEvaluator on the whole split and on a stratified sample, and the errors for missing data. The same world is
- * also served over HTTP by the local Hub stand-in (tests/helpers/fakeHub.ts) and read with the real Hub client.
+ * also served over HTTP by the local Hub stand-in (tests/helpers/fakeHub.ts) and read with the real Hub client, with
+ * some repos pinned to commits; and the preset worlds (tests/helpers/presetWorld.ts) of every preset are checked to be
+ * where each preset reads them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/gpu/device';
 import { clipPreprocess } from '../../src/engine/eval/clipPreprocess';
-import type { HubPreset } from '../../src/engine/eval/fusionbench/presets';
+import { HUB_PRESETS, type HubPreset } from '../../src/engine/eval/fusionbench/presets';
+import { openParquetSplit } from '../../src/engine/eval/parquetData';
 import { loadHubSuite, type HubAccess } from '../../src/engine/eval/hubSuite';
 import { SuiteEvaluator } from '../../src/engine/eval/suiteEvaluator';
-import { textWeightShapes } from '../../src/engine/eval/textConfig';
-import { visionWeightShapes, type VisionConfig } from '../../src/engine/eval/visionConfig';
 import { GpuWeights } from '../../src/engine/eval/weights';
 import { headCacheOver, zeroShotHeadCacheKey } from '../../src/engine/eval/zeroShotHeads';
 import { memoryStore, verifiedCache } from '../../src/platform/hubCache';
 import { memorySource } from '../../src/engine/io/byteSource';
 import { openSingleFileModel } from '../../src/engine/io/model';
-import { encodeFloats } from '../../src/engine/tensor/dtype';
-import { numelOf } from '../../src/engine/types';
-import { listRepoFiles, openRepoFile, openRepoModel } from '../../src/platform/hub';
+import { listRepoFiles, openRepoFile, openRepoModel, resolveRevision, type HubModel } from '../../src/platform/hub';
 import { decodeImageNode } from '../../src/platform/imageDecodeNode';
-import { loadTextGolden, type TextGoldenCase } from '../fixtures/clipText/golden';
-import { tinyTokenizerJson } from '../fixtures/clipText/tokenizer';
-import { encodePng } from '../fixtures/parquet/encodePng';
-import { writeImageParquet } from '../fixtures/parquet/writeParquet';
 import { releaseTestContext, testContext } from '../helpers/gpu';
 import { startFakeHub } from '../helpers/fakeHub';
+import { clipBaseFiles, fakeHubRepos, pngSplit, presetWorld, splitParquet, visionTensors, type RepoFiles } from '../helpers/presetWorld';
 import { makeModelBytes, seededRandom } from '../helpers/safetensorsFixtures';
 
-const VISION: VisionConfig = { hiddenSize: 32, numLayers: 1, numHeads: 4, intermediateSize: 64, patchSize: 32, imageSize: 224, numChannels: 3, hiddenAct: 'quick_gelu', layerNormEps: 1e-5, projectionDim: 16 };
-
 let ctx: GpuContext;
-let text: TextGoldenCase;
 beforeAll(async () => {
   ctx = await testContext();
-  text = (await loadTextGolden()).cases.find((c) => c.name === 'legacy')!;
 });
 afterAll(releaseTestContext);
 
 const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
-const f32 = (name: string, shape: number[], values: ArrayLike<number>) => ({ name, dtype: 'F32' as const, shape, data: encodeFloats(values, 'F32') });
-
-/** Random vision weights, layer norms near 1, scaled so the tiny tower's features are O(1). */
-function visionTensors(rng: () => number, prefix: string, withProjection: boolean) {
-  const shapes = visionWeightShapes(withProjection ? VISION : { ...VISION, projectionDim: null });
-  return [...shapes].map(([name, shape]) => {
-    const n = numelOf(shape);
-    const norm = name.includes('layer_norm') || name.includes('layrnorm');
-    const values = Array.from({ length: n }, () => (norm && name.endsWith('.weight') ? 1 : 0) + (rng() - 0.5) * (norm ? 0.2 : 0.5 / Math.sqrt(shape[shape.length - 1]!)));
-    return f32(name === 'visual_projection.weight' ? name : prefix + name, shape, values);
-  });
-}
 
 /** An in-memory Hub: repo -> path -> bytes, with a log of every file opened. */
-function fakeHub(files: Map<string, Map<string, Uint8Array>>): HubAccess & { opened: string[] } {
+function fakeHub(files: RepoFiles): HubAccess & { opened: string[] } {
   const opened: string[] = [];
   const file = (repo: string, path: string) => {
     const bytes = files.get(repo)?.get(path);
@@ -78,35 +58,23 @@ function fakeHub(files: Map<string, Map<string, Uint8Array>>): HubAccess & { ope
   };
 }
 
-/** Task t's images: gradients whose direction depends on the label, as PNG; sizes vary (upsampled and cropped). */
-function split(t: number, labels: number[]): { png: Uint8Array[]; labels: number[] } {
-  const png = labels.map((label, i) => {
-    const [w, h] = [20 + i * 3, 16 + ((i * 5) % 9)];
-    const pixels = new Uint8Array(w * h * 3);
-    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) pixels[(y * w + x) * 3 + c] = (label * 90 + x * (c + 1) * 7 + y * (t + 2) * 5) % 256;
-    return encodePng(pixels, w, h, 3);
-  });
-  return { png, labels };
-}
-
-function world() {
+/** Two tasks with independent towers, a split in two shards next to a train split, and a split under its own prefix. */
+async function world() {
   const rng = seededRandom(7);
-  const textTensors = [...textWeightShapes(text.config)].map(([canonical, shape]) => f32(text.names.get(canonical)!, shape, text.weights.get(canonical)!));
-  const base = writeModel([...visionTensors(rng, 'vision_model.', true), ...textTensors, f32('logit_scale', [], [Math.log(100)])]);
-  const config = { model_type: 'clip', projection_dim: 16, text_config: JSON.parse(text.configJson).text_config, vision_config: { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 4, image_size: 224, patch_size: 32 } };
-  const files = new Map<string, Map<string, Uint8Array>>([
-    ['test/clip-tiny', new Map([['config.json', json(config)], ['model.safetensors', base], ['tokenizer.json', json(tinyTokenizerJson())], ['tokenizer_config.json', json({ model_max_length: 9 })]])],
-    ['test/tiny_abc', new Map([['model.safetensors', writeModel(visionTensors(rng, 'vision_model.', false))]])],
-    ['test/tiny_xy', new Map([['model.safetensors', writeModel(visionTensors(rng, 'vision_model.', false))]])],
+  const files: RepoFiles = new Map([
+    ['test/clip-tiny', await clipBaseFiles(visionTensors(rng, true))],
+    ['test/tiny_abc', new Map([['model.safetensors', makeModelBytes(visionTensors(rng, false))]])],
+    ['test/tiny_xy', new Map([['model.safetensors', makeModelBytes(visionTensors(rng, false))]])],
   ]);
-  const abc = split(0, [0, 1, 2, 0, 1, 2, 0, 1, 2, 2]);
-  const xy = split(1, [0, 1, 1, 0, 1]);
+  const abc = pngSplit(0, [0, 1, 2, 0, 1, 2, 0, 1, 2, 2]);
+  const xy = pngSplit(1, [0, 1, 1, 0, 1]);
+  const rows = (from: number, to: number) => ({ png: abc.png.slice(from, to), labels: abc.labels.slice(from, to) });
   files.set('datasets/test/abc', new Map([
-    ['data/test-00000-of-00002.parquet', writeImageParquet(abc.png.slice(0, 6).map((image, i) => ({ image, label: abc.labels[i]! })), 4)],
-    ['data/test-00001-of-00002.parquet', writeImageParquet(abc.png.slice(6).map((image, i) => ({ image, label: abc.labels[6 + i]! })), 4)],
-    ['data/train-00000-of-00001.parquet', writeImageParquet([{ image: abc.png[0]!, label: 7 }], 4)],
+    ['data/test-00000-of-00002.parquet', splitParquet(rows(0, 6), 4)],
+    ['data/test-00001-of-00002.parquet', splitParquet(rows(6, 10), 4)],
+    ['data/train-00000-of-00001.parquet', splitParquet({ png: [abc.png[0]!], labels: [7] }, 4)],
   ]));
-  files.set('datasets/test/xy', new Map([['plain/test-00000-of-00001.parquet', writeImageParquet(xy.png.map((image, i) => ({ image, label: xy.labels[i]! })), 2)]]));
+  files.set('datasets/test/xy', new Map([['plain/test-00000-of-00001.parquet', splitParquet(xy, 2)]]));
   const preset: HubPreset = {
     id: 'test-tiny',
     title: 'tiny',
@@ -123,10 +91,6 @@ function world() {
   return { files, preset, abc, xy };
 }
 
-function writeModel(tensors: ReturnType<typeof f32>[]): Uint8Array {
-  return makeModelBytes(tensors);
-}
-
 describe('loadHubSuite', () => {
   it('takes the platform Hub client as it is (a compile-time check of the interface)', () => {
     const access: HubAccess = { openRepoFile, openRepoModel, listRepoFiles };
@@ -134,7 +98,7 @@ describe('loadHubSuite', () => {
   });
 
   it('builds heads, reads labels, decodes pixels on demand and scores merges-to-be', async () => {
-    const { files, preset, abc } = world();
+    const { files, preset, abc } = await world();
     const hub = fakeHub(files);
     // Heads go to the Hub byte cache (checksummed), as the page and the CLI keep them.
     const store = memoryStore();
@@ -196,7 +160,7 @@ describe('loadHubSuite', () => {
   });
 
   it('says what is missing: a split without parquet files, an unknown task', async () => {
-    const { files, preset } = world();
+    const { files, preset } = await world();
     files.get('datasets/test/xy')!.clear();
     files.get('datasets/test/xy')!.set('README.md', json('x'));
     const hub = fakeHub(files);
@@ -205,14 +169,8 @@ describe('loadHubSuite', () => {
   });
 
   it('loads through the real Hub client from the local Hub server, reading only what it needs', async () => {
-    const { files, preset } = world();
-    const server = await startFakeHub(
-      [...files].map(([repo, repoFiles]) => ({
-        id: repo.replace(/^datasets\//, ''),
-        type: repo.startsWith('datasets/') ? ('dataset' as const) : ('model' as const),
-        revisions: { main: Object.fromEntries(repoFiles) },
-      })),
-    );
+    const { files, preset } = await world();
+    const server = await startFakeHub(fakeHubRepos(files));
     try {
       const opts = { endpoint: server.url };
       const hub: HubAccess = {
@@ -220,8 +178,14 @@ describe('loadHubSuite', () => {
         openRepoModel: (repo, revision, o) => openRepoModel(repo, revision, { ...opts, ...o }),
         listRepoFiles: (repo, revision, o) => listRepoFiles(repo, revision, { ...opts, ...o }),
       };
-      const suite = await loadHubSuite({ ctx, hub, decodeImage: decodeImageNode, preset, tasks: ['xy'], textBatch: 2 });
+      // The task's model and split pinned to commits (a share link's), the base left at the preset's `main`.
+      const pins = { 'test/tiny_xy': server.commit('test/tiny_xy', 'main'), 'datasets/test/xy': server.commit('test/xy', 'main') };
+      const suite = await loadHubSuite({ ctx, hub, decodeImage: decodeImageNode, preset, tasks: ['xy'], textBatch: 2, revisions: pins });
       expect(suite.tasks.map((t) => [t.task.id, t.count, [...t.labels]])).toEqual([['xy', 5, [0, 1, 1, 0, 1]]]);
+      expect((suite.tasks[0]!.model as HubModel).hub.commit).toBe(pins['test/tiny_xy']);
+      const asked = server.log.map((r) => r.path);
+      expect([...new Set(asked.filter((p) => p.endsWith('/revision/main')))]).toEqual(['/api/models/test/clip-tiny/revision/main']);
+      expect(asked).toContain(`/api/datasets/test/xy/tree/${pins['datasets/test/xy']}`);
       const pixels = await suite.tasks[0]!.pixels!([4]);
       expect(pixels.length).toBe(3 * 224 * 224);
       // The train split and the fine-tuned model of the task left out were never downloaded.
@@ -233,4 +197,26 @@ describe('loadHubSuite', () => {
       await server.close();
     }
   });
+
+  it('presetWorld serves every preset where the preset reads it: repos, revisions, split files, columns and labels', async () => {
+    for (const preset of HUB_PRESETS) {
+      const world = await presetWorld(preset, { images: 3 });
+      const server = await startFakeHub(world.repos);
+      try {
+        const opts = { endpoint: server.url };
+        await resolveRevision(preset.base.repo, preset.base.revision, opts);
+        for (const task of preset.tasks) {
+          await resolveRevision(`${preset.modelPrefix}${task.id}`, preset.modelRevision, opts);
+          const { repo, revision, filePrefix, imageColumn, labelColumn } = task.dataset;
+          const files = (await listRepoFiles(repo, revision, opts)).map((f) => f.path).filter((f) => f.startsWith(filePrefix) && f.endsWith('.parquet'));
+          expect(files, `${preset.id} ${task.id}`).toHaveLength(1);
+          const split = await openParquetSplit([await openRepoFile(repo, revision, files[0]!, opts)], { image: imageColumn, label: labelColumn }, task.prompts.classes.length);
+          expect([...split.labels], `${preset.id} ${task.id}`).toEqual(world.splits.get(task.id)!.labels);
+        }
+      } finally {
+        await server.close();
+      }
+    }
+  });
 });
+

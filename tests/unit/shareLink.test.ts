@@ -1,12 +1,16 @@
 /**
  * Share links: exact round trips (every method's defaults and non-default values, random experiments), the readable
  * format itself, and hostile links as named reliability cases: a 1 MB link, HTML in names, prototype keys, injected
- * tokens and endpoints, unknown versions, truncated links and malformed percent-encoding.
+ * tokens and endpoints, unknown versions, truncated links and malformed percent-encoding; links of FusionBench
+ * presets (their commits pinned, the preset told apart from others with the same base by the models).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { defaultExperiment, validateExperiment, type Experiment } from '../../src/app/experiment';
 import { decodeShareLink, encodeShareLink, MAX_LINK, RESERVED_KEYS } from '../../src/app/shareLink';
+import { arrange } from '../../src/app/actions';
+import { pinsOf, presetOf, readLink } from '../../src/app/urlSync';
+import { HUB_PRESETS, type HubPreset } from '../../src/engine/eval/fusionbench/presets';
 import { ConfigError } from '../../src/engine/errors';
 import { METHODS } from '../../src/engine/methods/registry';
 import type { ParamSpec } from '../../src/engine/methods/params';
@@ -243,5 +247,68 @@ describe('hostile share links', () => {
     expect(expectConfigError(() => decodeShareLink(`#v=1&lambda=${deep}`)).message).toBe('params.lambda: nested more than 12 levels deep');
     expect(expectConfigError(() => decodeShareLink('#v=1&lambda=%7B%22per_task%22%3A')).message).toMatch(/^params\.lambda: is not valid JSON/);
     return 2;
+  });
+});
+
+describe('preset links', () => {
+  /** A 40-hex commit, different for every repo. */
+  const commit = (repo: string) => Array.from({ length: 40 }, (_, i) => '0123456789abcdef'[(repo.charCodeAt(i % repo.length) * (i + 7)) % 16]).join('');
+  const modelRepos = (p: HubPreset) => p.tasks.map((t) => `${p.modelPrefix}${t.id}`);
+  /** The experiment the page shows for a preset: its base and models pinned to commits, one switched off. */
+  const presetExperiment = (p: HubPreset, repos = modelRepos(p)): Experiment =>
+    validateExperiment({ base: `${p.base.repo}@${commit(p.base.repo)}`, models: repos.map((r, i) => ({ source: `${r}@${commit(r)}`, enabled: i !== 1 })), method: 'ties' });
+
+  it('pins every repo of a preset experiment to its commit, and reads back its preset, commits and layout', () => {
+    for (const p of HUB_PRESETS) {
+      const hash = encodeShareLink(presetExperiment(p));
+      // Short: the method, the base and one `org/name@commit` per model, nothing else.
+      expect(hash.length).toBeLessThan(120 + (p.base.repo.length + 41) + modelRepos(p).reduce((a, r) => a + r.length + 42, 0));
+      const back = decodeShareLink(hash).experiment;
+      expect(presetOf(back)).toBe(p.id);
+      expect(pinsOf(back)).toEqual(Object.fromEntries([p.base.repo, ...modelRepos(p)].map((r) => [r, commit(r)])));
+      const start = readLink(hash);
+      expect(start.presetId).toBe(p.id);
+      expect(start.layout?.pins).toEqual(pinsOf(back));
+      expect(start.layout?.ids).toEqual(modelRepos(p).map((r) => `${r}@${commit(r)}`));
+      expect(start.layout?.disabled).toEqual([`${modelRepos(p)[1]}@${commit(modelRepos(p)[1]!)}`]);
+    }
+  });
+
+  it('tells presets that share a base apart by their models', () => {
+    const ta8 = HUB_PRESETS[0]!;
+    const extra = ['a', 'b', 'c', 'd', 'e', 'f'].map((id) => ({ ...ta8.tasks[0]!, id: `extra-${id}` }));
+    const tall14: HubPreset = { ...ta8, id: 'tall14', tasks: [...ta8.tasks, ...extra] };
+    const tall20: HubPreset = { ...ta8, id: 'tall20', tasks: [...tall14.tasks, ...extra.map((t) => ({ ...t, id: `${t.id}2` }))] };
+    // Listed largest first: the choice must not depend on the order.
+    const presets = [tall20, tall14, ta8];
+    for (const p of [ta8, tall14, tall20]) expect(presetOf(presetExperiment(p), presets)).toBe(p.id);
+    // Models removed from a preset: the smallest preset that holds them all.
+    expect(presetOf(presetExperiment(tall14, modelRepos(tall14).slice(0, 12)), presets)).toBe('tall14');
+    expect(presetOf(presetExperiment(ta8, modelRepos(ta8).slice(2)), presets)).toBe(ta8.id);
+    // A link with the base alone: the smallest preset with that base.
+    expect(presetOf(presetExperiment(ta8, []), presets)).toBe(ta8.id);
+    // A model of no preset, a local file, or another base: no preset.
+    expect(presetOf(presetExperiment(ta8, [...modelRepos(ta8), 'someone/other-model']), presets)).toBeNull();
+    expect(presetOf(validateExperiment({ base: `${ta8.base.repo}@main`, models: [{ source: 'local:x.safetensors', enabled: true }] }), presets)).toBeNull();
+    expect(presetOf(validateExperiment({ base: 'someone/clip@main', models: modelRepos(ta8).map((r) => ({ source: `${r}@main`, enabled: true })) }), presets)).toBeNull();
+    expect(presetOf(defaultExperiment(), presets)).toBeNull();
+  });
+
+  it('a link that names branches pins them as named; models read at commits keep its order and switches', () => {
+    const ta8 = HUB_PRESETS[0]!;
+    const repos = modelRepos(ta8);
+    const linked = [repos[2]!, repos[0]!, repos[1]!];
+    const start = readLink(`#v=1&base=${ta8.base.repo}@main&models=${linked.map((r, i) => `${i === 1 ? '!' : ''}${r}@main`).join(',')}`);
+    expect(start.presetId).toBe(ta8.id);
+    expect(Object.values(start.layout!.pins!)).toEqual(Array(4).fill('main'));
+    // The page read each repo's main at some commit: the layout still applies, matched by repo.
+    const entry = (repo: string, i: number) => ({ id: `hub:${i}`, name: repo, bytes: 1, tensors: 1, enabled: true, source: `${repo}@${commit(repo)}` });
+    const arranged = arrange(repos.slice(0, 3).map(entry), start.layout!);
+    expect(arranged.map((m) => [m.name, m.enabled])).toEqual([[repos[2], true], [repos[0], false], [repos[1], true]]);
+    // An exact source wins over a repo match; a demo or local source is never matched by a prefix.
+    const twice = arrange([entry('org/x', 0), { ...entry('org/x', 1), source: 'org/x@v2' }], { ids: ['org/x@v2', 'org/x@main'], disabled: ['org/x@main'] });
+    expect(twice.map((m) => [m.source, m.enabled])).toEqual([['org/x@v2', true], [`org/x@${commit('org/x')}`, false]]);
+    const local = arrange([{ ...entry('a', 0), source: 'local:a@b.safetensors' }, { ...entry('c', 1), source: 'local:a@c.safetensors' }], { ids: ['local:a@c.safetensors'], disabled: ['local:a@c.safetensors'] });
+    expect(local.map((m) => [m.source, m.enabled])).toEqual([['local:a@c.safetensors', false], ['local:a@b.safetensors', true]]);
   });
 });

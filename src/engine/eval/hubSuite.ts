@@ -33,6 +33,11 @@ export interface HubSuiteOptions {
   preset: HubPreset;
   /** Only these task ids (default: all of the preset's). */
   tasks?: string[];
+  /**
+   * The revision to read a repo at, by repo id (`org/name`, `datasets/org/name`), in place of the preset's: the commits a
+   * share link pinned, so a reopened link reads the bytes it was made from even after the repos moved on.
+   */
+  revisions?: Record<string, string>;
   /** Heads by zeroShotHeadCacheKey (headCacheOver() puts them in the Hub download cache). */
   headCache?: HeadCache;
   /** Prompts per text-tower batch. */
@@ -83,9 +88,11 @@ export async function loadHubSuite(opts: HubSuiteOptions): Promise<Suite> {
   const wanted = opts.tasks ?? preset.tasks.map((t) => t.id);
   const unknown = wanted.filter((id) => !preset.tasks.some((t) => t.id === id));
   if (unknown.length) throw new FormatError(preset.id, `has no task ${unknown.join(', ')} (tasks: ${preset.tasks.map((t) => t.id).join(', ')})`);
-  const tasks = preset.tasks.filter((t) => wanted.includes(t.id));
+  const pinned = (repo: string, revision: string) => (opts.revisions && Object.hasOwn(opts.revisions, repo) ? opts.revisions[repo]! : revision);
+  const tasks = preset.tasks.filter((t) => wanted.includes(t.id)).map((t) => ({ ...t, dataset: { ...t.dataset, revision: pinned(t.dataset.repo, t.dataset.revision) } }));
 
-  const { repo: baseRepo, revision: baseRevision } = preset.base;
+  const baseRepo = preset.base.repo;
+  const baseRevision = pinned(baseRepo, preset.base.revision);
   status(`reading ${baseRepo}`);
   const configJson = await readJson(hub, baseRepo, baseRevision, 'config.json', signal);
   const fullBase = await hub.openRepoModel(baseRepo, baseRevision, { signal });
@@ -121,7 +128,8 @@ export async function loadHubSuite(opts: HubSuiteOptions): Promise<Suite> {
         throw new FormatError(task.id, `head has ${head.dim} features, the vision tower gives ${config.projectionDim ?? config.hiddenSize}`);
       }
       status(`${task.title}: opening ${preset.modelPrefix}${task.id} and its test split`);
-      const model = await hub.openRepoModel(`${preset.modelPrefix}${task.id}`, preset.modelRevision, { signal });
+      const modelRepo = `${preset.modelPrefix}${task.id}`;
+      const model = await hub.openRepoModel(modelRepo, pinned(modelRepo, preset.modelRevision), { signal });
       const files = await splitFiles(hub, task, signal);
       const sources = await Promise.all(files.map((f) => hub.openRepoFile(task.dataset.repo, task.dataset.revision, f, { signal })));
       const split = await openParquetSplit(sources, { image: task.dataset.imageColumn, label: task.dataset.labelColumn }, task.prompts.classes.length, signal);
@@ -130,7 +138,7 @@ export async function loadHubSuite(opts: HubSuiteOptions): Promise<Suite> {
         task: {
           id: task.id,
           title: task.title,
-          description: `${task.dataset.repo.replace(/^datasets\//, '')}, test split`,
+          description: `${task.dataset.repo.replace(/^datasets\//, '')}, ${task.dataset.split ?? 'test'} split`,
           classes: [...task.prompts.classes],
           model: `${preset.modelPrefix}${task.id}`,
           head: key,
