@@ -144,8 +144,8 @@ describe('ties_output', () => {
 
 describe('ties_scan', () => {
   /** Scans `inputs` as chunks of `step` elements (one pass) on the GPU. */
-  async function runScan(inputs: readonly RawInput[], numel: number, step: number, brackets: Uint32Array, windowCap: number, signs = true) {
-    const scan = new TiesScan(ctx, { brackets, maxNumel: step, windowCap, signs });
+  async function runScan(inputs: readonly RawInput[], numel: number, step: number, brackets: Uint32Array, listCap: number, signs = true) {
+    const scan = new TiesScan(ctx, { brackets, maxNumel: step, listCap, signs });
     const bufs: GPUBuffer[] = [];
     try {
       await ctx.scoped('ties_scan', async () => {
@@ -182,7 +182,7 @@ describe('ties_scan', () => {
     };
     same(Array.from(gpu.above), want.above, flushed.above, 'keys above');
     same([gpu.positive, gpu.negative], [want.positive, want.negative], [flushed.positive, flushed.negative], 'elected signs');
-    for (let t = 0; t < tasks; t++) same(sorted(gpu.window[t]!), sorted(want.window[t]!), sorted(flushed.window[t]!), `task ${t} listed keys`);
+    for (let t = 0; t < tasks; t++) same(sorted(gpu.listed[t]!), sorted(want.listed[t]!), sorted(flushed.listed[t]!), `task ${t} listed keys`);
   }
 
   function brackets(inputs: readonly RawInput[], numel: number, from: number, to: number): Uint32Array {
@@ -210,7 +210,7 @@ describe('ties_scan', () => {
     const br = brackets(inputs, numel, 0.15, 0.25);
     const [withSigns, without] = [await runScan(inputs, numel, 256, br, numel * 64), await runScan(inputs, numel, 256, br, numel * 64, false)];
     expect(Array.from(without.above)).toEqual(Array.from(withSigns.above));
-    without.window.forEach((w, t) => expect(sorted(w!), `task ${t}`).toEqual(sorted(withSigns.window[t]!)));
+    without.listed.forEach((w, t) => expect(sorted(w!), `task ${t}`).toEqual(sorted(withSigns.listed[t]!)));
     expect([without.positive, without.negative]).toEqual([0, 0]);
     expect(withSigns.positive + withSigns.negative).toBeGreaterThan(0);
   });
@@ -237,10 +237,10 @@ describe('ties_scan', () => {
     br[0] = 0;
     br[1] = 0x7fffffff;
     const want = tiesScanRef(inputs, numel, br);
-    const cap = 2 * Math.max(...want.window.slice(1).map((w) => w.length));
+    const cap = 2 * Math.max(...want.listed.slice(1).map((w) => w.length));
     const gpu = await runScan(inputs, numel, 1024, br, cap);
-    expect(gpu.window[0]).toBeNull();
-    for (let t = 1; t < 4; t++) expect(sorted(gpu.window[t]!), `task ${t}`).toEqual(sorted(want.window[t]!));
+    expect(gpu.listed[0]).toBeNull();
+    for (let t = 1; t < 4; t++) expect(sorted(gpu.listed[t]!), `task ${t}`).toEqual(sorted(want.listed[t]!));
     expect(Array.from(gpu.above)).toEqual(want.above);
   });
 });

@@ -137,7 +137,7 @@ export interface TiesScanResult {
   positive: number;
   negative: number;
   /** Per task: the keys inside its bracket (all of them), or null where there were more than the capacity. */
-  window: (Uint32Array | null)[];
+  listed: (Uint32Array | null)[];
 }
 
 /** One scan pass of global TIES over raw chunks (see the file comment and ties_scan.wgsl). */
@@ -146,17 +146,17 @@ export class TiesScan {
   private readonly bracket: GPUBuffer;
   private readonly acc: GPUBuffer;
   private readonly counters: GPUBuffer;
-  private readonly window: GPUBuffer;
+  private readonly listed: GPUBuffer;
   private readonly tasks: number;
 
   /**
-   * brackets: per task (lo, above) keys; the pass takes chunks of at most maxNumel elements; windowCap keys per task
+   * brackets: per task (lo, above) keys; the pass takes chunks of at most maxNumel elements; listCap keys per task
    * are kept, in TIES_SCAN_SHARDS equal shards (a shard that overflows overflows its task's list); `signs`: whether to
    * elect the decided columns' signs (else positive and negative stay 0).
    */
   constructor(
     private readonly ctx: GpuContext,
-    private readonly s: { brackets: Uint32Array; maxNumel: number; windowCap: number; signs: boolean },
+    private readonly s: { brackets: Uint32Array; maxNumel: number; listCap: number; signs: boolean },
   ) {
     this.tasks = s.brackets.length / 2;
     if (!Number.isInteger(this.tasks) || this.tasks < 1) throw new GpuError('validation', `ties_scan: needs a (lo, above) pair per task, got ${s.brackets.length} words`);
@@ -172,7 +172,7 @@ export class TiesScan {
       this.bracket = make('brackets', s.brackets.byteLength);
       this.acc = make('counts', (this.tasks + 2) * this.stride * 4);
       this.counters = make('list sizes', this.tasks * TIES_SCAN_SHARDS * 4);
-      this.window = make('window', this.tasks * TIES_SCAN_SHARDS * this.windowShard * 4);
+      this.listed = make('listed keys', this.tasks * TIES_SCAN_SHARDS * this.listShard * 4);
     } catch (e) {
       for (const b of made) ctx.destroyBuffer(b);
       throw e;
@@ -184,8 +184,8 @@ export class TiesScan {
   }
 
   /** Capacity of one shard of a task's key list. */
-  private get windowShard(): number {
-    return Math.max(1, Math.ceil(this.s.windowCap / TIES_SCAN_SHARDS));
+  private get listShard(): number {
+    return Math.max(1, Math.ceil(this.s.listCap / TIES_SCAN_SHARDS));
   }
 
   /** Slots per row of the per-thread counts: the threads of the largest chunk. */
@@ -209,9 +209,9 @@ export class TiesScan {
       { buffer: this.bracket },
       { buffer: this.acc },
       { buffer: this.counters },
-      { buffer: this.window },
+      { buffer: this.listed },
     ];
-    ctx.device.queue.writeBuffer(this.params, 0, Uint32Array.from([a.numel, tasks, threads, this.stride, layout.firstVec4, layout.strideVec4, this.windowShard, 0]));
+    ctx.device.queue.writeBuffer(this.params, 0, Uint32Array.from([a.numel, tasks, threads, this.stride, layout.firstVec4, layout.strideVec4, this.listShard, 0]));
     const pipeline = specialisedPipeline(ctx, 'ties_scan', { BASE_DTYPE: DTYPE_CODE[a.segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[layout.model], SIGNS: this.s.signs ? 1 : 0 });
     encodeComputePass(ctx, encoder, kernel, pipeline, bindings, workgroupGrid(Math.ceil(threads / WORKGROUP_SIZE), ctx.info.limits.maxComputeWorkgroupsPerDimension));
   }
@@ -232,11 +232,11 @@ export class TiesScan {
       return s;
     };
     // A task's list is whole when none of its shards overflowed; its keys are the shards' filled parts, in order.
-    const cap = this.windowShard;
+    const cap = this.listShard;
     const shardSizes = (t: number) => Array.from(sizes.subarray(t * S, (t + 1) * S));
     const fits = Array.from({ length: tasks }, (_, t) => shardSizes(t).every((n) => n <= cap));
-    const all = fits.some(Boolean) ? await words(this.window, tasks * S * cap) : new Uint32Array(0);
-    const window = fits.map((ok, t) => {
+    const all = fits.some(Boolean) ? await words(this.listed, tasks * S * cap) : new Uint32Array(0);
+    const listed = fits.map((ok, t) => {
       if (!ok) return null;
       const parts = shardSizes(t).map((n, h) => all.subarray((t * S + h) * cap, (t * S + h) * cap + n));
       const out = new Uint32Array(parts.reduce((n, p) => n + p.length, 0));
@@ -247,10 +247,10 @@ export class TiesScan {
       }
       return out;
     });
-    return { above: Float64Array.from({ length: tasks }, (_, t) => total(t)), positive: total(tasks), negative: total(tasks + 1), window };
+    return { above: Float64Array.from({ length: tasks }, (_, t) => total(t)), positive: total(tasks), negative: total(tasks + 1), listed };
   }
 
   destroy(): void {
-    for (const b of [this.params, this.bracket, this.acc, this.counters, this.window]) this.ctx.destroyBuffer(b);
+    for (const b of [this.params, this.bracket, this.acc, this.counters, this.listed]) this.ctx.destroyBuffer(b);
   }
 }

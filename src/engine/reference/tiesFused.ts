@@ -20,7 +20,7 @@ export interface TiesScanRefResult {
   positive: number;
   negative: number;
   /** Per task: the keys inside its bracket, in element order. */
-  window: number[][];
+  listed: number[][];
 }
 
 /** Twin of ties_scan on one chunk: brackets[2r], brackets[2r + 1] are task r's (lo, above) keys. */
@@ -28,7 +28,7 @@ export function tiesScanRef(inputs: readonly RawInput[], numel: number, brackets
   const tasks = inputs.length - 1;
   const { stack } = decodeStackRef(inputs, numel, mode);
   const bits = bitsOf(stack);
-  const out: TiesScanRefResult = { above: new Array<number>(tasks).fill(0), positive: 0, negative: 0, window: Array.from({ length: tasks }, () => []) };
+  const out: TiesScanRefResult = { above: new Array<number>(tasks).fill(0), positive: 0, negative: 0, listed: Array.from({ length: tasks }, () => []) };
   const decided = new Float32Array(tasks);
   for (let j = 0; j < numel; j++) {
     let open = false;
@@ -38,7 +38,7 @@ export function tiesScanRef(inputs: readonly RawInput[], numel: number, brackets
       const kept = key >= brackets[2 * r + 1]!;
       if (kept) out.above[r]!++;
       else if (key >= brackets[2 * r]!) {
-        out.window[r]!.push(key);
+        out.listed[r]!.push(key);
         open = true;
       }
       decided[r] = kept ? stack[r * numel + j]! : 0;

@@ -140,7 +140,7 @@ function bracketsFrom(keys: Uint32Array[], rank: number, total: number): { brack
 }
 
 /** Key-list capacity per task from the largest share of sampled keys inside a bracket (twice that, plus slack). */
-function windowCapacity(sample: readonly Uint32Array[], brackets: Uint32Array, total: number, tasks: number): number {
+function listCapacity(sample: readonly Uint32Array[], brackets: Uint32Array, total: number, tasks: number): number {
   let widest = 0;
   sample.forEach((keys, t) => {
     let c = 0;
@@ -151,14 +151,14 @@ function windowCapacity(sample: readonly Uint32Array[], brackets: Uint32Array, t
 }
 
 /** One scan pass over every tensor's raw chunks. */
-async function scanPass(p: PlanContext, brackets: Uint32Array, windowCap: number, signs: boolean, keep: RawChunkCache | null = null): Promise<TiesScanResult> {
+async function scanPass(p: PlanContext, brackets: Uint32Array, listCap: number, signs: boolean, keep: RawChunkCache | null = null): Promise<TiesScanResult> {
   const { ctx } = p;
   const step = rawChunkStep(ctx, p.tasks, p.chunkElements);
   const depth = rawChunksInFlight(ctx);
   const uploader = new RawUploader(ctx, p.source, p.stream.options.onRead, LINEAR_BLOCK, depth + 1);
   let scan: TiesScan | null = null;
   try {
-    scan = new TiesScan(ctx, { brackets, maxNumel: step, windowCap, signs });
+    scan = new TiesScan(ctx, { brackets, maxNumel: step, listCap, signs });
     await ctx.scoped('ties scan', async () => {
       for (const t of p.stream.tensors) {
         for (let start = 0; start < t.numel; start += step) {
@@ -180,9 +180,9 @@ async function scanPass(p: PlanContext, brackets: Uint32Array, windowCap: number
 }
 
 /** The key at descending `rank` from the scan, or null where the bracket missed it or its list overflowed. */
-function thresholdOf(above: number, window: Uint32Array | null, rank: number): number | null {
-  if (!window || rank < above || rank >= above + window.length) return null;
-  return window.slice().sort().reverse()[rank - above]!;
+function thresholdOf(above: number, listed: Uint32Array | null, rank: number): number | null {
+  if (!listed || rank < above || rank >= above + listed.length) return null;
+  return listed.slice().sort().reverse()[rank - above]!;
 }
 
 const signOf = (r: TiesScanResult) => Math.sign(r.positive - r.negative) as -1 | 0 | 1;
@@ -202,9 +202,9 @@ export async function tiesStatsFast(p: PlanContext, k: number, exactMajority: bo
   const sample = await sampleTau(p, total);
   const keys = sample.map(keysOf);
   const { brackets, guess } = bracketsFrom(keys, rank, total);
-  const r = await scanPass(p, brackets, windowCapacity(keys, brackets, total, p.tasks), false, keep);
+  const r = await scanPass(p, brackets, listCapacity(keys, brackets, total, p.tasks), false, keep);
   for (let t = 0; t < p.tasks; t++) {
-    const key = thresholdOf(r.above[t]!, r.window[t]!, rank);
+    const key = thresholdOf(r.above[t]!, r.listed[t]!, rank);
     if (key === null) return null;
     thresholds[t] = key;
   }
