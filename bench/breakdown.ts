@@ -1,20 +1,21 @@
 /**
- * Where the time of a merge goes, without touching the engine: the streaming pass is rebuilt from the engine's own
- * parts in five nested variants, each timed like a merge, and each part of the time is the difference of two of them.
- *   upload        every chunk of the base and the models read from memory and uploaded (uploadRaw), queue drained per chunk
- *   load          the engine's ChunkStream: upload + unpack of theta0 + one task-vector kernel per model
- *   load+norms    + the norms runMerge always takes (sumSquares of theta0 and of the task-vector stack)
- *   no output     runMerge without an output: + the method's kernels and the merged delta's norm
- *   merge         runMerge writing the merged model: + pack, readback and the safetensors writer
+ * Where the time of a Task Arithmetic merge goes, without touching the engine: its fused output pass is rebuilt from
+ * the engine's own parts in four nested variants, each timed like a merge, and each part of the time is the difference
+ * of two of them. Every variant cuts the models in the engine's chunks (rawChunkStep) and keeps as many chunks in
+ * flight as the engine does.
+ *   upload      every chunk of the base and the models read from memory and uploaded (RawUploader, its staging ring)
+ *   kernel      + the fused kernel (linear_merge) per chunk, nothing read back
+ *   no output   runMerge without an output: + the norm partials read back per chunk (StagingReader) and folded
+ *   merge       runMerge writing the merged model: + the output bytes read back and the safetensors writer
  * Interference metrics are off in every variant.
  */
 import type { GpuContext } from '../src/engine/gpu/device';
-import { sumSquares, uploadRaw } from '../src/engine/gpu/kernels';
+import { LINEAR_BLOCK, LinearMergeKernel, linearMergeOutBytes, linearMergeThreads } from '../src/engine/gpu/kernels';
 import { alignModels } from '../src/engine/merge/align';
 import { DEFAULT_OPTIONS, resolveConfig } from '../src/engine/merge/config';
+import { rawChunkStep, rawChunksInFlight } from '../src/engine/merge/plans/fusedOutput';
 import { runMerge } from '../src/engine/merge/runMerge';
-import { ChunkStream, chunkRanges } from '../src/engine/merge/stream';
-import { planOf } from '../src/engine/merge/plans';
+import { RawUploader } from '../src/engine/merge/stream';
 import { mergeOnce, sizeInfo } from './engineRun';
 import type { BenchModels } from './models';
 import type { Breakdown } from './results';
@@ -22,13 +23,12 @@ import { timeIt, type Repeats } from './stats';
 import type { VitSize } from './vitShapes';
 
 /** The variants, in nesting order, and the part each one adds to the previous. */
-export const VARIANTS = ['upload', 'load', 'load+norms', 'no output', 'merge'] as const;
+export const VARIANTS = ['upload', 'kernel', 'no output', 'merge'] as const;
 export const PARTS: Record<(typeof VARIANTS)[number], string> = {
-  upload: 'read + upload (uploadRaw / writeBuffer)',
-  load: 'unpack theta0 + task-vector kernels',
-  'load+norms': 'norms of theta0 and tau (sumSquares + readback)',
-  'no output': "method's kernels + merged-delta norm",
-  merge: 'pack + readback + safetensors writer',
+  upload: 'read + upload (RawUploader: staging ring, one copy per chunk)',
+  kernel: 'fused kernel (linear_merge: decode, combine, encode, norm partials)',
+  'no output': 'norm partials read back and folded',
+  merge: 'output read back + safetensors writer',
 };
 
 /** Parts from the variants' medians: each variant minus the one before it (the first as it is). */
@@ -40,30 +40,47 @@ export function partsOf(variants: Record<string, number>): Breakdown['parts'] {
   });
 }
 
-/** Times the five variants of `method` on `m` (see the file comment). */
-export async function breakdown(ctx: GpuContext, m: BenchModels, method: string, size: VitSize, repeats: Repeats): Promise<Breakdown> {
+/** Times the four variants of Task Arithmetic on `m` (see the file comment). */
+export async function breakdown(ctx: GpuContext, m: BenchModels, size: VitSize, repeats: Repeats): Promise<Breakdown> {
+  const method = 'task_arithmetic';
   const config = resolveConfig({ method });
   const tasks = m.models.length;
   const merged = alignModels(m.base, m.models, config.options).filter((t) => t.action === 'merge');
-  const granularity = planOf(method).granularity;
+  const step = rawChunkStep(ctx, tasks, DEFAULT_OPTIONS.chunkElements);
+  const depth = rawChunksInFlight(ctx);
   const drain = () => ctx.device.queue.onSubmittedWorkDone();
-  const stream = () =>
-    new ChunkStream(ctx, { base: m.base, models: m.models }, merged, { granularity, chunkElements: DEFAULT_OPTIONS.chunkElements, cacheBytes: 0 });
-  const runs: Record<(typeof VARIANTS)[number], () => Promise<void>> = {
-    upload: async () => {
-      for (const t of merged) {
-        for (const range of chunkRanges(t, granularity, DEFAULT_OPTIONS.chunkElements)) {
-          for (const model of [m.base, ...m.models]) ctx.destroyBuffer(uploadRaw(ctx, 'breakdown upload', await model.readTensor(t.name, range)));
-          await drain();
+  const chunks = merged.flatMap((t) => Array.from({ length: Math.ceil(t.numel / step) }, (_, i) => ({ t, start: i * step, count: Math.min(step, t.numel - i * step) })));
+  // Upload every chunk, optionally with the fused kernel, keeping `depth` chunks in flight as the output pass does.
+  const stream = async (withKernel: boolean) => {
+    const uploader = new RawUploader(ctx, { base: m.base, models: m.models }, undefined, LINEAR_BLOCK, depth + 1);
+    const kernel = new LinearMergeKernel(ctx);
+    const maxCount = Math.min(step, Math.max(...merged.map((t) => t.numel)));
+    const out = ctx.createBuffer('breakdown out', linearMergeOutBytes(maxCount, 'F32'), GPUBufferUsage.STORAGE);
+    const partials = ctx.createBuffer('breakdown partials', (tasks + 2) * linearMergeThreads(maxCount) * 4, GPUBufferUsage.STORAGE);
+    const coeffs = new Float32Array(tasks).fill(0.3);
+    try {
+      const inFlight: Promise<undefined>[] = [];
+      for (const c of chunks) {
+        const raw = await uploader.upload(c.t, c.start, c.count);
+        if (withKernel) {
+          const encoder = ctx.device.createCommandEncoder();
+          kernel.encode(encoder, { inputs: raw.buffer, segments: raw.segments, numel: c.count, coeffs, outDtype: 'F32', out, partials });
+          ctx.device.queue.submit([encoder.finish()]);
         }
+        inFlight.push(drain());
+        while (inFlight.length >= depth) await inFlight.shift();
       }
-    },
-    load: () => stream().forEach(drain),
-    'load+norms': () =>
-      stream().forEach(async (c) => {
-        await sumSquares(ctx, c.base, 1, c.count);
-        await sumSquares(ctx, c.stack, tasks, c.count);
-      }),
+      await drain();
+    } finally {
+      uploader.destroy();
+      kernel.destroy();
+      ctx.destroyBuffer(out);
+      ctx.destroyBuffer(partials);
+    }
+  };
+  const runs: Record<(typeof VARIANTS)[number], () => Promise<void>> = {
+    upload: () => stream(false),
+    kernel: () => stream(true),
     'no output': async () => void (await runMerge(ctx, { base: m.base, models: m.models, config, metrics: false })),
     merge: async () => void (await mergeOnce(ctx, m, method, false)),
   };
@@ -77,6 +94,5 @@ export async function breakdown(ctx: GpuContext, m: BenchModels, method: string,
     variants[v] = t.ms;
     spreads[v] = Math.max(...t.runs) - Math.min(...t.runs);
   }
-  const chunks = merged.reduce((n, t) => n + chunkRanges(t, granularity, DEFAULT_OPTIONS.chunkElements).length, 0);
-  return { method, tasks, dtype: m.dtype, size: sizeInfo(size), reps: repeats.reps, chunks, variants, spreads, parts: partsOf(variants) };
+  return { method, tasks, dtype: m.dtype, size: sizeInfo(size), reps: repeats.reps, chunks: chunks.length, variants, spreads, parts: partsOf(variants) };
 }

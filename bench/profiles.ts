@@ -51,7 +51,7 @@ export const PROFILES: Record<string, Profile> = {
       matmulSettings: { minBatchMs: 0, reps: 3 },
     },
     warmupSize: scaledVit(64, 1),
-    acceptance: { size: scaledVit(2, 1), tasks: 8, repeats: { warmups: 0, reps: 3 }, breakdownRepeats: { warmups: 0, reps: 3 } },
+    acceptance: { size: scaledVit(2, 1), tasks: 8, repeats: { warmups: 1, reps: 5 }, breakdownRepeats: { warmups: 0, reps: 3 } },
     // 20 models: one timed run per workload (Breadcrumbs alone takes 10-35 s there), so that a shared, busy machine
     // still finishes inside 10 minutes.
     matrix: { size: scaledVit(32, 1), tasks: [8, 2, 20], dtypes: ['F32', 'BF16'], repeats: { warmups: 0, reps: 3 }, repeatsAt: { 20: { warmups: 0, reps: 1 } } },

@@ -8,18 +8,13 @@ import type { BenchResults } from './results';
 
 const ADVICE: Record<string, string> = {
   [PARTS.upload]:
-    'uploadRaw makes and destroys a GPU buffer per chunk per model. Keep persistent upload buffers (a small ring per model slot, or buffers mapped at creation) ' +
-    'and double-buffer in ChunkStream.load: read and upload chunk i+1 while chunk i is merged.',
-  [PARTS.load]:
-    'ChunkStream.load launches one unpack and one task_vector kernel per model per chunk, each reading theta0 again and writing a full f32 row. Decode all T ' +
-    'raw chunks into the stack in one launch, reading raw words as vec4s.',
-  [PARTS['load+norms']]:
-    'runMerge takes ||theta0||, ||tau_t|| and ||merged|| with sum_squares and a readback per chunk even when metrics are off. Make them part of the metrics ' +
-    'option, or fold the squares into the task_vector / combine kernels as per-thread partials (sum_squares reduces with 9 workgroup-barrier rounds per 4096 ' +
-    'elements, which CPU-emulated devices execute very slowly) and read all partials of a tensor back once.',
-  [PARTS['no output']]: 'combine reads the whole f32 stack once more; then the merged-delta norm is another sum_squares with a readback (see the norms item).',
-  [PARTS.merge]:
-    'pack_add, then readBuffer, which creates a staging buffer and waits on mapAsync per chunk. Reuse staging buffers and overlap the readback of chunk i with the kernels of chunk i+1.',
+    'The host copies every input byte into a mapped staging buffer and the GPU copies it once more; on a CPU-emulated device both copies run on the ' +
+    'cores the kernels need. A source that can fill the staging buffer directly (a file read into the mapped range) would save the first copy.',
+  [PARTS.kernel]:
+    'linear_merge reads every input once and writes the output once; what it costs above the copy kernel is its arithmetic (decode, T products and ' +
+    'sums, norm partials) per 16-element block.',
+  [PARTS['no output']]: 'One readback of (T + 2) partials per 16 elements and chunk, folded in float64 on the host.',
+  [PARTS.merge]: 'The output bytes come back through the same staging buffer as the partials and go through the safetensors writer.',
 };
 
 /** Why a method costs much more than Task Arithmetic on the same models, and what to change. */
@@ -32,7 +27,7 @@ const METHOD_ADVICE: Record<string, string> = {
     'needs that pass, but it can share the norms runMerge takes anyway and read its partials back once per tensor.',
   slerp: 'beginTensor streams every tensor once more (copies into a 3-row buffer and a Gram reduction per chunk) before the output pass, as Model Stock does.',
   tall_masks: 'It writes T models: T pack_add kernels and T readbacks per chunk.',
-  ties: 'See the TIES passes item.',
+  ties: 'Global TIES reads the models twice (the statistics scan, then the fused output): see the TIES passes item.',
 };
 
 /** How many times Task Arithmetic's time each method takes at worst over the matrix's (models, dtype) workloads, for ratios >= `min`. */
@@ -57,14 +52,13 @@ export function recommendations(r: BenchResults): string[] {
   const out: { share: number; text: string }[] = [];
   const b = r.acceptance.breakdown;
   const ta = r.acceptance.taskArithmetic;
-  if (ta?.fractionOfCopy != null && ta.fractionOfCopy < 0.5) {
+  const taFraction = r.acceptance.paired?.fraction ?? ta?.fractionOfCopy ?? null;
+  if (taFraction !== null && taFraction < 0.5) {
     out.push({
-      share: 1 - ta.fractionOfCopy,
+      share: 1 - taFraction,
       text:
-        `**Task Arithmetic reaches ${pct(ta.fractionOfCopy)} of the copy kernel's bandwidth.** Its floor is one read of every input and one write of the ` +
-        'output; the streamed path instead writes an f32 task-vector stack, reads it again for the norms and for combine, and packs separately. For the ' +
-        'linear methods (Task Arithmetic, simple average, Model Stock, LiNeS on TA) one kernel per chunk can decode the T + 1 raw inputs as vec4 words, ' +
-        'form theta0 + sum_t lambda_t (theta_t - theta0) and pack the output, which moves exactly the bytes of the bandwidth figure.',
+        `**Task Arithmetic reaches ${pct(taFraction)} of the copy kernel's bandwidth.** Its fused pass (linear_merge) moves exactly the bytes of ` +
+        'the bandwidth figure; the rest is the upload copy on the host, the readbacks and the arithmetic of the kernel (see the breakdown).',
     });
   }
   if (b) {
@@ -74,29 +68,26 @@ export function recommendations(r: BenchResults): string[] {
     const launch = r.probes.find((p) => p.unit === 'launches/s');
     const whole = b.variants.merge ?? 0;
     if (launch && whole > 0) {
-      const launches = b.chunks * (b.tasks + 6);
-      const ms = launches * launch.msPerIteration;
+      // One fused launch and one readback per chunk.
+      const ms = b.chunks * launch.msPerIteration;
       out.push({
         share: ms / whole,
         text:
-          `**Fixed cost per kernel: ${Number(launch.msPerIteration.toPrecision(3))} ms per small launch and wait (probe).** Task Arithmetic makes T + 6 launches ` +
-          `and 4 queue round trips per chunk: ${launches} launches for this ${b.chunks}-chunk model, ${s(ms)} (${pct(ms / whole)}) if each paid the probe's cost. ` +
-          "Encode a chunk's kernels in one command encoder and one submit, reuse parameter buffers, and pack small tensors (biases, norms) into shared chunks.",
+          `**Fixed cost per chunk: ${Number(launch.msPerIteration.toPrecision(3))} ms per small launch and wait (probe).** Task Arithmetic makes one launch ` +
+          `and one readback per chunk: ${b.chunks} chunks, ${s(ms)} (${pct(ms / whole)}) if each paid the probe's cost in full; chunks in flight hide part of it.`,
       });
     }
   }
   const ties = r.acceptance.ties;
   if (ties && ties.passes.length > 1) {
-    const threshold = ties.passes.filter((p) => p.phase === 'TIES threshold').reduce((n, p) => n + p.ms, 0);
-    const majority = ties.passes.filter((p) => p.phase === 'TIES majority sign').reduce((n, p) => n + p.ms, 0);
+    const stats = ties.passes.filter((p) => p.phase !== 'merge' && p.phase !== 'merge again').reduce((n, p) => n + p.ms, 0);
+    const names = ties.passes.filter((p) => p.phase !== 'merge').map((p) => p.phase).join(', ');
     out.push({
-      share: (threshold + majority) / ties.timing.ms,
+      share: stats / ties.timing.ms,
       text:
-        `**Global TIES statistics passes: threshold ${s(threshold)} (2 streaming passes) and majority sign ${s(majority)} before the output pass ` +
-        `(${pct((threshold + majority) / ties.timing.ms)} of TIES).** Each pass re-reads the models and rebuilds the task vectors, because the stack stays on ` +
-        'the GPU only under cacheBytes (512 MiB; 8 full-size f32 models need 3.1 GB). Keep the stack in bf16 on the GPU when that fits; and since pass 1 ' +
-        "already fixes each task's threshold to one 16-bit key prefix, add up the elected signs during pass 2 for every column with no entry in that prefix " +
-        'bin, leaving only those few columns to a final fix-up instead of a whole majority-sign pass.',
+        `**Global TIES statistics before the output pass: ${s(stats)} (${pct(stats / ties.timing.ms)} of TIES; ${names}).** A sample brackets each ` +
+        "task's threshold and one scan of the raw models (ties_scan) counts the keys above the bracket and lists those inside it; the listed keys go " +
+        'through atomic counters, which CPU-emulated devices run slowly. A larger sample narrows the brackets (fewer listed keys) at the cost of reading it.',
     });
   }
   for (const m of slowMethods(r)) {

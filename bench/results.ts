@@ -71,6 +71,17 @@ export interface ReferenceFigure {
 }
 
 /** Where the time of one merge goes: each part measured as the difference of two runs of the streaming pass. */
+/**
+ * Task Arithmetic against the copy kernel timed right before each of its runs (so a machine whose speed drifts during
+ * the suite moves both): each pair's ratio of effective bandwidths, and their median, the acceptance figure.
+ */
+export interface PairedCopy {
+  copyGBs: number[];
+  taGBs: number[];
+  ratios: number[];
+  fraction: number;
+}
+
 export interface Breakdown {
   method: string;
   tasks: number;
@@ -157,7 +168,7 @@ export interface BenchResults {
   /** The copy-kernel bandwidth every merge figure is divided by (GB/s), and the matmul peak (GFLOP/s). */
   copyGBs: number;
   matmulGflops: number;
-  acceptance: { taskArithmetic: EngineFigure | null; ties: EngineFigure | null; tiesOverTa: number | null; breakdown: Breakdown | null };
+  acceptance: { taskArithmetic: EngineFigure | null; ties: EngineFigure | null; tiesOverTa: number | null; breakdown: Breakdown | null; paired?: PairedCopy | null };
   merges: EngineFigure[];
   metricsCost: { method: string; off: EngineFigure; on: EngineFigure }[];
   torch: TorchFigure[];

@@ -20,8 +20,8 @@ import { opcmFigure, runTorchOpcm, timeOpcmGpu, timeOpcmTwin } from './opcmRun';
 import { generateModels, type BenchDType, type BenchModels } from './models';
 import { matrixRepeats, type Profile } from './profiles';
 import { copyBufferProbe, copyKernelProbe, launchProbe, matmulProbe, readbackProbe, uploadProbe } from './probes';
-import { RESULTS_FORMAT, type BenchResults, type EngineFigure, type ReferenceFigure } from './results';
-import type { Repeats } from './stats';
+import { RESULTS_FORMAT, type BenchResults, type EngineFigure, type PairedCopy, type ReferenceFigure } from './results';
+import { gbPerSecond, median, type Repeats } from './stats';
 import { sizeLabel, vitTensors, type VitSize } from './vitShapes';
 
 /** How the suite is run. */
@@ -51,6 +51,22 @@ export function modelCountProblem(method: string, tasks: number): string | null 
 /** The first `tasks` fine-tuned models of a generated set. */
 function subset(m: BenchModels, tasks: number): BenchModels {
   return { ...m, models: m.models.slice(0, tasks) };
+}
+
+/** Task Arithmetic runs, each right after one batch of the copy kernel (see PairedCopy). */
+async function pairedWithCopy(ctx: GpuContext, m: BenchModels, reps: number, copyBytes: number, minBatchMs: number): Promise<PairedCopy> {
+  const out: PairedCopy = { copyGBs: [], taGBs: [], ratios: [], fraction: 0 };
+  for (let i = 0; i < reps; i++) {
+    const copy = (await copyKernelProbe(ctx, copyBytes, 'vec4', { minBatchMs, reps: 1 })).rate;
+    const t0 = performance.now();
+    const run = await mergeOnce(ctx, m, 'task_arithmetic', false);
+    const ta = gbPerSecond((m.models.length + 1) * m.modelBytes + run.outputBytes, performance.now() - t0);
+    out.copyGBs.push(copy);
+    out.taGBs.push(ta);
+    out.ratios.push(ta / copy);
+  }
+  out.fraction = median(out.ratios);
+  return out;
 }
 
 /** Runs the whole suite on `ctx` and returns its results (the caller writes them). */
@@ -133,13 +149,15 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
     const ta = await measureMerge(ctx, m, 'task_arithmetic', acc.repeats, { size: acc.size, copyGBs: r.copyGBs });
     step(`acceptance: ties, ${acc.tasks} x F32, ${sizeLabel(acc.size)}`);
     const ties = await measureMerge(ctx, m, 'ties', acc.repeats, { size: acc.size, copyGBs: r.copyGBs });
-    r.acceptance = { taskArithmetic: ta, ties, tiesOverTa: ties.timing.ms / ta.timing.ms, breakdown: null };
+    r.acceptance = { taskArithmetic: ta, ties, tiesOverTa: ties.timing.ms / ta.timing.ms, breakdown: null, paired: null };
+    step('acceptance: task_arithmetic, each run right after a copy-kernel probe');
+    r.acceptance.paired = await pairedWithCopy(ctx, m, acc.repeats.reps, copyBytes, pr.settings.minBatchMs);
     if (acc.breakdownRepeats && inBudget()) {
-      // The five variants cost about 3.2 merges per repetition: as many repetitions as fit in a fifth of the budget (at least one).
-      const fit = Math.floor((0.2 * p.budgetMs) / (3.2 * ta.timing.ms));
+      // The four variants cost about 3.5 merges per repetition: as many repetitions as fit in a fifth of the budget (at least one).
+      const fit = Math.floor((0.2 * p.budgetMs) / (3.5 * ta.timing.ms));
       const repeats = { ...acc.breakdownRepeats, reps: Math.max(1, Math.min(acc.breakdownRepeats.reps, fit)) };
       step(`breakdown of task_arithmetic (${repeats.reps} run(s) per variant)`);
-      r.acceptance.breakdown = await breakdown(ctx, m, 'task_arithmetic', acc.size, repeats);
+      r.acceptance.breakdown = await breakdown(ctx, m, acc.size, repeats);
     } else r.skipped.push({ what: 'time breakdown of task_arithmetic', reason: acc.breakdownRepeats ? 'time budget' : `not part of profile ${p.name}` });
     if (p.reference.acceptance) {
       for (const fig of [ta, ties]) {

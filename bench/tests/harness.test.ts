@@ -109,9 +109,9 @@ describe('arguments and profiles', () => {
 
 describe('breakdown arithmetic', () => {
   it('derives each part as a variant minus the one before it, as a share of the whole merge', () => {
-    const variants = { upload: 10, load: 30, 'load+norms': 70, 'no output': 80, merge: 100 };
+    const variants = { upload: 10, kernel: 70, 'no output': 80, merge: 100 };
     const parts = partsOf(variants);
-    expect(parts.map((p) => p.ms)).toEqual([10, 20, 40, 10, 20]);
+    expect(parts.map((p) => p.ms)).toEqual([10, 60, 10, 20]);
     expect(parts.map((p) => p.part)).toEqual(VARIANTS.map((v) => PARTS[v]));
     expect(parts.reduce((s, p) => s + p.fraction, 0)).toBeCloseTo(1, 12);
   });
@@ -140,7 +140,7 @@ function figure(method: string, ms: number, fractionOfCopy: number, passes: Engi
 
 function results(over: Partial<BenchResults> = {}): BenchResults {
   const ta = figure('task_arithmetic', 1000, 0.02);
-  const ties = figure('ties', 4000, 0.005, [{ phase: 'TIES threshold', ms: 1500 }, { phase: 'TIES majority sign', ms: 1000 }, { phase: 'merge', ms: 1500 }]);
+  const ties = figure('ties', 4000, 0.005, [{ phase: 'TIES statistics', ms: 2500 }, { phase: 'merge', ms: 1500 }]);
   return {
     format: RESULTS_FORMAT, date: '2026-01-02T03:04:05.000Z', profile: 'swiftshader', adapter: 'google/swiftshader/SwiftShader driver 5.0.0', isSoftware: true,
     host: { platform: 'linux-x64', cpus: 2, cpuModel: 'cpu', memoryBytes: 2 ** 34, node: 'v20', loadAverageStart: [1, 1, 1], loadAverageEnd: [2, 2, 2] },
@@ -152,7 +152,7 @@ function results(over: Partial<BenchResults> = {}): BenchResults {
     copyGBs: 0.5, matmulGflops: 1,
     acceptance: {
       taskArithmetic: ta, ties, tiesOverTa: 4,
-      breakdown: { method: 'task_arithmetic', tasks: 8, dtype: 'F32', size: ta.size, reps: 1, chunks: 23, spreads: { upload: 1, load: 1, 'load+norms': 1, 'no output': 1, merge: 150 }, variants: { upload: 10, load: 300, 'load+norms': 800, 'no output': 900, merge: 1000 }, parts: partsOf({ upload: 10, load: 300, 'load+norms': 800, 'no output': 900, merge: 1000 }) },
+      breakdown: { method: 'task_arithmetic', tasks: 8, dtype: 'F32', size: ta.size, reps: 1, chunks: 23, spreads: { upload: 1, kernel: 1, 'no output': 1, merge: 150 }, variants: { upload: 10, kernel: 800, 'no output': 900, merge: 1000 }, parts: partsOf({ upload: 10, kernel: 800, 'no output': 900, merge: 1000 }) },
     },
     merges: [ta], metricsCost: [], torch: [{ method: 'task_arithmetic', tasks: 8, dtype: 'F32', sizeLabel: ta.size.label, ms: 250, runs: [250], device: 'cpu', torch: '1.13', threads: 1, peakRssBytes: 1 }],
     torchError: null, reference: [], skipped: [{ what: 'slerp, 8 x F32', reason: 'slerp takes at most 2 models' }], notMeasured: [{ what: 'OPCM', reason: 'not measured yet' }], notes: ['a note'],
@@ -177,14 +177,22 @@ describe('summary', () => {
     const md2 = renderMarkdown(passing);
     expect(md2).toMatch(/\*\*60%\*\* \| >= 50% \| meets/);
     expect(md2).toMatch(/\*\*2x\*\* \| <= 3x \| meets/);
+    // With paired copy probes, the median of the per-run ratios decides.
+    const paired = results();
+    paired.acceptance = { ...paired.acceptance, paired: { copyGBs: [1, 2, 1.5], taGBs: [0.6, 0.8, 0.75], ratios: [0.6, 0.4, 0.5], fraction: 0.5 } };
+    const md3 = renderMarkdown(paired);
+    expect(md3).toContain('the copy kernel timed right before each of 3 TA runs');
+    expect(md3).toMatch(/ratios 60%, 40%, 50% = \*\*50%\*\* \| >= 50% \| meets/);
+    expect(recommendations(paired).some((x) => x.startsWith('**Task Arithmetic reaches'))).toBe(false);
   });
   it('orders recommendations by their share of the merge and quotes the numbers', () => {
     const recs = recommendations(results());
     expect(recs[0]).toMatch(/^\*\*Task Arithmetic reaches 2% of the copy kernel's bandwidth/);
-    expect(recs[1]).toMatch(/^\*\*Fixed cost per kernel: 2 ms.*322 launches for this 23-chunk model, 0.644 s \(64%\)/);
-    expect(recs[2]).toMatch(/^\*\*Global TIES statistics passes: threshold 1.5 s \(2 streaming passes\) and majority sign 1 s .*\(63%/);
-    expect(recs[3]).toMatch(/^\*\*norms of theta0 and tau.*0.5 s \(50% of Task Arithmetic\)/);
-    expect(recs).toHaveLength(7);
+    expect(recs[1]).toMatch(/^\*\*fused kernel \(linear_merge.*0.79 s \(79% of Task Arithmetic\)/);
+    expect(recs[2]).toMatch(/^\*\*Global TIES statistics before the output pass: 2.5 s \(63% of TIES; TIES statistics\)/);
+    expect(recs[3]).toMatch(/^\*\*norm partials read back and folded: 0.1 s \(10% of Task Arithmetic\)/);
+    expect(recs[5]).toMatch(/^\*\*Fixed cost per chunk: 2 ms.*23 chunks, 0.046 s \(4.6%\)/);
+    expect(recs).toHaveLength(6);
     expect(recs.some((r) => r.startsWith('**read + upload'))).toBe(false);
   });
   it('names the methods that take several times Task Arithmetic on the same models', () => {
@@ -195,8 +203,8 @@ describe('summary', () => {
   });
   it('marks breakdown parts smaller than the run-to-run spread', () => {
     const md = renderMarkdown(results());
-    expect(md).toContain('| pack + readback + safetensors writer | 100 ms | 10% (within the spread) | 151 ms |');
-    expect(md).toContain('| norms of theta0 and tau (sumSquares + readback) | 500 ms | 50% | 2.0 ms |');
+    expect(md).toContain('| output read back + safetensors writer | 100 ms | 10% (within the spread) | 151 ms |');
+    expect(md).toContain('| fused kernel (linear_merge: decode, combine, encode, norm partials) | 790 ms | 79% | 2.0 ms |');
   });
   it('formats times, significant digits and adapter labels', () => {
     expect(fmtMs(1234)).toBe('1.23 s');

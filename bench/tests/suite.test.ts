@@ -54,8 +54,11 @@ describe('runSuite', () => {
     const header = ta!.bytesMoved - 4 * modelBytes;
     expect(header).toBeGreaterThan(0);
     expect(header).toBeLessThan(2 ** 16);
-    expect(ties!.passes.map((p) => p.phase)).toEqual(['TIES threshold', 'TIES majority sign', 'merge']);
-    expect(breakdown!.parts).toHaveLength(5);
+    expect(ties!.passes.map((p) => p.phase)).toEqual(['TIES statistics', 'merge']);
+    const paired = r.acceptance.paired!;
+    expect(paired.ratios).toHaveLength(profile.acceptance.repeats.reps);
+    paired.ratios.forEach((x, i) => expect(x).toBeCloseTo(paired.taGBs[i]! / paired.copyGBs[i]!, 12));
+    expect(breakdown!.parts).toHaveLength(4);
     expect(breakdown!.parts.reduce((s, p) => s + p.ms, 0)).toBeCloseTo(breakdown!.variants.merge!, 6);
     expect(breakdown!.chunks).toBe(vitTensors(profile.acceptance.size).length);
   });
