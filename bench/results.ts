@@ -73,7 +73,8 @@ export interface ReferenceFigure {
 /** Where the time of one merge goes: each part measured as the difference of two runs of the streaming pass. */
 /**
  * Task Arithmetic against the copy kernel timed right before each of its runs (so a machine whose speed drifts during
- * the suite moves both): each pair's ratio of effective bandwidths, and their median, the acceptance figure.
+ * the suite moves both; one untimed merge sits between them): each pair's ratio of effective bandwidths, and their
+ * median, the acceptance figure.
  */
 export interface PairedCopy {
   copyGBs: number[];

@@ -109,16 +109,14 @@ fn pick(gamma: vec4<i32>, pos: vec4<f32>, neg: vec4<f32>) -> vec4<f32> {
 
 // SUM: adds coeff * x to the side x agrees with.
 struct Pair { pos: vec4<f32>, neg: vec4<f32> }
-fn add_sides(acc: Pair, x: vec4<u32>, coeff: f32, zero: u32) -> Pair {
-  let sd = sides(x);
+fn add_sides(acc: Pair, x: vec4<u32>, sd: Sides, coeff: f32, zero: u32) -> Pair {
   let term = unfused4(coeff * bitcast<vec4<f32>>(x), zero);
   return Pair(acc.pos + select(vec4<f32>(0.0), term, sd.pos), acc.neg + select(vec4<f32>(0.0), term, sd.neg));
 }
 
 // MAX: per side, the first row of strictly largest magnitude, as its coefficient * entry (rounded on its own).
 struct Best { pos_mag: vec4<u32>, neg_mag: vec4<u32>, pos: vec4<f32>, neg: vec4<f32> }
-fn keep_best(b: Best, x: vec4<u32>, coeff: f32, zero: u32) -> Best {
-  let sd = sides(x);
+fn keep_best(b: Best, x: vec4<u32>, sd: Sides, coeff: f32, zero: u32) -> Best {
   let mag = x & vec4<u32>(TIES_MAG);
   let term = unfused4(coeff * bitcast<vec4<f32>>(x), zero);
   // A magnitude of 0 marks an empty side: every agreeing entry is larger.
@@ -132,12 +130,6 @@ fn mean_term(x: vec4<u32>, gamma: vec4<i32>, count: vec4<u32>, coeff: f32, zero:
   let factor = vec4<f32>(recip[count.x], recip[count.y], recip[count.z], recip[count.w]);
   let kept = select(x, bitcast<vec4<u32>>(bitcast<vec4<f32>>(x) * factor), count > vec4<u32>(1u));
   return unfused4(coeff * bitcast<vec4<f32>>(select(vec4<u32>(0u), kept, ties_agrees4(x, gamma))), zero);
-}
-
-// 1 where a trimmed entry can agree with an elected sign (non-zero, not NaN), else 0.
-fn can_agree(x: vec4<u32>) -> vec4<u32> {
-  let mag = x & vec4<u32>(TIES_MAG);
-  return ones((mag != vec4<u32>(0u)) & (mag <= vec4<u32>(TIES_INF_BITS)));
 }
 
 // Columns of a quad whose sum elects +1, -1, and those with a zero sum and an entry that could agree (tied).
@@ -192,25 +184,26 @@ fn main(
     s.b += bitcast<vec4<f32>>(x.b);
     s.c += bitcast<vec4<f32>>(x.c);
     s.d += bitcast<vec4<f32>>(x.d);
-    signed = U4(signed.a | can_agree(x.a), signed.b | can_agree(x.b), signed.c | can_agree(x.c), signed.d | can_agree(x.d));
+    // Which entries can agree with +1 / -1: shared by the tied test and every merge rule.
+    let qa = sides(x.a);
+    let qb = sides(x.b);
+    let qc = sides(x.c);
+    let qd = sides(x.d);
+    signed = U4(signed.a | ones(qa.pos | qa.neg), signed.b | ones(qb.pos | qb.neg), signed.c | ones(qc.pos | qc.neg), signed.d | ones(qd.pos | qd.neg));
     let coeff = params.coeffs[r >> 2u][r & 3u];
     if (MODE == MODE_MAX) {
-      ba = keep_best(ba, x.a, coeff, zero);
-      bb = keep_best(bb, x.b, coeff, zero);
-      bc = keep_best(bc, x.c, coeff, zero);
-      bd = keep_best(bd, x.d, coeff, zero);
+      ba = keep_best(ba, x.a, qa, coeff, zero);
+      bb = keep_best(bb, x.b, qb, coeff, zero);
+      bc = keep_best(bc, x.c, qc, coeff, zero);
+      bd = keep_best(bd, x.d, qd, coeff, zero);
     } else if (MODE == MODE_MEAN) {
-      let ga = sides(x.a);
-      let gb = sides(x.b);
-      let gc = sides(x.c);
-      let gd = sides(x.d);
-      np = U4(np.a + ones(ga.pos), np.b + ones(gb.pos), np.c + ones(gc.pos), np.d + ones(gd.pos));
-      nn = U4(nn.a + ones(ga.neg), nn.b + ones(gb.neg), nn.c + ones(gc.neg), nn.d + ones(gd.neg));
+      np = U4(np.a + ones(qa.pos), np.b + ones(qb.pos), np.c + ones(qc.pos), np.d + ones(qd.pos));
+      nn = U4(nn.a + ones(qa.neg), nn.b + ones(qb.neg), nn.c + ones(qc.neg), nn.d + ones(qd.neg));
     } else {
-      sa = add_sides(sa, x.a, coeff, zero);
-      sb = add_sides(sb, x.b, coeff, zero);
-      sc = add_sides(sc, x.c, coeff, zero);
-      sd = add_sides(sd, x.d, coeff, zero);
+      sa = add_sides(sa, x.a, qa, coeff, zero);
+      sb = add_sides(sb, x.b, qb, coeff, zero);
+      sc = add_sides(sc, x.c, qc, coeff, zero);
+      sd = add_sides(sd, x.d, qd, coeff, zero);
     }
   }
   let maj = params.majority;

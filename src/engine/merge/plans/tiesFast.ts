@@ -81,12 +81,12 @@ function keysOf(tau: Float32Array): Uint32Array {
 }
 
 /**
- * The majority sign the sample suggests: the sampled columns' trimmed sums at the sampled thresholds (f32, row
+ * The majority sign the sample suggests: every 4th sampled column's trimmed sum at the sampled thresholds (f32, row
  * order). Only a provisional value: the fused output pass checks it against its exact tally.
  */
 function estimateMajority(sample: Float32Array[], keys: Uint32Array[], thresholds: Uint32Array): -1 | 1 {
   let balance = 0;
-  for (let j = 0; j < sample[0]!.length; j++) {
+  for (let j = 0; j < sample[0]!.length; j += 4) {
     let s = 0;
     for (let t = 0; t < sample.length; t++) if (keys[t]![j]! >= thresholds[t]!) s = Math.fround(s + sample[t]![j]!);
     if (s > 0) balance++;
@@ -95,7 +95,10 @@ function estimateMajority(sample: Float32Array[], keys: Uint32Array[], threshold
   return balance < 0 ? -1 : 1;
 }
 
-/** The value at ascending position `n` of `a` (reordered in place): Hoare's selection, expected linear time. */
+/**
+ * The value at ascending position `n` of `a` (reordered in place so that smaller values come before position n and
+ * larger ones after it): Hoare's selection, expected linear time.
+ */
 function nth(a: Uint32Array, n: number): number {
   let lo = 0;
   let hi = a.length - 1;
@@ -126,15 +129,16 @@ function bracketsFrom(keys: Uint32Array[], rank: number, total: number): { brack
   keys.forEach((k, t) => {
     const work = k.slice();
     const n = work.length;
-    // Descending position i is ascending position n - 1 - i.
-    const at = (i: number) => nth(work, n - 1 - i);
     const q = rank / total;
     const margin = Math.ceil(5 * Math.sqrt(n * q * (1 - q))) + 32;
-    const hi = Math.floor(q * n) - margin;
-    const lo = Math.ceil(q * n) + margin;
-    brackets[2 * t] = lo >= n ? 0 : at(lo);
-    brackets[2 * t + 1] = hi < 0 ? ABOVE_ALL : at(hi) + 1;
-    guess[t] = at(Math.min(n - 1, Math.floor(q * n)));
+    // Descending position i is ascending position n - 1 - i. The guess splits the array: the bracket's ends are
+    // then selected within the part on their side.
+    const mid = n - 1 - Math.min(n - 1, Math.floor(q * n));
+    guess[t] = nth(work, mid);
+    const hi = n - 1 - (Math.floor(q * n) - margin);
+    const lo = n - 1 - (Math.ceil(q * n) + margin);
+    brackets[2 * t] = lo < 0 ? 0 : nth(work.subarray(0, mid), lo);
+    brackets[2 * t + 1] = hi > n - 1 ? ABOVE_ALL : nth(work.subarray(mid + 1), hi - mid - 1) + 1;
   });
   return { brackets, guess };
 }
