@@ -1,6 +1,6 @@
 /**
  * Physical-limit probes, measured in the same run as the merges: the device's achievable bandwidth (a buffer-copy
- * kernel, bench/copy.wgsl), the engine's host transfers (uploadRaw, readBuffer) and copyBufferToBuffer for context,
+ * kernel, bench/copy.wgsl), the engine's host transfers (UploadRing, readBuffer) and copyBufferToBuffer for context,
  * and the peak of the engine's matmul kernel (src/engine/gpu/matmul.ts) at a large square size. Each probe runs a
  * batch of iterations long enough to time with the wall clock, once to warm up and then `reps` times; the figure is
  * the median per-iteration time.
@@ -10,6 +10,7 @@ import type { GpuContext } from '../src/engine/gpu/device';
 import { workgroupGrid } from '../src/engine/gpu/dispatch';
 import { WORKGROUP_SIZE } from '../src/engine/gpu/constants';
 import { combine, readBuffer, uploadRaw } from '../src/engine/gpu/kernels';
+import { UploadRing } from '../src/engine/gpu/uploadRing';
 import { matmul } from '../src/engine/gpu/matmul';
 import { gbPerSecond, median } from './stats';
 import copyWgsl from './copy.wgsl?raw';
@@ -117,11 +118,25 @@ export async function copyBufferProbe(ctx: GpuContext, bytes: number, s: ProbeSe
   }
 }
 
-/** The engine's upload path: uploadRaw (a new buffer + queue.writeBuffer) of `chunkBytes`, as the merge streams chunks. */
+/**
+ * The engine's upload path for merges: bytes written into a mapped staging buffer of UploadRing (the ring RawUploader
+ * uses, 4 slots) and copied to a storage buffer, `chunkBytes` per iteration.
+ */
 export async function uploadProbe(ctx: GpuContext, chunkBytes: number, s: ProbeSettings): Promise<ProbeResult> {
   const data = new Uint8Array(chunkBytes).fill(1);
-  const t = await timeBatches(ctx, s, () => ctx.destroyBuffer(uploadRaw(ctx, 'probe upload', data)));
-  return bandwidth('upload (uploadRaw)', `${mib(chunkBytes)} host -> GPU`, chunkBytes, t, s.reps);
+  const ring = new UploadRing(ctx, 'probe upload', 4);
+  const dst = ctx.createBuffer('probe upload target', chunkBytes, storage());
+  try {
+    const t = await timeBatches(ctx, s, async () => {
+      const up = await ring.begin(chunkBytes);
+      up.view.set(data);
+      up.commit(dst, 0, chunkBytes);
+    });
+    return bandwidth('upload (UploadRing)', `${mib(chunkBytes)} host -> GPU`, chunkBytes, t, s.reps);
+  } finally {
+    ring.destroy();
+    ctx.destroyBuffer(dst);
+  }
 }
 
 /** The engine's readback path: readBuffer (staging copy + mapAsync + copy out) of `chunkBytes`. */

@@ -37,7 +37,7 @@ describe('runSuite', () => {
 
   it('measures the probes and divides by the vec4 copy kernel and the matmul peak', () => {
     expect(r.probes.map((p) => p.name)).toEqual([
-      'copy kernel (vec4)', 'copy kernel (f32)', 'copyBufferToBuffer', 'upload (uploadRaw)', 'readback (readBuffer)', 'kernel launch + wait', 'matmul (src/engine/gpu/matmul.ts)',
+      'copy kernel (vec4)', 'copy kernel (f32)', 'copyBufferToBuffer', 'upload (UploadRing)', 'readback (readBuffer)', 'kernel launch + wait', 'matmul (src/engine/gpu/matmul.ts)',
     ]);
     for (const p of r.probes) expect(p.rate, p.name).toBeGreaterThan(0);
     expect(r.copyGBs).toBe(r.probes[0]!.rate);
