@@ -1,6 +1,7 @@
 /**
  * Hub models in the page (headless Chromium), against the local fake Hub: the HubPanel adds a base (vision tower only)
- * and two fine-tuned models (a tag-pinned revision and a sharded model) from a configured endpoint, with progress;
+ * and two fine-tuned models (a tag-pinned revision and a sharded model whose first download is cut mid-body and resumes
+ * by range) from a configured endpoint, with progress;
  * a gated repo fails without a token and opens with one; the merged file downloads; a reload opens the same model from
  * the browser cache with no second download; corrupt cache entries are fetched again; cancel stops an open. The token never reaches storage, the URL or the page.
  *
@@ -16,6 +17,11 @@ const ENDPOINT = 'https://mirror.hf.co';
 const fixtures = standardRepos(5);
 let browser: Browser;
 let hub: FakeHub;
+/**
+ * Byte responses to cut short on their way to the page: the first half of the body is delivered under the full
+ * Content-Length, so the browser's read fails mid-body (a dropped connection) and the client must resume from there.
+ */
+const cuts: { repo: string; left: number }[] = [];
 
 beforeAll(async () => {
   browser = await launchBrowser();
@@ -36,6 +42,13 @@ async function hubPage(): Promise<{ page: Page; errors: string[] }> {
     const url = new URL(req.url());
     try {
       const response = await route.fetch({ url: `${hub.url}${url.pathname}${url.search}`, headers: req.headers() });
+      const cut = cuts.find((c) => c.left > 0 && url.pathname.includes(`/${c.repo}/resolve/`) && (response.status() === 200 || response.status() === 206));
+      const body = cut ? await response.body() : null;
+      if (cut && body && body.byteLength > 1) {
+        cut.left--;
+        await route.fulfill({ status: response.status(), headers: response.headers(), body: body.subarray(0, body.byteLength >> 1) });
+        return;
+      }
       await route.fulfill({ response });
     } catch {
       await route.abort('connectionreset');
@@ -64,7 +77,15 @@ describe('Hub models in the page', () => {
     const { page, errors } = await hubPage();
     expect(await add(page, 'test-org/clip-base', 'base')).toBe('done');
     expect(await add(page, 'test-org/task-a@v1', 'model')).toBe('done');
+    // The sharded model's first file response is cut mid-body: the client asks again for the rest, by range.
+    cuts.push({ repo: 'test-org/task-b', left: 1 });
+    const before = hub.log.length;
     expect(await add(page, 'test-org/task-b', 'model')).toBe('done');
+    expect(cuts[0]!.left).toBe(0);
+    const reads = hub.log.slice(before).filter((r) => r.path.includes('/test-org/task-b/resolve/') && r.range);
+    const starts = reads.map((r) => Number(/bytes=(\d+)-/.exec(r.range!)![1]));
+    // A request that starts inside the range of the one before it: the resumed rest of the cut response.
+    expect(starts.some((s, i) => i > 0 && s > starts[i - 1]! && reads[i - 1]!.range!.endsWith(`-${/-(\d+)$/.exec(reads[i]!.range!)![1]}`))).toBe(true);
     const models = page.getByTestId('model-row');
     await expect.poll(() => models.count()).toBe(2);
     expect(await models.nth(0).textContent()).toContain(`test-org/task-a@v1 (${hub.commit('test-org/task-a', 'v1').slice(0, 7)})`);
