@@ -21,6 +21,8 @@
 // while it walks the tasks, so a tau_t partial is one store per thread and task. CPU-emulated devices run straight
 // vec4 code like this near their copy bandwidth; per-element branches or barriers would cost several times more.
 
+// uses: _raw_block
+
 override BASE_DTYPE: u32 = DTYPE_F32;
 override MODEL_DTYPE: u32 = DTYPE_F32;
 override OUT_DTYPE: u32 = DTYPE_F32;
@@ -44,30 +46,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read_write> partials: array<f32>;
 
-// Sixteen consecutive f32 values.
-struct Block {
-  a: vec4<f32>,
-  b: vec4<f32>,
-  c: vec4<f32>,
-  d: vec4<f32>,
-}
-
-// Elements 16k .. 16k+15 of the segment starting at vec4 `first`, in encoding `dtype`.
-fn load_block(first: u32, k: u32, dtype: u32) -> Block {
-  if (dtype == DTYPE_F32) {
-    let at = first + 4u * k;
-    return Block(bitcast<vec4<f32>>(inputs[at]), bitcast<vec4<f32>>(inputs[at + 1u]), bitcast<vec4<f32>>(inputs[at + 2u]), bitcast<vec4<f32>>(inputs[at + 3u]));
-  }
-  // A 16-bit vec4 holds eight elements: groups 4g.. in its xy words (even g) or zw words (odd g).
-  let lo = inputs[first + 2u * k];
-  let hi = inputs[first + 2u * k + 1u];
-  return Block(decode_raw4(lo, 0u, dtype), decode_raw4(lo, 1u, dtype), decode_raw4(hi, 0u, dtype), decode_raw4(hi, 1u, dtype));
-}
-
-fn sum_sq(x: Block) -> f32 {
-  return dot(x.a, x.a) + dot(x.b, x.b) + dot(x.c, x.c) + dot(x.d, x.d);
-}
-
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(
   @builtin(workgroup_id) wg: vec3<u32>,
@@ -81,10 +59,9 @@ fn main(
   }
   let zero = params.zero;
   let theta = load_block(0u, k, BASE_DTYPE);
-  var acc = Block(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+  var acc = F4(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
   for (var t = 0u; t < params.tasks; t++) {
-    let m = load_block(params.model_first + t * params.model_stride, k, MODEL_DTYPE);
-    let tau = Block(m.a - theta.a, m.b - theta.b, m.c - theta.c, m.d - theta.d);
+    let tau = tau_block(t, k, theta);
     let coeff = params.coeffs[t >> 2u][t & 3u];
     acc.a += unfused4(coeff * tau.a, zero);
     acc.b += unfused4(coeff * tau.b, zero);
@@ -94,7 +71,7 @@ fn main(
       partials[(t + 1u) * threads + k] = sum_sq(tau);
     }
   }
-  let merged = Block(theta.a + acc.a, theta.b + acc.b, theta.c + acc.c, theta.d + acc.d);
+  let merged = F4(theta.a + acc.a, theta.b + acc.b, theta.c + acc.c, theta.d + acc.d);
   if (OUT_DTYPE == DTYPE_F32) {
     out[4u * k] = canonical4(merged.a);
     out[4u * k + 1u] = canonical4(merged.b);

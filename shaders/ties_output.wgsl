@@ -26,9 +26,11 @@
 // `threads` return. SUM and MAX read the rows once: the walk keeps both candidates, the sum (or the largest entry) of
 // the positive and of the negative agreeing entries, and the elected sign picks one at the end. That equals combine's
 // sum over all rows because the skipped terms are +-0 products and the running sum, started at +0, is never -0. MEAN
-// needs the agreeing count before it scales, so it reads the rows a second time (the block's bytes still in cache). The four quads are spelled out (structs of four vec4s, never arrays indexed in a loop): a
-// CPU-emulated device keeps them in registers then, where a private array indexed in a loop went to memory and ran
-// several times slower.
+// needs the agreeing count before it scales, so it reads the rows a second time (the block's bytes still in cache).
+// The four quads are spelled out (structs of four vec4s, never arrays indexed in a loop): a CPU-emulated device keeps
+// them in registers then, where a private array indexed in a loop went to memory and ran several times slower.
+
+// uses: _raw_block
 
 override BASE_DTYPE: u32 = DTYPE_F32;
 override MODEL_DTYPE: u32 = DTYPE_F32;
@@ -59,34 +61,9 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> out: array<vec4<u32>>;
 @group(0) @binding(5) var<storage, read_write> partials: array<f32>;
 
-// Sixteen consecutive values (four quads) as floats, bits, counts or signs.
-struct F4 { a: vec4<f32>, b: vec4<f32>, c: vec4<f32>, d: vec4<f32> }
-struct U4 { a: vec4<u32>, b: vec4<u32>, c: vec4<u32>, d: vec4<u32> }
-struct I4 { a: vec4<i32>, b: vec4<i32>, c: vec4<i32>, d: vec4<i32> }
-
-// Elements 16k .. 16k+15 of the segment starting at vec4 `first`, in encoding `dtype` (as linear_merge).
-fn load_block(first: u32, k: u32, dtype: u32) -> F4 {
-  if (dtype == DTYPE_F32) {
-    let at = first + 4u * k;
-    return F4(bitcast<vec4<f32>>(inputs[at]), bitcast<vec4<f32>>(inputs[at + 1u]), bitcast<vec4<f32>>(inputs[at + 2u]), bitcast<vec4<f32>>(inputs[at + 3u]));
-  }
-  let lo = inputs[first + 2u * k];
-  let hi = inputs[first + 2u * k + 1u];
-  return F4(decode_raw4(lo, 0u, dtype), decode_raw4(lo, 1u, dtype), decode_raw4(hi, 0u, dtype), decode_raw4(hi, 1u, dtype));
-}
-
-// Row r's task vector on block k: decode(model r) - theta0.
-fn tau_block(r: u32, k: u32, theta: F4) -> F4 {
-  let m = load_block(params.model_first + r * params.model_stride, k, MODEL_DTYPE);
-  return F4(m.a - theta.a, m.b - theta.b, m.c - theta.c, m.d - theta.d);
-}
 
 fn trim_block(x: F4, threshold: u32) -> U4 {
   return U4(ties_trim4(bitcast<vec4<u32>>(x.a), threshold), ties_trim4(bitcast<vec4<u32>>(x.b), threshold), ties_trim4(bitcast<vec4<u32>>(x.c), threshold), ties_trim4(bitcast<vec4<u32>>(x.d), threshold));
-}
-
-fn sum_sq(x: F4) -> f32 {
-  return dot(x.a, x.a) + dot(x.b, x.b) + dot(x.c, x.c) + dot(x.d, x.d);
 }
 
 fn ones(b: vec4<bool>) -> vec4<u32> {

@@ -31,6 +31,8 @@
 // acc_stride) on a 2-D grid (flat_index). A thread walks the rows once, four quads of columns per row, keeping the
 // quads' sums in registers (spelled out, as in ties_output: no arrays indexed in loops).
 
+// uses: _raw_block
+
 override BASE_DTYPE: u32 = DTYPE_F32;
 override MODEL_DTYPE: u32 = DTYPE_F32;
 override SIGNS: bool = true;
@@ -52,25 +54,6 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> counters: array<atomic<u32>>;
 @group(0) @binding(5) var<storage, read_write> window: array<u32>;
 
-// Sixteen consecutive values (four quads).
-struct F4 { a: vec4<f32>, b: vec4<f32>, c: vec4<f32>, d: vec4<f32> }
-struct B4 { a: vec4<bool>, b: vec4<bool>, c: vec4<bool>, d: vec4<bool> }
-
-// Elements 16k .. 16k+15 of the segment starting at vec4 `first`, in encoding `dtype` (as linear_merge).
-fn load_block(first: u32, k: u32, dtype: u32) -> F4 {
-  if (dtype == DTYPE_F32) {
-    let at = first + 4u * k;
-    return F4(bitcast<vec4<f32>>(inputs[at]), bitcast<vec4<f32>>(inputs[at + 1u]), bitcast<vec4<f32>>(inputs[at + 2u]), bitcast<vec4<f32>>(inputs[at + 3u]));
-  }
-  let lo = inputs[first + 2u * k];
-  let hi = inputs[first + 2u * k + 1u];
-  return F4(decode_raw4(lo, 0u, dtype), decode_raw4(lo, 1u, dtype), decode_raw4(hi, 0u, dtype), decode_raw4(hi, 1u, dtype));
-}
-
-fn tau_block(r: u32, k: u32, theta: F4) -> F4 {
-  let m = load_block(params.model_first + r * params.model_stride, k, MODEL_DTYPE);
-  return F4(m.a - theta.a, m.b - theta.b, m.c - theta.c, m.d - theta.d);
-}
 
 fn count4(b: vec4<bool>) -> u32 {
   return dot(select(vec4<u32>(0u), vec4<u32>(1u), b), vec4<u32>(1u));

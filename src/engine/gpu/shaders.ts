@@ -1,7 +1,9 @@
 /**
  * The one place that loads WGSL. Kernels live in the top-level `shaders/` folder, one per file; Vite (page,
  * vitest and the CLI build alike) inlines them as strings. Every kernel is prefixed with the shared constants
- * and with `common.wgsl` (helpers: indexing, f16/bf16 decoding, RNG), so nothing is copied between kernels.
+ * and with `common.wgsl` (helpers: indexing, f16/bf16 decoding, RNG), so nothing is copied between kernels. Files
+ * whose name starts with `_` are parts for a few kernels: a kernel with the line `// uses: _name` gets `_name.wgsl`
+ * after the prelude (parts may use the kernel's own bindings).
  */
 import { wgslConstants } from './constants';
 
@@ -16,9 +18,9 @@ for (const [path, text] of Object.entries(files)) {
   byName.set(name, text);
 }
 
-/** Names of every kernel file (without `.wgsl`), excluding the shared prelude. */
+/** Names of every kernel file (without `.wgsl`), excluding the shared prelude and the parts. */
 export function kernelNames(): string[] {
-  return [...byName.keys()].filter((n) => n !== 'common').sort();
+  return [...byName.keys()].filter((n) => n !== 'common' && !n.startsWith('_')).sort();
 }
 
 /** What every kernel is prefixed with: the shared constants and common.wgsl. */
@@ -26,9 +28,14 @@ export function shaderPrelude(): string {
   return `${wgslConstants()}\n${byName.get('common') ?? ''}\n`;
 }
 
-/** Full WGSL source of kernel `name`: the prelude + the kernel itself. */
+/** Full WGSL source of kernel `name`: the prelude, the parts it uses, then the kernel itself. */
 export function shaderSource(name: string): string {
   const body = byName.get(name);
   if (body === undefined) throw new Error(`no shader named '${name}' in shaders/ (have: ${kernelNames().join(', ')})`);
-  return `${shaderPrelude()}${body}`;
+  const parts = [...body.matchAll(/^\/\/ uses: (_\w+)\s*$/gm)].map((m) => {
+    const part = byName.get(m[1]!);
+    if (part === undefined) throw new Error(`shader '${name}' uses '${m[1]}', which is not in shaders/`);
+    return part;
+  });
+  return `${shaderPrelude()}${parts.join('\n')}${body}`;
 }
