@@ -8,27 +8,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli';
-import { standardRepos, startFakeHub, type FakeHub } from '../helpers/fakeHub';
+import { standardRepos, startFakeHub, type FakeHub, cliHubEnv } from '../helpers/fakeHub';
 import { makeModelBytes } from '../helpers/safetensorsFixtures';
 
 const fixtures = standardRepos(11);
 let hub: FakeHub;
 let dir: string;
-const saved = { ...process.env };
+let restoreEnv: () => void = () => {};
 
 beforeAll(async () => {
   hub = await startFakeHub(fixtures.repos);
   dir = mkdtempSync(join(tmpdir(), 'mp-hubcli-'));
-  // runCli's child inherits this process's environment.
-  process.env.HF_ENDPOINT = hub.url;
-  process.env.MERGE_PLAYGROUND_CACHE = join(dir, 'cache');
-  delete process.env.HF_TOKEN;
+  restoreEnv = cliHubEnv(hub.url, join(dir, 'cache'));
 });
 afterAll(async () => {
-  for (const k of ['HF_ENDPOINT', 'MERGE_PLAYGROUND_CACHE', 'HF_TOKEN']) {
-    if (saved[k] === undefined) delete process.env[k];
-    else process.env[k] = saved[k];
-  }
+  restoreEnv();
   await hub.close();
 });
 

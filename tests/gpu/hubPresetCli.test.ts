@@ -20,7 +20,7 @@ import { nodeHubAccess, nodeHubOptions } from '../../src/platform/hubNode';
 import { decodeImageNode } from '../../src/platform/imageDecodeNode';
 import type { EvalResult } from '../../src/cli/evalCommand';
 import { runCli } from '../helpers/cli';
-import { startFakeHub, type FakeHub } from '../helpers/fakeHub';
+import { startFakeHub, type FakeHub, cliHubEnv } from '../helpers/fakeHub';
 import { releaseTestContext, testContext } from '../helpers/gpu';
 import { presetWorld } from '../helpers/presetWorld';
 
@@ -32,22 +32,16 @@ const ARGS = ['eval', '--suite', PRESET.id, '--method', 'task_arithmetic', '--sa
 let ctx: GpuContext;
 let hub: FakeHub;
 let dir: string;
-const saved = { ...process.env };
+let restoreEnv: () => void = () => {};
 
 beforeAll(async () => {
   ctx = await testContext();
   hub = await startFakeHub((await presetWorld(PRESET)).repos);
   dir = mkdtempSync(join(tmpdir(), 'mp-hubpreset-'));
-  // runCli's child inherits this process's environment.
-  process.env.HF_ENDPOINT = hub.url;
-  process.env.MERGE_PLAYGROUND_CACHE = join(dir, 'cache');
-  delete process.env.HF_TOKEN;
+  restoreEnv = cliHubEnv(hub.url, join(dir, 'cache'));
 });
 afterAll(async () => {
-  for (const k of ['HF_ENDPOINT', 'MERGE_PLAYGROUND_CACHE', 'HF_TOKEN']) {
-    if (saved[k] === undefined) delete process.env[k];
-    else process.env[k] = saved[k];
-  }
+  restoreEnv();
   await hub?.close();
   releaseTestContext();
 });

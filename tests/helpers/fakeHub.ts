@@ -361,3 +361,22 @@ export function standardRepos(seed = 7): StandardRepos {
   ];
   return { repos, base, taskA, taskB, taskAv1, gated, token };
 }
+
+const CLI_HUB_ENV = ['HF_ENDPOINT', 'MERGE_PLAYGROUND_CACHE', 'HF_TOKEN'] as const;
+
+/**
+ * Points CLI runs at a local Hub (runCli's children inherit this process's environment): HF_ENDPOINT = `url`, the
+ * download cache in `cacheDir`, no token. Returns a function that puts the environment back.
+ */
+export function cliHubEnv(url: string, cacheDir: string): () => void {
+  const saved = Object.fromEntries(CLI_HUB_ENV.map((k) => [k, process.env[k]]));
+  process.env.HF_ENDPOINT = url;
+  process.env.MERGE_PLAYGROUND_CACHE = cacheDir;
+  delete process.env.HF_TOKEN;
+  return () => {
+    for (const k of CLI_HUB_ENV) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+  };
+}
