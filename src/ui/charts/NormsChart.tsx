@@ -45,8 +45,8 @@ export function NormsChart({ report, names = report.models }: { report: MergeRep
           </label>
         </span>
       </figcaption>
-      <ResponsiveContainer width="100%" height={360}>
-        <LineChart data={data} margin={{ top: 8, right: 24, bottom: 48, left: 64 }}>
+      <ResponsiveContainer width="100%" height={390}>
+        <LineChart data={data} margin={{ top: 8, right: 24, bottom: 64, left: 64 }}>
           <CartesianGrid strokeDasharray="3 3" stroke="#ddd" />
           <XAxis
             dataKey="i"
@@ -55,9 +55,10 @@ export function NormsChart({ report, names = report.models }: { report: MergeRep
             tickFormatter={(i: number) => (rows[i]?.short as string) ?? ''}
             angle={-30}
             textAnchor="end"
-            height={60}
+            // Room for the longest tick labels at -30 degrees ('layers.11.self_attn.out_proj.w') above the axis title.
+            height={90}
             interval="preserveStartEnd"
-            label={{ value: 'tensor (file order by name)', position: 'insideBottom', offset: -40 }}
+            label={{ value: 'tensor (file order by name)', position: 'insideBottom', offset: -56 }}
           />
           <YAxis scale={log ? 'log' : 'linear'} domain={yDomain} allowDataOverflow tickFormatter={(v: number) => v.toPrecision(2)} label={{ value: 'L2 norm', angle: -90, position: 'insideLeft' }} />
           <Tooltip labelFormatter={(i) => (rows[Number(i)]?.name as string) ?? ''} formatter={(v) => (typeof v === 'number' ? v.toPrecision(4) : v)} />
