@@ -36,6 +36,7 @@ export function experimentToJson(e: Experiment): Record<string, unknown> {
     outputDtype: e.outputDtype,
     evaluation: { ...e.evaluation },
     view: { ...e.view },
+    ...(e.data.length ? { data: [...e.data] } : {}),
   };
 }
 

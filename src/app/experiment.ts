@@ -66,6 +66,11 @@ export interface Experiment {
   outputDtype: OutputDtype;
   evaluation: EvaluationSettings;
   view: ViewSettings;
+  /**
+   * The commit each Hub test set was read at (FusionBench presets), as `datasets/org/name@commit` in the preset's task
+   * order; empty for other suites. A link that carries them reads the same images again.
+   */
+  data: string[];
 }
 
 export const DEMO_BASE: ModelSource = { kind: 'demo', id: 'base' };
@@ -88,6 +93,7 @@ export function defaultExperiment(): Experiment {
     outputDtype: 'base',
     evaluation: { ...DEFAULT_EVALUATION },
     view: defaultView(),
+    data: [],
   };
 }
 
@@ -170,6 +176,18 @@ export function parseSource(field: string, text: unknown): ModelSource {
   }
 }
 
+/** A test-set pin `datasets/org/name@revision` (the revision is required), normalized. */
+export function parseDataPin(field: string, text: unknown): string {
+  const t = checkText(field, text, 'a test-set pin', 2 * MAX_NAME);
+  try {
+    const id = parseHubId(t);
+    if (id.type !== 'dataset' || !t.includes('@')) throw new Error('expected a dataset repo and the revision it was read at');
+    return `datasets/${id.name}@${id.revision}`;
+  } catch (e) {
+    throw new ConfigError(field, `${(e as Error).message}; test-set pins are datasets/org/name@commit`);
+  }
+}
+
 /** A source given as text or as the object form (what an experiment holds in memory). */
 function readSource(field: string, v: unknown): ModelSource {
   if (typeof v === 'string') return parseSource(field, v);
@@ -239,7 +257,7 @@ export function nonDefaultParams(method: MethodSpec, raw: Record<string, unknown
   return out;
 }
 
-export const EXPERIMENT_KEYS = ['version', 'base', 'models', 'method', 'params', 'outputDtype', 'evaluation', 'view'] as const;
+export const EXPERIMENT_KEYS = ['version', 'base', 'models', 'method', 'params', 'outputDtype', 'evaluation', 'view', 'data'] as const;
 
 /**
  * Checks an untrusted experiment (parsed JSON, a decoded link) and returns a clean one: defaults filled in, parameters
@@ -273,6 +291,11 @@ export function validateExperiment(raw: unknown, warnings: string[] = []): Exper
   }
   if (raw.evaluation !== undefined) out.evaluation = readEvaluation(raw.evaluation);
   if (raw.view !== undefined) out.view = readView(raw.view, warnings);
+  if (raw.data !== undefined) {
+    if (!Array.isArray(raw.data)) throw new ConfigError('data', 'must be a list of test-set pins (datasets/org/name@commit)');
+    if (raw.data.length > MAX_MODELS) throw new ConfigError('data', `has ${raw.data.length} entries (at most ${MAX_MODELS})`);
+    out.data = raw.data.map((d, i) => parseDataPin(`data[${i}]`, d));
+  }
   checkAgainstModels(out, method, warnings);
   return out;
 }

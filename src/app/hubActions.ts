@@ -6,7 +6,7 @@
  */
 import { createStore } from 'zustand/vanilla';
 import { CancelledError } from '../engine/errors';
-import { DEFAULT_ENDPOINT, listRepoFiles, openHubModel, openRepoFile, openRepoModel, type HubOptions, type HubProgress, type RepoModelOptions } from '../platform/hub';
+import { DEFAULT_ENDPOINT, listRepoFiles, openHubModel, openRepoFile, openRepoModel, resolveRevision, type HubOptions, type HubProgress, type RepoModelOptions } from '../platform/hub';
 import { browserCacheStore, memoryStore, verifiedCache, type HubCache } from '../platform/hubCache';
 import { parseHubId } from '../platform/hubIds';
 import { addModels, registerModel, useAsBase } from './actions';
@@ -130,5 +130,6 @@ export async function pageHubAccess(signal?: AbortSignal) {
     openRepoFile: (repo: string, revision: string | undefined, path: string, opts: HubOptions = {}) => openRepoFile(repo, revision, path, { ...base, ...opts }),
     openRepoModel: (repo: string, revision: string | undefined, opts: RepoModelOptions = {}) => openRepoModel(repo, revision, { ...base, ...opts }),
     listRepoFiles: (repo: string, revision: string | undefined, opts: HubOptions = {}) => listRepoFiles(repo, revision ?? 'main', { ...base, ...opts }),
+    resolveRevision: (repo: string, revision: string | undefined, opts: HubOptions = {}) => resolveRevision(repo, revision, { ...base, ...opts }),
   };
 }

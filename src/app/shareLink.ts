@@ -11,7 +11,8 @@
  * - `base` and `models` hold model sources: `demo:ID`, `local:NAME` or a Hub id `org/name@revision`; a `!` before a
  *   model marks it toggled out. No `models` key means the demo suite's models in their order.
  * - `dtype`, `live`, `settled` (a number or `all`), `eval_seed`: output dtype and evaluation sample; `view.KEY`: view
- *   settings (see VIEW_FIELDS).
+ *   settings (see VIEW_FIELDS); `data`: the test sets' commits of a FusionBench preset (`datasets/org/name@commit`,
+ *   comma-separated).
  * Keys and values are percent-encoded where needed (`%`, `&`, `=`, `,`, `!`, `+`, spaces, non-ASCII); ':', '/', '@' stay
  * readable. The decoder refuses hashes over MAX_LINK characters before reading them, repeated keys, malformed
  * percent-encoding, credentials and endpoints, and hands everything else to validateExperiment.
@@ -36,8 +37,10 @@ export const LINK_VERSION = 1;
 export const MAX_LINK = 8192;
 
 /** Link keys that are not method parameters (no method may name a parameter like these; a test checks). */
-export const RESERVED_KEYS = ['v', 'method', 'base', 'models', 'dtype', 'live', 'settled', 'eval_seed'] as const;
+export const RESERVED_KEYS = ['v', 'method', 'base', 'models', 'dtype', 'live', 'settled', 'eval_seed', 'data'] as const;
 const VIEW_PREFIX = 'view.';
+/** Keys whose value is a comma-separated list, percent-encoded item by item. */
+const LISTS = new Set(['models', 'data']);
 
 /** What a link decodes to: the experiment, and notes for the user (local files to open again, ignored settings). */
 export interface DecodedLink {
@@ -93,8 +96,9 @@ export function encodeShareLink(e: Experiment): string {
   if (e.evaluation.settledSamples !== DEFAULT_EVALUATION.settledSamples) parts.push(['settled', String(e.evaluation.settledSamples)]);
   if (e.evaluation.seed !== DEFAULT_EVALUATION.seed) parts.push(['eval_seed', String(e.evaluation.seed)]);
   for (const [k, f] of Object.entries(VIEW_FIELDS)) if (e.view[k] !== undefined && e.view[k] !== f.default) parts.push([`${VIEW_PREFIX}${k}`, String(e.view[k])]);
-  // The model list is encoded item by item (its commas separate models); everything else as a whole.
-  const hash = `#${parts.map(([k, v]) => `${enc(k)}=${k === 'models' ? v : enc(v)}`).join('&')}`;
+  if (e.data.length) parts.push(['data', e.data.map(enc).join(',')]);
+  // Lists are encoded item by item (their commas separate items); everything else as a whole.
+  const hash = `#${parts.map(([k, v]) => `${enc(k)}=${LISTS.has(k) ? v : enc(v)}`).join('&')}`;
   if (hash.length > MAX_LINK) throw new ConfigError('link', `would be ${hash.length} characters long (links hold at most ${MAX_LINK}): export the experiment as a JSON file instead`);
   return hash;
 }
@@ -169,7 +173,7 @@ export function decodeShareLink(hash: string): DecodedLink {
     if (!KEY.test(key)) throw new ConfigError('link', `key ${preview(key, 40)} is not a setting name (letters, digits, "_" and "." only)`);
     if (eq < 0) throw new ConfigError(key, 'has no value (expected key=value)');
     if (entries.has(key)) throw new ConfigError(key, 'appears twice in the link');
-    const value = key === 'models' ? part.slice(eq + 1) : dec(key, part.slice(eq + 1));
+    const value = LISTS.has(key) ? part.slice(eq + 1) : dec(key, part.slice(eq + 1));
     rejectSecrets({ [key]: value }, '');
     entries.set(key, value);
   }
@@ -194,6 +198,7 @@ function fromEntries(entries: Map<string, string>): Record<string, unknown> {
     if (key === 'v' || key === 'method') continue;
     if (key === 'models') raw.models = text === '' ? [] : text.split(',').map((item, i) => readModel(`models[${i}]`, item));
     else if (key === 'base') raw.base = text;
+    else if (key === 'data') raw.data = text === '' ? [] : text.split(',').map((item, i) => dec(`data[${i}]`, item));
     else if (key === 'dtype') raw.outputDtype = text;
     else if (key === 'live') evaluation.liveSamples = int(text);
     else if (key === 'settled') evaluation.settledSamples = text === 'all' ? 'all' : int(text);

@@ -9,7 +9,7 @@ import { validateExperiment, type Experiment } from './experiment';
 import { applyLayout, type ModelLayout } from './actions';
 import { keepSettledSamples } from './runtime';
 import { scheduleLiveMerge } from './mergeActions';
-import { currentSuite, taskModelId } from './suiteActions';
+import { currentSuite, suiteChoice, taskModelId } from './suiteActions';
 import { HUB_PRESETS, type HubPreset } from '../engine/eval/fusionbench/presets';
 
 /** The experiment the store describes now. */
@@ -25,6 +25,8 @@ export function experimentOf(s: AppState): Experiment {
     outputDtype: s.outputDtype,
     evaluation: s.evaluation,
     view: { tab: s.view.tab, normalized: s.view.normalized },
+    // A FusionBench preset's test sets, at the commits they were read at.
+    data: suiteChoice() !== 'demo' ? (currentSuite()?.datasets ?? []) : [],
   });
 }
 
@@ -49,10 +51,11 @@ export function applyExperiment(e: Experiment, warnings: string[]): ModelLayout 
   return { ids: e.models.map(text), disabled: e.models.filter((m) => !m.enabled).map(text), ...(pins ? { pins } : {}) };
 }
 
-/** The revision a link gives each Hub repo (base and models), by repo id; null when it names none. */
+/** The revision a link gives each Hub repo (base, models and test sets), by repo id; null when it names none. */
 export function pinsOf(e: Experiment): Record<string, string> | null {
   const pins: Record<string, string> = {};
   for (const source of [e.base, ...e.models.map((m) => m.source)]) if (source.kind === 'hub') pins[source.repo] = source.revision;
+  for (const d of e.data) pins[d.slice(0, d.lastIndexOf('@'))] = d.slice(d.lastIndexOf('@') + 1);
   return Object.keys(pins).length ? pins : null;
 }
 

@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { Model } from '../engine/io/model';
-import { DEFAULT_ENDPOINT, listRepoFiles, openHubModel, openRepoFile, openRepoModel, type HubModel, type HubOptions, type HubProgress, type RepoModelOptions } from './hub';
+import { DEFAULT_ENDPOINT, listRepoFiles, openHubModel, openRepoFile, openRepoModel, resolveRevision, type HubModel, type HubOptions, type HubProgress, type RepoModelOptions } from './hub';
 import { defaultCacheDir, nodeHubCache } from './hubCacheNode';
 import { looksLikeHubId } from './hubIds';
 import { openModelPath } from './nodeFiles';
@@ -27,6 +27,7 @@ export function nodeHubAccess(env: Record<string, string | undefined> = process.
     openRepoFile: (repo: string, revision: string | undefined, path: string, opts: HubOptions = {}) => openRepoFile(repo, revision, path, { ...base, ...opts }),
     openRepoModel: (repo: string, revision: string | undefined, opts: RepoModelOptions = {}) => openRepoModel(repo, revision, { ...base, ...opts }),
     listRepoFiles: (repo: string, revision: string | undefined, opts: HubOptions = {}) => listRepoFiles(repo, revision ?? 'main', { ...base, ...opts }),
+    resolveRevision: (repo: string, revision: string | undefined, opts: HubOptions = {}) => resolveRevision(repo, revision, { ...base, ...opts }),
   };
 }
 

@@ -2,8 +2,8 @@
  * A FusionBench preset in the page (headless Chromium), against the local fake Hub serving a tiny world under the
  * preset's real repo ids (tests/helpers/presetWorld.ts): the endpoint is set in the Hub panel, the preset is picked in
  * the suite picker, and the accuracy chart fills with every task and a merged average. The share link then pins
- * every model repo to the commit read, and opening it in a fresh browser context (no cache, default endpoint) reads
- * those commits, never `main`, and shows the same accuracies. A screenshot goes to tests/.out.
+ * every model repo and every test set to the commit read, and opening it in a fresh browser context (no cache, default
+ * endpoint) reads those commits, never `main`, and shows the same accuracies. A screenshot goes to tests/.out.
  *
  * The page may only connect where its Content-Security-Policy allows: its requests to https://mirror.hf.co (set in
  * the panel) and to https://huggingface.co (the default endpoint, which a reopened link uses) go to the fake Hub.
@@ -98,6 +98,9 @@ describe('a FusionBench preset from the Hub in the page', () => {
     const params = new URLSearchParams(hash.slice(1));
     expect(params.get('base')).toBe(pinned(PRESET.base.repo));
     expect(params.get('models')!.split(',')).toEqual(modelRepos.map(pinned));
+    // ... and every test set to the commit its images were read at.
+    const dataPin = (t: (typeof PRESET.tasks)[number]) => `${t.dataset.repo}@${hub.commit(t.dataset.repo.slice('datasets/'.length), t.dataset.revision)}`;
+    expect(params.get('data')!.split(',')).toEqual(PRESET.tasks.map(dataPin));
     expect(first.errors).toEqual([]);
     await first.context.close();
 
@@ -110,6 +113,11 @@ describe('a FusionBench preset from the Hub in the page', () => {
     for (const repo of [PRESET.base.repo, ...modelRepos]) {
       expect(asked.filter((p) => p.startsWith(`/api/models/${repo}/revision/`)), repo).toEqual([]);
       expect(asked, repo).toContain(`/api/models/${repo}/tree/${hub.commit(repo, 'main')}`);
+    }
+    for (const t of PRESET.tasks) {
+      const repo = t.dataset.repo.slice('datasets/'.length);
+      expect(asked.filter((p) => p.startsWith(`/api/datasets/${repo}/revision/`)), repo).toEqual([]);
+      expect(asked, repo).toContain(`/api/datasets/${repo}/tree/${hub.commit(repo, t.dataset.revision)}`);
     }
     expect(second.errors).toEqual([]);
     await second.context.close();

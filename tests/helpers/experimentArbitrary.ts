@@ -96,6 +96,10 @@ export const experimentArb: fc.Arbitrary<Experiment> = fc
     outputDtype: fc.constantFrom('base', 'F32', 'F16', 'BF16'),
     evaluation: fc.record({ liveSamples: fc.integer({ min: 1, max: 100_000 }), settledSamples: fc.oneof(fc.constant('all'), fc.integer({ min: 1, max: 1_000_000 })), seed: fc.integer({ min: 0, max: 4294967295 }) }),
     view: viewArb,
+    data: fc.array(
+      fc.record({ org: part, name: part, revision: fc.oneof(hex40, fc.constantFrom('main', 'refs/convert/parquet')) }).map(({ org, name, revision }) => `datasets/${org}/${name}@${revision}`),
+      { maxLength: 4 },
+    ),
   })
   .chain((r) => {
     const count = r.models.filter((m) => m.enabled).length;

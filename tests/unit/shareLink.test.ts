@@ -135,6 +135,9 @@ describe('share link format', () => {
     expect(expectConfigError(() => decodeShareLink('#v=1&view.tab=<b>')).message).toBe('view.tab: expected one of accuracy, sweep, interference, continual, opcm, got "<b>"');
     expect(expectConfigError(() => decodeShareLink('#v=1&lambda=1&lambda=2')).message).toBe('lambda: appears twice in the link');
     expect(expectConfigError(() => decodeShareLink('#v=1&method=opcm&order=2,0,1&models=demo:a,demo:b')).field).toBe('params.order');
+    // Test-set pins: dataset repos, each with the revision it was read at.
+    expect(expectConfigError(() => decodeShareLink('#v=1&data=datasets/org/a@abc,org/b@abc')).message).toMatch(/^data\[1\]: .*datasets\/org\/name@commit/);
+    expect(expectConfigError(() => decodeShareLink('#v=1&data=datasets/org/a')).field).toBe('data[0]');
   });
 });
 
@@ -254,18 +257,26 @@ describe('preset links', () => {
   /** A 40-hex commit, different for every repo. */
   const commit = (repo: string) => Array.from({ length: 40 }, (_, i) => '0123456789abcdef'[(repo.charCodeAt(i % repo.length) * (i + 7)) % 16]).join('');
   const modelRepos = (p: HubPreset) => p.tasks.map((t) => `${p.modelPrefix}${t.id}`);
-  /** The experiment the page shows for a preset: its base and models pinned to commits, one switched off. */
+  /** The experiment the page shows for a preset: its base, models and test sets pinned to commits, one model off. */
   const presetExperiment = (p: HubPreset, repos = modelRepos(p)): Experiment =>
-    validateExperiment({ base: `${p.base.repo}@${commit(p.base.repo)}`, models: repos.map((r, i) => ({ source: `${r}@${commit(r)}`, enabled: i !== 1 })), method: 'ties' });
+    validateExperiment({
+      base: `${p.base.repo}@${commit(p.base.repo)}`,
+      models: repos.map((r, i) => ({ source: `${r}@${commit(r)}`, enabled: i !== 1 })),
+      method: 'ties',
+      data: p.tasks.map((t) => `${t.dataset.repo}@${commit(t.dataset.repo)}`),
+    });
+  const dataRepos = (p: HubPreset) => p.tasks.map((t) => t.dataset.repo);
 
   it('pins every repo of a preset experiment to its commit, and reads back its preset, commits and layout', () => {
     for (const p of HUB_PRESETS) {
       const hash = encodeShareLink(presetExperiment(p));
-      // Short: the method, the base and one `org/name@commit` per model, nothing else.
-      expect(hash.length).toBeLessThan(120 + (p.base.repo.length + 41) + modelRepos(p).reduce((a, r) => a + r.length + 42, 0));
+      // Short: the method, the base, one `org/name@commit` per model and one `datasets/org/name@commit` per task.
+      const repoBytes = [p.base.repo, ...modelRepos(p), ...dataRepos(p)].reduce((a, r) => a + r.length + 42, 0);
+      expect(hash.length).toBeLessThan(120 + repoBytes);
       const back = decodeShareLink(hash).experiment;
+      expect(back.data).toEqual(dataRepos(p).map((r) => `${r}@${commit(r)}`));
       expect(presetOf(back)).toBe(p.id);
-      expect(pinsOf(back)).toEqual(Object.fromEntries([p.base.repo, ...modelRepos(p)].map((r) => [r, commit(r)])));
+      expect(pinsOf(back)).toEqual(Object.fromEntries([p.base.repo, ...modelRepos(p), ...dataRepos(p)].map((r) => [r, commit(r)])));
       const start = readLink(hash);
       expect(start.presetId).toBe(p.id);
       expect(start.layout?.pins).toEqual(pinsOf(back));

@@ -21,6 +21,8 @@ export interface HubAccess {
   openRepoFile(repo: string, revision: string, path: string, opts?: { signal?: AbortSignal }): Promise<ByteSource>;
   openRepoModel(repo: string, revision: string, opts?: { prefix?: string; signal?: AbortSignal }): Promise<Model>;
   listRepoFiles(repo: string, revision: string, opts?: { signal?: AbortSignal }): Promise<{ path: string; size: number }[]>;
+  /** The commit a revision points to (test sets are read at it, and links record it). */
+  resolveRevision?(repo: string, revision: string, opts?: { signal?: AbortSignal }): Promise<string>;
 }
 
 /** Decodes an encoded image (PNG, JPEG, ...); `name` is what errors call it. */
@@ -89,7 +91,12 @@ export async function loadHubSuite(opts: HubSuiteOptions): Promise<Suite> {
   const unknown = wanted.filter((id) => !preset.tasks.some((t) => t.id === id));
   if (unknown.length) throw new FormatError(preset.id, `has no task ${unknown.join(', ')} (tasks: ${preset.tasks.map((t) => t.id).join(', ')})`);
   const pinned = (repo: string, revision: string) => (opts.revisions && Object.hasOwn(opts.revisions, repo) ? opts.revisions[repo]! : revision);
-  const tasks = preset.tasks.filter((t) => wanted.includes(t.id)).map((t) => ({ ...t, dataset: { ...t.dataset, revision: pinned(t.dataset.repo, t.dataset.revision) } }));
+  // Each test set is read at one commit, resolved once, so every shard comes from the same version and a link can
+  // record it.
+  const resolve = async (repo: string, revision: string) => (hub.resolveRevision ? hub.resolveRevision(repo, revision, { signal }) : revision);
+  const tasks = await Promise.all(
+    preset.tasks.filter((t) => wanted.includes(t.id)).map(async (t) => ({ ...t, dataset: { ...t.dataset, revision: await resolve(t.dataset.repo, pinned(t.dataset.repo, t.dataset.revision)) } })),
+  );
 
   const baseRepo = preset.base.repo;
   const baseRevision = pinned(baseRepo, preset.base.revision);
@@ -174,5 +181,5 @@ export async function loadHubSuite(opts: HubSuiteOptions): Promise<Suite> {
     tasks: loaded.map((t) => t.task),
     files: {},
   };
-  return { manifest, config, base, tasks: loaded };
+  return { manifest, config, base, tasks: loaded, datasets: tasks.map((t) => `${t.dataset.repo}@${t.dataset.revision}`) };
 }

@@ -62,6 +62,8 @@ export interface Suite {
   config: VisionConfig;
   base: Model;
   tasks: LoadedTask[];
+  /** Hub suites: each task's test set as `datasets/org/name@revision` (a commit where the Hub access resolves one). */
+  datasets?: string[];
 }
 
 const str = (file: string, field: string, v: unknown): string => {
