@@ -7,6 +7,8 @@
  * - On a model larger than the sample, with the sampled stretches leaning positive and the rest (more of it) negative,
  *   the sample's majority estimate is wrong; with tied columns (x and -x kept) the pass must run again: the result
  *   equals the float64 reference (tied columns on the exact majority's side), and the progress shows the second pass.
+ * - A TIES stage inside another plan (LiNeS on TIES) has no fused output to correct it: on that world it takes the exact
+ *   majority before writing, and equals the float64 reference.
  * - When the magnitudes outside the sample are larger, the sample's bracket misses the rank: the exact radix select
  *   takes over ('TIES threshold' phase) and the result still equals the float64 reference.
  */
@@ -35,8 +37,8 @@ const SHAPES = {
 
 const bytesOf = (m: RefModel, dtype: 'F32' | 'BF16') => makeModelBytes([...m].map(([name, t]) => ({ name, dtype, shape: t.shape, data: encodeFloats(t.data, dtype) })));
 
-/** Runs TIES; returns the written bytes and the progress phases seen. */
-async function ties(base: Uint8Array, models: Uint8Array[], params: Record<string, unknown>, o: { metrics: boolean; cacheBytes?: number }) {
+/** Runs TIES (or another method); returns the written bytes and the progress phases seen. */
+async function ties(base: Uint8Array, models: Uint8Array[], params: Record<string, unknown>, o: { metrics: boolean; cacheBytes?: number; method?: string }) {
   const ctx = await testContext();
   const open = (name: string, b: Uint8Array) => openSingleFileModel(name, memorySource(name, b));
   let sink = memorySink('out');
@@ -44,7 +46,7 @@ async function ties(base: Uint8Array, models: Uint8Array[], params: Record<strin
   await runMerge(ctx, {
     base: await open('base', base),
     models: await Promise.all(models.map((b, i) => open(`task${i}`, b))),
-    config: resolveConfig({ method: 'ties', params, options: { chunkElements: 4096 } }),
+    config: resolveConfig({ method: o.method ?? 'ties', params, options: { chunkElements: 4096 } }),
     metrics: o.metrics,
     ...(o.cacheBytes !== undefined ? { cacheBytes: o.cacheBytes } : {}),
     // A new sink per call: a pass that must run again discards its first output.
@@ -108,6 +110,17 @@ describe('global TIES: one-pass statistics and fused output', () => {
     expect(maxRelativeError(got, want)).toBeLessThanOrEqual(1e-5);
     // The tied columns took the exact majority's side (-1): the -1 entry, times lambda 0.3.
     expect(Math.fround(got[997]! - w.base.get('w')!.data[997]!)).toBeCloseTo(-0.3, 6);
+  });
+
+  it('a TIES stage inside another plan (LiNeS on TIES) takes the exact majority before its output, on the same world', async () => {
+    const w = world((t, j) => {
+      if (!sampled[j] && j % 997 === 0) return t === 0 ? 1 : t === 1 ? -1 : 0;
+      return (sampled[j] ? 1 : -1) * grid(j, t);
+    });
+    const run = await ties(w.baseBytes, w.modelBytes, { then: 'ties' }, { metrics: false, method: 'lines' });
+    expect(run.phases.has('merge again')).toBe(false);
+    const want = mergeReference('lines', resolveParams(getMethod('lines'), { then: 'ties' }), w.base, w.models).get('w')!.data;
+    expect(maxRelativeError(readFloatTensors(run.bytes).get('w')!.values, want)).toBeLessThanOrEqual(1e-5);
   });
 
   it('falls back to the exact select when the sample misses the rank, and still equals the reference', async () => {

@@ -117,6 +117,9 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
   });
   const scratch = new Map<string, GPUBuffer>();
   const layers = countLayers(aligned.map((t) => t.name));
+  const metrics = run.metrics === false ? null : new MetricsAccumulator(T);
+  // Nothing needs the task-vector stack: plans with a fused output kernel write straight from the raw inputs.
+  const fusable = !metrics && !run.collect;
   const p: PlanContext = {
     ctx,
     spec: config.method,
@@ -126,9 +129,7 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
     stream,
     source,
     chunkElements: config.options.chunkElements,
-    get fusedOutput() {
-      return fusable;
-    },
+    fusedOutput: fusable,
     coeffs: (param, tensor) => coefficientsOf(config.method, config.params, param, tensor, T, layers),
     scratch(slot, floats) {
       const have = scratch.get(slot);
@@ -145,9 +146,6 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
     },
   };
   const reports: TensorReport[] = [];
-  const metrics = run.metrics === false ? null : new MetricsAccumulator(T);
-  const fusable = !metrics && !run.collect;
-  // Plans with a fused output kernel write straight from the raw inputs when nothing needs the task-vector stack.
   let spec: FusedSpec | null = null;
   let fused: FusedOutput | null = null;
   const openOutputs = async () => {

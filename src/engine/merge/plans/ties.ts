@@ -62,9 +62,14 @@ export class TiesStage {
   private kept: RawChunkCache | null = null;
   private band: BandMask | null = null;
 
+  /**
+   * `fused`: the owner merges with `fusedKernel` when the run allows it (TIES itself); stages inside other plans
+   * (Consensus, LiNeS, DARE) write through `contributions`, so they need the exact majority sign up front.
+   */
   constructor(
     private readonly s: TiesSettings,
     private readonly pre?: StackTransform,
+    private readonly fused = false,
   ) {}
 
   /** Global thresholds and majority sign (nothing to do for scope "tensor"). */
@@ -74,8 +79,9 @@ export class TiesStage {
       p.phase('TIES statistics');
       // A fused output pass tallies the signs itself, so it needs the majority only for tied columns (see redo); it
       // also takes the raw chunks the scan leaves on the GPU (as many as the stream's cache allows).
-      this.kept = p.fusedOutput ? new RawChunkCache(p.ctx, p.stream.options.cacheBytes) : null;
-      const fast = await tiesStatsFast(p, this.s.k, !p.fusedOutput, this.kept);
+      const fusedOutput = this.fused && p.fusedOutput;
+      this.kept = fusedOutput ? new RawChunkCache(p.ctx, p.stream.options.cacheBytes) : null;
+      const fast = await tiesStatsFast(p, this.s.k, !fusedOutput, this.kept);
       if (!fast) this.dropKept();
       if (fast) {
         this.thresholds = fast.thresholds;
@@ -114,7 +120,7 @@ export class TiesStage {
 
   /** The fused output kernel of scope global without `pre` (after `prepare`), or null. */
   fusedKernel(p: PlanContext): TiesOutputKernel | null {
-    if (this.s.scope !== 'global' || this.pre || !this.thresholds) return null;
+    if (!this.fused || this.s.scope !== 'global' || this.pre || !this.thresholds) return null;
     return new TiesOutputKernel(p.ctx, { thresholds: this.thresholds, majority: this.majority, merge: this.s.merge });
   }
 
@@ -185,7 +191,7 @@ export function tiesPlan(): GpuPlan {
     granularity: 'element',
     outputs: () => 1,
     async prepare(p) {
-      stage = new TiesStage(tiesSettingsOf(p.params));
+      stage = new TiesStage(tiesSettingsOf(p.params), undefined, true);
       await stage.prepare(p);
     },
     beginTensor: (p, t) => stage!.beginTensor(p, t),
