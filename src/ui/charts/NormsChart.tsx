@@ -62,7 +62,8 @@ export function NormsChart({ report, names = report.models }: { report: MergeRep
           />
           <YAxis scale={log ? 'log' : 'linear'} domain={yDomain} allowDataOverflow tickFormatter={(v: number) => v.toPrecision(2)} label={{ value: 'L2 norm', angle: -90, position: 'insideLeft' }} />
           <Tooltip labelFormatter={(i) => (rows[Number(i)]?.name as string) ?? ''} formatter={(v) => (typeof v === 'number' ? v.toPrecision(4) : v)} />
-          <Legend verticalAlign="top" height={28} />
+          {/* No fixed height: with many models the legend wraps, and the plot must start below it. */}
+          <Legend verticalAlign="top" />
           {names.map((name, m) => (
             <Line key={name + m} dataKey={`m${m}`} name={`τ ${name}`} stroke={seriesColour(m)} dot={dots ? { r: 2 } : false} strokeWidth={1.5} isAnimationActive={false} />
           ))}
