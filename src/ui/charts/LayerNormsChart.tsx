@@ -39,7 +39,8 @@ export function LayerNormsChart({ interference, tasks }: { interference: Interfe
             width={72}
           />
           <Tooltip formatter={(v) => (typeof v === 'number' ? v.toPrecision(4) : v)} labelFormatter={layerTooltipLabel} />
-          <Legend itemSorter={null} formatter={legendText} verticalAlign="top" height={44} />
+          {/* No fixed height: one entry per model wraps over several lines, and the plot must start below them. */}
+          <Legend itemSorter={null} formatter={legendText} verticalAlign="top" />
           {tasks.map((t, m) => (
             <Line key={t + m} dataKey={modelKey(m)} name={`τ ${t}`} stroke={seriesColour(m)} dot={{ r: 2 }} strokeWidth={1.5} isAnimationActive={false} />
           ))}
