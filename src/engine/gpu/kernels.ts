@@ -274,6 +274,18 @@ export function modelLayout(kernel: string, segments: readonly RawSegment[]): { 
   return { first, firstVec4: first.offset / 16, strideVec4: stride / 16 };
 }
 
+/**
+ * Where a block-reading kernel (linear_merge, ties_scan, ties_output) finds the models in `segments`, and how many
+ * bytes of the inputs it reads for `numel` elements in whole LINEAR_BLOCK blocks (the binding's size).
+ */
+export function rawBlockLayout(kernel: string, segments: readonly RawSegment[], numel: number): { bytes: number; firstVec4: number; strideVec4: number; model: RawDType } {
+  const { first, firstVec4, strideVec4 } = modelLayout(kernel, segments);
+  const tasks = segments.length - 1;
+  const blockBytes = (d: RawDType) => linearMergeThreads(numel) * LINEAR_BLOCK * DTYPE_BYTES[d];
+  const base = segments[0]!;
+  return { bytes: Math.max(base.offset + blockBytes(base.dtype), first.offset + (tasks - 1) * strideVec4 * 16 + blockBytes(first.dtype)), firstVec4, strideVec4, model: first.dtype };
+}
+
 /** Whether models in these dtypes can share one launch of linear_merge or decode_stack. */
 export function sharesModelDtype(segments: readonly RawSegment[]): boolean {
   return segments.slice(2).every((s) => s.dtype === segments[1]?.dtype);
@@ -345,23 +357,20 @@ export class LinearMergeKernel {
     if (tasks < 1 || tasks > LINEAR_MAX_TASKS || a.coeffs.length !== tasks) {
       throw new GpuError('validation', `${kernel}: needs theta0, 1..${LINEAR_MAX_TASKS} model segments and one coefficient per model, got ${a.segments.length} segments, ${a.coeffs.length} coefficients`);
     }
-    const { first, firstVec4, strideVec4 } = modelLayout(kernel, a.segments);
-    const base = a.segments[0]!;
+    const layout = rawBlockLayout(kernel, a.segments, a.numel);
     if (a.numel === 0) return;
     const threads = linearMergeThreads(a.numel);
-    const blockBytes = (d: RawDType) => threads * LINEAR_BLOCK * DTYPE_BYTES[d];
-    const inputBytes = Math.max(base.offset + blockBytes(base.dtype), first.offset + (tasks - 1) * strideVec4 * 16 + blockBytes(first.dtype));
     const bindings = [
       { buffer: this.params },
-      bind(ctx, kernel, a.inputs, inputBytes),
+      bind(ctx, kernel, a.inputs, layout.bytes),
       bind(ctx, kernel, a.out, linearMergeOutBytes(a.numel, a.outDtype)),
       a.partials ? bind(ctx, kernel, a.partials, (tasks + 2) * threads * F32_BYTES) : { buffer: this.none },
     ];
     const words = new Uint32Array(8 + 4 * Math.ceil(tasks / 4));
-    words.set([a.numel, tasks, threads, 0, firstVec4, strideVec4]);
+    words.set([a.numel, tasks, threads, 0, layout.firstVec4, layout.strideVec4]);
     new Float32Array(words.buffer, 32).set(a.coeffs);
     ctx.device.queue.writeBuffer(this.params, 0, words);
-    const constants = { BASE_DTYPE: DTYPE_CODE[base.dtype], MODEL_DTYPE: DTYPE_CODE[first.dtype], OUT_DTYPE: DTYPE_CODE[a.outDtype], NORMS: a.partials ? 1 : 0 };
+    const constants = { BASE_DTYPE: DTYPE_CODE[a.segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[layout.model], OUT_DTYPE: DTYPE_CODE[a.outDtype], NORMS: a.partials ? 1 : 0 };
     const pipeline = specialisedPipeline(ctx, 'linear_merge', constants);
     encodeComputePass(ctx, encoder, kernel, pipeline, bindings, workgroupGrid(Math.ceil(threads / WORKGROUP_SIZE), ctx.info.limits.maxComputeWorkgroupsPerDimension));
   }

@@ -9,11 +9,10 @@
  */
 import { GpuError } from '../errors';
 import type { DisjointMerge } from '../reference/methods/signElect';
-import { DTYPE_BYTES } from '../types';
 import { DTYPE_CODE, TIES_SCAN_SHARDS, WORKGROUP_SIZE } from './constants';
 import type { GpuContext } from './device';
 import { encodeComputePass, workgroupGrid } from './dispatch';
-import { LINEAR_BLOCK, LINEAR_MAX_TASKS, linearMergeOutBytes, linearMergeThreads, modelLayout, readBuffer, specialisedPipeline, type LinearMergeArgs, type RawDType, type RawSegment } from './kernels';
+import { LINEAR_MAX_TASKS, linearMergeOutBytes, linearMergeThreads, rawBlockLayout, readBuffer, specialisedPipeline, type LinearMergeArgs, type RawSegment } from './kernels';
 import { bind } from './launch';
 import { countReciprocals } from './mergeKernels';
 
@@ -32,15 +31,6 @@ export interface FusedKernel {
 
 const MODE = { sum: 0, mean: 1, max: 2 } as const;
 const F32_BYTES = 4;
-
-/** Bytes of the raw inputs a kernel reads for `numel` elements in whole LINEAR_BLOCK blocks. */
-function inputBytes(kernel: string, segments: readonly RawSegment[], numel: number): { bytes: number; firstVec4: number; strideVec4: number; model: RawDType } {
-  const { first, firstVec4, strideVec4 } = modelLayout(kernel, segments);
-  const tasks = segments.length - 1;
-  const blockBytes = (d: RawDType) => linearMergeThreads(numel) * LINEAR_BLOCK * DTYPE_BYTES[d];
-  const base = segments[0]!;
-  return { bytes: Math.max(base.offset + blockBytes(base.dtype), first.offset + (tasks - 1) * strideVec4 * 16 + blockBytes(first.dtype)), firstVec4, strideVec4, model: first.dtype };
-}
 
 /** Counts of columns by elected sign, and of tied ones (zero sum, an entry that could agree). */
 export interface TiesTally {
@@ -94,7 +84,7 @@ export class TiesOutputKernel implements FusedKernel {
     if (tasks !== this.tasks || a.coeffs.length !== tasks) {
       throw new GpuError('validation', `${kernel}: set up for ${this.tasks} models, got ${tasks} model segments and ${a.coeffs.length} coefficients`);
     }
-    const layout = inputBytes(kernel, a.segments, a.numel);
+    const layout = rawBlockLayout(kernel, a.segments, a.numel);
     if (a.numel === 0) return;
     const threads = linearMergeThreads(a.numel);
     const bindings = [
@@ -200,7 +190,7 @@ export class TiesScan {
     const tasks = a.segments.length - 1;
     if (tasks !== this.tasks) throw new GpuError('validation', `${kernel}: set up for ${this.tasks} models, got ${tasks} model segments`);
     if (a.numel > this.s.maxNumel) throw new GpuError('validation', `${kernel}: chunk of ${a.numel} elements, set up for at most ${this.s.maxNumel}`);
-    const layout = inputBytes(kernel, a.segments, a.numel);
+    const layout = rawBlockLayout(kernel, a.segments, a.numel);
     if (a.numel === 0) return;
     const threads = linearMergeThreads(a.numel);
     const bindings = [

@@ -186,7 +186,8 @@ async function scanPass(p: PlanContext, brackets: Uint32Array, listCap: number, 
 /** The key at descending `rank` from the scan, or null where the bracket missed it or its list overflowed. */
 function thresholdOf(above: number, listed: Uint32Array | null, rank: number): number | null {
   if (!listed || rank < above || rank >= above + listed.length) return null;
-  return listed.slice().sort().reverse()[rank - above]!;
+  // Descending position rank - above is ascending position length - 1 - (rank - above).
+  return nth(listed.slice(), listed.length - 1 - (rank - above));
 }
 
 const signOf = (r: TiesScanResult) => Math.sign(r.positive - r.negative) as -1 | 0 | 1;
