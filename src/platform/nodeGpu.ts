@@ -7,14 +7,16 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create, globals } from 'webgpu';
+import { installPacer } from './dawnPacer';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
 let globalsInstalled = false;
 
-/** Puts GPUBufferUsage, GPUMapMode and the other WebGPU globals on globalThis (once). */
+/** Puts GPUBufferUsage, GPUMapMode and the other WebGPU globals on globalThis (once), their waits paced (dawnPacer). */
 function installGlobals(): void {
   if (globalsInstalled) return;
+  installPacer(globals as unknown as Record<string, unknown>);
   Object.assign(globalThis, globals);
   globalsInstalled = true;
 }
