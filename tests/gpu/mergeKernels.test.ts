@@ -24,7 +24,8 @@ import {
   type DareChunk,
   type ZeroSignRule,
 } from '../../src/engine/gpu/mergeKernels';
-import { gram, rowStats, SignTally, signStats, signSum, usageHistogram } from '../../src/engine/gpu/mergeReductions';
+import { gram, rowStats, SignTally, signStats, signSum, topkEnergy, usageHistogram } from '../../src/engine/gpu/mergeReductions';
+import { TOPK_MAX_LEVELS } from '../../src/engine/gpu/constants';
 import {
   bitmaskApplyRef,
   bitsOf,
@@ -37,7 +38,7 @@ import {
   tiesMergeRef,
   trimMaskRef,
 } from '../../src/engine/reference/mergeKernels';
-import { gramRef, rowStatsRef, signStatsRef, signSumRef, trimmedSignSumRef, usageHistogramRef } from '../../src/engine/reference/mergeReductions';
+import { gramRef, rowStatsRef, signStatsRef, signSumRef, topkEnergyRef, trimmedSignSumRef, usageHistogramRef } from '../../src/engine/reference/mergeReductions';
 import type { DisjointMerge } from '../../src/engine/reference/methods/signElect';
 import { rngKey, stringId } from '../../src/engine/rng';
 import { readF32, releaseTestContext, testContext, testUsage, uploadF32 } from '../helpers/gpu';
@@ -396,6 +397,37 @@ describe('reductions', () => {
         expect(signs, `sign_stats ${what}`).toEqual(signStatsRef(stack, rows, numel));
       }
     }
+  });
+
+  it.each(ROWS)('topk_energy matches its twin exactly with %i rows, at 1, 9 and the most levels', async (rows) => {
+    for (const numel of LENGTHS) {
+      const stacks = [continuous(rows * 17 + numel, rows * numel), discrete(rows * 19 + numel, rows * numel, [NaN, Infinity])];
+      for (const stack of stacks) {
+        const bits = bitsOf(stack);
+        const rng = seededRandom(rows * 23 + numel);
+        for (const levels of [1, 9, TOPK_MAX_LEVELS]) {
+          // Per row: keep everything (0), nothing finite (above infinity), and keys of the row's own entries (ties at the threshold).
+          const thresholds = Uint32Array.from({ length: rows * levels }, (_, i) => {
+            const r = Math.floor(i / levels);
+            const l = i % levels;
+            if (l === 0) return 0;
+            if (l === 1) return 0x7f800001;
+            return numel ? bits[r * numel + Math.floor(rng() * numel)]! & 0x7fffffff : 1;
+          });
+          const buf = uploadF32(ctx, 'stack', stack);
+          const energy = await ctx.scoped('topkEnergy', () => topkEnergy(ctx, buf, rows, numel, thresholds));
+          ctx.destroyBuffer(buf);
+          expect(Array.from(energy), `topk_energy ${rows}x${numel}, ${levels} levels`).toEqual(Array.from(topkEnergyRef(stack, rows, numel, thresholds)));
+        }
+      }
+    }
+  });
+
+  it('topk_energy refuses no levels and more than it holds', async () => {
+    const buf = uploadF32(ctx, 'stack', new Float32Array(8));
+    await expect(topkEnergy(ctx, buf, 2, 4, new Uint32Array(0))).rejects.toThrow(/1\.\.16 thresholds per row, got 0 for 2 rows/);
+    await expect(topkEnergy(ctx, buf, 2, 4, new Uint32Array(2 * (TOPK_MAX_LEVELS + 1)))).rejects.toThrow(/got 34 for 2 rows/);
+    ctx.destroyBuffer(buf);
   });
 
   it('row_stats counts infinities and NaN as non-finite and propagates them into the sums', async () => {

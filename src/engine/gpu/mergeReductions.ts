@@ -7,7 +7,7 @@
  * over a whole pass and is read back once.
  */
 import { GpuError } from '../errors';
-import { HISTOGRAM_MAX_BINS, WORKGROUP_SIZE } from './constants';
+import { HISTOGRAM_MAX_BINS, TOPK_BLOCK, TOPK_MAX_LEVELS, WORKGROUP_SIZE } from './constants';
 import type { GpuContext } from './device';
 import { workgroupGrid } from './dispatch';
 import { readBuffer } from './kernels';
@@ -209,6 +209,37 @@ export async function rowStats(ctx: GpuContext, stack: GPUBuffer, rows: number, 
   const words = rows * chunks * ROW_STATS_WORDS;
   const partials = await reduce(ctx, kernel, [numel, rows, chunks, REDUCTION_CHUNK, 0], [bind(ctx, kernel, stack, rows * numel * F32_BYTES)], words, rows * chunks);
   return rowStatsFromPartials(partials, rows, chunks);
+}
+
+/**
+ * Per row and trim level, the sum of squares of the entries whose magnitude bits reach the level's threshold
+ * (`thresholds` [rows, levels], 0 keeps every entry): [rows, levels] float64, from one topk_energy pass.
+ */
+export async function topkEnergy(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number, thresholds: Uint32Array): Promise<Float64Array> {
+  const kernel = 'topk_energy';
+  checkStack(kernel, rows, numel);
+  const levels = rows > 0 ? thresholds.length / rows : 0;
+  if (!Number.isInteger(levels) || levels < 1 || levels > TOPK_MAX_LEVELS) {
+    throw new GpuError('validation', `${kernel}: needs 1..${TOPK_MAX_LEVELS} thresholds per row, got ${thresholds.length} for ${rows} rows`);
+  }
+  if (numel === 0) return new Float64Array(rows * levels);
+  const blocks = Math.ceil(numel / TOPK_BLOCK);
+  const threads = rows * blocks;
+  const words = await withTable(ctx, `${kernel} thresholds`, thresholds, (table) =>
+    reduce(ctx, kernel, [numel, rows, blocks, 0, levels], [bind(ctx, kernel, stack, rows * numel * F32_BYTES), table], threads * levels, Math.ceil(threads / WORKGROUP_SIZE)),
+  );
+  return topkEnergyFromPartials(new Float32Array(words.buffer, words.byteOffset, words.length), rows, blocks, levels);
+}
+
+/** [rows, levels] float64 sums from topk_energy partials [rows, blocks, levels], added in block order. */
+export function topkEnergyFromPartials(partials: Float32Array, rows: number, chunks: number, levels: number): Float64Array {
+  const out = new Float64Array(rows * levels);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < chunks; c++) {
+      for (let l = 0; l < levels; l++) out[r * levels + l] = out[r * levels + l]! + partials[(r * chunks + c) * levels + l]!;
+    }
+  }
+  return out;
 }
 
 /** The [rows, rows] matrix (row-major, float64) of dot products between the rows of a [rows, numel] buffer. */

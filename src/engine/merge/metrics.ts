@@ -7,12 +7,11 @@
  * global selection: `topkRetained` runs it as extra passes.
  */
 import type { GpuContext } from '../gpu/device';
-import { gram, rowStats, signStats, usageHistogram } from '../gpu/mergeReductions';
-import { trimMask } from '../gpu/mergeKernels';
+import { gram, rowStats, signStats, topkEnergy, usageHistogram } from '../gpu/mergeReductions';
 import { MagnitudeSelect } from '../gpu/select';
 import { layerIndexOf } from '../methods/scaling';
 import type { EmitInfo, PlanContext } from './plans/plan';
-import { stackCopy, taskSegments } from './plans/util';
+import { taskSegments } from './plans/util';
 import type { Chunk } from './stream';
 
 /** Sign statistics over a set of coordinates (as reference/metrics.ts SignStats). */
@@ -179,7 +178,8 @@ export class MetricsAccumulator {
 
 /**
  * The TIES top-k curve of every task vector: thresholds at each fraction in `ks` (2 selection passes), then one pass
- * summing the squares that each trim keeps. Uses the plan context's stream (cached chunks are not read again).
+ * summing the squares that each trim keeps (topk_energy, every fraction at once). Uses the plan context's stream
+ * (cached chunks are not read again).
  */
 export async function topkRetained(p: PlanContext, ks: readonly number[] = TOPK_FRACTIONS): Promise<InterferenceReport['topk']> {
   const total = p.stream.tensors.reduce((n, t) => n + t.numel, 0);
@@ -201,15 +201,15 @@ export async function topkRetained(p: PlanContext, ks: readonly number[] = TOPK_
       sel.destroy();
     }
   }
-  const kept = Array.from({ length: p.tasks }, () => new Float64Array(ks.length));
-  const all = new Float64Array(p.tasks);
+  // One topk_energy pass: per task, the squares kept at each k, then (threshold 0) all of them.
+  const levels = ks.length + 1;
+  const thresholds = new Uint32Array(p.tasks * levels);
+  bits.forEach((b, t) => thresholds.set(b, t * levels));
+  const energy = new Float64Array(p.tasks * levels);
   await p.stream.forEach(async (c) => {
-    (await rowStats(p.ctx, c.stack, p.tasks, c.count)).forEach((r, t) => (all[t] = all[t]! + r.sumSquares));
-    for (let i = 0; i < ks.length; i++) {
-      const copy = stackCopy(p, c, 'top-k trim');
-      trimMask(p.ctx, copy, p.tasks, c.count, Uint32Array.from(bits, (b) => b[i]!));
-      (await rowStats(p.ctx, copy, p.tasks, c.count)).forEach((r, t) => (kept[t]![i] = kept[t]![i]! + r.sumSquares));
-    }
+    (await topkEnergy(p.ctx, c.stack, p.tasks, c.count, thresholds)).forEach((v, i) => (energy[i] = energy[i]! + v));
   });
+  const kept = Array.from({ length: p.tasks }, (_, t) => energy.subarray(t * levels, t * levels + ks.length));
+  const all = Float64Array.from({ length: p.tasks }, (_, t) => energy[t * levels + ks.length]!);
   return { ks: [...ks], retained: kept.map((row, t) => Array.from(row, (s) => (all[t]! > 0 ? Math.sqrt(s / all[t]!) : 0))) };
 }

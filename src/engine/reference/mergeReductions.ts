@@ -1,11 +1,11 @@
 /**
- * CPU twins of the merge reductions (shaders/sign_sum, trimmed_sign_sum, row_stats, gram, sign_stats, usage_histogram; launchers in
+ * CPU twins of the merge reductions (shaders/sign_sum, trimmed_sign_sum, row_stats, topk_energy, gram, sign_stats, usage_histogram; launchers in
  * src/engine/gpu/mergeReductions.ts). Integer results are exact in any order. Float sums follow the kernels'
  * order exactly: each of the WORKGROUP_SIZE threads of a chunk adds its strided share in f32, the thread sums
  * are added by the same tree, and the host part (`*FromPartials`) is shared, so a device that keeps subnormals
  * gives the same bits.
  */
-import { WORKGROUP_SIZE } from '../gpu/constants';
+import { TOPK_BLOCK, WORKGROUP_SIZE } from '../gpu/constants';
 import { countReciprocals } from '../gpu/mergeKernels';
 import {
   gramFromPartials,
@@ -14,6 +14,7 @@ import {
   reductionChunks,
   rowStatsFromPartials,
   signStatsFromPartials,
+  topkEnergyFromPartials,
   type RowStats,
   type SignStatsCounts,
 } from '../gpu/mergeReductions';
@@ -80,6 +81,27 @@ export function rowStatsRef(stack: Float32Array, rows: number, numel: number): R
     }
   }
   return rowStatsFromPartials(partials, rows, chunks);
+}
+
+/** Twin of topk_energy: per row and level, the sum of x^2 over entries with (bits & 0x7fffffff) >= thresholds[row, level]. */
+export function topkEnergyRef(stack: Float32Array, rows: number, numel: number, thresholds: Uint32Array): Float64Array {
+  const levels = thresholds.length / rows;
+  const blocks = Math.ceil(numel / TOPK_BLOCK);
+  const partials = new Float32Array(rows * blocks * levels);
+  const bits = bitsOf(stack);
+  for (let r = 0; r < rows; r++) {
+    for (let b = 0; b < blocks; b++) {
+      for (let l = 0; l < levels; l++) {
+        const threshold = thresholds[r * levels + l]!;
+        let sum = 0;
+        for (let i = r * numel + b * TOPK_BLOCK; i < r * numel + Math.min(numel, (b + 1) * TOPK_BLOCK); i++) {
+          if ((bits[i]! & MAG) >= threshold) sum = Math.fround(sum + Math.fround(stack[i]! * stack[i]!));
+        }
+        partials[(r * blocks + b) * levels + l] = sum;
+      }
+    }
+  }
+  return topkEnergyFromPartials(partials, rows, blocks, levels);
 }
 
 /** Twin of gram: the [rows, rows] matrix of row dot products. */
