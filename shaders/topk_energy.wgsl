@@ -2,14 +2,14 @@
 // interference report's top-k curve, src/engine/merge/metrics.ts):
 //   partial[row, block, l] = sum over the block's entries x of the row with key(x) >= thresholds[row, l] of x * x
 // where key(x) = bits(x) & 0x7fffffff, the magnitude order trim_mask keeps by (a threshold of 0 keeps every entry), and
-// a block is TOPK_BLOCK consecutive entries of one row. One pass replaces a copy, a trim and a reduction per level.
+// a block is REDUCTION_BLOCK consecutive entries of one row. One pass replaces a copy, a trim and a reduction per level.
 // Each thread sums its block level by level in element order (f32, x * x unfused) and writes one partial per level;
 // the host adds the partials in float64 (topkEnergyFromPartials), as the twin (reference/mergeReductions.ts
 // topkEnergyRef) does. No workgroup barriers: a CPU-emulated device runs barrier trees several times slower.
 //
 // Bindings (group 0):
 //   0  params      uniform { numel: u32, rows: u32, blocks: u32, zero: u32, levels: u32 }
-//                  blocks = ceil(numel / TOPK_BLOCK) per row, zero = 0 (see `unfused`), 1 <= levels <= TOPK_MAX_LEVELS
+//                  blocks = ceil(numel / REDUCTION_BLOCK) per row, zero = 0 (see `unfused`), 1 <= levels <= TOPK_MAX_LEVELS
 //   1  data        storage, read        array<f32>   [rows, numel], row-major
 //   2  thresholds  storage, read        array<u32>   [rows, levels] magnitude bit patterns
 //   3  partials    storage, read_write  array<f32>   [rows, blocks, levels]
@@ -40,8 +40,8 @@ fn main(
     return;
   }
   let row = k / params.blocks;
-  let first = row * params.numel + (k % params.blocks) * TOPK_BLOCK;
-  let last = row * params.numel + min(params.numel, (k % params.blocks + 1u) * TOPK_BLOCK);
+  let first = row * params.numel + (k % params.blocks) * REDUCTION_BLOCK;
+  let last = row * params.numel + min(params.numel, (k % params.blocks + 1u) * REDUCTION_BLOCK);
   for (var l = 0u; l < params.levels; l++) {
     let threshold = thresholds[row * params.levels + l];
     var sum = 0.0;

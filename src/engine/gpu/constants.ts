@@ -16,9 +16,11 @@ export const HISTOGRAM_MAX_BINS = 1024;
 /** Counters (and list regions) per list of ties_scan: threads append to counter thread % TIES_SCAN_SHARDS. */
 export const TIES_SCAN_SHARDS = 64;
 
-/** Trim levels one topk_energy pass sums at most, and the consecutive entries of a row one of its threads sums. */
+/** Trim levels one topk_energy pass sums at most. */
 export const TOPK_MAX_LEVELS = 16;
-export const TOPK_BLOCK = 256;
+
+/** Consecutive elements one thread of a reduction kernel (row_stats, gram, sign_stats, topk_energy) adds up. */
+export const REDUCTION_BLOCK = 256;
 
 /** WGSL source declaring the shared constants. */
 export function wgslConstants(): string {
@@ -34,7 +36,7 @@ export function wgslConstants(): string {
     `const HISTOGRAM_MAX_BINS: u32 = ${HISTOGRAM_MAX_BINS}u;`,
     `const TIES_SCAN_SHARDS: u32 = ${TIES_SCAN_SHARDS}u;`,
     `const TOPK_MAX_LEVELS: u32 = ${TOPK_MAX_LEVELS}u;`,
-    `const TOPK_BLOCK: u32 = ${TOPK_BLOCK}u;`,
+    `const REDUCTION_BLOCK: u32 = ${REDUCTION_BLOCK}u;`,
     `const VIT_MAX_HEAD_DIM: u32 = ${VIT_MAX_HEAD_DIM}u;`,
     '',
   ].join('\n');

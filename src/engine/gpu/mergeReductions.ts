@@ -1,20 +1,23 @@
 /**
- * Launchers for the merge reductions: sign_sum (the TIES majority-sign pre-pass), row_stats, gram, sign_stats and
- * usage_histogram. Each workgroup reduces one chunk of REDUCTION_CHUNK columns to a few partials (f32 sums with a
- * fixed tree order, u32/i32 counts); only those partials are read back, and the host adds them in float64 with
- * the pure `*FromPartials` functions below, which the CPU twins (src/engine/reference/mergeReductions.ts) share.
+ * Launchers for the merge reductions: sign_sum (the TIES majority-sign pre-pass), row_stats, gram, sign_stats,
+ * topk_energy and usage_histogram. row_stats, gram, sign_stats and topk_energy give each thread a block of
+ * REDUCTION_BLOCK columns, which it adds in order into a few partials, with no workgroup barriers (trees of barriers
+ * ran several times slower on a CPU-emulated device); sign_sum and usage_histogram reduce one chunk of REDUCTION_CHUNK
+ * columns per workgroup. Only the partials (f32 sums in a fixed order, u32/i32 counts) are read back, and the host
+ * adds them in float64 with the pure `*FromPartials` functions below, which the CPU twins
+ * (src/engine/reference/mergeReductions.ts) share.
  * Callers add results over chunks and tensors themselves. SignTally (trimmed_sign_sum) instead accumulates on the GPU
  * over a whole pass and is read back once.
  */
 import { GpuError } from '../errors';
-import { HISTOGRAM_MAX_BINS, TOPK_BLOCK, TOPK_MAX_LEVELS, WORKGROUP_SIZE } from './constants';
+import { HISTOGRAM_MAX_BINS, REDUCTION_BLOCK, TOPK_MAX_LEVELS, WORKGROUP_SIZE } from './constants';
 import type { GpuContext } from './device';
 import { workgroupGrid } from './dispatch';
 import { readBuffer } from './kernels';
 import { bind, launch } from './launch';
 import { checkStack, countReciprocals, QuadRows, withTable } from './mergeKernels';
 
-/** Columns (or elements) each workgroup of a reduction covers: 16 per thread keeps the readback small. */
+/** Columns each workgroup of sign_sum and usage_histogram covers: 16 per thread keeps the readback small. */
 export const REDUCTION_CHUNK = WORKGROUP_SIZE * 16;
 
 /** Statistics of one row. */
@@ -44,7 +47,15 @@ const F32_BYTES = 4;
 const ROW_STATS_WORDS = 4;
 const SIGN_STATS_WORDS = 3;
 
-/** Number of REDUCTION_CHUNK chunks covering `numel` columns. */
+/** Number of REDUCTION_BLOCK blocks covering `numel` columns (row_stats, gram, sign_stats, topk_energy: a thread each). */
+export function reductionBlocks(numel: number): number {
+  return Math.ceil(numel / REDUCTION_BLOCK);
+}
+
+/** Workgroups of WORKGROUP_SIZE threads for `threads` threads. */
+const threadGroups = (threads: number) => Math.ceil(threads / WORKGROUP_SIZE);
+
+/** Number of REDUCTION_CHUNK chunks covering `numel` columns (the workgroup-per-chunk reductions). */
 export function reductionChunks(numel: number): number {
   return Math.ceil(numel / REDUCTION_CHUNK);
 }
@@ -59,7 +70,7 @@ export function signSumFromPartials(partials: Int32Array): number {
   return partials.reduce((s, x) => s + x, 0);
 }
 
-/** Row statistics from row_stats partials [rows, chunks, 4]. */
+/** Row statistics from row_stats partials [rows, blocks, 4]. */
 export function rowStatsFromPartials(partials: Uint32Array, rows: number, chunks: number): RowStats[] {
   const floats = new Float32Array(partials.buffer, partials.byteOffset, partials.length);
   return Array.from({ length: rows }, (_, r) => {
@@ -75,7 +86,7 @@ export function rowStatsFromPartials(partials: Uint32Array, rows: number, chunks
   });
 }
 
-/** The symmetric [rows, rows] Gram matrix (row-major) from gram partials [pairs, chunks]. */
+/** The symmetric [rows, rows] Gram matrix (row-major) from gram partials [pairs, blocks]. */
 export function gramFromPartials(partials: Float32Array, rows: number, chunks: number): Float64Array {
   const out = new Float64Array(rows * rows);
   let p = 0;
@@ -90,7 +101,7 @@ export function gramFromPartials(partials: Float32Array, rows: number, chunks: n
   return out;
 }
 
-/** Sign statistics from sign_stats partials [chunks, 3]. */
+/** Sign statistics from sign_stats partials [blocks, 3]. */
 export function signStatsFromPartials(partials: Uint32Array, columns: number): SignStatsCounts {
   const floats = new Float32Array(partials.buffer, partials.byteOffset, partials.length);
   const s: SignStatsCounts = { columns, conflicts: 0, multi: 0, agreementSum: 0 };
@@ -204,11 +215,11 @@ export class SignTally {
 export async function rowStats(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Promise<RowStats[]> {
   const kernel = 'row_stats';
   checkStack(kernel, rows, numel);
-  const chunks = reductionChunks(numel);
+  const blocks = reductionBlocks(numel);
   if (numel === 0) return rowStatsFromPartials(new Uint32Array(0), rows, 0);
-  const words = rows * chunks * ROW_STATS_WORDS;
-  const partials = await reduce(ctx, kernel, [numel, rows, chunks, REDUCTION_CHUNK, 0], [bind(ctx, kernel, stack, rows * numel * F32_BYTES)], words, rows * chunks);
-  return rowStatsFromPartials(partials, rows, chunks);
+  const threads = rows * blocks;
+  const partials = await reduce(ctx, kernel, [numel, rows, blocks, 0], [bind(ctx, kernel, stack, rows * numel * F32_BYTES)], threads * ROW_STATS_WORDS, threadGroups(threads));
+  return rowStatsFromPartials(partials, rows, blocks);
 }
 
 /**
@@ -223,10 +234,10 @@ export async function topkEnergy(ctx: GpuContext, stack: GPUBuffer, rows: number
     throw new GpuError('validation', `${kernel}: needs 1..${TOPK_MAX_LEVELS} thresholds per row, got ${thresholds.length} for ${rows} rows`);
   }
   if (numel === 0) return new Float64Array(rows * levels);
-  const blocks = Math.ceil(numel / TOPK_BLOCK);
+  const blocks = reductionBlocks(numel);
   const threads = rows * blocks;
   const words = await withTable(ctx, `${kernel} thresholds`, thresholds, (table) =>
-    reduce(ctx, kernel, [numel, rows, blocks, 0, levels], [bind(ctx, kernel, stack, rows * numel * F32_BYTES), table], threads * levels, Math.ceil(threads / WORKGROUP_SIZE)),
+    reduce(ctx, kernel, [numel, rows, blocks, 0, levels], [bind(ctx, kernel, stack, rows * numel * F32_BYTES), table], threads * levels, threadGroups(threads)),
   );
   return topkEnergyFromPartials(new Float32Array(words.buffer, words.byteOffset, words.length), rows, blocks, levels);
 }
@@ -247,11 +258,10 @@ export async function gram(ctx: GpuContext, stack: GPUBuffer, rows: number, nume
   const kernel = 'gram';
   checkStack(kernel, rows, numel);
   if (numel === 0) return new Float64Array(rows * rows);
-  const chunks = reductionChunks(numel);
+  const blocks = reductionBlocks(numel);
   const pairs = gramPairs(rows);
-  const params = [numel, rows, chunks, REDUCTION_CHUNK, pairs, 0];
-  const words = await reduce(ctx, kernel, params, [bind(ctx, kernel, stack, rows * numel * F32_BYTES)], pairs * chunks, pairs * chunks);
-  return gramFromPartials(new Float32Array(words.buffer, words.byteOffset, words.length), rows, chunks);
+  const words = await reduce(ctx, kernel, [numel, rows, blocks, pairs, 0], [bind(ctx, kernel, stack, rows * numel * F32_BYTES)], pairs * blocks, threadGroups(pairs * blocks));
+  return gramFromPartials(new Float32Array(words.buffer, words.byteOffset, words.length), rows, blocks);
 }
 
 /** Sign conflicts, multi-signed columns and the summed TIES sign agreement ratio over the stack's columns. */
@@ -259,10 +269,10 @@ export async function signStats(ctx: GpuContext, stack: GPUBuffer, rows: number,
   const kernel = 'sign_stats';
   checkStack(kernel, rows, numel);
   if (numel === 0) return signStatsFromPartials(new Uint32Array(0), 0);
-  const chunks = reductionChunks(numel);
+  const blocks = reductionBlocks(numel);
   // withTable frees the table when reduce() returns its promise: the pass that reads it is already submitted.
   const partials = await withTable(ctx, `${kernel} reciprocals`, countReciprocals(rows), (recip) =>
-    reduce(ctx, kernel, [numel, rows, chunks, REDUCTION_CHUNK, 0], [recip, bind(ctx, kernel, stack, rows * numel * F32_BYTES)], chunks * SIGN_STATS_WORDS, chunks),
+    reduce(ctx, kernel, [numel, rows, blocks, 0], [recip, bind(ctx, kernel, stack, rows * numel * F32_BYTES)], blocks * SIGN_STATS_WORDS, threadGroups(blocks)),
   );
   return signStatsFromPartials(partials, numel);
 }
