@@ -142,15 +142,15 @@ describe('BandMask vs bandMaskRef', () => {
   });
 });
 
-describe('rowBandMask vs rowBandMaskRef', () => {
-  /** Runs row_band_mask on a [tasks, rows x n] stack and compares with the twin. */
+describe.each(['row_band_mask', 'row_band_serial'] as const)('rowBandMask (%s) vs rowBandMaskRef', (kernel) => {
+  /** Runs the kernel on a [tasks, rows x n] stack and compares with the twin. */
   async function check(gen: Gen, tasks: number, rows: number, n: number, bands: RankBand[]): Promise<void> {
     const rng = seededRandom(n * 131 + rows);
     const values = Float32Array.from({ length: tasks * rows * n }, () => gen(rng));
     for (const band of bands) {
       const buf = uploadF32(ctx, 'rows', values);
       try {
-        await ctx.scoped('row band', () => rowBandMask(ctx, buf, { tasks, rows, n }, band));
+        await ctx.scoped('row band', () => rowBandMask(ctx, buf, { tasks, rows, n }, band, 'rowBandMask', kernel));
         const got = await readF32(ctx, buf, values.length);
         expectSameBits(`n=${n} rows=${rows} [${band.from}, ${band.to})`, [got], [rowBandMaskRef(values, n, band.from, band.to)]);
       } finally {

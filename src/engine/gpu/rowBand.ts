@@ -3,11 +3,14 @@
  * its last dimension n, and in every row only the entries of descending magnitude rank in [from, to) are kept (ties:
  * lower index first, topk.ts `rankBandMask` on the row); the rest are zeroed in place. One workgroup per row does a
  * 4-pass 8-bit radix select of ranks from and to - 1 in workgroup memory, then orders the ties with one scan
- * (shaders/row_band_mask.wgsl): 5 reads of the row and one write. CPU twin: reference/select.ts `rowBandMaskRef`.
+ * (shaders/row_band_mask.wgsl): 5 reads of the row and one write. On a CPU-emulated adapter, where each of that
+ * kernel's workgroup barriers costs far more than the arithmetic, one thread per row does the same select serially
+ * (shaders/row_band_serial.wgsl). CPU twin of both: reference/select.ts `rowBandMaskRef`.
  */
 import { ConfigError } from '../errors';
 import type { RankBand } from './bandMask';
 import type { GpuContext } from './device';
+import { WORKGROUP_SIZE } from './constants';
 import { workgroupGrid } from './dispatch';
 import { bind, launch } from './launch';
 
@@ -18,8 +21,14 @@ export interface RowStackShape {
   n: number;
 }
 
-/** Zeroes, in place, every entry of each length-n row of `stack` whose magnitude rank in its row is outside `band`. */
-export function rowBandMask(ctx: GpuContext, stack: GPUBuffer, shape: RowStackShape, band: RankBand, label = 'rowBandMask'): void {
+/** The two kernels: a workgroup per row (GPUs), or a thread per row (CPU-emulated adapters). */
+export type RowBandKernel = 'row_band_mask' | 'row_band_serial';
+
+/**
+ * Zeroes, in place, every entry of each length-n row of `stack` whose magnitude rank in its row is outside `band`.
+ * `kernel` defaults to the adapter's (see the file comment).
+ */
+export function rowBandMask(ctx: GpuContext, stack: GPUBuffer, shape: RowStackShape, band: RankBand, label = 'rowBandMask', kernel?: RowBandKernel): void {
   const { tasks, rows, n } = shape;
   for (const [field, value] of Object.entries(shape)) {
     if (!Number.isInteger(value) || value < 0) throw new ConfigError(`${label}.${field}`, `must be a non-negative integer, got ${value}`);
@@ -30,6 +39,7 @@ export function rowBandMask(ctx: GpuContext, stack: GPUBuffer, shape: RowStackSh
   const from = Math.min(band.from, n);
   const to = Math.min(band.to, n);
   const binding = bind(ctx, label, stack, totalRows * n * 4);
-  const grid = workgroupGrid(totalRows, ctx.info.limits.maxComputeWorkgroupsPerDimension);
-  launch(ctx, 'row_band_mask', [n, totalRows, from, Math.max(from, to)], [binding], grid);
+  const name = kernel ?? (ctx.info.isSoftware ? 'row_band_serial' : 'row_band_mask');
+  const groups = name === 'row_band_serial' ? Math.ceil(totalRows / WORKGROUP_SIZE) : totalRows;
+  launch(ctx, name, [n, totalRows, from, Math.max(from, to)], [binding], workgroupGrid(groups, ctx.info.limits.maxComputeWorkgroupsPerDimension));
 }
