@@ -183,6 +183,8 @@ describe('combine', () => {
     [3, 5000],
     [20, 1],
     [20, 1001],
+    [2, 1002],
+    [2, 1003],
   ])('matches the twin exactly with %i rows of %i elements', async (rows, numel) => {
     const coeffs = randomF32(10 + rows, rows);
     coeffs[0] = 0;
@@ -200,7 +202,8 @@ describe('combine', () => {
 
 describe('packAdd', () => {
   it.each(DTYPES)('is bit-exact on random %s output, odd lengths included', async (dtype) => {
-    for (const numel of [1, 2, 3, 1001]) {
+    // Every remainder of a 4-element thread group.
+    for (const numel of [1, 2, 3, 4, 1001, 1002, 1003]) {
       await checkPackAdd(`${dtype} x${numel}`, randomF32(30 + numel, numel), randomF32(40 + numel, numel), dtype);
     }
   });

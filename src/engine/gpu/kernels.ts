@@ -8,7 +8,7 @@
  */
 import { GpuError } from '../errors';
 import { DTYPE_BYTES } from '../types';
-import { DTYPE_CODE, WORKGROUP_SIZE } from './constants';
+import { DTYPE_CODE, REDUCTION_BLOCK, WORKGROUP_SIZE } from './constants';
 import { align4, type GpuContext } from './device';
 import { encodeComputePass, itemGrid, workgroupGrid } from './dispatch';
 import { bind, f32Bits, launch } from './launch';
@@ -16,12 +16,6 @@ import { shaderSource } from './shaders';
 
 /** The raw encodings the GPU decodes and encodes. */
 export type RawDType = 'F32' | 'F16' | 'BF16';
-
-/**
- * Elements each sum_squares workgroup reduces: 64 per thread keeps the partials (the readback) small and the
- * workgroup-barrier rounds few (CPU-emulated devices run barriers slowly).
- */
-const SUM_SQUARES_CHUNK = WORKGROUP_SIZE * 64;
 
 const F32_BYTES = 4;
 
@@ -125,7 +119,8 @@ export function combine(
     ctx.device.queue.writeBuffer(coeffBuf, 0, Float32Array.from(coeffs));
     const bindings = [{ buffer: coeffBuf }, bind(ctx, 'combine', stack, rows * numel * F32_BYTES), bind(ctx, 'combine', out, numel * F32_BYTES)];
     // The third parameter is the zero that keeps products from being fused into the sum (common.wgsl `unfused`).
-    launch(ctx, 'combine', [numel, rows, 0], bindings, itemGrid(numel, ctx.info.limits.maxComputeWorkgroupsPerDimension));
+    // One thread per 4 elements (combine.wgsl COMBINE_ELEMENTS).
+    launch(ctx, 'combine', [numel, rows, 0], bindings, itemGrid(Math.ceil(numel / 4), ctx.info.limits.maxComputeWorkgroupsPerDimension));
   } finally {
     ctx.destroyBuffer(coeffBuf);
   }
@@ -143,26 +138,25 @@ export function packAdd(ctx: GpuContext, base: GPUBuffer, delta: GPUBuffer, nume
     bind(ctx, 'packAdd', delta, numel * F32_BYTES),
     bind(ctx, 'packAdd', out, numel * DTYPE_BYTES[dtype]),
   ];
-  // One thread per output word: two 16-bit values share a word.
-  const words = dtype === 'F32' ? numel : Math.ceil(numel / 2);
-  launch(ctx, 'pack_add', [numel, DTYPE_CODE[dtype]], bindings, itemGrid(words, ctx.info.limits.maxComputeWorkgroupsPerDimension));
+  // One thread per 4 elements (pack_add.wgsl PACK_ELEMENTS): two 16-bit values share a word, so no word has two writers.
+  launch(ctx, 'pack_add', [numel, DTYPE_CODE[dtype]], bindings, itemGrid(Math.ceil(numel / 4), ctx.info.limits.maxComputeWorkgroupsPerDimension));
 }
 
 /**
- * Sum of squares of each row of a [rows, numel] f32 buffer: per-workgroup partial sums in f32 on the GPU, read
- * back and added in float64 on the host.
+ * Sum of squares of each row of a [rows, numel] f32 buffer: per-thread partial sums over blocks of REDUCTION_BLOCK
+ * elements in f32 on the GPU, read back and added in float64 on the host.
  */
 export async function sumSquares(ctx: GpuContext, buf: GPUBuffer, rows: number, numel: number): Promise<Float64Array> {
   checkCount('sumSquares', 'rows', rows);
   checkCount('sumSquares', 'numel', numel);
   const totals = new Float64Array(rows);
   if (rows === 0 || numel === 0) return totals;
-  const chunks = Math.ceil(numel / SUM_SQUARES_CHUNK);
+  const chunks = Math.ceil(numel / REDUCTION_BLOCK);
   const partialBuf = ctx.createBuffer('sumSquares partials', rows * chunks * F32_BYTES, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
   try {
     const bindings = [bind(ctx, 'sumSquares', buf, rows * numel * F32_BYTES), { buffer: partialBuf }];
-    const grid = workgroupGrid(rows * chunks, ctx.info.limits.maxComputeWorkgroupsPerDimension);
-    launch(ctx, 'sum_squares', [numel, rows, chunks, SUM_SQUARES_CHUNK], bindings, grid);
+    const grid = workgroupGrid(Math.ceil((rows * chunks) / WORKGROUP_SIZE), ctx.info.limits.maxComputeWorkgroupsPerDimension);
+    launch(ctx, 'sum_squares', [numel, rows, chunks], bindings, grid);
     const bytes = await readBuffer(ctx, partialBuf, rows * chunks * F32_BYTES);
     const partials = new Float32Array(bytes.buffer, bytes.byteOffset, rows * chunks);
     for (let r = 0; r < rows; r++) {

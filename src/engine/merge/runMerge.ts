@@ -17,7 +17,7 @@ import { DTYPE_BYTES, type DType } from '../types';
 import { alignModels, type AlignedTensor } from './align';
 import { configToJson, type ResolvedConfig } from './config';
 import { planOf } from './plans';
-import { coefficientsOf, type FusedSpec, type GpuPlan, type PlanContext } from './plans/plan';
+import { coefficientsOf, type EmitInfo, type FusedSpec, type GpuPlan, type PlanContext } from './plans/plan';
 import { REPORT_FORMAT, totalsOf, type MergeReport, type TensorReport } from './report';
 import { MetricsAccumulator, topkRetained } from './metrics';
 import { copyFloats } from './plans/util';
@@ -260,11 +260,21 @@ async function emitTensor(
   await p.stream.forTensor(
     t,
     async (c: Chunk) => {
-      const [bs, tvs] = await Promise.all([sumSquares(ctx, c.base, 1, c.count), metrics ? metrics.before(ctx, c) : sumSquares(ctx, c.stack, T, c.count)]);
+      // The statistics' kernels are submitted before the method's, so they see the stack unchanged; their readbacks
+      // are awaited after the method's work is queued (one wait per chunk instead of one per step).
+      const before = Promise.all([sumSquares(ctx, c.base, 1, c.count), metrics ? metrics.before(ctx, c) : sumSquares(ctx, c.stack, T, c.count)]);
+      let info: EmitInfo | void;
+      try {
+        info = await ctx.scoped(`${p.spec.id} ${t.name}`, () => plan.emit(p, c, deltas));
+      } catch (e) {
+        await before.catch(() => undefined);
+        throw e;
+      }
+      const after = metrics ? metrics.after(ctx, c, info, deltas[0]!) : sumSquares(ctx, deltas[0]!, 1, c.count).then((s) => s[0]!);
+      const [[bs, tvs], merged] = await Promise.all([before, after]);
       baseSq += bs[0]!;
       tvs.forEach((v, i) => (tvSq[i] = tvSq[i]! + v));
-      const info = await ctx.scoped(`${p.spec.id} ${t.name}`, () => plan.emit(p, c, deltas));
-      mergedSq += metrics ? await metrics.after(ctx, c, info, deltas[0]!) : (await sumSquares(ctx, deltas[0]!, 1, c.count))[0]!;
+      mergedSq += merged;
       if (collect) {
         // theta0 + delta in f32, written at the chunk's offset in the caller's buffer.
         const merged = p.scratch('collect', maxChunk);
