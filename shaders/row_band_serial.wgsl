@@ -24,9 +24,12 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> stack: array<u32>;
 
-const RADIX_BITS: u32 = 8u;
-const RADIX_BINS: u32 = 256u;
-const RADIX_PASSES: u32 = 4u;
+// Digit width: 8 bits (4 passes) for long rows, 4 bits (8 passes, 16 bins to clear and walk per pass) for short ones,
+// where clearing and walking 256 bins per pass would cost more than reading the row.
+override RADIX_BITS: u32 = 8u;
+const MAX_BINS: u32 = 256u;
+override RADIX_BINS: u32 = 1u << RADIX_BITS;
+override RADIX_PASSES: u32 = 32u / RADIX_BITS;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(
@@ -51,8 +54,8 @@ fn main(
   var prefix = vec2<u32>(0u, 0u);
   var rank = vec2<u32>(params.band_from, params.band_to - 1u);
   var greater = vec2<u32>(0u, 0u);
-  var hist_a: array<u32, RADIX_BINS>;
-  var hist_b: array<u32, RADIX_BINS>;
+  var hist_a: array<u32, MAX_BINS>;
+  var hist_b: array<u32, MAX_BINS>;
   for (var level = 0u; level < RADIX_PASSES; level++) {
     let shift = (RADIX_PASSES - 1u - level) * RADIX_BITS;
     // Bits above this digit (none at level 0: 2 << 31 wraps to 0, so the mask is 0).

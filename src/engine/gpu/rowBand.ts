@@ -12,6 +12,7 @@ import type { RankBand } from './bandMask';
 import type { GpuContext } from './device';
 import { WORKGROUP_SIZE } from './constants';
 import { workgroupGrid } from './dispatch';
+import { specialisedPipeline } from './kernels';
 import { bind, launch } from './launch';
 
 /** The shape of a stack of task tensors viewed row-wise: [tasks, rows x n]. */
@@ -20,6 +21,9 @@ export interface RowStackShape {
   rows: number;
   n: number;
 }
+
+/** Rows shorter than this use row_band_serial's 4-bit digits. */
+const SHORT_ROW = 256;
 
 /** The two kernels: a workgroup per row (GPUs), or a thread per row (CPU-emulated adapters). */
 export type RowBandKernel = 'row_band_mask' | 'row_band_serial';
@@ -40,6 +44,9 @@ export function rowBandMask(ctx: GpuContext, stack: GPUBuffer, shape: RowStackSh
   const to = Math.min(band.to, n);
   const binding = bind(ctx, label, stack, totalRows * n * 4);
   const name = kernel ?? (ctx.info.isSoftware ? 'row_band_serial' : 'row_band_mask');
-  const groups = name === 'row_band_serial' ? Math.ceil(totalRows / WORKGROUP_SIZE) : totalRows;
-  launch(ctx, name, [n, totalRows, from, Math.max(from, to)], [binding], workgroupGrid(groups, ctx.info.limits.maxComputeWorkgroupsPerDimension));
+  const serial = name === 'row_band_serial';
+  const grid = workgroupGrid(serial ? Math.ceil(totalRows / WORKGROUP_SIZE) : totalRows, ctx.info.limits.maxComputeWorkgroupsPerDimension);
+  // Short rows take 4-bit digits (see row_band_serial.wgsl).
+  const pipeline = serial ? specialisedPipeline(ctx, name, { RADIX_BITS: n < SHORT_ROW ? 4 : 8 }) : undefined;
+  launch(ctx, name, [n, totalRows, from, Math.max(from, to)], [binding], grid, pipeline ? { pipeline } : {});
 }
