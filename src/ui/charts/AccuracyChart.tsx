@@ -38,7 +38,7 @@ export function AccuracyChart({ suite, normalized, onNormalized, stale }: { suit
           <XAxis dataKey="task" angle={-20} textAnchor="end" height={56} interval={0} />
           <YAxis domain={[0, normalized ? 'auto' : 100]} tickFormatter={(v: number) => `${v}%`} label={{ value: normalized ? '% of fine-tuned' : 'accuracy (%)', angle: -90, position: 'insideLeft' }} />
           <Tooltip formatter={(v) => (typeof v === 'number' ? `${v.toFixed(1)} %` : v)} />
-          <Legend verticalAlign="top" height={28} />
+          <Legend verticalAlign="top" />
           <Bar dataKey="base" name="base (pretrained)" fill={BASE_COLOUR} isAnimationActive={false} />
           <Bar dataKey="individual" name="fine-tuned on the task" fill={seriesColour(0)} isAnimationActive={false} />
           <Bar dataKey="merged" name="merged" fill={MERGED_COLOUR} isAnimationActive={false} />

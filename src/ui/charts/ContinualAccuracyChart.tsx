@@ -41,7 +41,7 @@ export function ContinualAccuracyChart({ methods, tasks }: { methods: ContinualM
           <XAxis dataKey="t" type="number" domain={[1, steps]} ticks={stepTicks} label={{ value: 'step t (models merged)', position: 'insideBottom', offset: -16 }} />
           <YAxis domain={[0, 100]} tickFormatter={(v: number) => `${v}%`} label={{ value: 'avg accuracy, seen tasks (%)', angle: -90, position: 'insideBottomLeft', offset: 12 }} width={72} />
           <Tooltip formatter={pctTooltip} labelFormatter={(t) => `after step ${t}`} />
-          <Legend itemSorter={null} formatter={legendText} verticalAlign="top" height={28} />
+          <Legend itemSorter={null} formatter={legendText} verticalAlign="top" />
           {methods.map((m, i) => (
             <Area key={`${m.id}_band`} dataKey={`${m.id}_band`} name={`${m.label} (min–max)`} stroke="none" fill={methodColour(m.id, i)} fillOpacity={0.15} legendType="none" isAnimationActive={false} />
           ))}
@@ -69,7 +69,7 @@ export function ContinualAccuracyChart({ methods, tasks }: { methods: ContinualM
               <XAxis dataKey="t" type="number" domain={[1, steps]} ticks={stepTicks} label={{ value: 'step t (models merged)', position: 'insideBottom', offset: -16 }} />
               <YAxis domain={[0, 100]} tickFormatter={(v: number) => `${v}%`} label={{ value: 'accuracy (%)', angle: -90, position: 'insideLeft' }} />
               <Tooltip formatter={pctTooltip} labelFormatter={(t) => `after step ${t}`} />
-              <Legend itemSorter={null} formatter={legendText} verticalAlign="top" height={44} />
+              <Legend itemSorter={null} formatter={legendText} verticalAlign="top" />
               {tasks.map((t, i) => (
                 <Line key={t.id} dataKey={`task${i}`} name={t.title} stroke={seriesColour(i)} dot={{ r: 2 }} connectNulls={false} isAnimationActive={false} />
               ))}

@@ -24,7 +24,7 @@ export function ContinualChart({ report, lambda = true }: { report: ContinualRep
             <XAxis dataKey="t" label={{ value: 'step t', position: 'insideBottom', offset: -12 }} />
             <YAxis label={{ value: 'L2 norm', angle: -90, position: 'insideLeft' }} />
             <Tooltip />
-            <Legend verticalAlign="top" height={28} />
+            <Legend verticalAlign="top" />
             <Line dataKey="incoming" name="‖τ‖ of the incoming model" stroke={seriesColour(0)} isAnimationActive={false} />
             <Line dataKey="mean" name="running mean of ‖τ‖" stroke={seriesColour(1)} strokeDasharray="4 3" isAnimationActive={false} />
             <Line dataKey="merged" name="‖merged task vector‖" stroke={MERGED_COLOUR} strokeWidth={2} isAnimationActive={false} />

@@ -19,7 +19,7 @@ export function LambdaChart({ steps, height = 260 }: { steps: readonly StepDiagn
         <XAxis dataKey="t" label={{ value: 'step t (models merged)', position: 'insideBottom', offset: -12 }} />
         <YAxis label={{ value: 'scale (unitless)', angle: -90, position: 'insideLeft' }} />
         <Tooltip formatter={(v) => (typeof v === 'number' ? v.toPrecision(4) : v)} />
-        <Legend itemSorter={null} formatter={legendText} verticalAlign="top" height={28} />
+        <Legend itemSorter={null} formatter={legendText} verticalAlign="top" />
         <Line dataKey="lambda" name="λ_t (OPCM)" stroke={MERGED_COLOUR} strokeWidth={2} isAnimationActive={false} />
         <Line dataKey="sqrtT" name="√t (orthogonal, equal norms)" stroke={BASE_COLOUR} strokeDasharray="5 4" isAnimationActive={false} />
       </LineChart>

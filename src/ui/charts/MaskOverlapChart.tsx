@@ -51,7 +51,7 @@ export function MaskOverlapChart({ interference, tasks, method }: { interference
                 <XAxis dataKey="label" interval={0} label={{ value: LAYER_AXIS, position: 'insideBottom', offset: -16 }} />
                 <YAxis domain={[0, 100]} ticks={[0, 25, 50, 75, 100]} tickFormatter={(v: number) => `${v}%`} label={{ value: '% of weights', angle: -90, position: 'insideLeft' }} />
                 <Tooltip formatter={pctTooltip} labelFormatter={layerTooltipLabel} />
-                <Legend itemSorter={null} formatter={legendText} verticalAlign="top" height={64} />
+                <Legend itemSorter={null} formatter={legendText} verticalAlign="top" />
                 {USAGE_CLASSES.map((c) => (
                   <Bar key={c.key} dataKey={c.key} name={c.label} stackId="usage" fill={USAGE_COLOURS[c.key]} isAnimationActive={false} />
                 ))}
@@ -68,7 +68,7 @@ export function MaskOverlapChart({ interference, tasks, method }: { interference
                 <XAxis dataKey="label" interval={0} label={{ value: LAYER_AXIS, position: 'insideBottom', offset: -16 }} />
                 <YAxis domain={[0, 100]} ticks={[0, 25, 50, 75, 100]} tickFormatter={(v: number) => `${v}%`} label={{ value: '% of entries kept', angle: -90, position: 'insideLeft' }} />
                 <Tooltip formatter={pctTooltip} labelFormatter={layerTooltipLabel} />
-                <Legend itemSorter={null} formatter={legendText} verticalAlign="top" height={44} />
+                <Legend itemSorter={null} formatter={legendText} verticalAlign="top" />
                 {tasks.map((t, m) => (
                   <Line key={t + m} dataKey={modelKey(m)} name={t} stroke={seriesColour(m)} dot={{ r: 2 }} isAnimationActive={false} />
                 ))}

@@ -31,7 +31,7 @@ export function SignConflictChart({ interference, method }: { interference: Inte
           <XAxis dataKey="label" interval={0} label={{ value: LAYER_AXIS, position: 'insideBottom', offset: -16 }} />
           <YAxis domain={[0, 100]} tickFormatter={(v: number) => `${v}%`} label={{ value: 'coordinates in conflict (%)', angle: -90, position: 'insideBottomLeft', offset: 12 }} width={72} />
           <Tooltip formatter={(v) => (typeof v === 'number' ? formatPct(v) : v)} labelFormatter={layerTooltipLabel} />
-          <Legend itemSorter={null} formatter={legendText} verticalAlign="top" height={28} />
+          <Legend itemSorter={null} formatter={legendText} verticalAlign="top" />
           <Bar dataKey="before" name="task vectors (before)" fill={seriesColour(0)} isAnimationActive={false} />
           {after && <Bar dataKey="after" name={afterName} fill={seriesColour(5)} isAnimationActive={false} />}
         </BarChart>

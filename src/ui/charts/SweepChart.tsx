@@ -53,7 +53,7 @@ export function SweepChart(p: SweepChartProps) {
             <XAxis dataKey="value" type="number" domain={[xMin, xMax]} label={{ value: `${p.param} (coefficient, unitless)`, position: 'insideBottom', offset: -16 }} />
             <YAxis domain={[0, 100]} tickFormatter={(v: number) => `${v}%`} label={{ value: 'accuracy (%)', angle: -90, position: 'insideLeft' }} />
             <Tooltip formatter={(v) => (typeof v === 'number' ? `${v.toFixed(1)} %` : v)} labelFormatter={(v) => `${p.param} = ${v}`} />
-            <Legend itemSorter={null} formatter={legendText} verticalAlign="top" height={perTask ? 48 : 28} />
+            <Legend itemSorter={null} formatter={legendText} verticalAlign="top" />
             {p.baseAverage !== undefined && <ReferenceLine y={p.baseAverage} stroke={BASE_COLOUR} strokeDasharray="6 4" label={{ value: `base ${p.baseAverage.toFixed(1)} %`, position: 'insideBottomRight', fontSize: 11 }} />}
             {p.individualAverage !== undefined && (
               <ReferenceLine y={p.individualAverage} stroke={seriesColour(0)} strokeDasharray="6 4" label={{ value: `fine-tuned ${p.individualAverage.toFixed(1)} %`, position: 'insideTopRight', fontSize: 11 }} />
