@@ -18,15 +18,21 @@ const ADVICE: Record<string, string> = {
 };
 
 /** Why a method costs much more than Task Arithmetic on the same models, and what to change. */
+const STACK_PATH =
+  'It runs on the task-vector stack: decode_stack writes T f32 rows per chunk and its kernels read and write them again, a few passes over ' +
+  '4T bytes per element where the fused path (Task Arithmetic, TIES) reads the raw bytes once; a fused kernel for it would remove them.';
 const METHOD_ADVICE: Record<string, string> = {
   breadcrumbs:
-    'Its row band runs row_band_mask with one 256-thread workgroup per row of the last dimension and 4 radix passes with workgroup barriers; rows of the ' +
-    'patch embedding are 32 long, so most threads idle. Give a workgroup several short rows, or one row per subgroup.',
+    'Its row band selects two ranks in every row of the last dimension (4 radix passes over the row): row_band_mask with a workgroup and barriers per ' +
+    'row on GPUs, row_band_serial with a thread per row on CPU-emulated adapters. ' + STACK_PATH,
+  consensus: STACK_PATH,
+  dare: STACK_PATH,
+  magmax: STACK_PATH,
   model_stock:
-    "beginTensor streams every tensor once more for its Gram matrix (gram kernel, barrier reduction, a readback per chunk) before the output pass; the ratio " +
+    'beginTensor streams every tensor once more for its Gram matrix (gram kernel, a readback per chunk) before the output pass; the ratio ' +
     'needs that pass, but it can share the norms runMerge takes anyway and read its partials back once per tensor.',
   slerp: 'beginTensor streams every tensor once more (copies into a 3-row buffer and a Gram reduction per chunk) before the output pass, as Model Stock does.',
-  tall_masks: 'It writes T models: T pack_add kernels and T readbacks per chunk.',
+  tall_masks: `It writes T models: T pack_add kernels and T readbacks per chunk. ${STACK_PATH}`,
   ties: 'Global TIES reads the models twice (the statistics scan, then the fused output): see the TIES passes item.',
 };
 
@@ -103,8 +109,9 @@ export function recommendations(r: BenchResults): string[] {
         share: extra / m.off.timing.ms,
         text:
           `**Interference metrics make ${m.method} ${Number((m.on.timing.ms / m.off.timing.ms).toPrecision(3))}x slower (${s(m.off.timing.ms)} -> ${s(m.on.timing.ms)}, ` +
-          `${m.off.tasks} x ${m.off.dtype}, ${m.off.size.label}).** Gram, row statistics and sign statistics each read the stack again with barrier reductions ` +
-          'and a readback per chunk; compute them in one kernel per chunk with per-thread partials, and keep them off by default (the CLI already turns them on only for --report).',
+          `${m.off.tasks} x ${m.off.dtype}, ${m.off.size.label}).** They need the task-vector stack (no fused pass), the top-k curve's two selection ` +
+          'passes and one more pass (topk_energy), and per chunk the Gram, row and sign statistics (per-thread partials, a readback each); one kernel ' +
+          'for the three statistics would save two readbacks per chunk. The CLI turns them on only for --report.',
       });
     }
   }
