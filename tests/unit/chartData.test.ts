@@ -17,6 +17,7 @@ import {
   maxOffDiagonal,
   niceCeil,
   signConflictRows,
+  slantedLabelMargin,
   usageClasses,
   usageRows,
 } from '../../src/ui/charts/chartData';
@@ -290,5 +291,16 @@ describe('chart components render their data', () => {
     expect(out.match(/tabindex="0"/g)).toHaveLength(2); // the selected tab and its panel
     expect(out).toContain('aria-selected="true"');
     expect(out).toMatch(/role="tabpanel"[^>]*aria-labelledby="[^"]*tab-accuracy"/);
+  });
+});
+
+describe('slantedLabelMargin', () => {
+  it('leaves room for a long first label beyond the y axis, and keeps the minimum for short ones', () => {
+    // 26 characters at 30 degrees: 26 * 8 * cos(30) = 180.1 px wide, less the 60 px y axis, plus 8.
+    expect(slantedLabelMargin('embeddings.class_embedding', 30, 64)).toBe(129);
+    expect(slantedLabelMargin('fc1.w', 30, 64)).toBe(64);
+    // Steeper labels take less width.
+    expect(slantedLabelMargin('Fashion, heavy noise', 20, 8)).toBeGreaterThan(slantedLabelMargin('Fashion, heavy noise', 60, 8));
+    expect(slantedLabelMargin('', 20, 8)).toBe(8);
   });
 });

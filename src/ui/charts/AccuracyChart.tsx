@@ -5,6 +5,7 @@
 import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import type { SuiteState } from '../../app/store';
 import { BASE_COLOUR, MERGED_COLOUR, seriesColour } from '../palette';
+import { slantedLabelMargin } from './chartData';
 
 const average = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / (xs.length || 1);
 
@@ -33,7 +34,7 @@ export function AccuracyChart({ suite, normalized, onNormalized, stale }: { suit
         </span>
       </figcaption>
       <ResponsiveContainer width="100%" height={320}>
-        <BarChart data={rows} margin={{ top: 8, right: 16, bottom: 40, left: 8 }}>
+        <BarChart data={rows} margin={{ top: 8, right: 16, bottom: 40, left: slantedLabelMargin(rows[0]?.task ?? '', 20, 8) }}>
           <CartesianGrid strokeDasharray="3 3" stroke="#ddd" vertical={false} />
           <XAxis dataKey="task" angle={-20} textAnchor="end" height={56} interval={0} />
           <YAxis domain={[0, normalized ? 'auto' : 100]} tickFormatter={(v: number) => `${v}%`} label={{ value: normalized ? '% of fine-tuned' : 'accuracy (%)', angle: -90, position: 'insideLeft' }} />

@@ -6,7 +6,7 @@ import { useMemo, useState } from 'react';
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import type { MergeReport } from '../../engine/merge/report';
 import { shortTensorName } from '../format';
-import { logDomain } from './chartData';
+import { logDomain, slantedLabelMargin } from './chartData';
 import { BASE_COLOUR, MERGED_COLOUR, seriesColour } from '../palette';
 
 type Row = Record<string, number | string>;
@@ -46,7 +46,7 @@ export function NormsChart({ report, names = report.models }: { report: MergeRep
         </span>
       </figcaption>
       <ResponsiveContainer width="100%" height={390}>
-        <LineChart data={data} margin={{ top: 8, right: 24, bottom: 64, left: leftMargin(rows[0]?.short as string | undefined) }}>
+        <LineChart data={data} margin={{ top: 8, right: 24, bottom: 64, left: slantedLabelMargin((rows[0]?.short as string | undefined) ?? '', 30, 64) }}>
           <CartesianGrid strokeDasharray="3 3" stroke="#ddd" />
           <XAxis
             dataKey="i"
@@ -77,12 +77,4 @@ export function NormsChart({ report, names = report.models }: { report: MergeRep
       </p>
     </figure>
   );
-}
-
-/**
- * Left margin for the x-axis's first tick label, which is drawn at -30 degrees ending at the first tick: the label's
- * horizontal extent (about 6.5 px per character at the chart's font size) less the y axis's 60 px, at least 64 px.
- */
-function leftMargin(firstLabel = ''): number {
-  return Math.max(64, Math.ceil(firstLabel.length * 6.5 * Math.cos(Math.PI / 6)) - 60 + 8);
 }

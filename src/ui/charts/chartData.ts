@@ -155,3 +155,18 @@ export function valuesOf(rows: readonly Record<string, unknown>[], keys: readonl
 export function formatPct(v: number): string {
   return `${Math.abs(v) < 1 && v !== 0 ? v.toFixed(2) : v.toFixed(1)} %`;
 }
+
+/** Width of one tick-label character at the charts' font size (measured on the rendered page). */
+const TICK_CHAR_PX = 8;
+/** Width recharts gives a y axis. */
+const Y_AXIS_PX = 60;
+
+/**
+ * Left chart margin that keeps the first x tick label inside the chart when labels are drawn at `angleDeg` ending at
+ * their tick (textAnchor "end"), the tick being at the plot's left edge or further right: the label's horizontal
+ * extent less the y axis's width, and at least `min`.
+ */
+export function slantedLabelMargin(label: string, angleDeg: number, min: number): number {
+  const extent = Math.ceil(label.length * TICK_CHAR_PX * Math.cos((angleDeg * Math.PI) / 180));
+  return Math.max(min, extent - Y_AXIS_PX + 8);
+}
