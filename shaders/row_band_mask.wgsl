@@ -20,6 +20,8 @@
 // lid * ceil(n / ROW_THREADS). Any n >= 1 works (total_rows * n < 2^32).
 // Bounds: surplus workgroups act on an empty row and still reach every barrier (no early return after the first).
 
+// uses: _row_band_mask_span
+
 struct Params {
   n: u32,
   total_rows: u32,
@@ -164,20 +166,6 @@ fn main(
     }
   }
   workgroupBarrier();
-  // Rank of this thread's next entry equal to a (x) or to b (y).
-  var rank = ties[lid];
-  for (var j = first; j < end; j++) {
-    let key = stack[base + j] & 0x7fffffffu;
-    var keep = key < a && key > b;
-    if (key == a) {
-      keep = rank.x >= params.band_from && rank.x < params.band_to;
-      rank.x += 1u;
-    } else if (key == b) {
-      keep = rank.y >= params.band_from && rank.y < params.band_to;
-      rank.y += 1u;
-    }
-    if (!keep) {
-      stack[base + j] = 0u;
-    }
-  }
+  // ties[lid]: the rank of this thread's first entry equal to a (x) or to b (y).
+  mask_span(base + first, base + end, a, b, ties[lid]);
 }

@@ -14,6 +14,8 @@
 // Dispatch: one thread per row, total_rows threads on a 2-D grid of WORKGROUP_SIZE-thread workgroups (flat_index);
 // surplus threads return. Any n >= 1 works (total_rows * n < 2^32).
 
+// uses: _row_band_mask_span
+
 struct Params {
   n: u32,
   total_rows: u32,
@@ -93,19 +95,5 @@ fn main(
   }
   let a = prefix.x;
   let b = prefix.y;
-  var at = greater;
-  for (var j = 0u; j < n; j++) {
-    let key = stack[base + j] & 0x7fffffffu;
-    var keep = key < a && key > b;
-    if (key == a) {
-      keep = at.x >= params.band_from && at.x < params.band_to;
-      at.x += 1u;
-    } else if (key == b) {
-      keep = at.y >= params.band_from && at.y < params.band_to;
-      at.y += 1u;
-    }
-    if (!keep) {
-      stack[base + j] = 0u;
-    }
-  }
+  mask_span(base, base + n, a, b, greater);
 }
