@@ -197,6 +197,17 @@ describe('decodeFloats / decodeToF32 / encodeFloats', () => {
     expect([...decodeToF32(buffer.subarray(1, 1 + encoded.byteLength), dtype)]).toEqual(expected.map(Math.fround));
   });
 
+  it('decodes F32 alike from aligned and unaligned bytes, signed zeros and NaN payloads included', () => {
+    const bits = Uint32Array.of(0x3f800000, 0x80000000, 0x7fc00001, 0xffc12345, 0x00000001, 0x7f800000);
+    const aligned = new Uint8Array(bits.buffer);
+    const shifted = new Uint8Array(aligned.byteLength + 1);
+    shifted.set(aligned, 1);
+    const a = new Uint32Array(decodeToF32(aligned, 'F32').buffer);
+    const b = new Uint32Array(decodeToF32(shifted.subarray(1), 'F32').buffer);
+    expect([...a]).toEqual([...bits]);
+    expect([...b]).toEqual([...a]);
+  });
+
   it('rounds F64 to f32 in decodeToF32 and keeps it exact in decodeFloats', () => {
     const bytes = encodeFloats([0.1], 'F64');
     expect(decodeFloats(bytes, 'F64')[0]).toBe(0.1);

@@ -106,6 +106,9 @@ function floatSize(dtype: DType): number {
 }
 
 /** Decodes little-endian floats into `out` (a Float64Array keeps values exact, a Float32Array rounds them). */
+/** Whether typed arrays use little-endian order here (safetensors bytes are little-endian). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 function decodeInto<T extends Float32Array | Float64Array>(bytes: Uint8Array, dtype: DType, make: (n: number) => T): T {
   const size = floatSize(dtype);
   if (bytes.byteLength % size !== 0) {
@@ -120,7 +123,9 @@ function decodeInto<T extends Float32Array | Float64Array>(bytes: Uint8Array, dt
       for (let i = 0; i < n; i++) out[i] = view.getFloat64(i * 8, true);
       break;
     case 'F32':
-      for (let i = 0; i < n; i++) out[i] = view.getFloat32(i * 4, true);
+      // Aligned bytes on a little-endian host are already the values: one bulk copy.
+      if (LITTLE_ENDIAN && bytes.byteOffset % 4 === 0) out.set(new Float32Array(bytes.buffer, bytes.byteOffset, n));
+      else for (let i = 0; i < n; i++) out[i] = view.getFloat32(i * 4, true);
       break;
     case 'F16': {
       const table = f16Lookup();
