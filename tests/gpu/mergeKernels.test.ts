@@ -24,7 +24,7 @@ import {
   type DareChunk,
   type ZeroSignRule,
 } from '../../src/engine/gpu/mergeKernels';
-import { gram, rowStats, SignTally, signStats, signSum, topkEnergy, usageHistogram } from '../../src/engine/gpu/mergeReductions';
+import { gram, rowStats, SignTally, signStats, signSum, stackStats, topkEnergy, usageHistogram } from '../../src/engine/gpu/mergeReductions';
 import { TOPK_MAX_LEVELS } from '../../src/engine/gpu/constants';
 import {
   bitmaskApplyRef,
@@ -428,6 +428,18 @@ describe('reductions', () => {
     await expect(topkEnergy(ctx, buf, 2, 4, new Uint32Array(0))).rejects.toThrow(/1\.\.16 thresholds per row, got 0 for 2 rows/);
     await expect(topkEnergy(ctx, buf, 2, 4, new Uint32Array(2 * (TOPK_MAX_LEVELS + 1)))).rejects.toThrow(/got 34 for 2 rows/);
     ctx.destroyBuffer(buf);
+  });
+
+  it.each([1, 8])('stackStats reads gram, row_stats and sign_stats back at once, equal to the twins (%i rows)', async (rows) => {
+    for (const numel of [0, ...LENGTHS]) {
+      const stack = continuous(rows * 29 + numel, rows * numel);
+      const buf = uploadF32(ctx, 'stack', stack.length ? stack : new Float32Array(1));
+      const got = await ctx.scoped('stackStats', () => stackStats(ctx, buf, rows, numel));
+      ctx.destroyBuffer(buf);
+      expect(Array.from(got.gram), `gram ${rows}x${numel}`).toEqual(Array.from(gramRef(stack, rows, numel)));
+      expect(got.rows, `row_stats ${rows}x${numel}`).toEqual(rowStatsRef(stack, rows, numel));
+      expect(got.signs, `sign_stats ${rows}x${numel}`).toEqual(signStatsRef(stack, rows, numel));
+    }
   });
 
   it('row_stats counts infinities and NaN as non-finite and propagates them into the sums', async () => {

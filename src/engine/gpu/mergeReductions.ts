@@ -13,7 +13,7 @@ import { GpuError } from '../errors';
 import { HISTOGRAM_MAX_BINS, REDUCTION_BLOCK, TOPK_MAX_LEVELS, WORKGROUP_SIZE } from './constants';
 import type { GpuContext } from './device';
 import { workgroupGrid } from './dispatch';
-import { readBuffer } from './kernels';
+import { readBuffer, StagingReader } from './kernels';
 import { bind, launch } from './launch';
 import { checkStack, countReciprocals, QuadRows, withTable } from './mergeKernels';
 
@@ -113,27 +113,39 @@ export function signStatsFromPartials(partials: Uint32Array, columns: number): S
   return s;
 }
 
-/**
- * Runs a reduction kernel whose partials are `words` u32 values written to a fresh zeroed buffer bound last,
- * over `workgroups` workgroups, and reads them back.
- */
-async function reduce(
-  ctx: GpuContext,
-  kernel: string,
-  params: number[],
-  inputs: GPUBufferBinding[],
-  words: number,
-  workgroups: number,
-): Promise<Uint32Array> {
-  const partialBuf = ctx.createBuffer(`${kernel} partials`, words * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
+/** A reduction kernel launched into its own partials buffer, not yet read back. */
+interface Launched {
+  buffer: GPUBuffer;
+  words: number;
+}
+
+/** Launches a reduction kernel whose partials are `words` u32 values written to a fresh buffer bound last. */
+function launchReduction(ctx: GpuContext, kernel: string, params: number[], inputs: GPUBufferBinding[], words: number, workgroups: number): Launched {
+  const buffer = ctx.createBuffer(`${kernel} partials`, words * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
   try {
-    const grid = workgroupGrid(workgroups, ctx.info.limits.maxComputeWorkgroupsPerDimension);
-    launch(ctx, kernel, params, [...inputs, { buffer: partialBuf }], grid);
-    const bytes = await readBuffer(ctx, partialBuf, words * 4);
-    return new Uint32Array(bytes.buffer, bytes.byteOffset, words);
-  } finally {
-    ctx.destroyBuffer(partialBuf);
+    launch(ctx, kernel, params, [...inputs, { buffer }], workgroupGrid(workgroups, ctx.info.limits.maxComputeWorkgroupsPerDimension));
+  } catch (e) {
+    ctx.destroyBuffer(buffer);
+    throw e;
   }
+  return { buffer, words };
+}
+
+/** Reads the partials of launched reductions back in one staging copy (one wait for all), and frees their buffers. */
+async function readReductions(ctx: GpuContext, launched: readonly Launched[]): Promise<Uint32Array[]> {
+  const reader = new StagingReader(ctx, 'reduction partials');
+  try {
+    const read = reader.start(ctx.device.createCommandEncoder({ label: 'reduction partials' }), launched.map((l) => ({ buffer: l.buffer, bytes: l.words * 4 })));
+    return (await read()).map((b, i) => new Uint32Array(b.buffer, b.byteOffset, launched[i]!.words));
+  } finally {
+    reader.destroy();
+    for (const l of launched) ctx.destroyBuffer(l.buffer);
+  }
+}
+
+/** Runs one reduction kernel (see launchReduction) and reads its partials back. */
+async function reduce(ctx: GpuContext, kernel: string, params: number[], inputs: GPUBufferBinding[], words: number, workgroups: number): Promise<Uint32Array> {
+  return (await readReductions(ctx, [launchReduction(ctx, kernel, params, inputs, words, workgroups)]))[0]!;
 }
 
 /**
@@ -211,15 +223,19 @@ export class SignTally {
   }
 }
 
+/** row_stats over a non-empty stack, launched. */
+function launchRowStats(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Launched {
+  const blocks = reductionBlocks(numel);
+  const threads = rows * blocks;
+  return launchReduction(ctx, 'row_stats', [numel, rows, blocks, 0], [bind(ctx, 'row_stats', stack, rows * numel * F32_BYTES)], threads * ROW_STATS_WORDS, threadGroups(threads));
+}
+
 /** Per-row sum of squares, sum of magnitudes, non-zero and non-finite counts of a [rows, numel] buffer. */
 export async function rowStats(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Promise<RowStats[]> {
-  const kernel = 'row_stats';
-  checkStack(kernel, rows, numel);
-  const blocks = reductionBlocks(numel);
+  checkStack('row_stats', rows, numel);
   if (numel === 0) return rowStatsFromPartials(new Uint32Array(0), rows, 0);
-  const threads = rows * blocks;
-  const partials = await reduce(ctx, kernel, [numel, rows, blocks, 0], [bind(ctx, kernel, stack, rows * numel * F32_BYTES)], threads * ROW_STATS_WORDS, threadGroups(threads));
-  return rowStatsFromPartials(partials, rows, blocks);
+  const [partials] = await readReductions(ctx, [launchRowStats(ctx, stack, rows, numel)]);
+  return rowStatsFromPartials(partials!, rows, reductionBlocks(numel));
 }
 
 /**
@@ -253,28 +269,54 @@ export function topkEnergyFromPartials(partials: Float32Array, rows: number, chu
   return out;
 }
 
-/** The [rows, rows] matrix (row-major, float64) of dot products between the rows of a [rows, numel] buffer. */
-export async function gram(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Promise<Float64Array> {
-  const kernel = 'gram';
-  checkStack(kernel, rows, numel);
-  if (numel === 0) return new Float64Array(rows * rows);
+/** gram over a non-empty stack, launched. */
+function launchGram(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Launched {
   const blocks = reductionBlocks(numel);
   const pairs = gramPairs(rows);
-  const words = await reduce(ctx, kernel, [numel, rows, blocks, pairs, 0], [bind(ctx, kernel, stack, rows * numel * F32_BYTES)], pairs * blocks, threadGroups(pairs * blocks));
-  return gramFromPartials(new Float32Array(words.buffer, words.byteOffset, words.length), rows, blocks);
+  return launchReduction(ctx, 'gram', [numel, rows, blocks, pairs, 0], [bind(ctx, 'gram', stack, rows * numel * F32_BYTES)], pairs * blocks, threadGroups(pairs * blocks));
+}
+
+const gramOf = (words: Uint32Array, rows: number, numel: number) => gramFromPartials(new Float32Array(words.buffer, words.byteOffset, words.length), rows, reductionBlocks(numel));
+
+/** The [rows, rows] matrix (row-major, float64) of dot products between the rows of a [rows, numel] buffer. */
+export async function gram(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Promise<Float64Array> {
+  checkStack('gram', rows, numel);
+  if (numel === 0) return new Float64Array(rows * rows);
+  const [words] = await readReductions(ctx, [launchGram(ctx, stack, rows, numel)]);
+  return gramOf(words!, rows, numel);
+}
+
+/** sign_stats over a non-empty stack, launched. */
+function launchSignStats(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Launched {
+  const kernel = 'sign_stats';
+  const blocks = reductionBlocks(numel);
+  // withTable frees the table once the kernel that reads it is submitted.
+  return withTable(ctx, `${kernel} reciprocals`, countReciprocals(rows), (recip) =>
+    launchReduction(ctx, kernel, [numel, rows, blocks, 0], [recip, bind(ctx, kernel, stack, rows * numel * F32_BYTES)], blocks * SIGN_STATS_WORDS, threadGroups(blocks)),
+  );
 }
 
 /** Sign conflicts, multi-signed columns and the summed TIES sign agreement ratio over the stack's columns. */
 export async function signStats(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Promise<SignStatsCounts> {
-  const kernel = 'sign_stats';
-  checkStack(kernel, rows, numel);
+  checkStack('sign_stats', rows, numel);
   if (numel === 0) return signStatsFromPartials(new Uint32Array(0), 0);
-  const blocks = reductionBlocks(numel);
-  // withTable frees the table when reduce() returns its promise: the pass that reads it is already submitted.
-  const partials = await withTable(ctx, `${kernel} reciprocals`, countReciprocals(rows), (recip) =>
-    reduce(ctx, kernel, [numel, rows, blocks, 0], [recip, bind(ctx, kernel, stack, rows * numel * F32_BYTES)], blocks * SIGN_STATS_WORDS, threadGroups(blocks)),
-  );
-  return signStatsFromPartials(partials, numel);
+  const [partials] = await readReductions(ctx, [launchSignStats(ctx, stack, rows, numel)]);
+  return signStatsFromPartials(partials!, numel);
+}
+
+/** gram, rowStats and signStats of one stack, with one readback for the three (the interference metrics of a chunk). */
+export async function stackStats(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Promise<{ gram: Float64Array; rows: RowStats[]; signs: SignStatsCounts }> {
+  for (const kernel of ['gram', 'row_stats', 'sign_stats']) checkStack(kernel, rows, numel);
+  if (numel === 0) return { gram: await gram(ctx, stack, rows, 0), rows: await rowStats(ctx, stack, rows, 0), signs: await signStats(ctx, stack, rows, 0) };
+  const launched: Launched[] = [];
+  try {
+    for (const f of [launchGram, launchRowStats, launchSignStats]) launched.push(f(ctx, stack, rows, numel));
+  } catch (e) {
+    for (const l of launched) ctx.destroyBuffer(l.buffer);
+    throw e;
+  }
+  const [g, r, sg] = await readReductions(ctx, launched);
+  return { gram: gramOf(g!, rows, numel), rows: rowStatsFromPartials(r!, rows, reductionBlocks(numel)), signs: signStatsFromPartials(sg!, numel) };
 }
 
 /**

@@ -7,7 +7,7 @@
  * global selection: `topkRetained` runs it as extra passes.
  */
 import type { GpuContext } from '../gpu/device';
-import { gram, rowStats, signStats, topkEnergy, usageHistogram } from '../gpu/mergeReductions';
+import { rowStats, signStats, stackStats, topkEnergy, usageHistogram } from '../gpu/mergeReductions';
 import { MagnitudeSelect } from '../gpu/select';
 import { layerIndexOf } from '../methods/scaling';
 import type { EmitInfo, PlanContext } from './plans/plan';
@@ -99,7 +99,7 @@ export class MetricsAccumulator {
   /** Task-vector statistics of a chunk; call before the method changes the stack. Returns each row's sum of squares. */
   async before(ctx: GpuContext, c: Chunk): Promise<Float64Array> {
     const T = this.tasks;
-    const [g, rows, signs] = await Promise.all([gram(ctx, c.stack, T, c.count), rowStats(ctx, c.stack, T, c.count), signStats(ctx, c.stack, T, c.count)]);
+    const { gram: g, rows, signs } = await stackStats(ctx, c.stack, T, c.count);
     rows.forEach((r, t) => {
       if (r.nonFinite > 0) this.nonFinite.push({ tensor: c.tensor.name, model: t, count: r.nonFinite });
     });
