@@ -312,7 +312,8 @@ describe('ties_merge', () => {
 
 describe('magmax_select', () => {
   it.each(ROWS)('matches the twin bit for bit with %i rows (ties, zeros, subnormals, NaN)', async (rows) => {
-    for (const numel of LENGTHS) {
+    // Every remainder of the kernel's 4-column groups.
+    for (const numel of [...LENGTHS, 1002, 1003]) {
       const stack = withEdges(discrete(rows + numel, rows * numel, [1e-40, -1e-40]), BIT_EDGES, 8);
       const gpu = await onGpu('magmax', stack, (buf) => magmaxSelect(ctx, buf, rows, numel));
       magmaxSelectRef(stack, rows, numel);

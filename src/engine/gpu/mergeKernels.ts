@@ -229,7 +229,8 @@ export function magmaxSelect(ctx: GpuContext, stack: GPUBuffer, rows: number, nu
   const kernel = 'magmax_select';
   checkStack(kernel, rows, numel);
   if (numel === 0) return;
-  launch(ctx, kernel, [numel, rows], [bind(ctx, kernel, stack, rows * numel * F32_BYTES)], grid(ctx, numel));
+  // One thread per 4 columns (magmax_select.wgsl MAGMAX_COLUMNS).
+  launch(ctx, kernel, [numel, rows], [bind(ctx, kernel, stack, rows * numel * F32_BYTES)], grid(ctx, Math.ceil(numel / 4)));
 }
 
 /**
