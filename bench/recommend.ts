@@ -110,8 +110,9 @@ export function recommendations(r: BenchResults): string[] {
         text:
           `**Interference metrics make ${m.method} ${Number((m.on.timing.ms / m.off.timing.ms).toPrecision(3))}x slower (${s(m.off.timing.ms)} -> ${s(m.on.timing.ms)}, ` +
           `${m.off.tasks} x ${m.off.dtype}, ${m.off.size.label}).** They need the task-vector stack (no fused pass), the top-k curve's two selection ` +
-          'passes and one more pass (topk_energy), and per chunk the Gram, row and sign statistics (per-thread partials, a readback each); one kernel ' +
-          'for the three statistics would save two readbacks per chunk. The CLI turns them on only for --report.',
+          'passes (radix histograms with global atomics, the largest part at larger sizes) and one more pass (topk_energy), and per chunk the Gram, ' +
+          'row and sign statistics (three kernels, one readback). A sample-and-bracket scan, as global TIES uses, would replace the selection passes. ' +
+          'The CLI turns them on only for --report.',
       });
     }
   }
