@@ -5,7 +5,7 @@
 //   1  coeffs  storage, read        array<f32>   one coefficient per row (a storage buffer, so any number of models)
 //   2  stack   storage, read        array<f32>   [rows, numel], row-major
 //   3  out     storage, read_write  array<f32>   numel elements
-// Dispatch: one thread per COMBINE_ELEMENTS = 4 consecutive elements, WORKGROUP_SIZE threads per workgroup, on a 2-D
+// Dispatch: one thread per THREAD_ELEMENTS = 4 consecutive elements, WORKGROUP_SIZE threads per workgroup, on a 2-D
 // grid (flat_index). Four sums per thread amortise the row loop: CPU-emulated devices ran one element per thread
 // about 2x slower. Rows need not be 16-byte aligned, so the loads stay scalar.
 // Bounds: elements j >= numel are neither read nor written. Each sum starts at 0 and adds rows in order 0..rows-1 in
@@ -23,7 +23,9 @@ struct Params {
 @group(0) @binding(2) var<storage, read> stack: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-const COMBINE_ELEMENTS: u32 = 4u;
+
+// The body works on one vec4 (two 16-bit words in pack_add) per thread.
+const_assert THREAD_ELEMENTS == 4u;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(
@@ -31,13 +33,13 @@ fn main(
   @builtin(num_workgroups) nwg: vec3<u32>,
   @builtin(local_invocation_index) lid: u32,
 ) {
-  let j = COMBINE_ELEMENTS * flat_index(wg, nwg, lid);
+  let j = THREAD_ELEMENTS * flat_index(wg, nwg, lid);
   let numel = params.numel;
   if (j >= numel) {
     return;
   }
   let zero = params.zero;
-  if (j + COMBINE_ELEMENTS <= numel) {
+  if (j + THREAD_ELEMENTS <= numel) {
     var acc = vec4<f32>(0.0);
     for (var r = 0u; r < params.rows; r++) {
       let at = r * numel + j;

@@ -7,7 +7,7 @@
 // Bindings (group 0):
 //   0  params  uniform { numel: u32, rows: u32 }
 //   1  stack   storage, read_write  array<u32>   [rows, numel] f32 bit patterns, row-major
-// Dispatch: one thread per MAGMAX_COLUMNS = 4 consecutive columns, WORKGROUP_SIZE threads per workgroup, on a 2-D grid
+// Dispatch: one thread per THREAD_ELEMENTS = 4 consecutive columns, WORKGROUP_SIZE threads per workgroup, on a 2-D grid
 // (flat_index). The four columns go through the row loop together as vec4s: CPU-emulated devices ran one column per
 // thread about 2x slower. Rows need not be 16-byte aligned, so loads and stores stay scalar.
 // Bounds: columns j >= numel are neither read nor written. The winner keeps its exact bits.
@@ -20,7 +20,6 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> stack: array<u32>;
 
-const MAGMAX_COLUMNS: u32 = 4u;
 
 // One column on its own (the last, partial group).
 fn select_column(j: u32) {
@@ -45,18 +44,21 @@ fn load4(at: u32) -> vec4<u32> {
   return vec4<u32>(stack[at], stack[at + 1u], stack[at + 2u], stack[at + 3u]);
 }
 
+// The body works on one vec4 (two 16-bit words in pack_add) per thread.
+const_assert THREAD_ELEMENTS == 4u;
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(
   @builtin(workgroup_id) wg: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
   @builtin(local_invocation_index) lid: u32,
 ) {
-  let j = MAGMAX_COLUMNS * flat_index(wg, nwg, lid);
+  let j = THREAD_ELEMENTS * flat_index(wg, nwg, lid);
   let n = params.numel;
   if (j >= n) {
     return;
   }
-  if (j + MAGMAX_COLUMNS > n) {
+  if (j + THREAD_ELEMENTS > n) {
     for (var i = j; i < n; i++) {
       select_column(i);
     }

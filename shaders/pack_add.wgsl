@@ -7,7 +7,7 @@
 //   3  out     storage, read_write  array<u32>       little-endian output words: numel words for F32, or
 //                                                    ceil(numel / 2) words for F16/BF16 (element j in half j & 1
 //                                                    of word j / 2; the unused high half of an odd tail is 0)
-// Dispatch: one thread per PACK_ELEMENTS = 4 consecutive elements (4 output words for F32, 2 for F16/BF16, so no two
+// Dispatch: one thread per THREAD_ELEMENTS = 4 consecutive elements (4 output words for F32, 2 for F16/BF16, so no two
 // threads write the same word), WORKGROUP_SIZE threads per workgroup, on a 2-D grid (flat_index). Four elements per
 // thread: CPU-emulated devices ran one word per thread several times slower.
 // Bounds: elements past numel are not read; the high half of the last 16-bit word is written (as 0) only when it
@@ -25,7 +25,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> delta: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<u32>;
 
-const PACK_ELEMENTS: u32 = 4u;
 
 // Element i encoded in the low 16 bits (F16/BF16), or 0 past the end.
 fn half_word(i: u32) -> u32 {
@@ -35,17 +34,20 @@ fn half_word(i: u32) -> u32 {
   return encode16(base[i] + delta[i], params.dtype);
 }
 
+// The body works on one vec4 (two 16-bit words in pack_add) per thread.
+const_assert THREAD_ELEMENTS == 4u;
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(
   @builtin(workgroup_id) wg: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
   @builtin(local_invocation_index) lid: u32,
 ) {
-  let j = PACK_ELEMENTS * flat_index(wg, nwg, lid);
+  let j = THREAD_ELEMENTS * flat_index(wg, nwg, lid);
   if (j >= params.numel) {
     return;
   }
-  let end = min(j + PACK_ELEMENTS, params.numel);
+  let end = min(j + THREAD_ELEMENTS, params.numel);
   if (params.dtype == DTYPE_F32) {
     for (var i = j; i < end; i++) {
       out[i] = f32_bits_canonical(base[i] + delta[i]);

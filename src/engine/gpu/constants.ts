@@ -19,6 +19,9 @@ export const TIES_SCAN_SHARDS = 64;
 /** Trim levels one topk_energy pass sums at most. */
 export const TOPK_MAX_LEVELS = 16;
 
+/** Consecutive elements (columns) one thread of combine, pack_add and magmax_select handles. */
+export const THREAD_ELEMENTS = 4;
+
 /** Consecutive elements one thread of a reduction kernel (row_stats, gram, sign_stats, topk_energy) adds up. */
 export const REDUCTION_BLOCK = 256;
 
@@ -37,6 +40,7 @@ export function wgslConstants(): string {
     `const TIES_SCAN_SHARDS: u32 = ${TIES_SCAN_SHARDS}u;`,
     `const TOPK_MAX_LEVELS: u32 = ${TOPK_MAX_LEVELS}u;`,
     `const REDUCTION_BLOCK: u32 = ${REDUCTION_BLOCK}u;`,
+    `const THREAD_ELEMENTS: u32 = ${THREAD_ELEMENTS}u;`,
     `const VIT_MAX_HEAD_DIM: u32 = ${VIT_MAX_HEAD_DIM}u;`,
     '',
   ].join('\n');

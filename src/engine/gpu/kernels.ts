@@ -8,7 +8,7 @@
  */
 import { GpuError } from '../errors';
 import { DTYPE_BYTES } from '../types';
-import { DTYPE_CODE, REDUCTION_BLOCK, WORKGROUP_SIZE } from './constants';
+import { DTYPE_CODE, REDUCTION_BLOCK, THREAD_ELEMENTS, WORKGROUP_SIZE } from './constants';
 import { align4, type GpuContext } from './device';
 import { encodeComputePass, itemGrid, workgroupGrid } from './dispatch';
 import { bind, f32Bits, launch } from './launch';
@@ -119,8 +119,7 @@ export function combine(
     ctx.device.queue.writeBuffer(coeffBuf, 0, Float32Array.from(coeffs));
     const bindings = [{ buffer: coeffBuf }, bind(ctx, 'combine', stack, rows * numel * F32_BYTES), bind(ctx, 'combine', out, numel * F32_BYTES)];
     // The third parameter is the zero that keeps products from being fused into the sum (common.wgsl `unfused`).
-    // One thread per 4 elements (combine.wgsl COMBINE_ELEMENTS).
-    launch(ctx, 'combine', [numel, rows, 0], bindings, itemGrid(Math.ceil(numel / 4), ctx.info.limits.maxComputeWorkgroupsPerDimension));
+    launch(ctx, 'combine', [numel, rows, 0], bindings, itemGrid(Math.ceil(numel / THREAD_ELEMENTS), ctx.info.limits.maxComputeWorkgroupsPerDimension));
   } finally {
     ctx.destroyBuffer(coeffBuf);
   }
@@ -138,8 +137,8 @@ export function packAdd(ctx: GpuContext, base: GPUBuffer, delta: GPUBuffer, nume
     bind(ctx, 'packAdd', delta, numel * F32_BYTES),
     bind(ctx, 'packAdd', out, numel * DTYPE_BYTES[dtype]),
   ];
-  // One thread per 4 elements (pack_add.wgsl PACK_ELEMENTS): two 16-bit values share a word, so no word has two writers.
-  launch(ctx, 'pack_add', [numel, DTYPE_CODE[dtype]], bindings, itemGrid(Math.ceil(numel / 4), ctx.info.limits.maxComputeWorkgroupsPerDimension));
+  // THREAD_ELEMENTS (even) elements per thread: two 16-bit values share a word, so no word has two writers.
+  launch(ctx, 'pack_add', [numel, DTYPE_CODE[dtype]], bindings, itemGrid(Math.ceil(numel / THREAD_ELEMENTS), ctx.info.limits.maxComputeWorkgroupsPerDimension));
 }
 
 /**

@@ -12,6 +12,7 @@
 import { GpuError } from '../errors';
 import type { DisjointMerge } from '../reference/methods/signElect';
 import type { GpuContext } from './device';
+import { THREAD_ELEMENTS } from './constants';
 import { itemGrid } from './dispatch';
 import { bind, f32Bits, launch } from './launch';
 
@@ -229,8 +230,7 @@ export function magmaxSelect(ctx: GpuContext, stack: GPUBuffer, rows: number, nu
   const kernel = 'magmax_select';
   checkStack(kernel, rows, numel);
   if (numel === 0) return;
-  // One thread per 4 columns (magmax_select.wgsl MAGMAX_COLUMNS).
-  launch(ctx, kernel, [numel, rows], [bind(ctx, kernel, stack, rows * numel * F32_BYTES)], grid(ctx, Math.ceil(numel / 4)));
+  launch(ctx, kernel, [numel, rows], [bind(ctx, kernel, stack, rows * numel * F32_BYTES)], grid(ctx, Math.ceil(numel / THREAD_ELEMENTS)));
 }
 
 /**
