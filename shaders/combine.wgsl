@@ -24,7 +24,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
 
-// The body works on one vec4 (two 16-bit words in pack_add) per thread.
+// The body below is written for 4 elements per thread.
 const_assert THREAD_ELEMENTS == 4u;
 
 @compute @workgroup_size(WORKGROUP_SIZE)

@@ -44,7 +44,7 @@ fn load4(at: u32) -> vec4<u32> {
   return vec4<u32>(stack[at], stack[at + 1u], stack[at + 2u], stack[at + 3u]);
 }
 
-// The body works on one vec4 (two 16-bit words in pack_add) per thread.
+// The body below is written for 4 elements per thread.
 const_assert THREAD_ELEMENTS == 4u;
 
 @compute @workgroup_size(WORKGROUP_SIZE)

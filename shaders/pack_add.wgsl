@@ -34,7 +34,7 @@ fn half_word(i: u32) -> u32 {
   return encode16(base[i] + delta[i], params.dtype);
 }
 
-// The body works on one vec4 (two 16-bit words in pack_add) per thread.
+// The body below is written for 4 elements per thread.
 const_assert THREAD_ELEMENTS == 4u;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
