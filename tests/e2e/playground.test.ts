@@ -45,6 +45,8 @@ async function settledAverages(page: Page, lambda?: number): Promise<string> {
     )
     .toBe(true);
   await expect.poll(() => page.getByTestId('merge-progress').count(), { timeout: 240_000, interval: 500 }).toBe(0);
+  // A change that does not touch the merged-for key (reordering models) marks the results stale before its merge starts.
+  await expect.poll(async () => (await page.getByTestId('accuracy-averages').textContent()) ?? '', { timeout: 240_000, interval: 500 }).not.toContain('updating for the new settings');
   const text = await page.getByTestId('accuracy-averages').textContent();
   expect(mergedAverage(text)).not.toBeNull();
   return text!;
