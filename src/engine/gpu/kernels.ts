@@ -150,17 +150,17 @@ export async function sumSquares(ctx: GpuContext, buf: GPUBuffer, rows: number, 
   checkCount('sumSquares', 'numel', numel);
   const totals = new Float64Array(rows);
   if (rows === 0 || numel === 0) return totals;
-  const chunks = Math.ceil(numel / REDUCTION_BLOCK);
-  const partialBuf = ctx.createBuffer('sumSquares partials', rows * chunks * F32_BYTES, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
+  const blocks = Math.ceil(numel / REDUCTION_BLOCK);
+  const partialBuf = ctx.createBuffer('sumSquares partials', rows * blocks * F32_BYTES, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
   try {
     const bindings = [bind(ctx, 'sumSquares', buf, rows * numel * F32_BYTES), { buffer: partialBuf }];
-    const grid = workgroupGrid(Math.ceil((rows * chunks) / WORKGROUP_SIZE), ctx.info.limits.maxComputeWorkgroupsPerDimension);
-    launch(ctx, 'sum_squares', [numel, rows, chunks], bindings, grid);
-    const bytes = await readBuffer(ctx, partialBuf, rows * chunks * F32_BYTES);
-    const partials = new Float32Array(bytes.buffer, bytes.byteOffset, rows * chunks);
+    const grid = workgroupGrid(Math.ceil((rows * blocks) / WORKGROUP_SIZE), ctx.info.limits.maxComputeWorkgroupsPerDimension);
+    launch(ctx, 'sum_squares', [numel, rows, blocks], bindings, grid);
+    const bytes = await readBuffer(ctx, partialBuf, rows * blocks * F32_BYTES);
+    const partials = new Float32Array(bytes.buffer, bytes.byteOffset, rows * blocks);
     for (let r = 0; r < rows; r++) {
       let sum = 0;
-      for (let c = 0; c < chunks; c++) sum += partials[r * chunks + c]!;
+      for (let c = 0; c < blocks; c++) sum += partials[r * blocks + c]!;
       totals[r] = sum;
     }
   } finally {

@@ -259,11 +259,11 @@ export async function topkEnergy(ctx: GpuContext, stack: GPUBuffer, rows: number
 }
 
 /** [rows, levels] float64 sums from topk_energy partials [rows, blocks, levels], added in block order. */
-export function topkEnergyFromPartials(partials: Float32Array, rows: number, chunks: number, levels: number): Float64Array {
+export function topkEnergyFromPartials(partials: Float32Array, rows: number, blocks: number, levels: number): Float64Array {
   const out = new Float64Array(rows * levels);
   for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < chunks; c++) {
-      for (let l = 0; l < levels; l++) out[r * levels + l] = out[r * levels + l]! + partials[(r * chunks + c) * levels + l]!;
+    for (let b = 0; b < blocks; b++) {
+      for (let l = 0; l < levels; l++) out[r * levels + l] = out[r * levels + l]! + partials[(r * blocks + b) * levels + l]!;
     }
   }
   return out;
