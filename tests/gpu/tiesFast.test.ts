@@ -16,6 +16,7 @@ import { describe, expect, it } from 'vitest';
 import { memorySink, memorySource } from '../../src/engine/io/byteSource';
 import { openSingleFileModel } from '../../src/engine/io/model';
 import { resolveConfig } from '../../src/engine/merge/config';
+import { SAMPLE_RUN, SAMPLE_RUNS } from '../../src/engine/merge/plans/tiesFast';
 import { runMerge } from '../../src/engine/merge/runMerge';
 import { resolveParams } from '../../src/engine/methods/params';
 import { getMethod } from '../../src/engine/methods/registry';
@@ -81,13 +82,16 @@ describe('global TIES: one-pass statistics and fused output', () => {
     }
   }
 
-  // One tensor larger than the sample (256 runs of 1024 elements at evenly spaced starts, as tiesFast.ts takes them).
+  // One tensor larger than the sample (SAMPLE_RUNS runs of SAMPLE_RUN elements at evenly spaced starts, as tiesFast.ts
+  // takes them).
   const N = 600_000;
   const sampled = new Uint8Array(N);
-  for (let i = 0; i < 256; i++) {
-    const start = Math.min(Math.floor(((i + 0.5) * N) / 256), N - 1024);
-    sampled.fill(1, start, start + 1024);
+  for (let i = 0; i < SAMPLE_RUNS; i++) {
+    const start = Math.min(Math.floor(((i + 0.5) * N) / SAMPLE_RUNS), N - SAMPLE_RUN);
+    sampled.fill(1, start, start + SAMPLE_RUN);
   }
+  // The tests below need most columns outside the sample.
+  if (SAMPLE_RUNS * SAMPLE_RUN >= N / 2) throw new Error(`the sample (${SAMPLE_RUNS * SAMPLE_RUN} elements) covers half of the ${N}-element world`);
   /** Three task vectors from a value per (task, element); base zero-ish on a grid. */
   const world = (tau: (t: number, j: number) => number) => {
     const base: RefModel = new Map([['w', { shape: [N], data: Float64Array.from({ length: N }, (_, j) => ((j % 7) - 3) / 256) }]]);
@@ -97,7 +101,7 @@ describe('global TIES: one-pass statistics and fused output', () => {
   const grid = (j: number, t: number) => (1 + ((j * 7 + t * 13) % 61)) / 4096;
 
   it('runs the output pass again when the estimated majority was wrong and a column is tied', async () => {
-    // Sampled columns sum positive, the others (56% of them) negative: the exact majority is -1, the sample says +1.
+    // Sampled columns sum positive, the others (most of them) negative: the exact majority is -1, the sample says +1.
     // Every 997th unsampled column holds +1 and -1 (kept, summing to 0): tied, so the sign matters there.
     const w = world((t, j) => {
       if (!sampled[j] && j % 997 === 0) return t === 0 ? 1 : t === 1 ? -1 : 0;

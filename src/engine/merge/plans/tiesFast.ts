@@ -1,7 +1,7 @@
 /**
  * Global TIES's trim thresholds in one pass over the raw models, where the exact radix select needs two passes over
  * the decoded task vectors:
- * 1. A sample: 256 runs of up to 1024 consecutive elements spread over the model in proportion to tensor sizes, read
+ * 1. A sample: SAMPLE_RUNS runs of up to SAMPLE_RUN consecutive elements spread over the model in proportion to tensor sizes, read
  *    from the sources, gives each task a bracket of |tau| keys around the wanted rank (the sampled rank +- 5 standard
  *    deviations of a sampled quantile, plus a margin).
  * 2. One scan (ties_scan) counts the keys above each bracket and lists the keys inside it.
@@ -24,8 +24,10 @@ import type { PlanContext } from './plan';
 const MAG = 0x7fffffff;
 /** Above every key: the upper end of a bracket that reaches the largest |tau|. */
 const ABOVE_ALL = 0x80000000;
-const SAMPLE_RUNS = 256;
-const SAMPLE_RUN = 1024;
+/** The sample: this many runs of SAMPLE_RUN consecutive elements (128 measured faster than 256 overall: the host's
+ * work on the sample shrinks more than the scan's key lists grow). */
+export const SAMPLE_RUNS = 128;
+export const SAMPLE_RUN = 1024;
 /** Most bytes the scan's lists may take on the GPU (keys, and open columns). */
 const LIST_BYTES = 64 * 2 ** 20;
 
