@@ -1,9 +1,9 @@
 /**
  * Global TIES's trim thresholds in one pass over the raw models, where the exact radix select needs two passes over
  * the decoded task vectors:
- * 1. A sample: SAMPLE_RUNS runs of up to SAMPLE_RUN consecutive elements spread over the model in proportion to tensor sizes, read
- *    from the sources, gives each task a bracket of |tau| keys around the wanted rank (the sampled rank +- 5 standard
- *    deviations of a sampled quantile, plus a margin).
+ * 1. A sample: SAMPLE_RUNS runs of up to SAMPLE_RUN consecutive elements spread over the model in proportion to
+ *    tensor sizes, read from the sources, gives each task a bracket of |tau| keys around the wanted rank (the sampled
+ *    rank +- 5 standard deviations of a sampled quantile, plus a margin).
  * 2. One scan (ties_scan) counts the keys above each bracket and lists the keys inside it.
  * 3. The host selects the exact key at the rank among each task's listed keys.
  * The majority sign is exact only from a tally under the exact thresholds: a second scan with empty brackets
@@ -24,8 +24,10 @@ import type { PlanContext } from './plan';
 const MAG = 0x7fffffff;
 /** Above every key: the upper end of a bracket that reaches the largest |tau|. */
 const ABOVE_ALL = 0x80000000;
-/** The sample: this many runs of SAMPLE_RUN consecutive elements (128 measured faster than 256 overall: the host's
- * work on the sample shrinks more than the scan's key lists grow). */
+/**
+ * The sample: this many runs of SAMPLE_RUN consecutive elements (128 measured faster than 256 overall: the host's work
+ * on the sample shrinks more than the scan's key lists grow).
+ */
 export const SAMPLE_RUNS = 128;
 export const SAMPLE_RUN = 1024;
 /** Most bytes the scan's lists may take on the GPU (keys, and open columns). */
@@ -98,36 +100,10 @@ function estimateMajority(sample: Float32Array[], keys: Uint32Array[], threshold
 }
 
 /**
- * The value at ascending position `n` of `a` (reordered in place so that smaller values come before position n and
- * larger ones after it): Hoare's selection, expected linear time.
- */
-function nth(a: Uint32Array, n: number): number {
-  let lo = 0;
-  let hi = a.length - 1;
-  while (lo < hi) {
-    const pivot = a[(lo + hi) >>> 1]!;
-    let i = lo;
-    let j = hi;
-    while (i <= j) {
-      while (a[i]! < pivot) i++;
-      while (a[j]! > pivot) j--;
-      if (i <= j) {
-        const x = a[i]!;
-        a[i++] = a[j]!;
-        a[j--] = x;
-      }
-    }
-    if (n <= j) hi = j;
-    else if (n >= i) lo = i;
-    else return a[n]!;
-  }
-  return a[n]!;
-}
-
-/**
- * The values at ascending positions `ns` of `a` (keys below 2^31), by two 16-bit radix passes: one histogram of the
- * high halves, then one of the low halves within each wanted high half. A few ms for a task's sample, where a
- * selection per position took several times longer.
+ * The values at ascending positions `ns` of `a` (u32 keys; `a` is not changed), by two 16-bit radix passes: one
+ * histogram of the high halves, then one of the low halves within each wanted high half. A few ms for a task's
+ * sample, where a selection per position took several times longer; it also reads the exact threshold from the
+ * listed keys.
  */
 export function keysAt(a: Uint32Array, ns: readonly number[]): number[] {
   const high = new Uint32Array(1 << 16);
@@ -222,7 +198,7 @@ async function scanPass(p: PlanContext, brackets: Uint32Array, listCap: number, 
 function thresholdOf(above: number, listed: Uint32Array | null, rank: number): number | null {
   if (!listed || rank < above || rank >= above + listed.length) return null;
   // Descending position rank - above is ascending position length - 1 - (rank - above).
-  return nth(listed.slice(), listed.length - 1 - (rank - above));
+  return keysAt(listed, [listed.length - 1 - (rank - above)])[0]!;
 }
 
 const signOf = (r: TiesScanResult) => Math.sign(r.positive - r.negative) as -1 | 0 | 1;
