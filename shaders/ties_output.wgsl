@@ -70,13 +70,17 @@ fn ones(b: vec4<bool>) -> vec4<u32> {
   return select(vec4<u32>(0u), vec4<u32>(1u), b);
 }
 
-// A quad's entries that can agree with +1 and with -1 (non-zero, not NaN, by sign bit).
+// A quad's trimmed entries that can agree with +1 and with -1 (kept, non-zero, not NaN, by sign bit): bits in
+// [lo, INF] or in [SIGN | lo, SIGN | INF] with lo = max(threshold, 1), each one unsigned range test (see `Agree`).
 struct Sides { pos: vec4<bool>, neg: vec4<bool> }
-fn sides(x: vec4<u32>) -> Sides {
-  let mag = x & vec4<u32>(TIES_MAG);
-  let signed = (mag != vec4<u32>(0u)) & (mag <= vec4<u32>(TIES_INF_BITS));
-  let neg = (x >> vec4<u32>(31u)) == vec4<u32>(1u);
-  return Sides(signed & !neg, signed & neg);
+struct Agree { lo: u32, span: u32 }
+fn agree_of(threshold: u32) -> Agree {
+  let lo = max(threshold, 1u);
+  return Agree(lo, select(0u, TIES_INF_BITS - lo + 1u, lo <= TIES_INF_BITS));
+}
+fn sides(bits: vec4<u32>, g: Agree) -> Sides {
+  let span = vec4<u32>(g.span);
+  return Sides(bits - vec4<u32>(g.lo) < span, bits - vec4<u32>(g.lo | 0x80000000u) < span);
 }
 
 // The candidate on each side, picked by the elected sign (no sign, or 0: nothing agrees, +0).
@@ -110,12 +114,12 @@ fn mean_term(x: vec4<u32>, gamma: vec4<i32>, count: vec4<u32>, coeff: f32, zero:
 }
 
 // Columns of a quad whose sum elects +1, -1, and those with a zero sum and an entry that could agree (tied).
-fn tally(sum: vec4<f32>, signed: vec4<u32>) -> vec3<u32> {
+fn tally(sum: vec4<f32>, signed: vec4<bool>) -> vec3<u32> {
   let sb = bitcast<vec4<u32>>(sum);
   let mag = sb & vec4<u32>(TIES_MAG);
   let counted = (mag != vec4<u32>(0u)) & (mag <= vec4<u32>(TIES_INF_BITS));
   let neg = (sb >> vec4<u32>(31u)) == vec4<u32>(1u);
-  let tied = (mag == vec4<u32>(0u)) & (signed != vec4<u32>(0u));
+  let tied = (mag == vec4<u32>(0u)) & signed;
   let one = vec4<u32>(1u);
   return vec3<u32>(dot(ones(counted & !neg), one), dot(ones(counted & neg), one), dot(ones(tied), one));
 }
@@ -138,7 +142,7 @@ fn main(
   // agreeing counts per side.
   var s = F4(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
   // Columns with a kept entry that can agree with a sign (non-zero, not NaN).
-  var signed = U4(vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u));
+  var signed = B4(vec4<bool>(false), vec4<bool>(false), vec4<bool>(false), vec4<bool>(false));
   let z4 = vec4<f32>(0.0);
   let u0 = vec4<u32>(0u);
   var sa = Pair(z4, z4);
@@ -156,17 +160,19 @@ fn main(
     if (NORMS) {
       partials[(r + 1u) * threads + k] = sum_sq(tau);
     }
-    let x = trim_block(tau, thresholds[r]);
+    let threshold = thresholds[r];
+    let x = trim_block(tau, threshold);
     s.a += bitcast<vec4<f32>>(x.a);
     s.b += bitcast<vec4<f32>>(x.b);
     s.c += bitcast<vec4<f32>>(x.c);
     s.d += bitcast<vec4<f32>>(x.d);
     // Which entries can agree with +1 / -1: shared by the tied test and every merge rule.
-    let qa = sides(x.a);
-    let qb = sides(x.b);
-    let qc = sides(x.c);
-    let qd = sides(x.d);
-    signed = U4(signed.a | ones(qa.pos | qa.neg), signed.b | ones(qb.pos | qb.neg), signed.c | ones(qc.pos | qc.neg), signed.d | ones(qd.pos | qd.neg));
+    let g = agree_of(threshold);
+    let qa = sides(x.a, g);
+    let qb = sides(x.b, g);
+    let qc = sides(x.c, g);
+    let qd = sides(x.d, g);
+    signed = B4(signed.a | qa.pos | qa.neg, signed.b | qb.pos | qb.neg, signed.c | qc.pos | qc.neg, signed.d | qd.pos | qd.neg);
     let coeff = params.coeffs[r >> 2u][r & 3u];
     if (MODE == MODE_MAX) {
       ba = keep_best(ba, x.a, qa, coeff, zero);
