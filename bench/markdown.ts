@@ -52,6 +52,15 @@ function acceptance(r: BenchResults): string[] {
         `${sig(median(paired.taGBs))} GB/s / ${sig(median(paired.copyGBs))} GB/s (medians); ratios ${paired.ratios.map((x) => pct(x)).join(', ')} = **${pct(frac)}**`,
       ]
     : ['TA effective bandwidth / copy-kernel bandwidth', `${sig(ta.effectiveGBs)} GB/s / ${sig(r.copyGBs)} GB/s = **${pct(frac)}**`];
+  // Likewise the TIES / TA pairs (TIES run right after each timed TA run) when measured; else the two medians.
+  const tiesRatio = paired?.tiesOverTa ?? tiesOverTa;
+  const tiesRow =
+    paired?.tiesRatios && paired.taMs && paired.tiesMs
+      ? [
+          `global TIES time / TA time, TIES run right after each of the ${paired.tiesRatios.length} TA runs above (median of the ratios)`,
+          `${fmtMs(median(paired.tiesMs))} / ${fmtMs(median(paired.taMs))} (medians); ratios ${paired.tiesRatios.map((x) => `${sig(x)}x`).join(', ')} = **${sig(tiesRatio)}x**`,
+        ]
+      : ['global TIES time / TA time', `${fmtMs(ties.timing.ms)} / ${fmtMs(ta.timing.ms)} = **${sig(tiesOverTa)}x**`];
   return [
     '## Acceptance figures',
     '',
@@ -67,10 +76,9 @@ function acceptance(r: BenchResults): string[] {
           verdict(frac >= TARGETS.taFractionOfCopy, `${sig(TARGETS.taFractionOfCopy / Math.max(frac, 1e-12))}x too slow`),
         ],
         [
-          'global TIES time / TA time',
-          `${fmtMs(ties.timing.ms)} / ${fmtMs(ta.timing.ms)} = **${sig(tiesOverTa)}x**`,
+          ...tiesRow,
           `<= ${TARGETS.tiesOverTa}x`,
-          verdict(tiesOverTa <= TARGETS.tiesOverTa, `${sig(tiesOverTa / TARGETS.tiesOverTa)}x over`),
+          verdict(tiesRatio <= TARGETS.tiesOverTa, `${sig(tiesRatio / TARGETS.tiesOverTa)}x over`),
         ],
       ],
     ),

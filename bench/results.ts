@@ -74,13 +74,18 @@ export interface ReferenceFigure {
 /**
  * Task Arithmetic against the copy kernel timed right before each of its runs (so a machine whose speed drifts during
  * the suite moves both; one untimed merge sits between them): each pair's ratio of effective bandwidths, and their
- * median, the acceptance figure.
+ * median, the acceptance figure. Global TIES likewise runs right after each timed TA run: each pair's time ratio, and
+ * their median (absent in results written before these pairs were measured).
  */
 export interface PairedCopy {
   copyGBs: number[];
   taGBs: number[];
   ratios: number[];
   fraction: number;
+  taMs?: number[];
+  tiesMs?: number[];
+  tiesRatios?: number[];
+  tiesOverTa?: number;
 }
 
 export interface Breakdown {

@@ -53,22 +53,34 @@ function subset(m: BenchModels, tasks: number): BenchModels {
   return { ...m, models: m.models.slice(0, tasks) };
 }
 
-/** Task Arithmetic runs, each right after one batch of the copy kernel and one untimed merge (see PairedCopy). */
+/**
+ * Task Arithmetic runs, each right after one batch of the copy kernel and one untimed merge, and a global TIES run right
+ * after each of them (see PairedCopy): on a machine whose speed drifts, each pair sees the same conditions.
+ */
 async function pairedWithCopy(ctx: GpuContext, m: BenchModels, reps: number, copyBytes: number, minBatchMs: number): Promise<PairedCopy> {
-  const out: PairedCopy = { copyGBs: [], taGBs: [], ratios: [], fraction: 0 };
+  const out: Required<PairedCopy> = { copyGBs: [], taGBs: [], ratios: [], fraction: 0, taMs: [], tiesMs: [], tiesRatios: [], tiesOverTa: 0 };
+  const timed = async (method: string) => {
+    const t0 = performance.now();
+    const run = await mergeOnce(ctx, m, method, false);
+    return { ms: performance.now() - t0, outputBytes: run.outputBytes };
+  };
   for (let i = 0; i < reps; i++) {
     const copy = (await copyKernelProbe(ctx, copyBytes, 'vec4', { minBatchMs, reps: 1 })).rate;
     // One untimed merge first: the probe freed 2 x copyBytes, and the merge's first touch of fresh memory is not
     // what a merge costs in steady use (the page merges again on every slider move).
     await mergeOnce(ctx, m, 'task_arithmetic', false);
-    const t0 = performance.now();
-    const run = await mergeOnce(ctx, m, 'task_arithmetic', false);
-    const ta = gbPerSecond((m.models.length + 1) * m.modelBytes + run.outputBytes, performance.now() - t0);
+    const ta = await timed('task_arithmetic');
+    const ties = await timed('ties');
+    const taGBs = gbPerSecond((m.models.length + 1) * m.modelBytes + ta.outputBytes, ta.ms);
     out.copyGBs.push(copy);
-    out.taGBs.push(ta);
-    out.ratios.push(ta / copy);
+    out.taGBs.push(taGBs);
+    out.ratios.push(taGBs / copy);
+    out.taMs.push(ta.ms);
+    out.tiesMs.push(ties.ms);
+    out.tiesRatios.push(ties.ms / ta.ms);
   }
   out.fraction = median(out.ratios);
+  out.tiesOverTa = median(out.tiesRatios);
   return out;
 }
 
@@ -153,7 +165,7 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
     step(`acceptance: ties, ${acc.tasks} x F32, ${sizeLabel(acc.size)}`);
     const ties = await measureMerge(ctx, m, 'ties', acc.repeats, { size: acc.size, copyGBs: r.copyGBs });
     r.acceptance = { taskArithmetic: ta, ties, tiesOverTa: ties.timing.ms / ta.timing.ms, breakdown: null, paired: null };
-    step('acceptance: task_arithmetic, each run right after a copy-kernel probe');
+    step('acceptance: task_arithmetic, each run right after a copy-kernel probe, then global TIES');
     r.acceptance.paired = await pairedWithCopy(ctx, m, acc.repeats.reps, copyBytes, pr.settings.minBatchMs);
     if (acc.breakdownRepeats && inBudget()) {
       // The four variants cost about 3.5 merges per repetition: as many repetitions as fit in a fifth of the budget (at least one).

@@ -184,6 +184,11 @@ describe('summary', () => {
     expect(md3).toContain('the copy kernel timed before each of 3 TA runs');
     expect(md3).toMatch(/ratios 60%, 40%, 50% = \*\*50%\*\* \| >= 50% \| meets/);
     expect(recommendations(paired).some((x) => x.startsWith('**Task Arithmetic reaches'))).toBe(false);
+    // With TIES runs paired with those TA runs, the median of their time ratios decides (the two medians say 4x).
+    paired.acceptance.paired = { ...paired.acceptance.paired!, taMs: [100, 120, 110], tiesMs: [290, 400, 300], tiesRatios: [2.9, 400 / 120, 300 / 110], tiesOverTa: 300 / 110 };
+    const md4 = renderMarkdown(paired);
+    expect(md4).toContain('TIES run right after each of the 3 TA runs above');
+    expect(md4).toMatch(/300 ms \/ 110 ms \(medians\); ratios 2.9x, 3.33x, 2.73x = \*\*2.73x\*\* \| <= 3x \| meets/);
   });
   it('orders recommendations by their share of the merge and quotes the numbers', () => {
     const recs = recommendations(results());

@@ -13,6 +13,7 @@ import { nodeGpu } from '../../src/platform/nodeGpu';
 import { renderResults, writeResults } from '../output';
 import { PROFILES, type Profile } from '../profiles';
 import type { BenchResults } from '../results';
+import { median } from '../stats';
 import { BATCH_METHODS, runSuite } from '../suite';
 import { parameterCount, vitTensors } from '../vitShapes';
 
@@ -58,6 +59,9 @@ describe('runSuite', () => {
     const paired = r.acceptance.paired!;
     expect(paired.ratios).toHaveLength(profile.acceptance.repeats.reps);
     paired.ratios.forEach((x, i) => expect(x).toBeCloseTo(paired.taGBs[i]! / paired.copyGBs[i]!, 12));
+    expect(paired.tiesRatios).toHaveLength(profile.acceptance.repeats.reps);
+    paired.tiesRatios!.forEach((x, i) => expect(x).toBeCloseTo(paired.tiesMs![i]! / paired.taMs![i]!, 12));
+    expect(paired.tiesOverTa).toBe(median(paired.tiesRatios!));
     expect(breakdown!.parts).toHaveLength(4);
     expect(breakdown!.parts.reduce((s, p) => s + p.ms, 0)).toBeCloseTo(breakdown!.variants.merge!, 6);
     expect(breakdown!.chunks).toBe(vitTensors(profile.acceptance.size).length);
