@@ -97,7 +97,7 @@ export const PROFILES: Record<string, Profile> = {
       matmulSettings: { minBatchMs: 0, reps: 3 },
     },
     warmupSize: scaledVit(64, 1),
-    acceptance: { size: VIT_B32, tasks: 8, repeats: { warmups: 0, reps: 1 }, breakdownRepeats: null },
+    acceptance: { size: VIT_B32, tasks: 8, repeats: { warmups: 0, reps: 3 }, breakdownRepeats: null },
     matrix: { size: scaledVit(32, 1), tasks: [], dtypes: [], repeats: { warmups: 0, reps: 1 } },
     metricsCost: { tasks: 8, methods: [] },
     reference: { tasks: 8, repeats: { warmups: 0, reps: 1 }, acceptance: false },

@@ -5,8 +5,10 @@
  *   an exact majority sign), for every merge rule, k = 0.2 / 0.5 / 1, per-task lambdas, F32 and BF16 models, with the
  *   raw chunks kept on the GPU between passes or read again (cacheBytes 0).
  * - On a model larger than the sample, with the sampled stretches leaning positive and the rest (more of it) negative,
- *   the sample's majority estimate is wrong; with tied columns (x and -x kept) the pass must run again: the result
- *   equals the float64 reference (tied columns on the exact majority's side), and the progress shows the second pass.
+ *   the sample's majority estimate is wrong; with tied columns (x and -x kept) their chunks must run again: with the
+ *   output held (the default) only those chunks ('merge again: tied columns'), else the whole pass (holdBytes 0,
+ *   'merge again'). Both write the same bytes and norms, equal to the float64 reference (tied columns on the exact
+ *   majority's side).
  * - A TIES stage inside another plan (LiNeS on TIES) has no fused output to correct it: on that world it takes the exact
  *   majority before writing, and equals the float64 reference.
  * - When the magnitudes outside the sample are larger, the sample's bracket misses the rank: the exact radix select
@@ -39,23 +41,24 @@ const SHAPES = {
 const bytesOf = (m: RefModel, dtype: 'F32' | 'BF16') => makeModelBytes([...m].map(([name, t]) => ({ name, dtype, shape: t.shape, data: encodeFloats(t.data, dtype) })));
 
 /** Runs TIES (or another method); returns the written bytes and the progress phases seen. */
-async function ties(base: Uint8Array, models: Uint8Array[], params: Record<string, unknown>, o: { metrics: boolean; cacheBytes?: number; method?: string }) {
+async function ties(base: Uint8Array, models: Uint8Array[], params: Record<string, unknown>, o: { metrics: boolean; cacheBytes?: number; holdBytes?: number; method?: string }) {
   const ctx = await testContext();
   const open = (name: string, b: Uint8Array) => openSingleFileModel(name, memorySource(name, b));
   let sink = memorySink('out');
   const phases = new Set<string>();
-  await runMerge(ctx, {
+  const report = await runMerge(ctx, {
     base: await open('base', base),
     models: await Promise.all(models.map((b, i) => open(`task${i}`, b))),
     config: resolveConfig({ method: o.method ?? 'ties', params, options: { chunkElements: 4096 } }),
     metrics: o.metrics,
     ...(o.cacheBytes !== undefined ? { cacheBytes: o.cacheBytes } : {}),
+    ...(o.holdBytes !== undefined ? { holdBytes: o.holdBytes } : {}),
     // A new sink per call: a pass that must run again discards its first output.
     output: async () => (sink = memorySink('out')),
     onProgress: (p) => phases.add(p.phase),
   });
   expect(ctx.allocatedBytes).toBe(0);
-  return { bytes: sink.bytes(), phases };
+  return { bytes: sink.bytes(), phases, report };
 }
 
 describe('global TIES: one-pass statistics and fused output', () => {
@@ -100,7 +103,7 @@ describe('global TIES: one-pass statistics and fused output', () => {
   };
   const grid = (j: number, t: number) => (1 + ((j * 7 + t * 13) % 61)) / 4096;
 
-  it('runs the output pass again when the estimated majority was wrong and a column is tied', async () => {
+  it('runs the tied columns\' chunks again (or the whole pass) when the estimated majority was wrong', async () => {
     // Sampled columns sum positive, the others (most of them) negative: the exact majority is -1, the sample says +1.
     // Every 997th unsampled column holds +1 and -1 (kept, summing to 0): tied, so the sign matters there.
     const w = world((t, j) => {
@@ -108,7 +111,12 @@ describe('global TIES: one-pass statistics and fused output', () => {
       return (sampled[j] ? 1 : -1) * grid(j, t);
     });
     const fused = await ties(w.baseBytes, w.modelBytes, {}, { metrics: false });
-    expect(fused.phases.has('merge again')).toBe(true);
+    expect(fused.phases.has('merge again: tied columns')).toBe(true);
+    expect(fused.phases.has('merge again')).toBe(false);
+    const whole = await ties(w.baseBytes, w.modelBytes, {}, { metrics: false, holdBytes: 0 });
+    expect(whole.phases.has('merge again')).toBe(true);
+    expect(Buffer.from(fused.bytes).equals(Buffer.from(whole.bytes))).toBe(true);
+    expect(fused.report.tensors).toEqual(whole.report.tensors);
     const want = mergeReference('ties', resolveParams(getMethod('ties'), {}), w.base, w.models).get('w')!.data;
     const got = readFloatTensors(fused.bytes).get('w')!.values;
     expect(maxRelativeError(got, want)).toBeLessThanOrEqual(1e-5);

@@ -26,6 +26,11 @@ export interface FusedKernel {
   encode(encoder: GPUCommandEncoder, a: LinearMergeArgs): void;
   /** Takes each chunk's totals of the extra rows (float64). */
   takeExtra?(totals: Float64Array): void;
+  /**
+   * From a chunk's extra totals: whether its output depends on a setting that a second kernel may change (global
+   * TIES: it has tied columns, which take the majority sign); such chunks are the ones FusedOutput.rerun runs again.
+   */
+  provisional?(totals: Float64Array): boolean;
   destroy(): void;
 }
 
@@ -109,6 +114,10 @@ export class TiesOutputKernel implements FusedKernel {
     this.tally.positive += totals[0]!;
     this.tally.negative += totals[1]!;
     this.tally.tied += totals[2]!;
+  }
+
+  provisional(totals: Float64Array): boolean {
+    return totals[2]! > 0;
   }
 
   destroy(): void {

@@ -22,6 +22,7 @@ import { REPORT_FORMAT, totalsOf, type MergeReport, type TensorReport } from './
 import { MetricsAccumulator, topkRetained } from './metrics';
 import { copyFloats } from './plans/util';
 import { FusedOutput } from './plans/fusedOutput';
+import { HeldWriter, HOLD_BYTES, type TensorWriter } from './heldWriter';
 import { ChunkStream, type Chunk } from './stream';
 
 /** Progress of a running merge. */
@@ -49,6 +50,12 @@ export interface MergeRun {
   cacheBytes?: number;
   /** Measure the interference metrics (cosines, sign conflicts, masks, top-k curve; default true). */
   metrics?: boolean;
+  /**
+   * Output bytes (all outputs) a pass may hold in memory while its output may still change (global TIES merging with
+   * an estimated majority sign): then only the chunks with tied columns run again if the estimate was wrong, where a
+   * larger output runs the whole pass again (default HOLD_BYTES, 1 GiB; merge/heldWriter.ts).
+   */
+  holdBytes?: number;
   /**
    * Keeps merged weights on the GPU (for evaluation): for each merged tensor, return an f32 buffer of its size to
    * receive theta0 + delta of output 0, or null to skip it.
@@ -160,34 +167,42 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
     if (plan.prepare) await plan.prepare(p);
     metrics?.setTopk(await topkRetained(p));
     spec = fusable ? (plan.fused?.(p) ?? null) : null;
-    if (spec) fused = new FusedOutput(ctx, source, T, config.options.chunkElements, spec.kernel, stream.options.onRead, spec.cache ?? null);
+    // A pass whose output a redo may change holds its writes (merge/heldWriter.ts) when they fit.
+    const outputBytes = specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[s.dtype], 0) * writers.length;
+    const hold = !!spec?.redo && outputBytes <= (run.holdBytes ?? HOLD_BYTES);
+    const held = hold ? writers.map((w) => new HeldWriter(w)) : null;
+    if (spec) fused = new FusedOutput(ctx, source, T, config.options.chunkElements, spec.kernel, stream.options.onRead, spec.cache ?? null, hold);
     p.phase('merge');
-    const outputPass = async () => {
+    const outputPass = async (targets: TensorWriter[]) => {
       for (let i = 0; i < aligned.length; i++) {
         const t = aligned[i]!;
         current = t.name;
         throwIfAborted(run.signal);
         if (t.action === 'passthrough') {
           await fused?.flush();
-          await copyTensor(run, t, writers);
+          await copyTensor(run, t, targets);
           reports.push({ name: t.name, shape: t.shape, dtype: t.dtype, outputDtype: t.dtype, action: 'passthrough', baseNorm: null, taskVectorNorms: null, mergedNorm: null });
           continue;
         }
         await plan.beginTensor?.(p, t);
         const coeffs = fused?.handles(t) ? spec!.coeffs(t) : null;
-        if (fused && coeffs) reports.push(await fused.tensor(t, coeffs, specs[i]!.dtype, writers));
+        if (fused && coeffs) reports.push(await fused.tensor(t, coeffs, specs[i]!.dtype, targets));
         else {
           await fused?.flush();
-          reports.push(await emitTensor(p, plan, t, specs[i]!.dtype, outputs, writers, metrics, run.collect?.(t) ?? null));
+          reports.push(await emitTensor(p, plan, t, specs[i]!.dtype, outputs, targets, metrics, run.collect?.(t) ?? null));
         }
       }
       await fused?.flush();
     };
     // The fused path submits without a scope per chunk: one scope over the pass turns any GPU error into a GpuError.
-    if (fused) await ctx.scoped(`${config.method.id} output`, outputPass);
-    else await outputPass();
+    if (fused) await ctx.scoped(`${config.method.id} output`, () => outputPass(held ?? writers));
+    else await outputPass(writers);
     const again = spec?.redo?.() ?? null;
-    if (again) {
+    if (again && hold) {
+      // The held output stands but for the chunks whose tied columns took the estimated sign: run those again.
+      p.phase('merge again: tied columns');
+      await ctx.scoped(`${config.method.id} output`, () => fused!.rerun(again));
+    } else if (again) {
       // The pass's output must not stand (see FusedSpec.redo): discard it and write everything again.
       for (const s of sinks.splice(0)) await s.abort();
       writers.length = 0;
@@ -196,8 +211,9 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
       fused = new FusedOutput(ctx, source, T, config.options.chunkElements, again, stream.options.onRead);
       p.phase('merge again');
       await openOutputs();
-      await ctx.scoped(`${config.method.id} output`, outputPass);
+      await ctx.scoped(`${config.method.id} output`, () => outputPass(writers));
     }
+    for (const h of held ?? []) await h.release();
     for (const w of writers) await w.finish();
   } catch (e) {
     // Nothing may be left behind: every opened output is discarded whatever failed.
@@ -227,7 +243,7 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
 }
 
 /** Copies a tensor that is not merged from the base to every output, in bounded chunks. */
-async function copyTensor(run: MergeRun, t: AlignedTensor, writers: SafetensorsWriter[]): Promise<void> {
+async function copyTensor(run: MergeRun, t: AlignedTensor, writers: readonly TensorWriter[]): Promise<void> {
   if (!writers.length) return;
   const step = run.config.options.chunkElements;
   for (let start = 0; start < t.numel; start += step) {
@@ -243,7 +259,7 @@ async function emitTensor(
   t: AlignedTensor,
   outDtype: DType,
   outputs: number,
-  writers: SafetensorsWriter[],
+  writers: readonly TensorWriter[],
   metrics: MetricsAccumulator | null,
   collect: GPUBuffer | null,
 ): Promise<TensorReport> {
@@ -287,7 +303,7 @@ async function emitTensor(
       for (let o = 0; o < writers.length; o++) {
         await ctx.scoped(`pack ${t.name}`, () => packAdd(ctx, c.base, deltas[o]!, c.count, packDtype, packed));
         const bytes = (await readBuffer(ctx, packed, Math.ceil((c.count * bytesPer) / 4) * 4)).subarray(0, c.count * bytesPer);
-        await writers[o]!.write(t.name, outDtype === 'F64' ? encodeFloats(decodeToF32(bytes, 'F32'), 'F64') : bytes);
+        await writers[o]!.write(t.name, outDtype === 'F64' ? encodeFloats(decodeToF32(bytes, 'F32'), 'F64') : bytes, true);
       }
     },
     true,

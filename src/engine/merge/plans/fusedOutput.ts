@@ -10,15 +10,19 @@
  * about 1.4x faster on SwiftShader than one whole tensor at a time (Task Arithmetic over 8 models of ViT-B/32 width/2).
  * A GPU wants fewer, larger launches.
  * Used when nothing needs the task-vector stack (no interference metrics, no collected weights).
+ *
+ * When the writers hold their writes (merge/heldWriter.ts), the chunks the kernel calls provisional (global TIES: tied
+ * columns, whose sign is the estimated majority) are remembered, so that `rerun` can run just those again with
+ * another kernel and patch their held bytes in place.
  */
 import { throwIfAborted } from '../../errors';
 import type { GpuContext } from '../../gpu/device';
-import { foldLinearPartials, LINEAR_BLOCK, LINEAR_MAX_TASKS, StagingReader, linearMergeOutBytes, linearMergeThreads, type RawDType } from '../../gpu/kernels';
+import { foldLinearPartials, LINEAR_BLOCK, LINEAR_MAX_TASKS, StagingReader, linearMergeOutBytes, linearMergeThreads, type LinearMergeArgs, type RawDType } from '../../gpu/kernels';
 import type { FusedKernel } from '../../gpu/tiesFused';
-import type { SafetensorsWriter } from '../../io/safetensorsWriter';
 import { decodeToF32, encodeFloats } from '../../tensor/dtype';
 import type { DType } from '../../types';
 import type { AlignedTensor } from '../align';
+import type { TensorWriter } from '../heldWriter';
 import type { TensorReport } from '../report';
 import { gpuDtypeOf, RawUploader, type RawChunkCache, type StreamSource } from '../stream';
 
@@ -34,17 +38,33 @@ interface Sums {
   report: TensorReport;
   baseSq: number;
   tvSq: Float64Array;
-  mergedSq: number;
+  /** Each chunk's squared norm of the merged delta, added up in chunk order once all are in (again after a rerun). */
+  mergedParts: number[];
   chunksLeft: number;
 }
 
-/** A submitted chunk whose readback is still to be consumed. */
-interface Pending {
-  read: () => Promise<Uint8Array[]>;
-  sums: Sums;
+/** One chunk of a tensor: where it is and how it is merged and written. */
+interface ChunkJob {
+  t: AlignedTensor;
+  start: number;
+  count: number;
+  /** The chunk's position in its tensor (its slot in Sums.mergedParts). */
+  index: number;
+  coeffs: Float32Array;
+  packDtype: RawDType;
   outDtype: DType;
-  tensor: string;
-  writers: readonly SafetensorsWriter[];
+  sums: Sums;
+}
+
+/** A submitted chunk whose readback is still to be consumed. */
+interface Pending extends ChunkJob {
+  read: () => Promise<Uint8Array[]>;
+  writers: readonly TensorWriter[];
+}
+
+/** A written chunk that a rerun may patch: its job and the array every writer was handed. */
+interface Provisional extends ChunkJob {
+  out: Uint8Array;
 }
 
 /**
@@ -76,6 +96,8 @@ export class FusedOutput {
   private readonly pending: Pending[] = [];
   /** Chunks submitted and not yet read back. */
   private readonly depth: number;
+  /** With `hold`: the chunks the kernel called provisional, for `rerun`. */
+  private readonly provisional: Provisional[] = [];
 
   constructor(
     private readonly ctx: GpuContext,
@@ -86,6 +108,8 @@ export class FusedOutput {
     onRead?: (bytes: number) => void,
     /** Chunks a previous pass kept on the GPU (taken instead of uploaded; same chunk boundaries: rawChunkStep). */
     private readonly cache: RawChunkCache | null = null,
+    /** The writers hold what they are given (HeldWriter): remember provisional chunks for `rerun`. */
+    private readonly hold = false,
   ) {
     this.depth = rawChunksInFlight(ctx);
     this.uploader = new RawUploader(ctx, source, onRead, LINEAR_BLOCK, this.depth + 1);
@@ -101,33 +125,44 @@ export class FusedOutput {
    * Submits every chunk of tensor `t` with delta = sum_t coeffs[t] * tau_t, written in `outDtype` to `writers`.
    * The returned report's norms are filled in once its last chunk is read back (by a later call or `flush`).
    */
-  async tensor(t: AlignedTensor, coeffs: Float32Array, outDtype: DType, writers: readonly SafetensorsWriter[]): Promise<TensorReport> {
+  async tensor(t: AlignedTensor, coeffs: Float32Array, outDtype: DType, writers: readonly TensorWriter[]): Promise<TensorReport> {
     const report: TensorReport = { name: t.name, shape: t.shape, dtype: t.dtype, outputDtype: outDtype, action: 'merge', baseNorm: 0, taskVectorNorms: new Array<number>(this.tasks).fill(0), mergedNorm: 0 };
     const step = Math.min(rawChunkStep(this.ctx, this.tasks, this.chunkElements), Math.max(t.numel, 1));
-    const sums: Sums = { report, baseSq: 0, tvSq: new Float64Array(this.tasks), mergedSq: 0, chunksLeft: Math.ceil(t.numel / step) };
+    const sums: Sums = { report, baseSq: 0, tvSq: new Float64Array(this.tasks), mergedParts: [], chunksLeft: Math.ceil(t.numel / step) };
     const packDtype: RawDType = outDtype === 'F16' || outDtype === 'BF16' ? outDtype : 'F32';
-    for (let start = 0; start < t.numel; start += step) {
+    for (let start = 0, index = 0; start < t.numel; start += step, index++) {
       throwIfAborted(this.source.signal);
-      const count = Math.min(step, t.numel - start);
+      const job: ChunkJob = { t, start, count: Math.min(step, t.numel - start), index, coeffs, packDtype, outDtype, sums };
       const kept = this.cache?.take(t, start) ?? null;
-      const raw = kept ?? (await this.uploader.upload(t, start, count));
-      const out = this.buffer('out', linearMergeOutBytes(count, packDtype));
-      const partialBytes = (this.tasks + 2 + this.kernel.extraRows) * linearMergeThreads(count) * 4;
-      const partials = this.buffer('partials', partialBytes);
-      const encoder = this.ctx.device.createCommandEncoder({ label: `fused output ${t.name}` });
-      const args = { inputs: raw.buffer, segments: raw.segments, numel: count, coeffs, outDtype: packDtype, out, partials };
-      const outBytes = writers.length ? count * (packDtype === 'F32' ? 4 : 2) : 0;
-      // No error scope per chunk (popping one waits on the device): runMerge scopes the whole output pass.
-      this.kernel.encode(encoder, args);
-      const read = this.reader.start(encoder, [
-        { buffer: out, bytes: outBytes },
-        { buffer: partials, bytes: partialBytes },
-      ]);
+      const raw = kept ?? (await this.uploader.upload(t, start, job.count));
+      const read = this.submit(this.kernel, job, raw, writers.length > 0);
       if (kept) this.cache!.release(kept);
-      this.pending.push({ read, sums, outDtype, tensor: t.name, writers });
+      this.pending.push({ ...job, read, writers });
       while (this.pending.length >= this.depth) await this.consume();
     }
     return report;
+  }
+
+  /**
+   * After the pass (flushed, with `hold`): runs the provisional chunks again with `kernel` (which it then frees),
+   * patches their held bytes in place and their tensors' merged norms. Returns how many chunks ran.
+   */
+  async rerun(kernel: FusedKernel): Promise<number> {
+    if (!this.hold) throw new Error('FusedOutput.rerun: the pass did not hold its output');
+    const jobs = this.provisional.splice(0);
+    try {
+      for (const job of jobs) {
+        throwIfAborted(this.source.signal);
+        const raw = await this.uploader.upload(job.t, job.start, job.count);
+        const [bytes, totals] = await this.settle(await this.submit(kernel, job, raw, job.out.byteLength > 0)(), kernel);
+        job.out.set(this.encoded(bytes!, job.outDtype));
+        job.sums.mergedParts[job.index] = totals[this.tasks + 1]!;
+        job.sums.report.mergedNorm = Math.sqrt(sumInOrder(job.sums.mergedParts));
+      }
+    } finally {
+      kernel.destroy();
+    }
+    return jobs.length;
   }
 
   /** Consumes every pending readback (before writing anything else, and at the end). */
@@ -153,21 +188,57 @@ export class FusedOutput {
     return buf;
   }
 
+  /** Records `kernel` on chunk `job` of `raw` and submits it with its readback (the output bytes when `output`). */
+  private submit(kernel: FusedKernel, job: ChunkJob, raw: { buffer: GPUBuffer; segments: LinearMergeArgs['segments'] }, output: boolean): () => Promise<Uint8Array[]> {
+    const { count, packDtype } = job;
+    const out = this.buffer('out', linearMergeOutBytes(count, packDtype));
+    const partialBytes = (this.tasks + 2 + kernel.extraRows) * linearMergeThreads(count) * 4;
+    const partials = this.buffer('partials', partialBytes);
+    const encoder = this.ctx.device.createCommandEncoder({ label: `fused output ${job.t.name}` });
+    // No error scope per chunk (popping one waits on the device): runMerge scopes the whole output pass.
+    kernel.encode(encoder, { inputs: raw.buffer, segments: raw.segments, numel: count, coeffs: job.coeffs, outDtype: packDtype, out, partials });
+    return this.reader.start(encoder, [
+      { buffer: out, bytes: output ? count * (packDtype === 'F32' ? 4 : 2) : 0 },
+      { buffer: partials, bytes: partialBytes },
+    ]);
+  }
+
+  /** A chunk's read-back output bytes and its folded partials (norm rows, then the kernel's extra rows). */
+  private async settle(parts: Uint8Array[], kernel: FusedKernel): Promise<[Uint8Array, Float64Array]> {
+    const [bytes, partialBytes] = parts;
+    const totals = foldLinearPartials(new Float32Array(partialBytes!.buffer, partialBytes!.byteOffset, partialBytes!.byteLength / 4), this.tasks + 2 + kernel.extraRows);
+    return [bytes!, totals];
+  }
+
+  /** The written bytes of a chunk: F64 is widened on the host from the kernel's F32. */
+  private encoded(bytes: Uint8Array, outDtype: DType): Uint8Array {
+    return outDtype === 'F64' ? encodeFloats(decodeToF32(bytes, 'F32'), 'F64') : bytes;
+  }
+
   private async consume(): Promise<void> {
     const p = this.pending.shift()!;
-    const [bytes, partialBytes] = await p.read();
-    const totals = foldLinearPartials(new Float32Array(partialBytes!.buffer, partialBytes!.byteOffset, partialBytes!.byteLength / 4), this.tasks + 2 + this.kernel.extraRows);
-    this.kernel.takeExtra?.(totals.subarray(this.tasks + 2));
+    const [bytes, totals] = await this.settle(await p.read(), this.kernel);
+    const extra = totals.subarray(this.tasks + 2);
+    this.kernel.takeExtra?.(extra);
     const { sums } = p;
     sums.baseSq += totals[0]!;
     for (let t = 0; t < this.tasks; t++) sums.tvSq[t] = sums.tvSq[t]! + totals[t + 1]!;
-    sums.mergedSq += totals[this.tasks + 1]!;
+    sums.mergedParts[p.index] = totals[this.tasks + 1]!;
     if (--sums.chunksLeft === 0) {
       sums.report.baseNorm = Math.sqrt(sums.baseSq);
       sums.report.taskVectorNorms = Array.from(sums.tvSq, Math.sqrt);
-      sums.report.mergedNorm = Math.sqrt(sums.mergedSq);
+      sums.report.mergedNorm = Math.sqrt(sumInOrder(sums.mergedParts));
     }
-    const out = p.outDtype === 'F64' ? encodeFloats(decodeToF32(bytes!, 'F32'), 'F64') : bytes!;
-    for (const w of p.writers) await w.write(p.tensor, out);
+    const out = this.encoded(bytes, p.outDtype);
+    const { read: _read, writers, ...job } = p;
+    if (this.hold && this.kernel.provisional?.(extra)) this.provisional.push({ ...job, out });
+    for (const w of writers) await w.write(job.t.name, out, true);
   }
+}
+
+/** A sum from 0 in array order (the order the chunks' partials used to be added in as they arrived). */
+function sumInOrder(parts: readonly number[]): number {
+  let s = 0;
+  for (const x of parts) s += x;
+  return s;
 }

@@ -16,8 +16,10 @@ export interface FusedSpec {
   kernel: FusedKernel;
   coeffs(t: AlignedTensor): Float32Array | null;
   /**
-   * After the pass: a kernel to run the whole pass again with when its output must not stand (global TIES merged with
-   * an estimated majority sign that its own tally contradicts on a tied column), else null.
+   * After the pass: a kernel to run again with when its output must not stand (global TIES merged with an estimated
+   * majority sign that its own tally contradicts on a tied column), else null. runMerge holds the pass's writes when
+   * a plan has this (and they fit in MergeRun.holdBytes), so that only the chunks the kernel called provisional run
+   * again (FusedOutput.rerun); otherwise the whole pass does.
    */
   redo?(): FusedKernel | null;
   /** Raw chunks an earlier pass kept on the GPU, for the pass to take instead of uploading them. */
