@@ -25,16 +25,9 @@
 // Dispatch: one workgroup of SVD_THREADS per (matrix, pair), batch * pairs workgroups on a 2-D grid
 // (workgroup_index); surplus workgroups return (a uniform branch: every barrier is still reached by all threads).
 
-const PAIR: u32 = 2u * SVD_BLOCK;
-const SVD_THREADS: u32 = 64u;
+// uses: _svd_rotation
 
-struct Params {
-  pairs: u32,
-  batch: u32,
-  max_inner: u32,
-  tol: f32,
-  zero_sq: f32,
-}
+const SVD_THREADS: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> gin: array<f32>;
@@ -58,20 +51,6 @@ fn circle_pair(i: u32, r: u32) -> vec2<u32> {
     return vec2<u32>(ring, r % ring);
   }
   return vec2<u32>((r + i) % ring, (r + ring - i) % ring);
-}
-
-// The rotation of indices (p, q) of the current G as (c, s, t, c - 1); t = 0 (identity) when the pair needs none:
-// a zero vector, or already orthogonal to tol.
-fn rotation(gpp: f32, gqq: f32, gpq: f32) -> vec4<f32> {
-  if (gpp <= params.zero_sq || gqq <= params.zero_sq || abs(gpq) <= params.tol * sqrt(gpp) * sqrt(gqq)) {
-    return vec4<f32>(1.0, 0.0, 0.0, 0.0);
-  }
-  let zeta = (gqq - gpp) / (2.0 * gpq);
-  let sg = select(-1.0, 1.0, zeta >= 0.0);
-  // For huge |zeta| (zeta^2 would overflow) t = 1 / (2 zeta) to f32 precision.
-  let tn = select(sg / (abs(zeta) + sqrt(1.0 + zeta * zeta)), 0.5 / zeta, abs(zeta) > 1e18);
-  let h = sqrt(1.0 + tn * tn);
-  return vec4<f32>(1.0 / h, tn / h, tn, -tn * tn / (h * (1.0 + h)));
 }
 
 @compute @workgroup_size(SVD_THREADS)

@@ -13,33 +13,14 @@
 // Dispatch: one thread per (matrix, pair), SVD_SERIAL_THREADS per workgroup (small, so that the few pairs of a step
 // spread over the CPU's cores), on a 2-D grid of workgroups; threads past the end return.
 
-const PAIR: u32 = 2u * SVD_BLOCK;
+// uses: _svd_rotation
 
-struct Params {
-  pairs: u32,
-  batch: u32,
-  max_inner: u32,
-  tol: f32,
-  zero_sq: f32,
-}
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> g: array<f32>;
 @group(0) @binding(2) var<storage, read_write> q: array<f32>;
 @group(0) @binding(3) var<storage, read_write> off: array<atomic<u32>>;
 @group(0) @binding(4) var<storage, read_write> moving: array<u32>;
-
-// The rotation of indices (p, q) as (c, s, t, c - 1), t = 0 when none is needed: svd_rotate.wgsl's `rotation`.
-fn rotation(gpp: f32, gqq: f32, gpq: f32) -> vec4<f32> {
-  if (gpp <= params.zero_sq || gqq <= params.zero_sq || abs(gpq) <= params.tol * sqrt(gpp) * sqrt(gqq)) {
-    return vec4<f32>(1.0, 0.0, 0.0, 0.0);
-  }
-  let zeta = (gqq - gpp) / (2.0 * gpq);
-  let sg = select(-1.0, 1.0, zeta >= 0.0);
-  let tn = select(sg / (abs(zeta) + sqrt(1.0 + zeta * zeta)), 0.5 / zeta, abs(zeta) > 1e18);
-  let h = sqrt(1.0 + tn * tn);
-  return vec4<f32>(1.0 / h, tn / h, tn, -tn * tn / (h * (1.0 + h)));
-}
 
 @compute @workgroup_size(SVD_SERIAL_THREADS)
 fn main(
