@@ -9,15 +9,14 @@
  * Sequences may be padded to any length up to max_position_embeddings: with the causal mask, tokens after the
  * end-of-text token cannot change its output, so callers pad to the longest sequence of a batch, not to 77.
  */
-import { encoderLayers, namedLayerNorm } from './encoder';
+import { encoderLayers, namedLayerNorm, type EncoderBuffers } from './encoder';
 import { ConfigError, GpuError } from '../errors';
-import { VIT_MAX_HEAD_DIM } from '../gpu/constants';
 import type { GpuContext } from '../gpu/device';
 import { itemGrid } from '../gpu/dispatch';
 import { bind, launch } from '../gpu/launch';
 import { matmul } from '../gpu/matmul';
-import { numelOf } from '../types';
 import { eosPositions, textFeatureDim, textWeightShapes, TEXT_PROJECTION_WEIGHT, type TextConfig } from './textConfig';
+import { TowerResources } from './towerResources';
 import { biasAct } from './vitKernels';
 
 const F32_BYTES = 4;
@@ -40,20 +39,14 @@ export function gatherRows(ctx: GpuContext, table: GPUBuffer, tableRows: number,
 export class TextTransformer {
   /** F: width of the features (the projection's size when the model has one, else hidden_size). */
   readonly featureDim: number;
-  private readonly weights = new Map<string, GPUBuffer>();
-  private readonly owned: GPUBuffer[] = [];
+  private readonly res: TowerResources;
   private readonly ids: GPUBuffer;
   private readonly poolIndex: GPUBuffer;
-  private readonly residual: GPUBuffer;
-  private readonly normed: GPUBuffer;
-  private readonly q: GPUBuffer;
-  private readonly k: GPUBuffer;
-  private readonly v: GPUBuffer;
-  private readonly hidden: GPUBuffer;
+  /** The encoder's activations (residual stream, layer-norm and attention outputs, q, k, v, MLP). */
+  private readonly act: EncoderBuffers;
   private readonly picked: GPUBuffer;
   private readonly pooled: GPUBuffer;
   private readonly projected: GPUBuffer | null;
-  private destroyed = false;
 
   /**
    * @param weights returns the f32 buffer of a tensor by canonical name (see resolveTextWeights); read, never freed.
@@ -70,51 +63,23 @@ export class TextTransformer {
     if (!Number.isSafeInteger(maxTokens) || maxTokens < 1 || maxTokens > config.maxPositions) {
       throw new ConfigError('maxTokens', `must be an integer in 1..${config.maxPositions} (max_position_embeddings), got ${maxTokens}`);
     }
-    const { hiddenSize: d, numHeads, intermediateSize: inter } = config;
-    if (d % numHeads !== 0) throw new ConfigError('text_config.num_attention_heads', `${numHeads} does not divide hidden_size ${d}`);
-    if (d / numHeads > VIT_MAX_HEAD_DIM) {
-      throw new ConfigError('text_config.num_attention_heads', `head size ${d / numHeads} is above the attention kernel's limit of ${VIT_MAX_HEAD_DIM}`);
-    }
+    TowerResources.checkHeads(config, 'text_config.num_attention_heads');
+    const d = config.hiddenSize;
     this.featureDim = textFeatureDim(config);
-    for (const [name, shape] of textWeightShapes(config)) {
-      const buf = weights(name);
-      const bytes = numelOf(shape) * F32_BYTES;
-      if (buf.size < bytes) throw new GpuError('validation', `TextTransformer: weight "${name}" [${shape.join(', ')}] needs ${bytes} bytes, its buffer '${buf.label}' has ${buf.size}`);
-      this.weights.set(name, buf);
-    }
+    this.res = new TowerResources(ctx, 'TextTransformer', 'text', `maxBatch ${maxBatch} x maxTokens ${maxTokens}`);
+    this.res.bindWeights(textWeightShapes(config), weights);
     const rows = maxBatch * maxTokens;
     try {
-      this.ids = this.alloc('token ids', rows);
-      this.poolIndex = this.alloc('end-of-text rows', maxBatch);
-      this.residual = this.alloc('residual', rows * d);
-      this.normed = this.alloc('normed', rows * d);
-      this.q = this.alloc('q', rows * d);
-      this.k = this.alloc('k', rows * d);
-      this.v = this.alloc('v', rows * d);
-      this.hidden = this.alloc('mlp hidden', rows * inter);
-      this.picked = this.alloc('end-of-text tokens', maxBatch * d);
-      this.pooled = this.alloc('pooled', maxBatch * d);
-      this.projected = config.projectionDim === null ? null : this.alloc('features', maxBatch * config.projectionDim);
+      this.ids = this.res.alloc('token ids', rows);
+      this.poolIndex = this.res.alloc('end-of-text rows', maxBatch);
+      this.act = this.res.encoderBuffers(config, rows);
+      this.picked = this.res.alloc('end-of-text tokens', maxBatch * d);
+      this.pooled = this.res.alloc('pooled', maxBatch * d);
+      this.projected = config.projectionDim === null ? null : this.res.alloc('features', maxBatch * config.projectionDim);
     } catch (err) {
       this.destroy();
       throw err;
     }
-  }
-
-  /** A model-owned buffer of `elements` 4-byte values, checked against the binding limit. */
-  private alloc(what: string, elements: number): GPUBuffer {
-    const bytes = elements * F32_BYTES;
-    const limit = this.ctx.info.limits.maxStorageBufferBindingSize;
-    if (bytes > limit) {
-      throw new GpuError('out-of-memory', `TextTransformer: the ${what} buffer for maxBatch ${this.maxBatch} x maxTokens ${this.maxTokens} needs ${bytes} bytes, over the device's maxStorageBufferBindingSize ${limit}; use a smaller batch`);
-    }
-    const buf = this.ctx.createBuffer(`text ${what}`, bytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST);
-    this.owned.push(buf);
-    return buf;
-  }
-
-  private weight(name: string): GPUBuffer {
-    return this.weights.get(name)!;
   }
 
   /**
@@ -122,7 +87,7 @@ export class TextTransformer {
    * padded after it with anything in the vocabulary); the buffer is the model's and the next call overwrites it.
    */
   features(ids: ArrayLike<number>, batch: number, tokens: number): GPUBuffer {
-    if (this.destroyed) throw new GpuError('validation', 'TextTransformer: used after destroy()');
+    this.res.assertAlive();
     if (!Number.isInteger(batch) || batch < 1 || batch > this.maxBatch) throw new GpuError('validation', `TextTransformer: batch must be an integer in 1..${this.maxBatch} (maxBatch), got ${batch}`);
     if (!Number.isInteger(tokens) || tokens < 1 || tokens > this.maxTokens) throw new GpuError('validation', `TextTransformer: tokens must be an integer in 1..${this.maxTokens} (maxTokens), got ${tokens}`);
     const { ctx, config } = this;
@@ -139,22 +104,21 @@ export class TextTransformer {
     ctx.device.queue.writeBuffer(this.ids, 0, words);
     ctx.device.queue.writeBuffer(this.poolIndex, 0, eos);
 
-    gatherRows(ctx, this.weight('embeddings.token_embedding.weight'), vocabSize, this.ids, this.residual, rows, d);
+    const weight = (name: string) => this.res.weight(name);
+    const { residual } = this.act;
+    gatherRows(ctx, weight('embeddings.token_embedding.weight'), vocabSize, this.ids, residual, rows, d);
     // Position t's embedding is column block t of a sequence's T * D values: a bias over rows of length T * D.
-    biasAct(ctx, this.weight('embeddings.position_embedding.weight'), this.residual, batch, tokens * d, 'none');
-    const weight = (name: string) => this.weight(name);
-    encoderLayers(ctx, weight, config, { residual: this.residual, normed: this.normed, q: this.q, k: this.k, v: this.v, hidden: this.hidden }, batch, tokens, true);
-    gatherRows(ctx, this.residual, rows, this.poolIndex, this.picked, batch, d);
+    biasAct(ctx, weight('embeddings.position_embedding.weight'), residual, batch, tokens * d, 'none');
+    encoderLayers(ctx, weight, config, this.act, batch, tokens, true);
+    gatherRows(ctx, residual, rows, this.poolIndex, this.picked, batch, d);
     namedLayerNorm(ctx, weight, config, 'final_layer_norm', this.picked, this.pooled, batch);
     if (this.projected === null || config.projectionDim === null) return this.pooled;
-    matmul(ctx, this.pooled, this.weight(TEXT_PROJECTION_WEIGHT), this.projected, { m: batch, n: config.projectionDim, k: d, transB: true });
+    matmul(ctx, this.pooled, weight(TEXT_PROJECTION_WEIGHT), this.projected, { m: batch, n: config.projectionDim, k: d, transB: true });
     return this.projected;
   }
 
   /** Frees every buffer the model allocated (not the weights it was given). */
   destroy(): void {
-    this.destroyed = true;
-    for (const buf of this.owned) this.ctx.destroyBuffer(buf);
-    this.owned.length = 0;
+    this.res.destroy();
   }
 }
