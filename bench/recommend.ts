@@ -86,8 +86,10 @@ export function recommendations(r: BenchResults): string[] {
   }
   const ties = r.acceptance.ties;
   if (ties && ties.passes.length > 1) {
-    const stats = ties.passes.filter((p) => p.phase !== 'merge' && p.phase !== 'merge again').reduce((n, p) => n + p.ms, 0);
-    const names = ties.passes.filter((p) => p.phase !== 'merge').map((p) => p.phase).join(', ');
+    // Every phase before the output pass ('merge', and 'merge again...' when the majority estimate was wrong).
+    const before = ties.passes.filter((p) => !p.phase.startsWith('merge'));
+    const stats = before.reduce((n, p) => n + p.ms, 0);
+    const names = before.map((p) => p.phase).join(', ');
     out.push({
       share: stats / ties.timing.ms,
       text:
