@@ -48,6 +48,11 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      // The benchmark's own tests: its harness, a smoke run of the suite (Dawn) and the PyTorch baselines (python3-torch).
+      {
+        extends: true,
+        test: { name: 'bench', include: ['bench/tests/**/*.test.ts'], environment: 'node', testTimeout: 300_000, hookTimeout: 300_000, fileParallelism: false },
+      },
     ],
   },
 });
