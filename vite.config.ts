@@ -30,6 +30,9 @@ export default defineConfig({
   test: {
     // Two cores in CI: GPU work on SwiftShader is CPU-bound, so keep parallelism modest.
     maxWorkers: 2,
+    // Projects run in groups: the bench project (its smoke run is heavy GPU work) waits for the others, whose
+    // end-to-end tests slowed by a third when it ran beside them.
+    sequence: { groupOrder: 0 },
     projects: [
       { extends: true, test: { name: 'unit', include: ['tests/unit/**/*.test.ts'], environment: 'node' } },
       {
@@ -51,7 +54,15 @@ export default defineConfig({
       // The benchmark's own tests: its harness, a smoke run of the suite (Dawn) and the PyTorch baselines (python3-torch).
       {
         extends: true,
-        test: { name: 'bench', include: ['bench/tests/**/*.test.ts'], environment: 'node', testTimeout: 300_000, hookTimeout: 300_000, fileParallelism: false },
+        test: {
+          name: 'bench',
+          include: ['bench/tests/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
       },
     ],
   },
