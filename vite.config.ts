@@ -30,9 +30,6 @@ export default defineConfig({
   test: {
     // Two cores in CI: GPU work on SwiftShader is CPU-bound, so keep parallelism modest.
     maxWorkers: 2,
-    // Projects run in groups: the bench project (its smoke run is heavy GPU work) waits for the others, whose
-    // end-to-end tests slowed by a third when it ran beside them.
-    sequence: { groupOrder: 0 },
     projects: [
       { extends: true, test: { name: 'unit', include: ['tests/unit/**/*.test.ts'], environment: 'node' } },
       {
@@ -61,7 +58,6 @@ export default defineConfig({
           testTimeout: 300_000,
           hookTimeout: 300_000,
           fileParallelism: false,
-          sequence: { groupOrder: 1 },
         },
       },
     ],
