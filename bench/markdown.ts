@@ -206,7 +206,7 @@ function baselines(r: BenchResults): string[] {
 }
 
 /** The OPCM step: GPU path, float64 twin and PyTorch, as times and as ratios to the GPU path. */
-export function opcmSection(o: OpcmFigure): string[] {
+export function opcmSection(o: OpcmFigure, matmulGflops: number | null = null): string[] {
   const shapes = o.linearWeights.map((s) => `${s.count} x ${s.rows}x${s.cols}`).join(', ');
   const gpuMs = o.gpu.timing.ms;
   const rows: string[][] = [['GPU path (runContinual)', fmtMs(gpuMs), '1x', `median of ${o.gpu.timing.runs.length}; ${o.gpu.projected} projections; peak GPU ${fmtBytes(o.gpu.peakGpuBytes)}`]];
@@ -226,6 +226,21 @@ export function opcmSection(o: OpcmFigure): string[] {
     '',
     ...table(['path', 'time', 'time / GPU', 'how'], rows),
     ...(o.torchError ? ['', `PyTorch: not measured (${o.torchError}).`] : []),
+    ...workOfStep(o, matmulGflops),
+  ];
+}
+
+/** The GPU step's work as an upper bound, and its rate against the matmul probe. */
+function workOfStep(o: OpcmFigure, matmulGflops: number | null): string[] {
+  const { multiplyAdds, sweeps } = o.gpu;
+  if (multiplyAdds === undefined || !sweeps?.length) return [];
+  const gflop = (2 * multiplyAdds) / 1e9;
+  const rate = gflop / (o.gpu.timing.ms / 1000);
+  const ofPeak = matmulGflops ? `, at most ${pct(rate / matmulGflops)} of the matmul probe (${sig(matmulGflops)} GFLOP/s)` : '';
+  return [
+    '',
+    `GPU work: at most ${sig(gflop)} GFLOP in the SVDs (Jacobi sweeps ${Math.min(...sweeps)} to ${Math.max(...sweeps)}) and the projections, counted as if ` +
+      `every block pair rotated in every sweep (bench/opcmRun.ts stepMultiplyAdds), so at most ${sig(rate)} GFLOP/s${ofPeak}.`,
   ];
 }
 
@@ -279,7 +294,7 @@ export function renderMarkdown(r: BenchResults): string {
     '',
     ...whereTimeGoes(r),
     '',
-    ...(r.opcm ?? []).flatMap((o) => [...opcmSection(o), '']),
+    ...(r.opcm ?? []).flatMap((o) => [...opcmSection(o, r.matmulGflops || null), '']),
     ...(r.evaluation?.length ? [...evaluationSection(r.evaluation, r.matmulGflops), ''] : []),
     ...merges(r),
     '',

@@ -13,8 +13,9 @@
 import type { GpuContext } from '../src/engine/gpu/device';
 import { resolveConfig } from '../src/engine/merge/config';
 import { runContinual } from '../src/engine/merge/continual';
+import { svdMultiplyAdds } from '../src/engine/gpu/svd';
 import { isLinearWeight } from '../src/engine/reference/linearWeights';
-import { opcmStep, type OpcmOptions } from '../src/engine/reference/opcm';
+import { opcmStep, type LayerDiagnostics, type OpcmOptions } from '../src/engine/reference/opcm';
 import type { RefModel } from '../src/engine/reference/refModel';
 import { runPython, toRefModel } from './baselines';
 import { sizeInfo } from './engineRun';
@@ -39,12 +40,28 @@ export function linearShapes(tensors: readonly ShapedTensor[]): OpcmFigure['line
   return out;
 }
 
+/**
+ * Multiply-adds of one OPCM step's Linear weights, at most: each weight's SVD (svdMultiplyAdds, from the sweeps it
+ * took) and the projection's four products (U^T tau, times V, Q V^T, U times that: 2 k m n + 2 k^2 n for an m x n
+ * weight, k = min(m, n)). The other tensors' elementwise work is left out.
+ */
+export function stepMultiplyAdds(layers: readonly Pick<LayerDiagnostics, 'rows' | 'cols' | 'svdSweeps'>[]): number | null {
+  let total = 0;
+  for (const l of layers) {
+    if (l.svdSweeps === undefined) return null;
+    const k = Math.min(l.rows, l.cols);
+    total += svdMultiplyAdds(l.rows, l.cols, l.svdSweeps) + 2 * k * l.rows * l.cols + 2 * k * k * l.cols;
+  }
+  return total;
+}
+
 /** Times the GPU step `repeats` times (each a fresh runContinual over the 2 models). */
 export async function timeOpcmGpu(ctx: GpuContext, m: BenchModels, repeats: Repeats): Promise<OpcmFigure['gpu']> {
   if (m.models.length !== 2) throw new Error(`timeOpcmGpu: needs 2 fine-tuned models, got ${m.models.length}`);
   const config = resolveConfig({ method: 'opcm' });
   let projected = 0;
   let peakGpuBytes = 0;
+  let layers: LayerDiagnostics[] = [];
   const once = async (): Promise<number> => {
     let firstDone = 0;
     let stepMs = NaN;
@@ -56,7 +73,8 @@ export async function timeOpcmGpu(ctx: GpuContext, m: BenchModels, repeats: Repe
         if (view.diagnostics.step === 0) firstDone = performance.now();
         else {
           stepMs = performance.now() - firstDone;
-          projected = view.diagnostics.layers.length;
+          layers = view.diagnostics.layers;
+          projected = layers.length;
         }
       },
     });
@@ -67,7 +85,8 @@ export async function timeOpcmGpu(ctx: GpuContext, m: BenchModels, repeats: Repe
   const runs: number[] = [];
   for (let i = 0; i < repeats.reps; i++) runs.push(await once());
   const timing: Timing = { ms: median(runs), runs, warmups: repeats.warmups };
-  return { timing, peakGpuBytes, projected };
+  const multiplyAdds = stepMultiplyAdds(layers);
+  return { timing, peakGpuBytes, projected, ...(multiplyAdds === null ? {} : { multiplyAdds, sweeps: layers.map((l) => l.svdSweeps!) }) };
 }
 
 /** ||a - b|| over every tensor. */

@@ -109,7 +109,11 @@ export interface OpcmFigure {
   /** The Linear weights the step projects, by shape (rows x cols of the [out, in] weight). */
   linearWeights: { rows: number; cols: number; count: number }[];
   /** runContinual over 2 models, timed from the end of step 1's callback to step 2's (see bench/opcmRun.ts). */
-  gpu: { timing: Timing; peakGpuBytes: number; projected: number };
+  /**
+   * multiplyAdds: at most this many in the step's SVDs and projections (from the last run's sweep counts, see
+   * stepMultiplyAdds in bench/opcmRun.ts); absent in results written before it was counted.
+   */
+  gpu: { timing: Timing; peakGpuBytes: number; projected: number; multiplyAdds?: number; sweeps?: number[] };
   twin: OpcmTwinFigure | null;
   torch: OpcmTorchFigure | null;
   torchError: string | null;

@@ -285,7 +285,6 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
 
   r.notes.push(...notesOf(p, r));
   r.notMeasured.push(
-    { what: 'OPCM step as a fraction of the matmul peak', reason: "the step's FLOPs depend on the SVD's Jacobi sweep count, which runContinual does not report" },
     { what: 'browser slider latency (parameter change to updated charts)', reason: 'measured in Chromium by npm run bench:slider, into <date>-<adapter>-slider.md beside this file' },
   );
   r.host.loadAverageEnd = loadavg();

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { evaluationSection, opcmSection, renderMarkdown } from '../markdown';
 import { flopsPerImage, vitConfigOf } from '../evalRun';
-import { linearShapes, opcmFigure } from '../opcmRun';
+import { linearShapes, opcmFigure, stepMultiplyAdds } from '../opcmRun';
+import { svdMultiplyAdds } from '../../src/engine/gpu/svd';
 import { RESULTS_FORMAT, type BenchResults, type EvalFigure } from '../results';
 import { scaledVit, VIT_B32, vitTensors } from '../vitShapes';
 
@@ -32,6 +33,21 @@ describe('OPCM workload', () => {
     fig.torch = null;
     fig.torchError = 'time budget';
     expect(opcmSection(fig).join('\n')).toContain('PyTorch: not measured (time budget).');
+    expect(opcmSection(fig).join('\n')).not.toContain('GPU work');
+    // With the SVDs' sweep counts: the work as an upper bound and its rate against the matmul probe.
+    fig.gpu = { ...fig.gpu, multiplyAdds: 1.5e9, sweeps: [6, 8, 7] };
+    expect(opcmSection(fig, 3).join('\n')).toContain('GPU work: at most 3 GFLOP in the SVDs (Jacobi sweeps 6 to 8)');
+    expect(opcmSection(fig, 3).join('\n')).toContain('so at most 1.5 GFLOP/s, at most 50% of the matmul probe (3 GFLOP/s).');
+  });
+
+  it('counts a step\'s multiply-adds from each weight\'s SVD sweeps and its projection products', () => {
+    const layers = [
+      { rows: 192, cols: 192, svdSweeps: 9 },
+      { rows: 768, cols: 192, svdSweeps: 7 },
+    ];
+    const projection = (m: number, n: number) => 2 * Math.min(m, n) * m * n + 2 * Math.min(m, n) ** 2 * n;
+    expect(stepMultiplyAdds(layers)).toBe(svdMultiplyAdds(192, 192, 9) + projection(192, 192) + svdMultiplyAdds(768, 192, 7) + projection(768, 192));
+    expect(stepMultiplyAdds([{ rows: 4, cols: 4 }])).toBeNull();
   });
 });
 

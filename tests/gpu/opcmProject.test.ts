@@ -111,7 +111,7 @@ describe('projectLinearWeightGpu vs float64 projectLinearWeight', () => {
     const tau = randomMatrix(12, 9, 5);
     const { out, stats } = await project(new Float64Array(12 * 9), tau, 12, 9, { alpha: 0.5, zeroDiagonal: true });
     expect(Array.from(out)).toEqual(Array.from(tau));
-    expect(stats).toEqual({ protectedRank: 0, numericalRank: 0, tauNorm: expect.closeTo(Math.hypot(...tau), 5), removedEnergy: 0, blockOverlap: 0, diagonalOverlap: 0 });
+    expect(stats).toEqual({ protectedRank: 0, numericalRank: 0, tauNorm: expect.closeTo(Math.hypot(...tau), 5), removedEnergy: 0, blockOverlap: 0, diagonalOverlap: 0, svdSweeps: expect.any(Number) });
   });
 
   it('a rank-deficient delta: the diagonal term skips the zero singular values (m > n and m < n)', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { rngKey, rngUniform } from '../../src/engine/rng';
 import { columnOf, completeOrthonormal, packColumns, svdThin, SVD_MAX_SWEEPS, type ThinSvd } from '../../src/engine/reference/svd';
+import { svdMultiplyAdds } from '../../src/engine/gpu/svd';
 
 /** Deterministic uniform(-1, 1) matrix. */
 function randomMatrix(m: number, n: number, seed: number): Float64Array {
@@ -160,5 +161,17 @@ describe('completeOrthonormal / packColumns / columnOf', () => {
     expect(orthogonalityError(q, 9, 9)).toBeLessThan(1e-14);
     start.forEach((x, j) => expect([...columnOf(q, 9, 9, j)]).toEqual([...x]));
     expect(() => completeOrthonormal(start, 9, 10)).toThrow(/10/);
+  });
+});
+
+describe('svdMultiplyAdds (the benchmark\'s work count of the GPU SVD)', () => {
+  it('counts Gram tiles, row updates and rotations per step and block pair, per sweep', () => {
+    // 40 x 24: k 24, one block pair (nb 2), long side 40, rows of 40 + 24 values, 8 inner sweeps:
+    // 36 tiles x 16 x 40 + 32 x 32 x 64 + 8 x 496 rotations x 12 x 32.
+    expect(svdMultiplyAdds(40, 24, 3)).toBe(3 * (36 * 16 * 40 + 32 * 32 * 64 + 8 * 496 * 12 * 32));
+    // 200 x 50: 4 blocks (3 steps of 2 pairs), long side 200, rows of 200 + 52 values, one inner sweep.
+    expect(svdMultiplyAdds(200, 50, 1)).toBe(3 * 2 * (36 * 16 * 200 + 32 * 32 * 252 + 496 * 12 * 32));
+    // A wide matrix works on its long side too.
+    expect(svdMultiplyAdds(50, 200, 7)).toBe(7 * svdMultiplyAdds(200, 50, 1));
   });
 });

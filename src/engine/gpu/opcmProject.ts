@@ -61,7 +61,7 @@ export async function projectLinearWeightGpu(
   try {
     combine(ctx, tau, 1, numel, Float32Array.of(1), out);
     const s0 = svd.s[0]!;
-    if (!(s0 > 0)) return { protectedRank: 0, numericalRank: 0, tauNorm: Math.sqrt(tauSq), removedEnergy: 0, blockOverlap: 0, diagonalOverlap: 0 };
+    if (!(s0 > 0)) return { protectedRank: 0, numericalRank: 0, tauNorm: Math.sqrt(tauSq), removedEnergy: 0, blockOverlap: 0, diagonalOverlap: 0, svdSweeps: svd.sweeps };
     const { k } = svd;
     const r = splitRank(svd.s, opts.alpha);
     const cut = gpuRankEps(opts.rankEps) * s0;
@@ -104,6 +104,7 @@ export async function projectLinearWeightGpu(
       removedEnergy: ratio(blockSq + removedDiagSq),
       blockOverlap: ratio(blockSq),
       diagonalOverlap: ratio(diagSq),
+      svdSweeps: svd.sweeps,
     };
   } finally {
     for (const buf of temps) ctx.destroyBuffer(buf);

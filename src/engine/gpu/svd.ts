@@ -266,6 +266,21 @@ function checkArgs(a: GPUBuffer, m: number, n: number, batch: number, label: str
  * Thin SVD of each m x n f32 matrix in `a` ([batch, m, n], row-major): U [batch, m, k], s descending, V [batch, n, k].
  * Throws GpuError naming `label` if a matrix contains NaN or Infinity.
  */
+/**
+ * Multiply-adds of svdGpu on one m x n matrix that took `sweeps` sweeps (default inner sweeps), counted from its
+ * dispatches as if every block pair rotated at every step. Pairs already orthogonal skip their rotations and copy their
+ * rows, so this is an upper bound; the last sweep, which finds every pair orthogonal, counts in full too. Per step and
+ * block pair: svd_gram's 4 x 4 tiles of the upper triangle over the long side; svd_apply's PAIR x PAIR product over
+ * whole rows; svd_rotate's PAIR (PAIR - 1) / 2 rotations per inner sweep, each about 12 PAIR multiply-adds (two rows
+ * and two columns of G, two columns of E). The setup and the final norms and gather are left out.
+ */
+export function svdMultiplyAdds(m: number, n: number, sweeps: number): number {
+  const lay = layoutOf(m, n, 1);
+  const inner = lay.nb === 2 ? SINGLE_PAIR_INNER_SWEEPS : 1;
+  const perPair = GRAM_TILES * 16 * lay.lenPad + PAIR * PAIR * lay.stride + inner * ((PAIR * (PAIR - 1)) / 2) * 12 * PAIR;
+  return sweeps * (lay.nb - 1) * (lay.nb / 2) * perPair;
+}
+
 export async function svdGpu(ctx: GpuContext, a: GPUBuffer, m: number, n: number, opts: GpuSvdOptions = {}): Promise<GpuSvd> {
   const batch = opts.batch ?? 1;
   const label = opts.label ?? 'svd';

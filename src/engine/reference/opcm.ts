@@ -43,6 +43,8 @@ export interface ProjectionStats {
   blockOverlap: number;
   /** sum_i (u_i^T tau v_i)^2 / ||tau||^2 over the numerically nonzero singular pairs. */
   diagonalOverlap: number;
+  /** The GPU path only: Jacobi sweeps its SVD of Delta took (svdGpu), for the benchmark's work count. */
+  svdSweeps?: number;
 }
 
 /** The projected task vector of one Linear weight plus its statistics. */
