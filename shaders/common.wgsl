@@ -23,6 +23,13 @@ fn flat_index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
   return workgroup_index(wg, nwg) * WORKGROUP_SIZE + lid;
 }
 
+// Elements [x, y) of block `block` of a row of `numel` elements, blocks of REDUCTION_BLOCK consecutive elements: the
+// span one thread of a reduction kernel (row_stats, sum_squares, gram, sign_stats, topk_energy) adds up in order.
+fn block_span(block: u32, numel: u32) -> vec2<u32> {
+  let first = block * REDUCTION_BLOCK;
+  return vec2<u32>(first, min(numel, first + REDUCTION_BLOCK));
+}
+
 fn pcg_hash(input: u32) -> u32 {
   let state = input * 747796405u + 2891336453u;
   let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;

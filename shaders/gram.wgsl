@@ -43,11 +43,9 @@ fn main(
     a++;
   }
   let b = a + p;
-  let block = k % params.blocks;
-  let first = block * REDUCTION_BLOCK;
-  let last = min(params.numel, first + REDUCTION_BLOCK);
+  let span = block_span(k % params.blocks, params.numel);
   var acc = 0.0;
-  for (var i = first; i < last; i++) {
+  for (var i = span.x; i < span.y; i++) {
     acc += unfused(data[a * params.numel + i] * data[b * params.numel + i], params.zero);
   }
   partials[k] = acc;

@@ -38,14 +38,12 @@ fn main(
     return;
   }
   let row = k / params.blocks;
-  let block = k % params.blocks;
-  let first = row * params.numel + block * REDUCTION_BLOCK;
-  let last = row * params.numel + min(params.numel, (block + 1u) * REDUCTION_BLOCK);
+  let span = block_span(k % params.blocks, params.numel) + vec2<u32>(row * params.numel);
   var sq = 0.0;
   var ab = 0.0;
   var nz = 0u;
   var nf = 0u;
-  for (var i = first; i < last; i++) {
+  for (var i = span.x; i < span.y; i++) {
     let x = data[i];
     let bits = bitcast<u32>(x);
     sq += unfused(x * x, params.zero);

@@ -44,9 +44,8 @@ fn main(
   var conflict_count = 0u;
   var multi_count = 0u;
   var ratio_sum = 0.0;
-  let first = k * REDUCTION_BLOCK;
-  let last = min(params.numel, first + REDUCTION_BLOCK);
-  for (var j = first; j < last; j++) {
+  let span = block_span(k, params.numel);
+  for (var j = span.x; j < span.y; j++) {
     var pos = 0u;
     var neg = 0u;
     for (var r = 0u; r < params.rows; r++) {

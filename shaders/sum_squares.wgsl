@@ -31,11 +31,9 @@ fn main(
     return;
   }
   let row = k / params.blocks;
-  let block = k % params.blocks;
-  let first = row * params.numel + block * REDUCTION_BLOCK;
-  let last = row * params.numel + min(params.numel, (block + 1u) * REDUCTION_BLOCK);
+  let span = block_span(k % params.blocks, params.numel) + vec2<u32>(row * params.numel);
   var sum = 0.0;
-  for (var i = first; i < last; i++) {
+  for (var i = span.x; i < span.y; i++) {
     let x = data[i];
     sum += x * x;
   }

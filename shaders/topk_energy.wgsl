@@ -40,12 +40,11 @@ fn main(
     return;
   }
   let row = k / params.blocks;
-  let first = row * params.numel + (k % params.blocks) * REDUCTION_BLOCK;
-  let last = row * params.numel + min(params.numel, (k % params.blocks + 1u) * REDUCTION_BLOCK);
+  let span = block_span(k % params.blocks, params.numel) + vec2<u32>(row * params.numel);
   for (var l = 0u; l < params.levels; l++) {
     let threshold = thresholds[row * params.levels + l];
     var sum = 0.0;
-    for (var i = first; i < last; i++) {
+    for (var i = span.x; i < span.y; i++) {
       let x = data[i];
       if ((bitcast<u32>(x) & 0x7fffffffu) >= threshold) {
         sum += unfused(x * x, params.zero);

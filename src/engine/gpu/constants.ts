@@ -22,8 +22,13 @@ export const TOPK_MAX_LEVELS = 16;
 /** Consecutive elements (columns) one thread of combine, pack_add and magmax_select handles. */
 export const THREAD_ELEMENTS = 4;
 
-/** Consecutive elements one thread of a reduction kernel (row_stats, gram, sign_stats, topk_energy) adds up. */
+/** Consecutive elements one thread of a reduction kernel (row_stats, sum_squares, gram, sign_stats, topk_energy) adds up. */
 export const REDUCTION_BLOCK = 256;
+
+/** Number of REDUCTION_BLOCK blocks covering `numel` columns (one reduction-kernel thread each). */
+export function reductionBlocks(numel: number): number {
+  return Math.ceil(numel / REDUCTION_BLOCK);
+}
 
 /** WGSL source declaring the shared constants. */
 export function wgslConstants(): string {

@@ -8,7 +8,7 @@
  */
 import { GpuError } from '../errors';
 import { DTYPE_BYTES } from '../types';
-import { DTYPE_CODE, REDUCTION_BLOCK, THREAD_ELEMENTS, WORKGROUP_SIZE } from './constants';
+import { DTYPE_CODE, reductionBlocks, THREAD_ELEMENTS, WORKGROUP_SIZE } from './constants';
 import { align4, type GpuContext } from './device';
 import { encodeComputePass, itemGrid, workgroupGrid } from './dispatch';
 import { bind, f32Bits, launch } from './launch';
@@ -150,7 +150,7 @@ export async function sumSquares(ctx: GpuContext, buf: GPUBuffer, rows: number, 
   checkCount('sumSquares', 'numel', numel);
   const totals = new Float64Array(rows);
   if (rows === 0 || numel === 0) return totals;
-  const blocks = Math.ceil(numel / REDUCTION_BLOCK);
+  const blocks = reductionBlocks(numel);
   const partialBuf = ctx.createBuffer('sumSquares partials', rows * blocks * F32_BYTES, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
   try {
     const bindings = [bind(ctx, 'sumSquares', buf, rows * numel * F32_BYTES), { buffer: partialBuf }];

@@ -10,7 +10,7 @@
  * over a whole pass and is read back once.
  */
 import { GpuError } from '../errors';
-import { HISTOGRAM_MAX_BINS, REDUCTION_BLOCK, TOPK_MAX_LEVELS, WORKGROUP_SIZE } from './constants';
+import { HISTOGRAM_MAX_BINS, reductionBlocks, TOPK_MAX_LEVELS, WORKGROUP_SIZE } from './constants';
 import type { GpuContext } from './device';
 import { workgroupGrid } from './dispatch';
 import { readBuffer, StagingReader } from './kernels';
@@ -46,11 +46,6 @@ export interface SignStatsCounts {
 const F32_BYTES = 4;
 const ROW_STATS_WORDS = 4;
 const SIGN_STATS_WORDS = 3;
-
-/** Number of REDUCTION_BLOCK blocks covering `numel` columns (row_stats, gram, sign_stats, topk_energy: a thread each). */
-export function reductionBlocks(numel: number): number {
-  return Math.ceil(numel / REDUCTION_BLOCK);
-}
 
 /** Workgroups of WORKGROUP_SIZE threads for `threads` threads. */
 const threadGroups = (threads: number) => Math.ceil(threads / WORKGROUP_SIZE);

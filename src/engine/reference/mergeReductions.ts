@@ -4,12 +4,11 @@
  * order exactly: each thread adds its block of REDUCTION_BLOCK columns in order in f32 (blockSumF32), and the host
  * part (`*FromPartials`) is shared, so a device that keeps subnormals gives the same bits.
  */
-import { REDUCTION_BLOCK } from '../gpu/constants';
+import { REDUCTION_BLOCK, reductionBlocks } from '../gpu/constants';
 import { countReciprocals } from '../gpu/mergeKernels';
 import {
   gramFromPartials,
   gramPairs,
-  reductionBlocks,
   rowStatsFromPartials,
   signStatsFromPartials,
   topkEnergyFromPartials,
@@ -21,10 +20,17 @@ import { bitsOf, columnSumF32, trimMaskRef } from './mergeKernels';
 const MAG = 0x7fffffff;
 const INF_BITS = 0x7f800000;
 
-/** One thread's f32 sum of term(i) over its block [block * REDUCTION_BLOCK, ...) below `count`, in order. */
+/** Elements [first, end) of block `block` of `count` elements (common.wgsl `block_span`). */
+export function blockSpan(block: number, count: number): [number, number] {
+  const first = block * REDUCTION_BLOCK;
+  return [first, Math.min(count, first + REDUCTION_BLOCK)];
+}
+
+/** One thread's f32 sum of term(i) over its block (blockSpan), in order. */
 export function blockSumF32(block: number, count: number, term: (i: number) => number): number {
+  const [first, end] = blockSpan(block, count);
   let acc = 0;
-  for (let i = block * REDUCTION_BLOCK; i < Math.min(count, (block + 1) * REDUCTION_BLOCK); i++) acc = Math.fround(acc + term(i));
+  for (let i = first; i < end; i++) acc = Math.fround(acc + term(i));
   return acc;
 }
 
@@ -60,7 +66,8 @@ export function rowStatsRef(stack: Float32Array, rows: number, numel: number): R
       const at = (r * blocks + c) * 4;
       floats[at] = blockSumF32(c, numel, (i) => Math.fround(x(i) * x(i)));
       floats[at + 1] = blockSumF32(c, numel, (i) => Math.abs(x(i)));
-      for (let i = c * REDUCTION_BLOCK; i < Math.min(numel, (c + 1) * REDUCTION_BLOCK); i++) {
+      const [first, end] = blockSpan(c, numel);
+      for (let i = first; i < end; i++) {
         const b = bits[r * numel + i]!;
         if ((b & MAG) !== 0) partials[at + 2]!++;
         if ((b & INF_BITS) === INF_BITS) partials[at + 3]!++;
@@ -120,7 +127,8 @@ export function signStatsRef(stack: Float32Array, rows: number, numel: number): 
   const partials = new Uint32Array(blocks * 3);
   const floats = new Float32Array(partials.buffer);
   for (let c = 0; c < blocks; c++) {
-    for (let j = c * REDUCTION_BLOCK; j < Math.min(numel, (c + 1) * REDUCTION_BLOCK); j++) {
+    const [first, end] = blockSpan(c, numel);
+    for (let j = first; j < end; j++) {
       if (pos[j]! > 0 && neg[j]! > 0) partials[3 * c]!++;
       if (pos[j]! + neg[j]! >= 2) partials[3 * c + 1]!++;
     }
