@@ -105,10 +105,10 @@ function floatSize(dtype: DType): number {
   }
 }
 
-/** Decodes little-endian floats into `out` (a Float64Array keeps values exact, a Float32Array rounds them). */
 /** Whether typed arrays use little-endian order here (safetensors bytes are little-endian). */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
+/** Decodes little-endian floats into `out` (a Float64Array keeps values exact, a Float32Array rounds them). */
 function decodeInto<T extends Float32Array | Float64Array>(bytes: Uint8Array, dtype: DType, make: (n: number) => T): T {
   const size = floatSize(dtype);
   if (bytes.byteLength % size !== 0) {
