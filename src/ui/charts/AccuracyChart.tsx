@@ -8,6 +8,8 @@ import { BASE_COLOUR, MERGED_COLOUR, seriesColour } from '../palette';
 import { slantedLabelMargin } from './chartData';
 
 const average = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / (xs.length || 1);
+/** Slant of the task labels (degrees below the axis); the left margin follows it. */
+const LABEL_ANGLE = 20;
 
 export function AccuracyChart({ suite, normalized, onNormalized, stale }: { suite: SuiteState; normalized: boolean; onNormalized: (v: boolean) => void; stale: boolean }) {
   const { base, individual, merged } = suite;
@@ -34,9 +36,9 @@ export function AccuracyChart({ suite, normalized, onNormalized, stale }: { suit
         </span>
       </figcaption>
       <ResponsiveContainer width="100%" height={320}>
-        <BarChart data={rows} margin={{ top: 8, right: 16, bottom: 40, left: slantedLabelMargin(rows[0]?.task ?? '', 20, 8) }}>
+        <BarChart data={rows} margin={{ top: 8, right: 16, bottom: 40, left: slantedLabelMargin(rows[0]?.task ?? '', LABEL_ANGLE, 8) }}>
           <CartesianGrid strokeDasharray="3 3" stroke="#ddd" vertical={false} />
-          <XAxis dataKey="task" angle={-20} textAnchor="end" height={56} interval={0} />
+          <XAxis dataKey="task" angle={-LABEL_ANGLE} textAnchor="end" height={56} interval={0} />
           <YAxis domain={[0, normalized ? 'auto' : 100]} tickFormatter={(v: number) => `${v}%`} label={{ value: normalized ? '% of fine-tuned' : 'accuracy (%)', angle: -90, position: 'insideLeft' }} />
           <Tooltip formatter={(v) => (typeof v === 'number' ? `${v.toFixed(1)} %` : v)} />
           <Legend verticalAlign="top" />

@@ -10,6 +10,8 @@ import { logDomain, slantedLabelMargin } from './chartData';
 import { BASE_COLOUR, MERGED_COLOUR, seriesColour } from '../palette';
 
 type Row = Record<string, number | string>;
+/** Slant of the tensor labels (degrees below the axis); the left margin follows it. */
+const LABEL_ANGLE = 30;
 
 export function NormsChart({ report, names = report.models }: { report: MergeReport; names?: readonly string[] }) {
   const [showBase, setShowBase] = useState(false);
@@ -46,14 +48,14 @@ export function NormsChart({ report, names = report.models }: { report: MergeRep
         </span>
       </figcaption>
       <ResponsiveContainer width="100%" height={390}>
-        <LineChart data={data} margin={{ top: 8, right: 24, bottom: 64, left: slantedLabelMargin((rows[0]?.short as string | undefined) ?? '', 30, 64) }}>
+        <LineChart data={data} margin={{ top: 8, right: 24, bottom: 64, left: slantedLabelMargin((rows[0]?.short as string | undefined) ?? '', LABEL_ANGLE, 64) }}>
           <CartesianGrid strokeDasharray="3 3" stroke="#ddd" />
           <XAxis
             dataKey="i"
             type="number"
             domain={[0, Math.max(rows.length - 1, 1)]}
             tickFormatter={(i: number) => (rows[i]?.short as string) ?? ''}
-            angle={-30}
+            angle={-LABEL_ANGLE}
             textAnchor="end"
             // Room for the longest tick labels at -30 degrees ('layers.11.self_attn.out_proj.w') above the axis title.
             height={90}
