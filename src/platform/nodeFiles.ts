@@ -19,16 +19,44 @@ function describeFsError(e: unknown): string {
   return (e as Error).message;
 }
 
+/** How long a file source keeps its file open after its last read. */
+const IDLE_CLOSE_MS = 1000;
+
 /**
- * A local file read with positional reads. The file is opened per read and closed again: ByteSource has no
- * close(), and a handle left to the garbage collector would leak or warn.
+ * A local file read with positional reads. Reads come in bursts (a merge reads every model chunk by chunk), so one
+ * handle serves them all: opening the file for each read cost about four times a 4 KiB read (205 us against 55 us
+ * here). The handle closes once no read has come for `idleCloseMs` (ByteSource has no close(); the timer is unref'd,
+ * so it never keeps the process alive, and a handle is never left to the garbage collector).
  */
-export async function fileSource(path: string): Promise<ByteSource> {
+export async function fileSource(path: string, idleCloseMs = IDLE_CLOSE_MS): Promise<ByteSource> {
   const info = await stat(path).catch((e: unknown) => {
     throw new Error(`${path}: cannot open: ${describeFsError(e)}`);
   });
   if (!info.isFile()) throw new Error(`${path}: cannot open: not a regular file`);
   const size = info.size;
+  let handle: Promise<FileHandle> | null = null;
+  let reading = 0;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const acquire = (): Promise<FileHandle> => {
+    if (timer) clearTimeout(timer);
+    timer = null;
+    reading++;
+    handle ??= open(path, 'r').catch((e: unknown) => {
+      handle = null;
+      throw new Error(`${path}: cannot open: ${describeFsError(e)}`);
+    });
+    return handle;
+  };
+  const release = (): void => {
+    if (--reading > 0) return;
+    timer = setTimeout(() => {
+      timer = null;
+      const h = handle;
+      handle = null;
+      void h?.then((fh) => fh.close()).catch(() => undefined);
+    }, idleCloseMs);
+    timer.unref();
+  };
   return {
     name: path,
     size,
@@ -38,21 +66,19 @@ export async function fileSource(path: string): Promise<ByteSource> {
       }
       throwIfAborted(signal);
       const out = new Uint8Array(length);
-      const handle = await open(path, 'r').catch((e: unknown) => {
-        throw new Error(`${path}: cannot open: ${describeFsError(e)}`);
-      });
       try {
+        const fh = await acquire();
         let done = 0;
         while (done < length) {
           // Positional reads may return fewer bytes than asked; 0 means the file shrank under us.
-          const { bytesRead } = await handle.read(out, done, length - done, offset + done);
+          const { bytesRead } = await fh.read(out, done, length - done, offset + done);
           if (bytesRead === 0) {
             throw new Error(`${path}: file ended at ${offset + done}, expected ${size} bytes (it changed while reading)`);
           }
           done += bytesRead;
         }
       } finally {
-        await handle.close();
+        release();
       }
       return out;
     },

@@ -1,4 +1,4 @@
-import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -144,6 +144,27 @@ describe('Node files', () => {
     await expect(src.read(999, 2)).rejects.toThrow(/outside the file/);
     await expect(fileSource(join(dir, 'missing.bin'))).rejects.toThrow(/missing.bin: cannot open: no such file or folder/);
     await expect(fileSource(dir)).rejects.toThrow(/not a regular file/);
+  });
+
+  it('fileSource keeps one handle for a burst of reads and closes it when idle', async () => {
+    const path = join(dir, 'data.bin');
+    await writeFile(path, payload);
+    // Handles this process holds on the file (Linux: /proc/self/fd links to the path).
+    const handles = async () => {
+      const links = await Promise.all((await readdir('/proc/self/fd')).map((fd) => readlink(join('/proc/self/fd', fd)).catch(() => '')));
+      return links.filter((l) => l === path).length;
+    };
+    const src = await fileSource(path, 50);
+    const parts = await Promise.all(Array.from({ length: 20 }, (_, i) => src.read(i * 50, 50)));
+    parts.forEach((p, i) => expect(p).toEqual(payload.subarray(i * 50, i * 50 + 50)));
+    expect(await handles()).toBe(1);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(await handles()).toBe(0);
+    // Reads after the idle close open the file again.
+    expect(await src.read(990, 10)).toEqual(payload.subarray(990));
+    await rm(path);
+    await new Promise((r) => setTimeout(r, 150));
+    await expect(src.read(0, 10)).rejects.toThrow(/data.bin: cannot open: no such file or folder/);
   });
 
   it('fileSink renames onto the path on close, leaving no temp file', async () => {
