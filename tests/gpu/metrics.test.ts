@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { memorySink } from '../../src/engine/io/byteSource';
 import { resolveConfig } from '../../src/engine/merge/config';
-import { TOPK_FRACTIONS } from '../../src/engine/merge/metrics';
+import { TopkCache, TOPK_FRACTIONS } from '../../src/engine/merge/metrics';
 import { runMerge } from '../../src/engine/merge/runMerge';
 import { resolveParams } from '../../src/engine/methods/params';
 import { getMethod } from '../../src/engine/methods/registry';
@@ -86,5 +86,35 @@ describe('interference metrics on the GPU equal the CPU twin', () => {
     const { base, models } = await openModels({ ...g, modelBytes: [g.modelBytes[0]!, bytes, g.modelBytes[2]!] });
     const r = await runMerge(ctx, { base, models, config: resolveConfig({ method: 'task_arithmetic' }), output: async () => memorySink('x') });
     expect(r.interference!.nonFinite).toEqual([{ tensor: 'vision_model.encoder.layers.1.mlp.fc1.weight', model: 1, count: 2 }]);
+  });
+
+  it('a TopkCache measures the top-k curve once per set of models, and its curve equals one measured again', async () => {
+    const ctx = await testContext();
+    const { base, models } = await openModels(g);
+    const cache = new TopkCache(2);
+    const run = async (ms: typeof models, method: string, params: Record<string, unknown>, topkCache?: TopkCache) => {
+      const phases = new Set<string>();
+      const r = await runMerge(ctx, { base, models: ms, config: resolveConfig({ method, params, options: { chunkElements: 1024 } }), topkCache, onProgress: (p) => phases.add(p.phase) });
+      return { topk: r.interference!.topk!, measured: phases.has('top-k curve') };
+    };
+    const first = await run(models, 'task_arithmetic', { lambda: 0.3 }, cache);
+    expect(first.measured).toBe(true);
+    // Another lambda, or another method with the same chunking: the curve comes from the cache, equal to a fresh one.
+    const again = await run(models, 'task_arithmetic', { lambda: 0.8 }, cache);
+    expect(again.measured).toBe(false);
+    expect(again.topk).toEqual(first.topk);
+    expect(await run(models, 'ties', { k: 0.3 }, cache)).toEqual({ topk: first.topk, measured: false });
+    expect((await run(models, 'task_arithmetic', { lambda: 0.8 })).topk).toEqual(first.topk);
+    // Other models (here: another order) are measured, and their rows follow the models.
+    const swapped = await run([models[2]!, models[0]!, models[1]!], 'task_arithmetic', {}, cache);
+    expect(swapped.measured).toBe(true);
+    expect(swapped.topk.retained).toEqual([first.topk.retained[2], first.topk.retained[0], first.topk.retained[1]]);
+    // A copy comes out: changing a report does not change the cache.
+    again.topk.retained[0]![0] = -1;
+    expect((await run(models, 'task_arithmetic', {}, cache)).topk).toEqual(first.topk);
+    // Capacity 2: a third set of models pushes out the least recently used (the swapped order).
+    await run([models[1]!, models[0]!, models[2]!], 'task_arithmetic', {}, cache);
+    expect((await run([models[2]!, models[0]!, models[1]!], 'task_arithmetic', {}, cache)).measured).toBe(true);
+    expect(ctx.allocatedBytes).toBe(0);
   });
 });

@@ -7,9 +7,11 @@
  * global selection: `topkRetained` runs it as extra passes.
  */
 import type { GpuContext } from '../gpu/device';
+import type { Model } from '../io/model';
 import { rowStats, signStats, stackStats, topkEnergy, usageHistogram } from '../gpu/mergeReductions';
 import { MagnitudeSelect } from '../gpu/select';
 import { layerIndexOf } from '../methods/scaling';
+import type { AlignedTensor } from './align';
 import type { EmitInfo, PlanContext } from './plans/plan';
 import { taskSegments } from './plans/util';
 import type { Chunk } from './stream';
@@ -212,4 +214,46 @@ export async function topkRetained(p: PlanContext, ks: readonly number[] = TOPK_
   const kept = Array.from({ length: p.tasks }, (_, t) => energy.subarray(t * levels, t * levels + ks.length));
   const all = Float64Array.from({ length: p.tasks }, (_, t) => energy[t * levels + ks.length]!);
   return { ks: [...ks], retained: kept.map((row, t) => Array.from(row, (s) => (all[t]! > 0 ? Math.sqrt(s / all[t]!) : 0))) };
+}
+
+/**
+ * Top-k curves already measured, by what they depend on: the task vectors (the base and the models, as objects, in
+ * order), the merged tensors and the chunking (its blocks fix the float sums' order, so a curve read back from here
+ * equals one measured again). Nothing a method or its parameters set changes the curve, so the playground measures it
+ * once per set of models instead of on every slider step: it took about 1.1 s of the 5.9 s from a lambda change to
+ * the charts on the demo suite (CPU-emulated GPU). Holds the last `capacity` curves.
+ */
+export class TopkCache {
+  private readonly ids = new WeakMap<object, number>();
+  private nextId = 0;
+  private readonly curves = new Map<string, NonNullable<InterferenceReport['topk']>>();
+
+  constructor(private readonly capacity = 8) {}
+
+  /** The cache key of a merge's curve. */
+  keyOf(base: Model, models: readonly Model[], tensors: readonly AlignedTensor[], chunking: string, ks: readonly number[] = TOPK_FRACTIONS): string {
+    const id = (m: Model) => {
+      let n = this.ids.get(m);
+      if (n === undefined) this.ids.set(m, (n = this.nextId++));
+      return n;
+    };
+    return JSON.stringify([id(base), models.map(id), tensors.map((t) => [t.name, t.numel]), chunking, ks]);
+  }
+
+  /** A copy of the curve stored under `key`, or undefined. */
+  get(key: string): InterferenceReport['topk'] | undefined {
+    const curve = this.curves.get(key);
+    if (!curve) return undefined;
+    // Most recently used last.
+    this.curves.delete(key);
+    this.curves.set(key, curve);
+    return { ks: [...curve.ks], retained: curve.retained.map((row) => [...row]) };
+  }
+
+  set(key: string, curve: InterferenceReport['topk']): void {
+    if (!curve) return;
+    this.curves.delete(key);
+    this.curves.set(key, { ks: [...curve.ks], retained: curve.retained.map((row) => [...row]) });
+    while (this.curves.size > this.capacity) this.curves.delete(this.curves.keys().next().value!);
+  }
 }

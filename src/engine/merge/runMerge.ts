@@ -19,7 +19,7 @@ import { configToJson, type ResolvedConfig } from './config';
 import { planOf } from './plans';
 import { coefficientsOf, type EmitInfo, type FusedSpec, type GpuPlan, type PlanContext } from './plans/plan';
 import { REPORT_FORMAT, totalsOf, type MergeReport, type TensorReport } from './report';
-import { MetricsAccumulator, topkRetained } from './metrics';
+import { MetricsAccumulator, topkRetained, type InterferenceReport, type TopkCache } from './metrics';
 import { copyFloats } from './plans/util';
 import { FusedOutput } from './plans/fusedOutput';
 import { HeldWriter, HOLD_BYTES, type TensorWriter } from './heldWriter';
@@ -50,6 +50,8 @@ export interface MergeRun {
   cacheBytes?: number;
   /** Measure the interference metrics (cosines, sign conflicts, masks, top-k curve; default true). */
   metrics?: boolean;
+  /** Top-k curves measured by earlier merges of the same models (merge/metrics.ts): reused, and this one added. */
+  topkCache?: TopkCache;
   /**
    * Output bytes (all outputs) a pass may hold in memory while its output may still change (global TIES merging with
    * an estimated majority sign): then only the chunks with tied columns run again if the estimate was wrong, where a
@@ -165,7 +167,7 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
   try {
     await openOutputs();
     if (plan.prepare) await plan.prepare(p);
-    metrics?.setTopk(await topkRetained(p));
+    if (metrics) metrics.setTopk(await topkOf(p, run, plan.granularity));
     spec = fusable ? (plan.fused?.(p) ?? null) : null;
     // A pass whose output a redo may change holds its writes (merge/heldWriter.ts) when they fit.
     const outputBytes = specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[s.dtype], 0) * writers.length;
@@ -240,6 +242,17 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
     output: writers.length ? { file: sinks[0]!.name, bytes: writers[0]!.totalBytes } : null,
     interference: metrics?.result() ?? null,
   };
+}
+
+/** The merge's top-k curve: from run.topkCache when an earlier merge measured it, else measured (and cached). */
+async function topkOf(p: PlanContext, run: MergeRun, granularity: GpuPlan['granularity']): Promise<InterferenceReport['topk']> {
+  const cache = run.topkCache;
+  const key = cache?.keyOf(run.base, run.models, p.stream.tensors, `${granularity} ${p.chunkElements}`);
+  const cached = key === undefined ? undefined : cache!.get(key);
+  if (cached !== undefined) return cached;
+  const topk = await topkRetained(p);
+  if (key !== undefined) cache!.set(key, topk);
+  return topk;
 }
 
 /** Copies a tensor that is not merged from the base to every output, in bounded chunks. */
