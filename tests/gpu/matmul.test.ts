@@ -78,7 +78,8 @@ const TRANSPOSES = [
 ];
 
 describe('matmul vs float64 triple loop', () => {
-  // [m, k, n]: 1x1, odd (scalar loads and tails), aligned (vec4 loads), mixed alignments, larger than a tile.
+  // [m, k, n]: 1x1, odd (scalar loads and tails), aligned (vec4 loads), mixed alignments, larger than a tile, and
+  // aligned sizes whose last thread block hangs 4 rows and columns past m and n (vec4 loads of clamped blocks).
   const shapes: [number, number, number][] = [
     [1, 1, 1],
     [7, 13, 5],
@@ -87,6 +88,7 @@ describe('matmul vs float64 triple loop', () => {
     [8, 5, 12],
     [12, 16, 7],
     [33, 4, 36],
+    [68, 20, 76],
   ];
   for (const [m, k, n] of shapes) {
     for (const tr of TRANSPOSES) {

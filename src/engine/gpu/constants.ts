@@ -51,8 +51,8 @@ export function wgslConstants(): string {
   ].join('\n');
 }
 
-/** Rows and columns of C that one matmul workgroup computes (8 x 8 threads, 4 x 4 values each). */
-export const MATMUL_TILE = 32;
+/** Rows and columns of C that one matmul workgroup computes (8 x 8 threads, 8 x 8 values each). */
+export const MATMUL_TILE = 64;
 
 /** Columns per block of the GPU block Jacobi SVD; one workgroup orthogonalises a pair of blocks (2 * SVD_BLOCK). */
 export const SVD_BLOCK = 16;

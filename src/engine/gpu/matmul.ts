@@ -3,7 +3,7 @@
  * matrices (shaders/matmul.wgsl), any sizes, op = identity or transpose for each of A and B, element offsets and
  * batch strides (stride 0 broadcasts one A or B). Used by the SVD, the OPCM projection and transformer inference.
  *
- * The kernel is register-blocked and barrier-free (each thread computes a 4 x 4 block of C); it reads an operand as
+ * The kernel is register-blocked and barrier-free (each thread computes an 8 x 8 block of C); it reads an operand as
  * vec4s when that operand's layout allows (its contiguous direction, offset and batch stride are multiples of 4), so
  * the same buffer is bound twice, as f32s and as vec4s. The CPU twin is src/engine/reference/matmul.ts.
  */
