@@ -8,6 +8,7 @@ import { GpuError } from '../errors';
 import { VIT_MAX_HEAD_DIM } from '../gpu/constants';
 import type { GpuContext } from '../gpu/device';
 import { itemGrid } from '../gpu/dispatch';
+import { specialisedPipeline } from '../gpu/kernels';
 import { bind, f32Bits, launch } from '../gpu/launch';
 import type { VisionActivation } from './visionConfig';
 
@@ -96,8 +97,17 @@ export function attention(
   }
   const elements = batch * tokens * heads * headDim;
   const bindings = [q, k, v, out].map((buf) => bindF32(ctx, 'vit_attention', buf, elements));
-  const params = [batch, tokens, heads, headDim, f32Bits(1 / Math.sqrt(headDim)), shape.causal ? 1 : 0];
-  launch(ctx, 'vit_attention', params, bindings, grid(ctx, batch * heads * tokens));
+  // Head slices of whole vec4s (every CLIP model's): q, k and v are bound again as vec4s. Otherwise those views are
+  // unused and take a 16-byte placeholder.
+  const vec4 = headDim % 4 === 0;
+  const placeholder = vec4 ? null : ctx.createBuffer('vit_attention unused vec4 view', 16, GPUBufferUsage.STORAGE);
+  try {
+    const views = [q, k, v].map((buf) => (placeholder ? { buffer: placeholder } : bindF32(ctx, 'vit_attention', buf, elements)));
+    const params = [batch, tokens, heads, headDim, f32Bits(1 / Math.sqrt(headDim)), shape.causal ? 1 : 0];
+    launch(ctx, 'vit_attention', params, [...bindings, ...views], grid(ctx, batch * heads * tokens), { pipeline: specialisedPipeline(ctx, 'vit_attention', { VEC4: vec4 ? 1 : 0 }) });
+  } finally {
+    if (placeholder) ctx.destroyBuffer(placeholder);
+  }
 }
 
 /** y[r, c] = act(y[r, c] + bias[c]) in place for y [rows, cols] (vit_bias_act). */
