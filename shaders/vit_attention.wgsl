@@ -11,11 +11,12 @@
 //   3  v       storage, read        array<f32>   [B * T, D]
 //   4  out     storage, read_write  array<f32>   [B * T, D], heads concatenated (the layout out_proj expects)
 //   5  q4, 6  k4, 7  v4   storage, read  array<vec4<f32>>   q, k and v as vec4s (read only when VEC4)
-// Pipeline constant VEC4: head_dim is a multiple of 4, so every head slice is whole vec4s: the query, the output row
-// and the key and value reads go four at a time (the head loops were most of the kernel's time on SwiftShader).
+// The head loops go four elements at a time (scalar loops were most of the kernel's time on SwiftShader): pipeline
+// constant VEC4 (head_dim a multiple of 4, as in every CLIP model) reads q, k and v as vec4s; without it each quad
+// is assembled from scalar loads, the last one zero-padded.
 // Dispatch: one thread per (image, head, query token), index (b * heads + h) * T + t, WORKGROUP_SIZE threads per
-// workgroup, on a 2-D grid (flat_index). Each thread keeps its scaled query and its output row in private arrays
-// (head_dim <= VIT_MAX_HEAD_DIM, checked by the host) and makes one pass over the keys with an online softmax
+// workgroup, on a 2-D grid (flat_index). Each thread keeps its scaled query and its output row in private arrays of
+// vec4s (head_dim <= VIT_MAX_HEAD_DIM, checked by the host) and makes one pass over the keys with an online softmax
 // (running maximum m and denominator l; when m grows, l and the output are rescaled by exp(m_old - m_new)).
 // Barrier-free: neighbouring threads read the same keys and values, which the caches share. Sequences are short
 // in vision transformers (50 tokens for ViT-B/32), so a thread per query gives enough parallelism.
@@ -41,52 +42,35 @@ struct Params {
 
 override VEC4: bool = false;
 
-// The VEC4 path of main for thread (b, h, t): the same online softmax, each head slice as hd / 4 vec4s (the dot
-// product's four lanes are added at the end of each key).
-fn attend4(row0: u32, t: u32, col: u32, dim: u32) {
-  let hd4 = params.head_dim / 4u;
-  var query: array<vec4<f32>, VIT_MAX_HEAD_DIM / 4u>;
-  var acc: array<vec4<f32>, VIT_MAX_HEAD_DIM / 4u>;
-  let q_at = ((row0 + t) * dim + col) / 4u;
-  for (var e = 0u; e < hd4; e++) {
-    query[e] = q4[q_at + e] * params.scale;
-    acc[e] = vec4<f32>(0.0);
-  }
-  var m = 0.0;
-  var l = 0.0;
-  let keys = select(params.tokens, t + 1u, params.causal != 0u);
-  for (var j = 0u; j < keys; j++) {
-    let kv_at = ((row0 + j) * dim + col) / 4u;
-    var s4 = vec4<f32>(0.0);
-    for (var e = 0u; e < hd4; e++) {
-      s4 += query[e] * k4[kv_at + e];
+// Elements 4e .. 4e + 3 of the head slice starting at element `at` of q, k or v: one vec4 load with VEC4, else four
+// scalar loads, zero past head_dim.
+// `which` is a constant at every call (0 q, 1 k, 2 v), so the compiler keeps one load.
+fn quad(which: u32, at: u32, e: u32) -> vec4<f32> {
+  if (VEC4) {
+    let i = at / 4u + e;
+    if (which == 0u) {
+      return q4[i];
     }
-    let s = (s4.x + s4.y) + (s4.z + s4.w);
-    if (j == 0u) {
-      m = s;
-    } else if (s > m) {
-      let shrink = exp(m - s);
-      l *= shrink;
-      for (var e = 0u; e < hd4; e++) {
-        acc[e] *= shrink;
+    if (which == 1u) {
+      return k4[i];
+    }
+    return v4[i];
+  }
+  var x = vec4<f32>(0.0);
+  for (var c = 0u; c < 4u; c++) {
+    let d = 4u * e + c;
+    if (d < params.head_dim) {
+      let i = at + d;
+      if (which == 0u) {
+        x[c] = q[i];
+      } else if (which == 1u) {
+        x[c] = k[i];
+      } else {
+        x[c] = v[i];
       }
-      m = s;
-    }
-    let p = exp(s - m);
-    l += p;
-    for (var e = 0u; e < hd4; e++) {
-      acc[e] += p * v4[kv_at + e];
     }
   }
-  let inv = 1.0 / l;
-  let out_at = (row0 + t) * dim + col;
-  for (var e = 0u; e < hd4; e++) {
-    let o = acc[e] * inv;
-    out[out_at + 4u * e] = o.x;
-    out[out_at + 4u * e + 1u] = o.y;
-    out[out_at + 4u * e + 2u] = o.z;
-    out[out_at + 4u * e + 3u] = o.w;
-  }
+  return x;
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -107,17 +91,15 @@ fn main(
   let b = idx / (tokens * params.heads);
   let row0 = b * tokens;
   let col = h * hd;
-  if (VEC4) {
-    attend4(row0, t, col, dim);
-    return;
-  }
+  // The head slice as quads of four (the last one zero-padded without VEC4).
+  let quads = (hd + 3u) / 4u;
 
-  var query: array<f32, VIT_MAX_HEAD_DIM>;
-  var acc: array<f32, VIT_MAX_HEAD_DIM>;
+  var query: array<vec4<f32>, VIT_MAX_HEAD_DIM / 4u>;
+  var acc: array<vec4<f32>, VIT_MAX_HEAD_DIM / 4u>;
   let q_at = (row0 + t) * dim + col;
-  for (var e = 0u; e < hd; e++) {
-    query[e] = q[q_at + e] * params.scale;
-    acc[e] = 0.0;
+  for (var e = 0u; e < quads; e++) {
+    query[e] = quad(0u, q_at, e) * params.scale;
+    acc[e] = vec4<f32>(0.0);
   }
   // Starting from the first key's score avoids needing an infinity (WGSL has no literal for it).
   var m = 0.0;
@@ -125,28 +107,34 @@ fn main(
   let keys = select(tokens, t + 1u, params.causal != 0u);
   for (var j = 0u; j < keys; j++) {
     let kv_at = (row0 + j) * dim + col;
-    var s = 0.0;
-    for (var e = 0u; e < hd; e++) {
-      s += query[e] * k[kv_at + e];
+    var s4 = vec4<f32>(0.0);
+    for (var e = 0u; e < quads; e++) {
+      s4 += query[e] * quad(1u, kv_at, e);
     }
+    let s = (s4.x + s4.y) + (s4.z + s4.w);
     if (j == 0u) {
       m = s;
     } else if (s > m) {
       let shrink = exp(m - s);
       l *= shrink;
-      for (var e = 0u; e < hd; e++) {
+      for (var e = 0u; e < quads; e++) {
         acc[e] *= shrink;
       }
       m = s;
     }
     let p = exp(s - m);
     l += p;
-    for (var e = 0u; e < hd; e++) {
-      acc[e] += p * v[kv_at + e];
+    for (var e = 0u; e < quads; e++) {
+      acc[e] += p * quad(2u, kv_at, e);
     }
   }
   let inv = 1.0 / l;
-  for (var e = 0u; e < hd; e++) {
-    out[q_at + e] = acc[e] * inv;
+  for (var e = 0u; e < quads; e++) {
+    let o = acc[e] * inv;
+    for (var c = 0u; c < 4u; c++) {
+      if (4u * e + c < hd) {
+        out[q_at + 4u * e + c] = o[c];
+      }
+    }
   }
 }
