@@ -37,7 +37,7 @@ export async function initGpu(): Promise<void> {
     const ctx = await runtime.context();
     appStore.setState((s) => ({
       gpu: { state: 'ready', adapter: ctx.info.adapter, software: ctx.info.isSoftware },
-      // A CPU-emulated GPU scores ~20 images/s: keep the live sample once the controls rest too (the user can raise it).
+      // A CPU-emulated GPU scores tens of images/s: keep the live sample once the controls rest too (the user can raise it).
       evaluation: ctx.info.isSoftware && !settledFromLink ? { ...s.evaluation, settledSamples: s.evaluation.liveSamples } : s.evaluation,
     }));
   } catch (e) {

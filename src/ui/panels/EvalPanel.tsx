@@ -59,7 +59,7 @@ export function EvalPanel() {
       </div>
       <p className="hint">
         Samples are stratified by class and seeded, so a link reproduces them.{' '}
-        {software ? 'This is a software GPU (about 20 images/s): larger samples take minutes.' : ''}
+        {software ? 'This is a software GPU (tens of images per second): larger samples take a while.' : ''}
       </p>
     </section>
   );
