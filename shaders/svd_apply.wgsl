@@ -10,10 +10,11 @@
 //   3  src     storage, read        array<vec4<f32>>  [batch, rows, stride4]: X before the step
 //   4  dst     storage, read_write  array<vec4<f32>>  [batch, rows, stride4]: X after the step (another buffer)
 //   5  moving  storage, read        array<u32>        [batch, nb / 2]: 0 = the pair did not rotate (E = 0): copy
-// Dispatch: one thread per (matrix, block pair, ROWS output rows, vec4 column), the column fastest, WORKGROUP_SIZE
-// per workgroup on a 2-D grid (flat_index). Each thread reads the pair's PAIR input vec4s of its column and keeps
-// ROWS output vec4s in registers: barrier-free. Bounds: threads past the end return. Every row of X belongs to one
-// pair (nb is even), so dst is fully written.
+// Dispatch: one thread per (matrix, block pair, ROWS output rows, two adjacent vec4 columns), the columns fastest,
+// WORKGROUP_SIZE per workgroup on a 2-D grid (flat_index). Each thread reads the pair's PAIR input vec4s of its
+// columns and keeps 2 x ROWS output vec4s in registers: barrier-free. Two columns share each load of E (one column
+// per thread made 3 loads per 32 multiply-adds). Bounds: threads past the end return; the second column of an odd
+// last pair is skipped. Every row of X belongs to one pair (nb is even), so dst is fully written.
 
 const PAIR: u32 = 2u * SVD_BLOCK;
 const ROWS: u32 = SVD_APPLY_ROWS;
@@ -42,6 +43,27 @@ fn row_at(top: u32, bottom: u32, v: u32, stride4: u32) -> u32 {
   return bottom + (v - SVD_BLOCK) * stride4;
 }
 
+// ROWS (8) output vec4s of one column, spelled out so that they stay in registers.
+struct Rows8 { r0: vec4<f32>, r1: vec4<f32>, r2: vec4<f32>, r3: vec4<f32>, r4: vec4<f32>, r5: vec4<f32>, r6: vec4<f32>, r7: vec4<f32> }
+
+// acc + E[i][j0 .. j0 + 7] * y (qi, qj: the two vec4s of that row of E).
+fn add_row(acc: Rows8, qi: vec4<f32>, qj: vec4<f32>, y: vec4<f32>) -> Rows8 {
+  return Rows8(acc.r0 + qi.x * y, acc.r1 + qi.y * y, acc.r2 + qi.z * y, acc.r3 + qi.w * y, acc.r4 + qj.x * y, acc.r5 + qj.y * y, acc.r6 + qj.z * y, acc.r7 + qj.w * y);
+}
+
+fn row_of(acc: Rows8, r: u32) -> vec4<f32> {
+  switch (r) {
+    case 0u: { return acc.r0; }
+    case 1u: { return acc.r1; }
+    case 2u: { return acc.r2; }
+    case 3u: { return acc.r3; }
+    case 4u: { return acc.r4; }
+    case 5u: { return acc.r5; }
+    case 6u: { return acc.r6; }
+    default: { return acc.r7; }
+  }
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(
   @builtin(workgroup_id) wg: vec3<u32>,
@@ -50,14 +72,17 @@ fn main(
 ) {
   let p = params;
   let pairs = p.nb / 2u;
+  let cols2 = (p.stride4 + 1u) / 2u;
   let idx = flat_index(wg, nwg, lid);
-  if (idx >= p.batch * pairs * GROUPS * p.stride4) {
+  if (idx >= p.batch * pairs * GROUPS * cols2) {
     return;
   }
-  let col = idx % p.stride4;
-  let jq = (idx / p.stride4) % GROUPS;
-  let pair = (idx / (p.stride4 * GROUPS)) % pairs;
-  let t = idx / (p.stride4 * GROUPS * pairs);
+  let col = 2u * (idx % cols2);
+  // The second column exists unless stride4 is odd and this is the last pair of columns.
+  let two = col + 1u < p.stride4;
+  let jq = (idx / cols2) % GROUPS;
+  let pair = (idx / (cols2 * GROUPS)) % pairs;
+  let t = idx / (cols2 * GROUPS * pairs);
   let blocks = sched[p.step * pairs + pair];
   let base = t * p.rows * p.stride4 + col;
   let top = base + blocks.x * SVD_BLOCK * p.stride4;
@@ -67,37 +92,31 @@ fn main(
     for (var j = j0; j < j0 + ROWS; j++) {
       let at = row_at(top, bottom, j, p.stride4);
       dst[at] = src[at];
+      if (two) {
+        dst[at + 1u] = src[at + 1u];
+      }
     }
     return;
   }
   // E as vec4s: row i has PAIR / 4 of them; E[i][j0..j0+7] are vec4s 2 jq and 2 jq + 1 of row i.
   let q_base = (t * pairs + pair) * PAIR * (PAIR / 4u) + 2u * jq;
-  var acc0 = vec4<f32>();
-  var acc1 = vec4<f32>();
-  var acc2 = vec4<f32>();
-  var acc3 = vec4<f32>();
-  // ROWS (8) accumulators, spelled out so that they stay in registers.
-  var acc4 = vec4<f32>();
-  var acc5 = vec4<f32>();
-  var acc6 = vec4<f32>();
-  var acc7 = vec4<f32>();
+  let z = vec4<f32>();
+  var a = Rows8(z, z, z, z, z, z, z, z);
+  var b = Rows8(z, z, z, z, z, z, z, z);
+  // Without a second column, b adds the first again (never stored): the loop stays free of branches.
+  let second = select(0u, 1u, two);
   for (var i = 0u; i < PAIR; i++) {
-    let y = src[row_at(top, bottom, i, p.stride4)];
-    // E[i][j0 .. j0 + 7]
+    let at = row_at(top, bottom, i, p.stride4);
     let qi = q[q_base + i * (PAIR / 4u)];
     let qj = q[q_base + i * (PAIR / 4u) + 1u];
-    acc0 += qi.x * y;
-    acc1 += qi.y * y;
-    acc2 += qi.z * y;
-    acc3 += qi.w * y;
-    acc4 += qj.x * y;
-    acc5 += qj.y * y;
-    acc6 += qj.z * y;
-    acc7 += qj.w * y;
+    a = add_row(a, qi, qj, src[at]);
+    b = add_row(b, qi, qj, src[at + second]);
   }
-  let accs = array<vec4<f32>, ROWS>(acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7);
   for (var r = 0u; r < ROWS; r++) {
     let at = row_at(top, bottom, j0 + r, p.stride4);
-    dst[at] = src[at] + accs[r];
+    dst[at] = src[at] + row_of(a, r);
+    if (two) {
+      dst[at + 1u] = src[at + 1u] + row_of(b, r);
+    }
   }
 }

@@ -185,7 +185,8 @@ async function sweep(ctx: GpuContext, lay: Layout, w: Work, set: Settings): Prom
   const gramGrid = itemGrid(lay.batch * pairs * GRAM_TILES, maxDim);
   const rotateKernel = set.serial ? 'svd_rotate_serial' : 'svd_rotate';
   const rotateGrid = workgroupGrid(set.serial ? Math.ceil((lay.batch * pairs) / SVD_SERIAL_THREADS) : lay.batch * pairs, maxDim);
-  const applyGrid = itemGrid(lay.batch * pairs * (PAIR / SVD_APPLY_ROWS) * (lay.stride / 4), maxDim);
+  // svd_apply: a thread per two vec4 columns of ROWS rows of a pair.
+  const applyGrid = itemGrid(lay.batch * pairs * (PAIR / SVD_APPLY_ROWS) * Math.ceil(lay.stride / 8), maxDim);
   const schedBinding = bind(ctx, 'svd', w.sched, (lay.nb - 1) * pairs * 2 * 4);
   const rotateParams = [pairs, lay.batch, set.maxInner, f32Bits(tol), f32Bits(ZERO_SQ)];
   const rotateBindings = [{ buffer: w.g }, { buffer: w.q }, { buffer: w.off }, { buffer: w.moving }];
