@@ -10,7 +10,7 @@ import type { Model } from '../engine/io/model';
 import { blobSink } from '../platform/browserFiles';
 import { gpuRuntime, opened } from './runtime';
 import { tensorSizes, withChunkFallback, withDeviceRetry } from '../engine/gpu/retry';
-import { currentSuite, ensureReferences, mergeSuite, suiteBaseId, topkCurves } from './suiteActions';
+import { currentSuite, ensureReferences, mergeSuite, suiteBaseId, taskVectorMetrics } from './suiteActions';
 import { appStore, type AppState } from './store';
 
 let running: AbortController | null = null;
@@ -130,7 +130,7 @@ export async function merge(kind: 'live' | 'settled' = 'settled'): Promise<void>
               models,
               config: cfg,
               metrics: true,
-              topkCache: topkCurves,
+              metricsCache: taskVectorMetrics,
               ...(run.cacheBytes !== undefined ? { cacheBytes: run.cacheBytes } : {}),
               output: async (index, label) => {
                 const sink = attempt.sink(blobSink(label === null ? name : `${s.method}-${index}-${label.replace(/\.safetensors$/, '')}.safetensors`));

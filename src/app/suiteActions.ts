@@ -10,7 +10,7 @@ import { mergeAndScore, scoreIndividuals, scoreModel } from '../engine/eval/scor
 import type { ResolvedConfig } from '../engine/merge/config';
 import type { ByteSink } from '../engine/io/byteSource';
 import type { MergeProgress } from '../engine/merge/runMerge';
-import { TopkCache } from '../engine/merge/metrics';
+import { MetricsCache } from '../engine/merge/metrics';
 import { suiteFilesFromUrl } from '../platform/browserFiles';
 import { decodeImageBrowser } from '../platform/imageDecode';
 import { hubPreset } from '../engine/eval/fusionbench/presets';
@@ -32,8 +32,8 @@ let evaluator: SuiteEvaluator | null = null;
 let evaluatorCtx: GpuContext | null = null;
 /** Base and individual scores by sample size ('all' = whole test sets); they do not change with the merge. */
 const references = new Map<string, { base: TaskAccuracy; individual: TaskAccuracy }>();
-/** Top-k curves of the merges so far (they depend only on the models): a slider step does not measure them again. */
-export const topkCurves = new TopkCache();
+/** The task-vector metrics of the merges so far (they depend only on the models): a slider step reuses them. */
+export const taskVectorMetrics = new MetricsCache();
 
 export const accuracyOf = (scores: TaskScore[]): TaskAccuracy => Object.fromEntries(scores.map((s) => [s.task, s.accuracy]));
 
@@ -177,7 +177,7 @@ export async function mergeSuite(ctx: GpuContext, config: ResolvedConfig, key: s
     seed: o.seed,
     signal: o.signal,
     metrics: o.metrics,
-    topkCache: topkCurves,
+    metricsCache: taskVectorMetrics,
     ...(o.output ? { output: o.output } : {}),
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
   });

@@ -1,8 +1,9 @@
 /** The interference metrics a GPU merge reports, against the float64 CPU twin (reference/metrics.ts). */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import * as reductions from '../../src/engine/gpu/mergeReductions';
 import { memorySink } from '../../src/engine/io/byteSource';
 import { resolveConfig } from '../../src/engine/merge/config';
-import { TopkCache, TOPK_FRACTIONS } from '../../src/engine/merge/metrics';
+import { MetricsCache, TOPK_FRACTIONS } from '../../src/engine/merge/metrics';
 import { runMerge } from '../../src/engine/merge/runMerge';
 import { resolveParams } from '../../src/engine/methods/params';
 import { getMethod } from '../../src/engine/methods/registry';
@@ -88,33 +89,43 @@ describe('interference metrics on the GPU equal the CPU twin', () => {
     expect(r.interference!.nonFinite).toEqual([{ tensor: 'vision_model.encoder.layers.1.mlp.fc1.weight', model: 1, count: 2 }]);
   });
 
-  it('a TopkCache measures the top-k curve once per set of models, and its curve equals one measured again', async () => {
+  it('a MetricsCache measures the task vectors once per set of models, and what it gives equals a fresh measurement', async () => {
     const ctx = await testContext();
     const { base, models } = await openModels(g);
-    const cache = new TopkCache(2);
-    const run = async (ms: typeof models, method: string, params: Record<string, unknown>, topkCache?: TopkCache) => {
+    const cache = new MetricsCache(2);
+    const stats = vi.spyOn(reductions, 'stackStats');
+    const run = async (ms: typeof models, method: string, params: Record<string, unknown>, metricsCache?: MetricsCache) => {
       const phases = new Set<string>();
-      const r = await runMerge(ctx, { base, models: ms, config: resolveConfig({ method, params, options: { chunkElements: 1024 } }), topkCache, onProgress: (p) => phases.add(p.phase) });
-      return { topk: r.interference!.topk!, measured: phases.has('top-k curve') };
+      const calls = stats.mock.calls.length;
+      const r = await runMerge(ctx, { base, models: ms, config: resolveConfig({ method, params, options: { chunkElements: 1024 } }), metricsCache, onProgress: (p) => phases.add(p.phase) });
+      const i = r.interference!;
+      return {
+        // What depends on the task vectors only.
+        vectors: { topk: i.topk!, cosine: i.cosine, tau: i.norms.total.slice(0, -1), signs: i.signs.taskVectors, nonFinite: i.nonFinite, tensors: r.tensors.map((t) => t.taskVectorNorms) },
+        measured: phases.has('top-k curve'),
+        chunkStats: stats.mock.calls.length - calls,
+      };
     };
     const first = await run(models, 'task_arithmetic', { lambda: 0.3 }, cache);
     expect(first.measured).toBe(true);
-    // Another lambda, or another method with the same chunking: the curve comes from the cache, equal to a fresh one.
+    expect(first.chunkStats).toBeGreaterThan(0);
+    // Another lambda, or another method with the same chunking: nothing is measured again, and it equals a fresh run.
     const again = await run(models, 'task_arithmetic', { lambda: 0.8 }, cache);
-    expect(again.measured).toBe(false);
-    expect(again.topk).toEqual(first.topk);
-    expect(await run(models, 'ties', { k: 0.3 }, cache)).toEqual({ topk: first.topk, measured: false });
-    expect((await run(models, 'task_arithmetic', { lambda: 0.8 })).topk).toEqual(first.topk);
+    expect(again).toEqual({ vectors: first.vectors, measured: false, chunkStats: 0 });
+    expect((await run(models, 'ties', { k: 0.3 }, cache)).vectors).toEqual(first.vectors);
+    expect((await run(models, 'task_arithmetic', { lambda: 0.8 })).vectors).toEqual(first.vectors);
     // Other models (here: another order) are measured, and their rows follow the models.
     const swapped = await run([models[2]!, models[0]!, models[1]!], 'task_arithmetic', {}, cache);
     expect(swapped.measured).toBe(true);
-    expect(swapped.topk.retained).toEqual([first.topk.retained[2], first.topk.retained[0], first.topk.retained[1]]);
+    expect(swapped.chunkStats).toBe(first.chunkStats);
+    expect(swapped.vectors.topk.retained).toEqual([first.vectors.topk.retained[2], first.vectors.topk.retained[0], first.vectors.topk.retained[1]]);
     // A copy comes out: changing a report does not change the cache.
-    again.topk.retained[0]![0] = -1;
-    expect((await run(models, 'task_arithmetic', {}, cache)).topk).toEqual(first.topk);
+    again.vectors.topk.retained[0]![0] = -1;
+    expect((await run(models, 'task_arithmetic', {}, cache)).vectors.topk).toEqual(first.vectors.topk);
     // Capacity 2: a third set of models pushes out the least recently used (the swapped order).
     await run([models[1]!, models[0]!, models[2]!], 'task_arithmetic', {}, cache);
     expect((await run([models[2]!, models[0]!, models[1]!], 'task_arithmetic', {}, cache)).measured).toBe(true);
+    stats.mockRestore();
     expect(ctx.allocatedBytes).toBe(0);
   });
 });

@@ -8,7 +8,7 @@ import { scaleAdd } from '../gpu/kernels';
 import type { ByteSink } from '../io/byteSource';
 import { runContinual, type ContinualReport, type StepView } from '../merge/continual';
 import type { ResolvedConfig } from '../merge/config';
-import type { TopkCache } from '../merge/metrics';
+import type { MetricsCache } from '../merge/metrics';
 import type { MergeReport } from '../merge/report';
 import { runMerge, type MergeProgress } from '../merge/runMerge';
 import type { Suite } from './suite';
@@ -77,7 +77,7 @@ export async function mergeAndScore(
   suite: Suite,
   evaluator: SuiteEvaluator,
   config: ResolvedConfig,
-  opts: EvaluateOptions & { output?: () => Promise<ByteSink>; onProgress?: (p: MergeProgress) => void; metrics?: boolean; topkCache?: TopkCache },
+  opts: EvaluateOptions & { output?: () => Promise<ByteSink>; onProgress?: (p: MergeProgress) => void; metrics?: boolean; metricsCache?: MetricsCache },
 ): Promise<MergeAndScore> {
   const models = suite.tasks.map((t) => t.model);
   if (config.method.family === 'continual') {
@@ -102,7 +102,7 @@ export async function mergeAndScore(
       config,
       signal: opts.signal,
       metrics: opts.metrics ?? false,
-      ...(opts.topkCache ? { topkCache: opts.topkCache } : {}),
+      ...(opts.metricsCache ? { metricsCache: opts.metricsCache } : {}),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       ...(opts.output ? { output: async () => opts.output!() } : {}),
       collect: (t) => {

@@ -81,7 +81,11 @@ export class MetricsAccumulator {
   private readonly nonFinite: InterferenceReport['nonFinite'] = [];
   private topk: InterferenceReport['topk'] = null;
 
-  constructor(private readonly tasks: number) {
+  /** `known`: chunk statistics measured by an earlier merge of the same task vectors (MetricsCache); new ones are added. */
+  constructor(
+    private readonly tasks: number,
+    private readonly known: Map<string, ChunkStats> | null = null,
+  ) {
     this.total = this.newGroup();
   }
 
@@ -101,7 +105,13 @@ export class MetricsAccumulator {
   /** Task-vector statistics of a chunk; call before the method changes the stack. Returns each row's sum of squares. */
   async before(ctx: GpuContext, c: Chunk): Promise<Float64Array> {
     const T = this.tasks;
-    const { gram: g, rows, signs } = await stackStats(ctx, c.stack, T, c.count);
+    const key = `${c.tensor.name}@${c.start}`;
+    let stats = this.known?.get(key);
+    if (!stats) {
+      stats = await stackStats(ctx, c.stack, T, c.count);
+      this.known?.set(key, stats);
+    }
+    const { gram: g, rows, signs } = stats;
     rows.forEach((r, t) => {
       if (r.nonFinite > 0) this.nonFinite.push({ tensor: c.tensor.name, model: t, count: r.nonFinite });
     });
@@ -216,44 +226,54 @@ export async function topkRetained(p: PlanContext, ks: readonly number[] = TOPK_
   return { ks: [...ks], retained: kept.map((row, t) => Array.from(row, (s) => (all[t]! > 0 ? Math.sqrt(s / all[t]!) : 0))) };
 }
 
+/** What stackStats measures of one chunk's task vectors. */
+type ChunkStats = Awaited<ReturnType<typeof stackStats>>;
+
+/** The metrics of one set of task vectors kept by a MetricsCache. */
+export interface TaskVectorMetrics {
+  /** The top-k curve, once measured. */
+  topk?: InterferenceReport['topk'];
+  /** Per chunk (`tensor@start`): the Gram matrix, row and sign statistics of its task vectors. */
+  chunks: Map<string, ChunkStats>;
+}
+
 /**
- * Top-k curves already measured, by what they depend on: the task vectors (the base and the models, as objects, in
- * order), the merged tensors and the chunking (its blocks fix the float sums' order, so a curve read back from here
- * equals one measured again). Nothing a method or its parameters set changes the curve, so the playground measures it
- * once per set of models instead of on every slider step: it took about 1.1 s of the 5.9 s from a lambda change to
- * the charts on the demo suite (CPU-emulated GPU). Holds the last `capacity` curves.
+ * The metrics of the task vectors themselves, kept across merges of the same models: the top-k curve and, per chunk,
+ * the Gram matrix (cosines), the row statistics (norms, non-finite entries) and the sign statistics. Nothing a method
+ * or its parameters set changes them, so the playground measures them once per set of models instead of on every
+ * slider step (the top-k curve alone took about 1.1 s of the 5.9 s from a lambda change to the charts on the demo
+ * suite, CPU-emulated GPU). Keyed by the base and the models (as objects, in order), the merged tensors and the
+ * chunking (its blocks fix the float sums' order, so what comes from here equals what would be measured again).
+ * Holds the last `capacity` sets.
  */
-export class TopkCache {
+export class MetricsCache {
   private readonly ids = new WeakMap<object, number>();
   private nextId = 0;
-  private readonly curves = new Map<string, NonNullable<InterferenceReport['topk']>>();
+  private readonly sets = new Map<string, TaskVectorMetrics>();
 
   constructor(private readonly capacity = 8) {}
 
-  /** The cache key of a merge's curve. */
-  keyOf(base: Model, models: readonly Model[], tensors: readonly AlignedTensor[], chunking: string, ks: readonly number[] = TOPK_FRACTIONS): string {
+  /** The cache key of a merge's task vectors. */
+  keyOf(base: Model, models: readonly Model[], tensors: readonly AlignedTensor[], chunking: string): string {
     const id = (m: Model) => {
       let n = this.ids.get(m);
       if (n === undefined) this.ids.set(m, (n = this.nextId++));
       return n;
     };
-    return JSON.stringify([id(base), models.map(id), tensors.map((t) => [t.name, t.numel]), chunking, ks]);
+    return JSON.stringify([id(base), models.map(id), tensors.map((t) => [t.name, t.numel]), chunking, TOPK_FRACTIONS]);
   }
 
-  /** A copy of the curve stored under `key`, or undefined. */
-  get(key: string): InterferenceReport['topk'] | undefined {
-    const curve = this.curves.get(key);
-    if (!curve) return undefined;
-    // Most recently used last.
-    this.curves.delete(key);
-    this.curves.set(key, curve);
-    return { ks: [...curve.ks], retained: curve.retained.map((row) => [...row]) };
+  /** The (possibly empty) entry of `key`, made the most recently used; the oldest beyond `capacity` are dropped. */
+  entry(key: string): TaskVectorMetrics {
+    const found = this.sets.get(key) ?? { chunks: new Map() };
+    this.sets.delete(key);
+    this.sets.set(key, found);
+    while (this.sets.size > this.capacity) this.sets.delete(this.sets.keys().next().value!);
+    return found;
   }
+}
 
-  set(key: string, curve: InterferenceReport['topk']): void {
-    if (!curve) return;
-    this.curves.delete(key);
-    this.curves.set(key, { ks: [...curve.ks], retained: curve.retained.map((row) => [...row]) });
-    while (this.curves.size > this.capacity) this.curves.delete(this.curves.keys().next().value!);
-  }
+/** A copy of a top-k curve (reports may be changed by their readers; the cache's must not). */
+export function copyTopk(curve: InterferenceReport['topk']): InterferenceReport['topk'] {
+  return curve && { ks: [...curve.ks], retained: curve.retained.map((row) => [...row]) };
 }

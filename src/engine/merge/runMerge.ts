@@ -19,7 +19,7 @@ import { configToJson, type ResolvedConfig } from './config';
 import { planOf } from './plans';
 import { coefficientsOf, type EmitInfo, type FusedSpec, type GpuPlan, type PlanContext } from './plans/plan';
 import { REPORT_FORMAT, totalsOf, type MergeReport, type TensorReport } from './report';
-import { MetricsAccumulator, topkRetained, type InterferenceReport, type TopkCache } from './metrics';
+import { copyTopk, MetricsAccumulator, topkRetained, type InterferenceReport, type MetricsCache, type TaskVectorMetrics } from './metrics';
 import { copyFloats } from './plans/util';
 import { FusedOutput } from './plans/fusedOutput';
 import { HeldWriter, HOLD_BYTES, type TensorWriter } from './heldWriter';
@@ -50,8 +50,8 @@ export interface MergeRun {
   cacheBytes?: number;
   /** Measure the interference metrics (cosines, sign conflicts, masks, top-k curve; default true). */
   metrics?: boolean;
-  /** Top-k curves measured by earlier merges of the same models (merge/metrics.ts): reused, and this one added. */
-  topkCache?: TopkCache;
+  /** Task-vector metrics measured by earlier merges of the same models (merge/metrics.ts): reused, and these added. */
+  metricsCache?: MetricsCache;
   /**
    * Output bytes (all outputs) a pass may hold in memory while its output may still change (global TIES merging with
    * an estimated majority sign): then only the chunks with tied columns run again if the estimate was wrong, where a
@@ -126,7 +126,8 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
   });
   const scratch = new Map<string, GPUBuffer>();
   const layers = countLayers(aligned.map((t) => t.name));
-  const metrics = run.metrics === false ? null : new MetricsAccumulator(T);
+  const known = run.metrics === false ? null : knownMetrics(run, merged, plan.granularity);
+  const metrics = run.metrics === false ? null : new MetricsAccumulator(T, known?.chunks ?? null);
   // Nothing needs the task-vector stack: plans with a fused output kernel write straight from the raw inputs.
   const fusable = !metrics && !run.collect;
   const p: PlanContext = {
@@ -167,7 +168,7 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
   try {
     await openOutputs();
     if (plan.prepare) await plan.prepare(p);
-    if (metrics) metrics.setTopk(await topkOf(p, run, plan.granularity));
+    if (metrics) metrics.setTopk(await topkOf(p, known));
     spec = fusable ? (plan.fused?.(p) ?? null) : null;
     // A pass whose output a redo may change holds its writes (merge/heldWriter.ts) when they fit.
     const outputBytes = specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[s.dtype], 0) * writers.length;
@@ -244,14 +245,17 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
   };
 }
 
-/** The merge's top-k curve: from run.topkCache when an earlier merge measured it, else measured (and cached). */
-async function topkOf(p: PlanContext, run: MergeRun, granularity: GpuPlan['granularity']): Promise<InterferenceReport['topk']> {
-  const cache = run.topkCache;
-  const key = cache?.keyOf(run.base, run.models, p.stream.tensors, `${granularity} ${p.chunkElements}`);
-  const cached = key === undefined ? undefined : cache!.get(key);
-  if (cached !== undefined) return cached;
+/** The cached metrics of this merge's task vectors (run.metricsCache), or null without a cache. */
+function knownMetrics(run: MergeRun, merged: readonly AlignedTensor[], granularity: GpuPlan['granularity']): TaskVectorMetrics | null {
+  const cache = run.metricsCache;
+  return cache ? cache.entry(cache.keyOf(run.base, run.models, merged, `${granularity} ${run.config.options.chunkElements}`)) : null;
+}
+
+/** The merge's top-k curve: from the cache when an earlier merge measured it, else measured (and cached). */
+async function topkOf(p: PlanContext, known: TaskVectorMetrics | null): Promise<InterferenceReport['topk']> {
+  if (known?.topk !== undefined) return copyTopk(known.topk);
   const topk = await topkRetained(p);
-  if (key !== undefined) cache!.set(key, topk);
+  if (known) known.topk = copyTopk(topk);
   return topk;
 }
 
