@@ -25,7 +25,6 @@ export type Head =
   /** A linear probe: logits = features weight^T + bias, bias [K]. */
   | { kind: 'linear'; weight: GPUBuffer; bias: GPUBuffer; classes: number; dim: number };
 
-
 /** A CLIP vision tower on one GPU context. */
 export class VisionTransformer {
   /** F: width of the features (the projection's size when the model has one, else hidden_size). */

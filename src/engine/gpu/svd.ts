@@ -264,10 +264,6 @@ function checkArgs(a: GPUBuffer, m: number, n: number, batch: number, label: str
 }
 
 /**
- * Thin SVD of each m x n f32 matrix in `a` ([batch, m, n], row-major): U [batch, m, k], s descending, V [batch, n, k].
- * Throws GpuError naming `label` if a matrix contains NaN or Infinity.
- */
-/**
  * Multiply-adds of svdGpu on one m x n matrix that took `sweeps` sweeps (default inner sweeps), counted from its
  * dispatches as if every block pair rotated at every step. Pairs already orthogonal skip their rotations and copy their
  * rows, so this is an upper bound; the last sweep, which finds every pair orthogonal, counts in full too. Per step and
@@ -282,6 +278,10 @@ export function svdMultiplyAdds(m: number, n: number, sweeps: number): number {
   return sweeps * (lay.nb - 1) * (lay.nb / 2) * perPair;
 }
 
+/**
+ * Thin SVD of each m x n f32 matrix in `a` ([batch, m, n], row-major): U [batch, m, k], s descending, V [batch, n, k].
+ * Throws GpuError naming `label` if a matrix contains NaN or Infinity.
+ */
 export async function svdGpu(ctx: GpuContext, a: GPUBuffer, m: number, n: number, opts: GpuSvdOptions = {}): Promise<GpuSvd> {
   const batch = opts.batch ?? 1;
   const label = opts.label ?? 'svd';
