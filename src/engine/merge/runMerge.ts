@@ -6,13 +6,12 @@
  */
 import { throwIfAborted } from '../errors';
 import type { GpuContext } from '../gpu/device';
-import { packAdd, readBuffer, scaleAdd, sumSquares, type RawDType } from '../gpu/kernels';
+import { packAdd, readBuffer, scaleAdd, sumSquares } from '../gpu/kernels';
 import type { ByteSink } from '../io/byteSource';
 import type { Model } from '../io/model';
 import { SafetensorsWriter, type TensorSpec } from '../io/safetensorsWriter';
 import { checkModelCount } from '../methods/registry';
 import { countLayers } from '../methods/scaling';
-import { decodeToF32, encodeFloats } from '../tensor/dtype';
 import { DTYPE_BYTES, type DType } from '../types';
 import { alignModels, type AlignedTensor } from './align';
 import { configToJson, type ResolvedConfig } from './config';
@@ -20,7 +19,7 @@ import { planOf } from './plans';
 import { coefficientsOf, type EmitInfo, type FusedSpec, type GpuPlan, type PlanContext } from './plans/plan';
 import { REPORT_FORMAT, totalsOf, type MergeReport, type TensorReport } from './report';
 import { copyTopk, MetricsAccumulator, topkRetained, type InterferenceReport, type MetricsCache, type TaskVectorMetrics } from './metrics';
-import { copyFloats } from './plans/util';
+import { copyFloats, outputBytes, packDtypeOf } from './plans/util';
 import { FusedOutput } from './plans/fusedOutput';
 import { HeldWriter, HOLD_BYTES, type TensorWriter } from './heldWriter';
 import { ChunkStream, type Chunk } from './stream';
@@ -282,7 +281,7 @@ async function emitTensor(
 ): Promise<TensorReport> {
   const { ctx } = p;
   const T = p.tasks;
-  const packDtype: RawDType = outDtype === 'F16' || outDtype === 'BF16' ? outDtype : 'F32';
+  const packDtype = packDtypeOf(outDtype);
   const bytesPer = packDtype === 'F32' ? 4 : 2;
   const maxChunk = p.stream.maxChunk;
   const deltas = Array.from({ length: outputs }, (_, o) => p.scratch(`delta ${o}`, maxChunk));
@@ -320,7 +319,7 @@ async function emitTensor(
       for (let o = 0; o < writers.length; o++) {
         await ctx.scoped(`pack ${t.name}`, () => packAdd(ctx, c.base, deltas[o]!, c.count, packDtype, packed));
         const bytes = (await readBuffer(ctx, packed, Math.ceil((c.count * bytesPer) / 4) * 4)).subarray(0, c.count * bytesPer);
-        await writers[o]!.write(t.name, outDtype === 'F64' ? encodeFloats(decodeToF32(bytes, 'F32'), 'F64') : bytes, true);
+        await writers[o]!.write(t.name, outputBytes(bytes, outDtype), true);
       }
     },
     true,

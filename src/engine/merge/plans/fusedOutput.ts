@@ -19,12 +19,12 @@ import { throwIfAborted } from '../../errors';
 import type { GpuContext } from '../../gpu/device';
 import { foldLinearPartials, LINEAR_BLOCK, LINEAR_MAX_TASKS, StagingReader, linearMergeOutBytes, linearMergeThreads, type LinearMergeArgs, type RawDType } from '../../gpu/kernels';
 import type { FusedKernel } from '../../gpu/tiesFused';
-import { decodeToF32, encodeFloats } from '../../tensor/dtype';
 import type { DType } from '../../types';
 import type { AlignedTensor } from '../align';
 import type { TensorWriter } from '../heldWriter';
 import type { TensorReport } from '../report';
 import { gpuDtypeOf, RawUploader, type RawChunkCache, type StreamSource } from '../stream';
+import { outputBytes, packDtypeOf } from './util';
 
 /** Raw input bytes per chunk (upper bound) and chunks in flight, per kind of adapter (see the header). */
 const SOFTWARE = { chunkBytes: 4 * 2 ** 20, inFlight: 3 };
@@ -129,7 +129,7 @@ export class FusedOutput {
     const report: TensorReport = { name: t.name, shape: t.shape, dtype: t.dtype, outputDtype: outDtype, action: 'merge', baseNorm: 0, taskVectorNorms: new Array<number>(this.tasks).fill(0), mergedNorm: 0 };
     const step = Math.min(rawChunkStep(this.ctx, this.tasks, this.chunkElements), Math.max(t.numel, 1));
     const sums: Sums = { report, baseSq: 0, tvSq: new Float64Array(this.tasks), mergedParts: [], chunksLeft: Math.ceil(t.numel / step) };
-    const packDtype: RawDType = outDtype === 'F16' || outDtype === 'BF16' ? outDtype : 'F32';
+    const packDtype = packDtypeOf(outDtype);
     for (let start = 0, index = 0; start < t.numel; start += step, index++) {
       throwIfAborted(this.source.signal);
       const job: ChunkJob = { t, start, count: Math.min(step, t.numel - start), index, coeffs, packDtype, outDtype, sums };
@@ -155,7 +155,7 @@ export class FusedOutput {
         throwIfAborted(this.source.signal);
         const raw = await this.uploader.upload(job.t, job.start, job.count);
         const [bytes, totals] = await this.settle(await this.submit(kernel, job, raw, job.out.byteLength > 0)(), kernel);
-        job.out.set(this.encoded(bytes!, job.outDtype));
+        job.out.set(outputBytes(bytes!, job.outDtype));
         job.sums.mergedParts[job.index] = totals[this.tasks + 1]!;
         job.sums.report.mergedNorm = Math.sqrt(sumInOrder(job.sums.mergedParts));
       }
@@ -210,11 +210,6 @@ export class FusedOutput {
     return [bytes!, totals];
   }
 
-  /** The written bytes of a chunk: F64 is widened on the host from the kernel's F32. */
-  private encoded(bytes: Uint8Array, outDtype: DType): Uint8Array {
-    return outDtype === 'F64' ? encodeFloats(decodeToF32(bytes, 'F32'), 'F64') : bytes;
-  }
-
   private async consume(): Promise<void> {
     const p = this.pending.shift()!;
     const [bytes, totals] = await this.settle(await p.read(), this.kernel);
@@ -229,7 +224,7 @@ export class FusedOutput {
       sums.report.taskVectorNorms = Array.from(sums.tvSq, Math.sqrt);
       sums.report.mergedNorm = Math.sqrt(sumInOrder(sums.mergedParts));
     }
-    const out = this.encoded(bytes, p.outDtype);
+    const out = outputBytes(bytes, p.outDtype);
     const { read: _read, writers, ...job } = p;
     if (this.hold && this.kernel.provisional?.(extra)) this.provisional.push({ ...job, out });
     for (const w of writers) await w.write(job.t.name, out, true);

@@ -1,5 +1,8 @@
-/** Small GPU helpers shared by the plans. */
+/** Small GPU helpers shared by the plans and the output passes. */
 import type { GpuContext } from '../../gpu/device';
+import type { RawDType } from '../../gpu/kernels';
+import { decodeToF32, encodeFloats } from '../../tensor/dtype';
+import type { DType } from '../../types';
 import type { Chunk } from '../stream';
 import type { PlanContext } from './plan';
 
@@ -27,4 +30,14 @@ export function taskSegments(tasks: number): number[] {
 /** An all-ones coefficient list: the merged task vector at scale 1. */
 export function ones(tasks: number): Float32Array {
   return new Float32Array(tasks).fill(1);
+}
+
+/** The encoding the GPU packs an output of `outDtype` in: F16 and BF16 as themselves, everything else as F32. */
+export function packDtypeOf(outDtype: DType): RawDType {
+  return outDtype === 'F16' || outDtype === 'BF16' ? outDtype : 'F32';
+}
+
+/** The bytes written for a chunk packed in packDtypeOf(outDtype): an F64 output is widened on the host from F32. */
+export function outputBytes(packed: Uint8Array, outDtype: DType): Uint8Array {
+  return outDtype === 'F64' ? encodeFloats(decodeToF32(packed, 'F32'), 'F64') : packed;
 }
