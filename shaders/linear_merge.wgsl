@@ -7,6 +7,7 @@
 // Pipeline constants (the host builds one pipeline per combination, so no dtype test runs per element):
 //   BASE_DTYPE, MODEL_DTYPE, OUT_DTYPE   DTYPE_F32 / DTYPE_F16 / DTYPE_BF16 (every model in MODEL_DTYPE)
 //   NORMS                                whether to write the partials
+//   SAME_COEFF                           every coefficient is the same (read once: _coeffs.wgsl)
 // Bindings (group 0):
 //   0  params    uniform { numel, tasks, threads, zero, model_first, model_stride, coeffs: array<vec4<f32>, MAX/4> }
 //                zero is always 0 (`unfused`); coeffs[t / 4][t % 4] is model t's coefficient
@@ -22,11 +23,13 @@
 // vec4 code like this near their copy bandwidth; per-element branches or barriers would cost several times more.
 
 // uses: _raw_block
+// uses: _coeffs
 
 override BASE_DTYPE: u32 = DTYPE_F32;
 override MODEL_DTYPE: u32 = DTYPE_F32;
 override OUT_DTYPE: u32 = DTYPE_F32;
 override NORMS: bool = true;
+override SAME_COEFF: bool = false;
 
 const BLOCK: u32 = 16u;
 const MAX_COEFF_VEC4S: u32 = 256u;
@@ -58,11 +61,12 @@ fn main(
     return;
   }
   let zero = params.zero;
+  let first = first_coeff();
   let theta = load_block(0u, k, BASE_DTYPE);
   var acc = F4(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
   for (var t = 0u; t < params.tasks; t++) {
     let tau = tau_block(t, k, theta);
-    let coeff = params.coeffs[t >> 2u][t & 3u];
+    let coeff = coeff_of(t, first);
     acc.a += unfused4(coeff * tau.a, zero);
     acc.b += unfused4(coeff * tau.b, zero);
     acc.c += unfused4(coeff * tau.c, zero);

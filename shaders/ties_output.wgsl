@@ -12,7 +12,8 @@
 // depend on `majority`). The first two are the exact tally behind the majority sign, so the host can merge with a
 // provisional majority and redo the pass only if a tied column exists and the tally disagrees.
 //
-// Pipeline constants: BASE_DTYPE, MODEL_DTYPE, OUT_DTYPE (DTYPE_*), MODE (0 sum, 1 mean, 2 max), NORMS
+// Pipeline constants: BASE_DTYPE, MODEL_DTYPE, OUT_DTYPE (DTYPE_*), MODE (0 sum, 1 mean, 2 max), NORMS, SAME_COEFF
+// (every coefficient the same: read once, _coeffs.wgsl)
 // Bindings (group 0):
 //   0  params      uniform { numel, tasks, threads, zero, model_first, model_stride, majority: i32, unused,
 //                            coeffs: array<vec4<f32>, MAX/4> }   (zero is always 0, see `unfused`)
@@ -31,12 +32,14 @@
 // them in registers then, where a private array indexed in a loop went to memory and ran several times slower.
 
 // uses: _raw_block
+// uses: _coeffs
 
 override BASE_DTYPE: u32 = DTYPE_F32;
 override MODEL_DTYPE: u32 = DTYPE_F32;
 override OUT_DTYPE: u32 = DTYPE_F32;
 override MODE: u32 = 0u;
 override NORMS: bool = true;
+override SAME_COEFF: bool = false;
 
 const MAX_COEFF_VEC4S: u32 = 256u;
 const MODE_MEAN: u32 = 1u;
@@ -106,11 +109,30 @@ fn keep_best(b: Best, x: vec4<u32>, sd: Sides, coeff: f32, zero: u32) -> Best {
   return Best(select(b.pos_mag, mag, up), select(b.neg_mag, mag, down), select(b.pos, term, up), select(b.neg, term, down));
 }
 
-// MEAN: coeff * (x scaled by 1/n where n >= 2 entries agree), where x agrees.
-fn mean_term(x: vec4<u32>, gamma: vec4<i32>, count: vec4<u32>, coeff: f32, zero: u32) -> vec4<f32> {
-  let factor = vec4<f32>(recip[count.x], recip[count.y], recip[count.z], recip[count.w]);
-  let kept = select(x, bitcast<vec4<u32>>(bitcast<vec4<f32>>(x) * factor), count > vec4<u32>(1u));
-  return unfused4(coeff * bitcast<vec4<f32>>(select(vec4<u32>(0u), kept, ties_agrees4(x, gamma))), zero);
+// MEAN's walk 2 for one quad, set up once per thread from walk 1: `side` is the sign bit of the elected side (0 for
+// +1, the sign bit for -1), `live` whether the column elected +1 or -1, `factor` = recip[n] and `many` = (n >= 2)
+// for its n agreeing entries.
+struct MeanQuad { side: vec4<u32>, live: vec4<bool>, many: vec4<bool>, factor: vec4<f32> }
+fn mean_quad(gamma: vec4<i32>, np: vec4<u32>, nn: vec4<u32>) -> MeanQuad {
+  let n = select(nn, np, gamma == vec4<i32>(1));
+  let side = select(vec4<u32>(0u), vec4<u32>(0x80000000u), gamma == vec4<i32>(-1));
+  return MeanQuad(side, (gamma == vec4<i32>(1)) | (gamma == vec4<i32>(-1)), n > vec4<u32>(1u), recips(n));
+}
+
+// MEAN: coeff * (tau scaled by 1/n where n >= 2 entries agree), where tau agrees: kept by the trim, non-zero, not NaN
+// and of the elected sign, which is one range test on the untrimmed bits (as `sides`), whose bits are the trimmed
+// entry's wherever it agrees.
+fn mean_term(tau: vec4<f32>, q: MeanQuad, g: Agree, coeff: f32, zero: u32) -> vec4<f32> {
+  let bits = bitcast<vec4<u32>>(tau);
+  let agrees = q.live & ((bits - (vec4<u32>(g.lo) | q.side)) < vec4<u32>(g.span));
+  let kept = select(bits, bitcast<vec4<u32>>(tau * q.factor), q.many);
+  return unfused4(coeff * bitcast<vec4<f32>>(select(vec4<u32>(0u), kept, agrees)), zero);
+}
+
+// recip[n] of a quad's agreeing counts, read once per thread rather than once per row: four lookups per row cost
+// as much as the row's own loads on a CPU-emulated device.
+fn recips(n: vec4<u32>) -> vec4<f32> {
+  return vec4<f32>(recip[n.x], recip[n.y], recip[n.z], recip[n.w]);
 }
 
 // Columns of a quad whose sum elects +1, -1, and those with a zero sum and an entry that could agree (tied).
@@ -137,6 +159,7 @@ fn main(
   }
   let tasks = params.tasks;
   let zero = params.zero;
+  let first = first_coeff();
   let theta = load_block(0u, k, BASE_DTYPE);
   // Walk 1: the trimmed column sums and the untrimmed norms; SUM and MAX also their candidates per side; MEAN the
   // agreeing counts per side.
@@ -173,7 +196,7 @@ fn main(
     let qc = sides(x.c, g);
     let qd = sides(x.d, g);
     signed = B4(signed.a | qa.pos | qa.neg, signed.b | qb.pos | qb.neg, signed.c | qc.pos | qc.neg, signed.d | qd.pos | qd.neg);
-    let coeff = params.coeffs[r >> 2u][r & 3u];
+    let coeff = coeff_of(r, first);
     if (MODE == MODE_MAX) {
       ba = keep_best(ba, x.a, qa, coeff, zero);
       bb = keep_best(bb, x.b, qb, coeff, zero);
@@ -197,15 +220,19 @@ fn main(
     acc = F4(z4 + pick(gamma.a, ba.pos, ba.neg), z4 + pick(gamma.b, bb.pos, bb.neg), z4 + pick(gamma.c, bc.pos, bc.neg), z4 + pick(gamma.d, bd.pos, bd.neg));
   } else if (MODE == MODE_MEAN) {
     // Walk 2: the scaled entries of the elected side, in row order.
-    let count = U4(select(nn.a, np.a, gamma.a == vec4<i32>(1)), select(nn.b, np.b, gamma.b == vec4<i32>(1)), select(nn.c, np.c, gamma.c == vec4<i32>(1)), select(nn.d, np.d, gamma.d == vec4<i32>(1)));
+    let qa = mean_quad(gamma.a, np.a, nn.a);
+    let qb = mean_quad(gamma.b, np.b, nn.b);
+    let qc = mean_quad(gamma.c, np.c, nn.c);
+    let qd = mean_quad(gamma.d, np.d, nn.d);
     acc = F4(z4, z4, z4, z4);
     for (var r = 0u; r < tasks; r++) {
-      let coeff = params.coeffs[r >> 2u][r & 3u];
-      let x = trim_block(tau_block(r, k, theta), thresholds[r]);
-      acc.a += mean_term(x.a, gamma.a, count.a, coeff, zero);
-      acc.b += mean_term(x.b, gamma.b, count.b, coeff, zero);
-      acc.c += mean_term(x.c, gamma.c, count.c, coeff, zero);
-      acc.d += mean_term(x.d, gamma.d, count.d, coeff, zero);
+      let coeff = coeff_of(r, first);
+      let g = agree_of(thresholds[r]);
+      let tau = tau_block(r, k, theta);
+      acc.a += mean_term(tau.a, qa, g, coeff, zero);
+      acc.b += mean_term(tau.b, qb, g, coeff, zero);
+      acc.c += mean_term(tau.c, qc, g, coeff, zero);
+      acc.d += mean_term(tau.d, qd, g, coeff, zero);
     }
   } else {
     acc = F4(pick(gamma.a, sa.pos, sa.neg), pick(gamma.b, sb.pos, sb.neg), pick(gamma.c, sc.pos, sc.neg), pick(gamma.d, sd.pos, sd.neg));

@@ -13,7 +13,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/gpu/device';
-import { decodeStack, foldLinearPartials, LinearMergeKernel, linearMergeOutBytes, linearMergeThreads, readBuffer, type RawDType } from '../../src/engine/gpu/kernels';
+import { decodeStack, foldLinearPartials, LinearMergeKernel, linearMergeOutBytes, linearMergeThreads, readBuffer, sameCoefficients, type RawDType } from '../../src/engine/gpu/kernels';
 import { decodeStackRef, linearMergeRef, type RawInput } from '../../src/engine/reference/linearMerge';
 import { rngKey, rngUniform } from '../../src/engine/rng';
 import { DTYPE_BYTES } from '../../src/engine/types';
@@ -90,6 +90,20 @@ describe('linear_merge', () => {
       const inputs = [input(base, 'F32'), ...Array.from({ length: tasks }, (_, t) => input(randomValues(100 + t, numel, base), 'F32'))];
       for (const out of ['F32', 'F16', 'BF16'] as const) await check(`${tasks} models x ${numel}, out ${out}`, inputs, numel, coefficients(tasks, tasks), out);
     }
+  });
+
+  it('reads one coefficient when every model has the same one (SAME_COEFF), but not for +0 against -0', async () => {
+    expect(sameCoefficients(Float32Array.from([0.3, 0.3, 0.3]))).toBe(true);
+    expect(sameCoefficients(Float32Array.from([0, -0]))).toBe(false);
+    expect(sameCoefficients(Float32Array.from([NaN, NaN]))).toBe(true);
+    expect(sameCoefficients(Float32Array.from([0.3, 0.3000001]))).toBe(false);
+    const numel = 16 * 9 + 5;
+    const base = randomValues(77, numel);
+    const inputs = [input(base, 'F32'), ...Array.from({ length: 7 }, (_, t) => input(randomValues(300 + t, numel, base), 'F32'))];
+    for (const c of [0.3, -0.7, 0, -0]) {
+      for (const out of ['F32', 'BF16'] as const) await check(`7 models, every coefficient ${Object.is(c, -0) ? '-0' : c}, out ${out}`, inputs, numel, new Float32Array(7).fill(c), out);
+    }
+    await check('7 models, +0 and -0 coefficients', inputs, numel, Float32Array.from([0, -0, 0, -0, 0, -0, 0]), 'F32');
   });
 
   it('decodes f16 and bf16 inputs, also with a base in another encoding than the models', async () => {

@@ -110,6 +110,17 @@ describe('ties_output', () => {
     }
   });
 
+  it('matches the twin with one coefficient for every model (read once: SAME_COEFF)', async () => {
+    const [tasks, numel] = [6, 16 * 11 + 9];
+    const inputs = models(41, tasks, numel, 'F32');
+    const thresholds = quantileKeys(inputs, numel, 0.25);
+    for (const merge of ['sum', 'mean', 'max'] as DisjointMerge[]) {
+      for (const c of [0.4, -1.5]) {
+        await check(`${tasks} x ${numel}, ${merge}, every coefficient ${c}`, inputs, numel, { coeffs: new Float32Array(tasks).fill(c), thresholds, majority: 1, merge, outDtype: 'F32' });
+      }
+    }
+  });
+
   it('keeps everything at threshold 0, nothing above every key, and decodes f16 / bf16 inputs', async () => {
     const numel = 515;
     for (const [baseDtype, modelDtype] of [

@@ -363,7 +363,7 @@ export class LinearMergeKernel {
     words.set([a.numel, tasks, threads, 0, layout.firstVec4, layout.strideVec4]);
     new Float32Array(words.buffer, 32).set(a.coeffs);
     ctx.device.queue.writeBuffer(this.params, 0, words);
-    const constants = { BASE_DTYPE: DTYPE_CODE[a.segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[layout.model], OUT_DTYPE: DTYPE_CODE[a.outDtype], NORMS: a.partials ? 1 : 0 };
+    const constants = { BASE_DTYPE: DTYPE_CODE[a.segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[layout.model], OUT_DTYPE: DTYPE_CODE[a.outDtype], NORMS: a.partials ? 1 : 0, SAME_COEFF: sameCoefficients(a.coeffs) ? 1 : 0 };
     const pipeline = specialisedPipeline(ctx, 'linear_merge', constants);
     encodeComputePass(ctx, encoder, kernel, pipeline, bindings, workgroupGrid(Math.ceil(threads / WORKGROUP_SIZE), ctx.info.limits.maxComputeWorkgroupsPerDimension));
   }
@@ -372,6 +372,15 @@ export class LinearMergeKernel {
     this.ctx.destroyBuffer(this.params);
     this.ctx.destroyBuffer(this.none);
   }
+}
+
+/**
+ * Whether every coefficient has the same f32 bits (+0 and -0 differ: they give products of different signs), so that
+ * a fused kernel reads one coefficient instead of one per model (SAME_COEFF, shaders/_coeffs.wgsl).
+ */
+export function sameCoefficients(coeffs: ArrayLike<number>): boolean {
+  const bits = new Uint32Array(Float32Array.from(coeffs).buffer);
+  return bits.every((b) => b === bits[0]);
 }
 
 /** Size of linear_merge's uniform Params: six u32 fields padded to 32 bytes, then the coefficient vec4s. */

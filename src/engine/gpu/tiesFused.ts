@@ -12,7 +12,7 @@ import type { DisjointMerge } from '../reference/methods/signElect';
 import { DTYPE_CODE, TIES_SCAN_SHARDS, WORKGROUP_SIZE } from './constants';
 import type { GpuContext } from './device';
 import { encodeComputePass, workgroupGrid } from './dispatch';
-import { LINEAR_MAX_TASKS, linearMergeOutBytes, linearMergeThreads, rawBlockLayout, readBuffer, specialisedPipeline, type LinearMergeArgs, type RawSegment } from './kernels';
+import { LINEAR_MAX_TASKS, linearMergeOutBytes, linearMergeThreads, rawBlockLayout, readBuffer, sameCoefficients, specialisedPipeline, type LinearMergeArgs, type RawSegment } from './kernels';
 import { bind } from './launch';
 import { countReciprocals } from './mergeKernels';
 
@@ -105,7 +105,7 @@ export class TiesOutputKernel implements FusedKernel {
     new Int32Array(words.buffer)[6] = this.s.majority;
     new Float32Array(words.buffer, 32).set(a.coeffs);
     ctx.device.queue.writeBuffer(this.params, 0, words);
-    const constants = { BASE_DTYPE: DTYPE_CODE[a.segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[layout.model], OUT_DTYPE: DTYPE_CODE[a.outDtype], MODE: MODE[this.s.merge], NORMS: a.partials ? 1 : 0 };
+    const constants = { BASE_DTYPE: DTYPE_CODE[a.segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[layout.model], OUT_DTYPE: DTYPE_CODE[a.outDtype], MODE: MODE[this.s.merge], NORMS: a.partials ? 1 : 0, SAME_COEFF: sameCoefficients(a.coeffs) ? 1 : 0 };
     const pipeline = specialisedPipeline(ctx, 'ties_output', constants);
     encodeComputePass(ctx, encoder, kernel, pipeline, bindings, workgroupGrid(Math.ceil(threads / WORKGROUP_SIZE), ctx.info.limits.maxComputeWorkgroupsPerDimension));
   }
