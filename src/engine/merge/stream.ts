@@ -83,7 +83,8 @@ export interface RawChunk {
 
 /**
  * Raw chunks kept on the GPU from one pass over the raw inputs to the next (global TIES's scan, then its output), up
- * to a byte limit: the next pass takes each chunk instead of reading and uploading it again.
+ * to a byte limit: the first pass uploads them straight into kept buffers, the next takes each chunk instead of
+ * reading and uploading it again.
  */
 export class RawChunkCache {
   private readonly chunks = new Map<string, RawChunk>();
@@ -94,13 +95,27 @@ export class RawChunkCache {
     private readonly limitBytes: number,
   ) {}
 
-  /** Records a copy of chunk (t, start) into `encoder` when it fits under the limit. */
-  keep(encoder: GPUCommandEncoder, t: AlignedTensor, start: number, raw: RawChunk): void {
-    if (this.bytes + raw.bytes > this.limitBytes) return;
-    const buffer = this.ctx.createBuffer(`${t.name}[${start}:] raw inputs (kept)`, raw.bytes, storage());
-    encoder.copyBufferToBuffer(raw.buffer, 0, buffer, 0, raw.bytes);
-    this.chunks.set(`${t.name}@${start}`, { ...raw, buffer });
-    this.bytes += raw.bytes;
+  /**
+   * Uploads chunk (t, start) with `uploader`: straight into a buffer this cache keeps for the next pass when the chunk
+   * fits under the limit (no copy on the GPU), else into the uploader's own buffer.
+   */
+  async upload(uploader: RawUploader, t: AlignedTensor, start: number, count: number): Promise<RawChunk> {
+    let made: GPUBuffer | null = null;
+    try {
+      const raw = await uploader.upload(t, start, count, (bytes) => {
+        if (this.bytes + bytes > this.limitBytes) return null;
+        made = this.ctx.createBuffer(`${t.name}[${start}:] raw inputs (kept)`, bytes, storage());
+        return made;
+      });
+      if (made) {
+        this.chunks.set(`${t.name}@${start}`, raw);
+        this.bytes += raw.bytes;
+      }
+      return raw;
+    } catch (e) {
+      if (made) this.ctx.destroyBuffer(made);
+      throw e;
+    }
   }
 
   /** Takes chunk (t, start) out of the cache (the caller frees it with `release`), or null. */
@@ -145,8 +160,11 @@ export class RawUploader {
     this.ring = new UploadRing(ctx, 'raw inputs upload', stagingDepth);
   }
 
-  /** Reads and uploads elements [start, start + count) of tensor `t` of the base and every model. */
-  async upload(t: AlignedTensor, start: number, count: number): Promise<RawChunk> {
+  /**
+   * Reads and uploads elements [start, start + count) of tensor `t` of the base and every model, into the buffer
+   * `into` returns for the chunk's size when it returns one (the caller owns it), else into this uploader's own.
+   */
+  async upload(t: AlignedTensor, start: number, count: number, into?: (bytes: number) => GPUBuffer | null): Promise<RawChunk> {
     const { ctx } = this;
     const { base, models, signal } = this.source;
     const inputs = [base, ...models];
@@ -160,11 +178,7 @@ export class RawUploader {
       size += Math.ceil((padded * DTYPE_BYTES[raw]) / 16) * 16;
     }
     size = Math.max(size, 16);
-    if (!this.buffer || this.buffer.size < size) {
-      if (this.buffer) ctx.destroyBuffer(this.buffer);
-      this.buffer = null;
-      this.buffer = ctx.createBuffer(`raw inputs`, size, storage());
-    }
+    const target = into?.(size) ?? this.ownBuffer(size);
     const staging = await this.ring.begin(size);
     for (let i = 0; i < inputs.length; i++) {
       const raw = gpuRaw(await inputs[i]!.readTensor(t.name, { start, count }, signal), stored[i]!);
@@ -175,8 +189,18 @@ export class RawUploader {
       staging.view.fill(0, at + raw.bytes.byteLength, end);
       this.onRead?.(count * DTYPE_BYTES[stored[i]!]);
     }
-    staging.commit(this.buffer, 0, size);
-    return { buffer: this.buffer, segments, bytes: size };
+    staging.commit(target, 0, size);
+    return { buffer: target, segments, bytes: size };
+  }
+
+  /** This uploader's reused buffer, grown to at least `size` bytes. */
+  private ownBuffer(size: number): GPUBuffer {
+    if (!this.buffer || this.buffer.size < size) {
+      if (this.buffer) this.ctx.destroyBuffer(this.buffer);
+      this.buffer = null;
+      this.buffer = this.ctx.createBuffer(`raw inputs`, size, storage());
+    }
+    return this.buffer;
   }
 
   destroy(): void {

@@ -179,10 +179,9 @@ async function scanPass(p: PlanContext, brackets: Uint32Array, listCap: number, 
         for (let start = 0; start < t.numel; start += step) {
           throwIfAborted(p.source.signal);
           const count = Math.min(step, t.numel - start);
-          const raw = await uploader.upload(t, start, count);
+          const raw = keep ? await keep.upload(uploader, t, start, count) : await uploader.upload(t, start, count);
           const encoder = ctx.device.createCommandEncoder({ label: `ties scan ${t.name}` });
           scan!.encode(encoder, { inputs: raw.buffer, segments: raw.segments, numel: count });
-          keep?.keep(encoder, t, start, raw);
           ctx.device.queue.submit([encoder.finish()]);
         }
       }
