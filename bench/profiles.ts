@@ -2,8 +2,9 @@
  * What the suite runs, per machine: the sizes, model counts, repetitions and time budget. `swiftshader` fits the
  * 2-core CI machine (whole suite under 10 minutes, CPU-emulated GPU): the acceptance merges on a reduced-depth,
  * half-width ViT-B/32 and the method matrix on a tiny one. `gpu` runs everything at full ViT-B/32 size for a real GPU
- * (one device call). `full-size` measures only the two acceptance merges at full ViT-B/32 size on SwiftShader, once
- * each (about half an hour on the 2-core machine). `smoke` is the tests' one-minute end-to-end run. The OPCM step
+ * (one device call). `full-size` measures only the two acceptance merges at full ViT-B/32 size on SwiftShader, 5 times
+ * each plus 5 copy/TA/TIES triples (about 6 minutes on the 2-core machine, whose speed drifts by tens of percent
+ * within minutes: 5 pairs make the median ratio steadier than 3). `smoke` is the tests' one-minute end-to-end run. The OPCM step
  * runs at width/4 on SwiftShader (an SVD of 768 x 768 takes minutes there) and at full size on a GPU.
  */
 import type { BenchDType } from './models';
@@ -97,7 +98,7 @@ export const PROFILES: Record<string, Profile> = {
       matmulSettings: { minBatchMs: 0, reps: 3 },
     },
     warmupSize: scaledVit(64, 1),
-    acceptance: { size: VIT_B32, tasks: 8, repeats: { warmups: 0, reps: 3 }, breakdownRepeats: null },
+    acceptance: { size: VIT_B32, tasks: 8, repeats: { warmups: 0, reps: 5 }, breakdownRepeats: null },
     matrix: { size: scaledVit(32, 1), tasks: [], dtypes: [], repeats: { warmups: 0, reps: 1 } },
     metricsCost: { tasks: 8, methods: [] },
     reference: { tasks: 8, repeats: { warmups: 0, reps: 1 }, acceptance: false },

@@ -97,8 +97,10 @@ export function recommendations(r: BenchResults): string[] {
         "task's threshold and one scan of the raw models (ties_scan) counts the keys above the bracket and lists those inside it (through atomic " +
         'counters). SwiftShader runs the code of every branch for all lanes, masked, so the listing costs as much for the rows with nothing to list: ' +
         'the scan kernel alone took about 2.4 ms per 4 MiB chunk of 8 models without its listing and 4.7 ms with it, and 4.2 ms with brackets ten ' +
-        'times narrower (so a larger sample would buy little there). One atomic per quad, listing in a second loop over the marked rows, and ' +
-        'counters per workgroup were slower or within 10%; a real GPU skips such branches.',
+        'times narrower (so a larger sample would buy little there). One atomic per quad, listing in a second loop over the marked rows, ' +
+        'counters per workgroup, and a second kernel that lists only the (block, task) pairs the scan marked (indirect dispatch: marking ' +
+        'alone cost 1.2 ms per chunk, the listing kernel 1.5 to 2.4 ms for about 10,000 pairs, whose loads do not run in order) were slower ' +
+        'or within 10%; a real GPU skips such branches.',
     });
   }
   for (const m of slowMethods(r)) {
