@@ -1,7 +1,8 @@
 /**
  * The kernels that read a chunk's raw model bytes in one launch, against their CPU twins (reference/linearMerge.ts,
- * compositions of the unpack, task_vector, combine and pack_add twins): linear_merge (the fused linear merge) and
- * decode_stack (theta0 and the task-vector stack), on seeded random inputs and edge cases: lengths that are not a
+ * compositions of the unpack, task_vector, (magmax_select,) combine and pack_add twins): linear_merge (the fused linear
+ * merge), magmax_output (MagMax's fused output) and decode_stack (theta0 and the task-vector stack), on seeded random
+ * inputs and edge cases: lengths that are not a
  * multiple of 4 or of the 16-element block, F32/F16/BF16 inputs (base and models in different encodings, models in
  * different encodings for decode_stack), F32/F16/BF16 outputs, NaN / infinities / subnormals / huge values, 1, 8 and
  * 20 models, negative and zero coefficients.
@@ -14,7 +15,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/gpu/device';
 import { decodeStack, foldLinearPartials, LinearMergeKernel, linearMergeOutBytes, linearMergeThreads, readBuffer, sameCoefficients, type RawDType } from '../../src/engine/gpu/kernels';
-import { decodeStackRef, linearMergeRef, type RawInput } from '../../src/engine/reference/linearMerge';
+import { decodeStackRef, linearMergeRef, magmaxOutputRef, type RawInput } from '../../src/engine/reference/linearMerge';
 import { rngKey, rngUniform } from '../../src/engine/rng';
 import { DTYPE_BYTES } from '../../src/engine/types';
 import { releaseTestContext, testContext, testUsage } from '../helpers/gpu';
@@ -24,16 +25,24 @@ const NORM_RTOL = 1e-5;
 
 let ctx: GpuContext;
 let kernel: LinearMergeKernel;
+let magmax: LinearMergeKernel;
 beforeAll(async () => {
   ctx = await testContext();
   kernel = new LinearMergeKernel(ctx);
+  magmax = new LinearMergeKernel(ctx, 'magmax_output');
 });
 afterAll(async () => {
   kernel.destroy();
+  magmax.destroy();
   await releaseTestContext();
 });
 
-async function runGpu(inputs: readonly RawInput[], numel: number, coeffs: Float32Array, outDtype: RawDType) {
+/** The fused kernel a test runs, and its twin. */
+type Shader = 'linear_merge' | 'magmax_output';
+const kernelOf = (shader: Shader) => (shader === 'linear_merge' ? kernel : magmax);
+const twinOf = (shader: Shader) => (shader === 'linear_merge' ? linearMergeRef : magmaxOutputRef);
+
+async function runGpu(inputs: readonly RawInput[], numel: number, coeffs: Float32Array, outDtype: RawDType, shader: Shader = 'linear_merge') {
   const { bytes, segments } = pack(inputs, numel);
   const inBuf = ctx.createBuffer('inputs', bytes.byteLength, testUsage());
   ctx.device.queue.writeBuffer(inBuf, 0, bytes);
@@ -43,7 +52,7 @@ async function runGpu(inputs: readonly RawInput[], numel: number, coeffs: Float3
   try {
     await ctx.scoped('linear_merge', () => {
       const encoder = ctx.device.createCommandEncoder();
-      kernel.encode(encoder, { inputs: inBuf, segments, numel, coeffs, outDtype, out, partials });
+      kernelOf(shader).encode(encoder, { inputs: inBuf, segments, numel, coeffs, outDtype, out, partials });
       ctx.device.queue.submit([encoder.finish()]);
     });
     const outBytes = await readBuffer(ctx, out, numel * DTYPE_BYTES[outDtype]);
@@ -55,10 +64,11 @@ async function runGpu(inputs: readonly RawInput[], numel: number, coeffs: Float3
 }
 
 /** Runs the kernel and the twin (IEEE and flushed subnormals) and compares words and norms. */
-async function check(what: string, inputs: readonly RawInput[], numel: number, coeffs: Float32Array, outDtype: RawDType): Promise<void> {
-  const gpu = await runGpu(inputs, numel, coeffs, outDtype);
-  const exact = linearMergeRef(inputs, numel, coeffs, outDtype);
-  const flushed = linearMergeRef(inputs, numel, coeffs, outDtype, { flushSubnormals: true });
+async function check(what: string, inputs: readonly RawInput[], numel: number, coeffs: Float32Array, outDtype: RawDType, shader: Shader = 'linear_merge'): Promise<void> {
+  const gpu = await runGpu(inputs, numel, coeffs, outDtype, shader);
+  const twin = twinOf(shader);
+  const exact = twin(inputs, numel, coeffs, outDtype);
+  const flushed = twin(inputs, numel, coeffs, outDtype, { flushSubnormals: true });
   const [g, e, f] = [gpu.bytes, exact.bytes, flushed.bytes].map((b) => words(b, outDtype));
   const bad: string[] = [];
   for (let j = 0; j < g!.length && bad.length < 5; j++) {
@@ -147,6 +157,46 @@ describe('linear_merge', () => {
     expect(() => kernel.encode(encoder, { ...args, segments: [{ offset: 8, dtype: 'F32' }, { offset: 64, dtype: 'F32' }, { offset: 128, dtype: 'F32' }] })).toThrow(/segment 0 offset 8/);
     ctx.destroyBuffer(buf);
     ctx.destroyBuffer(out);
+  });
+});
+
+describe('magmax_output', () => {
+  it('matches the twin on random inputs for 1, 8 and 20 models, every input and output dtype', async () => {
+    for (const [tasks, numel, dtype] of [
+      [1, 37, 'F32'],
+      [8, 1001, 'F32'],
+      [20, 16 * 5 + 3, 'F32'],
+      [3, 515, 'F16'],
+      [3, 515, 'BF16'],
+    ] as const) {
+      const base = randomValues(tasks * 11 + numel, numel);
+      const inputs = [input(base, dtype), ...Array.from({ length: tasks }, (_, t) => input(randomValues(400 + t, numel, base), dtype))];
+      for (const out of ['F32', 'F16', 'BF16'] as const) await check(`${tasks} ${dtype} models x ${numel}, out ${out}`, inputs, numel, coefficients(tasks + 3, tasks), out, 'magmax_output');
+      await check(`${tasks} ${dtype} models x ${numel}, one coefficient`, inputs, numel, new Float32Array(tasks).fill(0.5), 'F32', 'magmax_output');
+    }
+  });
+
+  it('gives ties of magnitude to the later model, and a NaN task vector its column, as the twin', async () => {
+    // Models 1 and 2 mirror model 0 around the base (equal |tau|, either sign); model 3 equals the base (tau = 0).
+    const numel = 16 * 4 + 7;
+    const base = randomValues(9, numel);
+    const m0 = randomValues(10, numel, base);
+    const mirror = m0.map((v, j) => 2 * base[j]! - v);
+    const inputs = [input(base, 'F32'), input(m0, 'F32'), input(mirror, 'F32'), input(m0, 'F32'), input(base, 'F32')];
+    await check('equal magnitudes', inputs, numel, Float32Array.from([0.5, -0.25, 1, 2]), 'F32', 'magmax_output');
+    await check('equal magnitudes, +0 and -0 coefficients', inputs, numel, Float32Array.from([0, -0, -0, 0]), 'F32', 'magmax_output');
+    // theta0 = -0 and tau = +0 everywhere: a negative coefficient makes a -0 product, which combine's sum from +0 turns
+    // into +0, so the output is -0 + +0 = +0 (a compiler folding 0.0 + x to x would write -0).
+    const negZero = new Float32Array(16).fill(-0);
+    await check('theta0 -0, tau +0, negative coefficients', [input(negZero, 'F32'), input(negZero, 'F32'), input(negZero, 'F32')], 16, Float32Array.from([-0.5, -2]), 'F32', 'magmax_output');
+    // Every ordered pair of edge values as (theta0, model 0); model 1 = model 0 reversed.
+    const n = EDGES.length ** 2;
+    const a = new Float32Array(n);
+    const b = new Float32Array(n);
+    EDGES.forEach((x, i) => EDGES.forEach((y, k) => ((a[i * EDGES.length + k] = x), (b[i * EDGES.length + k] = y))));
+    for (const dtype of ['F32', 'BF16'] as const) {
+      await check(`edges in ${dtype}`, [input(a, dtype), input(b, dtype), input(b.slice().reverse(), dtype)], n, Float32Array.from([0.5, -3]), 'F32', 'magmax_output');
+    }
   });
 });
 

@@ -90,6 +90,25 @@ describe('GPU merge equals the CPU reference', () => {
     }
   });
 
+  it('the fused output kernels (no interference metrics) write the bytes of the task-vector stack path', async () => {
+    const ctx = await testContext();
+    const bytesOf = async (method: string, params: Record<string, unknown>, metrics: boolean) => {
+      const { base, models } = await openModels(g);
+      const sink = memorySink('out');
+      await runMerge(ctx, { base, models, metrics, config: resolveConfig({ method, params, options: { chunkElements: 1024 } }), output: async () => sink });
+      return sink.bytes();
+    };
+    for (const [method, params] of [
+      ['task_arithmetic', { lambda: { per_task: [0.2, -0.5, 1.0] } }],
+      ['magmax', {}],
+      ['magmax', { lambda: { per_task: [0.2, 0, 1.5] } }],
+      ['magmax', { lambda: [{ filter: 'mlp', value: 0.9 }, { value: 0.25 }] }],
+    ] as const) {
+      const [fused, stacked] = [await bytesOf(method, params, false), await bytesOf(method, params, true)];
+      expect(Buffer.from(fused).equals(Buffer.from(stacked)), `${method} ${JSON.stringify(params)}`).toBe(true);
+    }
+  });
+
   it('merges 20 models (stacks are one binding whatever the number of models)', async () => {
     const many = gridModels(404, 20, { 'encoder.layers.0.mlp.fc1.weight': [16, 40], 'encoder.layers.1.mlp.fc1.bias': [16] });
     for (const [method, params] of [['ties', { merge: 'mean' }], ['consensus', { k: 3 }], ['dare', { then: 'ties' }]] as const) {

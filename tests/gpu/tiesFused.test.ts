@@ -110,6 +110,17 @@ describe('ties_output', () => {
     }
   });
 
+  it('adds a -0 product to +0 as combine does (theta0 -0, coefficients -0), whatever a compiler folds', async () => {
+    const negZero = new Float32Array(16).fill(-0);
+    const one = new Float32Array(16).fill(1);
+    for (const merge of ['sum', 'mean', 'max'] as DisjointMerge[]) {
+      for (const inputs of [[input(negZero, 'F32'), input(one, 'F32')], [input(negZero, 'F32'), input(one, 'F32'), input(negZero, 'F32')]]) {
+        const tasks = inputs.length - 1;
+        await check(`${merge}, ${tasks} model(s)`, inputs, 16, { coeffs: new Float32Array(tasks).fill(-0), thresholds: new Uint32Array(tasks), majority: 1, merge, outDtype: 'F32' });
+      }
+    }
+  });
+
   it('matches the twin with one coefficient for every model (read once: SAME_COEFF)', async () => {
     const [tasks, numel] = [6, 16 * 11 + 9];
     const inputs = models(41, tasks, numel, 'F32');

@@ -322,7 +322,8 @@ function decodeRows(
 
 /**
  * The fused linear merge (linear_merge.wgsl): out = encode(theta0 + sum_t coeffs[t] * (decode(model t) - theta0)),
- * computed exactly as unpack + task_vector + combine + pack_add compute it. Holds its parameter buffer, so a merge
+ * computed exactly as unpack + task_vector + combine + pack_add compute it; with shader 'magmax_output', MagMax's
+ * output (magmax_select before combine), which takes the same arguments. Holds its parameter buffer, so a merge
  * reuses it for every chunk (queue writes are ordered with submitted work, so one buffer serves all chunks).
  */
 export class LinearMergeKernel {
@@ -331,10 +332,13 @@ export class LinearMergeKernel {
   private readonly params: GPUBuffer;
   private readonly none: GPUBuffer;
 
-  constructor(private readonly ctx: GpuContext) {
-    this.params = ctx.createBuffer('linear_merge params', LINEAR_PARAMS_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+  constructor(
+    private readonly ctx: GpuContext,
+    private readonly shader: 'linear_merge' | 'magmax_output' = 'linear_merge',
+  ) {
+    this.params = ctx.createBuffer(`${shader} params`, LINEAR_PARAMS_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     try {
-      this.none = ctx.createBuffer('linear_merge no partials', 4, GPUBufferUsage.STORAGE);
+      this.none = ctx.createBuffer(`${shader} no partials`, 4, GPUBufferUsage.STORAGE);
     } catch (e) {
       ctx.destroyBuffer(this.params);
       throw e;
@@ -344,7 +348,7 @@ export class LinearMergeKernel {
   /** Records the kernel into `encoder` (the caller submits). */
   encode(encoder: GPUCommandEncoder, a: LinearMergeArgs): void {
     const { ctx } = this;
-    const kernel = 'linearMerge';
+    const kernel = this.shader;
     const tasks = a.segments.length - 1;
     checkCount(kernel, 'numel', a.numel);
     if (tasks < 1 || tasks > LINEAR_MAX_TASKS || a.coeffs.length !== tasks) {
@@ -364,7 +368,7 @@ export class LinearMergeKernel {
     new Float32Array(words.buffer, 32).set(a.coeffs);
     ctx.device.queue.writeBuffer(this.params, 0, words);
     const constants = { BASE_DTYPE: DTYPE_CODE[a.segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[layout.model], OUT_DTYPE: DTYPE_CODE[a.outDtype], NORMS: a.partials ? 1 : 0, SAME_COEFF: sameCoefficients(a.coeffs) ? 1 : 0 };
-    const pipeline = specialisedPipeline(ctx, 'linear_merge', constants);
+    const pipeline = specialisedPipeline(ctx, this.shader, constants);
     encodeComputePass(ctx, encoder, kernel, pipeline, bindings, workgroupGrid(Math.ceil(threads / WORKGROUP_SIZE), ctx.info.limits.maxComputeWorkgroupsPerDimension));
   }
 

@@ -3,7 +3,7 @@
  * MagMax (elementwise max-magnitude selection), SLERP (per-tensor angle between the two raw weight vectors) and
  * Model Stock (per-tensor mean pairwise cosine of the task vectors). References: reference/methods/{magmax,slerp,modelStock}.ts.
  */
-import { combine } from '../../gpu/kernels';
+import { combine, LinearMergeKernel } from '../../gpu/kernels';
 import { magmaxSelect } from '../../gpu/mergeKernels';
 import { gram } from '../../gpu/mergeReductions';
 import { modelStockRatioFromGram, type ModelStockAngle } from '../../reference/methods/modelStock';
@@ -11,10 +11,21 @@ import { slerpCoefficients } from '../../reference/methods/slerp';
 import type { GpuPlan } from './plan';
 import { copyFloats } from './util';
 
+/**
+ * MagMax: without interference metrics one fused kernel per chunk (magmax_output); a tensor whose coefficients are not
+ * all finite goes through the stack, where the losers' products coeff * 0 are NaN as combine makes them.
+ */
 export function magmaxPlan(): GpuPlan {
   return {
     granularity: 'element',
     outputs: () => 1,
+    fused: (p) => ({
+      kernel: new LinearMergeKernel(p.ctx, 'magmax_output'),
+      coeffs: (t) => {
+        const c = p.coeffs('lambda', t.name);
+        return c.every(Number.isFinite) ? c : null;
+      },
+    }),
     async emit(p, c, out) {
       magmaxSelect(p.ctx, c.stack, p.tasks, c.count);
       combine(p.ctx, c.stack, p.tasks, c.count, p.coeffs('lambda', c.tensor.name), out[0]!);

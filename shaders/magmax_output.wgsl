@@ -1,0 +1,100 @@
+// magmax_output: the whole output of MagMax for one chunk, straight from the raw model bytes, in one pass (host:
+// LinearMergeKernel in src/engine/gpu/kernels.ts with this shader; twin: reference/linearMerge.ts magmaxOutputRef):
+//   tau_t = decode(model t) - theta0                        (decode_stack)
+//   w     = the last model of largest magnitude bits |tau_t|  (magmax_select: ">=", so later models win ties, and NaN,
+//                                                          whose magnitude bits are the largest, wins its column)
+//   delta = sum_t coeff_t * (t == w ? tau_t : +0)            (combine: f32 from +0 in model order)
+//   out   = encode(theta0 + delta)                          (pack_add)
+// bit for bit, plus linear_merge's per-thread partial sums of squares of theta0, each tau_t and delta. The losers'
+// products are +-0 when every coefficient is finite (the host sends tensors with a non-finite one through the stack
+// path), so combine's sum is +0 + coeff_w * tau_w, the winner's product rounded on its own: the walk keeps that
+// product for the current winner and never adds.
+//
+// Pipeline constants, bindings and dispatch: as linear_merge (same uniform Params, same partials layout).
+
+// uses: _raw_block
+// uses: _coeffs
+
+override BASE_DTYPE: u32 = DTYPE_F32;
+override MODEL_DTYPE: u32 = DTYPE_F32;
+override OUT_DTYPE: u32 = DTYPE_F32;
+override NORMS: bool = true;
+override SAME_COEFF: bool = false;
+
+const MAX_COEFF_VEC4S: u32 = 256u;
+
+struct Params {
+  numel: u32,
+  tasks: u32,
+  threads: u32,
+  zero: u32,
+  model_first: u32,
+  model_stride: u32,
+  coeffs: array<vec4<f32>, MAX_COEFF_VEC4S>,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> inputs: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read_write> out: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read_write> partials: array<f32>;
+
+// One quad's winner so far: its magnitude bits and its coefficient * tau product.
+struct Best { mag: vec4<u32>, term: vec4<f32> }
+
+fn keep_best(b: Best, tau: vec4<f32>, coeff: f32, zero: u32) -> Best {
+  let mag = bitcast<vec4<u32>>(tau) & vec4<u32>(0x7fffffffu);
+  let up = mag >= b.mag;
+  return Best(select(b.mag, mag, up), select(b.term, unfused4(coeff * tau, zero), up));
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(
+  @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let k = flat_index(wg, nwg, lid);
+  let threads = params.threads;
+  if (k >= threads) {
+    return;
+  }
+  let zero = params.zero;
+  let first = first_coeff();
+  let theta = load_block(0u, k, BASE_DTYPE);
+  // Model 0 is the first winner of every column (magnitude bits >= 0 always hold).
+  let u0 = vec4<u32>(0u);
+  let z4 = vec4<f32>(0.0);
+  var ba = Best(u0, z4);
+  var bb = Best(u0, z4);
+  var bc = Best(u0, z4);
+  var bd = Best(u0, z4);
+  for (var t = 0u; t < params.tasks; t++) {
+    let tau = tau_block(t, k, theta);
+    let coeff = coeff_of(t, first);
+    ba = keep_best(ba, tau.a, coeff, zero);
+    bb = keep_best(bb, tau.b, coeff, zero);
+    bc = keep_best(bc, tau.c, coeff, zero);
+    bd = keep_best(bd, tau.d, coeff, zero);
+    if (NORMS) {
+      partials[(t + 1u) * threads + k] = sum_sq(tau);
+    }
+  }
+  // combine's running sum starts at +0 (so a -0 product gives +0). The +0 comes from the uniform `zero`: a constant
+  // 0.0 + x may be folded to x by a shader compiler (SwiftShader's is one), which would keep the -0.
+  let pz = vec4<f32>(bitcast<f32>(zero));
+  let delta = F4(pz + ba.term, pz + bb.term, pz + bc.term, pz + bd.term);
+  let merged = F4(theta.a + delta.a, theta.b + delta.b, theta.c + delta.c, theta.d + delta.d);
+  if (OUT_DTYPE == DTYPE_F32) {
+    out[4u * k] = canonical4(merged.a);
+    out[4u * k + 1u] = canonical4(merged.b);
+    out[4u * k + 2u] = canonical4(merged.c);
+    out[4u * k + 3u] = canonical4(merged.d);
+  } else {
+    out[2u * k] = encode16x8(merged.a, merged.b, OUT_DTYPE);
+    out[2u * k + 1u] = encode16x8(merged.c, merged.d, OUT_DTYPE);
+  }
+  if (NORMS) {
+    partials[k] = sum_sq(theta);
+    partials[(params.tasks + 1u) * threads + k] = sum_sq(delta);
+  }
+}
