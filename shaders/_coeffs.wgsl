@@ -1,8 +1,8 @@
 // _coeffs.wgsl: a part, not a kernel (see _raw_block.wgsl for how parts are loaded). For the fused output kernels
-// (linear_merge, ties_output), whose uniform `params` ends in `coeffs: array<vec4<f32>, ...>` with model r's
-// coefficient at coeffs[r / 4][r % 4]. Such a kernel declares the pipeline constant SAME_COEFF (true when the host
-// found every coefficient bit for bit equal), reads `first_coeff()` once before its loop over the models, and takes
-// `coeff_of(r, first)` per model.
+// (linear_merge, magmax_output, ties_output), whose uniform `params` ends in `coeffs: array<vec4<f32>, ...>` with
+// model r's coefficient at coeffs[r / 4][r % 4]. Such a kernel declares the pipeline constant SAME_COEFF (true when
+// the host found every coefficient bit for bit equal), reads `first_coeff()` once before its loop over the models,
+// and takes `coeff_of(r, first)` per model.
 //
 // Why not coeffs[r >> 2u][r & 3u] per model: a CPU-emulated device runs each lane on its own, so that uniform load
 // with a dynamic component is four lookups per lane; with one coefficient read outside the loop, Task Arithmetic's

@@ -1,6 +1,6 @@
 // _raw_block.wgsl: a part, not a kernel. The loader (src/engine/gpu/shaders.ts) puts it after common.wgsl in front of
 // the kernels that read a chunk's raw model bytes in blocks of sixteen elements (a line `// uses: _raw_block`):
-// linear_merge, ties_scan, ties_output. Such a kernel declares
+// linear_merge, magmax_output, ties_scan, ties_output. Such a kernel declares
 //   `inputs: array<vec4<u32>>` (the raw segments, theta0 from vec4 0, model r from params.model_first +
 //   r * params.model_stride, each padded to whole blocks), `params` with those two fields, and MODEL_DTYPE.
 

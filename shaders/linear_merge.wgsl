@@ -4,6 +4,7 @@
 // with the f32 operations of unpack + task_vector + combine + pack_add in their order (so the result is bit for bit
 // theirs), plus per-thread partial sums of squares of theta0, each tau_t and delta for the report's norms.
 //
+// The constants, Params and bindings below are declared in _linear_io.wgsl (shared with magmax_output).
 // Pipeline constants (the host builds one pipeline per combination, so no dtype test runs per element):
 //   BASE_DTYPE, MODEL_DTYPE, OUT_DTYPE   DTYPE_F32 / DTYPE_F16 / DTYPE_BF16 (every model in MODEL_DTYPE)
 //   NORMS                                whether to write the partials
@@ -23,31 +24,9 @@
 // vec4 code like this near their copy bandwidth; per-element branches or barriers would cost several times more.
 
 // uses: _raw_block
+// uses: _linear_io
 // uses: _coeffs
-
-override BASE_DTYPE: u32 = DTYPE_F32;
-override MODEL_DTYPE: u32 = DTYPE_F32;
-override OUT_DTYPE: u32 = DTYPE_F32;
-override NORMS: bool = true;
-override SAME_COEFF: bool = false;
-
-const BLOCK: u32 = 16u;
-const MAX_COEFF_VEC4S: u32 = 256u;
-
-struct Params {
-  numel: u32,
-  tasks: u32,
-  threads: u32,
-  zero: u32,
-  model_first: u32,
-  model_stride: u32,
-  coeffs: array<vec4<f32>, MAX_COEFF_VEC4S>,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> inputs: array<vec4<u32>>;
-@group(0) @binding(2) var<storage, read_write> out: array<vec4<u32>>;
-@group(0) @binding(3) var<storage, read_write> partials: array<f32>;
+// uses: _fused_out
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(
@@ -76,15 +55,7 @@ fn main(
     }
   }
   let merged = F4(theta.a + acc.a, theta.b + acc.b, theta.c + acc.c, theta.d + acc.d);
-  if (OUT_DTYPE == DTYPE_F32) {
-    out[4u * k] = canonical4(merged.a);
-    out[4u * k + 1u] = canonical4(merged.b);
-    out[4u * k + 2u] = canonical4(merged.c);
-    out[4u * k + 3u] = canonical4(merged.d);
-  } else {
-    out[2u * k] = encode16x8(merged.a, merged.b, OUT_DTYPE);
-    out[2u * k + 1u] = encode16x8(merged.c, merged.d, OUT_DTYPE);
-  }
+  store_block(k, merged);
   if (NORMS) {
     partials[k] = sum_sq(theta);
     partials[(params.tasks + 1u) * threads + k] = sum_sq(acc);

@@ -10,33 +10,12 @@
 // path), so combine's sum is +0 + coeff_w * tau_w, the winner's product rounded on its own: the walk keeps that
 // product for the current winner and never adds.
 //
-// Pipeline constants, bindings and dispatch: as linear_merge (same uniform Params, same partials layout).
+// Pipeline constants, bindings and dispatch: as linear_merge (declared in _linear_io.wgsl; same partials layout).
 
 // uses: _raw_block
+// uses: _linear_io
 // uses: _coeffs
-
-override BASE_DTYPE: u32 = DTYPE_F32;
-override MODEL_DTYPE: u32 = DTYPE_F32;
-override OUT_DTYPE: u32 = DTYPE_F32;
-override NORMS: bool = true;
-override SAME_COEFF: bool = false;
-
-const MAX_COEFF_VEC4S: u32 = 256u;
-
-struct Params {
-  numel: u32,
-  tasks: u32,
-  threads: u32,
-  zero: u32,
-  model_first: u32,
-  model_stride: u32,
-  coeffs: array<vec4<f32>, MAX_COEFF_VEC4S>,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> inputs: array<vec4<u32>>;
-@group(0) @binding(2) var<storage, read_write> out: array<vec4<u32>>;
-@group(0) @binding(3) var<storage, read_write> partials: array<f32>;
+// uses: _fused_out
 
 // One quad's winner so far: its magnitude bits and its coefficient * tau product.
 struct Best { mag: vec4<u32>, term: vec4<f32> }
@@ -84,15 +63,7 @@ fn main(
   let pz = vec4<f32>(bitcast<f32>(zero));
   let delta = F4(pz + ba.term, pz + bb.term, pz + bc.term, pz + bd.term);
   let merged = F4(theta.a + delta.a, theta.b + delta.b, theta.c + delta.c, theta.d + delta.d);
-  if (OUT_DTYPE == DTYPE_F32) {
-    out[4u * k] = canonical4(merged.a);
-    out[4u * k + 1u] = canonical4(merged.b);
-    out[4u * k + 2u] = canonical4(merged.c);
-    out[4u * k + 3u] = canonical4(merged.d);
-  } else {
-    out[2u * k] = encode16x8(merged.a, merged.b, OUT_DTYPE);
-    out[2u * k + 1u] = encode16x8(merged.c, merged.d, OUT_DTYPE);
-  }
+  store_block(k, merged);
   if (NORMS) {
     partials[k] = sum_sq(theta);
     partials[(params.tasks + 1u) * threads + k] = sum_sq(delta);

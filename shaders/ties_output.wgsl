@@ -33,6 +33,7 @@
 
 // uses: _raw_block
 // uses: _coeffs
+// uses: _fused_out
 
 override BASE_DTYPE: u32 = DTYPE_F32;
 override MODEL_DTYPE: u32 = DTYPE_F32;
@@ -240,15 +241,7 @@ fn main(
     acc = F4(pick(gamma.a, sa.pos, sa.neg), pick(gamma.b, sb.pos, sb.neg), pick(gamma.c, sc.pos, sc.neg), pick(gamma.d, sd.pos, sd.neg));
   }
   let merged = F4(theta.a + acc.a, theta.b + acc.b, theta.c + acc.c, theta.d + acc.d);
-  if (OUT_DTYPE == DTYPE_F32) {
-    out[4u * k] = canonical4(merged.a);
-    out[4u * k + 1u] = canonical4(merged.b);
-    out[4u * k + 2u] = canonical4(merged.c);
-    out[4u * k + 3u] = canonical4(merged.d);
-  } else {
-    out[2u * k] = encode16x8(merged.a, merged.b, OUT_DTYPE);
-    out[2u * k + 1u] = encode16x8(merged.c, merged.d, OUT_DTYPE);
-  }
+  store_block(k, merged);
   if (NORMS) {
     partials[k] = sum_sq(theta);
     partials[(tasks + 1u) * threads + k] = sum_sq(acc);

@@ -1,0 +1,26 @@
+// _linear_io.wgsl: a part, not a kernel (see _raw_block.wgsl for how parts are loaded). The interface of
+// linear_merge, which magmax_output shares so that one host launcher (LinearMergeKernel in src/engine/gpu/kernels.ts)
+// drives both: their pipeline constants, uniform Params and bindings (documented in linear_merge.wgsl's header).
+
+override BASE_DTYPE: u32 = DTYPE_F32;
+override MODEL_DTYPE: u32 = DTYPE_F32;
+override OUT_DTYPE: u32 = DTYPE_F32;
+override NORMS: bool = true;
+override SAME_COEFF: bool = false;
+
+const MAX_COEFF_VEC4S: u32 = 256u;
+
+struct Params {
+  numel: u32,
+  tasks: u32,
+  threads: u32,
+  zero: u32,
+  model_first: u32,
+  model_stride: u32,
+  coeffs: array<vec4<f32>, MAX_COEFF_VEC4S>,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> inputs: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read_write> out: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read_write> partials: array<f32>;
