@@ -1,6 +1,7 @@
 // _linear_io.wgsl: a part, not a kernel (see _raw_block.wgsl for how parts are loaded). The interface of
-// linear_merge, which magmax_output shares so that one host launcher (LinearMergeKernel in src/engine/gpu/kernels.ts)
-// drives both: their pipeline constants, uniform Params and bindings (documented in linear_merge.wgsl's header).
+// linear_merge, which magmax_output and dare_output share so that one host launcher (LinearMergeKernel in
+// src/engine/gpu/kernels.ts) drives all three: their pipeline constants, uniform Params and bindings (documented in
+// linear_merge.wgsl's header). element_offset, p, scale and keys are dare_output's (see its header).
 
 override BASE_DTYPE: u32 = DTYPE_F32;
 override MODEL_DTYPE: u32 = DTYPE_F32;
@@ -17,7 +18,14 @@ struct Params {
   zero: u32,
   model_first: u32,
   model_stride: u32,
+  element_offset: u32,
+  p: f32,
+  scale: f32,
+  unused0: u32,
+  unused1: u32,
+  unused2: u32,
   coeffs: array<vec4<f32>, MAX_COEFF_VEC4S>,
+  keys: array<vec4<u32>, MAX_COEFF_VEC4S>,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

@@ -45,6 +45,17 @@ fn rng_uniform(key: u32, index: u32) -> f32 {
   return f32(rng_u32(key, index) >> 8u) * 5.9604644775390625e-8;
 }
 
+// rng_uniform of four indices at once (the same values: pcg_hash on each lane).
+fn pcg_hash4(input: vec4<u32>) -> vec4<u32> {
+  let state = input * 747796405u + vec4<u32>(2891336453u);
+  let word = ((state >> ((state >> vec4<u32>(28u)) + vec4<u32>(4u))) ^ state) * 277803737u;
+  return (word >> vec4<u32>(22u)) ^ word;
+}
+
+fn rng_uniform4(key: u32, index: vec4<u32>) -> vec4<f32> {
+  return vec4<f32>(pcg_hash4(pcg_hash4(index) ^ vec4<u32>(key)) >> vec4<u32>(8u)) * 5.9604644775390625e-8;
+}
+
 // ---- exact f32 rounding ----
 
 // x as a separately rounded f32. WGSL lets compilers contract a * b + c into one fused multiply-add, which

@@ -10,7 +10,8 @@
 //   NORMS                                whether to write the partials
 //   SAME_COEFF                           every coefficient is the same (read once: _coeffs.wgsl)
 // Bindings (group 0):
-//   0  params    uniform { numel, tasks, threads, zero, model_first, model_stride, coeffs: array<vec4<f32>, MAX/4> }
+//   0  params    uniform { numel, tasks, threads, zero, model_first, model_stride, (dare_output's element_offset, p,
+//                scale), three unused, coeffs: array<vec4<f32>, MAX/4>, (dare_output's keys) }
 //                zero is always 0 (`unfused`); coeffs[t / 4][t % 4] is model t's coefficient
 //   1  inputs    storage, read        array<vec4<u32>>  raw bytes: theta0 from vec4 0, model t (0-based) from vec4
 //                                                       model_first + t * model_stride; every segment is zero-padded

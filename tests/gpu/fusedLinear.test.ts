@@ -14,8 +14,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/gpu/device';
-import { decodeStack, foldLinearPartials, LinearMergeKernel, linearMergeOutBytes, linearMergeThreads, readBuffer, sameCoefficients, type RawDType } from '../../src/engine/gpu/kernels';
-import { decodeStackRef, linearMergeRef, magmaxOutputRef, type RawInput } from '../../src/engine/reference/linearMerge';
+import { decodeStack, foldLinearPartials, LinearMergeKernel, type DareTensorDrop, linearMergeOutBytes, linearMergeThreads, readBuffer, sameCoefficients, type RawDType } from '../../src/engine/gpu/kernels';
+import { dareOutputRef, decodeStackRef, linearMergeRef, magmaxOutputRef, type RawInput } from '../../src/engine/reference/linearMerge';
 import { rngKey, rngUniform } from '../../src/engine/rng';
 import { DTYPE_BYTES } from '../../src/engine/types';
 import { releaseTestContext, testContext, testUsage } from '../helpers/gpu';
@@ -26,21 +26,31 @@ const NORM_RTOL = 1e-5;
 let ctx: GpuContext;
 let kernel: LinearMergeKernel;
 let magmax: LinearMergeKernel;
+let dare: LinearMergeKernel;
+/** What dare_output's test kernel drops (every tensor alike), and where the chunk starts in its tensor. */
+let drop: DareTensorDrop & { elementOffset: number } = { keys: new Uint32Array(0), p: 0, scale: 1, elementOffset: 0 };
 beforeAll(async () => {
   ctx = await testContext();
   kernel = new LinearMergeKernel(ctx);
   magmax = new LinearMergeKernel(ctx, 'magmax_output');
+  dare = new LinearMergeKernel(ctx, 'dare_output', () => drop);
 });
 afterAll(async () => {
   kernel.destroy();
   magmax.destroy();
+  dare.destroy();
   await releaseTestContext();
 });
 
 /** The fused kernel a test runs, and its twin. */
-type Shader = 'linear_merge' | 'magmax_output';
-const kernelOf = (shader: Shader) => (shader === 'linear_merge' ? kernel : magmax);
-const twinOf = (shader: Shader) => (shader === 'linear_merge' ? linearMergeRef : magmaxOutputRef);
+type Shader = 'linear_merge' | 'magmax_output' | 'dare_output';
+const kernelOf = (shader: Shader) => ({ linear_merge: kernel, magmax_output: magmax, dare_output: dare })[shader];
+const twinOf = (shader: Shader) =>
+  shader === 'dare_output'
+    ? (inputs: readonly RawInput[], numel: number, coeffs: ArrayLike<number>, outDtype: RawDType, mode?: { flushSubnormals?: boolean }) => dareOutputRef(inputs, numel, coeffs, drop, outDtype, mode)
+    : shader === 'linear_merge'
+      ? linearMergeRef
+      : magmaxOutputRef;
 
 async function runGpu(inputs: readonly RawInput[], numel: number, coeffs: Float32Array, outDtype: RawDType, shader: Shader = 'linear_merge') {
   const { bytes, segments } = pack(inputs, numel);
@@ -52,7 +62,7 @@ async function runGpu(inputs: readonly RawInput[], numel: number, coeffs: Float3
   try {
     await ctx.scoped('linear_merge', () => {
       const encoder = ctx.device.createCommandEncoder();
-      kernelOf(shader).encode(encoder, { inputs: inBuf, segments, numel, coeffs, outDtype, out, partials });
+      kernelOf(shader).encode(encoder, { inputs: inBuf, segments, numel, coeffs, outDtype, out, partials, chunk: { name: 'w', shape: [numel], start: drop.elementOffset } });
       ctx.device.queue.submit([encoder.finish()]);
     });
     const outBytes = await readBuffer(ctx, out, numel * DTYPE_BYTES[outDtype]);
@@ -197,6 +207,47 @@ describe('magmax_output', () => {
     for (const dtype of ['F32', 'BF16'] as const) {
       await check(`edges in ${dtype}`, [input(a, dtype), input(b, dtype), input(b.slice().reverse(), dtype)], n, Float32Array.from([0.5, -3]), 'F32', 'magmax_output');
     }
+  });
+});
+
+describe('dare_output', () => {
+  const keysFor = (seed: number, tasks: number) => Uint32Array.from({ length: tasks }, (_, t) => rngKey(seed, t, 12345));
+
+  it('matches the twin for 1, 8 and 20 models, with and without rescaling, at chunk offsets, every dtype', async () => {
+    for (const [tasks, numel, dtype, p, scale, elementOffset] of [
+      [1, 37, 'F32', 0.5, 2, 0],
+      [8, 1001, 'F32', 0.5, 2, 4096],
+      [8, 1001, 'F32', 0.3, 1, 77],
+      [20, 16 * 5 + 3, 'F32', 0.9, 10, 2 ** 31],
+      [3, 515, 'F16', 0.6, 2.5, 1000],
+      [3, 515, 'BF16', 0.6, 1, 3],
+      [4, 200, 'F32', 0, 1, 0],
+    ] as const) {
+      drop = { keys: keysFor(tasks + numel, tasks), p, scale, elementOffset };
+      const base = randomValues(tasks * 13 + numel, numel);
+      const inputs = [input(base, dtype), ...Array.from({ length: tasks }, (_, t) => input(randomValues(500 + t, numel, base), dtype))];
+      for (const out of ['F32', 'BF16'] as const) await check(`${tasks} ${dtype} models x ${numel}, p ${p}, scale ${scale}, offset ${elementOffset}, out ${out}`, inputs, numel, coefficients(tasks + 5, tasks), out, 'dare_output');
+      await check(`${tasks} ${dtype} models x ${numel}, one coefficient`, inputs, numel, new Float32Array(tasks).fill(0.3), 'F32', 'dare_output');
+    }
+  });
+
+  it('carries NaN, infinities and -0 like the twin', async () => {
+    const n = EDGES.length ** 2;
+    const a = new Float32Array(n);
+    const b = new Float32Array(n);
+    EDGES.forEach((x, i) => EDGES.forEach((y, k) => ((a[i * EDGES.length + k] = x), (b[i * EDGES.length + k] = y))));
+    drop = { keys: keysFor(3, 2), p: 0.4, scale: 1 / 0.6, elementOffset: 16 };
+    await check('edges', [input(a, 'F32'), input(b, 'F32'), input(b.slice().reverse(), 'F32')], n, Float32Array.from([0.5, -3]), 'F32', 'dare_output');
+    const negZero = new Float32Array(16).fill(-0);
+    drop = { keys: keysFor(4, 1), p: 0.5, scale: 2, elementOffset: 0 };
+    await check('theta0 -0, tau +0', [input(negZero, 'F32'), input(negZero, 'F32')], 16, Float32Array.from([-0.5]), 'F32', 'dare_output');
+  });
+
+  it('needs the chunk it merges (the mask is keyed by tensor and element)', () => {
+    const encoder = ctx.device.createCommandEncoder();
+    const buf = ctx.createBuffer('inputs', 1024, testUsage());
+    expect(() => dare.encode(encoder, { inputs: buf, segments: [{ offset: 0, dtype: 'F32' }, { offset: 64, dtype: 'F32' }], numel: 16, coeffs: new Float32Array([1]), outDtype: 'F32', out: buf, partials: null })).toThrow(/dare_output: needs the chunk/);
+    ctx.destroyBuffer(buf);
   });
 });
 

@@ -1,13 +1,14 @@
 /**
  * CPU twins of the kernels that read raw model bytes for a whole chunk at once: decode_stack (theta0 and the
- * task-vector stack), linear_merge (the output of a linear merge) and magmax_output (MagMax's). Each is the
- * composition of the twins of unpack, task_vector, (magmax_select,) combine and pack_add (reference/kernels.ts,
+ * task-vector stack), linear_merge (the output of a linear merge), magmax_output (MagMax's) and dare_output (DARE then
+ * Task Arithmetic). Each is the composition of the twins of unpack, task_vector, (magmax_select or dare_drop,)
+ * combine and pack_add (reference/kernels.ts,
  * reference/mergeKernels.ts), which the fused kernels reproduce bit for bit; the fused kernels' twins add the report's
  * squared norms of theta0, each tau_t and the f32 delta, summed in float64.
  */
 import type { RawDType } from '../gpu/kernels';
 import { combineRef, packAddRef, taskVectorRef, unpackRef, type F32Mode } from './kernels';
-import { magmaxSelectRef } from './mergeKernels';
+import { dareDropRef, magmaxSelectRef } from './mergeKernels';
 
 /** One raw input: its little-endian bytes and encoding. */
 export interface RawInput {
@@ -61,6 +62,26 @@ export function magmaxOutputRef(inputs: readonly RawInput[], numel: number, coef
   const { base, stack } = decodeStackRef(inputs, numel, mode);
   const tvSq = Float64Array.from({ length: tasks }, (_, t) => sumSq(stack, t * numel, (t + 1) * numel));
   magmaxSelectRef(stack, tasks, numel);
+  const delta = combineRef(stack, tasks, numel, coeffs, mode);
+  return { bytes: packAddRef(base, delta, numel, outDtype, mode), baseSq: sumSq(base), tvSq, deltaSq: sumSq(delta) };
+}
+
+/**
+ * Twin of dare_output: decode_stack, dare_drop (model t keeps entry j where rngUniform(keys[t], elementOffset + j) >= p,
+ * times scale), combine with `coeffs`, pack_add; the norms are those of the task vectors before the drop.
+ */
+export function dareOutputRef(
+  inputs: readonly RawInput[],
+  numel: number,
+  coeffs: ArrayLike<number>,
+  drop: { keys: Uint32Array; elementOffset: number; p: number; scale: number },
+  outDtype: RawDType,
+  mode?: F32Mode,
+): LinearMergeResult {
+  const tasks = inputs.length - 1;
+  const { base, stack } = decodeStackRef(inputs, numel, mode);
+  const tvSq = Float64Array.from({ length: tasks }, (_, t) => sumSq(stack, t * numel, (t + 1) * numel));
+  dareDropRef(stack, tasks, numel, drop);
   const delta = combineRef(stack, tasks, numel, coeffs, mode);
   return { bytes: packAddRef(base, delta, numel, outDtype, mode), baseSq: sumSq(base), tvSq, deltaSq: sumSq(delta) };
 }

@@ -3,7 +3,7 @@
  * (counter-based RNG keyed by seed, task and tensor name, so masks are identical on CPU and GPU and across chunkings),
  * kept entries are rescaled by 1/(1-p), then Task Arithmetic or TIES (whose trim still applies after the drop).
  */
-import { combine } from '../../gpu/kernels';
+import { combine, LinearMergeKernel, type DareTensorDrop } from '../../gpu/kernels';
 import { dareDrop } from '../../gpu/mergeKernels';
 import { isLinearWeight } from '../../reference/linearWeights';
 import { rngKey, stringId } from '../../rng';
@@ -11,16 +11,19 @@ import type { Chunk } from '../stream';
 import type { GpuPlan, PlanContext } from './plan';
 import { TiesStage, tiesSettingsOf, type StackTransform } from './ties';
 
+/** Tensor `name`'s drop: per-model RNG keys, rate and scale; null where `linear_only` leaves the tensor alone. */
+function tensorDrop(params: PlanContext['params'], tasks: number, name: string, shape: readonly number[]): DareTensorDrop | null {
+  if (params.linear_only && !isLinearWeight(name, shape)) return null;
+  const p = params.p as number;
+  const id = stringId(name);
+  return { keys: Uint32Array.from({ length: tasks }, (_, t) => rngKey(params.seed as number, t, id)), p, scale: params.rescale ? 1 / (1 - p) : 1 };
+}
+
 /** The drop as a stack transform (a no-op on tensors `linear_only` leaves alone). */
 export function dareTransform(params: PlanContext['params']): StackTransform {
-  const p = params.p as number;
-  const seed = params.seed as number;
-  const scale = params.rescale ? 1 / (1 - p) : 1;
   return (ctx: PlanContext, c: Chunk, stack: GPUBuffer) => {
-    if (params.linear_only && !isLinearWeight(c.tensor.name, c.tensor.shape)) return;
-    const id = stringId(c.tensor.name);
-    const keys = Uint32Array.from({ length: ctx.tasks }, (_, t) => rngKey(seed, t, id));
-    dareDrop(ctx.ctx, stack, ctx.tasks, c.count, { keys, elementOffset: c.start, p, scale });
+    const d = tensorDrop(params, ctx.tasks, c.tensor.name, c.tensor.shape);
+    if (d) dareDrop(ctx.ctx, stack, ctx.tasks, c.count, { ...d, elementOffset: c.start });
   };
 }
 
@@ -38,6 +41,14 @@ export function darePlan(): GpuPlan {
       }
     },
     beginTensor: async (p, t) => ties?.beginTensor(p, t),
+    // Then Task Arithmetic: one fused kernel per chunk (a tensor left alone drops nothing: p 0, scale 1).
+    fused: (p) =>
+      ties
+        ? null
+        : {
+            kernel: new LinearMergeKernel(p.ctx, 'dare_output', (name, shape) => tensorDrop(p.params, p.tasks, name, shape) ?? { keys: new Uint32Array(p.tasks), p: 0, scale: 1 }),
+            coeffs: (t) => p.coeffs('lambda', t.name),
+          },
     async emit(p, c, out) {
       if (ties) await ties.contributions(p, c);
       else drop!(p, c, c.stack);

@@ -196,7 +196,8 @@ export class FusedOutput {
     const partials = this.buffer('partials', partialBytes);
     const encoder = this.ctx.device.createCommandEncoder({ label: `fused output ${job.t.name}` });
     // No error scope per chunk (popping one waits on the device): runMerge scopes the whole output pass.
-    kernel.encode(encoder, { inputs: raw.buffer, segments: raw.segments, numel: count, coeffs: job.coeffs, outDtype: packDtype, out, partials });
+    const chunk = { name: job.t.name, shape: job.t.shape, start: job.start };
+    kernel.encode(encoder, { inputs: raw.buffer, segments: raw.segments, numel: count, coeffs: job.coeffs, outDtype: packDtype, out, partials, chunk });
     return this.reader.start(encoder, [
       { buffer: out, bytes: output ? count * (packDtype === 'F32' ? 4 : 2) : 0 },
       { buffer: partials, bytes: partialBytes },
