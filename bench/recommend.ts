@@ -20,14 +20,17 @@ const ADVICE: Record<string, string> = {
 /** Why a method costs much more than Task Arithmetic on the same models, and what to change. */
 const STACK_PATH =
   'It runs on the task-vector stack: decode_stack writes T f32 rows per chunk and its kernels read and write them again, a few passes over ' +
-  '4T bytes per element where the fused path (Task Arithmetic, TIES) reads the raw bytes once; a fused kernel for it would remove them.';
+  '4T bytes per element where the fused path (Task Arithmetic, MagMax, DARE, TIES) reads the raw bytes once; a fused kernel for it would remove them.';
 const METHOD_ADVICE: Record<string, string> = {
   breadcrumbs:
     'Its row band selects two ranks in every row of the last dimension (4 radix passes over the row): row_band_mask with a workgroup and barriers per ' +
     'row on GPUs, row_band_serial with a thread per row on CPU-emulated adapters. ' + STACK_PATH,
   consensus: STACK_PATH,
-  dare: STACK_PATH,
-  magmax: STACK_PATH,
+  dare:
+    'Without interference metrics DARE then Task Arithmetic is one fused kernel (dare_output); DARE then TIES, and any run with the metrics, ' +
+    'use the stack. ' +
+    STACK_PATH,
+  magmax: 'Without interference metrics MagMax is one fused kernel (magmax_output); with them it uses the stack. ' + STACK_PATH,
   model_stock:
     'beginTensor streams every tensor once more for its Gram matrix (gram kernel, a readback per chunk) before the output pass; the ratio ' +
     'needs that pass, but it can share the norms runMerge takes anyway and read its partials back once per tensor.',
