@@ -27,7 +27,7 @@ const METHOD_ADVICE: Record<string, string> = {
     'row on GPUs, row_band_serial with a thread per row on CPU-emulated adapters. ' + STACK_PATH,
   consensus: STACK_PATH,
   dare:
-    'Without interference metrics DARE then Task Arithmetic is one fused kernel (dare_output); DARE then TIES, and any run with the metrics, ' +
+    'Without interference metrics DARE then Task Arithmetic is one fused kernel (linear_merge with its DARE drop); DARE then TIES, and any run with the metrics, ' +
     'use the stack. ' +
     STACK_PATH,
   magmax: 'Without interference metrics MagMax is one fused kernel (magmax_output); with them it uses the stack. ' + STACK_PATH,

@@ -1,7 +1,7 @@
 // _linear_io.wgsl: a part, not a kernel (see _raw_block.wgsl for how parts are loaded). The interface of
-// linear_merge, which magmax_output and dare_output share so that one host launcher (LinearMergeKernel in
-// src/engine/gpu/kernels.ts) drives all three: their pipeline constants, uniform Params and bindings (documented in
-// linear_merge.wgsl's header). element_offset, p, scale and keys are dare_output's (see its header).
+// linear_merge, which magmax_output shares so that one host launcher (LinearMergeKernel in
+// src/engine/gpu/kernels.ts) drives both: their pipeline constants, uniform Params and bindings (documented in
+// linear_merge.wgsl's header). element_offset, p, scale and keys serve linear_merge's DARE drop (DROP).
 
 override BASE_DTYPE: u32 = DTYPE_F32;
 override MODEL_DTYPE: u32 = DTYPE_F32;

@@ -1,18 +1,28 @@
 // linear_merge: the whole output of a linear merge (Task Arithmetic, simple average, LiNeS on Task Arithmetic) for
 // one chunk, straight from the raw model bytes, in one pass:
-//   tau_t = decode(model t) - theta0,   delta = sum_t coeff_t * tau_t,   out = encode(theta0 + delta)
-// with the f32 operations of unpack + task_vector + combine + pack_add in their order (so the result is bit for bit
-// theirs), plus per-thread partial sums of squares of theta0, each tau_t and delta for the report's norms.
+//   tau_t = decode(model t) - theta0,   delta = sum_t coeff_t * c_t,   out = encode(theta0 + delta)
+// with c_t = tau_t, or with DROP (DARE, then Task Arithmetic) dare_drop's
+//   c_t = rng_uniform(key_t, element_offset + j) < p ? +0 : tau_t * scale   (tau_t itself when not SCALE)
+// where key_t = rngKey(seed, t, stringId(tensor)) and element_offset (the chunk's first element in its tensor) come
+// from the host per chunk, so the mask is dare_drop's whatever the chunking. The f32 operations are those of unpack +
+// task_vector + (dare_drop +) combine + pack_add in their order (so the result is bit for bit theirs), plus
+// per-thread partial sums of squares of theta0, each (undropped) tau_t and delta for the report's norms.
+// Twins: reference/linearMerge.ts linearMergeRef, dareOutputRef.
 //
-// The constants, Params and bindings below are declared in _linear_io.wgsl (shared with magmax_output).
+// The constants, Params and bindings below are declared in _linear_io.wgsl (shared with magmax_output), except DROP
+// and SCALE.
 // Pipeline constants (the host builds one pipeline per combination, so no dtype test runs per element):
 //   BASE_DTYPE, MODEL_DTYPE, OUT_DTYPE   DTYPE_F32 / DTYPE_F16 / DTYPE_BF16 (every model in MODEL_DTYPE)
 //   NORMS                                whether to write the partials
 //   SAME_COEFF                           every coefficient is the same (read once: _coeffs.wgsl)
+//   DROP                                 apply DARE's drop (false: the plain linear merge, no RNG work at all)
+//   SCALE                                with DROP, multiply kept entries by params.scale (false when scale is 1,
+//                                        which leaves them untouched as dare_drop does)
 // Bindings (group 0):
-//   0  params    uniform { numel, tasks, threads, zero, model_first, model_stride, (dare_output's element_offset, p,
-//                scale), three unused, coeffs: array<vec4<f32>, MAX/4>, (dare_output's keys) }
-//                zero is always 0 (`unfused`); coeffs[t / 4][t % 4] is model t's coefficient
+//   0  params    uniform { numel, tasks, threads, zero, model_first, model_stride, element_offset, p, scale, three
+//                unused, coeffs: array<vec4<f32>, MAX/4>, keys: array<vec4<u32>, MAX/4> }
+//                zero is always 0 (`unfused`); coeffs[t / 4][t % 4] is model t's coefficient, keys[t / 4][t % 4] its
+//                RNG key; element_offset, p, scale and keys are read only with DROP
 //   1  inputs    storage, read        array<vec4<u32>>  raw bytes: theta0 from vec4 0, model t (0-based) from vec4
 //                                                       model_first + t * model_stride; every segment is zero-padded
 //                                                       to a whole number of BLOCK-element blocks
@@ -29,6 +39,25 @@
 // uses: _coeffs
 // uses: _fused_out
 
+override DROP: bool = false;
+override SCALE: bool = true;
+
+// Model r's RNG key (selects, not a dynamic component: see _coeffs.wgsl).
+fn key_of(r: u32) -> u32 {
+  let v = params.keys[r >> 2u];
+  let j = r & 3u;
+  return select(select(v.z, v.w, j == 3u), select(v.x, v.y, j == 1u), j < 2u);
+}
+
+// One quad's contribution c_t: tau itself, or with DROP dropped lanes +0 and kept ones scaled.
+fn contribution(tau: vec4<f32>, key: u32, index: vec4<u32>) -> vec4<f32> {
+  if (!DROP) {
+    return tau;
+  }
+  let kept = select(tau, tau * params.scale, SCALE);
+  return select(kept, vec4<f32>(0.0), rng_uniform4(key, index) < vec4<f32>(params.p));
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(
   @builtin(workgroup_id) wg: vec3<u32>,
@@ -43,14 +72,19 @@ fn main(
   let zero = params.zero;
   let first = first_coeff();
   let theta = load_block(0u, k, BASE_DTYPE);
+  let index = vec4<u32>(params.element_offset + 16u * k) + vec4<u32>(0u, 1u, 2u, 3u);
   var acc = F4(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
   for (var t = 0u; t < params.tasks; t++) {
     let tau = tau_block(t, k, theta);
     let coeff = coeff_of(t, first);
-    acc.a += unfused4(coeff * tau.a, zero);
-    acc.b += unfused4(coeff * tau.b, zero);
-    acc.c += unfused4(coeff * tau.c, zero);
-    acc.d += unfused4(coeff * tau.d, zero);
+    var key = 0u;
+    if (DROP) {
+      key = key_of(t);
+    }
+    acc.a += unfused4(coeff * contribution(tau.a, key, index), zero);
+    acc.b += unfused4(coeff * contribution(tau.b, key, index + vec4<u32>(4u)), zero);
+    acc.c += unfused4(coeff * contribution(tau.c, key, index + vec4<u32>(8u)), zero);
+    acc.d += unfused4(coeff * contribution(tau.d, key, index + vec4<u32>(12u)), zero);
     if (NORMS) {
       partials[(t + 1u) * threads + k] = sum_sq(tau);
     }

@@ -27,13 +27,13 @@ let ctx: GpuContext;
 let kernel: LinearMergeKernel;
 let magmax: LinearMergeKernel;
 let dare: LinearMergeKernel;
-/** What dare_output's test kernel drops (every tensor alike), and where the chunk starts in its tensor. */
+/** What the DARE test kernel drops (every tensor alike), and where the chunk starts in its tensor. */
 let drop: DareTensorDrop & { elementOffset: number } = { keys: new Uint32Array(0), p: 0, scale: 1, elementOffset: 0 };
 beforeAll(async () => {
   ctx = await testContext();
   kernel = new LinearMergeKernel(ctx);
   magmax = new LinearMergeKernel(ctx, 'magmax_output');
-  dare = new LinearMergeKernel(ctx, 'dare_output', () => drop);
+  dare = new LinearMergeKernel(ctx, 'linear_merge', () => drop);
 });
 afterAll(async () => {
   kernel.destroy();
@@ -43,10 +43,10 @@ afterAll(async () => {
 });
 
 /** The fused kernel a test runs, and its twin. */
-type Shader = 'linear_merge' | 'magmax_output' | 'dare_output';
-const kernelOf = (shader: Shader) => ({ linear_merge: kernel, magmax_output: magmax, dare_output: dare })[shader];
+type Shader = 'linear_merge' | 'magmax_output' | 'linear_merge with DARE';
+const kernelOf = (shader: Shader) => ({ linear_merge: kernel, magmax_output: magmax, 'linear_merge with DARE': dare })[shader];
 const twinOf = (shader: Shader) =>
-  shader === 'dare_output'
+  shader === 'linear_merge with DARE'
     ? (inputs: readonly RawInput[], numel: number, coeffs: ArrayLike<number>, outDtype: RawDType, mode?: { flushSubnormals?: boolean }) => dareOutputRef(inputs, numel, coeffs, drop, outDtype, mode)
     : shader === 'linear_merge'
       ? linearMergeRef
@@ -210,7 +210,7 @@ describe('magmax_output', () => {
   });
 });
 
-describe('dare_output', () => {
+describe('linear_merge with a DARE drop', () => {
   const keysFor = (seed: number, tasks: number) => Uint32Array.from({ length: tasks }, (_, t) => rngKey(seed, t, 12345));
 
   it('matches the twin for 1, 8 and 20 models, with and without rescaling, at chunk offsets, every dtype', async () => {
@@ -226,8 +226,8 @@ describe('dare_output', () => {
       drop = { keys: keysFor(tasks + numel, tasks), p, scale, elementOffset };
       const base = randomValues(tasks * 13 + numel, numel);
       const inputs = [input(base, dtype), ...Array.from({ length: tasks }, (_, t) => input(randomValues(500 + t, numel, base), dtype))];
-      for (const out of ['F32', 'BF16'] as const) await check(`${tasks} ${dtype} models x ${numel}, p ${p}, scale ${scale}, offset ${elementOffset}, out ${out}`, inputs, numel, coefficients(tasks + 5, tasks), out, 'dare_output');
-      await check(`${tasks} ${dtype} models x ${numel}, one coefficient`, inputs, numel, new Float32Array(tasks).fill(0.3), 'F32', 'dare_output');
+      for (const out of ['F32', 'BF16'] as const) await check(`${tasks} ${dtype} models x ${numel}, p ${p}, scale ${scale}, offset ${elementOffset}, out ${out}`, inputs, numel, coefficients(tasks + 5, tasks), out, 'linear_merge with DARE');
+      await check(`${tasks} ${dtype} models x ${numel}, one coefficient`, inputs, numel, new Float32Array(tasks).fill(0.3), 'F32', 'linear_merge with DARE');
     }
   });
 
@@ -237,16 +237,16 @@ describe('dare_output', () => {
     const b = new Float32Array(n);
     EDGES.forEach((x, i) => EDGES.forEach((y, k) => ((a[i * EDGES.length + k] = x), (b[i * EDGES.length + k] = y))));
     drop = { keys: keysFor(3, 2), p: 0.4, scale: 1 / 0.6, elementOffset: 16 };
-    await check('edges', [input(a, 'F32'), input(b, 'F32'), input(b.slice().reverse(), 'F32')], n, Float32Array.from([0.5, -3]), 'F32', 'dare_output');
+    await check('edges', [input(a, 'F32'), input(b, 'F32'), input(b.slice().reverse(), 'F32')], n, Float32Array.from([0.5, -3]), 'F32', 'linear_merge with DARE');
     const negZero = new Float32Array(16).fill(-0);
     drop = { keys: keysFor(4, 1), p: 0.5, scale: 2, elementOffset: 0 };
-    await check('theta0 -0, tau +0', [input(negZero, 'F32'), input(negZero, 'F32')], 16, Float32Array.from([-0.5]), 'F32', 'dare_output');
+    await check('theta0 -0, tau +0', [input(negZero, 'F32'), input(negZero, 'F32')], 16, Float32Array.from([-0.5]), 'F32', 'linear_merge with DARE');
   });
 
   it('needs the chunk it merges (the mask is keyed by tensor and element)', () => {
     const encoder = ctx.device.createCommandEncoder();
     const buf = ctx.createBuffer('inputs', 1024, testUsage());
-    expect(() => dare.encode(encoder, { inputs: buf, segments: [{ offset: 0, dtype: 'F32' }, { offset: 64, dtype: 'F32' }], numel: 16, coeffs: new Float32Array([1]), outDtype: 'F32', out: buf, partials: null })).toThrow(/dare_output: needs the chunk/);
+    expect(() => dare.encode(encoder, { inputs: buf, segments: [{ offset: 0, dtype: 'F32' }, { offset: 64, dtype: 'F32' }], numel: 16, coeffs: new Float32Array([1]), outDtype: 'F32', out: buf, partials: null })).toThrow(/linear_merge with DARE: needs the chunk/);
     ctx.destroyBuffer(buf);
   });
 });

@@ -218,7 +218,7 @@ export interface LinearMergeArgs {
   out: GPUBuffer;
   /** (T + 2) * linearMergeThreads(numel) f32 partial sums of squares (theta0, each tau_t, delta), or null to skip them. */
   partials: GPUBuffer | null;
-  /** Which tensor the chunk is and where it starts in it (for kernels keyed by tensor and element: dare_output). */
+  /** Which tensor the chunk is and where it starts in it (for kernels keyed by tensor and element: DARE's drop). */
   chunk?: { name: string; shape: readonly number[]; start: number };
 }
 
@@ -322,7 +322,7 @@ function decodeRows(
   launch(ctx, kernel, [a.numel, tasks, firstVec4, strideVec4, firstRow], bindings, itemGrid(groups, ctx.info.limits.maxComputeWorkgroupsPerDimension), { pipeline, encoder });
 }
 
-/** DARE's drop of one tensor (dare_output): one RNG key per model, the drop rate and the scale of the kept entries. */
+/** DARE's drop of one tensor (linear_merge's DROP): one RNG key per model, the drop rate and the scale of the kept entries. */
 export interface DareTensorDrop {
   keys: Uint32Array;
   p: number;
@@ -330,13 +330,14 @@ export interface DareTensorDrop {
 }
 
 /** The kernels with linear_merge's interface (shaders/_linear_io.wgsl). */
-export type LinearShader = 'linear_merge' | 'magmax_output' | 'dare_output';
+export type LinearShader = 'linear_merge' | 'magmax_output';
 
 /**
  * The fused linear merge (linear_merge.wgsl): out = encode(theta0 + sum_t coeffs[t] * (decode(model t) - theta0)),
  * computed exactly as unpack + task_vector + combine + pack_add compute it. With shader 'magmax_output', MagMax's
- * output (magmax_select before combine); with 'dare_output', DARE's (dare_drop before combine), for which `drop` gives
- * each tensor's keys, rate and scale and every chunk must say which tensor it is and where it starts. Holds its
+ * output (magmax_select before combine); with a `drop`, linear_merge gives DARE's (dare_drop before combine): `drop`
+ * gives each tensor's keys, rate and scale (null: the tensor is merged undropped, without the RNG work), and every
+ * chunk must say which tensor it is and where it starts. Holds its
  * parameter buffer, so a merge reuses it for every chunk (queue writes are ordered with submitted work, so one buffer
  * serves all chunks).
  */
@@ -349,9 +350,9 @@ export class LinearMergeKernel {
   constructor(
     private readonly ctx: GpuContext,
     private readonly shader: LinearShader = 'linear_merge',
-    private readonly drop?: (name: string, shape: readonly number[]) => DareTensorDrop,
+    private readonly drop?: (name: string, shape: readonly number[]) => DareTensorDrop | null,
   ) {
-    if ((shader === 'dare_output') !== (drop !== undefined)) throw new GpuError('validation', `${shader}: a drop is given with dare_output, and only then`);
+    if (drop && shader !== 'linear_merge') throw new GpuError('validation', `${shader}: only linear_merge applies a DARE drop`);
     this.params = ctx.createBuffer(`${shader} params`, LINEAR_PARAMS_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     try {
       this.none = ctx.createBuffer(`${shader} no partials`, 4, GPUBufferUsage.STORAGE);
@@ -364,7 +365,7 @@ export class LinearMergeKernel {
   /** Records the kernel into `encoder` (the caller submits). */
   encode(encoder: GPUCommandEncoder, a: LinearMergeArgs): void {
     const { ctx } = this;
-    const kernel = this.shader;
+    const kernel = this.label;
     const tasks = a.segments.length - 1;
     checkCount(kernel, 'numel', a.numel);
     if (tasks < 1 || tasks > LINEAR_MAX_TASKS || a.coeffs.length !== tasks) {
@@ -380,7 +381,7 @@ export class LinearMergeKernel {
       bind(ctx, kernel, a.out, linearMergeOutBytes(a.numel, a.outDtype)),
       a.partials ? bind(ctx, kernel, a.partials, (tasks + 2) * threads * F32_BYTES) : { buffer: this.none },
     ];
-    // Params: twelve 32-bit fields, the coefficient vec4s, then (dare_output) the key vec4s.
+    // Params: twelve 32-bit fields, the coefficient vec4s, then (with a drop) the key vec4s.
     const words = new Uint32Array(12 + (drop ? LINEAR_MAX_TASKS : 0) + 4 * Math.ceil(tasks / 4));
     words.set([a.numel, tasks, threads, 0, layout.firstVec4, layout.strideVec4, a.chunk?.start ?? 0]);
     new Float32Array(words.buffer).set([drop?.p ?? 0, drop?.scale ?? 1], 7);
@@ -388,22 +389,27 @@ export class LinearMergeKernel {
     if (drop) words.set(drop.keys, 12 + LINEAR_MAX_TASKS);
     ctx.device.queue.writeBuffer(this.params, 0, words);
     const constants: Record<string, number> = { BASE_DTYPE: DTYPE_CODE[a.segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[layout.model], OUT_DTYPE: DTYPE_CODE[a.outDtype], NORMS: a.partials ? 1 : 0, SAME_COEFF: sameCoefficients(a.coeffs) ? 1 : 0 };
-    if (drop) constants.SCALE = Math.fround(drop.scale) !== 1 ? 1 : 0;
+    if (this.shader === 'linear_merge') Object.assign(constants, { DROP: drop ? 1 : 0, SCALE: drop && Math.fround(drop.scale) !== 1 ? 1 : 0 });
     const pipeline = specialisedPipeline(ctx, this.shader, constants);
     encodeComputePass(ctx, encoder, kernel, pipeline, bindings, workgroupGrid(Math.ceil(threads / WORKGROUP_SIZE), ctx.info.limits.maxComputeWorkgroupsPerDimension));
   }
 
-  /** dare_output's drop for chunk `a` (checked), else null. */
+  /** What errors call the kernel. */
+  private get label(): string {
+    return this.drop ? 'linear_merge with DARE' : this.shader;
+  }
+
+  /** The DARE drop for chunk `a` (checked), else null. */
   private dropOf(a: LinearMergeArgs, tasks: number): DareTensorDrop | null {
     if (!this.drop) return null;
-    const kernel = this.shader;
+    const kernel = this.label;
     if (!a.chunk) throw new GpuError('validation', `${kernel}: needs the chunk's tensor and start (the drop mask is keyed by them)`);
     const { name, shape, start } = a.chunk;
     if (!Number.isInteger(start) || start < 0 || start + a.numel > 2 ** 32) {
       throw new GpuError('validation', `${kernel}: element offset ${start} + numel ${a.numel} must lie in 0..2^32`);
     }
     const d = this.drop(name, shape);
-    if (d.keys.length !== tasks) throw new GpuError('validation', `${kernel}: ${d.keys.length} RNG keys for ${tasks} models`);
+    if (d && d.keys.length !== tasks) throw new GpuError('validation', `${kernel}: ${d.keys.length} RNG keys for ${tasks} models`);
     return d;
   }
 

@@ -41,12 +41,12 @@ export function darePlan(): GpuPlan {
       }
     },
     beginTensor: async (p, t) => ties?.beginTensor(p, t),
-    // Then Task Arithmetic: one fused kernel per chunk (a tensor left alone drops nothing: p 0, scale 1).
+    // Then Task Arithmetic: one fused kernel per chunk (linear_merge with its drop; a tensor left alone merges plainly).
     fused: (p) =>
       ties
         ? null
         : {
-            kernel: new LinearMergeKernel(p.ctx, 'dare_output', (name, shape) => tensorDrop(p.params, p.tasks, name, shape) ?? { keys: new Uint32Array(p.tasks), p: 0, scale: 1 }),
+            kernel: new LinearMergeKernel(p.ctx, 'linear_merge', (name, shape) => tensorDrop(p.params, p.tasks, name, shape)),
             coeffs: (t) => p.coeffs('lambda', t.name),
           },
     async emit(p, c, out) {
