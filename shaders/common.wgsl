@@ -172,6 +172,12 @@ fn unfused4(x: vec4<f32>, zero: u32) -> vec4<f32> {
   return bitcast<vec4<f32>>(bitcast<vec4<u32>>(x) ^ vec4<u32>(zero));
 }
 
+// +0 + x, as a sum started at +0 adds its first term (so -0 becomes +0). The +0 comes from the uniform `zero`: a
+// shader compiler may fold a constant 0.0 + x to x (SwiftShader's does), which would keep a -0.
+fn from_zero4(x: vec4<f32>, zero: u32) -> vec4<f32> {
+  return vec4<f32>(bitcast<f32>(zero)) + x;
+}
+
 // Index, within a raw tensor read as vec4<u32>, of the vec4 that holds elements 4g .. 4g+3: an F32 vec4 holds
 // four elements, an F16/BF16 vec4 eight (elements 4g.. are its xy words for even g, its zw words for odd g).
 fn raw_vec4_index(g: u32, dtype: u32) -> u32 {

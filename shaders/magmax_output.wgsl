@@ -58,10 +58,8 @@ fn main(
       partials[(t + 1u) * threads + k] = sum_sq(tau);
     }
   }
-  // combine's running sum starts at +0 (so a -0 product gives +0). The +0 comes from the uniform `zero`: a constant
-  // 0.0 + x may be folded to x by a shader compiler (SwiftShader's is one), which would keep the -0.
-  let pz = vec4<f32>(bitcast<f32>(zero));
-  let delta = F4(pz + ba.term, pz + bb.term, pz + bc.term, pz + bd.term);
+  // combine's running sum starts at +0 (so a -0 product gives +0).
+  let delta = F4(from_zero4(ba.term, zero), from_zero4(bb.term, zero), from_zero4(bc.term, zero), from_zero4(bd.term, zero));
   let merged = F4(theta.a + delta.a, theta.b + delta.b, theta.c + delta.c, theta.d + delta.d);
   store_block(k, merged);
   if (NORMS) {

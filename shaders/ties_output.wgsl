@@ -217,10 +217,8 @@ fn main(
   let gamma = I4(ties_elect4(s.a, false, maj), ties_elect4(s.b, false, maj), ties_elect4(s.c, false, maj), ties_elect4(s.d, false, maj));
   var acc: F4;
   if (MODE == MODE_MAX) {
-    // combine adds the one kept product to +0 (so a -0 product gives +0). The +0 comes from the uniform `zero`: a
-    // constant 0.0 + x may be folded to x by a shader compiler (SwiftShader's is one), which would keep the -0.
-    let pz = vec4<f32>(bitcast<f32>(zero));
-    acc = F4(pz + pick(gamma.a, ba.pos, ba.neg), pz + pick(gamma.b, bb.pos, bb.neg), pz + pick(gamma.c, bc.pos, bc.neg), pz + pick(gamma.d, bd.pos, bd.neg));
+    // combine adds the one kept product to +0 (so a -0 product gives +0).
+    acc = F4(from_zero4(pick(gamma.a, ba.pos, ba.neg), zero), from_zero4(pick(gamma.b, bb.pos, bb.neg), zero), from_zero4(pick(gamma.c, bc.pos, bc.neg), zero), from_zero4(pick(gamma.d, bd.pos, bd.neg), zero));
   } else if (MODE == MODE_MEAN) {
     // Walk 2: the scaled entries of the elected side, in row order.
     let qa = mean_quad(gamma.a, np.a, nn.a);

@@ -1,10 +1,10 @@
 /**
  * CPU twins of the kernels that read raw model bytes for a whole chunk at once: decode_stack (theta0 and the
- * task-vector stack), linear_merge (the output of a linear merge), magmax_output (MagMax's) and dare_output (DARE then
- * Task Arithmetic). Each is the composition of the twins of unpack, task_vector, (magmax_select or dare_drop,)
- * combine and pack_add (reference/kernels.ts,
- * reference/mergeKernels.ts), which the fused kernels reproduce bit for bit; the fused kernels' twins add the report's
- * squared norms of theta0, each tau_t and the f32 delta, summed in float64.
+ * task-vector stack), linear_merge (the output of a linear merge, or with DROP of DARE then Task Arithmetic) and
+ * magmax_output (MagMax's). Each is the composition of the twins of unpack, task_vector, (dare_drop or magmax_select,)
+ * combine and pack_add (reference/kernels.ts, reference/mergeKernels.ts), which the fused kernels reproduce bit for
+ * bit; the fused kernels' twins add the report's squared norms of theta0, each tau_t and the f32 delta, summed in
+ * float64.
  */
 import type { RawDType } from '../gpu/kernels';
 import { combineRef, packAddRef, taskVectorRef, unpackRef, type F32Mode } from './kernels';
@@ -40,35 +40,43 @@ export function decodeStackRef(inputs: readonly RawInput[], numel: number, mode?
   return { base, stack };
 }
 
-/** theta0 = inputs[0], model t = inputs[1 + t]; delta = sum_t coeffs[t] * (model t - theta0) in f32, row order. */
-export function linearMergeRef(inputs: readonly RawInput[], numel: number, coeffs: ArrayLike<number>, outDtype: RawDType, mode?: F32Mode): LinearMergeResult {
-  const tasks = inputs.length - 1;
-  const { base, stack } = decodeStackRef(inputs, numel, mode);
-  const delta = combineRef(stack, tasks, numel, coeffs, mode);
-  return {
-    bytes: packAddRef(base, delta, numel, outDtype, mode),
-    baseSq: sumSq(base),
-    tvSq: Float64Array.from({ length: tasks }, (_, t) => sumSq(stack, t * numel, (t + 1) * numel)),
-    deltaSq: sumSq(delta),
-  };
-}
-
 /**
- * Twin of magmax_output: decode_stack, magmax_select (per column only the last model of largest |tau| bits keeps its
- * value), combine with `coeffs`, pack_add; the norms are those of the task vectors before the selection.
+ * The composition every fused output kernel's twin shares: decode_stack, then `contribute` (which turns the stack of
+ * task vectors into the contributions c_t in place, or leaves it), combine with `coeffs`, pack_add; the norms are
+ * those of theta0, of the task vectors before `contribute`, and of the f32 delta.
  */
-export function magmaxOutputRef(inputs: readonly RawInput[], numel: number, coeffs: ArrayLike<number>, outDtype: RawDType, mode?: F32Mode): LinearMergeResult {
+function fusedOutputRef(
+  inputs: readonly RawInput[],
+  numel: number,
+  coeffs: ArrayLike<number>,
+  outDtype: RawDType,
+  mode: F32Mode | undefined,
+  contribute: (stack: Float32Array, tasks: number) => void,
+): LinearMergeResult {
   const tasks = inputs.length - 1;
   const { base, stack } = decodeStackRef(inputs, numel, mode);
   const tvSq = Float64Array.from({ length: tasks }, (_, t) => sumSq(stack, t * numel, (t + 1) * numel));
-  magmaxSelectRef(stack, tasks, numel);
+  contribute(stack, tasks);
   const delta = combineRef(stack, tasks, numel, coeffs, mode);
   return { bytes: packAddRef(base, delta, numel, outDtype, mode), baseSq: sumSq(base), tvSq, deltaSq: sumSq(delta) };
 }
 
+/** theta0 = inputs[0], model t = inputs[1 + t]; delta = sum_t coeffs[t] * (model t - theta0) in f32, row order. */
+export function linearMergeRef(inputs: readonly RawInput[], numel: number, coeffs: ArrayLike<number>, outDtype: RawDType, mode?: F32Mode): LinearMergeResult {
+  return fusedOutputRef(inputs, numel, coeffs, outDtype, mode, () => undefined);
+}
+
 /**
- * Twin of dare_output: decode_stack, dare_drop (model t keeps entry j where rngUniform(keys[t], elementOffset + j) >= p,
- * times scale), combine with `coeffs`, pack_add; the norms are those of the task vectors before the drop.
+ * Twin of magmax_output: magmax_select (per column only the last model of largest |tau| bits keeps its value)
+ * before combine.
+ */
+export function magmaxOutputRef(inputs: readonly RawInput[], numel: number, coeffs: ArrayLike<number>, outDtype: RawDType, mode?: F32Mode): LinearMergeResult {
+  return fusedOutputRef(inputs, numel, coeffs, outDtype, mode, (stack, tasks) => magmaxSelectRef(stack, tasks, numel));
+}
+
+/**
+ * Twin of linear_merge with DROP: dare_drop (model t keeps entry j where rngUniform(keys[t], elementOffset + j) >= p,
+ * times scale) before combine.
  */
 export function dareOutputRef(
   inputs: readonly RawInput[],
@@ -78,10 +86,5 @@ export function dareOutputRef(
   outDtype: RawDType,
   mode?: F32Mode,
 ): LinearMergeResult {
-  const tasks = inputs.length - 1;
-  const { base, stack } = decodeStackRef(inputs, numel, mode);
-  const tvSq = Float64Array.from({ length: tasks }, (_, t) => sumSq(stack, t * numel, (t + 1) * numel));
-  dareDropRef(stack, tasks, numel, drop);
-  const delta = combineRef(stack, tasks, numel, coeffs, mode);
-  return { bytes: packAddRef(base, delta, numel, outDtype, mode), baseSq: sumSq(base), tvSq, deltaSq: sumSq(delta) };
+  return fusedOutputRef(inputs, numel, coeffs, outDtype, mode, (stack, tasks) => dareDropRef(stack, tasks, numel, drop));
 }
