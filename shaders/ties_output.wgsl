@@ -8,9 +8,11 @@
 //   out   = encode(theta0 + delta)            (pack_add)
 // with the f32 operations of those kernels in their order, so the result is bit for bit theirs, plus per-thread
 // partial sums of squares of theta0, each untrimmed tau_r and delta for the report's norms (as linear_merge), and
-// per-thread counts of the columns whose sum is > 0, < 0, and zero with a non-zero kept entry ("tied": only these
-// depend on `majority`). The first two are the exact tally behind the majority sign, so the host can merge with a
-// provisional majority and redo the pass only if a tied column exists and the tally disagrees.
+// per-thread counts of the columns whose sum is > 0, < 0, and zero with a delta that may depend on `majority`
+// ("tied"; SUM: the two sides' candidates differ, MEAN and MAX: a kept entry could agree). The first two are the
+// exact tally behind the majority sign, so the host can merge with a provisional majority and redo the pass only if
+// a tied column exists and the tally disagrees. Tied is decided from the walk's state at the end, not tracked per
+// row: one more set of per-column flags live through the walk made the kernel about 15% slower on SwiftShader.
 //
 // Pipeline constants: BASE_DTYPE, MODEL_DTYPE, OUT_DTYPE (DTYPE_*), MODE (0 sum, 1 mean, 2 max), NORMS, SAME_COEFF
 // (every coefficient the same: read once, _coeffs.wgsl)
@@ -136,13 +138,22 @@ fn recips(n: vec4<u32>) -> vec4<f32> {
   return vec4<f32>(recip[n.x], recip[n.y], recip[n.z], recip[n.w]);
 }
 
-// Columns of a quad whose sum elects +1, -1, and those with a zero sum and an entry that could agree (tied).
-fn tally(sum: vec4<f32>, signed: vec4<bool>) -> vec3<u32> {
+fn nonzero(x: vec4<u32>) -> vec4<bool> {
+  return x != vec4<u32>(0u);
+}
+
+// SUM: whether a quad's two candidates differ (bit for bit), i.e. whether the elected sign changes its delta.
+fn differ(p: Pair) -> vec4<bool> {
+  return bitcast<vec4<u32>>(p.pos) != bitcast<vec4<u32>>(p.neg);
+}
+
+// Columns of a quad whose sum elects +1, -1, and those with a zero sum whose delta may depend on the sign (tied).
+fn tally(sum: vec4<f32>, open: vec4<bool>) -> vec3<u32> {
   let sb = bitcast<vec4<u32>>(sum);
   let mag = sb & vec4<u32>(TIES_MAG);
   let counted = (mag != vec4<u32>(0u)) & (mag <= vec4<u32>(TIES_INF_BITS));
   let neg = (sb >> vec4<u32>(31u)) == vec4<u32>(1u);
-  let tied = (mag == vec4<u32>(0u)) & signed;
+  let tied = (mag == vec4<u32>(0u)) & open;
   let one = vec4<u32>(1u);
   return vec3<u32>(dot(ones(counted & !neg), one), dot(ones(counted & neg), one), dot(ones(tied), one));
 }
@@ -165,8 +176,6 @@ fn main(
   // Walk 1: the trimmed column sums and the untrimmed norms; SUM and MAX also their candidates per side; MEAN the
   // agreeing counts per side.
   var s = F4(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-  // Columns with a kept entry that can agree with a sign (non-zero, not NaN).
-  var signed = B4(vec4<bool>(false), vec4<bool>(false), vec4<bool>(false), vec4<bool>(false));
   let z4 = vec4<f32>(0.0);
   let u0 = vec4<u32>(0u);
   var sa = Pair(z4, z4);
@@ -190,13 +199,12 @@ fn main(
     s.b += bitcast<vec4<f32>>(x.b);
     s.c += bitcast<vec4<f32>>(x.c);
     s.d += bitcast<vec4<f32>>(x.d);
-    // Which entries can agree with +1 / -1: shared by the tied test and every merge rule.
+    // Which entries can agree with +1 / -1 (every merge rule).
     let g = agree_of(threshold);
     let qa = sides(x.a, g);
     let qb = sides(x.b, g);
     let qc = sides(x.c, g);
     let qd = sides(x.d, g);
-    signed = B4(signed.a | qa.pos | qa.neg, signed.b | qb.pos | qb.neg, signed.c | qc.pos | qc.neg, signed.d | qd.pos | qd.neg);
     let coeff = coeff_of(r, first);
     if (MODE == MODE_MAX) {
       ba = keep_best(ba, x.a, qa, coeff, zero);
@@ -243,7 +251,17 @@ fn main(
   if (NORMS) {
     partials[k] = sum_sq(theta);
     partials[(tasks + 1u) * threads + k] = sum_sq(acc);
-    let t = tally(s.a, signed.a) + tally(s.b, signed.b) + tally(s.c, signed.c) + tally(s.d, signed.d);
+    // Columns whose delta may depend on the elected sign: SUM's two candidates differ; MEAN and MAX have an agreeing
+    // entry (a count, or a largest magnitude, on either side).
+    var open: B4;
+    if (MODE == MODE_MAX) {
+      open = B4(nonzero(ba.pos_mag | ba.neg_mag), nonzero(bb.pos_mag | bb.neg_mag), nonzero(bc.pos_mag | bc.neg_mag), nonzero(bd.pos_mag | bd.neg_mag));
+    } else if (MODE == MODE_MEAN) {
+      open = B4(nonzero(np.a | nn.a), nonzero(np.b | nn.b), nonzero(np.c | nn.c), nonzero(np.d | nn.d));
+    } else {
+      open = B4(differ(sa), differ(sb), differ(sc), differ(sd));
+    }
+    let t = tally(s.a, open.a) + tally(s.b, open.b) + tally(s.c, open.c) + tally(s.d, open.d);
     partials[(tasks + 2u) * threads + k] = f32(t.x);
     partials[(tasks + 3u) * threads + k] = f32(t.y);
     partials[(tasks + 4u) * threads + k] = f32(t.z);

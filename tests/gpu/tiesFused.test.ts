@@ -147,6 +147,26 @@ describe('ties_output', () => {
     }
   });
 
+  it('counts a zero-sum column as tied only where the elected sign can change its delta', async () => {
+    // Two models cancel exactly in every column: each sum is +0. Under `sum`, the sides' deltas are 0.5x and -0.5x
+    // (tied) with coefficients 0.5, and +0 on both sides (not tied) with coefficients 0; `mean` and `max` count every
+    // column with an agreeing entry.
+    const numel = 37;
+    const x = randomValues(5, numel).map((v) => v || 1);
+    const inputs = [input(new Float32Array(numel), 'F32'), input(x, 'F32'), input(x.map((v) => -v), 'F32')];
+    for (const [merge, c, tied] of [
+      ['sum', 0.5, numel],
+      ['sum', 0, 0],
+      ['mean', 0, numel],
+      ['max', 0, numel],
+    ] as const) {
+      const s = { coeffs: Float32Array.from([c, c]), thresholds: new Uint32Array(2), majority: 1 as const, merge, outDtype: 'F32' as const };
+      await check(`${merge}, coefficients ${c}`, inputs, numel, s);
+      const tally = (await runGpu(inputs, numel, s)).totals.subarray(inputs.length + 1);
+      expect(Array.from(tally), `${merge}, coefficients ${c}: tally (+1, -1, tied)`).toEqual([0, 0, tied]);
+    }
+  });
+
   it('carries NaN, infinities, zeros and exact cancellations like the twin', async () => {
     // Every ordered pair of edge values as (theta0, model 0); model 1 mirrors model 0 around theta0 where it can.
     const n = EDGES.length ** 2;

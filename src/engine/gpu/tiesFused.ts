@@ -37,7 +37,7 @@ export interface FusedKernel {
 const MODE = { sum: 0, mean: 1, max: 2 } as const;
 const F32_BYTES = 4;
 
-/** Counts of columns by elected sign, and of tied ones (zero sum, an entry that could agree). */
+/** Counts of columns by elected sign, and of tied ones (zero sum, a delta that may depend on the majority sign). */
 export interface TiesTally {
   positive: number;
   negative: number;

@@ -57,7 +57,9 @@ export function tiesScanRef(inputs: readonly RawInput[], numel: number, brackets
  * Twin of ties_output: theta0 + sum_t coeffs[t] * c_t encoded in outDtype, with c the ties_merge contributions of the
  * task vectors under `thresholds` (magnitude bits per task), the majority rule with `majority`, and `merge`; plus the
  * squared norms of theta0, each untrimmed tau_t and the delta, and the tally: columns whose trimmed sum elects +1 or
- * -1, and tied columns (a zero sum and a kept entry that could agree, i.e. non-zero and not NaN).
+ * -1, and tied columns: a zero sum and a delta that may depend on the majority sign. For merge `sum`, the column's
+ * delta under majority +1 differs (bit for bit) from its delta under -1; for `mean` and `max`, a kept entry could
+ * agree (non-zero and not NaN).
  */
 export function tiesOutputRef(
   inputs: readonly RawInput[],
@@ -71,13 +73,15 @@ export function tiesOutputRef(
   trimMaskRef(trimmed, tasks, numel, s.thresholds);
   const tb = bitsOf(trimmed);
   const tally = { positive: 0, negative: 0, tied: 0 };
+  const bySign = s.merge === 'sum' ? ([1, -1] as const).map((majority) => deltaBits(stack, tasks, numel, s, majority, mode)) : null;
   for (let j = 0; j < numel; j++) {
     const sum = new Uint32Array(new Float32Array([columnSumF32(trimmed, tasks, numel, j)]).buffer)[0]!;
     const mag = sum & MAG;
     if (mag === 0) {
-      let signed = false;
-      for (let r = 0; r < tasks; r++) signed ||= (tb[r * numel + j]! & MAG) !== 0 && (tb[r * numel + j]! & MAG) <= INF_BITS;
-      if (signed) tally.tied++;
+      let open = false;
+      if (bySign) open = bySign[0]![j] !== bySign[1]![j];
+      else for (let r = 0; r < tasks; r++) open ||= (tb[r * numel + j]! & MAG) !== 0 && (tb[r * numel + j]! & MAG) <= INF_BITS;
+      if (open) tally.tied++;
     } else if (mag <= INF_BITS) {
       if (sum >>> 31) tally.negative++;
       else tally.positive++;
@@ -92,4 +96,11 @@ export function tiesOutputRef(
   tiesMergeRef(stack, tasks, numel, s.thresholds, s.merge, { rule: 'majority', majority: s.majority });
   const delta = combineRef(stack, tasks, numel, s.coeffs, mode);
   return { bytes: packAddRef(base, delta, numel, s.outDtype, mode), baseSq: sumSq(base), tvSq, deltaSq: sumSq(delta), ...tally };
+}
+
+/** Bits of the combined delta of `stack` (not changed) merged with the majority rule and sign `majority`. */
+function deltaBits(stack: Float32Array, tasks: number, numel: number, s: { coeffs: ArrayLike<number>; thresholds: Uint32Array; merge: DisjointMerge }, majority: -1 | 1, mode?: F32Mode): Uint32Array {
+  const merged = stack.slice();
+  tiesMergeRef(merged, tasks, numel, s.thresholds, s.merge, { rule: 'majority', majority });
+  return bitsOf(combineRef(merged, tasks, numel, s.coeffs, mode));
 }

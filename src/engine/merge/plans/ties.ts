@@ -126,7 +126,7 @@ export class TiesStage {
 
   /**
    * After a fused output pass with `ran`: its tally gives the exact majority sign. The output stands unless the sign
-   * was estimated, differs, and decides some tied column (zero sum, an entry that could agree); then a kernel with the
+   * was estimated, differs, and decides some tied column (zero sum, a delta that may depend on the sign); then a kernel with the
    * exact sign, for the chunks with tied columns (runMerge holds the output for that) or for a second pass.
    */
   redo(p: PlanContext, ran: TiesOutputKernel): TiesOutputKernel | null {
