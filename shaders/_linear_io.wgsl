@@ -9,8 +9,6 @@ override OUT_DTYPE: u32 = DTYPE_F32;
 override NORMS: bool = true;
 override SAME_COEFF: bool = false;
 
-const MAX_COEFF_VEC4S: u32 = 256u;
-
 struct Params {
   numel: u32,
   tasks: u32,

@@ -44,7 +44,6 @@ override MODE: u32 = 0u;
 override NORMS: bool = true;
 override SAME_COEFF: bool = false;
 
-const MAX_COEFF_VEC4S: u32 = 256u;
 const MODE_MEAN: u32 = 1u;
 const MODE_MAX: u32 = 2u;
 

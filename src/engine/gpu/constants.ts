@@ -16,6 +16,12 @@ export const HISTOGRAM_MAX_BINS = 1024;
 /** Counters (and list regions) per list of ties_scan: threads append to counter thread % TIES_SCAN_SHARDS. */
 export const TIES_SCAN_SHARDS = 64;
 
+/**
+ * Most models the fused output kernels take (linear_merge, magmax_output, ties_output): their uniform arrays of
+ * coefficients (and RNG keys) hold LINEAR_MAX_TASKS / 4 vec4s (MAX_COEFF_VEC4S in WGSL).
+ */
+export const LINEAR_MAX_TASKS = 1024;
+
 /** Trim levels one topk_energy pass sums at most. */
 export const TOPK_MAX_LEVELS = 16;
 
@@ -44,6 +50,7 @@ export function wgslConstants(): string {
     `const HISTOGRAM_MAX_BINS: u32 = ${HISTOGRAM_MAX_BINS}u;`,
     `const TIES_SCAN_SHARDS: u32 = ${TIES_SCAN_SHARDS}u;`,
     `const TOPK_MAX_LEVELS: u32 = ${TOPK_MAX_LEVELS}u;`,
+    `const MAX_COEFF_VEC4S: u32 = ${LINEAR_MAX_TASKS / 4}u;`,
     `const REDUCTION_BLOCK: u32 = ${REDUCTION_BLOCK}u;`,
     `const THREAD_ELEMENTS: u32 = ${THREAD_ELEMENTS}u;`,
     `const VIT_MAX_HEAD_DIM: u32 = ${VIT_MAX_HEAD_DIM}u;`,

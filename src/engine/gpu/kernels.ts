@@ -8,7 +8,7 @@
  */
 import { GpuError } from '../errors';
 import { DTYPE_BYTES } from '../types';
-import { DTYPE_CODE, reductionBlocks, THREAD_ELEMENTS, WORKGROUP_SIZE } from './constants';
+import { DTYPE_CODE, LINEAR_MAX_TASKS, reductionBlocks, THREAD_ELEMENTS, WORKGROUP_SIZE } from './constants';
 import { align4, type GpuContext } from './device';
 import { encodeComputePass, itemGrid, workgroupGrid } from './dispatch';
 import { bind, f32Bits, launch } from './launch';
@@ -192,9 +192,6 @@ export interface RawSegment {
 
 /** Elements one linear_merge thread handles (the shader's BLOCK): inputs are padded to whole blocks. */
 export const LINEAR_BLOCK = 16;
-
-/** Most models linear_merge takes (its uniform coefficient array). */
-export const LINEAR_MAX_TASKS = 1024;
 
 /** Threads of a linear_merge launch over `numel` elements (each writes one partial per norm row). */
 export function linearMergeThreads(numel: number): number {

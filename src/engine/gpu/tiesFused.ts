@@ -9,10 +9,10 @@
  */
 import { GpuError } from '../errors';
 import type { DisjointMerge } from '../reference/methods/signElect';
-import { DTYPE_CODE, TIES_SCAN_SHARDS, WORKGROUP_SIZE } from './constants';
+import { DTYPE_CODE, LINEAR_MAX_TASKS, TIES_SCAN_SHARDS, WORKGROUP_SIZE } from './constants';
 import type { GpuContext } from './device';
 import { encodeComputePass, workgroupGrid } from './dispatch';
-import { LINEAR_MAX_TASKS, linearMergeOutBytes, linearMergeThreads, rawBlockLayout, readBuffer, sameCoefficients, specialisedPipeline, type LinearMergeArgs, type RawSegment } from './kernels';
+import { linearMergeOutBytes, linearMergeThreads, rawBlockLayout, readBuffer, sameCoefficients, specialisedPipeline, type LinearMergeArgs, type RawSegment } from './kernels';
 import { bind } from './launch';
 import { countReciprocals } from './mergeKernels';
 

@@ -17,7 +17,8 @@
  */
 import { throwIfAborted } from '../../errors';
 import type { GpuContext } from '../../gpu/device';
-import { foldLinearPartials, LINEAR_BLOCK, LINEAR_MAX_TASKS, StagingReader, linearMergeOutBytes, linearMergeThreads, type LinearMergeArgs, type RawDType } from '../../gpu/kernels';
+import { LINEAR_MAX_TASKS } from '../../gpu/constants';
+import { foldLinearPartials, LINEAR_BLOCK, StagingReader, linearMergeOutBytes, linearMergeThreads, type LinearMergeArgs, type RawDType } from '../../gpu/kernels';
 import type { FusedKernel } from '../../gpu/tiesFused';
 import type { DType } from '../../types';
 import type { AlignedTensor } from '../align';

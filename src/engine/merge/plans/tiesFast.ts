@@ -13,7 +13,8 @@
  * runs the exact select.
  */
 import { throwIfAborted } from '../../errors';
-import { LINEAR_BLOCK, LINEAR_MAX_TASKS } from '../../gpu/kernels';
+import { LINEAR_MAX_TASKS } from '../../gpu/constants';
+import { LINEAR_BLOCK } from '../../gpu/kernels';
 import { TiesScan, type TiesScanResult } from '../../gpu/tiesFused';
 import { decodeToF32 } from '../../tensor/dtype';
 import type { AlignedTensor } from '../align';
