@@ -45,7 +45,7 @@ export function decodeStackRef(inputs: readonly RawInput[], numel: number, mode?
  * task vectors into the contributions c_t in place, or leaves it), combine with `coeffs`, pack_add; the norms are
  * those of theta0, of the task vectors before `contribute`, and of the f32 delta.
  */
-function fusedOutputRef(
+export function fusedOutputRef(
   inputs: readonly RawInput[],
   numel: number,
   coeffs: ArrayLike<number>,

@@ -1,13 +1,14 @@
 /**
  * CPU twins of the global-TIES kernels that read raw model bytes (shaders/ties_scan.wgsl, ties_output.wgsl; host in
- * src/engine/gpu/tiesFused.ts). tiesOutputRef is the composition of the twins of decode_stack, ties_merge, combine and
- * pack_add, which ties_output reproduces bit for bit (plus the counts behind the majority sign); tiesScanRef spells out
- * the scan's counts and key lists. The GPU fills its lists in whatever order its threads run, so lists compare as sets.
+ * src/engine/gpu/tiesFused.ts). tiesOutputRef is fusedOutputRef's composition of the twins of decode_stack,
+ * ties_merge, combine and pack_add, which ties_output reproduces bit for bit (plus the counts behind the majority
+ * sign); tiesScanRef spells out the scan's counts and key lists. The GPU fills its lists in whatever order its threads
+ * run, so lists compare as sets.
  */
 import type { RawDType } from '../gpu/kernels';
 import type { DisjointMerge } from './methods/signElect';
-import { combineRef, packAddRef, type F32Mode } from './kernels';
-import { decodeStackRef, type LinearMergeResult, type RawInput } from './linearMerge';
+import { combineRef, type F32Mode } from './kernels';
+import { decodeStackRef, fusedOutputRef, type LinearMergeResult, type RawInput } from './linearMerge';
 import { bitsOf, columnSumF32, tiesMergeRef, trimMaskRef } from './mergeKernels';
 
 const MAG = 0x7fffffff;
@@ -66,9 +67,22 @@ export function tiesOutputRef(
   numel: number,
   s: { coeffs: ArrayLike<number>; thresholds: Uint32Array; majority: -1 | 0 | 1; merge: DisjointMerge; outDtype: RawDType },
   mode?: F32Mode,
-): LinearMergeResult & { positive: number; negative: number; tied: number } {
-  const tasks = inputs.length - 1;
-  const { base, stack } = decodeStackRef(inputs, numel, mode);
+): LinearMergeResult & TiesTallyRef {
+  let tally: TiesTallyRef | null = null;
+  const result = fusedOutputRef(inputs, numel, s.coeffs, s.outDtype, mode, (stack, tasks) => {
+    tally = tiesTallyRef(stack, tasks, numel, s, mode);
+    tiesMergeRef(stack, tasks, numel, s.thresholds, s.merge, { rule: 'majority', majority: s.majority });
+  });
+  return { ...result, ...tally! };
+}
+
+/** ties_output's tally (see tiesOutputRef) of the task-vector stack `stack` (not changed). */
+interface TiesTallyRef {
+  positive: number;
+  negative: number;
+  tied: number;
+}
+function tiesTallyRef(stack: Float32Array, tasks: number, numel: number, s: { coeffs: ArrayLike<number>; thresholds: Uint32Array; merge: DisjointMerge }, mode?: F32Mode): TiesTallyRef {
   const trimmed = stack.slice();
   trimMaskRef(trimmed, tasks, numel, s.thresholds);
   const tb = bitsOf(trimmed);
@@ -87,15 +101,7 @@ export function tiesOutputRef(
       else tally.positive++;
     }
   }
-  const sumSq = (x: Float32Array, from = 0, to = x.length) => {
-    let v = 0;
-    for (let j = from; j < to; j++) v += x[j]! * x[j]!;
-    return v;
-  };
-  const tvSq = Float64Array.from({ length: tasks }, (_, t) => sumSq(stack, t * numel, (t + 1) * numel));
-  tiesMergeRef(stack, tasks, numel, s.thresholds, s.merge, { rule: 'majority', majority: s.majority });
-  const delta = combineRef(stack, tasks, numel, s.coeffs, mode);
-  return { bytes: packAddRef(base, delta, numel, s.outDtype, mode), baseSq: sumSq(base), tvSq, deltaSq: sumSq(delta), ...tally };
+  return tally;
 }
 
 /** Bits of the combined delta of `stack` (not changed) merged with the majority rule and sign `majority`. */
