@@ -7,6 +7,7 @@ import { GpuContext } from '../src/engine/gpu/device';
 import { nodeGpu } from '../src/platform/nodeGpu';
 import { parseArgs, USAGE } from './args';
 import { profileNamed } from './profiles';
+import type { BenchResults } from './results';
 import { runSuite } from './suite';
 import { defaultProfile, renderResults, writeResults } from './output';
 
@@ -34,7 +35,9 @@ async function main(argv: string[]): Promise<number> {
     if (args.requireHardware && ctx.info.isSoftware) throw new Error(`--require-hardware: the adapter is a software one (${ctx.info.adapter})`);
     const profile = { ...profileNamed(args.profile ?? defaultProfile(ctx.info.isSoftware)) };
     if (args.budgetMinutes !== null) profile.budgetMs = args.budgetMinutes * 60_000;
-    const results = await runSuite(ctx, { profile, python: args.torch ? args.python : null, torchScript: args.torchScript, log });
+    // Each snapshot overwrites the last one (atomically), and the finished results overwrite them all.
+    const checkpoint = async (snapshot: BenchResults) => void (await writeResults(args.out, snapshot));
+    const results = await runSuite(ctx, { profile, python: args.torch ? args.python : null, torchScript: args.torchScript, log, checkpoint });
     for (const path of await writeResults(args.out, results)) log(`bench: wrote ${path}`);
     return 0;
   } finally {

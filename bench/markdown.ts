@@ -288,6 +288,7 @@ export function renderMarkdown(r: BenchResults): string {
       `${load(h.loadAverageEnd)} at the end; suite ${fmtMs(r.wallMs)} (budget ${fmtMs(r.budgetMs)}).` +
       (r.isSoftware ? ' **A CPU-emulated GPU: these figures describe this machine, not GPU speed.**' : ''),
     '',
+    ...(r.incomplete ? [`**Incomplete: the run was stopped before it finished.** This snapshot was written as "${r.incomplete}" started; what the run had measured by then is below.`, ''] : []),
     ...acceptance(r),
     '',
     ...probes(r),

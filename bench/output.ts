@@ -1,5 +1,5 @@
 /** Writing a run's results: <date>-<adapter>.json and .md, plus latest.md, in one folder. */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { renderMarkdown } from './markdown';
 import { RESULTS_FORMAT, type BenchResults } from './results';
@@ -29,8 +29,15 @@ export async function writeResults(dir: string, r: BenchResults): Promise<string
     [`${stem}.md`, `${md}\n`],
   ];
   if (usual) files.push([join(dir, 'latest.md'), `${md}\n`]);
-  for (const [path, text] of files) await writeFile(path, text);
+  for (const [path, text] of files) await writeAtomically(path, text);
   return files.map(([path]) => path);
+}
+
+/** Writes `text` to a temporary file beside `path`, then renames it: a run killed mid-write leaves the old file whole. */
+async function writeAtomically(path: string, text: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, text);
+  await rename(tmp, path);
 }
 
 /** Rewrites the summary of an existing results file: <stem>.md beside it, and latest.md for a default-profile run. */
@@ -40,6 +47,6 @@ export async function renderResults(jsonPath: string): Promise<string[]> {
   const md = `${renderMarkdown(r)}\n`;
   const paths = [join(dirname(jsonPath), `${basename(jsonPath, '.json')}.md`)];
   if (r.profile === defaultProfile(r.isSoftware)) paths.push(join(dirname(jsonPath), 'latest.md'));
-  for (const path of paths) await writeFile(path, md);
+  for (const path of paths) await writeAtomically(path, md);
   return paths;
 }

@@ -26,8 +26,11 @@ export interface Profile {
   matrix: { size: VitSize; tasks: number[]; dtypes: BenchDType[]; repeats: Repeats; repeatsAt?: Record<number, Repeats> };
   /** The same merges with the interference metrics on (f32, matrix size). */
   metricsCost: { tasks: number; methods: string[] };
-  /** The float64 CPU twins: every method at the matrix size, plus Task Arithmetic and TIES at the acceptance size. */
-  reference: { tasks: number; repeats: Repeats; acceptance: boolean };
+  /**
+   * The float64 CPU twins: every method at the matrix size (or only `methods`), plus Task Arithmetic and TIES at the
+   * acceptance size.
+   */
+  reference: { tasks: number; repeats: Repeats; acceptance: boolean; methods?: string[] };
   torch: { device: 'cpu' | 'cuda' | 'auto'; repeats: Repeats };
   /** One OPCM step (bench/opcmRun.ts) per entry: GPU repetitions, and whether the float64 twin runs too (PyTorch always). */
   opcm: { size: VitSize; repeats: Repeats; twin: boolean }[];
@@ -77,7 +80,9 @@ export const PROFILES: Record<string, Profile> = {
     acceptance: { size: VIT_B32, tasks: 8, repeats: { warmups: 1, reps: 3 }, breakdownRepeats: { warmups: 1, reps: 3 } },
     matrix: { size: VIT_B32, tasks: [8, 2, 20], dtypes: ['F32', 'BF16'], repeats: { warmups: 0, reps: 3 } },
     metricsCost: { tasks: 8, methods: ['task_arithmetic', 'ties'] },
-    reference: { tasks: 8, repeats: { warmups: 1, reps: 3 }, acceptance: false },
+    // At full size a twin runs at 0.2-6 Mparams/s on one core (TIES about 3 minutes per run on 8 models): Task
+    // Arithmetic once, as the GPU-against-CPU figure; every method's twin is compared in the SwiftShader profile.
+    reference: { tasks: 8, repeats: { warmups: 0, reps: 1 }, acceptance: false, methods: ['task_arithmetic'] },
     torch: { device: 'auto', repeats: { warmups: 1, reps: 3 } },
     // The float64 twin needs about a minute per 768 x 768 SVD: it is compared at width/4, the full-size step with
     // PyTorch. The warm-up's tiny OPCM run has compiled every pipeline, so no warm-up runs here.
@@ -126,6 +131,10 @@ export const PROFILES: Record<string, Profile> = {
     evaluation: { batch: 2, repeats: { warmups: 0, reps: 1 }, demoSamples: 2, demoTwinImages: 2, vit: scaledVit(12, 1), vitImages: 2, vitTwinImages: 1 },
   },
 };
+
+// `gpu-merges`: the gpu profile's merges alone (probes, acceptance, method matrix, PyTorch, the Task Arithmetic twin),
+// without the OPCM step and evaluation, for a second device call when the first one's merge baselines failed.
+PROFILES['gpu-merges'] = { ...PROFILES.gpu!, name: 'gpu-merges', budgetMs: 4 * MINUTE, opcm: [], evaluation: null };
 
 /** The repetitions of the matrix merges of `tasks` models. */
 export function matrixRepeats(p: Profile, tasks: number): Repeats {

@@ -174,6 +174,11 @@ export interface BenchResults {
   host: { platform: string; cpus: number; cpuModel: string; memoryBytes: number; node: string; loadAverageStart: number[]; loadAverageEnd: number[] };
   wallMs: number;
   budgetMs: number;
+  /**
+   * Set only in the snapshots written while the suite runs (bench/main.ts): the step that was starting when it was
+   * written ("[12 s] PyTorch: ..."). A results file that still has it comes from a run that was stopped before it finished.
+   */
+  incomplete?: string;
   probes: ProbeResult[];
   /** The copy-kernel bandwidth every merge figure is divided by (GB/s), and the matmul peak (GFLOP/s). */
   copyGBs: number;

@@ -35,6 +35,11 @@ export interface SuiteOptions {
   /** The demo suite's folder (default public/demo). */
   demoDir?: string;
   log: (msg: string) => void;
+  /**
+   * Called with a snapshot of the results (`incomplete` set) before each workload starts, so that a run stopped from
+   * outside (a device call's time limit) still leaves what it measured.
+   */
+  checkpoint?: (snapshot: BenchResults) => Promise<void>;
 }
 
 /** Every batch method id, in registry order. */
@@ -114,7 +119,11 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
     notMeasured: [],
     notes: [],
   };
-  const step = (msg: string) => log(`[${(elapsed() / 1000).toFixed(0)} s] ${msg}`);
+  const step = async (msg: string) => {
+    const at = `[${(elapsed() / 1000).toFixed(0)} s] ${msg}`;
+    log(at);
+    if (o.checkpoint) await o.checkpoint(structuredClone({ ...r, wallMs: elapsed(), notes: notesOf(p, r), incomplete: at }));
+  };
   const python = o.python ? findTorchPython(o.python) : null;
   if (o.python && !python) r.torchError = `no interpreter among ${o.python.join(', ')} can import torch`;
   if (!o.python) r.torchError = 'PyTorch baseline turned off (--no-torch)';
@@ -124,7 +133,7 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
       r.skipped.push({ what: `PyTorch: ${methods.join(', ')} on ${tasks} x ${dtype}, ${sizeLabel(size)}`, reason: 'time budget' });
       return;
     }
-    step(`PyTorch: ${methods.length} method(s), ${tasks} x ${dtype}, ${sizeLabel(size)}`);
+    await step(`PyTorch: ${methods.length} method(s), ${tasks} x ${dtype}, ${sizeLabel(size)}`);
     try {
       r.torch.push(...(await runTorch(python, o.torchScript, { tensors: vitTensors(size), sizeLabel: sizeLabel(size), dtype, tasks, methods, repeats: p.torch.repeats, device: p.torch.device })));
     } catch (e) {
@@ -137,7 +146,7 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
   const pr = p.probes;
   const { maxStorageBufferBindingSize, maxBufferSize } = ctx.info.limits;
   const copyBytes = Math.min(pr.copyBytes, Math.floor(Math.min(maxStorageBufferBindingSize, maxBufferSize) / 16) * 16);
-  step('probes');
+  await step('probes');
   r.probes.push(
     await copyKernelProbe(ctx, copyBytes, 'vec4', pr.settings),
     await copyKernelProbe(ctx, copyBytes, 'f32', pr.settings),
@@ -151,7 +160,7 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
   r.matmulGflops = r.probes.at(-1)!.rate;
 
   // 2. Every pipeline compiled before anything is timed.
-  step('warm-up: every method once on a tiny model');
+  await step('warm-up: every method once on a tiny model');
   const tiny = await generateModels({ size: p.warmupSize, dtype: 'F32', tasks: 2 });
   for (const method of BATCH_METHODS) await mergeOnce(ctx, tiny, method, false);
   if (p.opcm.length) await runContinual(ctx, { base: tiny.base, models: tiny.models, config: resolveConfig({ method: 'opcm' }) });
@@ -160,18 +169,18 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
   const acc = p.acceptance;
   {
     const m = await generateModels({ size: acc.size, dtype: 'F32', tasks: acc.tasks });
-    step(`acceptance: task_arithmetic, ${acc.tasks} x F32, ${sizeLabel(acc.size)}`);
+    await step(`acceptance: task_arithmetic, ${acc.tasks} x F32, ${sizeLabel(acc.size)}`);
     const ta = await measureMerge(ctx, m, 'task_arithmetic', acc.repeats, { size: acc.size, copyGBs: r.copyGBs });
-    step(`acceptance: ties, ${acc.tasks} x F32, ${sizeLabel(acc.size)}`);
+    await step(`acceptance: ties, ${acc.tasks} x F32, ${sizeLabel(acc.size)}`);
     const ties = await measureMerge(ctx, m, 'ties', acc.repeats, { size: acc.size, copyGBs: r.copyGBs });
     r.acceptance = { taskArithmetic: ta, ties, tiesOverTa: ties.timing.ms / ta.timing.ms, breakdown: null, paired: null };
-    step('acceptance: task_arithmetic, each run right after a copy-kernel probe, then global TIES');
+    await step('acceptance: task_arithmetic, each run right after a copy-kernel probe, then global TIES');
     r.acceptance.paired = await pairedWithCopy(ctx, m, acc.repeats.reps, copyBytes, pr.settings.minBatchMs);
     if (acc.breakdownRepeats && inBudget()) {
       // The four variants cost about 3.5 merges per repetition: as many repetitions as fit in a fifth of the budget (at least one).
       const fit = Math.floor((0.2 * p.budgetMs) / (3.5 * ta.timing.ms));
       const repeats = { ...acc.breakdownRepeats, reps: Math.max(1, Math.min(acc.breakdownRepeats.reps, fit)) };
-      step(`breakdown of task_arithmetic (${repeats.reps} run(s) per variant)`);
+      await step(`breakdown of task_arithmetic (${repeats.reps} run(s) per variant)`);
       r.acceptance.breakdown = await breakdown(ctx, m, acc.size, repeats);
     } else r.skipped.push({ what: 'time breakdown of task_arithmetic', reason: acc.breakdownRepeats ? 'time budget' : `not part of profile ${p.name}` });
     if (p.reference.acceptance) {
@@ -180,7 +189,7 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
           r.skipped.push({ what: `CPU reference ${fig.method} at the acceptance size`, reason: 'time budget' });
           continue;
         }
-        step(`CPU reference: ${fig.method}, ${acc.tasks} models, ${sizeLabel(acc.size)}`);
+        await step(`CPU reference: ${fig.method}, ${acc.tasks} models, ${sizeLabel(acc.size)}`);
         r.reference.push(await referenceFigure(m, fig, p.reference.repeats));
       }
     }
@@ -197,15 +206,15 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
       continue;
     }
     const m = await generateModels({ size: oc.size, dtype: 'F32', tasks: 2 });
-    step(label);
+    await step(label);
     const fig = opcmFigure(oc.size, await timeOpcmGpu(ctx, m, oc.repeats));
     r.opcm!.push(fig);
     if (oc.twin) {
-      step(`CPU reference: ${label}`);
+      await step(`CPU reference: ${label}`);
       fig.twin = await timeOpcmTwin(m);
     }
     if (python && inBudget()) {
-      step(`PyTorch: ${label}`);
+      await step(`PyTorch: ${label}`);
       try {
         fig.torch = await runTorchOpcm(python, o.torchOpcmScript ?? join(dirname(o.torchScript), 'torch_opcm.py'), oc.size, p.torch.repeats, p.torch.device);
       } catch (e) {
@@ -218,12 +227,12 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
     const ev = p.evaluation;
     const opts = { batch: ev.batch, repeats: ev.repeats, matmulGflops: r.matmulGflops };
     if (inBudget()) {
-      step(`evaluation: demo suite, ${ev.demoSamples} images per task`);
+      await step(`evaluation: demo suite, ${ev.demoSamples} images per task`);
       const suite = await loadSuite(suiteFilesFromDir(o.demoDir ?? 'public/demo'));
       r.evaluation!.push(await demoThroughput(ctx, suite, ev.demoSamples, { ...opts, twinImages: ev.demoTwinImages }));
     } else r.skipped.push({ what: 'evaluation throughput on the demo suite', reason: 'time budget' });
     if (inBudget()) {
-      step(`evaluation: random ${sizeLabel(ev.vit)}, ${ev.vitImages} image(s)`);
+      await step(`evaluation: random ${sizeLabel(ev.vit)}, ${ev.vitImages} image(s)`);
       r.evaluation!.push(await randomVitThroughput(ctx, ev.vit, ev.vitImages, { ...opts, twinImages: ev.vitTwinImages }));
       (globalThis as { gc?: () => void }).gc?.();
     } else r.skipped.push({ what: `evaluation throughput on a random ${sizeLabel(ev.vit)}`, reason: 'time budget' });
@@ -248,7 +257,7 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
         if (problem) r.skipped.push({ what, reason: problem });
         else if (!inBudget()) r.skipped.push({ what, reason: 'time budget' });
         else {
-          step(`merge: ${what}, ${sizeLabel(mx.size)}`);
+          await step(`merge: ${what}, ${sizeLabel(mx.size)}`);
           r.merges.push(await measureMerge(ctx, m, method, matrixRepeats(p, tasks), { size: mx.size, copyGBs: r.copyGBs }));
           ran.push(method);
         }
@@ -269,16 +278,17 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
         r.skipped.push({ what: `${method} with interference metrics`, reason: 'time budget' });
         continue;
       }
-      step(`metrics on: ${method}, ${m.models.length} x F32`);
+      await step(`metrics on: ${method}, ${m.models.length} x F32`);
       r.metricsCost.push({ method, off, on: await measureMerge(ctx, m, method, matrixRepeats(p, m.models.length), { size: mx.size, metrics: true, copyGBs: r.copyGBs }) });
     }
     if (m.models.length !== p.reference.tasks) return;
-    for (const method of ran) {
+    const { methods } = p.reference;
+    for (const method of methods ? ran.filter((id) => methods.includes(id)) : ran) {
       if (!inBudget()) {
         r.skipped.push({ what: `CPU reference ${method}`, reason: 'time budget' });
         continue;
       }
-      step(`CPU reference: ${method}, ${m.models.length} models, ${sizeLabel(mx.size)}`);
+      await step(`CPU reference: ${method}, ${m.models.length} models, ${sizeLabel(mx.size)}`);
       r.reference.push(await referenceFigure(m, offOf(method)!, p.reference.repeats));
     }
   }
@@ -311,7 +321,7 @@ function notesOf(p: Profile, r: BenchResults): string[] {
     'Timed region of the engine: runMerge from in-memory safetensors files (memorySource) to the merged file(s) written by the safetensors writer into a ' +
       'sink that counts bytes; generating the models is not timed, and PyTorch likewise times only the merge of state dicts already in memory.',
     'Bytes moved by a merge = (T + 1) input models + the bytes written; the copy kernel moves 2 x its buffer per iteration (read + write).',
-    `The CPU reference twins run on the f32 matrix models with ${p.reference.tasks} models${p.reference.acceptance ? ' and on the acceptance models (Task Arithmetic, TIES)' : ''}; the engine figure they are compared with comes from the same run.`,
+    `The CPU reference twins run on the f32 matrix models with ${p.reference.tasks} models${p.reference.methods ? ` (${p.reference.methods.join(', ')} only)` : ''}${p.reference.acceptance ? ' and on the acceptance models (Task Arithmetic, TIES)' : ''}; the engine figure they are compared with comes from the same run.`,
   ];
   if (r.isSoftware) {
     notes.push('SwiftShader executes WGSL on the CPU cores that also run Node, PyTorch and the CPU references: other load on the machine (see the load averages) slows every figure.');

@@ -99,7 +99,7 @@ def ties(base, models, p):
     # once, kthvalue row by row, trim and disjoint merge in place.
     keys = sorted(base)
     d = sum(base[k].numel() for k in keys)
-    trimmed = torch.empty(len(models), d)
+    trimmed = torch.empty(len(models), d, device=base[keys[0]].device)
     for t, m in enumerate(models):
         trimmed[t] = flatten(task_vector(base, m), keys)
     k = d - int(d * p["k"])

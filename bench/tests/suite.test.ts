@@ -30,9 +30,11 @@ const profile: Profile = {
 describe('runSuite', () => {
   let ctx: GpuContext;
   let r: BenchResults;
+  const snapshots: BenchResults[] = [];
   beforeAll(async () => {
     ctx = await GpuContext.create(await nodeGpu(), { label: 'bench test' });
-    r = await runSuite(ctx, { profile, python: ['python3', '/usr/bin/python3'], torchScript: 'bench/torch_merge.py', log: () => undefined });
+    const checkpoint = async (s: BenchResults) => void snapshots.push(s);
+    r = await runSuite(ctx, { profile, python: ['python3', '/usr/bin/python3'], torchScript: 'bench/torch_merge.py', log: () => undefined, checkpoint });
   });
   afterAll(() => ctx?.destroy());
 
@@ -108,6 +110,23 @@ describe('runSuite', () => {
     expect(r.notMeasured.map((n) => n.what).join(' ')).not.toMatch(/evaluation/);
   });
 
+  it('hands a snapshot marked incomplete to the checkpoint before each workload, and a finished result without the mark', async () => {
+    expect(snapshots[0]!.incomplete).toMatch(/^\[\d+ s\] probes$/);
+    expect(snapshots[0]!.probes).toEqual([]);
+    expect(snapshots.length).toBeGreaterThan(10);
+    for (const s of snapshots) expect(s.incomplete).toMatch(/^\[\d+ s\] \S/);
+    // Each snapshot holds what was measured before it: the last one has every merge, the first none.
+    expect(snapshots.at(-1)!.merges.length).toBe(r.merges.length);
+    expect(r.incomplete).toBeUndefined();
+    const dir = mkdtempSync(join(tmpdir(), 'bench-snapshot-'));
+    const [json, md] = await writeResults(dir, snapshots[3]!);
+    expect(readFileSync(md!, 'utf8')).toContain(`**Incomplete: the run was stopped before it finished.** This snapshot was written as "${snapshots[3]!.incomplete}" started`);
+    // The finished results replace the snapshot under the same names, and no temporary file is left beside them.
+    expect(await writeResults(dir, r)).toEqual([json, md]);
+    expect(readFileSync(md!, 'utf8')).not.toContain('Incomplete');
+    expect(readdirSync(dir).sort()).toEqual([json, md].map((p) => p!.slice(dir.length + 1)).sort());
+  });
+
   it('writes JSON and markdown named by date, adapter and (non-default) profile', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bench-'));
     const paths = await writeResults(dir, r);
@@ -126,7 +145,7 @@ describe('runSuite', () => {
 describe('bench/gpu-machine.sh', () => {
   it('prepares the carried folder and runs the suite from it with the carried node binary', () => {
     execFileSync('bash', ['bench/gpu-machine.sh', 'prepare', '--no-debs'], { stdio: 'pipe' });
-    for (const f of ['bench.mjs', 'node.gz', 'node_modules/webgpu/index.js', 'node_modules/webgpu/dist/linux-x64/dawn.node.gz']) {
+    for (const f of ['bench.mjs', 'node.xz', 'node_modules/webgpu/index.js', 'node_modules/webgpu/dist/linux-x64/dawn.node.gz']) {
       expect(existsSync(join('bench/.tmp/gpu', f)), f).toBe(true);
     }
     const out = mkdtempSync(join(tmpdir(), 'gpu-machine-'));
