@@ -5,7 +5,7 @@
  * skipped or is not measured yet. Everything shown comes from the results object.
  */
 import type { BenchResults, Breakdown, EngineFigure, EvalFigure, OpcmFigure, TorchFigure } from './results';
-import { recommendations } from './recommend';
+import { recommendations, transferBound } from './recommend';
 import { VARIANTS } from './breakdown';
 import { median } from './stats';
 
@@ -46,6 +46,7 @@ function acceptance(r: BenchResults): string[] {
   // The paired figure (copy kernel timed right before each TA run) when measured; else TA's median against the probe.
   const frac = paired ? paired.fraction : (ta.fractionOfCopy ?? 0);
   const verdict = (ok: boolean, miss: string) => (ok ? 'meets' : `misses: ${miss}`);
+  const bound = transferBound(r, ta);
   const taRow = paired
     ? [
         `TA effective bandwidth / copy-kernel bandwidth, the copy kernel timed before each of ${paired.ratios.length} TA runs (then one untimed merge; median of the ratios)`,
@@ -80,8 +81,24 @@ function acceptance(r: BenchResults): string[] {
           `<= ${TARGETS.tiesOverTa}x`,
           verdict(tiesRatio <= TARGETS.tiesOverTa, `${sig(tiesRatio / TARGETS.tiesOverTa)}x over`),
         ],
+        ...(bound
+          ? [[
+              'TA time against the least time the measured transfers allow (inputs at the upload probe\'s rate, output at the readback probe\'s)',
+              `${fmtMs(bound.ms)} (${sig(bound.inBytes / 1e9)} GB at ${sig(bound.uploadGBs)} GB/s, ${sig(bound.outBytes / 1e9)} GB at ${sig(bound.readbackGBs)} GB/s) / ` +
+                `${fmtMs(ta.timing.ms)} = **${pct(bound.ms / ta.timing.ms)}**`,
+              '-',
+              'for reading',
+            ]]
+          : []),
       ],
     ),
+    ...(r.isSoftware
+      ? []
+      : [
+          '',
+          'The two targets were set for SwiftShader, where the copy kernel and the uploads both run in host memory. On a discrete GPU the models ' +
+            'start in host memory, so a merge is bound by the host-to-GPU transfers (last row), not by the copy kernel in device memory.',
+        ]),
   ];
 }
 

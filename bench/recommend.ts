@@ -4,12 +4,13 @@
  * the launch probe and the acceptance figures.
  */
 import { PARTS } from './breakdown';
-import type { BenchResults } from './results';
+import type { BenchResults, EngineFigure } from './results';
 
 const ADVICE: Record<string, string> = {
   [PARTS.upload]:
     'The host copies every input byte into a mapped staging buffer and the GPU copies it once more; on a CPU-emulated device both copies run on the ' +
-    'cores the kernels need. A source that can fill the staging buffer directly (a file read into the mapped range) would save the first copy.',
+    'cores the kernels need, on a discrete GPU the first one and the bus bound the pass. A source that can fill the staging buffer directly (a file ' +
+    'read into the mapped range) would save the first copy.',
   [PARTS.kernel]:
     'linear_merge reads every input once and writes the output once; what it costs above the copy kernel is its arithmetic (decode, T products and ' +
     'sums, norm partials) per 16-element block.',
@@ -53,6 +54,21 @@ export function slowMethods(r: BenchResults, min = 3): { method: string; ratio: 
   return [...worst.values()];
 }
 
+/**
+ * The least time the measured host <-> GPU transfers allow a merge: its input models at the upload probe's rate and its
+ * output at the readback probe's. On a discrete GPU this, not device memory, bounds a merge of models in host memory.
+ */
+export function transferBound(r: BenchResults, f: EngineFigure): { ms: number; inBytes: number; outBytes: number; uploadGBs: number; readbackGBs: number } | null {
+  const up = r.probes.find((p) => p.name.startsWith('upload'));
+  const down = r.probes.find((p) => p.name.startsWith('readback'));
+  if (!up || !down || !(up.rate > 0) || !(down.rate > 0)) return null;
+  const inBytes = (f.tasks + 1) * f.size.params * DTYPE_SIZE[f.dtype];
+  const outBytes = Math.max(0, f.bytesMoved - inBytes);
+  return { ms: inBytes / up.rate / 1e6 + outBytes / down.rate / 1e6, inBytes, outBytes, uploadGBs: up.rate, readbackGBs: down.rate };
+}
+
+const DTYPE_SIZE = { F32: 4, BF16: 2 } as const;
+
 const pct = (x: number) => `${Number((100 * x).toPrecision(2))}%`;
 const s = (ms: number) => `${Number((ms / 1000).toPrecision(3))} s`;
 
@@ -62,7 +78,17 @@ export function recommendations(r: BenchResults): string[] {
   const b = r.acceptance.breakdown;
   const ta = r.acceptance.taskArithmetic;
   const taFraction = r.acceptance.paired?.fraction ?? ta?.fractionOfCopy ?? null;
-  if (taFraction !== null && taFraction < 0.5) {
+  const bound = ta && !r.isSoftware ? transferBound(r, ta) : null;
+  if (ta && bound) {
+    out.push({
+      share: 1 - bound.ms / ta.timing.ms,
+      text:
+        `**Task Arithmetic takes ${Number((ta.timing.ms / bound.ms).toPrecision(3))}x the least time the measured transfers allow ` +
+        `(${s(ta.timing.ms)} against ${s(bound.ms)}).** On this GPU the kernels are a small part (see the breakdown); the rest is the host's ` +
+        'staging copy, and the waits of one launch and one readback per chunk: a chunk never spans two tensors, and most tensors of a ViT are small. ' +
+        'Packing small tensors into shared chunks, and more chunks in flight, would cut the waits.',
+    });
+  } else if (taFraction !== null && taFraction < 0.5) {
     out.push({
       share: 1 - taFraction,
       text:
@@ -93,20 +119,32 @@ export function recommendations(r: BenchResults): string[] {
     const before = ties.passes.filter((p) => !p.phase.startsWith('merge'));
     const stats = before.reduce((n, p) => n + p.ms, 0);
     const names = before.map((p) => p.phase).join(', ');
-    out.push({
-      share: stats / ties.timing.ms,
-      text:
-        `**Global TIES statistics before the output pass: ${s(stats)} (${pct(stats / ties.timing.ms)} of TIES; ${names}).** A sample brackets each ` +
-        "task's threshold and one scan of the raw models (ties_scan) counts the keys above the bracket and lists those inside it (through atomic " +
-        'counters). SwiftShader runs the code of every branch for all lanes, masked, so the listing costs as much for the rows with nothing to list: ' +
-        'the scan kernel alone took about 2.4 ms per 4 MiB chunk of 8 models without its listing and 4.7 ms with it, and 4.2 ms with brackets ten ' +
-        'times narrower (so a larger sample would buy little there). One atomic per quad, listing in a second loop over the marked rows, ' +
-        'counters per workgroup, and a second kernel that lists only the (block, task) pairs the scan marked (indirect dispatch: marking ' +
-        'alone cost 1.2 ms per chunk, the listing kernel 1.5 to 2.4 ms for about 10,000 pairs, whose loads do not run in order) were slower ' +
-        'or within 10%; so were a listing loop over the set bits of an inside mask (a loop ends when no lane has work, where a branch runs ' +
-        'masked), listing after the row loop from a mask of the rows with keys inside, and counters on their own cache lines: with an ' +
-        "empty bracket the scan still took 1.7x linear_merge's kernel time, against 1.0x without any listing code. A real GPU skips such branches.",
-    });
+    if (!r.isSoftware) {
+      out.push({
+        share: stats / ties.timing.ms,
+        text:
+          `**Global TIES statistics before the output pass: ${s(stats)} (${pct(stats / ties.timing.ms)} of TIES; ${names}).** A sample brackets each ` +
+          "task's threshold and one scan of the raw models (ties_scan) counts the keys above the bracket and lists those inside it. On this GPU the " +
+          'pass costs about what a Task Arithmetic pass does: it uploads every input byte, and the output pass uploads again every chunk that ' +
+          "RawChunkCache did not keep on the GPU (it keeps chunks up to runMerge's cacheBytes, 512 MiB by default: about a sixth of 8 full-size " +
+          'f32 models). A cache sized to the device would save most of the second upload.',
+      });
+    } else {
+      out.push({
+        share: stats / ties.timing.ms,
+        text:
+          `**Global TIES statistics before the output pass: ${s(stats)} (${pct(stats / ties.timing.ms)} of TIES; ${names}).** A sample brackets each ` +
+          "task's threshold and one scan of the raw models (ties_scan) counts the keys above the bracket and lists those inside it (through atomic " +
+          'counters). SwiftShader runs the code of every branch for all lanes, masked, so the listing costs as much for the rows with nothing to list: ' +
+          'the scan kernel alone took about 2.4 ms per 4 MiB chunk of 8 models without its listing and 4.7 ms with it, and 4.2 ms with brackets ten ' +
+          'times narrower (so a larger sample would buy little there). One atomic per quad, listing in a second loop over the marked rows, ' +
+          'counters per workgroup, and a second kernel that lists only the (block, task) pairs the scan marked (indirect dispatch: marking ' +
+          'alone cost 1.2 ms per chunk, the listing kernel 1.5 to 2.4 ms for about 10,000 pairs, whose loads do not run in order) were slower ' +
+          'or within 10%; so were a listing loop over the set bits of an inside mask (a loop ends when no lane has work, where a branch runs ' +
+          'masked), listing after the row loop from a mask of the rows with keys inside, and counters on their own cache lines: with an ' +
+          "empty bracket the scan still took 1.7x linear_merge's kernel time, against 1.0x without any listing code. A real GPU skips such branches.",
+      });
+    }
   }
   for (const m of slowMethods(r)) {
     out.push({

@@ -11,7 +11,7 @@ import { fmtMs, renderMarkdown, sig } from '../markdown';
 import { countingSink, generateModels } from '../models';
 import { adapterSlug, defaultProfile } from '../output';
 import { PROFILES, profileNamed } from '../profiles';
-import { recommendations, slowMethods } from '../recommend';
+import { recommendations, slowMethods, transferBound } from '../recommend';
 import { RESULTS_FORMAT, type BenchResults, type EngineFigure } from '../results';
 import { median, timeIt } from '../stats';
 import { BATCH_METHODS, modelCountProblem } from '../suite';
@@ -205,6 +205,30 @@ describe('summary', () => {
     const r = results({ merges: [figure('task_arithmetic', 1000, 0.02), slow, figure('magmax', 1500, 0.01)] });
     expect(slowMethods(r)).toEqual([{ method: 'breadcrumbs', ratio: 9, ms: 9000, taMs: 1000, where: '8 x F32, ViT-B/32 width/2, 1 layer' }]);
     expect(recommendations(r).some((x) => x.startsWith("**breadcrumbs takes 9x Task Arithmetic's time on the same models (9 s vs 1 s"))).toBe(true);
+  });
+  it('sets Task Arithmetic against the least time the measured transfers allow, and reads a hardware run by that bound', () => {
+    const transfers = [
+      { name: 'upload (UploadRing)', what: 'u', msPerIteration: 1, iterations: 1, reps: 1, rate: 8, unit: 'GB/s' as const },
+      { name: 'readback (readBuffer)', what: 'r', msPerIteration: 1, iterations: 1, reps: 1, rate: 2, unit: 'GB/s' as const },
+    ];
+    const r = results();
+    r.probes = [...r.probes, ...transfers];
+    // 9 f32 models of 2,971,008 parameters in (106.96 MB at 8 GB/s: 13.4 ms) and 12 MB out (at 2 GB/s: 6 ms).
+    const inBytes = 9 * 2_971_008 * 4;
+    const ta = r.acceptance.taskArithmetic!;
+    const withOutput = { ...ta, bytesMoved: inBytes + 12e6 };
+    expect(transferBound(r, withOutput)).toEqual({ ms: inBytes / 8e6 + 12e6 / 2e6, inBytes, outBytes: 12e6, uploadGBs: 8, readbackGBs: 2 });
+    expect(transferBound(results(), ta)).toBeNull();
+    r.acceptance = { ...r.acceptance, taskArithmetic: withOutput };
+    expect(renderMarkdown(r)).toContain('| 19.4 ms (0.107 GB at 8 GB/s, 0.012 GB at 2 GB/s) / 1.00 s = **1.94%** | - | for reading |');
+    expect(renderMarkdown(r)).not.toContain('The two targets were set for SwiftShader');
+    expect(recommendations(r).some((x) => x.includes('the least time the measured transfers allow'))).toBe(false);
+    const gpu = { ...r, isSoftware: false, adapter: 'NVIDIA H100 80GB HBM3 (nvidia/NVIDIA: 580.159.04)' };
+    expect(renderMarkdown(gpu)).toContain('The two targets were set for SwiftShader');
+    const recs = recommendations(gpu);
+    expect(recs[0]).toMatch(/^\*\*Task Arithmetic takes 51.6x the least time the measured transfers allow \(1 s against 0.0194 s\)/);
+    expect(recs.some((x) => x.startsWith("**Task Arithmetic reaches"))).toBe(false);
+    expect(recs.find((x) => x.startsWith('**Global TIES statistics'))).toContain('A cache sized to the device');
   });
   it('marks breakdown parts smaller than the run-to-run spread', () => {
     const md = renderMarkdown(results());

@@ -18,7 +18,7 @@ export interface GpuLimits {
 
 /** What the page and the CLI report about the device. */
 export interface GpuInfo {
-  /** Vendor / architecture / description, whichever the adapter reports. */
+  /** The device name, then vendor / architecture / description in brackets, whichever the adapter reports. */
   adapter: string;
   /** A CPU implementation (SwiftShader, llvmpipe, WARP): fine for tests, slow for real models. */
   isSoftware: boolean;
@@ -125,7 +125,9 @@ export class GpuContext {
       throw new GpuError('unavailable', `${label}: requestDevice failed: ${(err as Error).message}`);
     }
     const a = adapter.info;
-    const adapterName = [a.vendor, a.architecture, a.description].filter((s) => s).join('/') || 'unknown adapter';
+    // The device name first where the adapter gives one (Dawn on Vulkan: the GPU's name; its description is the driver).
+    const driver = [a.vendor, a.architecture, a.description].filter((s) => s).join('/');
+    const adapterName = (a.device ? `${a.device}${driver ? ` (${driver})` : ''}` : driver) || 'unknown adapter';
     const limits = {} as GpuLimits;
     for (const name of LIMIT_NAMES) limits[name] = device.limits[name];
     const info: GpuInfo = {
