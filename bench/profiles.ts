@@ -136,6 +136,21 @@ export const PROFILES: Record<string, Profile> = {
 // without the OPCM step and evaluation, for a second device call when the first one's merge baselines failed.
 PROFILES['gpu-merges'] = { ...PROFILES.gpu!, name: 'gpu-merges', budgetMs: 4 * MINUTE, opcm: [], evaluation: null };
 
+// `gpu-matrix`: the matrix workloads the gpu profile reaches last (2 and 20 models, f32 and bf16), for a device call of
+// their own. On an H100 (2026-11-27) the gpu profile needed 5 minutes to reach the 8 x f32 matrix, which took 70 s and
+// PyTorch 95 s more; 20 models cost about 2.5 times as much, hence one timed run each there.
+PROFILES['gpu-matrix'] = {
+  ...PROFILES.gpu!,
+  name: 'gpu-matrix',
+  budgetMs: 7 * MINUTE,
+  acceptance: { ...PROFILES.gpu!.acceptance, repeats: { warmups: 1, reps: 1 }, breakdownRepeats: null },
+  matrix: { ...PROFILES.gpu!.matrix, tasks: [2, 20], repeatsAt: { 20: { warmups: 0, reps: 1 } } },
+  metricsCost: { tasks: 8, methods: [] },
+  torch: { device: 'auto', repeats: { warmups: 1, reps: 1 } },
+  opcm: [],
+  evaluation: null,
+};
+
 /** The repetitions of the matrix merges of `tasks` models. */
 export function matrixRepeats(p: Profile, tasks: number): Repeats {
   return p.matrix.repeatsAt?.[tasks] ?? p.matrix.repeats;

@@ -96,6 +96,13 @@ describe('arguments and profiles', () => {
     expect(defaultProfile(true)).toBe('swiftshader');
     expect(defaultProfile(false)).toBe('gpu');
     expect(profileNamed('gpu').acceptance.size).toEqual(VIT_B32);
+    // The second-call profiles measure at the gpu profile's sizes, without the parts the gpu profile's first call covers.
+    for (const name of ['gpu-merges', 'gpu-matrix']) {
+      const p = profileNamed(name);
+      expect([p.acceptance.size, p.matrix.size], name).toEqual([VIT_B32, VIT_B32]);
+      expect([p.opcm, p.evaluation], name).toEqual([[], null]);
+    }
+    expect(profileNamed('gpu-matrix').matrix.tasks).toEqual([2, 20]);
     expect(() => profileNamed('fast')).toThrow(/swiftshader, gpu/);
     for (const p of Object.values(PROFILES)) expect(p.budgetMs).toBeGreaterThan(0);
   });
