@@ -40,6 +40,23 @@ const METHOD_ADVICE: Record<string, string> = {
   ties: 'Global TIES reads the models twice (the statistics scan, then the fused output): see the TIES passes item.',
 };
 
+/** What the TIES statistics pass costs on a CPU-emulated adapter, and what was tried there. */
+const TIES_SCAN_SOFTWARE =
+  'SwiftShader runs the code of every branch for all lanes, masked, so the listing costs as much for the rows with nothing to list: ' +
+  'the scan kernel alone took about 2.4 ms per 4 MiB chunk of 8 models without its listing and 4.7 ms with it, and 4.2 ms with brackets ten ' +
+  'times narrower (so a larger sample would buy little there). One atomic per quad, listing in a second loop over the marked rows, ' +
+  'counters per workgroup, and a second kernel that lists only the (block, task) pairs the scan marked (indirect dispatch: marking ' +
+  'alone cost 1.2 ms per chunk, the listing kernel 1.5 to 2.4 ms for about 10,000 pairs, whose loads do not run in order) were slower ' +
+  'or within 10%; so were a listing loop over the set bits of an inside mask (a loop ends when no lane has work, where a branch runs ' +
+  'masked), listing after the row loop from a mask of the rows with keys inside, and counters on their own cache lines: with an ' +
+  "empty bracket the scan still took 1.7x linear_merge's kernel time, against 1.0x without any listing code. A real GPU skips such branches.";
+
+/** What it costs on a GPU, where the pass is bound by uploading the models. */
+const TIES_SCAN_HARDWARE =
+  'On this GPU the pass costs about what a Task Arithmetic pass does: it uploads every input byte, and the output pass uploads again every ' +
+  "chunk that RawChunkCache did not keep on the GPU (it keeps chunks up to runMerge's cacheBytes, 512 MiB by default: about a sixth of 8 " +
+  'full-size f32 models). A cache sized to the device would save most of the second upload.';
+
 /** How many times Task Arithmetic's time each method takes at worst over the matrix's (models, dtype) workloads, for ratios >= `min`. */
 export function slowMethods(r: BenchResults, min = 3): { method: string; ratio: number; ms: number; taMs: number; where: string }[] {
   const worst = new Map<string, { method: string; ratio: number; ms: number; taMs: number; where: string }>();
@@ -119,32 +136,13 @@ export function recommendations(r: BenchResults): string[] {
     const before = ties.passes.filter((p) => !p.phase.startsWith('merge'));
     const stats = before.reduce((n, p) => n + p.ms, 0);
     const names = before.map((p) => p.phase).join(', ');
-    if (!r.isSoftware) {
-      out.push({
-        share: stats / ties.timing.ms,
-        text:
-          `**Global TIES statistics before the output pass: ${s(stats)} (${pct(stats / ties.timing.ms)} of TIES; ${names}).** A sample brackets each ` +
-          "task's threshold and one scan of the raw models (ties_scan) counts the keys above the bracket and lists those inside it. On this GPU the " +
-          'pass costs about what a Task Arithmetic pass does: it uploads every input byte, and the output pass uploads again every chunk that ' +
-          "RawChunkCache did not keep on the GPU (it keeps chunks up to runMerge's cacheBytes, 512 MiB by default: about a sixth of 8 full-size " +
-          'f32 models). A cache sized to the device would save most of the second upload.',
-      });
-    } else {
-      out.push({
-        share: stats / ties.timing.ms,
-        text:
-          `**Global TIES statistics before the output pass: ${s(stats)} (${pct(stats / ties.timing.ms)} of TIES; ${names}).** A sample brackets each ` +
-          "task's threshold and one scan of the raw models (ties_scan) counts the keys above the bracket and lists those inside it (through atomic " +
-          'counters). SwiftShader runs the code of every branch for all lanes, masked, so the listing costs as much for the rows with nothing to list: ' +
-          'the scan kernel alone took about 2.4 ms per 4 MiB chunk of 8 models without its listing and 4.7 ms with it, and 4.2 ms with brackets ten ' +
-          'times narrower (so a larger sample would buy little there). One atomic per quad, listing in a second loop over the marked rows, ' +
-          'counters per workgroup, and a second kernel that lists only the (block, task) pairs the scan marked (indirect dispatch: marking ' +
-          'alone cost 1.2 ms per chunk, the listing kernel 1.5 to 2.4 ms for about 10,000 pairs, whose loads do not run in order) were slower ' +
-          'or within 10%; so were a listing loop over the set bits of an inside mask (a loop ends when no lane has work, where a branch runs ' +
-          'masked), listing after the row loop from a mask of the rows with keys inside, and counters on their own cache lines: with an ' +
-          "empty bracket the scan still took 1.7x linear_merge's kernel time, against 1.0x without any listing code. A real GPU skips such branches.",
-      });
-    }
+    out.push({
+      share: stats / ties.timing.ms,
+      text:
+        `**Global TIES statistics before the output pass: ${s(stats)} (${pct(stats / ties.timing.ms)} of TIES; ${names}).** A sample brackets each ` +
+        "task's threshold and one scan of the raw models (ties_scan) counts the keys above the bracket and lists those inside it (through atomic " +
+        `counters). ${r.isSoftware ? TIES_SCAN_SOFTWARE : TIES_SCAN_HARDWARE}`,
+    });
   }
   for (const m of slowMethods(r)) {
     out.push({
