@@ -226,7 +226,10 @@ function baselines(r: BenchResults): string[] {
 export function opcmSection(o: OpcmFigure, matmulGflops: number | null = null): string[] {
   const shapes = o.linearWeights.map((s) => `${s.count} x ${s.rows}x${s.cols}`).join(', ');
   const gpuMs = o.gpu.timing.ms;
-  const rows: string[][] = [['GPU path (runContinual)', fmtMs(gpuMs), '1x', `median of ${o.gpu.timing.runs.length}; ${o.gpu.projected} projections; peak GPU ${fmtBytes(o.gpu.peakGpuBytes)}`]];
+  const batching = (bytes: number | undefined) => (bytes === undefined ? '' : bytes > 0 ? `SVDs of same-shape weights batched in ${fmtBytes(bytes)}` : 'one SVD at a time');
+  const rows: string[][] = [[`GPU path (runContinual${o.gpu.svdBatchBytes === undefined ? '' : `, ${batching(o.gpu.svdBatchBytes)}`})`, fmtMs(gpuMs), '1x', `median of ${o.gpu.timing.runs.length}; ${o.gpu.projected} projections; peak GPU ${fmtBytes(o.gpu.peakGpuBytes)}`]];
+  const other = o.gpuOtherBatching;
+  if (other) rows.push([`GPU path, ${batching(other.svdBatchBytes)}`, fmtMs(other.timing.ms), `${sig(other.timing.ms / gpuMs)}x`, `median of ${other.timing.runs.length}, right after the row above; peak GPU ${fmtBytes(other.peakGpuBytes)}`]);
   if (o.twin) rows.push(['CPU twin (float64, reference/opcm.ts opcmStep)', fmtMs(o.twin.timing.ms), `${sig(o.twin.timing.ms / gpuMs)}x`, 'one run, same models']);
   if (o.torch) {
     const t = o.torch;

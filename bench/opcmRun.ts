@@ -55,8 +55,11 @@ export function stepMultiplyAdds(layers: readonly Pick<LayerDiagnostics, 'rows' 
   return total;
 }
 
-/** Times the GPU step `repeats` times (each a fresh runContinual over the 2 models). */
-export async function timeOpcmGpu(ctx: GpuContext, m: BenchModels, repeats: Repeats): Promise<OpcmFigure['gpu']> {
+/**
+ * Times the GPU step `repeats` times (each a fresh runContinual over the 2 models), its same-shape SVDs batched in
+ * `svdBatchBytes` (gpu/opcmBatch.ts).
+ */
+export async function timeOpcmGpu(ctx: GpuContext, m: BenchModels, repeats: Repeats, svdBatchBytes: number): Promise<OpcmFigure['gpu'] & { svdBatchBytes: number }> {
   if (m.models.length !== 2) throw new Error(`timeOpcmGpu: needs 2 fine-tuned models, got ${m.models.length}`);
   const config = resolveConfig({ method: 'opcm' });
   let projected = 0;
@@ -69,6 +72,7 @@ export async function timeOpcmGpu(ctx: GpuContext, m: BenchModels, repeats: Repe
       base: m.base,
       models: m.models,
       config,
+      svdBatchBytes,
       onStep: (view) => {
         if (view.diagnostics.step === 0) firstDone = performance.now();
         else {
@@ -86,7 +90,7 @@ export async function timeOpcmGpu(ctx: GpuContext, m: BenchModels, repeats: Repe
   for (let i = 0; i < repeats.reps; i++) runs.push(await once());
   const timing: Timing = { ms: median(runs), runs, warmups: repeats.warmups };
   const multiplyAdds = stepMultiplyAdds(layers);
-  return { timing, peakGpuBytes, projected, ...(multiplyAdds === null ? {} : { multiplyAdds, sweeps: layers.map((l) => l.svdSweeps!) }) };
+  return { timing, peakGpuBytes, projected, svdBatchBytes, ...(multiplyAdds === null ? {} : { multiplyAdds, sweeps: layers.map((l) => l.svdSweeps!) }) };
 }
 
 /** ||a - b|| over every tensor. */

@@ -113,7 +113,12 @@ export interface OpcmFigure {
    * multiplyAdds: at most this many in the step's SVDs and projections (from the last run's sweep counts, see
    * stepMultiplyAdds in bench/opcmRun.ts); absent in results written before it was counted.
    */
-  gpu: { timing: Timing; peakGpuBytes: number; projected: number; multiplyAdds?: number; sweeps?: number[] };
+  gpu: { timing: Timing; peakGpuBytes: number; projected: number; multiplyAdds?: number; sweeps?: number[]; svdBatchBytes?: number };
+  /**
+   * The same step with one SVD at a time (runContinual's svdBatchBytes 0; `gpu` batches same-shape SVDs by default),
+   * timed right after it on the same models; absent in results written before.
+   */
+  gpuOtherBatching?: { timing: Timing; peakGpuBytes: number; svdBatchBytes: number };
   twin: OpcmTwinFigure | null;
   torch: OpcmTorchFigure | null;
   torchError: string | null;

@@ -17,6 +17,7 @@ import { breakdown } from './breakdown';
 import { measureMerge, mergeOnce, sizeInfo } from './engineRun';
 import { demoThroughput, randomVitThroughput } from './evalRun';
 import { opcmFigure, runTorchOpcm, timeOpcmGpu, timeOpcmTwin } from './opcmRun';
+import { DEFAULT_SVD_BATCH_BYTES } from '../src/engine/gpu/opcmBatch';
 import { generateModels, type BenchDType, type BenchModels } from './models';
 import { matrixRepeats, type Profile } from './profiles';
 import { copyBufferProbe, copyKernelProbe, launchProbe, matmulProbe, readbackProbe, uploadProbe } from './probes';
@@ -207,8 +208,13 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
     }
     const m = await generateModels({ size: oc.size, dtype: 'F32', tasks: 2 });
     await step(label);
-    const fig = opcmFigure(oc.size, await timeOpcmGpu(ctx, m, oc.repeats));
+    const fig = opcmFigure(oc.size, await timeOpcmGpu(ctx, m, oc.repeats, DEFAULT_SVD_BATCH_BYTES));
     r.opcm!.push(fig);
+    if (inBudget()) {
+      await step(`${label}, one SVD at a time`);
+      const { timing, peakGpuBytes } = await timeOpcmGpu(ctx, m, oc.repeats, 0);
+      fig.gpuOtherBatching = { timing, peakGpuBytes, svdBatchBytes: 0 };
+    }
     if (oc.twin) {
       await step(`CPU reference: ${label}`);
       fig.twin = await timeOpcmTwin(m);

@@ -95,6 +95,10 @@ describe('runSuite', () => {
     const o = r.opcm![0]!;
     expect(o.gpu.projected).toBe(o.linearWeights.reduce((n, s) => n + s.count, 0));
     expect(o.gpu.peakGpuBytes).toBeGreaterThan(0);
+    // The step is timed with same-shape SVDs batched (the default), then one SVD at a time.
+    expect(o.gpu.svdBatchBytes).toBe(256 * 2 ** 20);
+    expect(o.gpuOtherBatching!.svdBatchBytes).toBe(0);
+    expect(o.gpuOtherBatching!.timing.runs).toHaveLength(profile.opcm[0]!.repeats.reps);
     expect(o.twin!.timing.ms).toBeGreaterThan(0);
     expect(o.torch!.svdMs).toBeGreaterThan(0);
     expect(o.torch!.svdMs).toBeLessThanOrEqual(o.torch!.ms);

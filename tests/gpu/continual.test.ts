@@ -7,6 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { memorySink, memorySource } from '../../src/engine/io/byteSource';
 import { openSingleFileModel } from '../../src/engine/io/model';
 import { resolveConfig } from '../../src/engine/merge/config';
+import { svdBatchSize } from '../../src/engine/gpu/opcmBatch';
+import { svdBytesPerMatrix } from '../../src/engine/gpu/svd';
 import { runContinual, type ContinualReport } from '../../src/engine/merge/continual';
 import { runContinualReference } from '../../src/engine/reference/continual';
 import type { RefModel } from '../../src/engine/reference/refModel';
@@ -122,6 +124,47 @@ describe('OPCM toy fixture of methods.md section 14 (theta0 = 0, one 4x4 Linear 
     const models = await Promise.all([0, 1, 2, 3].map((at, i) => open(`m${i}`, file(null, [0, 1, 2, 3].map((j) => (j === at ? 2 : 0))))));
     const r = await runContinual(ctx, { base, models, config: resolveConfig({ method: 'opcm', params: { alpha: 0.5 } }) });
     r.steps.forEach((s) => expect(s.lambda!).toBeCloseTo(Math.sqrt(s.step + 1), 5));
+  });
+});
+
+describe('OPCM with the SVDs of same-shape weights batched', () => {
+  // Two layers: four 16 x 16 weights each, and the 40 x 16 / 16 x 40 pair, so batches form across layers.
+  const layer = (i: number) => ({
+    [`vision_model.encoder.layers.${i}.mlp.fc1.weight`]: [40, 16],
+    [`vision_model.encoder.layers.${i}.mlp.fc2.weight`]: [16, 40],
+    [`vision_model.encoder.layers.${i}.self_attn.k_proj.weight`]: [16, 16],
+    [`vision_model.encoder.layers.${i}.self_attn.out_proj.weight`]: [16, 16],
+    [`vision_model.encoder.layers.${i}.self_attn.q_proj.weight`]: [16, 16],
+    [`vision_model.encoder.layers.${i}.self_attn.v_proj.weight`]: [16, 16],
+  });
+  const g = gridModels(777, 4, { ...layer(0), ...layer(1), 'vision_model.post_layernorm.weight': [16] });
+
+  it('writes the model and the diagnostics of one SVD at a time, bit for bit, in batches of 3 or of all', async () => {
+    const ctx = await testContext();
+    const run = async (svdBatchBytes: number) => {
+      const { base, models } = await openModels(g);
+      const sink = memorySink('continual');
+      const report = await runContinual(ctx, { base, models, config: resolveConfig({ method: 'opcm', params: { alpha: 0.8 } }), output: async () => sink, svdBatchBytes });
+      expect(ctx.allocatedBytes).toBe(0);
+      return { bytes: sink.bytes(), steps: report.steps };
+    };
+    const one = await run(0);
+    const sweeps = one.steps.flatMap((s) => s.layers.map((l) => l.svdSweeps));
+    expect(new Set(sweeps).size).toBeGreaterThan(1);
+    for (const matrices of [3, 100]) {
+      const batched = await run(matrices * svdBytesPerMatrix(16, 16).total);
+      expect(batched.bytes, `${matrices} per batch`).toEqual(one.bytes);
+      expect(batched.steps, `${matrices} per batch`).toEqual(one.steps);
+    }
+  });
+
+  it('sizes a batch by its bytes and the binding limit, never below one matrix', async () => {
+    const ctx = await testContext();
+    const per = svdBytesPerMatrix(768, 768);
+    expect(svdBatchSize(ctx, 768, 768, 0)).toBe(1);
+    expect(svdBatchSize(ctx, 768, 768, 5.5 * per.total)).toBe(5);
+    const byBinding = Math.floor(Math.min(ctx.info.limits.maxStorageBufferBindingSize, ctx.info.limits.maxBufferSize) / per.largestBinding);
+    expect(svdBatchSize(ctx, 768, 768, 1e15)).toBe(byBinding);
   });
 });
 

@@ -180,6 +180,26 @@ describe('svdGpu vs float64 svdThin', () => {
     mats.forEach((x, t) => expectGoodSvd(x, 40, 24, r, svdThin(x, 40, 24), t));
   });
 
+  it('gives each matrix of a batch the factors and sweep count of its own run, bit for bit', async () => {
+    // Different condition numbers, so the matrices converge after different sweeps; the batch runs until the last.
+    const mats = [withSingularValues(48, 40, Array.from({ length: 40 }, (_, i) => 1 / (1 + i)), 81), randomMatrix(48, 40, 82), withSingularValues(48, 40, Array.from({ length: 40 }, (_, i) => (i < 20 ? 1 : 0.999)), 83)];
+    const stacked = new Float64Array(3 * 48 * 40);
+    mats.forEach((x, t) => stacked.set(x, t * 48 * 40));
+    const batch = await gpuSvd(stacked, 48, 40, { batch: 3 });
+    const alone = [];
+    for (const x of mats) alone.push(await gpuSvd(x, 48, 40));
+    expect(batch.sweepsEach).toEqual(alone.map((r) => r.sweeps));
+    expect(batch.convergedEach).toEqual([true, true, true]);
+    expect(new Set(batch.sweepsEach).size).toBeGreaterThan(1);
+    expect(batch.sweeps).toBe(Math.max(...batch.sweepsEach));
+    const k = 40;
+    alone.forEach((r, t) => {
+      expect(Array.from(batch.s.subarray(t * k, (t + 1) * k)), `s of matrix ${t}`).toEqual(Array.from(r.s));
+      expect(batch.uh.subarray(t * 48 * k, (t + 1) * 48 * k), `U of matrix ${t}`).toEqual(r.uh);
+      expect(batch.vh.subarray(t * 40 * k, (t + 1) * 40 * k), `V of matrix ${t}`).toEqual(r.vh);
+    });
+  });
+
   it('both inner orders (parallel rounds with barriers for GPUs, serial for CPUs) give valid SVDs', async () => {
     const a = randomMatrix(70, 100, 5);
     const ref = svdThin(a, 70, 100);

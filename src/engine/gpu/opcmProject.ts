@@ -18,7 +18,7 @@ import { itemGrid } from './dispatch';
 import { combine, readBuffer, sumSquares } from './kernels';
 import { bind, launch } from './launch';
 import { matmul } from './matmul';
-import { svdGpu } from './svd';
+import { svdGpu, type GpuSvd } from './svd';
 
 /** Smallest relative singular value treated as nonzero on the GPU (f32 SVD noise is ~1e-7 .. 1e-6 of s_0). */
 export const OPCM_GPU_RANK_FLOOR = 1e-5;
@@ -51,22 +51,63 @@ export async function projectLinearWeightGpu(
   out: GPUBuffer,
 ): Promise<ProjectionStats> {
   const label = opts.label ?? 'opcm';
-  if (out === tau || out === delta) throw new GpuError('validation', `${label}: the output buffer '${out.label}' must differ from delta and tau`);
-  if (!(opts.alpha >= 0 && opts.alpha <= 1)) throw new GpuError('validation', `${label}: alpha must be in [0, 1], got ${opts.alpha}`);
-  const numel = m * n;
-  for (const buf of [delta, tau, out]) bind(ctx, label, buf, numel * F32_BYTES);
-  const tauSq = (await sumSquares(ctx, tau, 1, numel))[0]!;
+  if (out === delta) throw new GpuError('validation', `${label}: the output buffer '${out.label}' must differ from delta and tau`);
+  checkProjection(ctx, tau, m, n, opts, out);
+  bind(ctx, label, delta, m * n * F32_BYTES);
   const svd = await svdGpu(ctx, delta, m, n, { label: `${label} delta` });
-  const temps: GPUBuffer[] = [svd.u, svd.v];
+  try {
+    return await projectOnFactors(ctx, factorsOf(svd, 0), tau, m, n, opts, out);
+  } finally {
+    ctx.destroyBuffer(svd.u);
+    ctx.destroyBuffer(svd.v);
+  }
+}
+
+/** One matrix of a batched SVD: its U and V inside the batch's buffers (the SVD's owner frees them). */
+export interface SvdFactors {
+  u: GPUBuffer;
+  v: GPUBuffer;
+  /** Index of the matrix in the batch (U at element index * m * k, V at index * n * k). */
+  index: number;
+  k: number;
+  /** Its k singular values, descending. */
+  s: Float64Array;
+  sweeps: number;
+}
+
+/** Matrix `index` of `svd`. */
+export function factorsOf(svd: GpuSvd, index: number): SvdFactors {
+  return { u: svd.u, v: svd.v, index, k: svd.k, s: svd.s.subarray(index * svd.k, (index + 1) * svd.k), sweeps: svd.sweepsEach[index]! };
+}
+
+function checkProjection(ctx: GpuContext, tau: GPUBuffer, m: number, n: number, opts: GpuProjectionOptions, out: GPUBuffer): void {
+  const label = opts.label ?? 'opcm';
+  if (out === tau) throw new GpuError('validation', `${label}: the output buffer '${out.label}' must differ from delta and tau`);
+  if (!(opts.alpha >= 0 && opts.alpha <= 1)) throw new GpuError('validation', `${label}: alpha must be in [0, 1], got ${opts.alpha}`);
+  for (const buf of [tau, out]) bind(ctx, label, buf, m * n * F32_BYTES);
+}
+
+/**
+ * projectLinearWeightGpu with the SVD of delta already taken (`f`, e.g. one matrix of a batch that shares every
+ * dispatch of the SVD with weights of the same shape): tau~ into `out`, and the statistics.
+ */
+export async function projectOnFactors(ctx: GpuContext, f: SvdFactors, tau: GPUBuffer, m: number, n: number, opts: GpuProjectionOptions, out: GPUBuffer): Promise<ProjectionStats> {
+  const label = opts.label ?? 'opcm';
+  checkProjection(ctx, tau, m, n, opts, out);
+  const numel = m * n;
+  const tauSq = (await sumSquares(ctx, tau, 1, numel))[0]!;
+  const temps: GPUBuffer[] = [];
   try {
     combine(ctx, tau, 1, numel, Float32Array.of(1), out);
-    const s0 = svd.s[0]!;
-    if (!(s0 > 0)) return { protectedRank: 0, numericalRank: 0, tauNorm: Math.sqrt(tauSq), removedEnergy: 0, blockOverlap: 0, diagonalOverlap: 0, svdSweeps: svd.sweeps };
-    const { k } = svd;
-    const r = splitRank(svd.s, opts.alpha);
+    const s0 = f.s[0]!;
+    if (!(s0 > 0)) return { protectedRank: 0, numericalRank: 0, tauNorm: Math.sqrt(tauSq), removedEnergy: 0, blockOverlap: 0, diagonalOverlap: 0, svdSweeps: f.sweeps };
+    const { k } = f;
+    const uAt = f.index * m * k;
+    const vAt = f.index * n * k;
+    const r = splitRank(f.s, opts.alpha);
     const cut = gpuRankEps(opts.rankEps) * s0;
     let nonzero = 0;
-    while (nonzero < k && svd.s[nonzero]! > cut) nonzero++;
+    while (nonzero < k && f.s[nonzero]! > cut) nonzero++;
 
     const buffer = (what: string, count: number) => {
       const buf = ctx.createBuffer(`${label} ${what}`, count * F32_BYTES, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
@@ -78,12 +119,12 @@ export async function projectLinearWeightGpu(
     const q = buffer('Q', k * k);
     const stats = buffer('stats', 2 * k);
     const qvt = buffer('Q V^T', k * n);
-    matmul(ctx, svd.u, tau, utTau, { m: k, n, k: m, transA: true });
-    matmul(ctx, utTau, svd.v, p, { m: k, n: k, k: n });
+    matmul(ctx, f.u, tau, utTau, { m: k, n, k: m, transA: true, offsetA: uAt });
+    matmul(ctx, utTau, f.v, p, { m: k, n: k, k: n, offsetB: vAt });
     const diag = opts.zeroDiagonal ? nonzero : 0;
     launch(ctx, 'opcm_mask', [k, r, diag], [{ buffer: p }, { buffer: q }, { buffer: stats }], itemGrid(k, ctx.info.limits.maxComputeWorkgroupsPerDimension));
-    matmul(ctx, q, svd.v, qvt, { m: k, n, k, transB: true });
-    matmul(ctx, svd.u, qvt, out, { m, n, k, alpha: -1, beta: 1 });
+    matmul(ctx, q, f.v, qvt, { m: k, n, k, transB: true, offsetB: vAt });
+    matmul(ctx, f.u, qvt, out, { m, n, k, alpha: -1, beta: 1, offsetA: uAt });
 
     const bytes = await readBuffer(ctx, stats, 2 * k * F32_BYTES);
     const st = new Float32Array(bytes.buffer, bytes.byteOffset, 2 * k);
@@ -104,7 +145,7 @@ export async function projectLinearWeightGpu(
       removedEnergy: ratio(blockSq + removedDiagSq),
       blockOverlap: ratio(blockSq),
       diagonalOverlap: ratio(diagSq),
-      svdSweeps: svd.sweeps,
+      svdSweeps: f.sweeps,
     };
   } finally {
     for (const buf of temps) ctx.destroyBuffer(buf);

@@ -75,6 +75,13 @@ export interface GpuSvd {
   /** Jacobi sweeps run (the last one found every pair orthogonal, when converged). */
   sweeps: number;
   converged: boolean;
+  /**
+   * Per matrix: the sweeps it would have taken alone (the first sweep that found all its pairs orthogonal, plus those
+   * after its zero vectors were filled), and whether it converged. A matrix of a batch that converged before the others
+   * rotates nothing in the later sweeps, so its factors are those of its own run.
+   */
+  sweepsEach: number[];
+  convergedEach: boolean[];
 }
 
 /** Default sweep cap; random matrices need about 6-10 sweeps. */
@@ -176,8 +183,15 @@ interface Settings {
   serial: boolean;
 }
 
+/** Sweeps run: in all, and per matrix until the first that found all its pairs orthogonal (0: none did). */
+interface SweepRun {
+  sweeps: number;
+  converged: boolean;
+  each: Int32Array;
+}
+
 /** Runs sweeps until one finds every pair orthogonal (or the cap); returns the sweeps run. */
-async function sweep(ctx: GpuContext, lay: Layout, w: Work, set: Settings): Promise<{ sweeps: number; converged: boolean }> {
+async function sweep(ctx: GpuContext, lay: Layout, w: Work, set: Settings): Promise<SweepRun> {
   const { tol, maxSweeps } = set;
   const pairs = lay.nb / 2;
   const xBytes = lay.batch * lay.rows * lay.stride * F32_BYTES;
@@ -190,6 +204,7 @@ async function sweep(ctx: GpuContext, lay: Layout, w: Work, set: Settings): Prom
   const schedBinding = bind(ctx, 'svd', w.sched, (lay.nb - 1) * pairs * 2 * 4);
   const rotateParams = [pairs, lay.batch, set.maxInner, f32Bits(tol), f32Bits(ZERO_SQ)];
   const rotateBindings = [{ buffer: w.g }, { buffer: w.q }, { buffer: w.off }, { buffer: w.moving }];
+  const each = new Int32Array(lay.batch);
   for (let s = 1; s <= maxSweeps; s++) {
     ctx.device.queue.writeBuffer(w.off, 0, new Uint32Array(lay.batch));
     for (let step = 0; step < lay.nb - 1; step++) {
@@ -202,9 +217,12 @@ async function sweep(ctx: GpuContext, lay: Layout, w: Work, set: Settings): Prom
     }
     const bits = await readBuffer(ctx, w.off, lay.batch * 4);
     const off = new Float32Array(bits.buffer, bits.byteOffset, lay.batch);
-    if (off.every((x) => x <= tol)) return { sweeps: s, converged: true };
+    off.forEach((x, t) => {
+      if (x <= tol && each[t] === 0) each[t] = s;
+    });
+    if (each.every((x) => x > 0)) return { sweeps: s, converged: true, each };
   }
-  return { sweeps: maxSweeps, converged: false };
+  return { sweeps: maxSweeps, converged: false, each };
 }
 
 /** Squared norms of the long-side part of every row of X, [batch, rows]. */
@@ -261,6 +279,17 @@ function checkArgs(a: GPUBuffer, m: number, n: number, batch: number, label: str
   if (a.size < batch * m * n * F32_BYTES) {
     throw new GpuError('validation', `${label}: buffer '${a.label}' has ${a.size} bytes, needs ${batch * m * n * F32_BYTES} for ${batch} ${m}x${n} f32 matrices`);
   }
+}
+
+/**
+ * GPU bytes svdGpu holds per m x n matrix of a batch: the working matrix twice, the Gram and rotation blocks, U and V
+ * (the input is the caller's), and the largest single binding of one matrix (X), for sizing batches.
+ */
+export function svdBytesPerMatrix(m: number, n: number): { total: number; largestBinding: number } {
+  const lay = layoutOf(m, n, 1);
+  const x = lay.rows * lay.stride * F32_BYTES;
+  const blocks = 2 * (lay.nb / 2) * PAIR * PAIR * F32_BYTES;
+  return { total: 2 * x + blocks + (m + n) * lay.k * F32_BYTES, largestBinding: Math.max(x, Math.max(m, n) * lay.k * F32_BYTES) };
 }
 
 /**
@@ -333,15 +362,33 @@ export async function svdGpu(ctx: GpuContext, a: GPUBuffer, m: number, n: number
       ctx.destroyBuffer(scale);
     }
 
-    let run = await sweep(ctx, lay, w, set);
+    const run = await sweep(ctx, lay, w, set);
+    // A matrix that never converged counts the whole run.
+    const sweepsEach = Array.from(run.each, (x) => x || run.sweeps);
+    const convergedEach = Array.from(run.each, (x) => x > 0);
     let norms = await rowNorms(ctx, lay, w.x[w.cur], label);
     // Zero vectors (j < k; padding rows stay zero) get a random direction, then the sweeps resume.
     const filled = new Uint32Array(batch * lay.rows);
-    for (let t = 0; t < batch; t++) for (let j = 0; j < lay.k; j++) if (norms[t * lay.rows + j]! <= ZERO_SQ) filled[t * lay.rows + j] = 1;
-    if (filled.some((f) => f !== 0)) {
+    const hasFill = new Array<boolean>(batch).fill(false);
+    for (let t = 0; t < batch; t++) {
+      for (let j = 0; j < lay.k; j++) {
+        if (norms[t * lay.rows + j]! <= ZERO_SQ) {
+          filled[t * lay.rows + j] = 1;
+          hasFill[t] = true;
+        }
+      }
+    }
+    if (hasFill.some((f) => f)) {
       fillRows(ctx, lay, w.x[w.cur], filled, label);
       const more = await sweep(ctx, lay, w, set);
-      run = { sweeps: run.sweeps + more.sweeps, converged: run.converged && more.converged };
+      run.sweeps += more.sweeps;
+      run.converged &&= more.converged;
+      // Only the matrices with filled vectors would have run these sweeps alone.
+      for (let t = 0; t < batch; t++) {
+        if (!hasFill[t]) continue;
+        sweepsEach[t]! += more.each[t] || more.sweeps;
+        convergedEach[t] &&= more.each[t]! > 0;
+      }
       norms = await rowNorms(ctx, lay, w.x[w.cur], label);
     }
 
@@ -350,7 +397,7 @@ export async function svdGpu(ctx: GpuContext, a: GPUBuffer, m: number, n: number
     const longSide = gather(ctx, lay, x, perm, mult, lay.len, 0, lay.tall ? `${label} U` : `${label} V`);
     const shortSide = gather(ctx, lay, x, perm, new Float32Array(batch * lay.k).fill(1), lay.k, lay.lenPad, lay.tall ? `${label} V` : `${label} U`);
     const [u, v] = lay.tall ? [longSide, shortSide] : [shortSide, longSide];
-    return { m, n, k: lay.k, batch, u, s, v, sweeps: run.sweeps, converged: run.converged };
+    return { m, n, k: lay.k, batch, u, s, v, sweeps: run.sweeps, converged: run.converged, sweepsEach, convergedEach };
   } finally {
     for (const buf of [...w.x, w.sched, w.g, w.q, w.off, w.moving]) ctx.destroyBuffer(buf);
   }

@@ -13,7 +13,8 @@ import type { GpuContext } from '../gpu/device';
 import { combine, packAdd, readBuffer, scaleAdd, sumSquares, taskVector, unpack, uploadRaw, type RawDType } from '../gpu/kernels';
 import { disjointMerge, magmaxSelect, trimMask } from '../gpu/mergeKernels';
 import { signSum } from '../gpu/mergeReductions';
-import { projectLinearWeightGpu } from '../gpu/opcmProject';
+import { DEFAULT_SVD_BATCH_BYTES, SvdBatches } from '../gpu/opcmBatch';
+import { projectOnFactors } from '../gpu/opcmProject';
 import { MagnitudeSelect } from '../gpu/select';
 import type { ByteSink } from '../io/byteSource';
 import type { Model } from '../io/model';
@@ -69,6 +70,8 @@ export interface ContinualRun {
   saveStep?: (step: number) => Promise<ByteSink | null>;
   signal?: AbortSignal;
   onProgress?: (p: { step: number; steps: number; tensor: string }) => void;
+  /** GPU bytes one batch of OPCM's same-shape SVDs may hold (gpu/opcmBatch.ts; default DEFAULT_SVD_BATCH_BYTES, 0: one at a time). */
+  svdBatchBytes?: number;
 }
 
 const storage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -117,25 +120,35 @@ export async function runContinual(ctx: GpuContext, run: ContinualRun): Promise<
         switch (spec.id) {
           case 'opcm': {
             const opts = { alpha: p.alpha as number, zeroDiagonal: p.zero_diagonal as boolean };
+            const projects = (t: AlignedTensor) => step > 0 && !(p.class_embedding === 'keep-first' && isClassEmbedding(t.name));
+            const linear = tensors.filter((t) => projects(t) && isLinearWeight(t.name, t.shape));
+            const items = linear.map((t) => ({ name: t.name, m: t.shape[0]!, n: t.shape[1]!, delta: state.get(t.name)! }));
+            const svds = new SvdBatches(ctx, items, run.svdBatchBytes ?? DEFAULT_SVD_BATCH_BYTES);
             let sq = 0;
-            for (const t of tensors) {
-              const d = state.get(t.name)!;
-              const tau = taus.get(t.name)!;
-              if (step === 0) copy(ctx, tau, d, t.numel);
-              else if (!(p.class_embedding === 'keep-first' && isClassEmbedding(t.name))) {
-                if (isLinearWeight(t.name, t.shape)) {
-                  const [rows, cols] = t.shape as [number, number];
-                  const projected = ctx.createBuffer(`projected ${t.name}`, t.numel * 4, storage());
-                  try {
-                    const stats = await ctx.scoped(`opcm projection ${t.name}`, () => projectLinearWeightGpu(ctx, d, tau, rows, cols, opts, projected));
-                    stepLayers.push({ tensor: t.name, rows, cols, ...stats });
-                    scaleAdd(ctx, d, prevLambda, 1, projected, t.numel);
-                  } finally {
-                    ctx.destroyBuffer(projected);
-                  }
-                } else scaleAdd(ctx, d, prevLambda, 1, tau, t.numel);
+            try {
+              for (const t of tensors) {
+                const d = state.get(t.name)!;
+                const tau = taus.get(t.name)!;
+                if (step === 0) copy(ctx, tau, d, t.numel);
+                else if (projects(t)) {
+                  if (isLinearWeight(t.name, t.shape)) {
+                    const [rows, cols] = t.shape as [number, number];
+                    const factors = await svds.factors(t.name);
+                    const projected = ctx.createBuffer(`projected ${t.name}`, t.numel * 4, storage());
+                    try {
+                      const stats = await ctx.scoped(`opcm projection ${t.name}`, () => projectOnFactors(ctx, factors, tau, rows, cols, { ...opts, label: t.name }, projected));
+                      stepLayers.push({ tensor: t.name, rows, cols, ...stats });
+                      scaleAdd(ctx, d, prevLambda, 1, projected, t.numel);
+                    } finally {
+                      ctx.destroyBuffer(projected);
+                      svds.release(t.name);
+                    }
+                  } else scaleAdd(ctx, d, prevLambda, 1, tau, t.numel);
+                }
+                sq += (await sumSquares(ctx, d, 1, t.numel))[0]!;
               }
-              sq += (await sumSquares(ctx, d, 1, t.numel))[0]!;
+            } finally {
+              svds.destroy();
             }
             if (step === 0) {
               lambda = 1;

@@ -1,0 +1,107 @@
+/**
+ * The SVDs of one OPCM step's Linear weights, taken together for weights of the same shape. svdGpu runs a batch of
+ * matrices in the dispatches of one (three per Jacobi step, each covering every block pair of every matrix), so a
+ * batch of B weights issues 1/B of the dispatches and gives a GPU B times the workgroups per dispatch: one 768 x 768
+ * matrix has 24 block pairs, far fewer workgroups than a GPU has cores. The weights are still projected one by one,
+ * in their order; a weight's batch is taken when the first of them is needed, from it and the next weights of its
+ * shape, while their deltas are still unchanged (a step changes a weight's delta only at its own turn).
+ *
+ * A matrix that converges before the others of its batch rotates nothing in the later sweeps, so its factors are those
+ * of its own run, bit for bit; those sweeps still cost their Gram passes. Even so, on SwiftShader (2 cores) a batched
+ * OPCM step took 0.92x the time of one SVD at a time at ViT-B/32 width/4 with 1 layer (batches of 4), 0.82x with 2
+ * layers, 0.57x at width/8 with 4 layers (16 per batch): fewer dispatches and waits, more work per dispatch.
+ */
+import type { GpuContext } from './device';
+import { factorsOf, type SvdFactors } from './opcmProject';
+import { svdBytesPerMatrix, svdGpu, type GpuSvd } from './svd';
+
+/** A Linear weight to project: its delta (f32 [m, n]) and shape. */
+export interface SvdItem {
+  name: string;
+  m: number;
+  n: number;
+  delta: GPUBuffer;
+}
+
+/** GPU bytes one batch's SVD may hold by default (about 15 SVDs of 768 x 768, or 5 of 3072 x 768). */
+export const DEFAULT_SVD_BATCH_BYTES = 256 * 2 ** 20;
+
+/** How many m x n matrices one batch takes within `maxBytes` and the device's binding size (at least 1). */
+export function svdBatchSize(ctx: GpuContext, m: number, n: number, maxBytes: number): number {
+  const per = svdBytesPerMatrix(m, n);
+  const byBinding = Math.floor(Math.min(ctx.info.limits.maxStorageBufferBindingSize, ctx.info.limits.maxBufferSize) / per.largestBinding);
+  return Math.max(1, Math.min(Math.floor(maxBytes / per.total), byBinding));
+}
+
+const F32_BYTES = 4;
+
+/** The factors of the items' deltas, computed in batches on demand (see the module comment). */
+export class SvdBatches {
+  private readonly ready = new Map<string, { svd: GpuSvd; index: number }>();
+  /** Factors of each batch not yet released; its buffers go when none are left. */
+  private readonly left = new Map<GpuSvd, number>();
+  private readonly taken = new Set<string>();
+
+  constructor(
+    private readonly ctx: GpuContext,
+    private readonly items: readonly SvdItem[],
+    private readonly maxBytes: number,
+  ) {}
+
+  /** The factors of `name`'s delta (an item); call release(name) when its projection is recorded. */
+  async factors(name: string): Promise<SvdFactors> {
+    if (!this.ready.has(name)) await this.takeBatch(name);
+    const { svd, index } = this.ready.get(name)!;
+    return factorsOf(svd, index);
+  }
+
+  release(name: string): void {
+    const entry = this.ready.get(name);
+    if (!entry) return;
+    this.ready.delete(name);
+    const left = this.left.get(entry.svd)! - 1;
+    if (left > 0) this.left.set(entry.svd, left);
+    else this.free(entry.svd);
+  }
+
+  /** Frees every batch still held (after an error, or factors never asked for). */
+  destroy(): void {
+    for (const svd of this.left.keys()) this.free(svd);
+    this.ready.clear();
+  }
+
+  private free(svd: GpuSvd): void {
+    this.left.delete(svd);
+    this.ctx.destroyBuffer(svd.u);
+    this.ctx.destroyBuffer(svd.v);
+  }
+
+  /** SVDs of `name` and the next items of its shape not taken yet, as many as one batch holds. */
+  private async takeBatch(name: string): Promise<void> {
+    const at = this.items.findIndex((x) => x.name === name);
+    if (at < 0) throw new Error(`SvdBatches: ${name} is not one of the weights to project`);
+    const { m, n } = this.items[at]!;
+    const size = svdBatchSize(this.ctx, m, n, this.maxBytes);
+    const batch = this.items.slice(at).filter((x) => x.m === m && x.n === n && !this.taken.has(x.name)).slice(0, size);
+    const label = batch.length === 1 ? `${name} delta` : `${batch.length} ${m}x${n} deltas from ${name}`;
+    let svd: GpuSvd;
+    if (batch.length === 1) svd = await this.ctx.scoped(`opcm SVD of ${label}`, () => svdGpu(this.ctx, batch[0]!.delta, m, n, { label }));
+    else {
+      const bytes = m * n * F32_BYTES;
+      const packed = this.ctx.createBuffer(`opcm ${label}`, batch.length * bytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
+      try {
+        const encoder = this.ctx.device.createCommandEncoder({ label: `opcm pack ${label}` });
+        batch.forEach((x, i) => encoder.copyBufferToBuffer(x.delta, 0, packed, i * bytes, bytes));
+        this.ctx.device.queue.submit([encoder.finish()]);
+        svd = await this.ctx.scoped(`opcm SVD of ${label}`, () => svdGpu(this.ctx, packed, m, n, { label, batch: batch.length }));
+      } finally {
+        this.ctx.destroyBuffer(packed);
+      }
+    }
+    this.left.set(svd, batch.length);
+    batch.forEach((x, index) => {
+      this.taken.add(x.name);
+      this.ready.set(x.name, { svd, index });
+    });
+  }
+}
