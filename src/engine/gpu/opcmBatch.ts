@@ -23,7 +23,7 @@ export interface SvdItem {
   delta: GPUBuffer;
 }
 
-/** GPU bytes one batch's SVD may hold by default (about 15 SVDs of 768 x 768, or 5 of 3072 x 768). */
+/** GPU bytes one batch's SVD may hold by default (18 SVDs of 768 x 768, or 7 of 3072 x 768). */
 export const DEFAULT_SVD_BATCH_BYTES = 256 * 2 ** 20;
 
 /** How many m x n matrices one batch takes within `maxBytes` and the device's binding size (at least 1). */
