@@ -158,6 +158,18 @@ describe('OPCM with the SVDs of same-shape weights batched', () => {
     }
   });
 
+  it('names the weight whose delta holds NaN, not its place in the batch', async () => {
+    const ctx = await testContext();
+    const name = 'vision_model.encoder.layers.1.self_attn.q_proj.weight';
+    const bad = new Map(g.models[0]!);
+    const t = bad.get(name)!;
+    bad.set(name, { shape: t.shape, data: t.data.map((x, i) => (i === 5 ? NaN : x)) });
+    const modelBytes = [makeModelBytes([...bad].map(([n, x]) => ({ name: n, dtype: 'F32', shape: x.shape, data: encodeFloats(x.data, 'F32') }))), ...g.modelBytes.slice(1)];
+    const { base, models } = await openModels({ ...g, modelBytes });
+    await expect(runContinual(ctx, { base, models, config: resolveConfig({ method: 'opcm' }) })).rejects.toThrow(`${name} delta: contains NaN or Infinity`);
+    expect(ctx.allocatedBytes).toBe(0);
+  });
+
   it('sizes a batch by its bytes and the binding limit, never below one matrix', async () => {
     const ctx = await testContext();
     const per = svdBytesPerMatrix(768, 768);

@@ -11,6 +11,7 @@
  * OPCM step took 0.92x the time of one SVD at a time at ViT-B/32 width/4 with 1 layer (batches of 4), 0.82x with 2
  * layers, 0.57x at width/8 with 4 layers (16 per batch): fewer dispatches and waits, more work per dispatch.
  */
+import { GpuError } from '../errors';
 import type { GpuContext } from './device';
 import { factorsOf, type SvdFactors } from './opcmProject';
 import { svdBytesPerMatrix, svdGpu, type GpuSvd } from './svd';
@@ -94,6 +95,11 @@ export class SvdBatches {
         batch.forEach((x, i) => encoder.copyBufferToBuffer(x.delta, 0, packed, i * bytes, bytes));
         this.ctx.device.queue.submit([encoder.finish()]);
         svd = await this.ctx.scoped(`opcm SVD of ${label}`, () => svdGpu(this.ctx, packed, m, n, { label, batch: batch.length }));
+      } catch (e) {
+        // Name the weight, not its place in the batch.
+        const bad = e instanceof GpuError ? /matrix (\d+) of the batch contains NaN or Infinity/.exec(e.message) : null;
+        if (bad) throw new GpuError('validation', `${batch[Number(bad[1])]!.name} delta: contains NaN or Infinity`);
+        throw e;
       } finally {
         this.ctx.destroyBuffer(packed);
       }
