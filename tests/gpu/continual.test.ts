@@ -7,12 +7,14 @@ import { describe, expect, it } from 'vitest';
 import { memorySink, memorySource } from '../../src/engine/io/byteSource';
 import { openSingleFileModel } from '../../src/engine/io/model';
 import { resolveConfig } from '../../src/engine/merge/config';
+import { GpuContext } from '../../src/engine/gpu/device';
 import { svdBatchSize } from '../../src/engine/gpu/opcmBatch';
 import { svdBytesPerMatrix } from '../../src/engine/gpu/svd';
 import { runContinual, type ContinualReport } from '../../src/engine/merge/continual';
 import { runContinualReference } from '../../src/engine/reference/continual';
 import type { RefModel } from '../../src/engine/reference/refModel';
 import { encodeFloats } from '../../src/engine/tensor/dtype';
+import { nodeGpu } from '../../src/platform/nodeGpu';
 import { gridModels, maxRelativeError, openModels, type GridModels } from '../helpers/gridModels';
 import { testContext } from '../helpers/gpu';
 import { readFloatTensors } from '../helpers/independent';
@@ -155,6 +157,29 @@ describe('OPCM with the SVDs of same-shape weights batched', () => {
       const batched = await run(matrices * svdBytesPerMatrix(16, 16).total);
       expect(batched.bytes, `${matrices} per batch`).toEqual(one.bytes);
       expect(batched.steps, `${matrices} per batch`).toEqual(one.steps);
+    }
+  });
+
+  it('halves a batch that does not fit in GPU memory, down to one SVD at a time', async () => {
+    const ctx = await testContext();
+    const run = async (c: GpuContext, svdBatchBytes?: number) => {
+      const { base, models } = await openModels(g);
+      const sink = memorySink('continual');
+      const report = await runContinual(c, { base, models, config: resolveConfig({ method: 'opcm' }), output: async () => sink, svdBatchBytes });
+      return { bytes: sink.bytes(), peak: report.peakGpuBytes };
+    };
+    const one = await run(ctx, 0);
+    const batched = await run(ctx);
+    const limit = one.peak + 4096;
+    expect(batched.peak).toBeGreaterThan(limit);
+    const small = await GpuContext.create(await nodeGpu(), { label: 'small device', maxAllocatedBytes: limit });
+    try {
+      const fitted = await run(small);
+      expect(fitted.bytes).toEqual(one.bytes);
+      expect(fitted.peak).toBeLessThanOrEqual(limit);
+      expect(small.allocatedBytes).toBe(0);
+    } finally {
+      small.destroy();
     }
   });
 

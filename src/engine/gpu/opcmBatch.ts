@@ -12,7 +12,7 @@
  * layers, 0.57x at width/8 with 4 layers (16 per batch): fewer dispatches and waits, more work per dispatch.
  */
 import { GpuError } from '../errors';
-import type { GpuContext } from './device';
+import { OutOfMemoryError, type GpuContext } from './device';
 import { factorsOf, type SvdFactors } from './opcmProject';
 import { svdBytesPerMatrix, svdGpu, type GpuSvd } from './svd';
 
@@ -77,13 +77,26 @@ export class SvdBatches {
     this.ctx.destroyBuffer(svd.v);
   }
 
-  /** SVDs of `name` and the next items of its shape not taken yet, as many as one batch holds. */
+  /**
+   * SVDs of `name` and the next items of its shape not taken yet, as many as one batch holds; a batch that does not
+   * fit in GPU memory is halved until it does (one SVD alone fails as it always did).
+   */
   private async takeBatch(name: string): Promise<void> {
     const at = this.items.findIndex((x) => x.name === name);
     if (at < 0) throw new Error(`SvdBatches: ${name} is not one of the weights to project`);
     const { m, n } = this.items[at]!;
-    const size = svdBatchSize(this.ctx, m, n, this.maxBytes);
-    const batch = this.items.slice(at).filter((x) => x.m === m && x.n === n && !this.taken.has(x.name)).slice(0, size);
+    const same = this.items.slice(at).filter((x) => x.m === m && x.n === n && !this.taken.has(x.name));
+    for (let size = svdBatchSize(this.ctx, m, n, this.maxBytes); ; size = Math.ceil(size / 2)) {
+      try {
+        return await this.runBatch(same.slice(0, size), m, n);
+      } catch (e) {
+        if (!(e instanceof OutOfMemoryError) || size === 1) throw e;
+      }
+    }
+  }
+
+  private async runBatch(batch: SvdItem[], m: number, n: number): Promise<void> {
+    const name = batch[0]!.name;
     const label = batch.length === 1 ? `${name} delta` : `${batch.length} ${m}x${n} deltas from ${name}`;
     let svd: GpuSvd;
     if (batch.length === 1) svd = await this.ctx.scoped(`opcm SVD of ${label}`, () => svdGpu(this.ctx, batch[0]!.delta, m, n, { label }));
