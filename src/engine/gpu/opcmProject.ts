@@ -51,9 +51,7 @@ export async function projectLinearWeightGpu(
   out: GPUBuffer,
 ): Promise<ProjectionStats> {
   const label = opts.label ?? 'opcm';
-  if (out === delta) throw new GpuError('validation', `${label}: the output buffer '${out.label}' must differ from delta and tau`);
-  checkProjection(ctx, tau, m, n, opts, out);
-  bind(ctx, label, delta, m * n * F32_BYTES);
+  checkProjection(ctx, tau, m, n, opts, out, delta);
   const svd = await svdGpu(ctx, delta, m, n, { label: `${label} delta` });
   try {
     return await projectOnFactors(ctx, factorsOf(svd, 0), tau, m, n, opts, out);
@@ -80,11 +78,12 @@ export function factorsOf(svd: GpuSvd, index: number): SvdFactors {
   return { u: svd.u, v: svd.v, index, k: svd.k, s: svd.s.subarray(index * svd.k, (index + 1) * svd.k), sweeps: svd.sweepsEach[index]! };
 }
 
-function checkProjection(ctx: GpuContext, tau: GPUBuffer, m: number, n: number, opts: GpuProjectionOptions, out: GPUBuffer): void {
+/** The arguments' checks: `out` apart from tau (and delta, when the caller has it), alpha in [0, 1], every buffer m x n f32. */
+function checkProjection(ctx: GpuContext, tau: GPUBuffer, m: number, n: number, opts: GpuProjectionOptions, out: GPUBuffer, delta?: GPUBuffer): void {
   const label = opts.label ?? 'opcm';
-  if (out === tau) throw new GpuError('validation', `${label}: the output buffer '${out.label}' must differ from delta and tau`);
+  if (out === tau || out === delta) throw new GpuError('validation', `${label}: the output buffer '${out.label}' must differ from delta and tau`);
   if (!(opts.alpha >= 0 && opts.alpha <= 1)) throw new GpuError('validation', `${label}: alpha must be in [0, 1], got ${opts.alpha}`);
-  for (const buf of [tau, out]) bind(ctx, label, buf, m * n * F32_BYTES);
+  for (const buf of delta ? [delta, tau, out] : [tau, out]) bind(ctx, label, buf, m * n * F32_BYTES);
 }
 
 /**

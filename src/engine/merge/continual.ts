@@ -121,8 +121,8 @@ export async function runContinual(ctx: GpuContext, run: ContinualRun): Promise<
           case 'opcm': {
             const opts = { alpha: p.alpha as number, zeroDiagonal: p.zero_diagonal as boolean };
             const projects = (t: AlignedTensor) => step > 0 && !(p.class_embedding === 'keep-first' && isClassEmbedding(t.name));
-            const linear = tensors.filter((t) => projects(t) && isLinearWeight(t.name, t.shape));
-            const items = linear.map((t) => ({ name: t.name, m: t.shape[0]!, n: t.shape[1]!, delta: state.get(t.name)! }));
+            const linear = new Set(tensors.filter((t) => projects(t) && isLinearWeight(t.name, t.shape)));
+            const items = [...linear].map((t) => ({ name: t.name, m: t.shape[0]!, n: t.shape[1]!, delta: state.get(t.name)! }));
             const svds = new SvdBatches(ctx, items, run.svdBatchBytes ?? DEFAULT_SVD_BATCH_BYTES);
             let sq = 0;
             try {
@@ -130,21 +130,19 @@ export async function runContinual(ctx: GpuContext, run: ContinualRun): Promise<
                 const d = state.get(t.name)!;
                 const tau = taus.get(t.name)!;
                 if (step === 0) copy(ctx, tau, d, t.numel);
-                else if (projects(t)) {
-                  if (isLinearWeight(t.name, t.shape)) {
-                    const [rows, cols] = t.shape as [number, number];
-                    const factors = await svds.factors(t.name);
-                    const projected = ctx.createBuffer(`projected ${t.name}`, t.numel * 4, storage());
-                    try {
-                      const stats = await ctx.scoped(`opcm projection ${t.name}`, () => projectOnFactors(ctx, factors, tau, rows, cols, { ...opts, label: t.name }, projected));
-                      stepLayers.push({ tensor: t.name, rows, cols, ...stats });
-                      scaleAdd(ctx, d, prevLambda, 1, projected, t.numel);
-                    } finally {
-                      ctx.destroyBuffer(projected);
-                      svds.release(t.name);
-                    }
-                  } else scaleAdd(ctx, d, prevLambda, 1, tau, t.numel);
-                }
+                else if (linear.has(t)) {
+                  const [rows, cols] = t.shape as [number, number];
+                  const factors = await svds.factors(t.name);
+                  const projected = ctx.createBuffer(`projected ${t.name}`, t.numel * 4, storage());
+                  try {
+                    const stats = await ctx.scoped(`opcm projection ${t.name}`, () => projectOnFactors(ctx, factors, tau, rows, cols, { ...opts, label: t.name }, projected));
+                    stepLayers.push({ tensor: t.name, rows, cols, ...stats });
+                    scaleAdd(ctx, d, prevLambda, 1, projected, t.numel);
+                  } finally {
+                    ctx.destroyBuffer(projected);
+                    svds.release(t.name);
+                  }
+                } else if (projects(t)) scaleAdd(ctx, d, prevLambda, 1, tau, t.numel);
                 sq += (await sumSquares(ctx, d, 1, t.numel))[0]!;
               }
             } finally {
