@@ -106,6 +106,8 @@ describe('GPU merge equals the CPU reference', () => {
       ['dare', {}],
       ['dare', { linear_only: true, rescale: false, p: 0.6, seed: 9 }],
       ['dare', { lambda: { per_task: [0.2, 0.7, 1.1] }, p: 0.2 }],
+      ['model_stock', {}],
+      ['model_stock', { angle: 'angle' }],
     ] as const) {
       const [fused, stacked] = [await bytesOf(method, params, false), await bytesOf(method, params, true)];
       expect(Buffer.from(fused).equals(Buffer.from(stacked)), `${method} ${JSON.stringify(params)}`).toBe(true);

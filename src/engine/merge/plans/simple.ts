@@ -8,7 +8,9 @@ import { magmaxSelect } from '../../gpu/mergeKernels';
 import { gram } from '../../gpu/mergeReductions';
 import { modelStockRatioFromGram, type ModelStockAngle } from '../../reference/methods/modelStock';
 import { slerpCoefficients } from '../../reference/methods/slerp';
-import type { GpuPlan } from './plan';
+import type { AlignedTensor } from '../align';
+import type { Chunk } from '../stream';
+import type { GpuPlan, PlanContext } from './plan';
 import { copyFloats } from './util';
 
 /**
@@ -35,6 +37,25 @@ export function magmaxPlan(): GpuPlan {
 }
 
 /**
+ * The [rows, rows] Gram matrix (float64) of the rows `rowsOf` puts together for each chunk of tensor `t`, summed in
+ * chunk order. Every chunk's gram kernel and readback are submitted as the chunk is visited and awaited together at
+ * the end, so the stream uploads the next chunk instead of waiting on each readback (the kernel reads its rows before
+ * anything queued after it can overwrite them). `final`: the stream's last pass over `t` (frees its cached chunks).
+ */
+async function tensorGram(p: PlanContext, t: AlignedTensor, rows: number, final: boolean, rowsOf: (c: Chunk) => GPUBuffer): Promise<Float64Array> {
+  const parts: Promise<Float64Array>[] = [];
+  try {
+    await p.stream.forTensor(t, (c) => void parts.push(gram(p.ctx, rowsOf(c), rows, c.count)), final);
+  } finally {
+    // A visit that throws leaves earlier readbacks running: settle them before the error propagates.
+    await Promise.allSettled(parts);
+  }
+  const g = new Float64Array(rows * rows);
+  for (const part of await Promise.all(parts)) part.forEach((v, i) => (g[i] = g[i]! + v));
+  return g;
+}
+
+/**
  * SLERP coefficients of one tensor from the Gram matrix of [tau_a, tau_b, theta0]: the result s0 a + s1 b is written
  * as theta0 + s0 tau_a + s1 tau_b + (s0 + s1 - 1) theta0.
  */
@@ -53,12 +74,11 @@ export function slerpPlan(): GpuPlan {
     granularity: 'element',
     outputs: () => 1,
     async beginTensor(p, t) {
-      const g = new Float64Array(9);
       const rows = p.scratch('slerp rows', 3 * p.stream.maxChunk);
-      await p.stream.forTensor(t, async (c) => {
+      const g = await tensorGram(p, t, 3, false, (c) => {
         copyFloats(p.ctx, c.stack, rows, 2 * c.count);
         copyFloats(p.ctx, c.base, rows, c.count, 2 * c.count);
-        (await gram(p.ctx, rows, 3, c.count)).forEach((v, i) => (g[i] = g[i]! + v));
+        return rows;
       });
       coeffs = slerpRowCoefficients(g, p.coeffs('t', t.name)[0]!);
     },
@@ -71,19 +91,26 @@ export function slerpPlan(): GpuPlan {
   };
 }
 
+/**
+ * Model Stock: the ratio from a Gram pass over the tensor's task vectors, then the output theta0 + (ratio / N) sum
+ * tau_i, which is Task Arithmetic's: without interference metrics linear_merge writes it from the raw inputs (the same
+ * bytes as combine over the stack), so the stack is streamed once, for the Gram only.
+ */
 export function modelStockPlan(): GpuPlan {
   let ratio = 0;
+  const lambdas = (tasks: number) => new Float32Array(tasks).fill(ratio / tasks);
   return {
     granularity: 'element',
     outputs: () => 1,
     async beginTensor(p, t) {
-      const g = new Float64Array(p.tasks * p.tasks);
-      await p.stream.forTensor(t, async (c) => (await gram(p.ctx, c.stack, p.tasks, c.count)).forEach((v, i) => (g[i] = g[i]! + v)));
+      // With the fused output the Gram pass is the stack's last: its chunks need not stay cached.
+      const g = await tensorGram(p, t, p.tasks, p.fusedOutput, (c) => c.stack);
       ratio = modelStockRatioFromGram(g, p.tasks, p.params.angle as ModelStockAngle);
     },
+    fused: (p) => ({ kernel: new LinearMergeKernel(p.ctx), coeffs: () => (Number.isFinite(ratio) ? lambdas(p.tasks) : null) }),
     async emit(p, c, out) {
       // theta = t * mean(theta_i) + (1 - t) * theta0 = theta0 + (t / N) * sum tau_i.
-      combine(p.ctx, c.stack, p.tasks, c.count, new Float32Array(p.tasks).fill(ratio / p.tasks), out[0]!);
+      combine(p.ctx, c.stack, p.tasks, c.count, lambdas(p.tasks), out[0]!);
     },
   };
 }
