@@ -431,6 +431,17 @@ describe('reductions', () => {
     ctx.destroyBuffer(buf);
   });
 
+  it.each(ROWS)('gram reads whole quads when numel % 4 == 0 and matches its twin exactly (%i rows)', async (rows) => {
+    // The odd lengths above take the element-wise path (and, sized to the byte, the padded copy); these the quad path.
+    for (const numel of [4, 1024, 4100]) {
+      const stack = continuous(rows * 17 + numel, rows * numel);
+      const buf = uploadF32(ctx, 'stack', stack);
+      const g = await ctx.scoped('gram', () => gram(ctx, buf, rows, numel));
+      ctx.destroyBuffer(buf);
+      expect(Array.from(g), `gram ${rows}x${numel}`).toEqual(Array.from(gramRef(stack, rows, numel)));
+    }
+  });
+
   it.each([1, 8])('stackStats reads gram, row_stats and sign_stats back at once, equal to the twins (%i rows)', async (rows) => {
     for (const numel of [0, ...LENGTHS]) {
       const stack = continuous(rows * 29 + numel, rows * numel);

@@ -13,7 +13,7 @@ import { GpuError } from '../errors';
 import { HISTOGRAM_MAX_BINS, reductionBlocks, TOPK_MAX_LEVELS, WORKGROUP_SIZE } from './constants';
 import type { GpuContext } from './device';
 import { workgroupGrid } from './dispatch';
-import { readBuffer, StagingReader } from './kernels';
+import { readBuffer, specialisedPipeline, StagingReader } from './kernels';
 import { bind, launch } from './launch';
 import { checkStack, countReciprocals, QuadRows, withTable } from './mergeKernels';
 
@@ -115,10 +115,10 @@ interface Launched {
 }
 
 /** Launches a reduction kernel whose partials are `words` u32 values written to a fresh buffer bound last. */
-function launchReduction(ctx: GpuContext, kernel: string, params: number[], inputs: GPUBufferBinding[], words: number, workgroups: number): Launched {
+function launchReduction(ctx: GpuContext, kernel: string, params: number[], inputs: GPUBufferBinding[], words: number, workgroups: number, pipeline?: GPUComputePipeline): Launched {
   const buffer = ctx.createBuffer(`${kernel} partials`, words * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
   try {
-    launch(ctx, kernel, params, [...inputs, { buffer }], workgroupGrid(workgroups, ctx.info.limits.maxComputeWorkgroupsPerDimension));
+    launch(ctx, kernel, params, [...inputs, { buffer }], workgroupGrid(workgroups, ctx.info.limits.maxComputeWorkgroupsPerDimension), { pipeline });
   } catch (e) {
     ctx.destroyBuffer(buffer);
     throw e;
@@ -264,11 +264,29 @@ export function topkEnergyFromPartials(partials: Float32Array, rows: number, blo
   return out;
 }
 
-/** gram over a non-empty stack, launched. */
+/**
+ * gram over a non-empty stack, launched. The kernel binds the rows as whole quads: a buffer sized to the byte for rows
+ * whose last quad is partial is read from a padded copy.
+ */
 function launchGram(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Launched {
   const blocks = reductionBlocks(numel);
   const pairs = gramPairs(rows);
-  return launchReduction(ctx, 'gram', [numel, rows, blocks, pairs, 0], [bind(ctx, 'gram', stack, rows * numel * F32_BYTES)], pairs * blocks, threadGroups(pairs * blocks));
+  const bytes = rows * numel * F32_BYTES;
+  const quads = Math.ceil(bytes / 16) * 16;
+  let padded: GPUBuffer | null = null;
+  try {
+    if (quads > stack.size && bytes <= stack.size) {
+      padded = ctx.createBuffer('gram padded rows', quads, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
+      const encoder = ctx.device.createCommandEncoder({ label: 'gram padded rows' });
+      encoder.copyBufferToBuffer(stack, 0, padded, 0, bytes);
+      ctx.device.queue.submit([encoder.finish()]);
+    }
+    const pipeline = specialisedPipeline(ctx, 'gram', { ALIGNED: numel % 4 === 0 ? 1 : 0 });
+    return launchReduction(ctx, 'gram', [numel, rows, blocks, pairs, 0], [bind(ctx, 'gram', padded ?? stack, quads)], pairs * blocks, threadGroups(pairs * blocks), pipeline);
+  } finally {
+    // Destroying after submit is safe: submitted work still sees the buffer.
+    if (padded) ctx.destroyBuffer(padded);
+  }
 }
 
 const gramOf = (words: Uint32Array, rows: number, numel: number) => gramFromPartials(new Float32Array(words.buffer, words.byteOffset, words.length), rows, reductionBlocks(numel));

@@ -93,6 +93,14 @@ export function topkEnergyRef(stack: Float32Array, rows: number, numel: number, 
   return topkEnergyFromPartials(partials, rows, blocks, levels);
 }
 
+/** A block's f32 sum in four running sums (element i into sum i % 4, in order), then (s0 + s1) + (s2 + s3), as gram adds. */
+export function blockSumF32Lanes(block: number, count: number, term: (i: number) => number): number {
+  const [first, end] = blockSpan(block, count);
+  const lanes = [0, 0, 0, 0];
+  for (let i = first; i < end; i++) lanes[i & 3] = Math.fround(lanes[i & 3]! + term(i));
+  return Math.fround(Math.fround(lanes[0]! + lanes[1]!) + Math.fround(lanes[2]! + lanes[3]!));
+}
+
 /** Twin of gram: the [rows, rows] matrix of row dot products. */
 export function gramRef(stack: Float32Array, rows: number, numel: number): Float64Array {
   const blocks = reductionBlocks(numel);
@@ -101,7 +109,7 @@ export function gramRef(stack: Float32Array, rows: number, numel: number): Float
   for (let a = 0; a < rows; a++) {
     for (let b = a; b < rows; b++, p++) {
       for (let c = 0; c < blocks; c++) {
-        partials[p * blocks + c] = blockSumF32(c, numel, (i) => Math.fround(stack[a * numel + i]! * stack[b * numel + i]!));
+        partials[p * blocks + c] = blockSumF32Lanes(c, numel, (i) => Math.fround(stack[a * numel + i]! * stack[b * numel + i]!));
       }
     }
   }
