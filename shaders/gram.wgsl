@@ -3,21 +3,19 @@
 // Pair p is numbered row-major over the upper triangle: (0,0), (0,1), ..., (0,rows-1), (1,1), ...
 // One thread per (pair, block of REDUCTION_BLOCK consecutive elements) adds its block's products (kept unfused) in
 // four running sums, element i into sum i % 4 in element order, and writes (s0 + s1) + (s2 + s3); the host adds a
-// pair's partials in float64. With ALIGNED (numel % 4 == 0, so every row and block starts on a whole quad) a thread
-// reads a quad of each row per step: on a CPU-emulated device each storage access costs about as much whatever its
-// width, and one f32 per access ran about 3x slower. No workgroup barriers (see row_stats).
+// pair's partials in float64. Rows are read a quad per step (QuadRows: each row starts on a whole vec4): on a
+// CPU-emulated device a storage access costs about as much whatever its width, and one f32 per step ran about 3x
+// slower. No workgroup barriers (see row_stats).
 //
-// Pipeline constants: ALIGNED   numel % 4 == 0 (else every element is read on its own, in the same sums)
 // Bindings (group 0):
-//   0  params    uniform { numel: u32, rows: u32, blocks: u32, pairs: u32, zero: u32 }
-//                blocks = ceil(numel / REDUCTION_BLOCK), pairs = rows * (rows + 1) / 2, zero = 0 (see `unfused`)
-//   1  data      storage, read        array<vec4<f32>>   [rows, numel] f32, row-major (rows * numel rounded up to
-//                                                        whole quads; the padding is never read)
+//   0  params    uniform { numel: u32, rows: u32, blocks: u32, pairs: u32, zero: u32, quads: u32 }
+//                blocks = ceil(numel / REDUCTION_BLOCK), pairs = rows * (rows + 1) / 2, zero = 0 (see `unfused`),
+//                quads = ceil(numel / 4)
+//   1  data      storage, read        array<vec4<f32>>   [rows, quads]: row r's elements from vec4 r * quads; the
+//                                                        words past numel are not read
 //   2  partials  storage, read_write  array<f32>         [pairs, blocks]
 // Dispatch: one thread per (pair, block), pairs * blocks threads on a 2-D grid of WORKGROUP_SIZE-thread workgroups
 // (flat_index); surplus threads return.
-
-override ALIGNED: bool = true;
 
 struct Params {
   numel: u32,
@@ -25,6 +23,7 @@ struct Params {
   blocks: u32,
   pairs: u32,
   zero: u32,
+  quads: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -51,24 +50,17 @@ fn main(
   let b = a + p;
   let span = block_span(k % params.blocks, params.numel);
   let zero = params.zero;
-  let ra = a * params.numel;
-  let rb = b * params.numel;
+  let ra = a * params.quads;
+  let rb = b * params.quads;
+  // span.x is a multiple of 4: quad q holds elements 4q..4q+3, each in its own sum.
+  let full = span.y / 4u;
   var acc = vec4<f32>(0.0);
-  if (ALIGNED) {
-    let qa = (ra + span.x) / 4u;
-    let qb = (rb + span.x) / 4u;
-    for (var q = 0u; q < (span.y - span.x) / 4u; q++) {
-      acc += unfused4(data[qa + q] * data[qb + q], zero);
-    }
-  } else {
-    for (var i = span.x; i < span.y; i++) {
-      acc[i & 3u] += unfused(element(ra + i) * element(rb + i), zero);
-    }
+  for (var q = span.x / 4u; q < full; q++) {
+    acc += unfused4(data[ra + q] * data[rb + q], zero);
+  }
+  if (span.y % 4u != 0u) {
+    let tail = unfused4(data[ra + full] * data[rb + full], zero);
+    acc = select(acc, acc + tail, vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(span.y % 4u));
   }
   partials[k] = (acc.x + acc.y) + (acc.z + acc.w);
-}
-
-// Element i of the flat [rows, numel] data.
-fn element(i: u32) -> f32 {
-  return data[i / 4u][i % 4u];
 }

@@ -431,8 +431,8 @@ describe('reductions', () => {
     ctx.destroyBuffer(buf);
   });
 
-  it.each(ROWS)('gram reads whole quads when numel % 4 == 0 and matches its twin exactly (%i rows)', async (rows) => {
-    // The odd lengths above take the element-wise path (and, sized to the byte, the padded copy); these the quad path.
+  it.each(ROWS)('gram reads the stack in place when numel % 4 == 0 and matches its twin exactly (%i rows)', async (rows) => {
+    // The odd lengths above go through the aligned copy (QuadRows); these read the rows where they are, tail quads included.
     for (const numel of [4, 1024, 4100]) {
       const stack = continuous(rows * 17 + numel, rows * numel);
       const buf = uploadF32(ctx, 'stack', stack);

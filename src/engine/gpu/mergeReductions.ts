@@ -13,7 +13,7 @@ import { GpuError } from '../errors';
 import { HISTOGRAM_MAX_BINS, reductionBlocks, TOPK_MAX_LEVELS, WORKGROUP_SIZE } from './constants';
 import type { GpuContext } from './device';
 import { workgroupGrid } from './dispatch';
-import { readBuffer, specialisedPipeline, StagingReader } from './kernels';
+import { readBuffer, StagingReader } from './kernels';
 import { bind, launch } from './launch';
 import { checkStack, countReciprocals, QuadRows, withTable } from './mergeKernels';
 
@@ -115,10 +115,10 @@ interface Launched {
 }
 
 /** Launches a reduction kernel whose partials are `words` u32 values written to a fresh buffer bound last. */
-function launchReduction(ctx: GpuContext, kernel: string, params: number[], inputs: GPUBufferBinding[], words: number, workgroups: number, pipeline?: GPUComputePipeline): Launched {
+function launchReduction(ctx: GpuContext, kernel: string, params: number[], inputs: GPUBufferBinding[], words: number, workgroups: number): Launched {
   const buffer = ctx.createBuffer(`${kernel} partials`, words * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
   try {
-    launch(ctx, kernel, params, [...inputs, { buffer }], workgroupGrid(workgroups, ctx.info.limits.maxComputeWorkgroupsPerDimension), { pipeline });
+    launch(ctx, kernel, params, [...inputs, { buffer }], workgroupGrid(workgroups, ctx.info.limits.maxComputeWorkgroupsPerDimension));
   } catch (e) {
     ctx.destroyBuffer(buffer);
     throw e;
@@ -264,28 +264,17 @@ export function topkEnergyFromPartials(partials: Float32Array, rows: number, blo
   return out;
 }
 
-/**
- * gram over a non-empty stack, launched. The kernel binds the rows as whole quads: a buffer sized to the byte for rows
- * whose last quad is partial is read from a padded copy.
- */
+/** gram over a non-empty stack, launched (rows of numel % 4 != 0 floats through an aligned copy: QuadRows). */
 function launchGram(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Launched {
   const blocks = reductionBlocks(numel);
   const pairs = gramPairs(rows);
-  const bytes = rows * numel * F32_BYTES;
-  const quads = Math.ceil(bytes / 16) * 16;
-  let padded: GPUBuffer | null = null;
+  const aligned = new QuadRows(ctx, 'gram');
   try {
-    if (quads > stack.size && bytes <= stack.size) {
-      padded = ctx.createBuffer('gram padded rows', quads, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
-      const encoder = ctx.device.createCommandEncoder({ label: 'gram padded rows' });
-      encoder.copyBufferToBuffer(stack, 0, padded, 0, bytes);
-      ctx.device.queue.submit([encoder.finish()]);
-    }
-    const pipeline = specialisedPipeline(ctx, 'gram', { ALIGNED: numel % 4 === 0 ? 1 : 0 });
-    return launchReduction(ctx, 'gram', [numel, rows, blocks, pairs, 0], [bind(ctx, 'gram', padded ?? stack, quads)], pairs * blocks, threadGroups(pairs * blocks), pipeline);
+    const { buffer, quads } = aligned.of(stack, rows, numel);
+    return launchReduction(ctx, 'gram', [numel, rows, blocks, pairs, 0, quads], [bind(ctx, 'gram', buffer, rows * quads * 16)], pairs * blocks, threadGroups(pairs * blocks));
   } finally {
-    // Destroying after submit is safe: submitted work still sees the buffer.
-    if (padded) ctx.destroyBuffer(padded);
+    // Destroying after submit is safe: submitted work still sees the copy.
+    aligned.destroy();
   }
 }
 
