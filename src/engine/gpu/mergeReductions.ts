@@ -247,9 +247,16 @@ export async function topkEnergy(ctx: GpuContext, stack: GPUBuffer, rows: number
   if (numel === 0) return new Float64Array(rows * levels);
   const blocks = reductionBlocks(numel);
   const threads = rows * blocks;
-  const words = await withTable(ctx, `${kernel} thresholds`, thresholds, (table) =>
-    reduce(ctx, kernel, [numel, rows, blocks, 0, levels], [bind(ctx, kernel, stack, rows * numel * F32_BYTES), table], threads * levels, threadGroups(threads)),
-  );
+  const aligned = new QuadRows(ctx, kernel);
+  let words: Uint32Array;
+  try {
+    const { buffer, quads } = aligned.of(stack, rows, numel);
+    words = await withTable(ctx, `${kernel} thresholds`, thresholds, (table) =>
+      reduce(ctx, kernel, [numel, rows, blocks, 0, levels, quads], [bind(ctx, kernel, buffer, rows * quads * 16), table], threads * levels, threadGroups(threads)),
+    );
+  } finally {
+    aligned.destroy();
+  }
   return topkEnergyFromPartials(new Float32Array(words.buffer, words.byteOffset, words.length), rows, blocks, levels);
 }
 

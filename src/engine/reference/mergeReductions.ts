@@ -34,6 +34,14 @@ export function blockSumF32(block: number, count: number, term: (i: number) => n
   return acc;
 }
 
+/** A block's f32 sum in four running sums (element i into sum i % 4, in order), then (s0 + s1) + (s2 + s3), as gram adds. */
+export function blockSumF32Lanes(block: number, count: number, term: (i: number) => number): number {
+  const [first, end] = blockSpan(block, count);
+  const lanes = [0, 0, 0, 0];
+  for (let i = first; i < end; i++) lanes[i & 3] = Math.fround(lanes[i & 3]! + term(i));
+  return Math.fround(Math.fround(lanes[0]! + lanes[1]!) + Math.fround(lanes[2]! + lanes[3]!));
+}
+
 /** Twin of sign_sum: sum over columns of the sign of the f32 column sum (NaN sums count 0). */
 export function signSumRef(stack: Float32Array, rows: number, numel: number): number {
   const f32 = new Float32Array(1);
@@ -77,7 +85,7 @@ export function rowStatsRef(stack: Float32Array, rows: number, numel: number): R
   return rowStatsFromPartials(partials, rows, blocks);
 }
 
-/** Twin of topk_energy: per row and level, the sum of x^2 over entries with (bits & 0x7fffffff) >= thresholds[row, level]. */
+/** Twin of topk_energy: per row and level, the sum of x^2 over entries with (bits & 0x7fffffff) >= thresholds[row, level] (in gram's four running sums). */
 export function topkEnergyRef(stack: Float32Array, rows: number, numel: number, thresholds: Uint32Array): Float64Array {
   const levels = thresholds.length / rows;
   const blocks = reductionBlocks(numel);
@@ -87,18 +95,10 @@ export function topkEnergyRef(stack: Float32Array, rows: number, numel: number, 
     for (let l = 0; l < levels; l++) {
       const threshold = thresholds[r * levels + l]!;
       const term = (i: number) => ((bits[r * numel + i]! & MAG) >= threshold ? Math.fround(stack[r * numel + i]! * stack[r * numel + i]!) : 0);
-      for (let b = 0; b < blocks; b++) partials[(r * blocks + b) * levels + l] = blockSumF32(b, numel, term);
+      for (let b = 0; b < blocks; b++) partials[(r * blocks + b) * levels + l] = blockSumF32Lanes(b, numel, term);
     }
   }
   return topkEnergyFromPartials(partials, rows, blocks, levels);
-}
-
-/** A block's f32 sum in four running sums (element i into sum i % 4, in order), then (s0 + s1) + (s2 + s3), as gram adds. */
-export function blockSumF32Lanes(block: number, count: number, term: (i: number) => number): number {
-  const [first, end] = blockSpan(block, count);
-  const lanes = [0, 0, 0, 0];
-  for (let i = first; i < end; i++) lanes[i & 3] = Math.fround(lanes[i & 3]! + term(i));
-  return Math.fround(Math.fround(lanes[0]! + lanes[1]!) + Math.fround(lanes[2]! + lanes[3]!));
 }
 
 /** Twin of gram: the [rows, rows] matrix of row dot products. */
