@@ -138,6 +138,26 @@ async function readReductions(ctx: GpuContext, launched: readonly Launched[]): P
   }
 }
 
+/**
+ * Calls `fn` with the stack's rows as whole vec4s (`quads` per row: QuadRows, a copy only where numel % 4 != 0) and
+ * frees the copy once `fn` has submitted its work (or has settled, when it returns a promise).
+ */
+function withQuadRows<R>(ctx: GpuContext, kernel: string, stack: GPUBuffer, rows: number, numel: number, fn: (buffer: GPUBuffer, quads: number) => R): R {
+  const aligned = new QuadRows(ctx, kernel);
+  let result: R;
+  try {
+    const { buffer, quads } = aligned.of(stack, rows, numel);
+    result = fn(buffer, quads);
+  } catch (e) {
+    aligned.destroy();
+    throw e;
+  }
+  // Destroying after submit is safe: submitted work still sees the copy.
+  if (result instanceof Promise) return result.finally(() => aligned.destroy()) as R;
+  aligned.destroy();
+  return result;
+}
+
 /** Runs one reduction kernel (see launchReduction) and reads its partials back. */
 async function reduce(ctx: GpuContext, kernel: string, params: number[], inputs: GPUBufferBinding[], words: number, workgroups: number): Promise<Uint32Array> {
   return (await readReductions(ctx, [launchReduction(ctx, kernel, params, inputs, words, workgroups)]))[0]!;
@@ -222,7 +242,9 @@ export class SignTally {
 function launchRowStats(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Launched {
   const blocks = reductionBlocks(numel);
   const threads = rows * blocks;
-  return launchReduction(ctx, 'row_stats', [numel, rows, blocks, 0], [bind(ctx, 'row_stats', stack, rows * numel * F32_BYTES)], threads * ROW_STATS_WORDS, threadGroups(threads));
+  return withQuadRows(ctx, 'row_stats', stack, rows, numel, (buffer, quads) =>
+    launchReduction(ctx, 'row_stats', [numel, rows, blocks, 0, quads], [bind(ctx, 'row_stats', buffer, rows * quads * 16)], threads * ROW_STATS_WORDS, threadGroups(threads)),
+  );
 }
 
 /** Per-row sum of squares, sum of magnitudes, non-zero and non-finite counts of a [rows, numel] buffer. */
@@ -247,16 +269,11 @@ export async function topkEnergy(ctx: GpuContext, stack: GPUBuffer, rows: number
   if (numel === 0) return new Float64Array(rows * levels);
   const blocks = reductionBlocks(numel);
   const threads = rows * blocks;
-  const aligned = new QuadRows(ctx, kernel);
-  let words: Uint32Array;
-  try {
-    const { buffer, quads } = aligned.of(stack, rows, numel);
-    words = await withTable(ctx, `${kernel} thresholds`, thresholds, (table) =>
+  const words = await withQuadRows(ctx, kernel, stack, rows, numel, (buffer, quads) =>
+    withTable(ctx, `${kernel} thresholds`, thresholds, (table) =>
       reduce(ctx, kernel, [numel, rows, blocks, 0, levels, quads], [bind(ctx, kernel, buffer, rows * quads * 16), table], threads * levels, threadGroups(threads)),
-    );
-  } finally {
-    aligned.destroy();
-  }
+    ),
+  );
   return topkEnergyFromPartials(new Float32Array(words.buffer, words.byteOffset, words.length), rows, blocks, levels);
 }
 
@@ -275,14 +292,9 @@ export function topkEnergyFromPartials(partials: Float32Array, rows: number, blo
 function launchGram(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Launched {
   const blocks = reductionBlocks(numel);
   const pairs = gramPairs(rows);
-  const aligned = new QuadRows(ctx, 'gram');
-  try {
-    const { buffer, quads } = aligned.of(stack, rows, numel);
-    return launchReduction(ctx, 'gram', [numel, rows, blocks, pairs, 0, quads], [bind(ctx, 'gram', buffer, rows * quads * 16)], pairs * blocks, threadGroups(pairs * blocks));
-  } finally {
-    // Destroying after submit is safe: submitted work still sees the copy.
-    aligned.destroy();
-  }
+  return withQuadRows(ctx, 'gram', stack, rows, numel, (buffer, quads) =>
+    launchReduction(ctx, 'gram', [numel, rows, blocks, pairs, 0, quads], [bind(ctx, 'gram', buffer, rows * quads * 16)], pairs * blocks, threadGroups(pairs * blocks)),
+  );
 }
 
 const gramOf = (words: Uint32Array, rows: number, numel: number) => gramFromPartials(new Float32Array(words.buffer, words.byteOffset, words.length), rows, reductionBlocks(numel));
@@ -300,8 +312,10 @@ function launchSignStats(ctx: GpuContext, stack: GPUBuffer, rows: number, numel:
   const kernel = 'sign_stats';
   const blocks = reductionBlocks(numel);
   // withTable frees the table once the kernel that reads it is submitted.
-  return withTable(ctx, `${kernel} reciprocals`, countReciprocals(rows), (recip) =>
-    launchReduction(ctx, kernel, [numel, rows, blocks, 0], [recip, bind(ctx, kernel, stack, rows * numel * F32_BYTES)], blocks * SIGN_STATS_WORDS, threadGroups(blocks)),
+  return withQuadRows(ctx, kernel, stack, rows, numel, (buffer, quads) =>
+    withTable(ctx, `${kernel} reciprocals`, countReciprocals(rows), (recip) =>
+      launchReduction(ctx, kernel, [numel, rows, blocks, 0, quads], [recip, bind(ctx, kernel, buffer, rows * quads * 16)], blocks * SIGN_STATS_WORDS, threadGroups(blocks)),
+    ),
   );
 }
 

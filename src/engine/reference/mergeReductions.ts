@@ -72,8 +72,8 @@ export function rowStatsRef(stack: Float32Array, rows: number, numel: number): R
     const x = (i: number) => stack[r * numel + i]!;
     for (let c = 0; c < blocks; c++) {
       const at = (r * blocks + c) * 4;
-      floats[at] = blockSumF32(c, numel, (i) => Math.fround(x(i) * x(i)));
-      floats[at + 1] = blockSumF32(c, numel, (i) => Math.abs(x(i)));
+      floats[at] = blockSumF32Lanes(c, numel, (i) => Math.fround(x(i) * x(i)));
+      floats[at + 1] = blockSumF32Lanes(c, numel, (i) => Math.abs(x(i)));
       const [first, end] = blockSpan(c, numel);
       for (let i = first; i < end; i++) {
         const b = bits[r * numel + i]!;
@@ -140,7 +140,7 @@ export function signStatsRef(stack: Float32Array, rows: number, numel: number): 
       if (pos[j]! > 0 && neg[j]! > 0) partials[3 * c]!++;
       if (pos[j]! + neg[j]! >= 2) partials[3 * c + 1]!++;
     }
-    floats[3 * c + 2] = blockSumF32(c, numel, (j) => {
+    floats[3 * c + 2] = blockSumF32Lanes(c, numel, (j) => {
       const total = pos[j]! + neg[j]!;
       return total === 0 ? 1 : Math.fround(Math.abs(pos[j]! - neg[j]!) * recip[total]!);
     });
