@@ -12,6 +12,7 @@ import { DTYPE_CODE, LINEAR_MAX_TASKS, reductionBlocks, THREAD_ELEMENTS, WORKGRO
 import { align4, type GpuContext } from './device';
 import { encodeComputePass, itemGrid, workgroupGrid } from './dispatch';
 import { bind, f32Bits, launch } from './launch';
+import { withQuadRows } from './mergeKernels';
 import { shaderSource } from './shaders';
 
 /** The raw encodings the GPU decodes and encodes. */
@@ -153,9 +154,10 @@ export async function sumSquares(ctx: GpuContext, buf: GPUBuffer, rows: number, 
   const blocks = reductionBlocks(numel);
   const partialBuf = ctx.createBuffer('sumSquares partials', rows * blocks * F32_BYTES, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
   try {
-    const bindings = [bind(ctx, 'sumSquares', buf, rows * numel * F32_BYTES), { buffer: partialBuf }];
     const grid = workgroupGrid(Math.ceil((rows * blocks) / WORKGROUP_SIZE), ctx.info.limits.maxComputeWorkgroupsPerDimension);
-    launch(ctx, 'sum_squares', [numel, rows, blocks], bindings, grid);
+    withQuadRows(ctx, 'sumSquares', buf, rows, numel, (rowsBuf, quads) =>
+      launch(ctx, 'sum_squares', [numel, rows, blocks, quads], [bind(ctx, 'sumSquares', rowsBuf, rows * quads * 16), { buffer: partialBuf }], grid),
+    );
     const bytes = await readBuffer(ctx, partialBuf, rows * blocks * F32_BYTES);
     const partials = new Float32Array(bytes.buffer, bytes.byteOffset, rows * blocks);
     for (let r = 0; r < rows; r++) {

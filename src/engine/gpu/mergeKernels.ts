@@ -131,6 +131,26 @@ export class QuadRows {
   }
 }
 
+/**
+ * Calls `fn` with the stack's rows as whole vec4s (`quads` per row: QuadRows, a copy only where numel % 4 != 0) and
+ * frees the copy once `fn` has submitted its work (or has settled, when it returns a promise).
+ */
+export function withQuadRows<R>(ctx: GpuContext, kernel: string, stack: GPUBuffer, rows: number, numel: number, fn: (buffer: GPUBuffer, quads: number) => R): R {
+  const aligned = new QuadRows(ctx, kernel);
+  let result: R;
+  try {
+    const { buffer, quads } = aligned.of(stack, rows, numel);
+    result = fn(buffer, quads);
+  } catch (e) {
+    aligned.destroy();
+    throw e;
+  }
+  // Destroying after submit is safe: submitted work still sees the copy.
+  if (result instanceof Promise) return result.finally(() => aligned.destroy()) as R;
+  aligned.destroy();
+  return result;
+}
+
 function grid(ctx: GpuContext, numel: number) {
   return itemGrid(numel, ctx.info.limits.maxComputeWorkgroupsPerDimension);
 }

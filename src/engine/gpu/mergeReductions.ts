@@ -15,7 +15,7 @@ import type { GpuContext } from './device';
 import { workgroupGrid } from './dispatch';
 import { readBuffer, StagingReader } from './kernels';
 import { bind, launch } from './launch';
-import { checkStack, countReciprocals, QuadRows, withTable } from './mergeKernels';
+import { checkStack, countReciprocals, QuadRows, withQuadRows, withTable } from './mergeKernels';
 
 /** Columns each workgroup of sign_sum and usage_histogram covers: 16 per thread keeps the readback small. */
 export const REDUCTION_CHUNK = WORKGROUP_SIZE * 16;
@@ -136,26 +136,6 @@ async function readReductions(ctx: GpuContext, launched: readonly Launched[]): P
     reader.destroy();
     for (const l of launched) ctx.destroyBuffer(l.buffer);
   }
-}
-
-/**
- * Calls `fn` with the stack's rows as whole vec4s (`quads` per row: QuadRows, a copy only where numel % 4 != 0) and
- * frees the copy once `fn` has submitted its work (or has settled, when it returns a promise).
- */
-function withQuadRows<R>(ctx: GpuContext, kernel: string, stack: GPUBuffer, rows: number, numel: number, fn: (buffer: GPUBuffer, quads: number) => R): R {
-  const aligned = new QuadRows(ctx, kernel);
-  let result: R;
-  try {
-    const { buffer, quads } = aligned.of(stack, rows, numel);
-    result = fn(buffer, quads);
-  } catch (e) {
-    aligned.destroy();
-    throw e;
-  }
-  // Destroying after submit is safe: submitted work still sees the copy.
-  if (result instanceof Promise) return result.finally(() => aligned.destroy()) as R;
-  aligned.destroy();
-  return result;
 }
 
 /** Runs one reduction kernel (see launchReduction) and reads its partials back. */
