@@ -96,16 +96,17 @@ describe('scoped', () => {
 });
 
 describe('buffer accounting', () => {
-  it('rounds sizes up to 4 bytes and tracks live and peak bytes', () => {
+  it('rounds sizes up to whole 16-byte quads and tracks live and peak bytes', () => {
     const base = ctx.allocatedBytes;
     ctx.resetPeak();
     const a = ctx.createBuffer('a', 5, GPUBufferUsage.STORAGE);
     const b = ctx.createBuffer('b', 100, GPUBufferUsage.STORAGE);
-    expect(a.size).toBe(8);
-    expect(ctx.allocatedBytes).toBe(base + 108);
+    expect(a.size).toBe(16);
+    expect(b.size).toBe(112);
+    expect(ctx.allocatedBytes).toBe(base + 128);
     ctx.destroyBuffer(a);
-    expect(ctx.allocatedBytes).toBe(base + 100);
-    expect(ctx.peakBytes).toBe(base + 108);
+    expect(ctx.allocatedBytes).toBe(base + 112);
+    expect(ctx.peakBytes).toBe(base + 128);
     ctx.destroyBuffer(b);
     expect(ctx.allocatedBytes).toBe(base);
   });

@@ -236,6 +236,31 @@ describe('packAdd', () => {
   });
 });
 
+describe('quad-bound outputs', () => {
+  it('combine and packAdd leave the padding words past their output alone', async () => {
+    const SENTINEL = 0xdeadbeef;
+    for (const numel of [1, 2, 3, 5, 1001, 1004]) {
+      const stackBuf = uploadF32(ctx, 'stack', randomF32(50 + numel, 2 * numel));
+      const base = uploadF32(ctx, 'base', randomF32(60 + numel, numel));
+      for (const [what, words, run] of [
+        ['combine', numel, (out: GPUBuffer) => combine(ctx, stackBuf, 2, numel, new Float32Array([0.5, -1]), out)],
+        ['packAdd F32', numel, (out: GPUBuffer) => packAdd(ctx, base, base, numel, 'F32', out)],
+        ['packAdd BF16', Math.ceil(numel / 2), (out: GPUBuffer) => packAdd(ctx, base, base, numel, 'BF16', out)],
+      ] as const) {
+        // A whole number of quads past the output, all sentinels.
+        const capacity = Math.ceil(words / 4) * 4 + 4;
+        const out = uploadF32(ctx, 'out', new Float32Array(new Uint32Array(capacity).fill(SENTINEL).buffer));
+        await ctx.scoped(what, async () => run(out));
+        const got = new Uint32Array((await readBuffer(ctx, out, capacity * 4)).slice().buffer);
+        ctx.destroyBuffer(out);
+        expect(Array.from(got.subarray(words)), `${what} x${numel}`).toEqual(new Array(capacity - words).fill(SENTINEL));
+        expect(got.subarray(0, words).includes(SENTINEL), `${what} x${numel} wrote its words`).toBe(false);
+      }
+      [stackBuf, base].forEach((b) => ctx.destroyBuffer(b));
+    }
+  });
+});
+
 describe('sumSquares', () => {
   it.each([
     [1, 1],

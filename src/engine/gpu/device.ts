@@ -74,6 +74,11 @@ export function align4(bytes: number): number {
   return Math.ceil(bytes / 4) * 4;
 }
 
+/** `bytes` rounded up to whole 16-byte quads (at least one): the size of a binding of vec4s that covers them. */
+export function align16(bytes: number): number {
+  return Math.max(16, Math.ceil(bytes / 16) * 16);
+}
+
 /** A WebGPU device with what the engine needs around it. Create with `GpuContext.create`. */
 export class GpuContext {
   private readonly sizes = new Map<GPUBuffer, number>();
@@ -166,10 +171,13 @@ export class GpuContext {
     }
   }
 
-  /** A labelled, tracked buffer; the size is rounded up to a multiple of 4 bytes. */
+  /**
+   * A labelled, tracked buffer. The size is rounded up to whole 16-byte quads, so a kernel may bind any buffer's data
+   * as an array of vec4s (bindQuads in launch.ts; the words past the data are padding, never data).
+   */
   createBuffer(label: string, size: number, usage: GPUBufferUsageFlags, mappedAtCreation = false): GPUBuffer {
     this.assertAlive();
-    const bytes = Math.max(4, align4(size));
+    const bytes = align16(size);
     if (bytes > this.info.limits.maxBufferSize) {
       throw new OutOfMemoryError(label, bytes, this.allocated, `exceeds the device's maxBufferSize (${this.info.limits.maxBufferSize})`);
     }

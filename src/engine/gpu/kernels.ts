@@ -11,7 +11,7 @@ import { DTYPE_BYTES } from '../types';
 import { DTYPE_CODE, LINEAR_MAX_TASKS, reductionBlocks, THREAD_ELEMENTS, WORKGROUP_SIZE } from './constants';
 import { align4, type GpuContext } from './device';
 import { encodeComputePass, itemGrid, workgroupGrid } from './dispatch';
-import { bind, f32Bits, launch } from './launch';
+import { bind, bindQuads, f32Bits, launch } from './launch';
 import { withQuadRows } from './mergeKernels';
 import { shaderSource } from './shaders';
 
@@ -118,9 +118,10 @@ export function combine(
   const coeffBuf = ctx.createBuffer('combine coeffs', rows * F32_BYTES, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
   try {
     ctx.device.queue.writeBuffer(coeffBuf, 0, Float32Array.from(coeffs));
-    const bindings = [{ buffer: coeffBuf }, bind(ctx, 'combine', stack, rows * numel * F32_BYTES), bind(ctx, 'combine', out, numel * F32_BYTES)];
+    const bindings = [{ buffer: coeffBuf }, bindQuads(ctx, 'combine', stack, rows * numel * F32_BYTES), bindQuads(ctx, 'combine', out, numel * F32_BYTES)];
+    const pipeline = specialisedPipeline(ctx, 'combine', { QUADS: numel % 4 === 0 ? 1 : 0 });
     // The third parameter is the zero that keeps products from being fused into the sum (common.wgsl `unfused`).
-    launch(ctx, 'combine', [numel, rows, 0], bindings, itemGrid(Math.ceil(numel / THREAD_ELEMENTS), ctx.info.limits.maxComputeWorkgroupsPerDimension));
+    launch(ctx, 'combine', [numel, rows, 0], bindings, itemGrid(Math.ceil(numel / THREAD_ELEMENTS), ctx.info.limits.maxComputeWorkgroupsPerDimension), { pipeline });
   } finally {
     ctx.destroyBuffer(coeffBuf);
   }
@@ -134,12 +135,13 @@ export function packAdd(ctx: GpuContext, base: GPUBuffer, delta: GPUBuffer, nume
   checkCount('packAdd', 'numel', numel);
   if (numel === 0) return;
   const bindings = [
-    bind(ctx, 'packAdd', base, numel * F32_BYTES),
-    bind(ctx, 'packAdd', delta, numel * F32_BYTES),
-    bind(ctx, 'packAdd', out, numel * DTYPE_BYTES[dtype]),
+    bindQuads(ctx, 'packAdd', base, numel * F32_BYTES),
+    bindQuads(ctx, 'packAdd', delta, numel * F32_BYTES),
+    bindQuads(ctx, 'packAdd', out, numel * DTYPE_BYTES[dtype]),
   ];
   // THREAD_ELEMENTS (even) elements per thread: two 16-bit values share a word, so no word has two writers.
-  launch(ctx, 'pack_add', [numel, DTYPE_CODE[dtype]], bindings, itemGrid(Math.ceil(numel / THREAD_ELEMENTS), ctx.info.limits.maxComputeWorkgroupsPerDimension));
+  const pipeline = specialisedPipeline(ctx, 'pack_add', { OUT_DTYPE: DTYPE_CODE[dtype] });
+  launch(ctx, 'pack_add', [numel], bindings, itemGrid(Math.ceil(numel / THREAD_ELEMENTS), ctx.info.limits.maxComputeWorkgroupsPerDimension), { pipeline });
 }
 
 /**

@@ -1,9 +1,9 @@
 /**
  * Launching one kernel: bind a fresh uniform parameter buffer and the kernel's storage buffers, dispatch, free the
- * parameters. Every kernel launcher in src/engine/gpu uses these two helpers.
+ * parameters. Every kernel launcher in src/engine/gpu uses these helpers.
  */
 import { GpuError } from '../errors';
-import { align4, type GpuContext } from './device';
+import { align16, align4, type GpuContext } from './device';
 import { encodeComputePass, runComputePass } from './dispatch';
 
 /** A binding of the first `bytes` bytes of `buf`, after checking that the buffer and the device allow it. */
@@ -17,6 +17,15 @@ export function bind(ctx: GpuContext, kernel: string, buf: GPUBuffer, bytes: num
     throw new GpuError('validation', `${kernel}: '${buf.label}' needs ${size} bytes, over maxStorageBufferBindingSize ${limit}`);
   }
   return { buffer: buf, size: Math.max(size, 4) };
+}
+
+/**
+ * A binding of `bytes` rounded up to whole quads, for a kernel that reads or writes the data as vec4s (every buffer
+ * of GpuContext.createBuffer has room: its size is rounded up to 16 bytes). The kernel must leave the padding alone
+ * when it writes.
+ */
+export function bindQuads(ctx: GpuContext, kernel: string, buf: GPUBuffer, bytes: number): GPUBufferBinding {
+  return bind(ctx, kernel, buf, align16(bytes));
 }
 
 /** The u32 bit pattern of an f32 value (for float fields of a uniform Params struct). */
