@@ -66,7 +66,7 @@ async function runGpu(inputs: readonly RawInput[], numel: number, coeffs: Float3
       ctx.device.queue.submit([encoder.finish()]);
     });
     const outBytes = await readBuffer(ctx, out, numel * DTYPE_BYTES[outDtype]);
-    const p = await readBuffer(ctx, partials, partials.size);
+    const p = await readBuffer(ctx, partials, rows * linearMergeThreads(numel) * 4);
     return { bytes: outBytes, totals: foldLinearPartials(new Float32Array(p.buffer, p.byteOffset, p.byteLength / 4), rows) };
   } finally {
     [inBuf, out, partials].forEach((b) => ctx.destroyBuffer(b));

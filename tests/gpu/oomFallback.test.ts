@@ -72,7 +72,8 @@ describe('a device that claims less memory', () => {
   reliabilityCase('out-of-memory', 'allocations beyond maxAllocatedBytes or maxBufferSize fail as out-of-memory, naming the buffer and the bytes', async () => {
     const ctx = await cappedContext(4096);
     const usage = GPUBufferUsage.STORAGE;
-    const a = ctx.createBuffer('first', 3000, usage);
+    // Sizes are whole 16-byte quads (GpuContext.createBuffer rounds up to them).
+    const a = ctx.createBuffer('first', 3008, usage);
     const err = (() => {
       try {
         ctx.createBuffer('encoder.layers.0 chunk', 1100, usage);
@@ -83,16 +84,16 @@ describe('a device that claims less memory', () => {
     })();
     expect(err).toBeInstanceOf(OutOfMemoryError);
     expect(isOutOfMemory(err)).toBe(true);
-    expect(err).toMatchObject({ kind: 'out-of-memory', label: 'encoder.layers.0 chunk', bytes: 1100, inUse: 3000 });
-    expect((err as Error).message).toBe("encoder.layers.0 chunk: 1100 bytes do not fit: 3000 of the device's 4096 bytes are in use");
-    expect(ctx.allocatedBytes).toBe(3000);
+    expect(err).toMatchObject({ kind: 'out-of-memory', label: 'encoder.layers.0 chunk', bytes: 1104, inUse: 3008 });
+    expect((err as Error).message).toBe("encoder.layers.0 chunk: 1104 bytes do not fit: 3008 of the device's 4096 bytes are in use");
+    expect(ctx.allocatedBytes).toBe(3008);
     // Exactly filling the device is allowed, and freeing makes room again.
-    const b = ctx.createBuffer('rest', 1096, usage);
+    const b = ctx.createBuffer('rest', 1088, usage);
     ctx.destroyBuffer(a);
     ctx.destroyBuffer(b);
     ctx.destroyBuffer(ctx.createBuffer('again', 4096, usage));
     // The device's own per-buffer limit gives the same kind of error, before anything is allocated.
-    const huge = (await testContext()).info.limits.maxBufferSize + 4;
+    const huge = (await testContext()).info.limits.maxBufferSize + 16;
     expect(() => ctx.createBuffer('huge', huge, usage)).toThrow(expect.objectContaining({ kind: 'out-of-memory', bytes: huge, label: 'huge' }));
     expect(ctx.allocatedBytes).toBe(0);
     return 5;

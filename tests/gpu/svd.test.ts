@@ -287,7 +287,7 @@ describe('svdGpu arguments', () => {
     const a = new Float64Array(6).fill(1);
     a[3] = NaN;
     await expect(gpuSvd(a, 2, 3, { label: 'blocks.0.fc1.weight' })).rejects.toThrow(/blocks.0.fc1.weight: matrix 0 of the batch contains NaN or Infinity/);
-    await expect(gpuSvd(new Float64Array(6), 3, 3, { label: 'w' })).rejects.toThrow(/w: buffer 'A' has 24 bytes, needs 36/);
+    await expect(gpuSvd(new Float64Array(6), 3, 3, { label: 'w' })).rejects.toThrow(/w: buffer 'A' has 32 bytes, needs 36/);
   });
 
   it('the block schedule pairs every two blocks exactly once per sweep', () => {

@@ -94,7 +94,7 @@ describe('gather_rows', () => {
     try {
       gatherRows(ctx, table, 5, index, out, 4, 3);
       expect([...(await readF32(ctx, out, 12))]).toEqual([12.5, 13.5, 14.5, 0.5, 1.5, 2.5, 12.5, 13.5, 14.5, 6.5, 7.5, 8.5]);
-      expect(() => gatherRows(ctx, table, 6, index, out, 4, 3)).toThrow(/gather_rows: buffer 'table' has 60 bytes, needs 72/);
+      expect(() => gatherRows(ctx, table, 6, index, out, 4, 3)).toThrow(/gather_rows: buffer 'table' has 64 bytes, needs 72/);
     } finally {
       [table, index, out].forEach((b) => ctx.destroyBuffer(b));
     }

@@ -61,7 +61,7 @@ describe('ties_output', () => {
         kernel.encode(encoder, { inputs: inBuf, segments, numel, coeffs: Float32Array.from(s.coeffs), outDtype: s.outDtype, out, partials });
         ctx.device.queue.submit([encoder.finish()]);
       });
-      const p = await readBuffer(ctx, partials, partials.size);
+      const p = await readBuffer(ctx, partials, rows * linearMergeThreads(numel) * 4);
       return { bytes: await readBuffer(ctx, out, numel * DTYPE_BYTES[s.outDtype]), totals: foldLinearPartials(new Float32Array(p.buffer, p.byteOffset, p.byteLength / 4), rows) };
     } finally {
       [inBuf, out, partials].forEach((b) => ctx.destroyBuffer(b));

@@ -318,8 +318,8 @@ function decodeRows(
   // Whole vec4s: a 16-bit segment's last group may be the low half of its last vec4.
   const segBytes = (d: RawDType) => Math.ceil((groups * 4 * DTYPE_BYTES[d]) / 16) * 16;
   const inputBytes = Math.max(segments[0]!.offset + segBytes(segments[0]!.dtype), first.offset + (tasks - 1) * strideVec4 * 16 + segBytes(first.dtype));
-  const bindings = [bind(ctx, kernel, a.inputs, inputBytes), bind(ctx, kernel, a.base, a.numel * F32_BYTES), bind(ctx, kernel, a.stack, rows * a.numel * F32_BYTES)];
-  const pipeline = specialisedPipeline(ctx, 'decode_stack', { BASE_DTYPE: DTYPE_CODE[segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[first.dtype] });
+  const bindings = [bind(ctx, kernel, a.inputs, inputBytes), bindQuads(ctx, kernel, a.base, a.numel * F32_BYTES), bindQuads(ctx, kernel, a.stack, rows * a.numel * F32_BYTES)];
+  const pipeline = specialisedPipeline(ctx, 'decode_stack', { BASE_DTYPE: DTYPE_CODE[segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[first.dtype], QUADS: a.numel % 4 === 0 ? 1 : 0 });
   launch(ctx, kernel, [a.numel, tasks, firstVec4, strideVec4, firstRow], bindings, itemGrid(groups, ctx.info.limits.maxComputeWorkgroupsPerDimension), { pipeline, encoder });
 }
 

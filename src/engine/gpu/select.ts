@@ -96,7 +96,7 @@ export class MagnitudeSelect {
   private readonly label: string;
   private readonly ranks: number[][];
   private passes = 0;
-  private active: { plan: PassPlan; hist: GPUBuffer; slots: GPUBuffer } | null = null;
+  private active: { plan: PassPlan; hist: GPUBuffer; histBytes: number; slots: GPUBuffer } | null = null;
   private fed: Float64Array;
   private firstCounts: Float64Array | null = null;
   private high: HighDigit[][] | null = null;
@@ -140,10 +140,11 @@ export class MagnitudeSelect {
     if (this.passes > 0 && !this.high) throw new GpuError('validation', `${this.label}: pass 1 failed, start a new selection`);
     const plan = this.passes === 0 ? this.highPlan() : this.lowPlan();
     const slotsCount = plan.prefixes.length;
-    const hist = this.ctx.createBuffer(`${this.label} histogram`, slotsCount * plan.bins * 8, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
+    const histBytes = slotsCount * plan.bins * 8;
+    const hist = this.ctx.createBuffer(`${this.label} histogram`, histBytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
     const slots = this.ctx.createBuffer(`${this.label} slots`, slotsCount * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
     this.ctx.device.queue.writeBuffer(slots, 0, Uint32Array.from(plan.prefixes));
-    this.active = { plan, hist, slots };
+    this.active = { plan, hist, histBytes, slots };
     this.fed = new Float64Array(this.ranks.length);
     this.passes++;
   }
@@ -193,7 +194,7 @@ export class MagnitudeSelect {
     this.active = null;
     let hist: Uint32Array;
     try {
-      const bytes = await readBuffer(this.ctx, active.hist, active.hist.size);
+      const bytes = await readBuffer(this.ctx, active.hist, active.histBytes);
       hist = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
     } finally {
       this.ctx.destroyBuffer(active.hist);
