@@ -1,10 +1,11 @@
 /**
  * Times the engine's GPU merge (runMerge) on in-memory models: every method at its defaults, interference metrics
- * off for the pure merge figure (or on, to price them), the merged model(s) written through the safetensors writer
- * into sinks that count and drop the bytes.
+ * off for the pure merge figure (or on, to price them; optionally with a MetricsCache, as the playground merges), the
+ * merged model(s) written through the safetensors writer into sinks that count and drop the bytes.
  */
 import type { GpuContext } from '../src/engine/gpu/device';
 import { resolveConfig } from '../src/engine/merge/config';
+import type { MetricsCache } from '../src/engine/merge/metrics';
 import { runMerge } from '../src/engine/merge/runMerge';
 import type { MergeReport } from '../src/engine/merge/report';
 import { countingSink, type BenchModels } from './models';
@@ -19,7 +20,13 @@ export function sizeInfo(size: VitSize): SizeInfo {
 }
 
 /** One merge with its report, the bytes it wrote, and the wall time of each pass (from the progress phases). */
-export async function mergeOnce(ctx: GpuContext, m: BenchModels, method: string, metrics: boolean): Promise<{ report: MergeReport; outputBytes: number; passes: { phase: string; ms: number }[] }> {
+export async function mergeOnce(
+  ctx: GpuContext,
+  m: BenchModels,
+  method: string,
+  metrics: boolean,
+  metricsCache?: MetricsCache,
+): Promise<{ report: MergeReport; outputBytes: number; passes: { phase: string; ms: number }[] }> {
   const config = resolveConfig({ method });
   const sinks: ReturnType<typeof countingSink>[] = [];
   const marks: { phase: string; at: number }[] = [];
@@ -29,6 +36,7 @@ export async function mergeOnce(ctx: GpuContext, m: BenchModels, method: string,
     models: m.models,
     config,
     metrics,
+    ...(metricsCache ? { metricsCache } : {}),
     output: async (index) => {
       const sink = countingSink(`merged ${index}`);
       sinks.push(sink);
@@ -50,12 +58,13 @@ export async function measureMerge(
   m: BenchModels,
   method: string,
   repeats: Repeats,
-  opts: { size: VitSize; metrics?: boolean; copyGBs: number | null },
+  /** metricsCache: kept across the runs, so every run after the first warm-up finds the task vectors' metrics in it. */
+  opts: { size: VitSize; metrics?: boolean; metricsCache?: MetricsCache; copyGBs: number | null },
 ): Promise<EngineFigure> {
   const metrics = opts.metrics ?? false;
   const held: { last?: Awaited<ReturnType<typeof mergeOnce>> } = {};
   const rssBefore = process.memoryUsage.rss();
-  const { value: timing, peakRss } = await withPeakRss(() => timeIt(repeats, async () => void (held.last = await mergeOnce(ctx, m, method, metrics))));
+  const { value: timing, peakRss } = await withPeakRss(() => timeIt(repeats, async () => void (held.last = await mergeOnce(ctx, m, method, metrics, opts.metricsCache))));
   const run = held.last!;
   const tasks = m.models.length;
   const bytesMoved = (tasks + 1) * m.modelBytes + run.outputBytes;
@@ -75,5 +84,6 @@ export async function measureMerge(
     rssPeakBytes: peakRss,
     passes: run.passes,
     metrics,
+    ...(opts.metricsCache ? { metricsCached: true } : {}),
   };
 }

@@ -33,9 +33,12 @@ const METHOD_ADVICE: Record<string, string> = {
     STACK_PATH,
   magmax: 'Without interference metrics MagMax is one fused kernel (magmax_output); with them it uses the stack. ' + STACK_PATH,
   model_stock:
-    'beginTensor streams every tensor once more for its Gram matrix (gram kernel, a readback per chunk) before the output pass; the ratio ' +
-    'needs that pass, but it can share the norms runMerge takes anyway and read its partials back once per tensor.',
-  slerp: 'beginTensor streams every tensor once more (copies into a 3-row buffer and a Gram reduction per chunk) before the output pass, as Model Stock does.',
+    'Its ratio needs a Gram pass over every tensor before the output: beginTensor decodes the task-vector stack (decode_stack) and runs the gram ' +
+    'kernel per chunk, the readbacks awaited once per tensor; the output is then the fused linear_merge without interference metrics. A gram kernel ' +
+    'reading the raw models (as linear_merge does) would remove the stack from that pass.',
+  slerp:
+    'beginTensor streams every tensor once more (copies into a 3-row buffer and a Gram reduction per chunk, the readbacks awaited once per tensor) ' +
+    'before the output pass, which runs on the 3-row buffer: its theta0 row is not a task vector, so linear_merge does not apply.',
   tall_masks: `It writes T models: T pack_add kernels and T readbacks per chunk. ${STACK_PATH}`,
   ties: 'Global TIES reads the models twice (the statistics scan, then the fused output): see the TIES passes item.',
 };

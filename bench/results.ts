@@ -41,6 +41,8 @@ export interface EngineFigure {
   /** Wall time of each pass of the last timed run, from runMerge's progress phases (e.g. TIES threshold, merge). */
   passes: { phase: string; ms: number }[];
   metrics: boolean;
+  /** With metrics: the task vectors' metrics came from a MetricsCache filled before the timed runs (the playground's case). */
+  metricsCached?: boolean;
 }
 
 /** The same merge in PyTorch, in its own process. */
@@ -190,7 +192,8 @@ export interface BenchResults {
   matmulGflops: number;
   acceptance: { taskArithmetic: EngineFigure | null; ties: EngineFigure | null; tiesOverTa: number | null; breakdown: Breakdown | null; paired?: PairedCopy | null };
   merges: EngineFigure[];
-  metricsCost: { method: string; off: EngineFigure; on: EngineFigure }[];
+  /** `cached`: metrics on with a filled MetricsCache, as the playground merges after the first (absent in older results). */
+  metricsCost: { method: string; off: EngineFigure; on: EngineFigure; cached?: EngineFigure }[];
   torch: TorchFigure[];
   torchError: string | null;
   reference: ReferenceFigure[];

@@ -86,6 +86,7 @@ describe('runSuite', () => {
     for (const x of refs) expect(x.speedup).toBeCloseTo(x.timing.ms / x.engineMs, 12);
     expect(r.metricsCost).toHaveLength(1);
     expect(r.metricsCost[0]!.on.metrics).toBe(true);
+    expect(r.metricsCost[0]!.cached?.metricsCached).toBe(true);
     expect(r.skipped).toEqual([]);
     expect(r.notMeasured.length).toBeGreaterThan(0);
   });
