@@ -3,17 +3,20 @@
 // act: 0 = identity, 1 = quick_gelu x * sigmoid(1.702 x), 2 = exact gelu 0.5 x (1 + erf(x / sqrt(2))).
 // WGSL has no erf: erf_approx is Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7, the size of f32 rounding).
 //
+// Pipeline constants: ACT   the activation (one pipeline each: a CPU-emulated device runs the code of both sides of a
+//                           branch, masked, so an activation read from a uniform cost every bias add an exp and erf)
 // Bindings (group 0):
-//   0  params  uniform { total: u32, cols: u32, act: u32 }   total = rows * cols
+//   0  params  uniform { total: u32, cols: u32 }   total = rows * cols
 //   1  bias    storage, read        array<f32>   [cols]
 //   2  y       storage, read_write  array<f32>   [rows, cols], row-major
 // Dispatch: one thread per element, WORKGROUP_SIZE threads per workgroup, on a 2-D grid (flat_index).
 // Bounds: threads with index >= total do nothing.
 
+override ACT: u32 = 0u;
+
 struct Params {
   total: u32,
   cols: u32,
-  act: u32,
 }
 
 const ACT_QUICK_GELU: u32 = 1u;
@@ -42,9 +45,9 @@ fn main(
   }
   let x = y[idx] + bias[idx % params.cols];
   var out = x;
-  if (params.act == ACT_QUICK_GELU) {
+  if (ACT == ACT_QUICK_GELU) {
     out = x / (1.0 + exp(-1.702 * x));
-  } else if (params.act == ACT_GELU) {
+  } else if (ACT == ACT_GELU) {
     out = 0.5 * x * (1.0 + erf_approx(x * 0.70710678118654752));
   }
   y[idx] = out;

@@ -154,16 +154,18 @@ describe('Node files', () => {
       const links = await Promise.all((await readdir('/proc/self/fd')).map((fd) => readlink(join('/proc/self/fd', fd)).catch(() => '')));
       return links.filter((l) => l === path).length;
     };
-    const src = await fileSource(path, 50);
+    // An idle time long enough that a loaded machine still checks the handle before it closes.
+    const idleMs = 500;
+    const src = await fileSource(path, idleMs);
     const parts = await Promise.all(Array.from({ length: 20 }, (_, i) => src.read(i * 50, 50)));
     parts.forEach((p, i) => expect(p).toEqual(payload.subarray(i * 50, i * 50 + 50)));
     expect(await handles()).toBe(1);
-    await new Promise((r) => setTimeout(r, 150));
+    await new Promise((r) => setTimeout(r, 2 * idleMs));
     expect(await handles()).toBe(0);
     // Reads after the idle close open the file again.
     expect(await src.read(990, 10)).toEqual(payload.subarray(990));
     await rm(path);
-    await new Promise((r) => setTimeout(r, 150));
+    await new Promise((r) => setTimeout(r, 2 * idleMs));
     await expect(src.read(0, 10)).rejects.toThrow(/data.bin: cannot open: no such file or folder/);
   });
 

@@ -115,7 +115,8 @@ export function biasAct(ctx: GpuContext, bias: GPUBuffer, y: GPUBuffer, rows: nu
   checkSizes('vit_bias_act', { rows, cols });
   const total = rows * cols;
   const bindings = [bindF32(ctx, 'vit_bias_act', bias, cols), bindF32(ctx, 'vit_bias_act', y, total)];
-  launch(ctx, 'vit_bias_act', [total, cols, ACTIVATION_CODE[act]], bindings, grid(ctx, total));
+  const pipeline = specialisedPipeline(ctx, 'vit_bias_act', { ACT: ACTIVATION_CODE[act] });
+  launch(ctx, 'vit_bias_act', [total, cols], bindings, grid(ctx, total), { pipeline });
 }
 
 /** out[r, :] = input[r, :] * scale / max(||input[r, :]||, 1e-12) for [rows, dim] (vit_l2_normalize). */
