@@ -57,7 +57,7 @@ fn main(
     out[q] = acc;
     return;
   }
-  let live = vec4<u32>(j) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(numel);
+  let live = lanes_below(j, numel);
   // Lanes past numel read element j (in bounds) and are dropped below.
   let at = select(vec4<u32>(j), vec4<u32>(j) + vec4<u32>(0u, 1u, 2u, 3u), live);
   for (var r = 0u; r < params.rows; r++) {

@@ -24,10 +24,21 @@ fn flat_index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
 }
 
 // Elements [x, y) of block `block` of a row of `numel` elements, blocks of REDUCTION_BLOCK consecutive elements: the
-// span one thread of a reduction kernel (row_stats, sum_squares, gram, sign_stats, topk_energy) adds up in order.
+// span one thread of a reduction kernel (row_stats, sum_squares, gram, sign_stats, topk_energy) adds up, a quad per step.
 fn block_span(block: u32, numel: u32) -> vec2<u32> {
   let first = block * REDUCTION_BLOCK;
   return vec2<u32>(first, min(numel, first + REDUCTION_BLOCK));
+}
+
+// Which of the four elements first .. first + 3 lie below `end` (the live lanes of a quad, the last one partial).
+fn lanes_below(first: u32, end: u32) -> vec4<bool> {
+  return vec4<u32>(first) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(end);
+}
+
+// A reduction thread's f32 total of its four running sums (element i in sum i % 4): (s0 + s1) + (s2 + s3), the order
+// the twins add in (reference/mergeReductions.ts blockSumF32Lanes).
+fn lane_total(s: vec4<f32>) -> f32 {
+  return (s.x + s.y) + (s.z + s.w);
 }
 
 fn pcg_hash(input: u32) -> u32 {

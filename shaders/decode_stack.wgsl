@@ -62,7 +62,7 @@ fn main(
   }
   let theta = load4(0u, g, BASE_DTYPE);
   // base is one row from element 0: group g is quad g; a partial last group keeps the padding words.
-  let live = vec4<u32>(4u * g) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(numel);
+  let live = lanes_below(4u * g, numel);
   base[g] = select(base[g], theta, live);
   for (var t = 0u; t < params.tasks; t++) {
     let tau = load4(params.model_first + t * params.model_stride, g, MODEL_DTYPE) - theta;

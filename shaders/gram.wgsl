@@ -60,7 +60,7 @@ fn main(
   }
   if (span.y % 4u != 0u) {
     let tail = unfused4(data[ra + full] * data[rb + full], zero);
-    acc = select(acc, acc + tail, vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(span.y % 4u));
+    acc = select(acc, acc + tail, lanes_below(4u * full, span.y));
   }
-  partials[k] = (acc.x + acc.y) + (acc.z + acc.w);
+  partials[k] = lane_total(acc);
 }

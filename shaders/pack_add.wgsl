@@ -57,7 +57,7 @@ fn main(
   }
   let sum = base[q] + delta[q];
   if (OUT_DTYPE == DTYPE_F32) {
-    let live = vec4<u32>(j) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(params.numel);
+    let live = lanes_below(j, params.numel);
     out[q] = select(out[q], canonical4(sum), live);
     return;
   }

@@ -53,14 +53,14 @@ fn main(
   for (var q = span.x / 4u; q < quads; q++) {
     let x = data[first + q];
     let bits = bitcast<vec4<u32>>(x);
-    let live = vec4<u32>(4u * q) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(span.y);
+    let live = lanes_below(4u * q, span.y);
     sq = select(sq, sq + unfused4(x * x, params.zero), live);
     ab = select(ab, ab + abs(x), live);
     nz += select(vec4<u32>(0u), vec4<u32>(1u), live & ((bits & vec4<u32>(0x7fffffffu)) != vec4<u32>(0u)));
     nf += select(vec4<u32>(0u), vec4<u32>(1u), live & ((bits & vec4<u32>(0x7f800000u)) == vec4<u32>(0x7f800000u)));
   }
-  partials[4u * k] = bitcast<u32>((sq.x + sq.y) + (sq.z + sq.w));
-  partials[4u * k + 1u] = bitcast<u32>((ab.x + ab.y) + (ab.z + ab.w));
+  partials[4u * k] = bitcast<u32>(lane_total(sq));
+  partials[4u * k + 1u] = bitcast<u32>(lane_total(ab));
   partials[4u * k + 2u] = dot(nz, vec4<u32>(1u));
   partials[4u * k + 3u] = dot(nf, vec4<u32>(1u));
 }

@@ -58,7 +58,7 @@ fn main(
       break;
     }
     let keys = stack[row + q] & vec4<u32>(0x7fffffffu);
-    let inside = vec4<u32>(4u * q) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(params.numel);
+    let inside = lanes_below(4u * q, params.numel);
     let prefix = keys >> vec4<u32>(params.prefix_shift);
     let digit = (keys >> vec4<u32>(params.shift)) & vec4<u32>(params.digit_mask);
     // The slots of a segment hold distinct prefixes, so each key matches at most one of them.

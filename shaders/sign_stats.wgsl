@@ -61,7 +61,7 @@ fn main(
       neg += select(vec4<u32>(0u), one, signed & negative);
       pos += select(vec4<u32>(0u), one, signed & !negative);
     }
-    let live = vec4<u32>(4u * q) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(span.y);
+    let live = lanes_below(4u * q, span.y);
     let total = pos + neg;
     conflicts += select(vec4<u32>(0u), one, live & (pos > vec4<u32>(0u)) & (neg > vec4<u32>(0u)));
     multi += select(vec4<u32>(0u), one, live & (total >= vec4<u32>(2u)));
@@ -71,5 +71,5 @@ fn main(
   }
   partials[3u * k] = dot(conflicts, one);
   partials[3u * k + 1u] = dot(multi, one);
-  partials[3u * k + 2u] = bitcast<u32>((ratio.x + ratio.y) + (ratio.z + ratio.w));
+  partials[3u * k + 2u] = bitcast<u32>(lane_total(ratio));
 }

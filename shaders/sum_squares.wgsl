@@ -40,7 +40,7 @@ fn main(
   var sum = vec4<f32>(0.0);
   for (var q = span.x / 4u; q < (span.y + 3u) / 4u; q++) {
     let x = data[first + q];
-    sum = select(sum, sum + x * x, vec4<u32>(4u * q) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(span.y));
+    sum = select(sum, sum + x * x, lanes_below(4u * q, span.y));
   }
-  partials[k] = (sum.x + sum.y) + (sum.z + sum.w);
+  partials[k] = lane_total(sum);
 }

@@ -49,7 +49,7 @@ fn main(
   let first = row * params.quads;
   // span.x is a multiple of 4: quad q holds entries 4q..4q+3, each in its own sum; a partial last quad is masked.
   let full = span.y / 4u;
-  let tail = vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(span.y % 4u);
+  let tail = lanes_below(4u * full, span.y);
   let zero = params.zero;
   for (var l = 0u; l < params.levels; l++) {
     let threshold = vec4<u32>(thresholds[row * params.levels + l]);
@@ -62,6 +62,6 @@ fn main(
       let x = data[first + full];
       acc += select(vec4<f32>(0.0), unfused4(x * x, zero), tail & ((bitcast<vec4<u32>>(x) & vec4<u32>(0x7fffffffu)) >= threshold));
     }
-    partials[k * params.levels + l] = (acc.x + acc.y) + (acc.z + acc.w);
+    partials[k * params.levels + l] = lane_total(acc);
   }
 }

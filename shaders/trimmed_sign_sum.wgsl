@@ -50,7 +50,7 @@ fn main(
     if (g >= params.quads) {
       break;
     }
-    let inside = vec4<u32>(4u * g) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(params.numel);
+    let inside = lanes_below(4u * g, params.numel);
     var s = vec4<f32>(0.0);
     for (var r = 0u; r < params.rows; r++) {
       let bits = stack[r * params.quads + g];

@@ -1,8 +1,9 @@
 /**
  * CPU twins of the merge reductions (shaders/sign_sum, trimmed_sign_sum, row_stats, topk_energy, gram, sign_stats, usage_histogram; launchers in
  * src/engine/gpu/mergeReductions.ts). Integer results are exact in any order. Float sums follow the kernels'
- * order exactly: each thread adds its block of REDUCTION_BLOCK columns in order in f32 (blockSumF32), and the host
- * part (`*FromPartials`) is shared, so a device that keeps subnormals gives the same bits.
+ * order exactly: each thread adds its block of REDUCTION_BLOCK columns in f32 in four running sums (blockSumF32Lanes,
+ * the kernels' lane_total), and the host part (`*FromPartials`) is shared, so a device that keeps subnormals gives the
+ * same bits.
  */
 import { REDUCTION_BLOCK, reductionBlocks } from '../gpu/constants';
 import { countReciprocals } from '../gpu/mergeKernels';
@@ -26,15 +27,7 @@ export function blockSpan(block: number, count: number): [number, number] {
   return [first, Math.min(count, first + REDUCTION_BLOCK)];
 }
 
-/** One thread's f32 sum of term(i) over its block (blockSpan), in order. */
-export function blockSumF32(block: number, count: number, term: (i: number) => number): number {
-  const [first, end] = blockSpan(block, count);
-  let acc = 0;
-  for (let i = first; i < end; i++) acc = Math.fround(acc + term(i));
-  return acc;
-}
-
-/** A block's f32 sum in four running sums (element i into sum i % 4, in order), then (s0 + s1) + (s2 + s3), as gram adds. */
+/** One thread's f32 sum of term(i) over its block (blockSpan) in four running sums (element i into sum i % 4, in order), then (s0 + s1) + (s2 + s3). */
 export function blockSumF32Lanes(block: number, count: number, term: (i: number) => number): number {
   const [first, end] = blockSpan(block, count);
   const lanes = [0, 0, 0, 0];
