@@ -18,7 +18,7 @@ import { describe, expect, it } from 'vitest';
 import { memorySink, memorySource } from '../../src/engine/io/byteSource';
 import { openSingleFileModel } from '../../src/engine/io/model';
 import { resolveConfig } from '../../src/engine/merge/config';
-import { SAMPLE_RUN, SAMPLE_RUNS } from '../../src/engine/merge/plans/tiesFast';
+import { SAMPLE_RUN, sampleRuns } from '../../src/engine/merge/plans/tiesFast';
 import { runMerge } from '../../src/engine/merge/runMerge';
 import { resolveParams } from '../../src/engine/methods/params';
 import { getMethod } from '../../src/engine/methods/registry';
@@ -85,16 +85,17 @@ describe('global TIES: one-pass statistics and fused output', () => {
     }
   }
 
-  // One tensor larger than the sample (SAMPLE_RUNS runs of SAMPLE_RUN elements at evenly spaced starts, as tiesFast.ts
-  // takes them).
+  // One tensor larger than the sample (sampleRuns runs of SAMPLE_RUN elements at evenly spaced starts, as tiesFast.ts
+  // takes them at TIES's default k = 0.2).
   const N = 600_000;
+  const RUNS = sampleRuns(N, Math.trunc(N * 0.2) / N);
   const sampled = new Uint8Array(N);
-  for (let i = 0; i < SAMPLE_RUNS; i++) {
-    const start = Math.min(Math.floor(((i + 0.5) * N) / SAMPLE_RUNS), N - SAMPLE_RUN);
+  for (let i = 0; i < RUNS; i++) {
+    const start = Math.min(Math.floor(((i + 0.5) * N) / RUNS), N - SAMPLE_RUN);
     sampled.fill(1, start, start + SAMPLE_RUN);
   }
   // The tests below need most columns outside the sample.
-  if (SAMPLE_RUNS * SAMPLE_RUN >= N / 2) throw new Error(`the sample (${SAMPLE_RUNS * SAMPLE_RUN} elements) covers half of the ${N}-element world`);
+  if (RUNS * SAMPLE_RUN >= N / 2) throw new Error(`the sample (${RUNS * SAMPLE_RUN} elements) covers half of the ${N}-element world`);
   /** Three task vectors from a value per (task, element); base zero-ish on a grid. */
   const world = (tau: (t: number, j: number) => number) => {
     const base: RefModel = new Map([['w', { shape: [N], data: Float64Array.from({ length: N }, (_, j) => ((j % 7) - 3) / 256) }]]);

@@ -1,7 +1,7 @@
 /**
  * Global TIES's trim thresholds in one pass over the raw models, where the exact radix select needs two passes over
  * the decoded task vectors:
- * 1. A sample: SAMPLE_RUNS runs of up to SAMPLE_RUN consecutive elements spread over the model in proportion to
+ * 1. A sample: runs of up to SAMPLE_RUN consecutive elements (sampleRuns) spread over the model in proportion to
  *    tensor sizes, read from the sources, gives each task a bracket of |tau| keys around the wanted rank (the sampled
  *    rank +- 5 standard deviations of a sampled quantile, plus a margin).
  * 2. One scan (ties_scan) counts the keys above each bracket and lists the keys inside it.
@@ -25,12 +25,10 @@ import type { PlanContext } from './plan';
 const MAG = 0x7fffffff;
 /** Above every key: the upper end of a bracket that reaches the largest |tau|. */
 const ABOVE_ALL = 0x80000000;
-/**
- * The sample: this many runs of SAMPLE_RUN consecutive elements (128 measured faster than 256 overall: the host's work
- * on the sample shrinks more than the scan's key lists grow).
- */
-export const SAMPLE_RUNS = 128;
+/** The sample: runs of SAMPLE_RUN consecutive elements, how many from the model's size (sampleRuns). */
 export const SAMPLE_RUN = 1024;
+const MIN_SAMPLE_RUNS = 64;
+const MAX_SAMPLE_RUNS = 512;
 /** Most bytes the scan's lists may take on the GPU (keys, and open columns). */
 const LIST_BYTES = 64 * 2 ** 20;
 
@@ -46,10 +44,24 @@ export function tiesFastApplies(p: PlanContext): boolean {
   return p.tasks <= LINEAR_MAX_TASKS && p.stream.tensors.every((t) => sharesDtype(p.source, t));
 }
 
-/** Per task, tau (f32) at the same sampled elements, in the same order for every task. */
-async function sampleTau(p: PlanContext, total: number): Promise<Float32Array[]> {
+/**
+ * Runs in the sample of a model of `total` elements whose trim keeps the share `q`. A task's bracket holds about
+ * total * 10 * sqrt(q (1 - q) / n) keys for a sample of n, so a larger sample costs the host more and the scan's lists
+ * less; n = (5 total sqrt(q (1 - q)))^(2/3) balances the two. Clamped to [MIN_SAMPLE_RUNS, MAX_SAMPLE_RUNS] (a
+ * smaller sample also estimates the majority sign less well): ViT-B/32 width/2 (3M elements, q = 0.2) takes the
+ * minimum, 64 runs, whose host work took 25 ms against 45 ms for 128 runs (8 tasks), with the same scan time; the
+ * whole ViT-B/32 (87.5M) takes 305 runs, so each task lists about 0.6M keys. With 128 runs it would list about 1M,
+ * more than the 0.84M list space each of 20 tasks has, and a list that overflows sends the merge to the exact select.
+ */
+export function sampleRuns(total: number, q: number): number {
+  const n = Math.pow(5 * total * Math.sqrt(q * (1 - q)), 2 / 3);
+  const runs = Math.max(MIN_SAMPLE_RUNS, Math.min(MAX_SAMPLE_RUNS, Math.round(n / SAMPLE_RUN)));
+  return Math.min(runs, Math.ceil(total / SAMPLE_RUN));
+}
+
+/** Per task, tau (f32) at the same sampled elements (`runs` runs), in the same order for every task. */
+async function sampleTau(p: PlanContext, total: number, runs: number): Promise<Float32Array[]> {
   const { tensors } = p.stream;
-  const runs = Math.min(SAMPLE_RUNS, Math.ceil(total / SAMPLE_RUN));
   const spans: { t: AlignedTensor; start: number; count: number }[] = [];
   let first = 0;
   let ti = 0;
@@ -78,10 +90,11 @@ async function sampleTau(p: PlanContext, total: number): Promise<Float32Array[]>
   return out;
 }
 
-/** |tau| keys of f32 values. */
+/** |tau| keys of f32 values (read as int32, which keeps V8 on 32-bit integer arithmetic). */
 function keysOf(tau: Float32Array): Uint32Array {
-  const keys = new Uint32Array(tau.buffer.slice(tau.byteOffset, tau.byteOffset + tau.byteLength));
-  for (let j = 0; j < keys.length; j++) keys[j] = keys[j]! & MAG;
+  const bits = new Int32Array(tau.buffer, tau.byteOffset, tau.length);
+  const keys = new Uint32Array(tau.length);
+  for (let j = 0; j < keys.length; j++) keys[j] = bits[j]! & MAG;
   return keys;
 }
 
@@ -90,15 +103,23 @@ function keysOf(tau: Float32Array): Uint32Array {
  * order). Only a provisional value: the fused output pass checks it against its exact tally.
  */
 function estimateMajority(sample: Float32Array[], keys: Uint32Array[], thresholds: Uint32Array): -1 | 1 {
+  // Task by task over all sampled columns (each column's sum still adds its tasks in row order).
+  const sums = new Float32Array(Math.ceil(sample[0]!.length / 4));
+  sample.forEach((tau, t) => {
+    const key = keys[t]!;
+    const threshold = thresholds[t]!;
+    for (let j = 0, c = 0; j < tau.length; j += 4, c++) if (key[j]! >= threshold) sums[c] = sums[c]! + tau[j]!;
+  });
   let balance = 0;
-  for (let j = 0; j < sample[0]!.length; j += 4) {
-    let s = 0;
-    for (let t = 0; t < sample.length; t++) if (keys[t]![j]! >= thresholds[t]!) s = Math.fround(s + sample[t]![j]!);
+  for (const s of sums) {
     if (s > 0) balance++;
     else if (s < 0) balance--;
   }
   return balance < 0 ? -1 : 1;
 }
+
+/** Histograms keysAt reuses from call to call (zeroed after use): allocating them each time cost more than filling them. */
+const scratch = { high: new Uint32Array(0), lows: [] as Uint32Array[], slot: new Int8Array(0) };
 
 /**
  * The values at ascending positions `ns` of `a` (u32 keys; `a` is not changed), by two 16-bit radix passes: one
@@ -107,7 +128,11 @@ function estimateMajority(sample: Float32Array[], keys: Uint32Array[], threshold
  * listed keys.
  */
 export function keysAt(a: Uint32Array, ns: readonly number[]): number[] {
-  const high = new Uint32Array(1 << 16);
+  if (scratch.high.length === 0) {
+    scratch.high = new Uint32Array(1 << 16);
+    scratch.slot = new Int8Array(1 << 16).fill(-1);
+  }
+  const { high, slot } = scratch;
   for (let i = 0; i < a.length; i++) high[a[i]! >>> 16]!++;
   // One walk up the histogram for every position (in ascending order): each position's digit and rank inside it.
   const digits = (hist: Uint32Array, want: readonly number[]) => {
@@ -122,15 +147,21 @@ export function keysAt(a: Uint32Array, ns: readonly number[]): number[] {
     return out;
   };
   const tops = digits(high, ns);
+  high.fill(0);
   const wanted = [...new Set(tops.map((t) => t.d))];
-  const slot = new Int8Array(1 << 16).fill(-1);
+  while (scratch.lows.length < wanted.length) scratch.lows.push(new Uint32Array(1 << 16));
   wanted.forEach((d, i) => (slot[d] = i));
-  const lows = wanted.map(() => new Uint32Array(1 << 16));
+  const lows = scratch.lows;
   for (let i = 0; i < a.length; i++) {
     const at = slot[a[i]! >>> 16]!;
     if (at >= 0) lows[at]![a[i]! & 0xffff]!++;
   }
-  return tops.map((t) => ((t.d << 16) | digits(lows[slot[t.d]!]!, [t.rest])[0]!.d) >>> 0);
+  const out = tops.map((t) => ((t.d << 16) | digits(lows[slot[t.d]!]!, [t.rest])[0]!.d) >>> 0);
+  for (const d of wanted) {
+    lows[slot[d]!]!.fill(0);
+    slot[d] = -1;
+  }
+  return out;
 }
 
 /** Per task (lo, above) around descending rank `rank` of `total` keys from the sampled keys, and the key at it. */
@@ -156,13 +187,14 @@ function bracketsFrom(keys: Uint32Array[], rank: number, total: number): { brack
 /** Key-list capacity per task from the largest share of sampled keys inside a bracket (twice that, plus slack). */
 function listCapacity(sample: readonly Uint32Array[], brackets: Uint32Array, total: number, tasks: number): number {
   let widest = 0;
-  sample.forEach((keys, t) => {
+  for (let t = 0; t < sample.length; t++) {
+    const keys = sample[t]!;
     const lo = brackets[2 * t]!;
     const above = brackets[2 * t + 1]!;
     let c = 0;
     for (let i = 0; i < keys.length; i++) if (keys[i]! >= lo && keys[i]! < above) c++;
     widest = Math.max(widest, c / keys.length);
-  });
+  }
   return Math.min(Math.ceil(2 * widest * total) + 4096, Math.floor(LIST_BYTES / 4 / tasks), total);
 }
 
@@ -215,7 +247,7 @@ export async function tiesStatsFast(p: PlanContext, k: number, exactMajority: bo
   // The exact majority: signs elected under the exact thresholds, by a scan with empty brackets.
   const exact = async () => signOf(await scanPass(p, Uint32Array.from({ length: 2 * p.tasks }, (_, i) => thresholds[i >> 1]!), 1, true));
   if (rank >= total || total === 0) return { thresholds, majority: await exact(), majorityExact: true };
-  const sample = await sampleTau(p, total);
+  const sample = await sampleTau(p, total, sampleRuns(total, rank / total));
   const keys = sample.map(keysOf);
   const { brackets, guess } = bracketsFrom(keys, rank, total);
   const r = await scanPass(p, brackets, listCapacity(keys, brackets, total, p.tasks), false, keep);
