@@ -131,6 +131,22 @@ describe('MagnitudeSelect vs selectMagnitudeRef', () => {
     expect(sel.results().map((r) => r.bits.length)).toEqual([0, 0]);
   });
 
+  it('segments whose selected prefixes span the whole key range: slots tried in turn where the tables would not fit', async () => {
+    // Ranks at the largest key (Inf or NaN) and near the smallest (+-0) put each segment's two pass-2 prefixes about
+    // 65,000 apart: 17 segments' tables would take more than LOOKUP_MAX_ENTRIES (2^20), so the pass tries the slots.
+    const rng = seededRandom(8);
+    const segments = 17;
+    const chunks = [chunk(rng, (r) => (r() < 0.5 ? specialValue(r) : randomValue(r)), 96, Array.from({ length: segments }, (_, s) => s))];
+    const ranks = Array.from({ length: segments }, () => [0, 90]);
+    const values = segmentValues(chunks, segments);
+    const gpu = await gpuSelect(chunks, segments, ranks);
+    expect(plain(gpu.results)).toEqual(plain(selectMagnitudeRef(values, ranks)));
+    const wide = gpu.results.filter((r) => (r.bits[0]! >>> 15) - (r.bits[1]! >>> 15) > 2 ** 20 / segments).length;
+    expect(wide).toBe(segments);
+    // Pass 2's histograms (2 slots of 2^15 64-bit bins per segment) and their readback copy, and no 4 MiB of tables.
+    expect(gpu.extraBytes).toBeLessThan(2 * segments * 2 * 2 ** 15 * 8 + 2 ** 20);
+  });
+
   it('uses GPU memory that depends on segments and bins only, and frees it', async () => {
     const rng = seededRandom(6);
     const small = await gpuSelect([chunk(rng, randomValue, 1000, [0, 1])], 2, [[3], [4]]);
