@@ -13,7 +13,7 @@ import { GpuError } from '../errors';
 import { HISTOGRAM_MAX_BINS, reductionBlocks, TOPK_MAX_LEVELS, WORKGROUP_SIZE } from './constants';
 import type { GpuContext } from './device';
 import { workgroupGrid } from './dispatch';
-import { readBuffer, StagingReader } from './kernels';
+import { readBuffer, specialisedPipeline, StagingReader } from './kernels';
 import { bind, launch } from './launch';
 import { checkStack, countReciprocals, QuadRows, withQuadRows, withTable } from './mergeKernels';
 
@@ -115,10 +115,11 @@ interface Launched {
 }
 
 /** Launches a reduction kernel whose partials are `words` u32 values written to a fresh buffer bound last. */
-function launchReduction(ctx: GpuContext, kernel: string, params: number[], inputs: GPUBufferBinding[], words: number, workgroups: number): Launched {
+function launchReduction(ctx: GpuContext, kernel: string, params: number[], inputs: GPUBufferBinding[], words: number, workgroups: number, constants?: Record<string, number>): Launched {
   const buffer = ctx.createBuffer(`${kernel} partials`, words * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
   try {
-    launch(ctx, kernel, params, [...inputs, { buffer }], workgroupGrid(workgroups, ctx.info.limits.maxComputeWorkgroupsPerDimension));
+    const grid = workgroupGrid(workgroups, ctx.info.limits.maxComputeWorkgroupsPerDimension);
+    launch(ctx, kernel, params, [...inputs, { buffer }], grid, constants ? { pipeline: specialisedPipeline(ctx, kernel, constants) } : {});
   } catch (e) {
     ctx.destroyBuffer(buffer);
     throw e;
@@ -138,9 +139,9 @@ async function readReductions(ctx: GpuContext, launched: readonly Launched[]): P
   }
 }
 
-/** Runs one reduction kernel (see launchReduction) and reads its partials back. */
-async function reduce(ctx: GpuContext, kernel: string, params: number[], inputs: GPUBufferBinding[], words: number, workgroups: number): Promise<Uint32Array> {
-  return (await readReductions(ctx, [launchReduction(ctx, kernel, params, inputs, words, workgroups)]))[0]!;
+/** Runs one reduction kernel (see launchReduction; `constants`: its pipeline constants) and reads its partials back. */
+async function reduce(ctx: GpuContext, kernel: string, params: number[], inputs: GPUBufferBinding[], words: number, workgroups: number, constants?: Record<string, number>): Promise<Uint32Array> {
+  return (await readReductions(ctx, [launchReduction(ctx, kernel, params, inputs, words, workgroups, constants)]))[0]!;
 }
 
 /**
@@ -251,7 +252,7 @@ export async function topkEnergy(ctx: GpuContext, stack: GPUBuffer, rows: number
   const threads = rows * blocks;
   const words = await withQuadRows(ctx, kernel, stack, rows, numel, (buffer, quads) =>
     withTable(ctx, `${kernel} thresholds`, thresholds, (table) =>
-      reduce(ctx, kernel, [numel, rows, blocks, 0, levels, quads], [bind(ctx, kernel, buffer, rows * quads * 16), table], threads * levels, threadGroups(threads)),
+      reduce(ctx, kernel, [numel, rows, blocks, 0, levels, quads], [bind(ctx, kernel, buffer, rows * quads * 16), table], threads * levels, threadGroups(threads), { LEVELS: levels }),
     ),
   );
   return topkEnergyFromPartials(new Float32Array(words.buffer, words.byteOffset, words.length), rows, blocks, levels);
