@@ -272,9 +272,10 @@ export function topkEnergyFromPartials(partials: Float32Array, rows: number, blo
 /** gram over a non-empty stack, launched (rows of numel % 4 != 0 floats through an aligned copy: QuadRows). */
 function launchGram(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Launched {
   const blocks = reductionBlocks(numel);
-  const pairs = gramPairs(rows);
+  // Tiles of 2 x 2 rows over the upper triangle (see gram.wgsl).
+  const tiles = gramPairs(Math.ceil(rows / 2));
   return withQuadRows(ctx, 'gram', stack, rows, numel, (buffer, quads) =>
-    launchReduction(ctx, 'gram', [numel, rows, blocks, pairs, 0, quads], [bind(ctx, 'gram', buffer, rows * quads * 16)], pairs * blocks, threadGroups(pairs * blocks)),
+    launchReduction(ctx, 'gram', [numel, rows, blocks, tiles, 0, quads], [bind(ctx, 'gram', buffer, rows * quads * 16)], gramPairs(rows) * blocks, threadGroups(tiles * blocks)),
   );
 }
 
