@@ -433,7 +433,7 @@ describe('reductions', () => {
     ctx.destroyBuffer(buf);
   });
 
-  it.each([1, 8])('stackStats reads gram, row_stats and sign_stats back at once, equal to the twins (%i rows)', async (rows) => {
+  it.each([1, 3, 8, 20])('stackStats reads gram, row_stats and sign_stats back at once, equal to the twins (%i rows)', async (rows) => {
     for (const numel of [0, ...LENGTHS]) {
       const stack = continuous(rows * 29 + numel, rows * numel);
       const buf = uploadF32(ctx, 'stack', stack.length ? stack : new Float32Array(1));
@@ -441,6 +441,19 @@ describe('reductions', () => {
       ctx.destroyBuffer(buf);
       expect(Array.from(got.gram), `gram ${rows}x${numel}`).toEqual(Array.from(gramRef(stack, rows, numel)));
       expect(got.rows, `row_stats ${rows}x${numel}`).toEqual(rowStatsRef(stack, rows, numel));
+      expect(got.signs, `sign_stats ${rows}x${numel}`).toEqual(signStatsRef(stack, rows, numel));
+    }
+  });
+
+  it('stackStats with zeros, -0, subnormals, infinities and NaN equals the twins', async () => {
+    const specials = [0, -0, 1, -2, Infinity, -Infinity, NaN, 1e-40, 3e38, -1e-3];
+    for (const [rows, numel] of [[3, 37], [5, 8], [2, 1]]) {
+      const stack = Float32Array.from({ length: rows * numel }, (_, i) => specials[(i * 7 + rows) % specials.length]!);
+      const buf = uploadF32(ctx, 'specials', stack);
+      const got = await ctx.scoped('stackStats', () => stackStats(ctx, buf, rows, numel));
+      ctx.destroyBuffer(buf);
+      expect(got.rows, `row_stats ${rows}x${numel}`).toEqual(rowStatsRef(stack, rows, numel));
+      expect(Array.from(got.gram), `gram ${rows}x${numel}`).toEqual(Array.from(gramRef(stack, rows, numel)));
       expect(got.signs, `sign_stats ${rows}x${numel}`).toEqual(signStatsRef(stack, rows, numel));
     }
   });
