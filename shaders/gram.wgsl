@@ -5,10 +5,11 @@
 // rows b0 = 2 tb, b0 + 1 (ta <= tb; a row past the last reads the last and its pairs are not written): it reads the
 // four rows' quads once per step and adds the four products (kept unfused) of each pair in the upper triangle, each
 // pair in four running sums, element i into sum i % 4 in element order, and writes (s0 + s1) + (s2 + s3) per pair;
-// the host adds a pair's partials in float64. A thread per pair read both rows for every pair, 2 quads per product;
-// a tile reads 1 (T = 8: 24 quad loads per column quad instead of 72). Rows are read a quad per step (QuadRows: each
-// row starts on a whole vec4): on a CPU-emulated device a storage access costs about as much whatever its width, and
-// one f32 per step ran about 3x slower. No workgroup barriers (see row_stats).
+// the host adds a pair's partials in float64. A thread per pair read both rows for every pair, 2 quads per product; a
+// tile reads 4 quads for its four pairs (three on the diagonal): T = 8 takes 10 tiles, 40 quad loads per column quad
+// instead of 72. Rows are read a quad per step (QuadRows: each row starts on a whole vec4): on a CPU-emulated device a
+// storage access costs about as much whatever its width, and one f32 per step ran about 3x slower. No workgroup
+// barriers (see row_stats).
 //
 // Bindings (group 0):
 //   0  params    uniform { numel: u32, rows: u32, blocks: u32, tiles: u32, zero: u32, quads: u32 }

@@ -9,7 +9,7 @@
 // level; the host adds the partials in float64 (topkEnergyFromPartials), as the twin (reference/mergeReductions.ts
 // topkEnergyRef) does. The number of levels is the pipeline constant LEVELS and the levels' sums are spelled out
 // (s0 .. s15, each under `LEVELS > l`): the compiler drops the unused ones and keeps the rest in registers, where a
-// loop over the levels re-read the block once per level (9 levels for the curve: 2.9x slower on SwiftShader). No
+// loop over the levels re-read the block once per level (9 levels for the curve: about 3x slower on SwiftShader). No
 // workgroup barriers: a CPU-emulated device runs barrier trees several times slower.
 //
 // Bindings (group 0):

@@ -447,7 +447,8 @@ describe('reductions', () => {
 
   it('stackStats with zeros, -0, subnormals, infinities and NaN equals the twins', async () => {
     const specials = [0, -0, 1, -2, Infinity, -Infinity, NaN, 1e-40, 3e38, -1e-3];
-    for (const [rows, numel] of [[3, 37], [5, 8], [2, 1]]) {
+    const shapes: [rows: number, numel: number][] = [[3, 37], [5, 8], [2, 1]];
+    for (const [rows, numel] of shapes) {
       const stack = Float32Array.from({ length: rows * numel }, (_, i) => specials[(i * 7 + rows) % specials.length]!);
       const buf = uploadF32(ctx, 'specials', stack);
       const got = await ctx.scoped('stackStats', () => stackStats(ctx, buf, rows, numel));
