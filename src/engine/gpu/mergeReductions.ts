@@ -219,20 +219,41 @@ export class SignTally {
   }
 }
 
-/** row_stats over a non-empty stack, launched. */
-function launchRowStats(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Launched {
+/** A stack's rows as whole vec4s, `quads` per row (withQuadRows: the stack itself, or its aligned copy). */
+interface QuadStack {
+  buffer: GPUBuffer;
+  quads: number;
+}
+
+/**
+ * Launches reductions over one non-empty stack on its rows as whole vec4s: one aligned copy at most (where numel % 4
+ * != 0), shared by every launcher and freed once they have submitted. On a failure the launched partials are freed.
+ */
+function launchOnQuads(ctx: GpuContext, kernel: string, stack: GPUBuffer, rows: number, numel: number, launchers: ((s: QuadStack) => Launched)[]): Launched[] {
+  return withQuadRows(ctx, kernel, stack, rows, numel, (buffer, quads) => {
+    const launched: Launched[] = [];
+    try {
+      for (const f of launchers) launched.push(f({ buffer, quads }));
+    } catch (e) {
+      for (const l of launched) ctx.destroyBuffer(l.buffer);
+      throw e;
+    }
+    return launched;
+  });
+}
+
+/** row_stats over a non-empty stack's quad rows, launched. */
+function launchRowStats(ctx: GpuContext, s: QuadStack, rows: number, numel: number): Launched {
   const blocks = reductionBlocks(numel);
   const threads = rows * blocks;
-  return withQuadRows(ctx, 'row_stats', stack, rows, numel, (buffer, quads) =>
-    launchReduction(ctx, 'row_stats', [numel, rows, blocks, 0, quads], [bind(ctx, 'row_stats', buffer, rows * quads * 16)], threads * ROW_STATS_WORDS, threadGroups(threads)),
-  );
+  return launchReduction(ctx, 'row_stats', [numel, rows, blocks, 0, s.quads], [bind(ctx, 'row_stats', s.buffer, rows * s.quads * 16)], threads * ROW_STATS_WORDS, threadGroups(threads));
 }
 
 /** Per-row sum of squares, sum of magnitudes, non-zero and non-finite counts of a [rows, numel] buffer. */
 export async function rowStats(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Promise<RowStats[]> {
   checkStack('row_stats', rows, numel);
   if (numel === 0) return rowStatsFromPartials(new Uint32Array(0), rows, 0);
-  const [partials] = await readReductions(ctx, [launchRowStats(ctx, stack, rows, numel)]);
+  const [partials] = await readReductions(ctx, launchOnQuads(ctx, 'row_stats', stack, rows, numel, [(s) => launchRowStats(ctx, s, rows, numel)]));
   return rowStatsFromPartials(partials!, rows, reductionBlocks(numel));
 }
 
@@ -269,14 +290,12 @@ export function topkEnergyFromPartials(partials: Float32Array, rows: number, blo
   return out;
 }
 
-/** gram over a non-empty stack, launched (rows of numel % 4 != 0 floats through an aligned copy: QuadRows). */
-function launchGram(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Launched {
+/** gram over a non-empty stack's quad rows, launched. */
+function launchGram(ctx: GpuContext, s: QuadStack, rows: number, numel: number): Launched {
   const blocks = reductionBlocks(numel);
   // Tiles of 2 x 2 rows over the upper triangle (see gram.wgsl).
   const tiles = gramPairs(Math.ceil(rows / 2));
-  return withQuadRows(ctx, 'gram', stack, rows, numel, (buffer, quads) =>
-    launchReduction(ctx, 'gram', [numel, rows, blocks, tiles, 0, quads], [bind(ctx, 'gram', buffer, rows * quads * 16)], gramPairs(rows) * blocks, threadGroups(tiles * blocks)),
-  );
+  return launchReduction(ctx, 'gram', [numel, rows, blocks, tiles, 0, s.quads], [bind(ctx, 'gram', s.buffer, rows * s.quads * 16)], gramPairs(rows) * blocks, threadGroups(tiles * blocks));
 }
 
 const gramOf = (words: Uint32Array, rows: number, numel: number) => gramFromPartials(new Float32Array(words.buffer, words.byteOffset, words.length), rows, reductionBlocks(numel));
@@ -285,19 +304,17 @@ const gramOf = (words: Uint32Array, rows: number, numel: number) => gramFromPart
 export async function gram(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Promise<Float64Array> {
   checkStack('gram', rows, numel);
   if (numel === 0) return new Float64Array(rows * rows);
-  const [words] = await readReductions(ctx, [launchGram(ctx, stack, rows, numel)]);
+  const [words] = await readReductions(ctx, launchOnQuads(ctx, 'gram', stack, rows, numel, [(s) => launchGram(ctx, s, rows, numel)]));
   return gramOf(words!, rows, numel);
 }
 
-/** sign_stats over a non-empty stack, launched. */
-function launchSignStats(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Launched {
+/** sign_stats over a non-empty stack's quad rows, launched. */
+function launchSignStats(ctx: GpuContext, s: QuadStack, rows: number, numel: number): Launched {
   const kernel = 'sign_stats';
   const blocks = reductionBlocks(numel);
   // withTable frees the table once the kernel that reads it is submitted.
-  return withQuadRows(ctx, kernel, stack, rows, numel, (buffer, quads) =>
-    withTable(ctx, `${kernel} reciprocals`, countReciprocals(rows), (recip) =>
-      launchReduction(ctx, kernel, [numel, rows, blocks, 0, quads], [recip, bind(ctx, kernel, buffer, rows * quads * 16)], blocks * SIGN_STATS_WORDS, threadGroups(blocks)),
-    ),
+  return withTable(ctx, `${kernel} reciprocals`, countReciprocals(rows), (recip) =>
+    launchReduction(ctx, kernel, [numel, rows, blocks, 0, s.quads], [recip, bind(ctx, kernel, s.buffer, rows * s.quads * 16)], blocks * SIGN_STATS_WORDS, threadGroups(blocks)),
   );
 }
 
@@ -305,22 +322,19 @@ function launchSignStats(ctx: GpuContext, stack: GPUBuffer, rows: number, numel:
 export async function signStats(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Promise<SignStatsCounts> {
   checkStack('sign_stats', rows, numel);
   if (numel === 0) return signStatsFromPartials(new Uint32Array(0), 0);
-  const [partials] = await readReductions(ctx, [launchSignStats(ctx, stack, rows, numel)]);
+  const [partials] = await readReductions(ctx, launchOnQuads(ctx, 'sign_stats', stack, rows, numel, [(s) => launchSignStats(ctx, s, rows, numel)]));
   return signStatsFromPartials(partials!, numel);
 }
 
-/** gram, rowStats and signStats of one stack, with one readback for the three (the interference metrics of a chunk). */
+/**
+ * gram, rowStats and signStats of one stack, with one readback for the three (the interference metrics of a chunk)
+ * and at most one aligned copy of its rows for the three.
+ */
 export async function stackStats(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Promise<{ gram: Float64Array; rows: RowStats[]; signs: SignStatsCounts }> {
   for (const kernel of ['gram', 'row_stats', 'sign_stats']) checkStack(kernel, rows, numel);
   if (numel === 0) return { gram: await gram(ctx, stack, rows, 0), rows: await rowStats(ctx, stack, rows, 0), signs: await signStats(ctx, stack, rows, 0) };
-  const launched: Launched[] = [];
-  try {
-    for (const f of [launchGram, launchRowStats, launchSignStats]) launched.push(f(ctx, stack, rows, numel));
-  } catch (e) {
-    for (const l of launched) ctx.destroyBuffer(l.buffer);
-    throw e;
-  }
-  const [g, r, sg] = await readReductions(ctx, launched);
+  const launchers = [launchGram, launchRowStats, launchSignStats].map((f) => (s: QuadStack) => f(ctx, s, rows, numel));
+  const [g, r, sg] = await readReductions(ctx, launchOnQuads(ctx, 'stackStats', stack, rows, numel, launchers));
   return { gram: gramOf(g!, rows, numel), rows: rowStatsFromPartials(r!, rows, reductionBlocks(numel)), signs: signStatsFromPartials(sg!, numel) };
 }
 
