@@ -5,7 +5,7 @@
  * queue.writeBuffer of multi-megabyte chunks ran at 1.2-1.5 GB/s after its first call, this ring at 4-7 GB/s
  * (bench/README.md, upload probe).
  */
-import type { GpuContext } from './device';
+import { align16, type GpuContext } from './device';
 import { GpuError } from '../errors';
 
 interface Slot {
@@ -47,7 +47,7 @@ export class UploadRing {
       ctx.assertAlive();
       throw new GpuError('validation', `${this.label}: staging buffer could not be mapped: ${(e as Error).message}`);
     }
-    const size = Math.max(16, Math.ceil(bytes / 16) * 16);
+    const size = align16(bytes);
     if (!slot.buffer || slot.buffer.size < size) {
       if (slot.buffer) ctx.destroyBuffer(slot.buffer);
       slot.buffer = null;
