@@ -17,6 +17,9 @@
 // Pipeline constants: BASE_DTYPE, MODEL_DTYPE   DTYPE_F32 / DTYPE_F16 / DTYPE_BF16 (every model in MODEL_DTYPE)
 //                     SIGNS                     whether to elect signs (rows T and T + 1 of acc stay 0 otherwise):
 //                                               a pass that only brackets thresholds skips the sums
+//                     LIST                      whether to list the keys inside the brackets (counters and window
+//                                               untouched otherwise): on a CPU-emulated adapter the host lists them
+//                                               (merge/plans/tiesKeyLists.ts), and empty brackets list nothing
 // Bindings (group 0):
 //   0  params    uniform { numel, tasks, threads, acc_stride, model_first, model_stride, window_cap }
 //   1  inputs    storage, read        array<vec4<u32>>     raw bytes as linear_merge reads them (theta0 from vec4 0,
@@ -36,6 +39,7 @@
 override BASE_DTYPE: u32 = DTYPE_F32;
 override MODEL_DTYPE: u32 = DTYPE_F32;
 override SIGNS: bool = true;
+override LIST: bool = true;
 
 struct Params {
   numel: u32,
@@ -80,7 +84,7 @@ fn scan_quad(r: u32, shard: u32, x: vec4<f32>, valid: vec4<bool>, b: vec2<u32>, 
   let key = bits & vec4<u32>(TIES_MAG);
   let kept = valid & (key >= vec4<u32>(b.y));
   let inside = valid & (key >= vec4<u32>(b.x)) & !kept;
-  if (any(inside)) {
+  if (LIST && any(inside)) {
     list_keys(r, shard, key, inside);
   }
   if (!SIGNS) {

@@ -3,7 +3,8 @@
  * runMerge:
  * - The fused path (interference metrics off) writes exactly the bytes of the stack path (metrics on: ties_merge after
  *   an exact majority sign), for every merge rule, k = 0.2 / 0.5 / 1, per-task lambdas, F32 and BF16 models, with the
- *   raw chunks kept on the GPU between passes or read again (cacheBytes 0).
+ *   raw chunks kept on the GPU between passes or read again (cacheBytes 0), and with the bracketed keys listed by the
+ *   host (tiesKeyLists.ts: a CPU-emulated adapter, as here) or by ties_scan (the context marked as hardware).
  * - On a model larger than the sample, with the sampled stretches leaning positive and the rest (more of it) negative,
  *   the sample's majority estimate is wrong; with tied columns (x and -x kept) their chunks must run again: with the
  *   output held (the default) only those chunks ('merge again: tied columns'), else the whole pass (holdBytes 0,
@@ -14,11 +15,13 @@
  * - When the magnitudes outside the sample are larger, the sample's bracket misses the rank: the exact radix select
  *   takes over ('TIES threshold' phase) and the result still equals the float64 reference.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import type { GpuContext } from '../../src/engine/gpu/device';
 import { memorySink, memorySource } from '../../src/engine/io/byteSource';
 import { openSingleFileModel } from '../../src/engine/io/model';
 import { resolveConfig } from '../../src/engine/merge/config';
 import { SAMPLE_RUN, sampleRuns } from '../../src/engine/merge/plans/tiesFast';
+import { HostKeyLists } from '../../src/engine/merge/plans/tiesKeyLists';
 import { runMerge } from '../../src/engine/merge/runMerge';
 import { resolveParams } from '../../src/engine/methods/params';
 import { getMethod } from '../../src/engine/methods/registry';
@@ -41,8 +44,20 @@ const SHAPES = {
 const bytesOf = (m: RefModel, dtype: 'F32' | 'BF16') => makeModelBytes([...m].map(([name, t]) => ({ name, dtype, shape: t.shape, data: encodeFloats(t.data, dtype) })));
 
 /** Runs TIES (or another method); returns the written bytes and the progress phases seen. */
-async function ties(base: Uint8Array, models: Uint8Array[], params: Record<string, unknown>, o: { metrics: boolean; cacheBytes?: number; holdBytes?: number; method?: string }) {
+async function ties(base: Uint8Array, models: Uint8Array[], params: Record<string, unknown>, o: { metrics: boolean; cacheBytes?: number; holdBytes?: number; method?: string; hardware?: boolean }) {
   const ctx = await testContext();
+  // As on a hardware adapter: ties_scan lists the bracketed keys (on a CPU-emulated one the host lists them).
+  const info = ctx.info as { isSoftware: boolean };
+  const software = info.isSoftware;
+  if (o.hardware) info.isSoftware = false;
+  try {
+    return await runTies(ctx, base, models, params, o);
+  } finally {
+    info.isSoftware = software;
+  }
+}
+
+async function runTies(ctx: GpuContext, base: Uint8Array, models: Uint8Array[], params: Record<string, unknown>, o: { metrics: boolean; cacheBytes?: number; holdBytes?: number; method?: string }) {
   const open = (name: string, b: Uint8Array) => openSingleFileModel(name, memorySource(name, b));
   let sink = memorySink('out');
   const phases = new Set<string>();
@@ -73,14 +88,23 @@ describe('global TIES: one-pass statistics and fused output', () => {
   for (const dtype of ['F32', 'BF16'] as const) {
     for (const [label, params] of cases) {
       it(`${dtype} ${label}: fused bytes equal the stack path's, with and without kept chunks`, async () => {
+        const ctx = await testContext();
         const base = bytesOf(g.base, dtype);
         const models = g.models.map((m) => bytesOf(m, dtype));
         const stack = await ties(base, models, params, { metrics: true });
+        const hostLists = vi.spyOn(HostKeyLists.prototype, 'add');
         const fused = await ties(base, models, params, { metrics: false });
         const reread = await ties(base, models, params, { metrics: false, cacheBytes: 0 });
+        const listedByHost = hostLists.mock.calls.length;
+        const gpuLists = await ties(base, models, params, { metrics: false, hardware: true });
+        expect(hostLists.mock.calls.length).toBe(listedByHost);
+        hostLists.mockRestore();
         expect(fused.phases.has('TIES statistics')).toBe(true);
         expect(Buffer.from(fused.bytes).equals(Buffer.from(stack.bytes))).toBe(true);
         expect(Buffer.from(reread.bytes).equals(Buffer.from(stack.bytes))).toBe(true);
+        expect(Buffer.from(gpuLists.bytes).equals(Buffer.from(stack.bytes))).toBe(true);
+        // Here (SwiftShader) the host listed the keys, except where every key is kept (k 1: empty brackets).
+        if (ctx.info.isSoftware) expect(listedByHost > 0).toBe(params.k !== 1);
       });
     }
   }

@@ -186,8 +186,8 @@ describe('ties_output', () => {
 
 describe('ties_scan', () => {
   /** Scans `inputs` as chunks of `step` elements (one pass) on the GPU. */
-  async function runScan(inputs: readonly RawInput[], numel: number, step: number, brackets: Uint32Array, listCap: number, signs = true) {
-    const scan = new TiesScan(ctx, { brackets, maxNumel: step, listCap, signs });
+  async function runScan(inputs: readonly RawInput[], numel: number, step: number, brackets: Uint32Array, listCap: number, signs = true, list = true) {
+    const scan = new TiesScan(ctx, { brackets, maxNumel: step, listCap, signs, list });
     const bufs: GPUBuffer[] = [];
     try {
       await ctx.scoped('ties_scan', async () => {
@@ -255,6 +255,19 @@ describe('ties_scan', () => {
     without.listed.forEach((w, t) => expect(sorted(w!), `task ${t}`).toEqual(sorted(withSigns.listed[t]!)));
     expect([without.positive, without.negative]).toEqual([0, 0]);
     expect(withSigns.positive + withSigns.negative).toBeGreaterThan(0);
+  });
+
+  it('told not to list (the host lists), counts and elects the same and lists nothing', async () => {
+    const numel = 1001;
+    const inputs = models(4, 8, numel, 'F32');
+    const br = brackets(inputs, numel, 0.15, 0.25);
+    for (const signs of [true, false]) {
+      const [listed, unlisted] = [await runScan(inputs, numel, 256, br, numel * 64, signs), await runScan(inputs, numel, 256, br, numel * 64, signs, false)];
+      expect(Array.from(unlisted.above)).toEqual(Array.from(listed.above));
+      expect([unlisted.positive, unlisted.negative]).toEqual([listed.positive, listed.negative]);
+      expect(listed.listed.every((l) => l!.length > 0)).toBe(true);
+      expect(unlisted.listed.map((l) => l!.length)).toEqual(new Array(8).fill(0));
+    }
   });
 
   it('handles empty brackets (exact thresholds), keep-everything brackets and edge values', async () => {

@@ -135,7 +135,10 @@ export interface TiesScanResult {
   /** Columns the bracket decided, by elected sign. */
   positive: number;
   negative: number;
-  /** Per task: the keys inside its bracket (all of them), or null where there were more than the capacity. */
+  /**
+   * Per task: the keys inside its bracket (all of them), or null where there were more than the capacity; empty when
+   * the scan was told not to list.
+   */
   listed: (Uint32Array | null)[];
 }
 
@@ -151,11 +154,12 @@ export class TiesScan {
   /**
    * brackets: per task (lo, above) keys; the pass takes chunks of at most maxNumel elements; listCap keys per task
    * are kept, in TIES_SCAN_SHARDS equal shards (a shard that overflows overflows its task's list); `signs`: whether to
-   * elect the decided columns' signs (else positive and negative stay 0).
+   * elect the decided columns' signs (else positive and negative stay 0); `list` false: list nothing (the results'
+   * lists are empty; the host lists the keys, merge/plans/tiesKeyLists.ts).
    */
   constructor(
     private readonly ctx: GpuContext,
-    private readonly s: { brackets: Uint32Array; maxNumel: number; listCap: number; signs: boolean },
+    private readonly s: { brackets: Uint32Array; maxNumel: number; listCap: number; signs: boolean; list?: boolean },
   ) {
     this.tasks = s.brackets.length / 2;
     if (!Number.isInteger(this.tasks) || this.tasks < 1) throw new GpuError('validation', `ties_scan: needs a (lo, above) pair per task, got ${s.brackets.length} words`);
@@ -182,9 +186,13 @@ export class TiesScan {
     q.writeBuffer(this.counters, 0, new Uint32Array(this.tasks * TIES_SCAN_SHARDS));
   }
 
-  /** Capacity of one shard of a task's key list. */
+  private get lists(): boolean {
+    return this.s.list ?? true;
+  }
+
+  /** Capacity of one shard of a task's key list (1 when the scan lists nothing). */
   private get listShard(): number {
-    return Math.max(1, Math.ceil(this.s.listCap / TIES_SCAN_SHARDS));
+    return this.lists ? Math.max(1, Math.ceil(this.s.listCap / TIES_SCAN_SHARDS)) : 1;
   }
 
   /** Slots per row of the per-thread counts: the threads of the largest chunk. */
@@ -211,7 +219,7 @@ export class TiesScan {
       { buffer: this.listed },
     ];
     ctx.device.queue.writeBuffer(this.params, 0, Uint32Array.from([a.numel, tasks, threads, this.stride, layout.firstVec4, layout.strideVec4, this.listShard, 0]));
-    const pipeline = specialisedPipeline(ctx, 'ties_scan', { BASE_DTYPE: DTYPE_CODE[a.segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[layout.model], SIGNS: this.s.signs ? 1 : 0 });
+    const pipeline = specialisedPipeline(ctx, 'ties_scan', { BASE_DTYPE: DTYPE_CODE[a.segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[layout.model], SIGNS: this.s.signs ? 1 : 0, LIST: this.lists ? 1 : 0 });
     encodeComputePass(ctx, encoder, kernel, pipeline, bindings, workgroupGrid(Math.ceil(threads / WORKGROUP_SIZE), ctx.info.limits.maxComputeWorkgroupsPerDimension));
   }
 
@@ -223,13 +231,15 @@ export class TiesScan {
       const bytes = await readBuffer(ctx, buf, Math.max(4, count * 4));
       return new Uint32Array(bytes.buffer, bytes.byteOffset, count);
     };
-    const sizes = (await words(this.counters, tasks * S)).slice();
     const acc = await words(this.acc, (tasks + 2) * this.stride);
     const total = (row: number) => {
       let s = 0;
       for (let k = row * this.stride; k < (row + 1) * this.stride; k++) s += acc[k]!;
       return s;
     };
+    const counts = { above: Float64Array.from({ length: tasks }, (_, t) => total(t)), positive: total(tasks), negative: total(tasks + 1) };
+    if (!this.lists) return { ...counts, listed: Array.from({ length: tasks }, () => new Uint32Array(0)) };
+    const sizes = (await words(this.counters, tasks * S)).slice();
     // A task's list is whole when none of its shards overflowed; its keys are the shards' filled parts, in order.
     const cap = this.listShard;
     const shardSizes = (t: number) => Array.from(sizes.subarray(t * S, (t + 1) * S));
@@ -246,7 +256,7 @@ export class TiesScan {
       }
       return out;
     });
-    return { above: Float64Array.from({ length: tasks }, (_, t) => total(t)), positive: total(tasks), negative: total(tasks + 1), listed };
+    return { ...counts, listed };
   }
 
   destroy(): void {

@@ -73,6 +73,9 @@ export function gpuRaw(bytes: Uint8Array, dtype: DType): { bytes: Uint8Array; dt
   return { bytes: encodeFloats(decodeToF32(bytes, dtype), 'F32'), dtype: 'F32' };
 }
 
+/** Sees a chunk's raw input bytes on the host (segment 0 theta0, 1 + m model m, each `count` elements). */
+export type ChunkInspector = (bytes: Uint8Array, segments: readonly RawSegment[], count: number) => void;
+
 /** One chunk's raw inputs on the GPU: segment 0 is theta0, segment 1 + m model m, all in one buffer. */
 export interface RawChunk {
   buffer: GPUBuffer;
@@ -99,14 +102,15 @@ export class RawChunkCache {
    * Uploads chunk (t, start) with `uploader`: straight into a buffer this cache keeps for the next pass when the chunk
    * fits under the limit (no copy on the GPU), else into the uploader's own buffer.
    */
-  async upload(uploader: RawUploader, t: AlignedTensor, start: number, count: number): Promise<RawChunk> {
+  async upload(uploader: RawUploader, t: AlignedTensor, start: number, count: number, inspect?: ChunkInspector): Promise<RawChunk> {
     let made: GPUBuffer | null = null;
     try {
-      const raw = await uploader.upload(t, start, count, (bytes) => {
+      const into = (bytes: number) => {
         if (this.bytes + bytes > this.limitBytes) return null;
         made = this.ctx.createBuffer(`${t.name}[${start}:] raw inputs (kept)`, bytes, storage());
         return made;
-      });
+      };
+      const raw = await uploader.upload(t, start, count, into, inspect);
       if (made) {
         this.chunks.set(`${t.name}@${start}`, raw);
         this.bytes += raw.bytes;
@@ -163,8 +167,9 @@ export class RawUploader {
   /**
    * Reads and uploads elements [start, start + count) of tensor `t` of the base and every model, into the buffer
    * `into` returns for the chunk's size when it returns one (the caller owns it), else into this uploader's own.
+   * `inspect` sees the chunk's bytes as they will be uploaded (laid out as `segments` describe) before they go.
    */
-  async upload(t: AlignedTensor, start: number, count: number, into?: (bytes: number) => GPUBuffer | null): Promise<RawChunk> {
+  async upload(t: AlignedTensor, start: number, count: number, into?: ((bytes: number) => GPUBuffer | null) | null, inspect?: ChunkInspector): Promise<RawChunk> {
     const { ctx } = this;
     const { base, models, signal } = this.source;
     const inputs = [base, ...models];
@@ -189,6 +194,7 @@ export class RawUploader {
       staging.view.fill(0, at + raw.bytes.byteLength, end);
       this.onRead?.(count * DTYPE_BYTES[stored[i]!]);
     }
+    inspect?.(staging.view, segments, count);
     staging.commit(target, 0, size);
     return { buffer: target, segments, bytes: size };
   }

@@ -4,7 +4,8 @@
  * 1. A sample: runs of up to SAMPLE_RUN consecutive elements (sampleRuns) spread over the model in proportion to
  *    tensor sizes, read from the sources, gives each task a bracket of |tau| keys around the wanted rank (the sampled
  *    rank +- 5 standard deviations of a sampled quantile, plus a margin).
- * 2. One scan (ties_scan) counts the keys above each bracket and lists the keys inside it.
+ * 2. One scan (ties_scan) counts the keys above each bracket and lists the keys inside it (on a CPU-emulated adapter
+ *    the host lists them as it uploads the chunks: tiesKeyLists.ts).
  * 3. The host selects the exact key at the rank among each task's listed keys.
  * The majority sign is exact only from a tally under the exact thresholds: a second scan with empty brackets
  * (`exactMajority`), or the fused output pass's own tally (ties_output), which needs the sign only for tied columns
@@ -19,6 +20,7 @@ import { TiesScan, type TiesScanResult } from '../../gpu/tiesFused';
 import { decodeToF32 } from '../../tensor/dtype';
 import type { AlignedTensor } from '../align';
 import { RawUploader, type RawChunkCache } from '../stream';
+import { HostKeyLists, hostListsExact } from './tiesKeyLists';
 import { rawChunkStep, rawChunksInFlight, sharesDtype } from './fusedOutput';
 import type { PlanContext } from './plan';
 
@@ -198,28 +200,43 @@ function listCapacity(sample: readonly Uint32Array[], brackets: Uint32Array, tot
   return Math.min(Math.ceil(2 * widest * total) + 4096, Math.floor(LIST_BYTES / 4 / tasks), total);
 }
 
+/**
+ * Who lists the keys inside the brackets: nobody when every bracket is empty; the host on a CPU-emulated adapter
+ * where its lists are the device's (tiesKeyLists.ts); else ties_scan.
+ */
+function listerOf(p: PlanContext, brackets: Uint32Array): 'none' | 'host' | 'gpu' {
+  let empty = true;
+  for (let t = 0; t < brackets.length; t += 2) empty &&= brackets[t]! >= brackets[t + 1]!;
+  if (empty) return 'none';
+  return p.ctx.info.isSoftware && hostListsExact(brackets) ? 'host' : 'gpu';
+}
+
 /** One scan pass over every tensor's raw chunks. */
 async function scanPass(p: PlanContext, brackets: Uint32Array, listCap: number, signs: boolean, keep: RawChunkCache | null = null): Promise<TiesScanResult> {
   const { ctx } = p;
   const step = rawChunkStep(ctx, p.tasks, p.chunkElements);
   const depth = rawChunksInFlight(ctx);
   const uploader = new RawUploader(ctx, p.source, p.stream.options.onRead, LINEAR_BLOCK, depth + 1);
+  const lister = listerOf(p, brackets);
+  const host = lister === 'host' ? new HostKeyLists(brackets, listCap) : null;
+  const inspect = host ? host.add.bind(host) : undefined;
   let scan: TiesScan | null = null;
   try {
-    scan = new TiesScan(ctx, { brackets, maxNumel: step, listCap, signs });
+    scan = new TiesScan(ctx, { brackets, maxNumel: step, listCap, signs, list: lister === 'gpu' });
     await ctx.scoped('ties scan', async () => {
       for (const t of p.stream.tensors) {
         for (let start = 0; start < t.numel; start += step) {
           throwIfAborted(p.source.signal);
           const count = Math.min(step, t.numel - start);
-          const raw = keep ? await keep.upload(uploader, t, start, count) : await uploader.upload(t, start, count);
+          const raw = keep ? await keep.upload(uploader, t, start, count, inspect) : await uploader.upload(t, start, count, null, inspect);
           const encoder = ctx.device.createCommandEncoder({ label: `ties scan ${t.name}` });
           scan!.encode(encoder, { inputs: raw.buffer, segments: raw.segments, numel: count });
           ctx.device.queue.submit([encoder.finish()]);
         }
       }
     });
-    return await scan.results();
+    const r = await scan.results();
+    return host ? { ...r, listed: host.results() } : r;
   } finally {
     scan?.destroy();
     uploader.destroy();
