@@ -45,14 +45,12 @@ const METHOD_ADVICE: Record<string, string> = {
 
 /** What the TIES statistics pass costs on a CPU-emulated adapter, and what was tried there. */
 const TIES_SCAN_SOFTWARE =
-  'SwiftShader runs the code of every branch for all lanes, masked, so the listing costs as much for the rows with nothing to list: ' +
-  'the scan kernel alone took about 2.4 ms per 4 MiB chunk of 8 models without its listing and 4.7 ms with it, and 4.2 ms with brackets ten ' +
-  'times narrower (so a larger sample would buy little there). One atomic per quad, listing in a second loop over the marked rows, ' +
-  'counters per workgroup, and a second kernel that lists only the (block, task) pairs the scan marked (indirect dispatch: marking ' +
-  'alone cost 1.2 ms per chunk, the listing kernel 1.5 to 2.4 ms for about 10,000 pairs, whose loads do not run in order) were slower ' +
-  'or within 10%; so were a listing loop over the set bits of an inside mask (a loop ends when no lane has work, where a branch runs ' +
-  'masked), listing after the row loop from a mask of the rows with keys inside, and counters on their own cache lines: with an ' +
-  "empty bracket the scan still took 1.7x linear_merge's kernel time, against 1.0x without any listing code. A real GPU skips such branches.";
+  'SwiftShader runs the code of every branch for all lanes, masked, so listing in the kernel cost as much for the rows with nothing to ' +
+  'list: it was half the scan kernel (about 9.6 ms per 4 MiB chunk of 8 models with it, 4.8 ms without), and ten ways of listing in ' +
+  'the kernel were slower or within 10% (bench/README.md). So on a CPU-emulated adapter the host lists the keys from the bytes it has ' +
+  'just written into the staging buffer, with a WebAssembly SIMD loop (merge/plans/tiesKeyLists.ts, about 0.6 ns per element), and ' +
+  'ties_scan only counts: the scan pass took 340 to 420 ms with the kernel listing and 180 to 190 ms with the host listing (8 x F32, ' +
+  'width/2). What remains is one upload of every input byte and a counting kernel about as costly as linear_merge.';
 
 /** What it costs on a GPU, where the pass is bound by uploading the models. */
 const TIES_SCAN_HARDWARE =
@@ -143,8 +141,8 @@ export function recommendations(r: BenchResults): string[] {
       share: stats / ties.timing.ms,
       text:
         `**Global TIES statistics before the output pass: ${s(stats)} (${pct(stats / ties.timing.ms)} of TIES; ${names}).** A sample brackets each ` +
-        "task's threshold and one scan of the raw models (ties_scan) counts the keys above the bracket and lists those inside it (through atomic " +
-        `counters). ${r.isSoftware ? TIES_SCAN_SOFTWARE : TIES_SCAN_HARDWARE}`,
+        "task's threshold and one scan of the raw models (ties_scan) counts the keys above the bracket; the keys inside it are listed by the " +
+        `kernel through atomic counters on a GPU, by the host on a CPU-emulated adapter. ${r.isSoftware ? TIES_SCAN_SOFTWARE : TIES_SCAN_HARDWARE}`,
     });
   }
   for (const m of slowMethods(r)) {
