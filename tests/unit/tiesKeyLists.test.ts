@@ -1,11 +1,10 @@
 /**
  * Global TIES's host key lists (src/engine/merge/plans/tiesKeyLists.ts, keyListWasm.ts) against the twin of ties_scan
- * (reference/tiesFused.ts tiesScanRef): the WebAssembly SIMD loop and the plain loop list exactly the twin's keys, in
- * element order, for F32 / BF16 / F16 inputs in any mix, chunk lengths that are not a multiple of 4, keys on the
+ * (reference/tiesFused.ts tiesScanRef): the WebAssembly SIMD loop lists exactly the twin's keys, in element order, for F32 / BF16 / F16 inputs in any mix, chunk lengths that are not a multiple of 4, keys on the
  * bracket's ends, special values, and a device that flushes subnormals; several chunks append in order; a task past
  * its capacity reports null.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { RawDType, RawSegment } from '../../src/engine/gpu/kernels';
 import { keyListWasm } from '../../src/engine/merge/plans/keyListWasm';
 import { HOST_LIST_MIN_KEY, HostKeyLists, hostListsExact } from '../../src/engine/merge/plans/tiesKeyLists';
@@ -45,95 +44,105 @@ function bracketsOf(values: number[][], q: number, share: number): Uint32Array {
   return out;
 }
 
-const ways = [
-  ['SIMD', true],
-  ['plain', false],
-] as const;
+const wasm = () => {
+  const w = keyListWasm();
+  if (!w) throw new Error('no WebAssembly SIMD here');
+  return w;
+};
 
 describe('host key lists of global TIES', () => {
-  it('has WebAssembly SIMD here (else the plain loop runs)', () => {
+  it('has WebAssembly SIMD here, and is null where WebAssembly may not be compiled (a strict Content-Security-Policy)', async () => {
     expect(keyListWasm()).not.toBeNull();
+    vi.resetModules();
+    const compile = vi.spyOn(WebAssembly, 'Module').mockImplementation(() => {
+      throw new WebAssembly.CompileError('Refused to compile or instantiate WebAssembly module');
+    });
+    try {
+      const fresh = await import('../../src/engine/merge/plans/keyListWasm');
+      expect(fresh.keyListWasm()).toBeNull();
+      expect(compile).toHaveBeenCalled();
+    } finally {
+      compile.mockRestore();
+    }
   });
 
-  for (const [way, simd] of ways) {
-    it(`${way}: lists the twin's keys for every input dtype mix and chunk length`, () => {
-      const rng = seededRandom(11);
-      const mixes: RawDType[][] = [
-        ['F32', 'F32', 'F32', 'F32'],
-        ['BF16', 'BF16', 'BF16', 'BF16'],
-        ['F16', 'F16', 'F16', 'F16'],
-        ['BF16', 'F32', 'BF16', 'F16'],
-        ['F16', 'BF16', 'F32', 'BF16'],
-      ];
-      for (const dtypes of mixes) {
-        for (const numel of [1, 3, 4, 5, 257, 4099]) {
-          const base = Array.from({ length: numel }, () => (rng() - 0.5) * 0.04);
-          const values = [base, ...[0, 1, 2].map(() => base.map((b) => b + (rng() - 0.5) * 0.004))];
-          for (const shift of [0, 2, 6]) {
-            const c = chunk(values, dtypes, shift);
-            const brackets = bracketsOf(values, 0.8, 0.3);
-            const lists = new HostKeyLists(brackets, numel, simd);
-            lists.add(c.bytes, c.segments, numel);
-            const want = tiesScanRef(c.inputs, numel, brackets).listed;
-            expect(lists.results().map((l) => Array.from(l!)), `${dtypes.join('/')} ${numel} +${shift}`).toEqual(want);
-          }
+  it(`lists the twin's keys for every input dtype mix and chunk length`, () => {
+    const rng = seededRandom(11);
+    const mixes: RawDType[][] = [
+      ['F32', 'F32', 'F32', 'F32'],
+      ['BF16', 'BF16', 'BF16', 'BF16'],
+      ['F16', 'F16', 'F16', 'F16'],
+      ['BF16', 'F32', 'BF16', 'F16'],
+      ['F16', 'BF16', 'F32', 'BF16'],
+    ];
+    for (const dtypes of mixes) {
+      for (const numel of [1, 3, 4, 5, 257, 4099]) {
+        const base = Array.from({ length: numel }, () => (rng() - 0.5) * 0.04);
+        const values = [base, ...[0, 1, 2].map(() => base.map((b) => b + (rng() - 0.5) * 0.004))];
+        for (const shift of [0, 2, 6]) {
+          const c = chunk(values, dtypes, shift);
+          const brackets = bracketsOf(values, 0.8, 0.3);
+          const lists = new HostKeyLists(wasm(), brackets, numel);
+          lists.add(c.bytes, c.segments, numel);
+          const want = tiesScanRef(c.inputs, numel, brackets).listed;
+          expect(lists.results().map((l) => Array.from(l!)), `${dtypes.join('/')} ${numel} +${shift}`).toEqual(want);
         }
       }
-    });
+    }
+  });
 
-    it(`${way}: keys on the bracket's ends, special values, subnormals (flushed or not) and zero padding`, () => {
-      const lo = keyOf(0.001);
-      const above = keyOf(0.002);
-      const sub = f32(0x00400000);
-      // theta0 and one model; tau = model - theta0 lands on the ends, on +-inf / NaN, on subnormals and zeros.
-      const base = [0, 0, 0, 0, 0, 1, -1, sub, sub, 0.0015, -0, 0.0015, 0];
-      const model = [f32(lo), -f32(lo), f32(above), -f32(above - 1), f32(lo - 1), Infinity, NaN, 0.0015, sub, 0.0015 + sub, 0, -0.0005, -sub];
-      const values = [base, model];
-      const c = chunk(values, ['F32', 'F32']);
-      const brackets = Uint32Array.of(lo, above);
-      expect(hostListsExact(brackets)).toBe(true);
-      const lists = new HostKeyLists(brackets, 64, simd);
-      lists.add(c.bytes, c.segments, base.length);
-      const got = Array.from(lists.results()[0]!);
-      expect(got).toEqual(tiesScanRef(c.inputs, base.length, brackets).listed[0]);
-      expect(got).toEqual(tiesScanRef(c.inputs, base.length, brackets, { flushSubnormals: true }).listed[0]);
-      expect(got).toContain(lo);
-      expect(got).toContain(above - 1);
-      expect(got).not.toContain(above);
-      // Chunk lengths that are not a multiple of 4: the padding (stale bytes in the staging buffer) lists nothing.
-      for (const n of [1, 2, 3, 5, 6, 7]) {
-        const d = chunk(values.map((v) => v.slice(0, n)), ['F32', 'F32']);
-        const l = new HostKeyLists(brackets, 64, simd);
-        l.add(d.bytes, d.segments, n);
-        expect(Array.from(l.results()[0]!)).toEqual(tiesScanRef(d.inputs, n, brackets).listed[0]);
-      }
-    });
+  it(`keys on the bracket's ends, special values, subnormals (flushed or not) and zero padding`, () => {
+    const lo = keyOf(0.001);
+    const above = keyOf(0.002);
+    const sub = f32(0x00400000);
+    // theta0 and one model; tau = model - theta0 lands on the ends, on +-inf / NaN, on subnormals and zeros.
+    const base = [0, 0, 0, 0, 0, 1, -1, sub, sub, 0.0015, -0, 0.0015, 0];
+    const model = [f32(lo), -f32(lo), f32(above), -f32(above - 1), f32(lo - 1), Infinity, NaN, 0.0015, sub, 0.0015 + sub, 0, -0.0005, -sub];
+    const values = [base, model];
+    const c = chunk(values, ['F32', 'F32']);
+    const brackets = Uint32Array.of(lo, above);
+    expect(hostListsExact(brackets)).toBe(true);
+    const lists = new HostKeyLists(wasm(), brackets, 64);
+    lists.add(c.bytes, c.segments, base.length);
+    const got = Array.from(lists.results()[0]!);
+    expect(got).toEqual(tiesScanRef(c.inputs, base.length, brackets).listed[0]);
+    expect(got).toEqual(tiesScanRef(c.inputs, base.length, brackets, { flushSubnormals: true }).listed[0]);
+    expect(got).toContain(lo);
+    expect(got).toContain(above - 1);
+    expect(got).not.toContain(above);
+    // Chunk lengths that are not a multiple of 4: the padding (stale bytes in the staging buffer) lists nothing.
+    for (const n of [1, 2, 3, 5, 6, 7]) {
+      const d = chunk(values.map((v) => v.slice(0, n)), ['F32', 'F32']);
+      const l = new HostKeyLists(wasm(), brackets, 64);
+      l.add(d.bytes, d.segments, n);
+      expect(Array.from(l.results()[0]!)).toEqual(tiesScanRef(d.inputs, n, brackets).listed[0]);
+    }
+  });
 
-    it(`${way}: appends chunk after chunk in order, and reports a task past its capacity as null`, () => {
-      const rng = seededRandom(5);
-      const numel = 1000;
-      const parts = [0, 1, 2].map(() => {
-        const base = Array.from({ length: numel }, () => (rng() - 0.5) * 0.04);
-        return [base, base.map((b) => b + (rng() - 0.5) * 0.004), base.map((b) => b + (rng() - 0.5) * 0.0004)];
-      });
-      const brackets = bracketsOf(parts[0]!, 0.5, 0.2);
-      const want = parts.map((v) => tiesScanRef(chunk(v, ['F32', 'F32', 'F32']).inputs, numel, brackets).listed);
-      const sizes = [0, 1].map((t) => want.reduce((n, w) => n + w[t]!.length, 0));
-      expect(Math.min(...sizes)).toBeGreaterThan(0);
-      // The smaller list fits exactly; the larger one is past the capacity.
-      const cap = Math.min(...sizes);
-      expect(sizes[0]).not.toBe(sizes[1]);
-      const lists = new HostKeyLists(brackets, cap, simd);
-      for (const v of parts) {
-        const c = chunk(v, ['F32', 'F32', 'F32']);
-        lists.add(c.bytes, c.segments, numel);
-      }
-      lists.results().forEach((got, t) => {
-        if (sizes[t]! > cap) expect(got).toBeNull();
-        else expect(Array.from(got!)).toEqual(want.flatMap((w) => w[t]!));
-      });
+  it(`appends chunk after chunk in order, and reports a task past its capacity as null`, () => {
+    const rng = seededRandom(5);
+    const numel = 1000;
+    const parts = [0, 1, 2].map(() => {
+      const base = Array.from({ length: numel }, () => (rng() - 0.5) * 0.04);
+      return [base, base.map((b) => b + (rng() - 0.5) * 0.004), base.map((b) => b + (rng() - 0.5) * 0.0004)];
     });
-  }
+    const brackets = bracketsOf(parts[0]!, 0.5, 0.2);
+    const want = parts.map((v) => tiesScanRef(chunk(v, ['F32', 'F32', 'F32']).inputs, numel, brackets).listed);
+    const sizes = [0, 1].map((t) => want.reduce((n, w) => n + w[t]!.length, 0));
+    expect(Math.min(...sizes)).toBeGreaterThan(0);
+    // The smaller list fits exactly; the larger one is past the capacity.
+    const cap = Math.min(...sizes);
+    expect(sizes[0]).not.toBe(sizes[1]);
+    const lists = new HostKeyLists(wasm(), brackets, cap);
+    for (const v of parts) {
+      const c = chunk(v, ['F32', 'F32', 'F32']);
+      lists.add(c.bytes, c.segments, numel);
+    }
+    lists.results().forEach((got, t) => {
+      if (sizes[t]! > cap) expect(got).toBeNull();
+      else expect(Array.from(got!)).toEqual(want.flatMap((w) => w[t]!));
+    });
+  });
 
   it('takes host lists only where they equal every device\'s: brackets from 2^-100 up to infinity', () => {
     expect(HOST_LIST_MIN_KEY).toBe(keyOf(2 ** -100));

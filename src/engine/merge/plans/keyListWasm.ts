@@ -10,7 +10,7 @@
  *     of 4 (pad with zeros: a zero tau lists nothing for lo > 0); out: where the n listed keys go (room for count).
  *   widen(src, dst, count): `count` bf16 at src as f32 at dst (count a multiple of 4).
  *
- * Returns null where the host has no WebAssembly SIMD; callers then use the plain loop.
+ * keyListWasm() returns null where the host cannot run it; the engine then lists in ties_scan (tiesFast.ts).
  */
 
 /** Unsigned LEB128 (sizes, indices, alignment, SIMD opcodes). */
@@ -165,12 +165,19 @@ export interface KeyListWasm {
 
 let compiled: WebAssembly.Module | null | undefined;
 
-/** A new instance (its own memory), or null without WebAssembly SIMD. */
+/**
+ * A new instance (its own memory), or null where the host cannot run it: no WebAssembly SIMD, or a page whose
+ * Content-Security-Policy does not allow compiling WebAssembly (the playground's allows only 'self' scripts).
+ */
 export function keyListWasm(): KeyListWasm | null {
-  if (compiled === undefined) {
-    const bytes = moduleBytes();
-    compiled = typeof WebAssembly === 'object' && WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+  try {
+    if (compiled === undefined) {
+      const bytes = moduleBytes();
+      compiled = typeof WebAssembly === 'object' && WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+    }
+    return compiled && (new WebAssembly.Instance(compiled).exports as unknown as KeyListWasm);
+  } catch {
+    compiled = null;
+    return null;
   }
-  if (!compiled) return null;
-  return new WebAssembly.Instance(compiled).exports as unknown as KeyListWasm;
 }

@@ -20,6 +20,7 @@ import { TiesScan, type TiesScanResult } from '../../gpu/tiesFused';
 import { decodeToF32 } from '../../tensor/dtype';
 import type { AlignedTensor } from '../align';
 import { RawUploader, type RawChunkCache } from '../stream';
+import { keyListWasm } from './keyListWasm';
 import { HostKeyLists, hostListsExact } from './tiesKeyLists';
 import { rawChunkStep, rawChunksInFlight, sharesDtype } from './fusedOutput';
 import type { PlanContext } from './plan';
@@ -201,14 +202,18 @@ function listCapacity(sample: readonly Uint32Array[], brackets: Uint32Array, tot
 }
 
 /**
- * Who lists the keys inside the brackets: nobody when every bracket is empty; the host on a CPU-emulated adapter
- * where its lists are the device's (tiesKeyLists.ts); else ties_scan.
+ * The host's key lists for a scan with these brackets (tiesKeyLists.ts), on a CPU-emulated adapter where they are the
+ * device's and WebAssembly runs; else null, and ties_scan lists (unless every bracket is empty: nothing to list).
  */
-function listerOf(p: PlanContext, brackets: Uint32Array): 'none' | 'host' | 'gpu' {
-  let empty = true;
-  for (let t = 0; t < brackets.length; t += 2) empty &&= brackets[t]! >= brackets[t + 1]!;
-  if (empty) return 'none';
-  return p.ctx.info.isSoftware && hostListsExact(brackets) ? 'host' : 'gpu';
+function hostLists(p: PlanContext, brackets: Uint32Array, listCap: number): HostKeyLists | null {
+  if (!p.ctx.info.isSoftware || emptyBrackets(brackets) || !hostListsExact(brackets)) return null;
+  const wasm = keyListWasm();
+  return wasm && new HostKeyLists(wasm, brackets, listCap);
+}
+
+function emptyBrackets(brackets: Uint32Array): boolean {
+  for (let t = 0; t < brackets.length; t += 2) if (brackets[t]! < brackets[t + 1]!) return false;
+  return true;
 }
 
 /** One scan pass over every tensor's raw chunks. */
@@ -217,12 +222,11 @@ async function scanPass(p: PlanContext, brackets: Uint32Array, listCap: number, 
   const step = rawChunkStep(ctx, p.tasks, p.chunkElements);
   const depth = rawChunksInFlight(ctx);
   const uploader = new RawUploader(ctx, p.source, p.stream.options.onRead, LINEAR_BLOCK, depth + 1);
-  const lister = listerOf(p, brackets);
-  const host = lister === 'host' ? new HostKeyLists(brackets, listCap) : null;
+  const host = hostLists(p, brackets, listCap);
   const inspect = host ? host.add.bind(host) : undefined;
   let scan: TiesScan | null = null;
   try {
-    scan = new TiesScan(ctx, { brackets, maxNumel: step, listCap, signs, list: lister === 'gpu' });
+    scan = new TiesScan(ctx, { brackets, maxNumel: step, listCap, signs, list: !host && !emptyBrackets(brackets) });
     await ctx.scoped('ties scan', async () => {
       for (const t of p.stream.tensors) {
         for (let start = 0; start < t.numel; start += step) {

@@ -4,26 +4,25 @@
  * device runs that listing code for every quad of every row, masked, whether or not a key is inside: it was half of
  * the scan kernel's time on SwiftShader (8 models, 4 MiB chunks: about 9.6 ms with it, 4.8 ms without). There the GPU
  * is the same CPU, so the host lists the keys from the bytes the uploader has just written into its staging buffer,
- * with a WebAssembly SIMD loop (keyListWasm.ts: about 0.6 ns per element, where a plain JS loop, kept for hosts
- * without SIMD, took 3.5 to 7); ties_scan still counts the keys above each bracket.
+ * with a WebAssembly SIMD loop (keyListWasm.ts: about 0.6 ns per element, where a plain JS loop took 3.5 to 7 and was
+ * no faster than the kernel); ties_scan still counts the keys above each bracket. Where WebAssembly cannot run (no
+ * SIMD, or a Content-Security-Policy against compiling it) ties_scan lists them.
  *
- * The keys must be the GPU's own: tau = decode(model) - decode(theta0) in f32 (a JS subtraction of two f32 values
- * rounded to f32 is the correctly rounded f32 subtraction). WGSL lets a device flush subnormal operands and results
- * (SwiftShader does); that changes no key of magnitude 2^-100 or more (a subnormal operand is less than half an ulp
- * of such a difference), so host lists are used only when every bracket starts there or above (HOST_LIST_MIN_KEY)
- * and ends at or below infinity's key (NaN payloads are the device's business); `hostListsExact` says so. Twin of the
- * lists: reference/tiesFused.ts tiesScanRef (same keys, in element order).
+ * The keys must be the GPU's own: tau = decode(model) - decode(theta0) in f32 (WebAssembly's f32x4.sub is IEEE, with
+ * subnormals). WGSL lets a device flush subnormal operands and results (SwiftShader does); that changes no key of
+ * magnitude 2^-100 or more (a subnormal operand is less than half an ulp of such a difference), so host lists are used
+ * only when every bracket starts there or above (HOST_LIST_MIN_KEY) and ends at or below infinity's key (NaN payloads
+ * are the device's business); `hostListsExact` says so. Twin of the lists: reference/tiesFused.ts tiesScanRef (same
+ * keys, in element order).
  */
 import type { RawSegment } from '../../gpu/kernels';
 import { decodeToF32 } from '../../tensor/dtype';
 import { DTYPE_BYTES } from '../../types';
-import { keyListWasm, type KeyListWasm } from './keyListWasm';
+import type { KeyListWasm } from './keyListWasm';
 
 const INF_BITS = 0x7f800000;
 /** The key of 2^-100: brackets from here up list the same keys whether or not a device flushes subnormals. */
 export const HOST_LIST_MIN_KEY = 0x0d800000;
-/** Typed-array views read raw little-endian bytes only on a little-endian host. */
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Whether host lists equal the device's for these (lo, above) brackets (see the file comment). */
 export function hostListsExact(brackets: Uint32Array): boolean {
@@ -37,51 +36,25 @@ export function hostListsExact(brackets: Uint32Array): boolean {
 export class HostKeyLists {
   private readonly lists: Uint32Array[];
   private readonly sizes: number[];
-  /** The SIMD loop (keyListWasm.ts), or null: the plain loop below, over these scratch arrays. */
-  private readonly wasm: KeyListWasm | null;
-  private base = new Float32Array(0);
-  private tau = new Float32Array(0);
 
+  /** `wasm`: an instance of keyListWasm.ts, which this object uses from then on. */
   constructor(
+    private readonly wasm: KeyListWasm,
     private readonly brackets: Uint32Array,
     private readonly cap: number,
-    simd = true,
   ) {
     const tasks = brackets.length / 2;
     this.lists = Array.from({ length: tasks }, () => new Uint32Array(Math.min(cap, 4096)));
     this.sizes = new Array<number>(tasks).fill(0);
-    this.wasm = simd ? keyListWasm() : null;
-  }
-
-  /** Lists the keys of one chunk: `bytes` holds its raw inputs at `segments` (theta0, then model r at 1 + r). */
-  add(bytes: Uint8Array, segments: readonly RawSegment[], count: number): void {
-    if (this.wasm) this.addSimd(this.wasm, bytes, segments, count);
-    else this.addPlain(bytes, segments, count);
-  }
-
-  /** Each task's keys in the order listed, or null where they did not fit in `cap`. */
-  results(): (Uint32Array | null)[] {
-    return this.lists.map((list, r) => (this.sizes[r]! <= this.cap ? list.slice(0, this.sizes[r]!) : null));
-  }
-
-  /** Appends task r's keys `found` (in order) to its list, as far as `cap` allows; the list grows as needed. */
-  private append(r: number, found: Int32Array | Uint32Array): void {
-    const n = this.sizes[r]!;
-    const end = Math.min(n + found.length, this.cap);
-    if (end > this.lists[r]!.length) {
-      const grown = new Uint32Array(Math.min(this.cap, Math.max(end, 2 * this.lists[r]!.length)));
-      grown.set(this.lists[r]!.subarray(0, n));
-      this.lists[r] = grown;
-    }
-    if (end > n) this.lists[r]!.set(found.subarray(0, end - n), n);
-    this.sizes[r] = n + found.length;
   }
 
   /**
-   * Through keyListWasm: theta0 goes into its memory as f32, each model as f32 or bf16, both padded with zeros to a
-   * multiple of 4 elements (a zero tau lists nothing: every bracket starts above 0).
+   * Lists the keys of one chunk: `bytes` holds its raw inputs at `segments` (theta0, then model r at 1 + r). theta0
+   * goes into the instance's memory as f32, each model as f32 or bf16, both padded with zeros to a multiple of 4
+   * elements (a zero tau lists nothing: every bracket starts above 0).
    */
-  private addSimd(w: KeyListWasm, bytes: Uint8Array, segments: readonly RawSegment[], count: number): void {
+  add(bytes: Uint8Array, segments: readonly RawSegment[], count: number): void {
+    const w = this.wasm;
     const n4 = Math.ceil(count / 4) * 4;
     const [baseAt, modelAt, outAt] = [0, 4 * n4, 8 * n4];
     const need = 12 * n4;
@@ -97,12 +70,12 @@ export class HostKeyLists {
         dst.fill(0, src.length);
         return seg.dtype === 'BF16';
       }
-      const dst = new Float32Array(mem, at, n4);
       if (seg.dtype === 'BF16') {
-        // theta0 in bf16: widen it in place of the model, which is written after.
+        // theta0 in bf16: widened through the model's place, which is written after.
         new Uint8Array(mem, modelAt, 2 * n4).fill(0).set(src);
         w.widen(modelAt, at, n4);
       } else {
+        const dst = new Float32Array(mem, at, n4);
         dst.set(decodeToF32(src, seg.dtype));
         dst.fill(0, count);
       }
@@ -113,68 +86,25 @@ export class HostKeyLists {
       const bf16 = place(segments[r + 1]!, modelAt, true);
       const lo = this.brackets[2 * r]!;
       const found = w.list(baseAt, modelAt, bf16 ? 1 : 0, n4, lo, this.brackets[2 * r + 1]! - lo, outAt);
-      this.append(r, new Int32Array(mem, outAt, found));
+      this.append(r, new Uint32Array(mem, outAt, found));
     }
   }
 
-  /** The same in plain JS (no WebAssembly SIMD): about ten times slower. */
-  private addPlain(bytes: Uint8Array, segments: readonly RawSegment[], count: number): void {
-    if (this.tau.length < count) {
-      this.base = new Float32Array(count);
-      this.tau = new Float32Array(count);
-    }
-    const base = decodeInto(bytes, segments[0]!, count, this.base);
-    const found = new Uint32Array(this.base.length);
-    for (let r = 0; r < this.lists.length; r++) {
-      const m = decodeInto(bytes, segments[r + 1]!, count, this.tau);
-      // Compared as magnitudes: for non-negative floats (and +inf) the order of values is the order of bit patterns.
-      const lo = keyValue(this.brackets[2 * r]!);
-      const above = keyValue(this.brackets[2 * r + 1]!);
-      let n = 0;
-      for (let j = 0; j < count; j++) {
-        const mag = Math.abs(Math.fround(m[j]! - base[j]!));
-        if (mag >= lo && mag < above) found[n++] = keyOf(mag);
-      }
-      this.append(r, found.subarray(0, n));
-    }
+  /** Each task's keys in the order listed, or null where they did not fit in `cap`. */
+  results(): (Uint32Array | null)[] {
+    return this.lists.map((list, r) => (this.sizes[r]! <= this.cap ? list.slice(0, this.sizes[r]!) : null));
   }
-}
 
-const word = new Float32Array(1);
-const wordBits = new Uint32Array(word.buffer);
-
-/** The non-negative float whose bits are `key`. */
-function keyValue(key: number): number {
-  wordBits[0] = key;
-  return word[0]!;
-}
-
-/** The bits of a non-negative f32 value. */
-function keyOf(mag: number): number {
-  word[0] = mag;
-  return wordBits[0]!;
-}
-
-/** `count` values of one raw segment as f32: a view of `bytes` for aligned F32, else decoded into `scratch`. */
-function decodeInto(bytes: Uint8Array, seg: RawSegment, count: number, scratch: Float32Array): Float32Array {
-  const at = bytes.byteOffset + seg.offset;
-  switch (seg.dtype) {
-    case 'F32':
-      if (LITTLE_ENDIAN && at % 4 === 0) return new Float32Array(bytes.buffer, at, count);
-      scratch.set(decodeToF32(bytes.subarray(seg.offset, seg.offset + 4 * count), 'F32'));
-      return scratch;
-    case 'BF16': {
-      const bits = new Int32Array(scratch.buffer, 0, count);
-      if (LITTLE_ENDIAN && at % 2 === 0) {
-        const h = new Uint16Array(bytes.buffer, at, count);
-        for (let j = 0; j < count; j++) bits[j] = h[j]! << 16;
-      } else {
-        for (let j = 0; j < count; j++) bits[j] = (bytes[seg.offset + 2 * j]! | (bytes[seg.offset + 2 * j + 1]! << 8)) << 16;
-      }
-      return scratch;
+  /** Appends task r's keys `found` (in order) to its list, as far as `cap` allows; the list grows as needed. */
+  private append(r: number, found: Uint32Array): void {
+    const n = this.sizes[r]!;
+    const end = Math.min(n + found.length, this.cap);
+    if (end > this.lists[r]!.length) {
+      const grown = new Uint32Array(Math.min(this.cap, Math.max(end, 2 * this.lists[r]!.length)));
+      grown.set(this.lists[r]!.subarray(0, n));
+      this.lists[r] = grown;
     }
-    case 'F16':
-      scratch.set(decodeToF32(bytes.subarray(seg.offset, seg.offset + 2 * count), 'F16'));
-      return scratch;
+    if (end > n) this.lists[r]!.set(found.subarray(0, end - n), n);
+    this.sizes[r] = n + found.length;
   }
 }
