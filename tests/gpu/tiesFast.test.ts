@@ -12,6 +12,8 @@
  *   majority's side).
  * - A TIES stage inside another plan (LiNeS on TIES) has no fused output to correct it: on that world it takes the exact
  *   majority before writing, and equals the float64 reference.
+ * - Where the scale changes from stretch to stretch of a tensor, the sampled runs differ as clusters and the bracket
+ *   widens to hold the rank: the fast path stands and equals the float64 reference.
  * - When the magnitudes outside the sample are larger, the sample's bracket misses the rank: the exact radix select
  *   takes over ('TIES threshold' phase) and the result still equals the float64 reference.
  */
@@ -158,6 +160,22 @@ describe('global TIES: one-pass statistics and fused output', () => {
     expect(run.phases.has('merge again')).toBe(false);
     const want = mergeReference('lines', resolveParams(getMethod('lines'), { then: 'ties' }), w.base, w.models).get('w')!.data;
     expect(maxRelativeError(readFloatTensors(run.bytes).get('w')!.values, want)).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('brackets the rank where the scale changes from stretch to stretch (runs weigh as clusters), on the fast path', async () => {
+    // Stretches of 4096 elements at scales from 1 to 128 (integers: every value stays exact in f32): each sampled run
+    // lies in one stretch, so the runs' shares above the threshold differ far more than independent elements'. A
+    // bracket of 5 independent-sample standard errors misses the rank here for every task.
+    const scale = (j: number) => {
+      const h = Math.imul(j >> 12, 2654435761) >>> 16;
+      return (1 + (h % 16)) * 2 ** ((h >> 4) % 4);
+    };
+    const w = world((t, j) => scale(j) * ((j + t) % 2 ? 1 : -1) * grid(j, t));
+    const fused = await ties(w.baseBytes, w.modelBytes, {}, { metrics: false });
+    expect(fused.phases.has('TIES statistics')).toBe(true);
+    expect(fused.phases.has('TIES threshold')).toBe(false);
+    const want = mergeReference('ties', resolveParams(getMethod('ties'), {}), w.base, w.models).get('w')!.data;
+    expect(maxRelativeError(readFloatTensors(fused.bytes).get('w')!.values, want)).toBeLessThanOrEqual(1e-5);
   });
 
   it('falls back to the exact select when the sample misses the rank, and still equals the reference', async () => {
