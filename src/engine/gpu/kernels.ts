@@ -223,13 +223,16 @@ export interface LinearMergeArgs {
   chunk?: { name: string; shape: readonly number[]; start: number };
 }
 
-/** Float64 totals of each row of linear_merge's partials ([rows, threads] f32): theta0, each tau_t, delta. */
-export function foldLinearPartials(partials: Float32Array, rows: number): Float64Array {
+/**
+ * Float64 totals of each row of linear_merge's partials ([rows, threads] f32): theta0, each tau_t, delta; over threads
+ * [from, to) (a tensor of a batched chunk), added in thread order from 0.
+ */
+export function foldLinearPartials(partials: Float32Array, rows: number, from = 0, to = partials.length / rows): Float64Array {
   const threads = partials.length / rows;
   const totals = new Float64Array(rows);
   for (let r = 0; r < rows; r++) {
     let sum = 0;
-    for (let k = r * threads; k < (r + 1) * threads; k++) sum += partials[k]!;
+    for (let k = r * threads + from; k < r * threads + to; k++) sum += partials[k]!;
     totals[r] = sum;
   }
   return totals;
@@ -361,6 +364,11 @@ export class LinearMergeKernel {
       ctx.destroyBuffer(this.params);
       throw e;
     }
+  }
+
+  /** Several small tensors may share a launch, except with a drop (keyed by each element's position): FusedKernel. */
+  get batchable(): boolean {
+    return !this.drop;
   }
 
   /** Records the kernel into `encoder` (the caller submits). */

@@ -22,6 +22,12 @@ import { countReciprocals } from './mergeKernels';
  */
 export interface FusedKernel {
   readonly extraRows: number;
+  /**
+   * Whether one launch may cover several small tensors, one after the other (FusedOutput batches them): each output
+   * element depends on that element's inputs alone, never on its position or on any other element (not so for
+   * DARE's drop, keyed by position, nor for global TIES, whose chunks a rerun must find again).
+   */
+  readonly batchable?: boolean;
   /** Records the chunk's kernel into `encoder` (the caller submits). */
   encode(encoder: GPUCommandEncoder, a: LinearMergeArgs): void;
   /** Takes each chunk's totals of the extra rows (float64). */

@@ -170,33 +170,60 @@ export class RawUploader {
    * `inspect` sees the chunk's bytes as they will be uploaded (laid out as `segments` describe) before they go.
    */
   async upload(t: AlignedTensor, start: number, count: number, into?: ((bytes: number) => GPUBuffer | null) | null, inspect?: ChunkInspector): Promise<RawChunk> {
+    const chunk = await this.uploadParts([{ t, start, count }], into, inspect && ((bytes, segments) => inspect(bytes, segments, count)));
+    return { buffer: chunk.buffer, segments: chunk.segments, bytes: chunk.bytes };
+  }
+
+  /**
+   * Uploads several ranges as one chunk: in each input's segment, part after part, each padded to whole
+   * `blockElements` blocks (`at`: where each part starts, in elements). The tensors must be stored in the same dtypes.
+   */
+  async uploadParts(
+    parts: readonly { t: AlignedTensor; start: number; count: number }[],
+    into?: ((bytes: number) => GPUBuffer | null) | null,
+    inspect?: (bytes: Uint8Array, segments: readonly RawSegment[]) => void,
+  ): Promise<RawChunk & { at: number[]; numel: number }> {
     const { ctx } = this;
     const { base, models, signal } = this.source;
     const inputs = [base, ...models];
-    const stored = inputs.map((model, i) => (i === 0 ? t.dtype : model.tensors.get(t.name)!.info.dtype));
-    const padded = Math.ceil(count / this.blockElements) * this.blockElements;
+    const first = parts[0]!.t;
+    const stored = inputs.map((model, i) => (i === 0 ? first.dtype : model.tensors.get(first.name)!.info.dtype));
+    const at: number[] = [];
+    let numel = 0;
+    for (const part of parts) {
+      at.push(numel);
+      numel += Math.ceil(part.count / this.blockElements) * this.blockElements;
+    }
     const segments: RawSegment[] = [];
     let size = 0;
     for (const dtype of stored) {
       const raw = gpuDtypeOf(dtype);
       segments.push({ offset: size, dtype: raw });
-      size += Math.ceil((padded * DTYPE_BYTES[raw]) / 16) * 16;
+      size += Math.ceil((numel * DTYPE_BYTES[raw]) / 16) * 16;
     }
     size = Math.max(size, 16);
     const target = into?.(size) ?? this.ownBuffer(size);
     const staging = await this.ring.begin(size);
     for (let i = 0; i < inputs.length; i++) {
-      const raw = gpuRaw(await inputs[i]!.readTensor(t.name, { start, count }, signal), stored[i]!);
-      const at = segments[i]!.offset;
       const end = i + 1 < segments.length ? segments[i + 1]!.offset : size;
-      staging.view.set(raw.bytes, at);
-      // The staging buffer holds an earlier chunk's bytes: the padding must be written too.
-      staging.view.fill(0, at + raw.bytes.byteLength, end);
-      this.onRead?.(count * DTYPE_BYTES[stored[i]!]);
+      const width = DTYPE_BYTES[segments[i]!.dtype];
+      let filled = segments[i]!.offset;
+      for (let p = 0; p < parts.length; p++) {
+        const { t, start, count } = parts[p]!;
+        const dtype = i === 0 ? t.dtype : inputs[i]!.tensors.get(t.name)!.info.dtype;
+        const raw = gpuRaw(await inputs[i]!.readTensor(t.name, { start, count }, signal), dtype);
+        const from = segments[i]!.offset + at[p]! * width;
+        // The staging buffer holds an earlier chunk's bytes: the padding must be written too.
+        staging.view.fill(0, filled, from);
+        staging.view.set(raw.bytes, from);
+        filled = from + raw.bytes.byteLength;
+        this.onRead?.(count * DTYPE_BYTES[dtype]);
+      }
+      staging.view.fill(0, filled, end);
     }
-    inspect?.(staging.view, segments, count);
+    inspect?.(staging.view, segments);
     staging.commit(target, 0, size);
-    return { buffer: target, segments, bytes: size };
+    return { buffer: target, segments, bytes: size, at, numel };
   }
 
   /** This uploader's reused buffer, grown to at least `size` bytes. */

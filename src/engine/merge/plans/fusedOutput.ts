@@ -11,6 +11,10 @@
  * A GPU wants fewer, larger launches.
  * Used when nothing needs the task-vector stack (no interference metrics, no collected weights).
  *
+ * Small tensors (SMALL_TENSOR) written one after another with the same coefficients and encodings share a chunk, each
+ * on whole blocks of LINEAR_BLOCK elements so that no thread's partials span two tensors, where the kernel allows it
+ * (FusedKernel.batchable): the per-chunk upload, launch and readback, not the bytes, are most of their cost.
+ *
  * When the writers hold their writes (merge/heldWriter.ts), the chunks the kernel calls provisional (global TIES: tied
  * columns, whose sign is the estimated majority) are remembered, so that `rerun` can run just those again with
  * another kernel and patch their held bytes in place.
@@ -30,6 +34,12 @@ import { outputBytes, packDtypeOf } from './util';
 /** Raw input bytes per chunk (upper bound) and chunks in flight, per kind of adapter (see the header). */
 const SOFTWARE = { chunkBytes: 4 * 2 ** 20, inFlight: 3 };
 const HARDWARE = { chunkBytes: 64 * 2 ** 20, inFlight: 2 };
+/**
+ * Tensors of at most this many elements share a chunk with the small tensors written just before them (biases, norms,
+ * small projections): every chunk costs an upload, a launch and a readback, about 2 ms each on SwiftShader, so the
+ * demo suite's 72 tensors (64 of them this small, in 9 runs) took that per tensor.
+ */
+const SMALL_TENSOR = 16384;
 
 // A function, not a constant: in Node, GPUBufferUsage exists only once the platform has installed Dawn's globals.
 const storage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC;
@@ -63,6 +73,18 @@ interface Pending extends ChunkJob {
   writers: readonly TensorWriter[];
 }
 
+/** A small tensor waiting to share a chunk (whole: start 0, count numel), and its writers. */
+interface Part extends ChunkJob {
+  writers: readonly TensorWriter[];
+}
+
+/** A submitted chunk of several small tensors: each part's first element in it. */
+interface PendingBatch {
+  parts: Part[];
+  at: number[];
+  read: () => Promise<Uint8Array[]>;
+}
+
 /** A written chunk that a rerun may patch: its job and the array every writer was handed. */
 interface Provisional extends ChunkJob {
   out: Uint8Array;
@@ -94,7 +116,9 @@ export class FusedOutput {
   private readonly uploader: RawUploader;
   private readonly reader: StagingReader;
   private readonly buffers = new Map<string, GPUBuffer>();
-  private readonly pending: Pending[] = [];
+  private readonly pending: (Pending | PendingBatch)[] = [];
+  /** Small tensors waiting to share a chunk (see SMALL_TENSOR), consecutive in the writers' order. */
+  private readonly batch: Part[] = [];
   /** Chunks submitted and not yet read back. */
   private readonly depth: number;
   /** With `hold`: the chunks the kernel called provisional, for `rerun`. */
@@ -128,9 +152,17 @@ export class FusedOutput {
    */
   async tensor(t: AlignedTensor, coeffs: Float32Array, outDtype: DType, writers: readonly TensorWriter[]): Promise<TensorReport> {
     const report: TensorReport = { name: t.name, shape: t.shape, dtype: t.dtype, outputDtype: outDtype, action: 'merge', baseNorm: 0, taskVectorNorms: new Array<number>(this.tasks).fill(0), mergedNorm: 0 };
-    const step = Math.min(rawChunkStep(this.ctx, this.tasks, this.chunkElements), Math.max(t.numel, 1));
+    const chunk = rawChunkStep(this.ctx, this.tasks, this.chunkElements);
+    const step = Math.min(chunk, Math.max(t.numel, 1));
     const sums: Sums = { report, baseSq: 0, tvSq: new Float64Array(this.tasks), mergedParts: [], chunksLeft: Math.ceil(t.numel / step) };
     const packDtype = packDtypeOf(outDtype);
+    if (this.kernel.batchable && t.numel > 0 && t.numel <= Math.min(SMALL_TENSOR, chunk)) {
+      const part: Part = { t, start: 0, count: t.numel, index: 0, coeffs, packDtype, outDtype, sums, writers };
+      if (this.batch.length > 0 && !this.joins(part, chunk)) await this.submitBatch();
+      this.batch.push(part);
+      return report;
+    }
+    await this.submitBatch();
     for (let start = 0, index = 0; start < t.numel; start += step, index++) {
       throwIfAborted(this.source.signal);
       const job: ChunkJob = { t, start, count: Math.min(step, t.numel - start), index, coeffs, packDtype, outDtype, sums };
@@ -168,11 +200,13 @@ export class FusedOutput {
 
   /** Consumes every pending readback (before writing anything else, and at the end). */
   async flush(): Promise<void> {
+    await this.submitBatch();
     while (this.pending.length) await this.consume();
   }
 
   destroy(): void {
     this.pending.length = 0;
+    this.batch.length = 0;
     this.uploader.destroy();
     this.kernel.destroy();
     this.reader.destroy();
@@ -212,24 +246,73 @@ export class FusedOutput {
     return [bytes!, totals];
   }
 
-  private async consume(): Promise<void> {
-    const p = this.pending.shift()!;
-    const [bytes, totals] = await this.settle(await p.read(), this.kernel);
-    const extra = totals.subarray(this.tasks + 2);
-    this.kernel.takeExtra?.(extra);
-    const { sums } = p;
+  /** Whether `part` may join the waiting batch: same coefficients and encodings, and room in one chunk. */
+  private joins(part: Part, step: number): boolean {
+    const head = this.batch[0]!;
+    const inputs = [this.source.base, ...this.source.models];
+    const dtypeOf = (t: AlignedTensor, i: number) => gpuDtypeOf(i === 0 ? t.dtype : inputs[i]!.tensors.get(t.name)!.info.dtype);
+    const used = this.batch.reduce((n, p) => n + Math.ceil(p.count / LINEAR_BLOCK) * LINEAR_BLOCK, 0);
+    return (
+      used + part.count <= step &&
+      part.packDtype === head.packDtype &&
+      part.coeffs.length === head.coeffs.length &&
+      part.coeffs.every((c, i) => Object.is(c, head.coeffs[i])) &&
+      inputs.every((_, i) => dtypeOf(part.t, i) === dtypeOf(head.t, i))
+    );
+  }
+
+  /** Submits the waiting small tensors as one chunk, each on whole blocks (so no kernel thread spans two). */
+  private async submitBatch(): Promise<void> {
+    if (this.batch.length === 0) return;
+    const parts = this.batch.splice(0);
+    throwIfAborted(this.source.signal);
+    const raw = await this.uploader.uploadParts(parts);
+    const read = this.submit(this.kernel, { ...parts[0]!, count: raw.numel }, raw, parts.some((p) => p.writers.length > 0));
+    this.pending.push({ parts, at: raw.at, read });
+    while (this.pending.length >= this.depth) await this.consume();
+  }
+
+  /** Adds a chunk's norm totals to its tensor's sums; fills the tensor's report with its last chunk. */
+  private addSums(job: ChunkJob, totals: Float64Array): void {
+    const { sums } = job;
     sums.baseSq += totals[0]!;
     for (let t = 0; t < this.tasks; t++) sums.tvSq[t] = sums.tvSq[t]! + totals[t + 1]!;
-    sums.mergedParts[p.index] = totals[this.tasks + 1]!;
+    sums.mergedParts[job.index] = totals[this.tasks + 1]!;
     if (--sums.chunksLeft === 0) {
       sums.report.baseNorm = Math.sqrt(sums.baseSq);
       sums.report.taskVectorNorms = Array.from(sums.tvSq, Math.sqrt);
       sums.report.mergedNorm = Math.sqrt(sumInOrder(sums.mergedParts));
     }
+  }
+
+  private async consume(): Promise<void> {
+    const p = this.pending.shift()!;
+    if ('parts' in p) return this.consumeBatch(p);
+    const [bytes, totals] = await this.settle(await p.read(), this.kernel);
+    const extra = totals.subarray(this.tasks + 2);
+    this.kernel.takeExtra?.(extra);
+    this.addSums(p, totals);
     const out = outputBytes(bytes, p.outDtype);
     const { read: _read, writers, ...job } = p;
     if (this.hold && this.kernel.provisional?.(extra)) this.provisional.push({ ...job, out });
     for (const w of writers) await w.write(job.t.name, out, true);
+  }
+
+  /** A batch's readback: each part's output bytes and norm totals (its threads' partials), in order. */
+  private async consumeBatch(b: PendingBatch): Promise<void> {
+    const [bytes, partialBytes] = await b.read();
+    const rows = this.tasks + 2 + this.kernel.extraRows;
+    const partials = new Float32Array(partialBytes!.buffer, partialBytes!.byteOffset, partialBytes!.byteLength / 4);
+    const width = b.parts[0]!.packDtype === 'F32' ? 4 : 2;
+    for (let i = 0; i < b.parts.length; i++) {
+      const part = b.parts[i]!;
+      const from = b.at[i]! / LINEAR_BLOCK;
+      const totals = foldLinearPartials(partials, rows, from, from + linearMergeThreads(part.count));
+      this.kernel.takeExtra?.(totals.subarray(this.tasks + 2));
+      this.addSums(part, totals);
+      const out = outputBytes(bytes!.subarray(b.at[i]! * width, (b.at[i]! + part.count) * width), part.outDtype);
+      for (const w of part.writers) await w.write(part.t.name, out, true);
+    }
   }
 }
 

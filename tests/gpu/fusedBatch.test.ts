@@ -1,0 +1,103 @@
+/**
+ * Small tensors share chunks in the fused output pass (src/engine/merge/plans/fusedOutput.ts, SMALL_TENSOR): Task
+ * Arithmetic over a model of many small tensors around large ones writes the same values and reports the same norms,
+ * bit for bit, as DARE at p = 0 with the same coefficients, whose kernel never batches (its drop is keyed by each
+ * element's position); for F32 and BF16 models and F32, F16 and F64 outputs. The small tensors did go out in shared
+ * chunks, and a batch ends where the coefficients change (per-tensor lambdas).
+ */
+import { describe, expect, it, vi } from 'vitest';
+import { memorySink, memorySource } from '../../src/engine/io/byteSource';
+import { openSingleFileModel } from '../../src/engine/io/model';
+import { resolveConfig } from '../../src/engine/merge/config';
+import { runMerge } from '../../src/engine/merge/runMerge';
+import { RawUploader } from '../../src/engine/merge/stream';
+import { resolveParams } from '../../src/engine/methods/params';
+import { getMethod } from '../../src/engine/methods/registry';
+import { mergeReference } from '../../src/engine/reference/mergeReference';
+import type { RefModel } from '../../src/engine/reference/refModel';
+import { encodeFloats } from '../../src/engine/tensor/dtype';
+import { gridModels, maxRelativeError } from '../helpers/gridModels';
+import { testContext } from '../helpers/gpu';
+import { readFloatTensors } from '../helpers/independent';
+import { makeModelBytes } from '../helpers/safetensorsFixtures';
+
+// Runs of small tensors (1 to 16384 elements, the largest that batches) between tensors too large to batch; named so
+// that their (alphabetical) order is the order written here.
+const SHAPES: Record<string, number[]> = {};
+const name = (i: number, what: string) => `blocks.${String(i).padStart(2, '0')}.${what}`;
+for (let i = 0; i < 9; i++) SHAPES[name(i, 'bias')] = [1 + 37 * i];
+SHAPES[name(9, 'weight')] = [200, 100];
+SHAPES[name(10, 'weight')] = [128, 128];
+SHAPES[name(11, 'bias')] = [3];
+SHAPES[name(12, 'weight')] = [16385];
+for (let i = 13; i < 20; i++) SHAPES[name(i, 'norm')] = [17 * i, 3];
+
+type Dtype = 'F32' | 'BF16' | 'F64';
+const bytesOf = (m: RefModel, dtype: Dtype) => makeModelBytes([...m].map(([name, t]) => ({ name, dtype, shape: t.shape, data: encodeFloats(t.data, dtype) })));
+
+async function merge(method: string, params: Record<string, unknown>, base: Uint8Array, models: Uint8Array[], outputDtype: 'base' | 'F16') {
+  const ctx = await testContext();
+  const open = (name: string, b: Uint8Array) => openSingleFileModel(name, memorySource(name, b));
+  const sink = memorySink('out');
+  const report = await runMerge(ctx, {
+    base: await open('base', base),
+    models: await Promise.all(models.map((b, i) => open(`task${i}`, b))),
+    config: resolveConfig({ method, params, options: { outputDtype } }),
+    metrics: false,
+    output: async () => sink,
+  });
+  expect(ctx.allocatedBytes).toBe(0);
+  return { bytes: sink.bytes(), tensors: report.tensors };
+}
+
+describe('small tensors share chunks in the fused output pass', () => {
+  const g = gridModels(3, 4, SHAPES);
+  for (const [dtype, outputDtype] of [
+    ['F32', 'base'],
+    ['BF16', 'base'],
+    ['F32', 'F16'],
+    ['F64', 'base'],
+  ] as const) {
+    it(`${dtype} models, ${outputDtype} output: the bytes and norms of unbatched launches`, async () => {
+      const base = bytesOf(g.base, dtype);
+      const models = g.models.map((m) => bytesOf(m, dtype));
+      const uploads = vi.spyOn(RawUploader.prototype, 'uploadParts');
+      const ta = await merge('task_arithmetic', { lambda: 0.3 }, base, models, outputDtype);
+      const shared = uploads.mock.calls.filter(([parts]) => parts.length > 1).map(([parts]) => parts.length);
+      uploads.mockClear();
+      const dare = await merge('dare', { p: 0, lambda: 0.3 }, base, models, outputDtype);
+      const unbatched = uploads.mock.calls.filter(([parts]) => parts.length > 1).length;
+      uploads.mockRestore();
+      // Two runs of small tensors: 9 biases, then the 128 x 128 weight and one bias; then the 7 norms.
+      expect(shared).toEqual([9, 2, 7]);
+      expect(unbatched).toBe(0);
+      // The files' metadata names the method: compare the tensors.
+      const [a, b] = [readFloatTensors(ta.bytes), readFloatTensors(dare.bytes)];
+      expect([...a.keys()]).toEqual(Object.keys(SHAPES));
+      for (const [n, t] of a) expect(Array.from(t.values), n).toEqual(Array.from(b.get(n)!.values));
+      expect(ta.tensors).toEqual(dare.tensors);
+      // Norms were filled in for every tensor (bf16 may round a tiny tensor's task vectors to zero).
+      expect(ta.tensors.every((t) => Number.isFinite(t.mergedNorm) && t.taskVectorNorms!.every(Number.isFinite))).toBe(true);
+      expect(ta.tensors.filter((t) => t.mergedNorm! > 0).length).toBeGreaterThan(Object.keys(SHAPES).length / 2);
+      if (outputDtype === 'base' && dtype !== 'BF16') {
+        const want = mergeReference('task_arithmetic', resolveParams(getMethod('task_arithmetic'), { lambda: 0.3 }), g.base, g.models);
+        const got = readFloatTensors(ta.bytes);
+        for (const [name, t] of want) expect(maxRelativeError(got.get(name)!.values, t.data), name).toBeLessThanOrEqual(1e-5);
+      }
+    });
+  }
+
+  it('ends a batch where the coefficients change', async () => {
+    const base = bytesOf(g.base, 'F32');
+    const models = g.models.map((m) => bytesOf(m, 'F32'));
+    const lambda = [{ filter: 'blocks.04.', value: 0.5 }, { value: 0.3 }];
+    const uploads = vi.spyOn(RawUploader.prototype, 'uploadParts');
+    const ta = await merge('task_arithmetic', { lambda }, base, models, 'base');
+    const sizes = uploads.mock.calls.map(([parts]) => parts.length);
+    uploads.mockRestore();
+    expect(sizes.slice(0, 3)).toEqual([4, 1, 4]);
+    const want = mergeReference('task_arithmetic', resolveParams(getMethod('task_arithmetic'), { lambda }), g.base, g.models);
+    const got = readFloatTensors(ta.bytes);
+    for (const [name, t] of want) expect(maxRelativeError(got.get(name)!.values, t.data), name).toBeLessThanOrEqual(1e-5);
+  });
+});
