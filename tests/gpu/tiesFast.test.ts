@@ -24,6 +24,7 @@ import { openSingleFileModel } from '../../src/engine/io/model';
 import { resolveConfig } from '../../src/engine/merge/config';
 import { SAMPLE_RUN, sampleRuns } from '../../src/engine/merge/plans/tiesFast';
 import { HostKeyLists } from '../../src/engine/merge/plans/tiesKeyLists';
+import { RawUploader } from '../../src/engine/merge/stream';
 import { runMerge } from '../../src/engine/merge/runMerge';
 import { resolveParams } from '../../src/engine/methods/params';
 import { getMethod } from '../../src/engine/methods/registry';
@@ -149,6 +150,46 @@ describe('global TIES: one-pass statistics and fused output', () => {
     expect(maxRelativeError(got, want)).toBeLessThanOrEqual(1e-5);
     // The tied columns took the exact majority's side (-1): the -1 entry, times lambda 0.3.
     expect(Math.fround(got[997]! - w.base.get('w')!.data[997]!)).toBeCloseTo(-0.3, 6);
+  });
+
+  it('runs again only the tied tensors of a batched chunk (tensors small enough to share chunks)', async () => {
+    // The same world cut into 600 tensors of 1000 elements: chunks of 4096 elements hold four of them. A sampled
+    // run covers the whole tensor that its start falls in.
+    const size = 1000;
+    const names = Array.from({ length: N / size }, (_, i) => `w${String(i).padStart(3, '0')}`);
+    const inSample = new Uint8Array(N);
+    for (let i = 0; i < RUNS; i++) {
+      const at = Math.floor(((i + 0.5) * N) / RUNS);
+      inSample.fill(1, at - (at % size), at - (at % size) + size);
+    }
+    const tau = (t: number, j: number) => {
+      if (!inSample[j] && j % 997 === 0) return t === 0 ? 1 : t === 1 ? -1 : 0;
+      return (inSample[j] ? 1 : -1) * grid(j, t);
+    };
+    const cut = (value: (j: number) => number): RefModel =>
+      new Map(names.map((n, i) => [n, { shape: [size], data: Float64Array.from({ length: size }, (_, k) => value(i * size + k)) }]));
+    const baseAt = (j: number) => ((j % 7) - 3) / 256;
+    const base = cut(baseAt);
+    const models = [0, 1, 2].map((t) => cut((j) => baseAt(j) + tau(t, j)));
+    const [baseBytes, modelBytes] = [bytesOf(base, 'F32'), models.map((m) => bytesOf(m, 'F32'))];
+    const uploads = vi.spyOn(RawUploader.prototype, 'uploadParts');
+    const fused = await ties(baseBytes, modelBytes, {}, { metrics: false });
+    const batched = uploads.mock.calls.filter(([parts]) => parts.length === 4).length;
+    uploads.mockRestore();
+    expect(batched).toBeGreaterThan(100);
+    expect(fused.phases.has('merge again: tied columns')).toBe(true);
+    expect(fused.phases.has('TIES threshold')).toBe(false);
+    const whole = await ties(baseBytes, modelBytes, {}, { metrics: false, holdBytes: 0 });
+    expect(whole.phases.has('merge again')).toBe(true);
+    expect(Buffer.from(fused.bytes).equals(Buffer.from(whole.bytes))).toBe(true);
+    expect(fused.report.tensors).toEqual(whole.report.tensors);
+    const want = mergeReference('ties', resolveParams(getMethod('ties'), {}), base, models);
+    const got = readFloatTensors(fused.bytes);
+    for (const n of names) expect(maxRelativeError(got.get(n)!.values, want.get(n)!.data), n).toBeLessThanOrEqual(1e-5);
+    // The tied columns took the exact majority's side (-1): the -1 entry, times lambda 0.3.
+    let j = 0;
+    while (inSample[j]) j += 997;
+    expect(Math.fround(got.get(names[Math.floor(j / size)]!)!.values[j % size]! - baseAt(j))).toBeCloseTo(-0.3, 6);
   });
 
   it('a TIES stage inside another plan (LiNeS on TIES) takes the exact majority before its output, on the same world', async () => {

@@ -25,7 +25,7 @@ export interface FusedKernel {
   /**
    * Whether one launch may cover several small tensors, one after the other (FusedOutput batches them): each output
    * element depends on that element's inputs alone, never on its position or on any other element (not so for
-   * DARE's drop, keyed by position, nor for global TIES, whose chunks a rerun must find again).
+   * DARE's drop, keyed by position).
    */
   readonly batchable?: boolean;
   /** Records the chunk's kernel into `encoder` (the caller submits). */
@@ -56,6 +56,8 @@ export interface TiesTally {
  */
 export class TiesOutputKernel implements FusedKernel {
   readonly extraRows = 3;
+  /** Column by column: a batched tensor's tally and tied columns are its own (a rerun takes it alone). */
+  readonly batchable = true;
   readonly tally: TiesTally = { positive: 0, negative: 0, tied: 0 };
   private readonly params: GPUBuffer;
   private readonly thresholds: GPUBuffer;

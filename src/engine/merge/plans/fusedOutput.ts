@@ -13,7 +13,8 @@
  *
  * Small tensors (SMALL_TENSOR) written one after another with the same coefficients and encodings share a chunk, each
  * on whole blocks of LINEAR_BLOCK elements so that no thread's partials span two tensors, where the kernel allows it
- * (FusedKernel.batchable): the per-chunk upload, launch and readback, not the bytes, are most of their cost.
+ * (FusedKernel.batchable): the per-chunk upload, launch and readback, not the bytes, are most of their cost. Each
+ * tensor's norms, extra rows and provisional flag come from its own threads' partials.
  *
  * When the writers hold their writes (merge/heldWriter.ts), the chunks the kernel calls provisional (global TIES: tied
  * columns, whose sign is the estimated majority) are remembered, so that `rerun` can run just those again with
@@ -308,10 +309,14 @@ export class FusedOutput {
       const part = b.parts[i]!;
       const from = b.at[i]! / LINEAR_BLOCK;
       const totals = foldLinearPartials(partials, rows, from, from + linearMergeThreads(part.count));
-      this.kernel.takeExtra?.(totals.subarray(this.tasks + 2));
+      const extra = totals.subarray(this.tasks + 2);
+      this.kernel.takeExtra?.(extra);
       this.addSums(part, totals);
       const out = outputBytes(bytes!.subarray(b.at[i]! * width, (b.at[i]! + part.count) * width), part.outDtype);
-      for (const w of part.writers) await w.write(part.t.name, out, true);
+      const { writers, ...job } = part;
+      // A rerun takes the tensor alone (the kernel's output does not depend on where a column sits).
+      if (this.hold && this.kernel.provisional?.(extra)) this.provisional.push({ ...job, out });
+      for (const w of writers) await w.write(job.t.name, out, true);
     }
   }
 }
