@@ -301,7 +301,11 @@ export async function tiesStatsFast(p: PlanContext, k: number, exactMajority: bo
   const rank = Math.trunc(total * k);
   const thresholds = new Uint32Array(p.tasks);
   // The exact majority: signs elected under the exact thresholds, by a scan with empty brackets.
-  const exact = async () => signOf(await scanPass(p, Uint32Array.from({ length: 2 * p.tasks }, (_, i) => thresholds[i >> 1]!), 1, true));
+  // Its own phase: it reads every input again (progress counts the bytes read per phase).
+  const exact = async () => {
+    p.phase('TIES majority sign');
+    return signOf(await scanPass(p, Uint32Array.from({ length: 2 * p.tasks }, (_, i) => thresholds[i >> 1]!), 1, true));
+  };
   if (rank >= total || total === 0) return { thresholds, majority: await exact(), majorityExact: true };
   const sample = await sampleTau(p, total, sampleRuns(total, rank / total));
   const keys = sample.tau.map(keysOf);
