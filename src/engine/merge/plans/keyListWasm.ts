@@ -3,7 +3,8 @@
  * no binary file). Per task and chunk it reads theta0 and the model as f32 (or the model as bf16) four elements at a
  * time, forms the |tau| keys and appends those inside [lo, lo + span) to a list, in element order. A JS loop doing the
  * same took about 3.5 to 5 ns per element on the 2-core machine; this one about a tenth of that (bench/README.md).
- * Fixed-width SIMD arithmetic is IEEE (subnormals kept, no flush), so the keys are the JS loop's.
+ * Fixed-width SIMD arithmetic is IEEE (subnormals kept, no flush): each key is that of the correctly rounded f32
+ * difference (tiesKeyLists.ts says where that equals the device's).
  *
  *   list(base, model, bf16, count, lo, span, out) -> n
  *     base: byte address of `count` f32 (theta0); model: of `count` f32, or bf16 when `bf16` is 1; count: a multiple
