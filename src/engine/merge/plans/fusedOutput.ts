@@ -25,7 +25,7 @@ import type { GpuContext } from '../../gpu/device';
 import { LINEAR_MAX_TASKS } from '../../gpu/constants';
 import { foldLinearPartials, LINEAR_BLOCK, StagingReader, linearMergeOutBytes, linearMergeThreads, type LinearMergeArgs, type RawDType } from '../../gpu/kernels';
 import type { FusedKernel } from '../../gpu/tiesFused';
-import type { DType } from '../../types';
+import { DTYPE_BYTES, type DType } from '../../types';
 import type { AlignedTensor } from '../align';
 import type { TensorWriter } from '../heldWriter';
 import type { TensorReport } from '../report';
@@ -69,12 +69,11 @@ interface ChunkJob {
 }
 
 /** A submitted chunk whose readback is still to be consumed. */
-interface Pending extends ChunkJob {
+interface Pending extends Part {
   read: () => Promise<Uint8Array[]>;
-  writers: readonly TensorWriter[];
 }
 
-/** A small tensor waiting to share a chunk (whole: start 0, count numel), and its writers. */
+/** A chunk's job and its writers; as a small tensor waiting to share a chunk, the whole tensor (start 0). */
 interface Part extends ChunkJob {
   writers: readonly TensorWriter[];
 }
@@ -235,7 +234,7 @@ export class FusedOutput {
     const chunk = { name: job.t.name, shape: job.t.shape, start: job.start };
     kernel.encode(encoder, { inputs: raw.buffer, segments: raw.segments, numel: count, coeffs: job.coeffs, outDtype: packDtype, out, partials, chunk });
     return this.reader.start(encoder, [
-      { buffer: out, bytes: output ? count * (packDtype === 'F32' ? 4 : 2) : 0 },
+      { buffer: out, bytes: output ? count * DTYPE_BYTES[packDtype] : 0 },
       { buffer: partials, bytes: partialBytes },
     ]);
   }
@@ -304,7 +303,7 @@ export class FusedOutput {
     const [bytes, partialBytes] = await b.read();
     const rows = this.tasks + 2 + this.kernel.extraRows;
     const partials = new Float32Array(partialBytes!.buffer, partialBytes!.byteOffset, partialBytes!.byteLength / 4);
-    const width = b.parts[0]!.packDtype === 'F32' ? 4 : 2;
+    const width = DTYPE_BYTES[b.parts[0]!.packDtype];
     for (let i = 0; i < b.parts.length; i++) {
       const part = b.parts[i]!;
       const from = b.at[i]! / LINEAR_BLOCK;

@@ -237,11 +237,11 @@ function listCapacity(sample: readonly Uint32Array[], brackets: Uint32Array, tot
 }
 
 /**
- * The host's key lists for a scan with these brackets (tiesKeyLists.ts), on a CPU-emulated adapter where they are the
- * device's and WebAssembly runs; else null, and ties_scan lists (unless every bracket is empty: nothing to list).
+ * The host's key lists for a scan with these (not all empty) brackets (tiesKeyLists.ts), on a CPU-emulated adapter
+ * where they are the device's and WebAssembly runs; else null, and ties_scan lists.
  */
 function hostLists(p: PlanContext, brackets: Uint32Array, listCap: number): HostKeyLists | null {
-  if (!p.ctx.info.isSoftware || emptyBrackets(brackets) || !hostListsExact(brackets)) return null;
+  if (!p.ctx.info.isSoftware || !hostListsExact(brackets)) return null;
   const wasm = keyListWasm();
   return wasm && new HostKeyLists(wasm, brackets, listCap);
 }
@@ -257,11 +257,13 @@ async function scanPass(p: PlanContext, brackets: Uint32Array, listCap: number, 
   const step = rawChunkStep(ctx, p.tasks, p.chunkElements);
   const depth = rawChunksInFlight(ctx);
   const uploader = new RawUploader(ctx, p.source, p.stream.options.onRead, LINEAR_BLOCK, depth + 1);
-  const host = hostLists(p, brackets, listCap);
+  // Empty brackets (the exact thresholds) have nothing to list.
+  const empty = emptyBrackets(brackets);
+  const host = empty ? null : hostLists(p, brackets, listCap);
   const inspect = host ? host.add.bind(host) : undefined;
   let scan: TiesScan | null = null;
   try {
-    scan = new TiesScan(ctx, { brackets, maxNumel: step, listCap, signs, list: !host && !emptyBrackets(brackets) });
+    scan = new TiesScan(ctx, { brackets, maxNumel: step, listCap, signs, list: !host && !empty });
     await ctx.scoped('ties scan', async () => {
       for (const t of p.stream.tensors) {
         for (let start = 0; start < t.numel; start += step) {
