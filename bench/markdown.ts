@@ -49,7 +49,7 @@ function acceptance(r: BenchResults): string[] {
   const bound = transferBound(r, ta);
   const taRow = paired
     ? [
-        `TA effective bandwidth / copy-kernel bandwidth, the copy kernel timed before each of ${paired.ratios.length} TA runs (then one untimed merge; median of the ratios)`,
+        `TA effective bandwidth / copy-kernel bandwidth, the copy kernel ${copyKernelOf(r)} timed before each of ${paired.ratios.length} TA runs (then one untimed merge; median of the ratios)`,
         `${sig(median(paired.taGBs))} GB/s / ${sig(median(paired.copyGBs))} GB/s (medians); ratios ${paired.ratios.map((x) => pct(x)).join(', ')} = **${pct(frac)}**`,
       ]
     : ['TA effective bandwidth / copy-kernel bandwidth', `${sig(ta.effectiveGBs)} GB/s / ${sig(r.copyGBs)} GB/s = **${pct(frac)}**`];
@@ -111,8 +111,13 @@ function probes(r: BenchResults): string[] {
       r.probes.map((p) => [p.name, p.what, `${fmtMs(p.msPerIteration)} (${p.iterations} per batch, ${p.reps} batches)`, `**${sig(p.rate)} ${p.unit}**`]),
     ),
     '',
-    `Merge figures are divided by the vec4 copy kernel (${sig(r.copyGBs)} GB/s); matmul-bound work will be divided by the matmul peak (${sig(r.matmulGflops)} GFLOP/s).`,
+    `Merge figures are divided by the fastest copy kernel, ${copyKernelOf(r)} (${sig(r.copyGBs)} GB/s); matmul-bound work will be divided by the matmul peak (${sig(r.matmulGflops)} GFLOP/s).`,
   ];
+}
+
+/** The copy probe the merge figures are divided by, as the probes table names it (older results timed only vec4). */
+function copyKernelOf(r: BenchResults): string {
+  return `"${r.copyKernel ?? 'copy kernel (vec4)'}"`;
 }
 
 function breakdownTable(b: Breakdown): string[] {

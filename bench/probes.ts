@@ -1,7 +1,8 @@
 /**
- * Physical-limit probes, measured in the same run as the merges: the device's achievable bandwidth (a buffer-copy
- * kernel, bench/copy.wgsl), the engine's host transfers (UploadRing, readBuffer) and copyBufferToBuffer for context,
- * and the peak of the engine's matmul kernel (src/engine/gpu/matmul.ts) at a large square size. Each probe runs a
+ * Physical-limit probes, measured in the same run as the merges: the device's achievable bandwidth (the fastest of
+ * three buffer-copy kernels, bench/copy.wgsl), the engine's host transfers (UploadRing, readBuffer) and
+ * copyBufferToBuffer for context, and the peak of the engine's matmul kernel (src/engine/gpu/matmul.ts) at a large
+ * square size. Each probe runs a
  * batch of iterations long enough to time with the wall clock, once to warm up and then `reps` times; the figure is
  * the median per-iteration time.
  */
@@ -54,39 +55,53 @@ async function timeBatches(ctx: GpuContext, s: ProbeSettings, iteration: () => P
 
 const copyPipelines = new WeakMap<GpuContext, Map<string, GPUComputePipeline>>();
 
-function copyPipeline(ctx: GpuContext, entry: 'copy_vec4' | 'copy_f32'): GPUComputePipeline {
+/** The copy kernels: copy_vec4 with 1, 2 or 4 vec4s per thread (pipeline constant VEC4S), copy_f32 with one f32. */
+export const COPY_VARIANTS = ['vec4', 'vec4x2', 'vec4x4', 'f32'] as const;
+export type CopyVariant = (typeof COPY_VARIANTS)[number];
+const VEC4S: Record<CopyVariant, number> = { vec4: 1, vec4x2: 2, vec4x4: 4, f32: 0 };
+
+/** The probe's name for a copy variant (the results and the summary know the copy probes by it). */
+export function copyProbeName(variant: CopyVariant): string {
+  return `copy kernel (${variant})`;
+}
+
+function copyPipeline(ctx: GpuContext, variant: CopyVariant): GPUComputePipeline {
   let map = copyPipelines.get(ctx);
   if (!map) copyPipelines.set(ctx, (map = new Map()));
-  let p = map.get(entry);
+  let p = map.get(variant);
   if (!p) {
     const module = ctx.device.createShaderModule({ label: 'bench copy', code: `${shaderPrelude()}${copyWgsl}` });
-    p = ctx.device.createComputePipeline({ label: entry, layout: 'auto', compute: { module, entryPoint: entry } });
-    map.set(entry, p);
+    const compute: GPUProgrammableStage = variant === 'f32' ? { module, entryPoint: 'copy_f32' } : { module, entryPoint: 'copy_vec4', constants: { VEC4S: VEC4S[variant] } };
+    p = ctx.device.createComputePipeline({ label: `copy ${variant}`, layout: 'auto', compute });
+    map.set(variant, p);
   }
   return p;
 }
 
-/** The copy kernel over `bytes` (a multiple of 16): each iteration reads and writes `bytes`. */
-export async function copyKernelProbe(ctx: GpuContext, bytes: number, variant: 'vec4' | 'f32', s: ProbeSettings): Promise<ProbeResult> {
-  const entry = variant === 'vec4' ? 'copy_vec4' : 'copy_f32';
-  const count = bytes / (variant === 'vec4' ? 16 : 4);
-  const pipeline = copyPipeline(ctx, entry);
-  const src = ctx.createBuffer('probe src', bytes, storage());
-  const dst = ctx.createBuffer('probe dst', bytes, storage());
+/**
+ * A launcher of copy kernel `variant` from `src` to `dst` over their first `bytes` (a whole number of the variant's
+ * threads): each launch() records and submits one dispatch. destroy() frees its parameter buffer.
+ */
+export function copyLauncher(ctx: GpuContext, variant: CopyVariant, src: GPUBuffer, dst: GPUBuffer, bytes: number): { launch: () => void; destroy: () => void } {
+  const vec4s = VEC4S[variant];
+  const count = variant === 'f32' ? bytes / 4 : bytes / 16;
+  if (!Number.isInteger(count) || count % Math.max(vec4s, 1) !== 0) throw new Error(`copy probe: ${bytes} bytes is not a whole number of ${variant} threads`);
+  const pipeline = copyPipeline(ctx, variant);
   const params = ctx.createBuffer('probe params', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
-  try {
-    ctx.device.queue.writeBuffer(params, 0, new Uint32Array([count, 0, 0, 0]));
-    const first = variant === 'vec4' ? 1 : 3;
-    const bindGroup = ctx.device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
-      entries: [
-        { binding: 0, resource: { buffer: params } },
-        { binding: first, resource: { buffer: src } },
-        { binding: first + 1, resource: { buffer: dst } },
-      ],
-    });
-    const grid = workgroupGrid(Math.ceil(count / WORKGROUP_SIZE), ctx.info.limits.maxComputeWorkgroupsPerDimension);
-    const t = await timeBatches(ctx, s, () => {
+  ctx.device.queue.writeBuffer(params, 0, new Uint32Array([count, 0, 0, 0]));
+  const first = variant === 'f32' ? 3 : 1;
+  const bindGroup = ctx.device.createBindGroup({
+    layout: pipeline.getBindGroupLayout(0),
+    entries: [
+      { binding: 0, resource: { buffer: params } },
+      { binding: first, resource: { buffer: src, size: bytes } },
+      { binding: first + 1, resource: { buffer: dst, size: bytes } },
+    ],
+  });
+  const threads = variant === 'f32' ? count : count / vec4s;
+  const grid = workgroupGrid(Math.ceil(threads / WORKGROUP_SIZE), ctx.info.limits.maxComputeWorkgroupsPerDimension);
+  return {
+    launch: () => {
       const enc = ctx.device.createCommandEncoder();
       const pass = enc.beginComputePass();
       pass.setPipeline(pipeline);
@@ -94,10 +109,25 @@ export async function copyKernelProbe(ctx: GpuContext, bytes: number, variant: '
       pass.dispatchWorkgroups(grid.x, grid.y);
       pass.end();
       ctx.device.queue.submit([enc.finish()]);
-    });
-    return bandwidth(`copy kernel (${variant})`, `${mib(bytes)} read + ${mib(bytes)} written by ${entry}`, 2 * bytes, t, s.reps);
+    },
+    destroy: () => ctx.destroyBuffer(params),
+  };
+}
+
+/** The copy kernel over `bytes` (a multiple of 64): each iteration reads and writes `bytes`. */
+export async function copyKernelProbe(ctx: GpuContext, bytes: number, variant: CopyVariant, s: ProbeSettings): Promise<ProbeResult> {
+  const src = ctx.createBuffer('probe src', bytes, storage());
+  const dst = ctx.createBuffer('probe dst', bytes, storage());
+  let copy: ReturnType<typeof copyLauncher> | null = null;
+  try {
+    copy = copyLauncher(ctx, variant, src, dst, bytes);
+    const t = await timeBatches(ctx, s, copy.launch);
+    const by = variant === 'f32' ? 'copy_f32' : `copy_vec4 (${VEC4S[variant]} vec4 per thread)`;
+    return bandwidth(copyProbeName(variant), `${mib(bytes)} read + ${mib(bytes)} written by ${by}`, 2 * bytes, t, s.reps);
   } finally {
-    for (const b of [src, dst, params]) ctx.destroyBuffer(b);
+    copy?.destroy();
+    ctx.destroyBuffer(src);
+    ctx.destroyBuffer(dst);
   }
 }
 

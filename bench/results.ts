@@ -189,6 +189,11 @@ export interface BenchResults {
   probes: ProbeResult[];
   /** The copy-kernel bandwidth every merge figure is divided by (GB/s), and the matmul peak (GFLOP/s). */
   copyGBs: number;
+  /**
+   * The probe copyGBs comes from: the fastest copy kernel, e.g. "copy kernel (vec4x2)". Absent in results written
+   * while the suite timed one vec4 per thread only ("copy kernel (vec4)").
+   */
+  copyKernel?: string;
   matmulGflops: number;
   acceptance: { taskArithmetic: EngineFigure | null; ties: EngineFigure | null; tiesOverTa: number | null; breakdown: Breakdown | null; paired?: PairedCopy | null };
   merges: EngineFigure[];

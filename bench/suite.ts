@@ -21,7 +21,7 @@ import { demoThroughput, randomVitThroughput } from './evalRun';
 import { opcmFigure, runTorchOpcm, timeOpcmGpu, timeOpcmTwin } from './opcmRun';
 import { generateModels, type BenchDType, type BenchModels } from './models';
 import { matrixRepeats, type Profile } from './profiles';
-import { copyBufferProbe, copyKernelProbe, launchProbe, matmulProbe, readbackProbe, uploadProbe } from './probes';
+import { COPY_VARIANTS, copyBufferProbe, copyKernelProbe, copyProbeName, launchProbe, matmulProbe, readbackProbe, uploadProbe, type CopyVariant } from './probes';
 import { RESULTS_FORMAT, type BenchResults, type EngineFigure, type PairedCopy, type ReferenceFigure } from './results';
 import { gbPerSecond, median, type Repeats } from './stats';
 import { sizeLabel, vitTensors, type VitSize } from './vitShapes';
@@ -64,7 +64,7 @@ function subset(m: BenchModels, tasks: number): BenchModels {
  * Task Arithmetic runs, each right after one batch of the copy kernel and one untimed merge, and a global TIES run right
  * after each of them (see PairedCopy): on a machine whose speed drifts, each pair sees the same conditions.
  */
-async function pairedWithCopy(ctx: GpuContext, m: BenchModels, reps: number, copyBytes: number, minBatchMs: number): Promise<PairedCopy> {
+async function pairedWithCopy(ctx: GpuContext, m: BenchModels, reps: number, copy: { bytes: number; variant: CopyVariant }, minBatchMs: number): Promise<PairedCopy> {
   const out: Required<PairedCopy> = { copyGBs: [], taGBs: [], ratios: [], fraction: 0, taMs: [], tiesMs: [], tiesRatios: [], tiesOverTa: 0 };
   const timed = async (method: string) => {
     const t0 = performance.now();
@@ -72,16 +72,16 @@ async function pairedWithCopy(ctx: GpuContext, m: BenchModels, reps: number, cop
     return { ms: performance.now() - t0, outputBytes: run.outputBytes };
   };
   for (let i = 0; i < reps; i++) {
-    const copy = (await copyKernelProbe(ctx, copyBytes, 'vec4', { minBatchMs, reps: 1 })).rate;
+    const copyGBs = (await copyKernelProbe(ctx, copy.bytes, copy.variant, { minBatchMs, reps: 1 })).rate;
     // One untimed merge first: the probe freed 2 x copyBytes, and the merge's first touch of fresh memory is not
     // what a merge costs in steady use (the page merges again on every slider move).
     await mergeOnce(ctx, m, 'task_arithmetic', false);
     const ta = await timed('task_arithmetic');
     const ties = await timed('ties');
     const taGBs = gbPerSecond((m.models.length + 1) * m.modelBytes + ta.outputBytes, ta.ms);
-    out.copyGBs.push(copy);
+    out.copyGBs.push(copyGBs);
     out.taGBs.push(taGBs);
-    out.ratios.push(taGBs / copy);
+    out.ratios.push(taGBs / copyGBs);
     out.taMs.push(ta.ms);
     out.tiesMs.push(ties.ms);
     out.tiesRatios.push(ties.ms / ta.ms);
@@ -89,6 +89,11 @@ async function pairedWithCopy(ctx: GpuContext, m: BenchModels, reps: number, cop
   out.fraction = median(out.ratios);
   out.tiesOverTa = median(out.tiesRatios);
   return out;
+}
+
+/** The rate of copy probe `variant` in `r`. */
+function rateOf(r: BenchResults, variant: CopyVariant): number {
+  return r.probes.find((p) => p.name === copyProbeName(variant))!.rate;
 }
 
 /** Runs the whole suite on `ctx` and returns its results (the caller writes them). */
@@ -147,18 +152,20 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
   // 1. Physical limits.
   const pr = p.probes;
   const { maxStorageBufferBindingSize, maxBufferSize } = ctx.info.limits;
-  const copyBytes = Math.min(pr.copyBytes, Math.floor(Math.min(maxStorageBufferBindingSize, maxBufferSize) / 16) * 16);
+  const copyBytes = Math.floor(Math.min(pr.copyBytes, maxStorageBufferBindingSize, maxBufferSize) / 64) * 64;
   await step('probes');
+  for (const variant of COPY_VARIANTS) r.probes.push(await copyKernelProbe(ctx, copyBytes, variant, pr.settings));
+  // The achievable bandwidth: the fastest copy kernel (f32 is there for the scalar access pattern, never the fastest).
+  const fastest = COPY_VARIANTS.filter((v) => v !== 'f32').reduce((a, b) => (rateOf(r, b) > rateOf(r, a) ? b : a));
+  r.copyKernel = copyProbeName(fastest);
+  r.copyGBs = rateOf(r, fastest);
   r.probes.push(
-    await copyKernelProbe(ctx, copyBytes, 'vec4', pr.settings),
-    await copyKernelProbe(ctx, copyBytes, 'f32', pr.settings),
     await copyBufferProbe(ctx, copyBytes, pr.settings),
     await uploadProbe(ctx, pr.transferBytes, pr.settings),
     await readbackProbe(ctx, pr.transferBytes, pr.settings),
     await launchProbe(ctx, pr.settings),
     await matmulProbe(ctx, pr.matmulN, pr.matmulSettings),
   );
-  r.copyGBs = r.probes[0]!.rate;
   r.matmulGflops = r.probes.at(-1)!.rate;
 
   // 2. Every pipeline compiled before anything is timed.
@@ -177,7 +184,7 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
     const ties = await measureMerge(ctx, m, 'ties', acc.repeats, { size: acc.size, copyGBs: r.copyGBs });
     r.acceptance = { taskArithmetic: ta, ties, tiesOverTa: ties.timing.ms / ta.timing.ms, breakdown: null, paired: null };
     await step('acceptance: task_arithmetic, each run right after a copy-kernel probe, then global TIES');
-    r.acceptance.paired = await pairedWithCopy(ctx, m, acc.repeats.reps, copyBytes, pr.settings.minBatchMs);
+    r.acceptance.paired = await pairedWithCopy(ctx, m, acc.repeats.reps, { bytes: copyBytes, variant: fastest }, pr.settings.minBatchMs);
     if (acc.breakdownRepeats && inBudget()) {
       // The four variants cost about 3.5 merges per repetition: as many repetitions as fit in a fifth of the budget (at least one).
       const fit = Math.floor((0.2 * p.budgetMs) / (3.5 * ta.timing.ms));
