@@ -49,7 +49,7 @@ function acceptance(r: BenchResults): string[] {
   const bound = transferBound(r, ta);
   const taRow = paired
     ? [
-        `TA effective bandwidth / copy-kernel bandwidth, the copy kernel ${copyKernelOf(r)} timed before each of ${paired.ratios.length} TA runs (then one untimed merge; median of the ratios)`,
+        `TA effective bandwidth / copy-kernel bandwidth, the probe ${copyKernelOf(r)} timed before each of ${paired.ratios.length} TA runs (then one untimed merge; median of the ratios)`,
         `${sig(median(paired.taGBs))} GB/s / ${sig(median(paired.copyGBs))} GB/s (medians); ratios ${paired.ratios.map((x) => pct(x)).join(', ')} = **${pct(frac)}**`,
       ]
     : ['TA effective bandwidth / copy-kernel bandwidth', `${sig(ta.effectiveGBs)} GB/s / ${sig(r.copyGBs)} GB/s = **${pct(frac)}**`];

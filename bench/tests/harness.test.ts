@@ -188,7 +188,7 @@ describe('summary', () => {
     const paired = results();
     paired.acceptance = { ...paired.acceptance, paired: { copyGBs: [1, 2, 1.5], taGBs: [0.6, 0.8, 0.75], ratios: [0.6, 0.4, 0.5], fraction: 0.5 } };
     const md3 = renderMarkdown(paired);
-    expect(md3).toContain('the copy kernel "copy kernel (vec4)" timed before each of 3 TA runs');
+    expect(md3).toContain('the probe "copy kernel (vec4)" timed before each of 3 TA runs');
     expect(renderMarkdown({ ...paired, copyKernel: 'copy kernel (vec4x2)' })).toContain('divided by the fastest copy kernel, "copy kernel (vec4x2)" (0.5 GB/s)');
     expect(md3).toMatch(/ratios 60%, 40%, 50% = \*\*50%\*\* \| >= 50% \| meets/);
     expect(recommendations(paired).some((x) => x.startsWith('**Task Arithmetic reaches'))).toBe(false);
