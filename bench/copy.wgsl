@@ -1,8 +1,8 @@
 // Bandwidth probe of the benchmark (bench/probes.ts): dst = src on the same 2-D grid of WORKGROUP_SIZE-thread
 // workgroups as the engine's elementwise kernels (flat_index from shaders/common.wgsl, which the host prepends).
 // copy_vec4 moves VEC4S consecutive vec4<f32> per thread (pipeline constant, 1 by default); the probe times 1, 2
-// and 4 and takes the fastest as the device's achievable bandwidth (on SwiftShader 2 or 4 per thread copy about 1.3x
-// faster than 1: each thread's fixed cost is spread over more bytes; a real GPU copies near its peak with 1).
+// and 4 and takes the fastest as the device's achievable bandwidth (on SwiftShader 2 or 4 per thread copied 1.4 to
+// 2.3x faster than 1: each thread's fixed cost is spread over more bytes; on a GPU all three should lie close).
 // copy_f32 moves one f32 per thread (the access pattern of the engine's scalar kernels).
 
 struct Params {

@@ -2,9 +2,8 @@
  * Physical-limit probes, measured in the same run as the merges: the device's achievable bandwidth (the fastest of
  * three buffer-copy kernels, bench/copy.wgsl), the engine's host transfers (UploadRing, readBuffer) and
  * copyBufferToBuffer for context, and the peak of the engine's matmul kernel (src/engine/gpu/matmul.ts) at a large
- * square size. Each probe runs a
- * batch of iterations long enough to time with the wall clock, once to warm up and then `reps` times; the figure is
- * the median per-iteration time.
+ * square size. Each probe runs a batch of iterations long enough to time with the wall clock, once to warm up and then
+ * `reps` times; the figure is the median per-iteration time.
  */
 import { shaderPrelude } from '../src/engine/gpu/shaders';
 import type { GpuContext } from '../src/engine/gpu/device';
@@ -58,12 +57,8 @@ const copyPipelines = new WeakMap<GpuContext, Map<string, GPUComputePipeline>>()
 /** The copy kernels: copy_vec4 with 1, 2 or 4 vec4s per thread (pipeline constant VEC4S), copy_f32 with one f32. */
 export const COPY_VARIANTS = ['vec4', 'vec4x2', 'vec4x4', 'f32'] as const;
 export type CopyVariant = (typeof COPY_VARIANTS)[number];
-const VEC4S: Record<CopyVariant, number> = { vec4: 1, vec4x2: 2, vec4x4: 4, f32: 0 };
-
-/** The probe's name for a copy variant (the results and the summary know the copy probes by it). */
-export function copyProbeName(variant: CopyVariant): string {
-  return `copy kernel (${variant})`;
-}
+/** Bytes one thread of each variant copies (copy_vec4's VEC4S is this over 16). */
+const THREAD_BYTES: Record<CopyVariant, number> = { vec4: 16, vec4x2: 32, vec4x4: 64, f32: 4 };
 
 function copyPipeline(ctx: GpuContext, variant: CopyVariant): GPUComputePipeline {
   let map = copyPipelines.get(ctx);
@@ -71,7 +66,7 @@ function copyPipeline(ctx: GpuContext, variant: CopyVariant): GPUComputePipeline
   let p = map.get(variant);
   if (!p) {
     const module = ctx.device.createShaderModule({ label: 'bench copy', code: `${shaderPrelude()}${copyWgsl}` });
-    const compute: GPUProgrammableStage = variant === 'f32' ? { module, entryPoint: 'copy_f32' } : { module, entryPoint: 'copy_vec4', constants: { VEC4S: VEC4S[variant] } };
+    const compute: GPUProgrammableStage = variant === 'f32' ? { module, entryPoint: 'copy_f32' } : { module, entryPoint: 'copy_vec4', constants: { VEC4S: THREAD_BYTES[variant] / 16 } };
     p = ctx.device.createComputePipeline({ label: `copy ${variant}`, layout: 'auto', compute });
     map.set(variant, p);
   }
@@ -83,9 +78,10 @@ function copyPipeline(ctx: GpuContext, variant: CopyVariant): GPUComputePipeline
  * threads): each launch() records and submits one dispatch. destroy() frees its parameter buffer.
  */
 export function copyLauncher(ctx: GpuContext, variant: CopyVariant, src: GPUBuffer, dst: GPUBuffer, bytes: number): { launch: () => void; destroy: () => void } {
-  const vec4s = VEC4S[variant];
-  const count = variant === 'f32' ? bytes / 4 : bytes / 16;
-  if (!Number.isInteger(count) || count % Math.max(vec4s, 1) !== 0) throw new Error(`copy probe: ${bytes} bytes is not a whole number of ${variant} threads`);
+  const threads = bytes / THREAD_BYTES[variant];
+  if (!Number.isInteger(threads)) throw new Error(`copy probe: ${bytes} bytes is not a whole number of ${variant} threads`);
+  // The kernel's count: f32 elements for copy_f32, vec4s for copy_vec4.
+  const count = variant === 'f32' ? threads : bytes / 16;
   const pipeline = copyPipeline(ctx, variant);
   const params = ctx.createBuffer('probe params', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
   ctx.device.queue.writeBuffer(params, 0, new Uint32Array([count, 0, 0, 0]));
@@ -98,7 +94,6 @@ export function copyLauncher(ctx: GpuContext, variant: CopyVariant, src: GPUBuff
       { binding: first + 1, resource: { buffer: dst, size: bytes } },
     ],
   });
-  const threads = variant === 'f32' ? count : count / vec4s;
   const grid = workgroupGrid(Math.ceil(threads / WORKGROUP_SIZE), ctx.info.limits.maxComputeWorkgroupsPerDimension);
   return {
     launch: () => {
@@ -122,8 +117,8 @@ export async function copyKernelProbe(ctx: GpuContext, bytes: number, variant: C
   try {
     copy = copyLauncher(ctx, variant, src, dst, bytes);
     const t = await timeBatches(ctx, s, copy.launch);
-    const by = variant === 'f32' ? 'copy_f32' : `copy_vec4 (${VEC4S[variant]} vec4 per thread)`;
-    return bandwidth(copyProbeName(variant), `${mib(bytes)} read + ${mib(bytes)} written by ${by}`, 2 * bytes, t, s.reps);
+    const by = variant === 'f32' ? 'copy_f32' : `copy_vec4 (${THREAD_BYTES[variant] / 16} vec4 per thread)`;
+    return bandwidth(`copy kernel (${variant})`, `${mib(bytes)} read + ${mib(bytes)} written by ${by}`, 2 * bytes, t, s.reps);
   } finally {
     copy?.destroy();
     ctx.destroyBuffer(src);

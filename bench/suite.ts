@@ -21,7 +21,7 @@ import { demoThroughput, randomVitThroughput } from './evalRun';
 import { opcmFigure, runTorchOpcm, timeOpcmGpu, timeOpcmTwin } from './opcmRun';
 import { generateModels, type BenchDType, type BenchModels } from './models';
 import { matrixRepeats, type Profile } from './profiles';
-import { COPY_VARIANTS, copyBufferProbe, copyKernelProbe, copyProbeName, launchProbe, matmulProbe, readbackProbe, uploadProbe, type CopyVariant } from './probes';
+import { COPY_VARIANTS, copyBufferProbe, copyKernelProbe, launchProbe, matmulProbe, readbackProbe, uploadProbe, type CopyVariant, type ProbeResult } from './probes';
 import { RESULTS_FORMAT, type BenchResults, type EngineFigure, type PairedCopy, type ReferenceFigure } from './results';
 import { gbPerSecond, median, type Repeats } from './stats';
 import { sizeLabel, vitTensors, type VitSize } from './vitShapes';
@@ -91,11 +91,6 @@ async function pairedWithCopy(ctx: GpuContext, m: BenchModels, reps: number, cop
   return out;
 }
 
-/** The rate of copy probe `variant` in `r`. */
-function rateOf(r: BenchResults, variant: CopyVariant): number {
-  return r.probes.find((p) => p.name === copyProbeName(variant))!.rate;
-}
-
 /** Runs the whole suite on `ctx` and returns its results (the caller writes them). */
 export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchResults> {
   const { profile: p, log } = o;
@@ -154,11 +149,13 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
   const { maxStorageBufferBindingSize, maxBufferSize } = ctx.info.limits;
   const copyBytes = Math.floor(Math.min(pr.copyBytes, maxStorageBufferBindingSize, maxBufferSize) / 64) * 64;
   await step('probes');
-  for (const variant of COPY_VARIANTS) r.probes.push(await copyKernelProbe(ctx, copyBytes, variant, pr.settings));
+  const copies: { variant: CopyVariant; probe: ProbeResult }[] = [];
+  for (const variant of COPY_VARIANTS) copies.push({ variant, probe: await copyKernelProbe(ctx, copyBytes, variant, pr.settings) });
+  r.probes.push(...copies.map((c) => c.probe));
   // The achievable bandwidth: the fastest copy kernel (f32 is there for the scalar access pattern, never the fastest).
-  const fastest = COPY_VARIANTS.filter((v) => v !== 'f32').reduce((a, b) => (rateOf(r, b) > rateOf(r, a) ? b : a));
-  r.copyKernel = copyProbeName(fastest);
-  r.copyGBs = rateOf(r, fastest);
+  const fastest = copies.filter((c) => c.variant !== 'f32').reduce((a, b) => (b.probe.rate > a.probe.rate ? b : a));
+  r.copyKernel = fastest.probe.name;
+  r.copyGBs = fastest.probe.rate;
   r.probes.push(
     await copyBufferProbe(ctx, copyBytes, pr.settings),
     await uploadProbe(ctx, pr.transferBytes, pr.settings),
@@ -184,7 +181,7 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
     const ties = await measureMerge(ctx, m, 'ties', acc.repeats, { size: acc.size, copyGBs: r.copyGBs });
     r.acceptance = { taskArithmetic: ta, ties, tiesOverTa: ties.timing.ms / ta.timing.ms, breakdown: null, paired: null };
     await step('acceptance: task_arithmetic, each run right after a copy-kernel probe, then global TIES');
-    r.acceptance.paired = await pairedWithCopy(ctx, m, acc.repeats.reps, { bytes: copyBytes, variant: fastest }, pr.settings.minBatchMs);
+    r.acceptance.paired = await pairedWithCopy(ctx, m, acc.repeats.reps, { bytes: copyBytes, variant: fastest.variant }, pr.settings.minBatchMs);
     if (acc.breakdownRepeats && inBudget()) {
       // The four variants cost about 3.5 merges per repetition: as many repetitions as fit in a fifth of the budget (at least one).
       const fit = Math.floor((0.2 * p.budgetMs) / (3.5 * ta.timing.ms));
