@@ -152,6 +152,20 @@ PROFILES['gpu-matrix'] = {
   evaluation: null,
 };
 
+// `gpu-opcm`: the full-size OPCM step alone (batched SVDs, then one SVD at a time, then PyTorch), for a short device call
+// after `gpu-matrix`. The acceptance merges run once each, as a check that the machine matches the other calls.
+PROFILES['gpu-opcm'] = {
+  ...PROFILES.gpu!,
+  name: 'gpu-opcm',
+  budgetMs: 2 * MINUTE,
+  acceptance: { ...PROFILES.gpu!.acceptance, repeats: { warmups: 1, reps: 1 }, breakdownRepeats: null },
+  matrix: { ...PROFILES.gpu!.matrix, tasks: [], dtypes: [] },
+  metricsCost: { tasks: 8, methods: [] },
+  torch: { device: 'auto', repeats: { warmups: 1, reps: 1 } },
+  opcm: [{ size: VIT_B32, repeats: { warmups: 0, reps: 1 }, twin: false }],
+  evaluation: null,
+};
+
 /** The repetitions of the matrix merges of `tasks` models. */
 export function matrixRepeats(p: Profile, tasks: number): Repeats {
   return p.matrix.repeatsAt?.[tasks] ?? p.matrix.repeats;

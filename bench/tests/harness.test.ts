@@ -103,6 +103,9 @@ describe('arguments and profiles', () => {
       expect([p.opcm, p.evaluation], name).toEqual([[], null]);
     }
     expect(profileNamed('gpu-matrix').matrix.tasks).toEqual([2, 20]);
+    const opcm = profileNamed('gpu-opcm');
+    expect([opcm.acceptance.size, opcm.matrix.tasks, opcm.evaluation]).toEqual([VIT_B32, [], null]);
+    expect(opcm.opcm.map((o) => [o.size, o.twin])).toEqual([[VIT_B32, false]]);
     expect(() => profileNamed('fast')).toThrow(/swiftshader, gpu/);
     for (const p of Object.values(PROFILES)) expect(p.budgetMs).toBeGreaterThan(0);
   });
