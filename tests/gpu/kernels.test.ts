@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/gpu/device';
-import { combine, packAdd, readBuffer, sumSquares, taskVector, unpack, uploadRaw, type RawDType } from '../../src/engine/gpu/kernels';
+import { combine, packAdd, readBuffer, SquareSums, sumSquares, taskVector, unpack, uploadRaw, type RawDType } from '../../src/engine/gpu/kernels';
 import {
   combineRef,
   packAddRef,
@@ -274,6 +274,42 @@ describe('sumSquares', () => {
   it('gives exactly 0 for zeros', async () => {
     const buf = uploadF32(ctx, 'zeros', new Float32Array(777));
     expect(Array.from(await sumSquares(ctx, buf, 1, 777))).toEqual([0]);
+    ctx.destroyBuffer(buf);
+  });
+});
+
+describe('SquareSums', () => {
+  it('reads the sums of several buffers in one readback, each as it was when added', async () => {
+    // 3 segments of 1, 5 and 2 rows: the partials of each start on the storage offset alignment.
+    const numel = 3001;
+    const rows = [1, 5, 2];
+    const data = rows.map((r, i) => randomF32(70 + i, r * numel));
+    const bufs = data.map((d, i) => uploadF32(ctx, `data ${i}`, d));
+    const sums = new SquareSums(ctx, numel, rows);
+    sums.add(bufs[0]!);
+    sums.add(bufs[1]!);
+    // Written after its sums were queued: the first buffer's sums must not see it.
+    ctx.device.queue.writeBuffer(bufs[0]!, 0, new Float32Array(numel).fill(3));
+    sums.add(bufs[2]!);
+    const gpu = await ctx.scoped('square sums', () => sums.read());
+    bufs.forEach((b) => ctx.destroyBuffer(b));
+    expect(gpu.map((g) => g.length)).toEqual(rows);
+    rows.forEach((r, i) => {
+      const cpu = sumSquaresRef(data[i]!, r, numel);
+      for (let k = 0; k < r; k++) expect(Math.abs(gpu[i]![k]! - cpu[k]!), `buffer ${i} row ${k}`).toBeLessThanOrEqual(SUM_SQUARES_RTOL * cpu[k]!);
+    });
+  });
+
+  it('gives zeros for buffers never added and for empty shapes, and refuses a buffer past its list', async () => {
+    const buf = uploadF32(ctx, 'ones', new Float32Array(64).fill(1));
+    const sums = new SquareSums(ctx, 64, [1, 0, 2]);
+    sums.add(buf);
+    sums.add(buf);
+    expect((await sums.read()).map((g) => Array.from(g))).toEqual([[64], [], [0, 0]]);
+    const empty = new SquareSums(ctx, 0, [2]);
+    empty.add(buf);
+    expect(() => empty.add(buf)).toThrow(/1 buffer\(s\) planned, one more added/);
+    expect(Array.from((await empty.read())[0]!)).toEqual([0, 0]);
     ctx.destroyBuffer(buf);
   });
 });

@@ -149,28 +149,81 @@ export function packAdd(ctx: GpuContext, base: GPUBuffer, delta: GPUBuffer, nume
  * elements in f32 on the GPU, read back and added in float64 on the host.
  */
 export async function sumSquares(ctx: GpuContext, buf: GPUBuffer, rows: number, numel: number): Promise<Float64Array> {
-  checkCount('sumSquares', 'rows', rows);
-  checkCount('sumSquares', 'numel', numel);
-  const totals = new Float64Array(rows);
-  if (rows === 0 || numel === 0) return totals;
-  const blocks = reductionBlocks(numel);
-  const partialBuf = ctx.createBuffer('sumSquares partials', rows * blocks * F32_BYTES, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
-  try {
-    const grid = workgroupGrid(Math.ceil((rows * blocks) / WORKGROUP_SIZE), ctx.info.limits.maxComputeWorkgroupsPerDimension);
-    withQuadRows(ctx, 'sumSquares', buf, rows, numel, (rowsBuf, quads) =>
-      launch(ctx, 'sum_squares', [numel, rows, blocks, quads], [bind(ctx, 'sumSquares', rowsBuf, rows * quads * 16), { buffer: partialBuf }], grid),
-    );
-    const bytes = await readBuffer(ctx, partialBuf, rows * blocks * F32_BYTES);
-    const partials = new Float32Array(bytes.buffer, bytes.byteOffset, rows * blocks);
-    for (let r = 0; r < rows; r++) {
-      let sum = 0;
-      for (let c = 0; c < blocks; c++) sum += partials[r * blocks + c]!;
-      totals[r] = sum;
+  const sums = new SquareSums(ctx, numel, [rows]);
+  sums.add(buf);
+  return (await sums.read())[0]!;
+}
+
+/**
+ * The sums of squares of several [rows_i, numel] f32 buffers, read back together. add() launches sum_squares on the
+ * next buffer at once, so it sees the buffer as it is when add() is called, into that buffer's segment of one partials
+ * buffer (segments start on the storage offset alignment); read() waits for one readback for all of them and frees the
+ * partials. The stack path's norms of a chunk (base, task vectors, output) cost one readback this way, not three.
+ */
+export class SquareSums {
+  private readonly partials: GPUBuffer | null;
+  private readonly offsets: number[] = [];
+  private readonly blocks: number;
+  private added = 0;
+
+  constructor(
+    private readonly ctx: GpuContext,
+    private readonly numel: number,
+    private readonly rows: readonly number[],
+  ) {
+    checkCount('sumSquares', 'numel', numel);
+    rows.forEach((r) => checkCount('sumSquares', 'rows', r));
+    this.blocks = reductionBlocks(numel);
+    const align = ctx.device.limits.minStorageBufferOffsetAlignment;
+    let bytes = 0;
+    for (const r of rows) {
+      this.offsets.push(bytes);
+      bytes += Math.ceil((r * this.blocks * F32_BYTES) / align) * align;
     }
-  } finally {
-    ctx.destroyBuffer(partialBuf);
+    this.partials = bytes > 0 ? ctx.createBuffer('sumSquares partials', bytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC) : null;
   }
-  return totals;
+
+  /** Launches the sums of the next buffer of the constructor's list (`rows[i]` rows of `numel` elements). */
+  add(buf: GPUBuffer): void {
+    const i = this.added;
+    if (i >= this.rows.length) throw new GpuError('validation', `sumSquares: ${this.rows.length} buffer(s) planned, one more added`);
+    this.added++;
+    const rows = this.rows[i]!;
+    const count = rows * this.blocks;
+    if (count === 0) return;
+    const { ctx, numel, blocks } = this;
+    const grid = workgroupGrid(Math.ceil(count / WORKGROUP_SIZE), ctx.info.limits.maxComputeWorkgroupsPerDimension);
+    const out = { buffer: this.partials!, offset: this.offsets[i]!, size: count * F32_BYTES };
+    withQuadRows(ctx, 'sumSquares', buf, rows, numel, (rowsBuf, quads) =>
+      launch(ctx, 'sum_squares', [numel, rows, blocks, quads], [bind(ctx, 'sumSquares', rowsBuf, rows * quads * 16), out], grid),
+    );
+  }
+
+  /** The float64 row sums of every added buffer, in order (all rows of a buffer never added are 0); frees the partials. */
+  async read(): Promise<Float64Array[]> {
+    const totals = this.rows.map((r) => new Float64Array(r));
+    if (!this.partials) return totals;
+    try {
+      const bytes = await readBuffer(this.ctx, this.partials, this.partials.size);
+      const partials = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / F32_BYTES);
+      for (let i = 0; i < this.added; i++) {
+        const first = this.offsets[i]! / F32_BYTES;
+        for (let r = 0; r < this.rows[i]!; r++) {
+          let sum = 0;
+          for (let c = 0; c < this.blocks; c++) sum += partials[first + r * this.blocks + c]!;
+          totals[i]![r] = sum;
+        }
+      }
+    } finally {
+      this.destroy();
+    }
+    return totals;
+  }
+
+  /** Frees the partials without reading them (after an error). */
+  destroy(): void {
+    if (this.partials) this.ctx.destroyBuffer(this.partials);
+  }
 }
 
 /** In place: dst[j] = alpha * dst[j] + beta * src[j] (f32, products rounded separately). `src` may be `dst` only when beta is 0. */

@@ -6,7 +6,7 @@
  */
 import { throwIfAborted } from '../errors';
 import type { GpuContext } from '../gpu/device';
-import { packAdd, readBuffer, scaleAdd, sumSquares } from '../gpu/kernels';
+import { packAdd, readBuffer, scaleAdd, SquareSums } from '../gpu/kernels';
 import type { ByteSink } from '../io/byteSource';
 import type { Model } from '../io/model';
 import { SafetensorsWriter, type TensorSpec } from '../io/safetensorsWriter';
@@ -293,20 +293,27 @@ async function emitTensor(
     t,
     async (c: Chunk) => {
       // The statistics' kernels are submitted before the method's, so they see the stack unchanged; their readbacks
-      // are awaited after the method's work is queued (one wait per chunk instead of one per step).
-      const before = Promise.all([sumSquares(ctx, c.base, 1, c.count), metrics ? metrics.before(ctx, c) : sumSquares(ctx, c.stack, T, c.count)]);
+      // are awaited after the method's work is queued. Without metrics the base's, the task vectors' and the output's
+      // sums of squares share one readback (SquareSums).
+      const sums = new SquareSums(ctx, c.count, metrics ? [1] : [1, T, 1]);
+      let before: Promise<Float64Array> | null = null;
       let info: EmitInfo | void;
       try {
+        sums.add(c.base);
+        if (metrics) before = metrics.before(ctx, c);
+        else sums.add(c.stack);
         info = await ctx.scoped(`${p.spec.id} ${t.name}`, () => plan.emit(p, c, deltas));
       } catch (e) {
-        await before.catch(() => undefined);
+        await before?.catch(() => undefined);
+        sums.destroy();
         throw e;
       }
-      const after = metrics ? metrics.after(ctx, c, info, deltas[0]!) : sumSquares(ctx, deltas[0]!, 1, c.count).then((s) => s[0]!);
-      const [[bs, tvs], merged] = await Promise.all([before, after]);
-      baseSq += bs[0]!;
-      tvs.forEach((v, i) => (tvSq[i] = tvSq[i]! + v));
-      mergedSq += merged;
+      const after = metrics ? metrics.after(ctx, c, info, deltas[0]!) : null;
+      if (!metrics) sums.add(deltas[0]!);
+      const [sq, tvs, merged] = await Promise.all([sums.read(), before, after]);
+      baseSq += sq[0]![0]!;
+      (tvs ?? sq[1]!).forEach((v, i) => (tvSq[i] = tvSq[i]! + v));
+      mergedSq += merged ?? sq[2]![0]!;
       if (collect) {
         // theta0 + delta in f32, written at the chunk's offset in the caller's buffer.
         const merged = p.scratch('collect', maxChunk);
