@@ -150,7 +150,12 @@ export function packAdd(ctx: GpuContext, base: GPUBuffer, delta: GPUBuffer, nume
  */
 export async function sumSquares(ctx: GpuContext, buf: GPUBuffer, rows: number, numel: number): Promise<Float64Array> {
   const sums = new SquareSums(ctx, numel, [rows]);
-  sums.add(buf);
+  try {
+    sums.add(buf);
+  } catch (e) {
+    sums.destroy();
+    throw e;
+  }
   return (await sums.read())[0]!;
 }
 

@@ -16,7 +16,7 @@ import { DTYPE_BYTES, type DType } from '../types';
 import { alignModels, type AlignedTensor } from './align';
 import { configToJson, type ResolvedConfig } from './config';
 import { planOf } from './plans';
-import { coefficientsOf, type EmitInfo, type FusedSpec, type GpuPlan, type PlanContext } from './plans/plan';
+import { coefficientsOf, type FusedSpec, type GpuPlan, type PlanContext } from './plans/plan';
 import { REPORT_FORMAT, totalsOf, type MergeReport, type TensorReport } from './report';
 import { copyTopk, MetricsAccumulator, topkRetained, type InterferenceReport, type MetricsCache, type TaskVectorMetrics } from './metrics';
 import { copyFloats, outputBytes, packDtypeOf } from './plans/util';
@@ -297,20 +297,22 @@ async function emitTensor(
       // sums of squares share one readback (SquareSums).
       const sums = new SquareSums(ctx, c.count, metrics ? [1] : [1, T, 1]);
       let before: Promise<Float64Array> | null = null;
-      let info: EmitInfo | void;
+      let read: [Float64Array[], Float64Array | null, number | null];
       try {
         sums.add(c.base);
         if (metrics) before = metrics.before(ctx, c);
         else sums.add(c.stack);
-        info = await ctx.scoped(`${p.spec.id} ${t.name}`, () => plan.emit(p, c, deltas));
+        const info = await ctx.scoped(`${p.spec.id} ${t.name}`, () => plan.emit(p, c, deltas));
+        const after = metrics ? metrics.after(ctx, c, info, deltas[0]!) : null;
+        if (!metrics) sums.add(deltas[0]!);
+        read = await Promise.all([sums.read(), before, after]);
       } catch (e) {
+        // Settle what was queued and free the partials (read() frees them too; destroying twice is harmless).
         await before?.catch(() => undefined);
         sums.destroy();
         throw e;
       }
-      const after = metrics ? metrics.after(ctx, c, info, deltas[0]!) : null;
-      if (!metrics) sums.add(deltas[0]!);
-      const [sq, tvs, merged] = await Promise.all([sums.read(), before, after]);
+      const [sq, tvs, merged] = read;
       baseSq += sq[0]![0]!;
       (tvs ?? sq[1]!).forEach((v, i) => (tvSq[i] = tvSq[i]! + v));
       mergedSq += merged ?? sq[2]![0]!;
