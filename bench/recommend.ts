@@ -21,12 +21,16 @@ const ADVICE: Record<string, string> = {
 /** Why a method costs much more than Task Arithmetic on the same models, and what to change. */
 const STACK_PATH =
   'It runs on the task-vector stack: decode_stack writes T f32 rows per chunk and its kernels read and write them again, a few passes over ' +
-  '4T bytes per element where the fused path (Task Arithmetic, MagMax, DARE, TIES) reads the raw bytes once; a fused kernel for it would remove them.';
+  '4T bytes per element where the fused path (Task Arithmetic, MagMax, DARE, TIES, Consensus) reads the raw bytes once; a fused kernel for it would remove them.';
 const METHOD_ADVICE: Record<string, string> = {
   breadcrumbs:
     'Its row band selects two ranks in every row of the last dimension (4 radix passes over the row): row_band_mask with a workgroup and barriers per ' +
     'row on GPUs, row_band_serial with a thread per row on CPU-emulated adapters. ' + STACK_PATH,
-  consensus: STACK_PATH,
+  consensus:
+    'Without interference metrics Consensus then Task Arithmetic is one fused kernel (consensus_output), which reads every model twice per block ' +
+    '(the multi-task vector, then the masks and the sum) and runs one launch per tensor (its mask lambdas and k are per tensor, so small tensors do not ' +
+    'share chunks); Consensus then TIES, and any run with the metrics, use the stack. ' +
+    STACK_PATH,
   dare:
     'Without interference metrics DARE then Task Arithmetic is one fused kernel (linear_merge with its DARE drop); DARE then TIES, and any run with the metrics, ' +
     'use the stack. ' +

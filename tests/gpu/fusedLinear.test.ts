@@ -1,7 +1,8 @@
 /**
  * The kernels that read a chunk's raw model bytes in one launch, against their CPU twins (reference/linearMerge.ts,
- * compositions of the unpack, task_vector, (magmax_select,) combine and pack_add twins): linear_merge (the fused linear
- * merge), magmax_output (MagMax's fused output) and decode_stack (theta0 and the task-vector stack), on seeded random
+ * compositions of the unpack, task_vector, (magmax_select, or combine + tall_mask + count_mask,) combine and pack_add
+ * twins): linear_merge (the fused linear merge), magmax_output (MagMax's fused output), consensus_output (Consensus
+ * Merging's, then Task Arithmetic; finite inputs, as its masks assume) and decode_stack (theta0 and the task-vector stack), on seeded random
  * inputs and edge cases: lengths that are not a
  * multiple of 4 or of the 16-element block, F32/F16/BF16 inputs (base and models in different encodings, models in
  * different encodings for decode_stack), F32/F16/BF16 outputs, NaN / infinities / subnormals / huge values, 1, 8 and
@@ -10,23 +11,28 @@
  * Tolerances: values bit-exact per element against the twin run with IEEE subnormals or with subnormals flushed
  * (WGSL lets a device flush them; SwiftShader does); linear_merge's encoded NaN is canonical, decode_stack's f32 NaN
  * may be any NaN. Norms: squared norms of theta0, each tau_t and the delta, from per-thread f32 partials of 16
- * elements folded in float64: relative error <= 1e-5 (finite inputs); with a NaN input both sides are NaN.
+ * elements folded in float64: relative error <= 1e-5 (finite inputs); with a NaN input both sides are NaN; a sum past
+ * f32's range may be Infinity on the GPU.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/gpu/device';
 import { decodeStack, foldLinearPartials, LinearMergeKernel, type DareTensorDrop, linearMergeOutBytes, linearMergeThreads, readBuffer, sameCoefficients, type RawDType } from '../../src/engine/gpu/kernels';
-import { dareOutputRef, decodeStackRef, linearMergeRef, magmaxOutputRef, type RawInput } from '../../src/engine/reference/linearMerge';
+import { consensusOutputRef, dareOutputRef, decodeStackRef, linearMergeRef, magmaxOutputRef, type RawInput } from '../../src/engine/reference/linearMerge';
 import { rngKey, rngUniform } from '../../src/engine/rng';
 import { DTYPE_BYTES } from '../../src/engine/types';
 import { releaseTestContext, testContext, testUsage } from '../helpers/gpu';
 import { EDGES, input, pack, randomValues, words } from '../helpers/rawInputs';
 
 const NORM_RTOL = 1e-5;
+const F32_MAX = 3.4028234663852886e38;
 
 let ctx: GpuContext;
 let kernel: LinearMergeKernel;
 let magmax: LinearMergeKernel;
 let dare: LinearMergeKernel;
+let consensus: LinearMergeKernel;
+/** The masks the consensus test kernel applies (every tensor alike). */
+let mask = { lambdas: new Float32Array(0), k: 0 };
 /** What the DARE test kernel drops (every tensor alike), and where the chunk starts in its tensor. */
 let drop: DareTensorDrop & { elementOffset: number } = { keys: new Uint32Array(0), p: 0, scale: 1, elementOffset: 0 };
 beforeAll(async () => {
@@ -34,23 +40,27 @@ beforeAll(async () => {
   kernel = new LinearMergeKernel(ctx);
   magmax = new LinearMergeKernel(ctx, 'magmax_output');
   dare = new LinearMergeKernel(ctx, 'linear_merge', () => drop);
+  consensus = new LinearMergeKernel(ctx, 'consensus_output', undefined, () => mask);
 });
 afterAll(async () => {
   kernel.destroy();
   magmax.destroy();
   dare.destroy();
+  consensus.destroy();
   await releaseTestContext();
 });
 
 /** The fused kernel a test runs, and its twin. */
-type Shader = 'linear_merge' | 'magmax_output' | 'linear_merge with DARE';
-const kernelOf = (shader: Shader) => ({ linear_merge: kernel, magmax_output: magmax, 'linear_merge with DARE': dare })[shader];
-const twinOf = (shader: Shader) =>
-  shader === 'linear_merge with DARE'
-    ? (inputs: readonly RawInput[], numel: number, coeffs: ArrayLike<number>, outDtype: RawDType, mode?: { flushSubnormals?: boolean }) => dareOutputRef(inputs, numel, coeffs, drop, outDtype, mode)
-    : shader === 'linear_merge'
-      ? linearMergeRef
-      : magmaxOutputRef;
+type Shader = 'linear_merge' | 'magmax_output' | 'linear_merge with DARE' | 'consensus_output';
+type Twin = (inputs: readonly RawInput[], numel: number, coeffs: ArrayLike<number>, outDtype: RawDType, mode?: { flushSubnormals?: boolean }) => ReturnType<typeof linearMergeRef>;
+const kernelOf = (shader: Shader) => ({ linear_merge: kernel, magmax_output: magmax, 'linear_merge with DARE': dare, consensus_output: consensus })[shader];
+const TWINS: Record<Shader, Twin> = {
+  linear_merge: linearMergeRef,
+  magmax_output: magmaxOutputRef,
+  'linear_merge with DARE': (inputs, numel, coeffs, outDtype, mode) => dareOutputRef(inputs, numel, coeffs, drop, outDtype, mode),
+  consensus_output: (inputs, numel, coeffs, outDtype, mode) => consensusOutputRef(inputs, numel, coeffs, mask, outDtype, mode),
+};
+const twinOf = (shader: Shader): Twin => TWINS[shader];
 
 async function runGpu(inputs: readonly RawInput[], numel: number, coeffs: Float32Array, outDtype: RawDType, shader: Shader = 'linear_merge') {
   const { bytes, segments } = pack(inputs, numel);
@@ -89,6 +99,8 @@ async function check(what: string, inputs: readonly RawInput[], numel: number, c
   want.forEach((w, r) => {
     const got = gpu.totals[r]!;
     if (Number.isNaN(w)) expect(got, `${what}: norm row ${r}`).toBeNaN();
+    // Squares past f32's range overflow the f32 partials (finite huge inputs).
+    else if (w > F32_MAX && got === Infinity) return;
     else expect(Math.abs(got - w), `${what}: norm row ${r}: gpu ${got} cpu ${w}`).toBeLessThanOrEqual(NORM_RTOL * w + 1e-30);
   });
 }
@@ -247,6 +259,68 @@ describe('linear_merge with a DARE drop', () => {
     const encoder = ctx.device.createCommandEncoder();
     const buf = ctx.createBuffer('inputs', 1024, testUsage());
     expect(() => dare.encode(encoder, { inputs: buf, segments: [{ offset: 0, dtype: 'F32' }, { offset: 64, dtype: 'F32' }], numel: 16, coeffs: new Float32Array([1]), outDtype: 'F32', out: buf, partials: null })).toThrow(/linear_merge with DARE: needs the chunk/);
+    ctx.destroyBuffer(buf);
+  });
+});
+
+describe('consensus_output', () => {
+  const lambdasFor = (seed: number, tasks: number) => Float32Array.from({ length: tasks }, (_, t) => Math.fround(2 * rngUniform(rngKey(seed, 5, 6), t)));
+
+  it('matches the twin for 1, 2, 8 and 20 models, every k, per-task mask lambdas, every dtype', async () => {
+    for (const [tasks, numel, dtype] of [
+      [1, 37, 'F32'],
+      [2, 16 * 9 + 5, 'F32'],
+      [8, 1001, 'F32'],
+      [20, 16 * 5 + 3, 'F32'],
+      [3, 515, 'F16'],
+      [3, 515, 'BF16'],
+    ] as const) {
+      const base = randomValues(tasks * 17 + numel, numel);
+      const inputs = [input(base, dtype), ...Array.from({ length: tasks }, (_, t) => input(randomValues(600 + t, numel, base), dtype))];
+      for (const k of new Set([0, 1, 2, Math.ceil(tasks / 2), tasks, tasks + 1])) {
+        mask = { lambdas: lambdasFor(tasks + k, tasks), k };
+        await check(`${tasks} ${dtype} models x ${numel}, k ${k}`, inputs, numel, coefficients(tasks + 7, tasks), 'F32', 'consensus_output');
+      }
+      mask = { lambdas: new Float32Array(tasks).fill(0.5), k: 2 };
+      for (const out of ['F16', 'BF16'] as const) await check(`${tasks} ${dtype} models x ${numel}, out ${out}`, inputs, numel, new Float32Array(tasks).fill(0.3), out, 'consensus_output');
+    }
+  });
+
+  it('masks strictly, zeroes a column to +0, and carries finite edge values like the twin', async () => {
+    // Two equal task vectors: mtl - tau = tau, so |tau| > 1 * |tau| fails and |tau| > 0.99 * |tau| holds (tau != 0).
+    const numel = 16 * 3 + 5;
+    const base = randomValues(21, numel);
+    const m = randomValues(22, numel, base);
+    const same = [input(base, 'F32'), input(m, 'F32'), input(m, 'F32')];
+    for (const lambda of [1, 0.99, 0]) {
+      mask = { lambdas: new Float32Array(2).fill(lambda), k: 2 };
+      await check(`equal task vectors, mask lambda ${lambda}`, same, numel, Float32Array.from([0.5, -0.25]), 'F32', 'consensus_output');
+    }
+    // theta0 = -0, tau = +0: every column zeroed (k = 1 with tau = 0 never used) gives theta0 + (+0) = +0.
+    const negZero = new Float32Array(16).fill(-0);
+    mask = { lambdas: Float32Array.from([0.5, 0.5]), k: 1 };
+    await check('theta0 -0, tau +0, negative coefficients', [input(negZero, 'F32'), input(negZero, 'F32'), input(negZero, 'F32')], 16, Float32Array.from([-0.5, -2]), 'F32', 'consensus_output');
+    // Every ordered pair of finite edge values as (theta0, model 0); model 1 = model 0 reversed. Positive mask lambdas:
+    // an overflowing mtl times 0 would be NaN, which the masks do not define.
+    const finite = EDGES.filter(Number.isFinite);
+    const n = finite.length ** 2;
+    const a = new Float32Array(n);
+    const b = new Float32Array(n);
+    finite.forEach((x, i) => finite.forEach((y, k) => ((a[i * finite.length + k] = x), (b[i * finite.length + k] = y))));
+    for (const k of [1, 2]) {
+      mask = { lambdas: Float32Array.from([0.5, 1.5]), k };
+      for (const dtype of ['F32', 'BF16'] as const) await check(`edges in ${dtype}, k ${k}`, [input(a, dtype), input(b, dtype), input(b.slice().reverse(), dtype)], n, Float32Array.from([0.5, -3]), 'F32', 'consensus_output');
+    }
+  });
+
+  it('needs the chunk it merges and one mask lambda per model', () => {
+    const encoder = ctx.device.createCommandEncoder();
+    const buf = ctx.createBuffer('inputs', 1024, testUsage());
+    const args = { inputs: buf, segments: [{ offset: 0, dtype: 'F32' as const }, { offset: 64, dtype: 'F32' as const }], numel: 16, coeffs: new Float32Array([1]), outDtype: 'F32' as const, out: buf, partials: null };
+    expect(() => consensus.encode(encoder, args)).toThrow(/consensus_output: needs the chunk's tensor/);
+    mask = { lambdas: new Float32Array(2), k: 1 };
+    expect(() => consensus.encode(encoder, { ...args, chunk: { name: 'w', shape: [16], start: 0 } })).toThrow(/consensus_output: 2 mask lambdas for 1 models/);
+    expect(() => new LinearMergeKernel(ctx, 'consensus_output')).toThrow(/needs each tensor's masks/);
     ctx.destroyBuffer(buf);
   });
 });

@@ -108,6 +108,10 @@ describe('GPU merge equals the CPU reference', () => {
       ['dare', { lambda: { per_task: [0.2, 0.7, 1.1] }, p: 0.2 }],
       ['model_stock', {}],
       ['model_stock', { angle: 'angle' }],
+      ['consensus', {}],
+      ['consensus', { k: 1, mask_lambda: { per_task: [0.2, 0.8, 1.5] }, lambda: { per_task: [0.5, -0.3, 1.2] } }],
+      ['consensus', { k: 3, mask_lambda: [{ filter: 'mlp', value: 0.1 }, { value: 0.7 }] }],
+      ['consensus', { k: 0 }],
     ] as const) {
       const [fused, stacked] = [await bytesOf(method, params, false), await bytesOf(method, params, true)];
       expect(Buffer.from(fused).equals(Buffer.from(stacked)), `${method} ${JSON.stringify(params)}`).toBe(true);

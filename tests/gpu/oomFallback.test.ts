@@ -182,7 +182,7 @@ describe('a failed allocation leaves nothing behind', () => {
     ['task_arithmetic', (ctx) => merge(ctx, resolveConfig({ method: 'task_arithmetic', options: { chunkElements: 16384 } }), []), false],
     ['ties', (ctx) => merge(ctx, resolveConfig({ method: 'ties', options: { chunkElements: 16384 } }), [], { cacheBytes: 0 }), false],
     // The stack path (decoded task vectors, the norms' shared readback).
-    ['consensus', (ctx) => merge(ctx, resolveConfig({ method: 'consensus', options: { chunkElements: 16384 } }), []), false],
+    ['breadcrumbs', (ctx) => merge(ctx, resolveConfig({ method: 'breadcrumbs', options: { chunkElements: 16384 } }), []), false],
     ['opcm', (ctx) => runContinual(ctx, { base, models, config: resolveConfig({ method: 'opcm' }), output: async () => memorySink('opcm.safetensors') }), true],
   ];
   for (const [method, run, recovers] of runs) {

@@ -391,15 +391,23 @@ export interface DareTensorDrop {
   scale: number;
 }
 
+/** Consensus Merging's masks for one tensor (consensus_output): each model's mask lambda, and the tasks a weight needs. */
+export interface ConsensusTensorMask {
+  lambdas: Float32Array;
+  k: number;
+}
+
 /** The kernels with linear_merge's interface (shaders/_linear_io.wgsl). */
-export type LinearShader = 'linear_merge' | 'magmax_output';
+export type LinearShader = 'linear_merge' | 'magmax_output' | 'consensus_output';
 
 /**
  * The fused linear merge (linear_merge.wgsl): out = encode(theta0 + sum_t coeffs[t] * (decode(model t) - theta0)),
  * computed exactly as unpack + task_vector + combine + pack_add compute it. With shader 'magmax_output', MagMax's
  * output (magmax_select before combine); with a `drop`, linear_merge gives DARE's (dare_drop before combine): `drop`
  * gives each tensor's keys, rate and scale (null: the tensor is merged undropped, without the RNG work), and every
- * chunk must say which tensor it is and where it starts. Holds its
+ * chunk must say which tensor it is and where it starts. With shader 'consensus_output', Consensus Merging's output
+ * (then Task Arithmetic: tall_mask and count_mask before combine), `mask` giving each tensor's mask lambdas and k
+ * (every chunk says which tensor it is). Holds its
  * parameter buffer, so a merge reuses it for every chunk (queue writes are ordered with submitted work, so one buffer
  * serves all chunks).
  */
@@ -413,8 +421,10 @@ export class LinearMergeKernel {
     private readonly ctx: GpuContext,
     private readonly shader: LinearShader = 'linear_merge',
     private readonly drop?: (name: string, shape: readonly number[]) => DareTensorDrop | null,
+    private readonly mask?: (name: string) => ConsensusTensorMask,
   ) {
     if (drop && shader !== 'linear_merge') throw new GpuError('validation', `${shader}: only linear_merge applies a DARE drop`);
+    if (!mask !== (shader !== 'consensus_output')) throw new GpuError('validation', `${shader}: consensus_output, and only it, needs each tensor's masks`);
     this.params = ctx.createBuffer(`${shader} params`, LINEAR_PARAMS_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     try {
       this.none = ctx.createBuffer(`${shader} no partials`, 4, GPUBufferUsage.STORAGE);
@@ -424,9 +434,12 @@ export class LinearMergeKernel {
     }
   }
 
-  /** Several small tensors may share a launch, except with a drop (keyed by each element's position): FusedKernel. */
+  /**
+   * Several small tensors may share a launch (FusedKernel), except with a drop (keyed by each element's position) or
+   * masks (their lambdas and k are per tensor, and one launch takes one set).
+   */
   get batchable(): boolean {
-    return !this.drop;
+    return !this.drop && !this.mask;
   }
 
   /** Records the kernel into `encoder` (the caller submits). */
@@ -439,6 +452,7 @@ export class LinearMergeKernel {
       throw new GpuError('validation', `${kernel}: needs theta0, 1..${LINEAR_MAX_TASKS} model segments and one coefficient per model, got ${a.segments.length} segments, ${a.coeffs.length} coefficients`);
     }
     const drop = this.dropOf(a, tasks);
+    const mask = this.maskOf(a, tasks);
     const layout = rawBlockLayout(kernel, a.segments, a.numel);
     if (a.numel === 0) return;
     const threads = linearMergeThreads(a.numel);
@@ -448,12 +462,15 @@ export class LinearMergeKernel {
       bind(ctx, kernel, a.out, linearMergeOutBytes(a.numel, a.outDtype)),
       a.partials ? bind(ctx, kernel, a.partials, (tasks + 2) * threads * F32_BYTES) : { buffer: this.none },
     ];
-    // Params: twelve 32-bit fields, the coefficient vec4s, then (with a drop) the key vec4s.
-    const words = new Uint32Array(12 + (drop ? LINEAR_MAX_TASKS : 0) + 4 * Math.ceil(tasks / 4));
-    words.set([a.numel, tasks, threads, 0, layout.firstVec4, layout.strideVec4, a.chunk?.start ?? 0]);
+    // Params: twelve 32-bit fields (k in the tenth for masks), the coefficient vec4s, then (with a drop or masks) the key
+    // vec4s: RNG keys, or the mask lambdas' f32 bits.
+    const keyed = drop ?? mask;
+    const words = new Uint32Array(12 + (keyed ? LINEAR_MAX_TASKS : 0) + 4 * Math.ceil(tasks / 4));
+    words.set([a.numel, tasks, threads, 0, layout.firstVec4, layout.strideVec4, a.chunk?.start ?? 0, 0, 0, mask?.k ?? 0]);
     new Float32Array(words.buffer).set([drop?.p ?? 0, drop?.scale ?? 1], 7);
     new Float32Array(words.buffer, 48).set(a.coeffs);
     if (drop) words.set(drop.keys, 12 + LINEAR_MAX_TASKS);
+    if (mask) new Float32Array(words.buffer, 4 * (12 + LINEAR_MAX_TASKS)).set(mask.lambdas);
     ctx.device.queue.writeBuffer(this.params, 0, words);
     const constants: Record<string, number> = { BASE_DTYPE: DTYPE_CODE[a.segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[layout.model], OUT_DTYPE: DTYPE_CODE[a.outDtype], NORMS: a.partials ? 1 : 0, SAME_COEFF: sameCoefficients(a.coeffs) ? 1 : 0 };
     if (this.shader === 'linear_merge') Object.assign(constants, { DROP: drop ? 1 : 0, SCALE: drop && Math.fround(drop.scale) !== 1 ? 1 : 0 });
@@ -478,6 +495,17 @@ export class LinearMergeKernel {
     const d = this.drop(name, shape);
     if (d && d.keys.length !== tasks) throw new GpuError('validation', `${kernel}: ${d.keys.length} RNG keys for ${tasks} models`);
     return d;
+  }
+
+  /** Consensus's masks for chunk `a` (checked), else null. */
+  private maskOf(a: LinearMergeArgs, tasks: number): ConsensusTensorMask | null {
+    if (!this.mask) return null;
+    const kernel = this.label;
+    if (!a.chunk) throw new GpuError('validation', `${kernel}: needs the chunk's tensor (the masks' lambdas are per tensor)`);
+    const m = this.mask(a.chunk.name);
+    if (m.lambdas.length !== tasks) throw new GpuError('validation', `${kernel}: ${m.lambdas.length} mask lambdas for ${tasks} models`);
+    if (!Number.isInteger(m.k) || m.k < 0 || m.k > 2 ** 32 - 1) throw new GpuError('validation', `${kernel}: k must be an integer in 0..2^32-1, got ${m.k}`);
+    return m;
   }
 
   destroy(): void {

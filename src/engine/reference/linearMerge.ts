@@ -1,14 +1,14 @@
 /**
  * CPU twins of the kernels that read raw model bytes for a whole chunk at once: decode_stack (theta0 and the
- * task-vector stack), linear_merge (the output of a linear merge, or with DROP of DARE then Task Arithmetic) and
- * magmax_output (MagMax's). Each is the composition of the twins of unpack, task_vector, (dare_drop or magmax_select,)
- * combine and pack_add (reference/kernels.ts, reference/mergeKernels.ts), which the fused kernels reproduce bit for
- * bit; the fused kernels' twins add the report's squared norms of theta0, each tau_t and the f32 delta, summed in
- * float64.
+ * task-vector stack), linear_merge (the output of a linear merge, or with DROP of DARE then Task Arithmetic),
+ * magmax_output (MagMax's) and consensus_output (Consensus Merging's, then Task Arithmetic). Each is the composition
+ * of the twins of unpack, task_vector, (dare_drop, magmax_select, or combine + tall_mask + count_mask,) combine and
+ * pack_add (reference/kernels.ts, reference/mergeKernels.ts), which the fused kernels reproduce bit for bit; the fused
+ * kernels' twins add the report's squared norms of theta0, each tau_t and the f32 delta, summed in float64.
  */
 import type { RawDType } from '../gpu/kernels';
 import { combineRef, packAddRef, taskVectorRef, unpackRef, type F32Mode } from './kernels';
-import { dareDropRef, magmaxSelectRef } from './mergeKernels';
+import { countMaskRef, dareDropRef, magmaxSelectRef, tallMaskRef } from './mergeKernels';
 
 /** One raw input: its little-endian bytes and encoding. */
 export interface RawInput {
@@ -87,4 +87,22 @@ export function dareOutputRef(
   mode?: F32Mode,
 ): LinearMergeResult {
   return fusedOutputRef(inputs, numel, coeffs, outDtype, mode, (stack, tasks) => dareDropRef(stack, tasks, numel, drop));
+}
+
+/**
+ * Twin of consensus_output: the multi-task vector mtl = combine(stack, ones), tall_mask's usage counts against it
+ * with `mask.lambdas`, and count_mask (columns used by fewer than `mask.k` tasks zeroed) before combine.
+ */
+export function consensusOutputRef(
+  inputs: readonly RawInput[],
+  numel: number,
+  coeffs: ArrayLike<number>,
+  mask: { lambdas: Float32Array; k: number },
+  outDtype: RawDType,
+  mode?: F32Mode,
+): LinearMergeResult {
+  return fusedOutputRef(inputs, numel, coeffs, outDtype, mode, (stack, tasks) => {
+    const mtl = combineRef(stack, tasks, numel, new Float32Array(tasks).fill(1), mode);
+    countMaskRef(stack, tasks, numel, tallMaskRef(stack, tasks, numel, mtl, mask.lambdas, false).counts, mask.k);
+  });
 }

@@ -2,11 +2,12 @@
  * TALL masks and Consensus Merging on the GPU (reference: reference/methods/masks.ts, consensus.ts, tallMasks.ts).
  * m_t = |tau_t| > mask_lambda_t * |tau_MTL - tau_t| (strict), where tau_MTL is the multi-task vector at scale 1
  * (the plain sum for TALL; the `then` merge for Consensus). count = sum_t m_t.
- * - Consensus: the `then` contributions where count >= k, scaled by lambda.
+ * - Consensus: the `then` contributions where count >= k, scaled by lambda. Then Task Arithmetic without interference
+ *   metrics: one fused kernel per chunk of raw inputs (consensus_output), as the stack's kernels compute it.
  * - TALL: one model per task, theta0 + m_t * tau_MTL.
  */
 import { ConfigError } from '../../errors';
-import { combine } from '../../gpu/kernels';
+import { combine, LinearMergeKernel } from '../../gpu/kernels';
 import { BITFIELD_ROWS, bitmaskApply, countMask, tallMask } from '../../gpu/mergeKernels';
 import type { AlignedTensor } from '../align';
 import type { Chunk } from '../stream';
@@ -58,6 +59,17 @@ export function consensusPlan(): GpuPlan {
       await stage.prepare(p);
     },
     beginTensor: (p, t) => stage!.beginTensor(p, t),
+    fused: (p) =>
+      p.params.then === 'task_arithmetic'
+        ? {
+            kernel: new LinearMergeKernel(p.ctx, 'consensus_output', undefined, (name) => ({ lambdas: p.coeffs('mask_lambda', name), k: p.params.k as number })),
+            // A non-finite coefficient or mask lambda goes through the stack (the kernel's zeroed columns assume finite).
+            coeffs: (t) => {
+              const c = p.coeffs('lambda', t.name);
+              return c.every(Number.isFinite) && p.coeffs('mask_lambda', t.name).every(Number.isFinite) ? c : null;
+            },
+          }
+        : null,
     async emit(p, c, out) {
       const info = await stage!.contributions(p, c);
       combine(p.ctx, info.contributions, p.tasks, c.count, p.coeffs('lambda', c.tensor.name), out[0]!);
