@@ -28,8 +28,7 @@ const METHOD_ADVICE: Record<string, string> = {
     'row on GPUs, row_band_serial with a thread per row on CPU-emulated adapters. ' + STACK_PATH,
   consensus:
     'Without interference metrics Consensus then Task Arithmetic is one fused kernel (consensus_output), which reads every model twice per block ' +
-    '(the multi-task vector, then the masks and the sum) and runs one launch per tensor (its mask lambdas and k are per tensor, so small tensors do not ' +
-    'share chunks); Consensus then TIES, and any run with the metrics, use the stack. ' +
+    '(the multi-task vector, then the masks and the sum); Consensus then TIES, and any run with the metrics, use the stack. ' +
     STACK_PATH,
   dare:
     'Without interference metrics DARE then Task Arithmetic is one fused kernel (linear_merge with its DARE drop); DARE then TIES, and any run with the metrics, ' +

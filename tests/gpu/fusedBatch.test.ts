@@ -3,7 +3,8 @@
  * Arithmetic over a model of many small tensors around large ones writes the same values and reports the same norms,
  * bit for bit, as DARE at p = 0 with the same coefficients, whose kernel never batches (its drop is keyed by each
  * element's position); for F32 and BF16 models and F32, F16 and F64 outputs. The small tensors did go out in shared
- * chunks, and a batch ends where the coefficients change (per-tensor lambdas).
+ * chunks, and a batch ends where the coefficients change (per-tensor lambdas). Consensus (consensus_output) batches
+ * too, ends a batch where the mask lambdas change, and writes the stack path's bytes.
  */
 import { describe, expect, it, vi } from 'vitest';
 import { memorySink, memorySource } from '../../src/engine/io/byteSource';
@@ -35,7 +36,7 @@ for (let i = 13; i < 20; i++) SHAPES[name(i, 'norm')] = [17 * i, 3];
 type Dtype = 'F32' | 'BF16' | 'F64';
 const bytesOf = (m: RefModel, dtype: Dtype) => makeModelBytes([...m].map(([name, t]) => ({ name, dtype, shape: t.shape, data: encodeFloats(t.data, dtype) })));
 
-async function merge(method: string, params: Record<string, unknown>, base: Uint8Array, models: Uint8Array[], outputDtype: 'base' | 'F16') {
+async function merge(method: string, params: Record<string, unknown>, base: Uint8Array, models: Uint8Array[], outputDtype: 'base' | 'F16', metrics = false) {
   const ctx = await testContext();
   const open = (name: string, b: Uint8Array) => openSingleFileModel(name, memorySource(name, b));
   const sink = memorySink('out');
@@ -43,7 +44,7 @@ async function merge(method: string, params: Record<string, unknown>, base: Uint
     base: await open('base', base),
     models: await Promise.all(models.map((b, i) => open(`task${i}`, b))),
     config: resolveConfig({ method, params, options: { outputDtype } }),
-    metrics: false,
+    metrics,
     output: async () => sink,
   });
   expect(ctx.allocatedBytes).toBe(0);
@@ -99,5 +100,22 @@ describe('small tensors share chunks in the fused output pass', () => {
     const want = mergeReference('task_arithmetic', resolveParams(getMethod('task_arithmetic'), { lambda }), g.base, g.models);
     const got = readFloatTensors(ta.bytes);
     for (const [name, t] of want) expect(maxRelativeError(got.get(name)!.values, t.data), name).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('Consensus batches too, ends a batch where the mask lambdas change, and writes the stack path\'s bytes', async () => {
+    const base = bytesOf(g.base, 'F32');
+    const models = g.models.map((m) => bytesOf(m, 'F32'));
+    const params = { k: 2, mask_lambda: [{ filter: 'blocks.04.', value: 0.9 }, { value: 0.4 }] };
+    const uploads = vi.spyOn(RawUploader.prototype, 'uploadParts');
+    const fused = await merge('consensus', params, base, models, 'base');
+    const sizes = uploads.mock.calls.map(([parts]) => parts.length);
+    uploads.mockRestore();
+    expect(sizes.slice(0, 3)).toEqual([4, 1, 4]);
+    // With the interference metrics on, Consensus runs on the task-vector stack.
+    const stacked = await merge('consensus', params, base, models, 'base', true);
+    const [a, b] = [readFloatTensors(fused.bytes), readFloatTensors(stacked.bytes)];
+    for (const [n, t] of a) expect(Array.from(t.values), n).toEqual(Array.from(b.get(n)!.values));
+    const want = mergeReference('consensus', resolveParams(getMethod('consensus'), params), g.base, g.models);
+    for (const [name, t] of want) expect(maxRelativeError(a.get(name)!.values, t.data), name).toBeLessThanOrEqual(1e-5);
   });
 });

@@ -434,12 +434,16 @@ export class LinearMergeKernel {
     }
   }
 
-  /**
-   * Several small tensors may share a launch (FusedKernel), except with a drop (keyed by each element's position) or
-   * masks (their lambdas and k are per tensor, and one launch takes one set).
-   */
+  /** Several small tensors may share a launch (FusedKernel), except with a drop (keyed by each element's position). */
   get batchable(): boolean {
-    return !this.drop && !this.mask;
+    return !this.drop;
+  }
+
+  /** With masks, two tensors share a launch only with the same mask lambdas (bit for bit) and k: one launch takes one set. */
+  sharesLaunch(a: string, b: string): boolean {
+    if (!this.mask) return true;
+    const [x, y] = [this.mask(a), this.mask(b)];
+    return x.k === y.k && x.lambdas.length === y.lambdas.length && x.lambdas.every((v, i) => Object.is(v, y.lambdas[i]));
   }
 
   /** Records the kernel into `encoder` (the caller submits). */

@@ -28,6 +28,8 @@ export interface FusedKernel {
    * DARE's drop, keyed by position).
    */
   readonly batchable?: boolean;
+  /** With `batchable`: whether tensors `a` and `b` (names) may share a launch, besides equal coefficients (default: yes). */
+  sharesLaunch?(a: string, b: string): boolean;
   /** Records the chunk's kernel into `encoder` (the caller submits). */
   encode(encoder: GPUCommandEncoder, a: LinearMergeArgs): void;
   /** Takes each chunk's totals of the extra rows (float64). */

@@ -247,7 +247,7 @@ export class FusedOutput {
     return [bytes!, totals];
   }
 
-  /** Whether `part` may join the waiting batch: same coefficients and encodings, and room in one chunk. */
+  /** Whether `part` may join the waiting batch: same coefficients and encodings, a kernel that lets it, room in one chunk. */
   private joins(part: Part, step: number): boolean {
     const head = this.batch[0]!;
     const inputs = [this.source.base, ...this.source.models];
@@ -258,6 +258,7 @@ export class FusedOutput {
       part.packDtype === head.packDtype &&
       part.coeffs.length === head.coeffs.length &&
       part.coeffs.every((c, i) => Object.is(c, head.coeffs[i])) &&
+      (this.kernel.sharesLaunch?.(part.t.name, head.t.name) ?? true) &&
       inputs.every((_, i) => dtypeOf(part.t, i) === dtypeOf(head.t, i))
     );
   }
