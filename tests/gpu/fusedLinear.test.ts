@@ -105,6 +105,21 @@ async function check(what: string, inputs: readonly RawInput[], numel: number, c
   });
 }
 
+/** theta0 from seed `baseSeed`, and `tasks` models near it from seeds modelSeed, modelSeed + 1, ... */
+function randomInputs(baseSeed: number, modelSeed: number, tasks: number, numel: number, dtype: RawDType): RawInput[] {
+  const base = randomValues(baseSeed, numel);
+  return [input(base, dtype), ...Array.from({ length: tasks }, (_, t) => input(randomValues(modelSeed + t, numel, base), dtype))];
+}
+
+/** Every ordered pair of `values` as (a[j], b[j]): a holds the first of each pair, b the second; n pairs. */
+function valuePairs(values: readonly number[]): { a: Float32Array; b: Float32Array; n: number } {
+  const n = values.length ** 2;
+  const a = new Float32Array(n);
+  const b = new Float32Array(n);
+  values.forEach((x, i) => values.forEach((y, k) => ((a[i * values.length + k] = x), (b[i * values.length + k] = y))));
+  return { a, b, n };
+}
+
 function coefficients(seed: number, tasks: number): Float32Array {
   const key = rngKey(seed, 3, 4);
   return Float32Array.from({ length: tasks }, (_, t) => (t % 5 === 4 ? 0 : (rngUniform(key, t) - 0.3) * 2));
@@ -155,10 +170,7 @@ describe('linear_merge', () => {
 
   it('carries NaN, infinities, subnormals and overflow like the twin', async () => {
     // Every ordered pair of edge values as (theta0, model 0); model 1 = model 0 reversed.
-    const n = EDGES.length ** 2;
-    const a = new Float32Array(n);
-    const b = new Float32Array(n);
-    EDGES.forEach((x, i) => EDGES.forEach((y, k) => ((a[i * EDGES.length + k] = x), (b[i * EDGES.length + k] = y))));
+    const { a, b, n } = valuePairs(EDGES);
     const c = b.slice().reverse();
     for (const dtype of ['F32', 'F16', 'BF16'] as const) {
       const inputs = [input(a, dtype), input(b, dtype), input(c, dtype)];
@@ -191,8 +203,7 @@ describe('magmax_output', () => {
       [3, 515, 'F16'],
       [3, 515, 'BF16'],
     ] as const) {
-      const base = randomValues(tasks * 11 + numel, numel);
-      const inputs = [input(base, dtype), ...Array.from({ length: tasks }, (_, t) => input(randomValues(400 + t, numel, base), dtype))];
+      const inputs = randomInputs(tasks * 11 + numel, 400, tasks, numel, dtype);
       for (const out of ['F32', 'F16', 'BF16'] as const) await check(`${tasks} ${dtype} models x ${numel}, out ${out}`, inputs, numel, coefficients(tasks + 3, tasks), out, 'magmax_output');
       await check(`${tasks} ${dtype} models x ${numel}, one coefficient`, inputs, numel, new Float32Array(tasks).fill(0.5), 'F32', 'magmax_output');
     }
@@ -212,10 +223,7 @@ describe('magmax_output', () => {
     const negZero = new Float32Array(16).fill(-0);
     await check('theta0 -0, tau +0, negative coefficients', [input(negZero, 'F32'), input(negZero, 'F32'), input(negZero, 'F32')], 16, Float32Array.from([-0.5, -2]), 'F32', 'magmax_output');
     // Every ordered pair of edge values as (theta0, model 0); model 1 = model 0 reversed.
-    const n = EDGES.length ** 2;
-    const a = new Float32Array(n);
-    const b = new Float32Array(n);
-    EDGES.forEach((x, i) => EDGES.forEach((y, k) => ((a[i * EDGES.length + k] = x), (b[i * EDGES.length + k] = y))));
+    const { a, b, n } = valuePairs(EDGES);
     for (const dtype of ['F32', 'BF16'] as const) {
       await check(`edges in ${dtype}`, [input(a, dtype), input(b, dtype), input(b.slice().reverse(), dtype)], n, Float32Array.from([0.5, -3]), 'F32', 'magmax_output');
     }
@@ -236,18 +244,14 @@ describe('linear_merge with a DARE drop', () => {
       [4, 200, 'F32', 0, 1, 0],
     ] as const) {
       drop = { keys: keysFor(tasks + numel, tasks), p, scale, elementOffset };
-      const base = randomValues(tasks * 13 + numel, numel);
-      const inputs = [input(base, dtype), ...Array.from({ length: tasks }, (_, t) => input(randomValues(500 + t, numel, base), dtype))];
+      const inputs = randomInputs(tasks * 13 + numel, 500, tasks, numel, dtype);
       for (const out of ['F32', 'BF16'] as const) await check(`${tasks} ${dtype} models x ${numel}, p ${p}, scale ${scale}, offset ${elementOffset}, out ${out}`, inputs, numel, coefficients(tasks + 5, tasks), out, 'linear_merge with DARE');
       await check(`${tasks} ${dtype} models x ${numel}, one coefficient`, inputs, numel, new Float32Array(tasks).fill(0.3), 'F32', 'linear_merge with DARE');
     }
   });
 
   it('carries NaN, infinities and -0 like the twin', async () => {
-    const n = EDGES.length ** 2;
-    const a = new Float32Array(n);
-    const b = new Float32Array(n);
-    EDGES.forEach((x, i) => EDGES.forEach((y, k) => ((a[i * EDGES.length + k] = x), (b[i * EDGES.length + k] = y))));
+    const { a, b, n } = valuePairs(EDGES);
     drop = { keys: keysFor(3, 2), p: 0.4, scale: 1 / 0.6, elementOffset: 16 };
     await check('edges', [input(a, 'F32'), input(b, 'F32'), input(b.slice().reverse(), 'F32')], n, Float32Array.from([0.5, -3]), 'F32', 'linear_merge with DARE');
     const negZero = new Float32Array(16).fill(-0);
@@ -275,8 +279,7 @@ describe('consensus_output', () => {
       [3, 515, 'F16'],
       [3, 515, 'BF16'],
     ] as const) {
-      const base = randomValues(tasks * 17 + numel, numel);
-      const inputs = [input(base, dtype), ...Array.from({ length: tasks }, (_, t) => input(randomValues(600 + t, numel, base), dtype))];
+      const inputs = randomInputs(tasks * 17 + numel, 600, tasks, numel, dtype);
       for (const k of new Set([0, 1, 2, Math.ceil(tasks / 2), tasks, tasks + 1])) {
         mask = { lambdas: lambdasFor(tasks + k, tasks), k };
         await check(`${tasks} ${dtype} models x ${numel}, k ${k}`, inputs, numel, coefficients(tasks + 7, tasks), 'F32', 'consensus_output');
@@ -303,10 +306,7 @@ describe('consensus_output', () => {
     // Every ordered pair of finite edge values as (theta0, model 0); model 1 = model 0 reversed. Positive mask lambdas:
     // an overflowing mtl times 0 would be NaN, which the masks do not define.
     const finite = EDGES.filter(Number.isFinite);
-    const n = finite.length ** 2;
-    const a = new Float32Array(n);
-    const b = new Float32Array(n);
-    finite.forEach((x, i) => finite.forEach((y, k) => ((a[i * finite.length + k] = x), (b[i * finite.length + k] = y))));
+    const { a, b, n } = valuePairs(finite);
     for (const k of [1, 2]) {
       mask = { lambdas: Float32Array.from([0.5, 1.5]), k };
       for (const dtype of ['F32', 'BF16'] as const) await check(`edges in ${dtype}, k ${k}`, [input(a, dtype), input(b, dtype), input(b.slice().reverse(), dtype)], n, Float32Array.from([0.5, -3]), 'F32', 'consensus_output');
@@ -366,10 +366,7 @@ describe('decode_stack', () => {
   });
 
   it('decodes models stored in different dtypes, and edge values', async () => {
-    const n = EDGES.length ** 2;
-    const a = new Float32Array(n);
-    const b = new Float32Array(n);
-    EDGES.forEach((x, i) => EDGES.forEach((y, k) => ((a[i * EDGES.length + k] = x), (b[i * EDGES.length + k] = y))));
+    const { a, b, n } = valuePairs(EDGES);
     await checkDecode('mixed model dtypes', [input(a, 'F32'), input(b, 'F16'), input(b, 'BF16'), input(b, 'F32')], n);
     await checkDecode('edges in F32', [input(a, 'F32'), input(b, 'F32'), input(a, 'F32')], n);
   });
