@@ -13,7 +13,7 @@
 // finite inputs (WGSL leaves comparisons with NaN undefined).
 //
 // Pipeline constants, bindings and dispatch: as linear_merge (declared in _linear_io.wgsl; same partials layout), with
-// params.keys[t / 4][t % 4] holding mask_lambda_t's f32 bits and params.unused0 holding k. The models are read twice
+// params.keys[t / 4][t % 4] holding mask_lambda_t's f32 bits and params.mask_k holding k. The models are read twice
 // per thread: once for mtl, once for the masks and the sum.
 
 // uses: _raw_block
@@ -75,7 +75,7 @@ fn main(
     acc.c += unfused4(coeff * tau.c, zero);
     acc.d += unfused4(coeff * tau.d, zero);
   }
-  let need = vec4<u32>(params.unused0);
+  let need = vec4<u32>(params.mask_k);
   let delta = F4(select(z4, acc.a, count.a >= need), select(z4, acc.b, count.b >= need), select(z4, acc.c, count.c >= need), select(z4, acc.d, count.d >= need));
   let merged = F4(theta.a + delta.a, theta.b + delta.b, theta.c + delta.c, theta.d + delta.d);
   store_block(k, merged);

@@ -19,8 +19,8 @@
 //   SCALE                                with DROP, multiply kept entries by params.scale (false when scale is 1,
 //                                        which leaves them untouched as dare_drop does)
 // Bindings (group 0):
-//   0  params    uniform { numel, tasks, threads, zero, model_first, model_stride, element_offset, p, scale, three
-//                unused, coeffs: array<vec4<f32>, MAX/4>, keys: array<vec4<u32>, MAX/4> }
+//   0  params    uniform { numel, tasks, threads, zero, model_first, model_stride, element_offset, p, scale, mask_k
+//                (consensus_output's), two unused, coeffs: array<vec4<f32>, MAX/4>, keys: array<vec4<u32>, MAX/4> }
 //                zero is always 0 (`unfused`); coeffs[t / 4][t % 4] is model t's coefficient, keys[t / 4][t % 4] its
 //                RNG key; element_offset, p, scale and keys are read only with DROP
 //   1  inputs    storage, read        array<vec4<u32>>  raw bytes: theta0 from vec4 0, model t (0-based) from vec4

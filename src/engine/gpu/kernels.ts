@@ -424,7 +424,7 @@ export class LinearMergeKernel {
     private readonly mask?: (name: string) => ConsensusTensorMask,
   ) {
     if (drop && shader !== 'linear_merge') throw new GpuError('validation', `${shader}: only linear_merge applies a DARE drop`);
-    if (!mask !== (shader !== 'consensus_output')) throw new GpuError('validation', `${shader}: consensus_output, and only it, needs each tensor's masks`);
+    if ((shader === 'consensus_output') !== (mask !== undefined)) throw new GpuError('validation', `${shader}: consensus_output, and only it, needs each tensor's masks`);
     this.params = ctx.createBuffer(`${shader} params`, LINEAR_PARAMS_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     try {
       this.none = ctx.createBuffer(`${shader} no partials`, 4, GPUBufferUsage.STORAGE);
@@ -443,7 +443,7 @@ export class LinearMergeKernel {
   sharesLaunch(a: string, b: string): boolean {
     if (!this.mask) return true;
     const [x, y] = [this.mask(a), this.mask(b)];
-    return x.k === y.k && x.lambdas.length === y.lambdas.length && x.lambdas.every((v, i) => Object.is(v, y.lambdas[i]));
+    return x.k === y.k && sameValues(x.lambdas, y.lambdas);
   }
 
   /** Records the kernel into `encoder` (the caller submits). */
@@ -466,7 +466,7 @@ export class LinearMergeKernel {
       bind(ctx, kernel, a.out, linearMergeOutBytes(a.numel, a.outDtype)),
       a.partials ? bind(ctx, kernel, a.partials, (tasks + 2) * threads * F32_BYTES) : { buffer: this.none },
     ];
-    // Params: twelve 32-bit fields (k in the tenth for masks), the coefficient vec4s, then (with a drop or masks) the key
+    // Params: twelve 32-bit fields (mask_k the tenth), the coefficient vec4s, then (with a drop or masks) the key
     // vec4s: RNG keys, or the mask lambdas' f32 bits.
     const keyed = drop ?? mask;
     const words = new Uint32Array(12 + (keyed ? LINEAR_MAX_TASKS : 0) + 4 * Math.ceil(tasks / 4));
@@ -525,6 +525,13 @@ export class LinearMergeKernel {
 export function sameCoefficients(coeffs: ArrayLike<number>): boolean {
   const bits = new Uint32Array(Float32Array.from(coeffs).buffer);
   return bits.every((b) => b === bits[0]);
+}
+
+/** Whether `a` and `b` hold the same values element by element (Object.is: +0 and -0 differ, as their products do). */
+export function sameValues(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
+  return true;
 }
 
 /** Size of the uniform Params of _linear_io.wgsl: twelve 32-bit fields, then the coefficient and RNG-key vec4s. */

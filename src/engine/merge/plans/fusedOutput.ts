@@ -24,7 +24,7 @@
 import { throwIfAborted } from '../../errors';
 import type { GpuContext } from '../../gpu/device';
 import { LINEAR_MAX_TASKS } from '../../gpu/constants';
-import { foldLinearPartials, LINEAR_BLOCK, StagingReader, linearMergeOutBytes, linearMergeThreads, type LinearMergeArgs, type RawDType } from '../../gpu/kernels';
+import { foldLinearPartials, LINEAR_BLOCK, StagingReader, linearMergeOutBytes, linearMergeThreads, sameValues, type LinearMergeArgs, type RawDType } from '../../gpu/kernels';
 import type { FusedKernel } from '../../gpu/tiesFused';
 import { DTYPE_BYTES, type DType } from '../../types';
 import type { AlignedTensor } from '../align';
@@ -256,8 +256,7 @@ export class FusedOutput {
     return (
       used + part.count <= step &&
       part.packDtype === head.packDtype &&
-      part.coeffs.length === head.coeffs.length &&
-      part.coeffs.every((c, i) => Object.is(c, head.coeffs[i])) &&
+      sameValues(part.coeffs, head.coeffs) &&
       (this.kernel.sharesLaunch?.(part.t.name, head.t.name) ?? true) &&
       inputs.every((_, i) => dtypeOf(part.t, i) === dtypeOf(head.t, i))
     );
