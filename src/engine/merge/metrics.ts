@@ -102,8 +102,12 @@ export class MetricsAccumulator {
     return [g, this.total];
   }
 
-  /** Task-vector statistics of a chunk; call before the method changes the stack. Returns each row's sum of squares. */
-  async before(ctx: GpuContext, c: Chunk): Promise<Float64Array> {
+  /**
+   * Launches the task-vector statistics of a chunk (call before the method changes the stack). Resolves, once they
+   * are read back, to a function that adds them to the totals and returns each row's sum of squares: the caller calls
+   * these in chunk order, so the totals do not depend on when readbacks complete.
+   */
+  async before(ctx: GpuContext, c: Chunk): Promise<() => Float64Array> {
     const T = this.tasks;
     const key = `${c.tensor.name}@${c.start}`;
     let stats = this.known?.get(key);
@@ -112,40 +116,51 @@ export class MetricsAccumulator {
       this.known?.set(key, stats);
     }
     const { gram: g, rows, signs } = stats;
-    rows.forEach((r, t) => {
-      if (r.nonFinite > 0) this.nonFinite.push({ tensor: c.tensor.name, model: t, count: r.nonFinite });
-    });
-    for (const group of this.groupsOf(c.tensor.name)) {
-      g.forEach((v, i) => (group.gram[i] = group.gram[i]! + v));
-      rows.forEach((r, t) => (group.sq[t] = group.sq[t]! + r.sumSquares));
-      group.signs.columns += signs.columns;
-      group.signs.conflicts += signs.conflicts;
-      group.signs.agreementSum += signs.agreementSum;
-      group.elements += c.count;
-    }
-    return Float64Array.from(rows, (r) => r.sumSquares);
+    return () => {
+      rows.forEach((r, t) => {
+        if (r.nonFinite > 0) this.nonFinite.push({ tensor: c.tensor.name, model: t, count: r.nonFinite });
+      });
+      for (const group of this.groupsOf(c.tensor.name)) {
+        g.forEach((v, i) => (group.gram[i] = group.gram[i]! + v));
+        rows.forEach((r, t) => (group.sq[t] = group.sq[t]! + r.sumSquares));
+        group.signs.columns += signs.columns;
+        group.signs.conflicts += signs.conflicts;
+        group.signs.agreementSum += signs.agreementSum;
+        group.elements += c.count;
+      }
+      return Float64Array.from(rows, (r) => r.sumSquares);
+    };
   }
 
-  /** The method's output of a chunk: contributions, usage counts and the merged delta. Returns the delta's sum of squares. */
-  async after(ctx: GpuContext, c: Chunk, info: EmitInfo | void, delta: GPUBuffer): Promise<number> {
+  /**
+   * Launches the statistics of the method's output of a chunk: contributions, usage counts and the merged delta. Every
+   * kernel is submitted before this returns its promise (the next chunk may then overwrite these buffers). Resolves to
+   * a function that adds them to the totals and returns the delta's sum of squares (call in chunk order, as `before`).
+   */
+  async after(ctx: GpuContext, c: Chunk, info: EmitInfo | void, delta: GPUBuffer): Promise<() => number> {
     const T = this.tasks;
-    const [merged] = await rowStats(ctx, delta, 1, c.count);
     const contributions = info?.contributions;
-    const [kept, signs] = contributions ? await Promise.all([rowStats(ctx, contributions, T, c.count), signStats(ctx, contributions, T, c.count)]) : [null, null];
-    const usage = info?.usage ? await usageHistogram(ctx, info.usage, c.count, T) : null;
-    this.sawContributions ||= !!contributions;
-    this.sawUsage ||= !!usage;
-    for (const group of this.groupsOf(c.tensor.name)) {
-      group.sq[T] = group.sq[T]! + merged!.sumSquares;
-      kept?.forEach((r, t) => (group.nonZero[t] = group.nonZero[t]! + r.nonZero));
-      if (signs) {
-        group.after.columns += signs.columns;
-        group.after.conflicts += signs.conflicts;
-        group.after.agreementSum += signs.agreementSum;
+    const [[merged], kept, signs, usage] = await Promise.all([
+      rowStats(ctx, delta, 1, c.count),
+      contributions ? rowStats(ctx, contributions, T, c.count) : null,
+      contributions ? signStats(ctx, contributions, T, c.count) : null,
+      info?.usage ? usageHistogram(ctx, info.usage, c.count, T) : null,
+    ]);
+    return () => {
+      this.sawContributions ||= !!contributions;
+      this.sawUsage ||= !!usage;
+      for (const group of this.groupsOf(c.tensor.name)) {
+        group.sq[T] = group.sq[T]! + merged!.sumSquares;
+        kept?.forEach((r, t) => (group.nonZero[t] = group.nonZero[t]! + r.nonZero));
+        if (signs) {
+          group.after.columns += signs.columns;
+          group.after.conflicts += signs.conflicts;
+          group.after.agreementSum += signs.agreementSum;
+        }
+        usage?.forEach((n, i) => (group.usage[i] = group.usage[i]! + n));
       }
-      usage?.forEach((n, i) => (group.usage[i] = group.usage[i]! + n));
-    }
-    return merged!.sumSquares;
+      return merged!.sumSquares;
+    };
   }
 
   /** Records the top-k curve (see topkRetained). */

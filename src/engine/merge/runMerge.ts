@@ -6,7 +6,6 @@
  */
 import { throwIfAborted } from '../errors';
 import type { GpuContext } from '../gpu/device';
-import { packAdd, readBuffer, scaleAdd, SquareSums } from '../gpu/kernels';
 import type { ByteSink } from '../io/byteSource';
 import type { Model } from '../io/model';
 import { SafetensorsWriter, type TensorSpec } from '../io/safetensorsWriter';
@@ -19,10 +18,10 @@ import { planOf } from './plans';
 import { coefficientsOf, type FusedSpec, type GpuPlan, type PlanContext } from './plans/plan';
 import { REPORT_FORMAT, totalsOf, type MergeReport, type TensorReport } from './report';
 import { copyTopk, MetricsAccumulator, topkRetained, type InterferenceReport, type MetricsCache, type TaskVectorMetrics } from './metrics';
-import { copyFloats, outputBytes, packDtypeOf } from './plans/util';
 import { FusedOutput } from './plans/fusedOutput';
 import { HeldWriter, HOLD_BYTES, type TensorWriter } from './heldWriter';
-import { ChunkStream, type Chunk } from './stream';
+import { ChunkStream } from './stream';
+import { StackOutput } from './stackOutput';
 
 /** Progress of a running merge. */
 export interface MergeProgress {
@@ -155,6 +154,7 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
     },
   };
   const reports: TensorReport[] = [];
+  const stacked = new StackOutput(p, plan, outputs, metrics);
   let spec: FusedSpec | null = null;
   let fused: FusedOutput | null = null;
   const openOutputs = async () => {
@@ -182,19 +182,23 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
         throwIfAborted(run.signal);
         if (t.action === 'passthrough') {
           await fused?.flush();
+          await stacked.flush();
           await copyTensor(run, t, targets);
           reports.push({ name: t.name, shape: t.shape, dtype: t.dtype, outputDtype: t.dtype, action: 'passthrough', baseNorm: null, taskVectorNorms: null, mergedNorm: null });
           continue;
         }
         await plan.beginTensor?.(p, t);
         const coeffs = fused?.handles(t) ? spec!.coeffs(t) : null;
-        if (fused && coeffs) reports.push(await fused.tensor(t, coeffs, specs[i]!.dtype, targets));
-        else {
+        if (fused && coeffs) {
+          await stacked.flush();
+          reports.push(await fused.tensor(t, coeffs, specs[i]!.dtype, targets));
+        } else {
           await fused?.flush();
-          reports.push(await emitTensor(p, plan, t, specs[i]!.dtype, outputs, targets, metrics, run.collect?.(t) ?? null));
+          reports.push(await stacked.tensor(t, specs[i]!.dtype, targets, run.collect?.(t) ?? null));
         }
       }
       await fused?.flush();
+      await stacked.flush();
     };
     // The fused path submits without a scope per chunk: one scope over the pass turns any GPU error into a GpuError.
     if (fused) await ctx.scoped(`${config.method.id} output`, () => outputPass(held ?? writers));
@@ -223,6 +227,7 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
     throw e;
   } finally {
     plan.destroy?.();
+    stacked.destroy();
     // The pass owns the kernel once it exists; a kernel made for a pass that never started is freed here.
     if (fused) fused.destroy();
     else spec?.kernel.destroy();
@@ -266,81 +271,4 @@ async function copyTensor(run: MergeRun, t: AlignedTensor, writers: readonly Ten
     const bytes = await run.base.readTensor(t.name, { start, count: Math.min(step, t.numel - start) }, run.signal);
     for (const w of writers) await w.write(t.name, bytes);
   }
-}
-
-/** Streams one tensor through the plan's emit, packs and writes each output; returns the tensor's norms. */
-async function emitTensor(
-  p: PlanContext,
-  plan: GpuPlan,
-  t: AlignedTensor,
-  outDtype: DType,
-  outputs: number,
-  writers: readonly TensorWriter[],
-  metrics: MetricsAccumulator | null,
-  collect: GPUBuffer | null,
-): Promise<TensorReport> {
-  const { ctx } = p;
-  const T = p.tasks;
-  const packDtype = packDtypeOf(outDtype);
-  const bytesPer = packDtype === 'F32' ? 4 : 2;
-  const maxChunk = p.stream.maxChunk;
-  const deltas = Array.from({ length: outputs }, (_, o) => p.scratch(`delta ${o}`, maxChunk));
-  const packed = p.scratch('packed', maxChunk);
-  let baseSq = 0;
-  let mergedSq = 0;
-  const tvSq = new Float64Array(T);
-  await p.stream.forTensor(
-    t,
-    async (c: Chunk) => {
-      // The statistics' kernels are submitted before the method's, so they see the stack unchanged; their readbacks
-      // are awaited after the method's work is queued. Without metrics the base's, the task vectors' and the output's
-      // sums of squares share one readback (SquareSums).
-      const sums = new SquareSums(ctx, c.count, metrics ? [1] : [1, T, 1]);
-      let before: Promise<Float64Array> | null = null;
-      let read: [Float64Array[], Float64Array | null, number | null];
-      try {
-        sums.add(c.base);
-        if (metrics) before = metrics.before(ctx, c);
-        else sums.add(c.stack);
-        const info = await ctx.scoped(`${p.spec.id} ${t.name}`, () => plan.emit(p, c, deltas));
-        const after = metrics ? metrics.after(ctx, c, info, deltas[0]!) : null;
-        if (!metrics) sums.add(deltas[0]!);
-        read = await Promise.all([sums.read(), before, after]);
-      } catch (e) {
-        // Settle what was queued and free the partials (read() frees them too; destroying twice is harmless).
-        await before?.catch(() => undefined);
-        sums.destroy();
-        throw e;
-      }
-      const [sq, tvs, merged] = read;
-      baseSq += sq[0]![0]!;
-      (tvs ?? sq[1]!).forEach((v, i) => (tvSq[i] = tvSq[i]! + v));
-      mergedSq += merged ?? sq[2]![0]!;
-      if (collect) {
-        // theta0 + delta in f32, written at the chunk's offset in the caller's buffer.
-        const merged = p.scratch('collect', maxChunk);
-        copyFloats(ctx, c.base, merged, c.count);
-        scaleAdd(ctx, merged, 1, 1, deltas[0]!, c.count);
-        const encoder = ctx.device.createCommandEncoder({ label: `collect ${t.name}` });
-        encoder.copyBufferToBuffer(merged, 0, collect, c.start * 4, c.count * 4);
-        ctx.device.queue.submit([encoder.finish()]);
-      }
-      for (let o = 0; o < writers.length; o++) {
-        await ctx.scoped(`pack ${t.name}`, () => packAdd(ctx, c.base, deltas[o]!, c.count, packDtype, packed));
-        const bytes = (await readBuffer(ctx, packed, Math.ceil((c.count * bytesPer) / 4) * 4)).subarray(0, c.count * bytesPer);
-        await writers[o]!.write(t.name, outputBytes(bytes, outDtype), true);
-      }
-    },
-    true,
-  );
-  return {
-    name: t.name,
-    shape: t.shape,
-    dtype: t.dtype,
-    outputDtype: outDtype,
-    action: 'merge',
-    baseNorm: Math.sqrt(baseSq),
-    taskVectorNorms: Array.from(tvSq, Math.sqrt),
-    mergedNorm: Math.sqrt(mergedSq),
-  };
 }
