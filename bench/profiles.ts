@@ -166,6 +166,20 @@ PROFILES['gpu-opcm'] = {
   evaluation: null,
 };
 
+// `gpu-stack`: a call after changes to the task-vector stack's path: evaluation throughput, then the method matrix on
+// 2 and 20 f32 models (with PyTorch) and, on 2 models, Task Arithmetic and TIES with the interference metrics on (the
+// playground's merges: they always take the stack path). The acceptance merges run once each, as a machine check.
+PROFILES['gpu-stack'] = {
+  ...PROFILES.gpu!,
+  name: 'gpu-stack',
+  budgetMs: 7 * MINUTE,
+  acceptance: { ...PROFILES.gpu!.acceptance, repeats: { warmups: 1, reps: 1 }, breakdownRepeats: null },
+  matrix: { ...PROFILES.gpu!.matrix, tasks: [2, 20], dtypes: ['F32'], repeatsAt: { 20: { warmups: 0, reps: 1 } } },
+  metricsCost: { tasks: 2, methods: ['task_arithmetic', 'ties'] },
+  torch: { device: 'auto', repeats: { warmups: 1, reps: 1 } },
+  opcm: [],
+};
+
 /** The repetitions of the matrix merges of `tasks` models. */
 export function matrixRepeats(p: Profile, tasks: number): Repeats {
   return p.matrix.repeatsAt?.[tasks] ?? p.matrix.repeats;
