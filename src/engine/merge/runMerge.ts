@@ -224,6 +224,7 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
   } catch (e) {
     // Nothing may be left behind: every opened output is discarded whatever failed.
     for (const s of sinks) await s.abort();
+    await stacked.abandon();
     throw e;
   } finally {
     plan.destroy?.();

@@ -145,6 +145,16 @@ export class StackOutput {
     while (this.pending.length) await this.consume();
   }
 
+  /**
+   * After a failure or a cancellation: waits for the chunks still in flight to settle (their sums' readbacks free their
+   * own buffers when they complete), dropping what they read. Then `destroy` leaves nothing allocated.
+   */
+  async abandon(): Promise<void> {
+    const left = this.pending.splice(0);
+    this.staged = 0;
+    await Promise.allSettled(left.map((c) => c.settle));
+  }
+
   destroy(): void {
     this.pending.length = 0;
     this.reader.destroy();
