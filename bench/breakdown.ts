@@ -10,7 +10,7 @@
  * Interference metrics are off in every variant.
  */
 import type { GpuContext } from '../src/engine/gpu/device';
-import { LINEAR_BLOCK, LinearMergeKernel, linearMergeOutBytes, linearMergeThreads } from '../src/engine/gpu/kernels';
+import { LINEAR_BLOCK, LinearMergeKernel, linearMergeOutBytes, linearMergeThreads } from '../src/engine/gpu/linearMerge';
 import { alignModels } from '../src/engine/merge/align';
 import { DEFAULT_OPTIONS, resolveConfig } from '../src/engine/merge/config';
 import { rawChunkStep, rawChunksInFlight } from '../src/engine/merge/plans/fusedOutput';

@@ -1,6 +1,6 @@
 // _linear_io.wgsl: a part, not a kernel (see _raw_block.wgsl for how parts are loaded). The interface of
 // linear_merge, which magmax_output and consensus_output share so that one host launcher (LinearMergeKernel in
-// src/engine/gpu/kernels.ts) drives all three: their pipeline constants, uniform Params and bindings (documented in
+// src/engine/gpu/linearMerge.ts) drives all three: their pipeline constants, uniform Params and bindings (documented in
 // linear_merge.wgsl's header). element_offset, p, scale and keys serve linear_merge's DARE drop (DROP); mask_k and
 // keys (as f32 bits) consensus_output's masks.
 

@@ -1,5 +1,5 @@
 // consensus_output: the whole output of Consensus Merging (then = Task Arithmetic) for one chunk, straight from the raw
-// model bytes, in one pass (host: LinearMergeKernel in src/engine/gpu/kernels.ts with this shader; twin:
+// model bytes, in one pass (host: LinearMergeKernel in src/engine/gpu/linearMerge.ts with this shader; twin:
 // reference/linearMerge.ts consensusOutputRef):
 //   tau_t  = decode(model t) - theta0                              (decode_stack)
 //   mtl    = sum_t tau_t, f32 from +0 in model order               (combine with coefficients 1)

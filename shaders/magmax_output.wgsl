@@ -1,5 +1,5 @@
 // magmax_output: the whole output of MagMax for one chunk, straight from the raw model bytes, in one pass (host:
-// LinearMergeKernel in src/engine/gpu/kernels.ts with this shader; twin: reference/linearMerge.ts magmaxOutputRef):
+// LinearMergeKernel in src/engine/gpu/linearMerge.ts with this shader; twin: reference/linearMerge.ts magmaxOutputRef):
 //   tau_t = decode(model t) - theta0                        (decode_stack)
 //   w     = the last model of largest magnitude bits |tau_t|  (magmax_select: ">=", so later models win ties, and NaN,
 //                                                          whose magnitude bits are the largest, wins its column)

@@ -16,7 +16,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/gpu/device';
-import { decodeStack, foldLinearPartials, LinearMergeKernel, type DareTensorDrop, linearMergeOutBytes, linearMergeThreads, readBuffer, sameCoefficients, type RawDType } from '../../src/engine/gpu/kernels';
+import { decodeStack, readBuffer, type RawDType } from '../../src/engine/gpu/kernels';
+import { foldLinearPartials, LinearMergeKernel, type DareTensorDrop, linearMergeOutBytes, linearMergeThreads, sameCoefficients } from '../../src/engine/gpu/linearMerge';
 import { consensusOutputRef, dareOutputRef, decodeStackRef, linearMergeRef, magmaxOutputRef, type RawInput } from '../../src/engine/reference/linearMerge';
 import { rngKey, rngUniform } from '../../src/engine/rng';
 import { DTYPE_BYTES } from '../../src/engine/types';

@@ -11,7 +11,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/gpu/device';
-import { foldLinearPartials, linearMergeOutBytes, linearMergeThreads, readBuffer, type RawDType } from '../../src/engine/gpu/kernels';
+import { readBuffer, type RawDType } from '../../src/engine/gpu/kernels';
+import { foldLinearPartials, linearMergeOutBytes, linearMergeThreads } from '../../src/engine/gpu/linearMerge';
 import { TiesOutputKernel, TiesScan } from '../../src/engine/gpu/tiesFused';
 import type { RawInput } from '../../src/engine/reference/linearMerge';
 import { decodeStackRef } from '../../src/engine/reference/linearMerge';

@@ -3,7 +3,7 @@
  * ties_output): seeded values, edge values, and packing as RawUploader lays them out.
  */
 import type { RawDType, RawSegment } from '../../src/engine/gpu/kernels';
-import { LINEAR_BLOCK } from '../../src/engine/gpu/kernels';
+import { LINEAR_BLOCK } from '../../src/engine/gpu/linearMerge';
 import type { RawInput } from '../../src/engine/reference/linearMerge';
 import { rngKey, rngU32, rngUniform } from '../../src/engine/rng';
 import { encodeFloats } from '../../src/engine/tensor/dtype';

@@ -1,6 +1,7 @@
 /**
- * Launchers for the merge kernels in shaders/ (unpack, task_vector, combine, pack_add, sum_squares, and the kernels
- * that read a whole chunk's raw inputs at once: decode_stack, linear_merge) plus upload and readback. Working
+ * Launchers for the merge kernels in shaders/ (unpack, task_vector, combine, pack_add, sum_squares, and decode_stack,
+ * which reads a whole chunk's raw inputs at once; the fused output kernels are in linearMerge.ts) plus upload and
+ * readback. Working
  * tensors are f32 GPU buffers; raw model bytes stay packed as u32 words and are decoded on the GPU. Each launcher
  * checks its buffers' sizes on the host (an out-of-bounds binding would otherwise be clamped silently) and submits
  * one compute pass (or records it into the caller's encoder).
@@ -65,7 +66,7 @@ export async function readBuffer(ctx: GpuContext, buf: GPUBuffer, byteLength: nu
 }
 
 /** Throws unless `count` is a non-negative integer. */
-function checkCount(kernel: string, what: string, count: number): void {
+export function checkCount(kernel: string, what: string, count: number): void {
   if (!Number.isInteger(count) || count < 0) {
     throw new GpuError('validation', `${kernel}: ${what} must be a non-negative integer, got ${count}`);
   }
@@ -252,50 +253,6 @@ export interface RawSegment {
   dtype: RawDType;
 }
 
-/** Elements one linear_merge thread handles (the shader's BLOCK): inputs are padded to whole blocks. */
-export const LINEAR_BLOCK = 16;
-
-/** Threads of a linear_merge launch over `numel` elements (each writes one partial per norm row). */
-export function linearMergeThreads(numel: number): number {
-  return Math.max(1, Math.ceil(numel / LINEAR_BLOCK));
-}
-
-/** Bytes of linear_merge's output buffer for `numel` elements: whole blocks. */
-export function linearMergeOutBytes(numel: number, dtype: RawDType): number {
-  return linearMergeThreads(numel) * LINEAR_BLOCK * DTYPE_BYTES[dtype];
-}
-
-/** One chunk of a linear merge: raw inputs (segment 0 is theta0, then one per task) and per-task coefficients. */
-export interface LinearMergeArgs {
-  /** Segments zero-padded to whole LINEAR_BLOCK blocks; the models' segments share one dtype and are evenly spaced. */
-  inputs: GPUBuffer;
-  segments: readonly RawSegment[];
-  numel: number;
-  coeffs: Float32Array;
-  outDtype: RawDType;
-  /** linearMergeOutBytes(numel, outDtype) bytes or more. */
-  out: GPUBuffer;
-  /** (T + 2) * linearMergeThreads(numel) f32 partial sums of squares (theta0, each tau_t, delta), or null to skip them. */
-  partials: GPUBuffer | null;
-  /** Which tensor the chunk is and where it starts in it (for kernels keyed by tensor and element: DARE's drop). */
-  chunk?: { name: string; shape: readonly number[]; start: number };
-}
-
-/**
- * Float64 totals of each row of linear_merge's partials ([rows, threads] f32): theta0, each tau_t, delta; over threads
- * [from, to) (a tensor of a batched chunk), added in thread order from 0.
- */
-export function foldLinearPartials(partials: Float32Array, rows: number, from = 0, to = partials.length / rows): Float64Array {
-  const threads = partials.length / rows;
-  const totals = new Float64Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let sum = 0;
-    for (let k = r * threads + from; k < r * threads + to; k++) sum += partials[k]!;
-    totals[r] = sum;
-  }
-  return totals;
-}
-
 const specialised = new WeakMap<GpuContext, Map<string, GPUComputePipeline>>();
 
 /** Kernel `kernel` with its pipeline constants set (built once per device and set of constants). */
@@ -329,18 +286,6 @@ export function modelLayout(kernel: string, segments: readonly RawSegment[]): { 
     }
   });
   return { first, firstVec4: first.offset / 16, strideVec4: stride / 16 };
-}
-
-/**
- * Where a block-reading kernel (linear_merge, ties_scan, ties_output) finds the models in `segments`, and how many
- * bytes of the inputs it reads for `numel` elements in whole LINEAR_BLOCK blocks (the binding's size).
- */
-export function rawBlockLayout(kernel: string, segments: readonly RawSegment[], numel: number): { bytes: number; firstVec4: number; strideVec4: number; model: RawDType } {
-  const { first, firstVec4, strideVec4 } = modelLayout(kernel, segments);
-  const tasks = segments.length - 1;
-  const blockBytes = (d: RawDType) => linearMergeThreads(numel) * LINEAR_BLOCK * DTYPE_BYTES[d];
-  const base = segments[0]!;
-  return { bytes: Math.max(base.offset + blockBytes(base.dtype), first.offset + (tasks - 1) * strideVec4 * 16 + blockBytes(first.dtype)), firstVec4, strideVec4, model: first.dtype };
 }
 
 /** Whether models in these dtypes can share one launch of linear_merge or decode_stack. */
@@ -383,159 +328,6 @@ function decodeRows(
   const pipeline = specialisedPipeline(ctx, 'decode_stack', { BASE_DTYPE: DTYPE_CODE[segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[first.dtype], QUADS: a.numel % 4 === 0 ? 1 : 0 });
   launch(ctx, kernel, [a.numel, tasks, firstVec4, strideVec4, firstRow], bindings, itemGrid(groups, ctx.info.limits.maxComputeWorkgroupsPerDimension), { pipeline, encoder });
 }
-
-/** DARE's drop of one tensor (linear_merge's DROP): one RNG key per model, the drop rate and the scale of the kept entries. */
-export interface DareTensorDrop {
-  keys: Uint32Array;
-  p: number;
-  scale: number;
-}
-
-/** Consensus Merging's masks for one tensor (consensus_output): each model's mask lambda, and the tasks a weight needs. */
-export interface ConsensusTensorMask {
-  lambdas: Float32Array;
-  k: number;
-}
-
-/** The kernels with linear_merge's interface (shaders/_linear_io.wgsl). */
-export type LinearShader = 'linear_merge' | 'magmax_output' | 'consensus_output';
-
-/**
- * The fused linear merge (linear_merge.wgsl): out = encode(theta0 + sum_t coeffs[t] * (decode(model t) - theta0)),
- * computed exactly as unpack + task_vector + combine + pack_add compute it. With shader 'magmax_output', MagMax's
- * output (magmax_select before combine); with a `drop`, linear_merge gives DARE's (dare_drop before combine): `drop`
- * gives each tensor's keys, rate and scale (null: the tensor is merged undropped, without the RNG work), and every
- * chunk must say which tensor it is and where it starts. With shader 'consensus_output', Consensus Merging's output
- * (then Task Arithmetic: tall_mask and count_mask before combine), `mask` giving each tensor's mask lambdas and k
- * (every chunk says which tensor it is). Holds its
- * parameter buffer, so a merge reuses it for every chunk (queue writes are ordered with submitted work, so one buffer
- * serves all chunks).
- */
-export class LinearMergeKernel {
-  /** Partial rows beyond the norms (none: see FusedKernel). */
-  readonly extraRows = 0;
-  private readonly params: GPUBuffer;
-  private readonly none: GPUBuffer;
-
-  constructor(
-    private readonly ctx: GpuContext,
-    private readonly shader: LinearShader = 'linear_merge',
-    private readonly drop?: (name: string, shape: readonly number[]) => DareTensorDrop | null,
-    private readonly mask?: (name: string) => ConsensusTensorMask,
-  ) {
-    if (drop && shader !== 'linear_merge') throw new GpuError('validation', `${shader}: only linear_merge applies a DARE drop`);
-    if ((shader === 'consensus_output') !== (mask !== undefined)) throw new GpuError('validation', `${shader}: consensus_output, and only it, needs each tensor's masks`);
-    this.params = ctx.createBuffer(`${shader} params`, LINEAR_PARAMS_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
-    try {
-      this.none = ctx.createBuffer(`${shader} no partials`, 4, GPUBufferUsage.STORAGE);
-    } catch (e) {
-      ctx.destroyBuffer(this.params);
-      throw e;
-    }
-  }
-
-  /** Several small tensors may share a launch (FusedKernel), except with a drop (keyed by each element's position). */
-  get batchable(): boolean {
-    return !this.drop;
-  }
-
-  /** With masks, two tensors share a launch only with the same mask lambdas (bit for bit) and k: one launch takes one set. */
-  sharesLaunch(a: string, b: string): boolean {
-    if (!this.mask) return true;
-    const [x, y] = [this.mask(a), this.mask(b)];
-    return x.k === y.k && sameValues(x.lambdas, y.lambdas);
-  }
-
-  /** Records the kernel into `encoder` (the caller submits). */
-  encode(encoder: GPUCommandEncoder, a: LinearMergeArgs): void {
-    const { ctx } = this;
-    const kernel = this.label;
-    const tasks = a.segments.length - 1;
-    checkCount(kernel, 'numel', a.numel);
-    if (tasks < 1 || tasks > LINEAR_MAX_TASKS || a.coeffs.length !== tasks) {
-      throw new GpuError('validation', `${kernel}: needs theta0, 1..${LINEAR_MAX_TASKS} model segments and one coefficient per model, got ${a.segments.length} segments, ${a.coeffs.length} coefficients`);
-    }
-    const drop = this.dropOf(a, tasks);
-    const mask = this.maskOf(a, tasks);
-    const layout = rawBlockLayout(kernel, a.segments, a.numel);
-    if (a.numel === 0) return;
-    const threads = linearMergeThreads(a.numel);
-    const bindings = [
-      { buffer: this.params },
-      bind(ctx, kernel, a.inputs, layout.bytes),
-      bind(ctx, kernel, a.out, linearMergeOutBytes(a.numel, a.outDtype)),
-      a.partials ? bind(ctx, kernel, a.partials, (tasks + 2) * threads * F32_BYTES) : { buffer: this.none },
-    ];
-    // Params: twelve 32-bit fields (mask_k the tenth), the coefficient vec4s, then (with a drop or masks) the key
-    // vec4s: RNG keys, or the mask lambdas' f32 bits.
-    const keyed = drop ?? mask;
-    const words = new Uint32Array(12 + (keyed ? LINEAR_MAX_TASKS : 0) + 4 * Math.ceil(tasks / 4));
-    words.set([a.numel, tasks, threads, 0, layout.firstVec4, layout.strideVec4, a.chunk?.start ?? 0, 0, 0, mask?.k ?? 0]);
-    new Float32Array(words.buffer).set([drop?.p ?? 0, drop?.scale ?? 1], 7);
-    new Float32Array(words.buffer, 48).set(a.coeffs);
-    if (drop) words.set(drop.keys, 12 + LINEAR_MAX_TASKS);
-    if (mask) new Float32Array(words.buffer, 4 * (12 + LINEAR_MAX_TASKS)).set(mask.lambdas);
-    ctx.device.queue.writeBuffer(this.params, 0, words);
-    const constants: Record<string, number> = { BASE_DTYPE: DTYPE_CODE[a.segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[layout.model], OUT_DTYPE: DTYPE_CODE[a.outDtype], NORMS: a.partials ? 1 : 0, SAME_COEFF: sameCoefficients(a.coeffs) ? 1 : 0 };
-    if (this.shader === 'linear_merge') Object.assign(constants, { DROP: drop ? 1 : 0, SCALE: drop && Math.fround(drop.scale) !== 1 ? 1 : 0 });
-    const pipeline = specialisedPipeline(ctx, this.shader, constants);
-    encodeComputePass(ctx, encoder, kernel, pipeline, bindings, workgroupGrid(Math.ceil(threads / WORKGROUP_SIZE), ctx.info.limits.maxComputeWorkgroupsPerDimension));
-  }
-
-  /** What errors call the kernel. */
-  private get label(): string {
-    return this.drop ? 'linear_merge with DARE' : this.shader;
-  }
-
-  /** The DARE drop for chunk `a` (checked), else null. */
-  private dropOf(a: LinearMergeArgs, tasks: number): DareTensorDrop | null {
-    if (!this.drop) return null;
-    const kernel = this.label;
-    if (!a.chunk) throw new GpuError('validation', `${kernel}: needs the chunk's tensor and start (the drop mask is keyed by them)`);
-    const { name, shape, start } = a.chunk;
-    if (!Number.isInteger(start) || start < 0 || start + a.numel > 2 ** 32) {
-      throw new GpuError('validation', `${kernel}: element offset ${start} + numel ${a.numel} must lie in 0..2^32`);
-    }
-    const d = this.drop(name, shape);
-    if (d && d.keys.length !== tasks) throw new GpuError('validation', `${kernel}: ${d.keys.length} RNG keys for ${tasks} models`);
-    return d;
-  }
-
-  /** Consensus's masks for chunk `a` (checked), else null. */
-  private maskOf(a: LinearMergeArgs, tasks: number): ConsensusTensorMask | null {
-    if (!this.mask) return null;
-    const kernel = this.label;
-    if (!a.chunk) throw new GpuError('validation', `${kernel}: needs the chunk's tensor (the masks' lambdas are per tensor)`);
-    const m = this.mask(a.chunk.name);
-    if (m.lambdas.length !== tasks) throw new GpuError('validation', `${kernel}: ${m.lambdas.length} mask lambdas for ${tasks} models`);
-    if (!Number.isInteger(m.k) || m.k < 0 || m.k > 2 ** 32 - 1) throw new GpuError('validation', `${kernel}: k must be an integer in 0..2^32-1, got ${m.k}`);
-    return m;
-  }
-
-  destroy(): void {
-    this.ctx.destroyBuffer(this.params);
-    this.ctx.destroyBuffer(this.none);
-  }
-}
-
-/**
- * Whether every coefficient has the same f32 bits (+0 and -0 differ: they give products of different signs), so that
- * a fused kernel reads one coefficient instead of one per model (SAME_COEFF, shaders/_coeffs.wgsl).
- */
-export function sameCoefficients(coeffs: ArrayLike<number>): boolean {
-  const bits = new Uint32Array(Float32Array.from(coeffs).buffer);
-  return bits.every((b) => b === bits[0]);
-}
-
-/** Whether `a` and `b` hold the same values element by element (Object.is: +0 and -0 differ, as their products do). */
-export function sameValues(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
-  return true;
-}
-
-/** Size of the uniform Params of _linear_io.wgsl: twelve 32-bit fields, then the coefficient and RNG-key vec4s. */
-const LINEAR_PARAMS_BYTES = 48 + 2 * 4 * LINEAR_MAX_TASKS;
 
 /**
  * Readbacks through reused staging buffers: `start` records copies of buffer ranges into a free staging buffer and

@@ -12,7 +12,8 @@ import type { DisjointMerge } from '../reference/methods/signElect';
 import { DTYPE_CODE, LINEAR_MAX_TASKS, TIES_SCAN_SHARDS, WORKGROUP_SIZE } from './constants';
 import type { GpuContext } from './device';
 import { encodeComputePass, workgroupGrid } from './dispatch';
-import { linearMergeOutBytes, linearMergeThreads, rawBlockLayout, readBuffer, sameCoefficients, specialisedPipeline, type LinearMergeArgs, type RawSegment } from './kernels';
+import { readBuffer, specialisedPipeline, type RawSegment } from './kernels';
+import { linearMergeOutBytes, linearMergeThreads, rawBlockLayout, sameCoefficients, type LinearMergeArgs } from './linearMerge';
 import { bind } from './launch';
 import { countReciprocals } from './mergeKernels';
 

@@ -7,7 +7,8 @@
  * - TALL: one model per task, theta0 + m_t * tau_MTL.
  */
 import { ConfigError } from '../../errors';
-import { combine, LinearMergeKernel } from '../../gpu/kernels';
+import { combine } from '../../gpu/kernels';
+import { LinearMergeKernel } from '../../gpu/linearMerge';
 import { BITFIELD_ROWS, bitmaskApply, countMask, tallMask } from '../../gpu/mergeKernels';
 import type { AlignedTensor } from '../align';
 import type { Chunk } from '../stream';

@@ -3,7 +3,8 @@
  * (counter-based RNG keyed by seed, task and tensor name, so masks are identical on CPU and GPU and across chunkings),
  * kept entries are rescaled by 1/(1-p), then Task Arithmetic or TIES (whose trim still applies after the drop).
  */
-import { combine, LinearMergeKernel, type DareTensorDrop } from '../../gpu/kernels';
+import { combine } from '../../gpu/kernels';
+import { LinearMergeKernel, type DareTensorDrop } from '../../gpu/linearMerge';
 import { dareDrop } from '../../gpu/mergeKernels';
 import { isLinearWeight } from '../../reference/linearWeights';
 import { rngKey, stringId } from '../../rng';

@@ -24,7 +24,8 @@
 import { throwIfAborted } from '../../errors';
 import type { GpuContext } from '../../gpu/device';
 import { LINEAR_MAX_TASKS } from '../../gpu/constants';
-import { foldLinearPartials, LINEAR_BLOCK, StagingReader, linearMergeOutBytes, linearMergeThreads, sameValues, type LinearMergeArgs, type RawDType } from '../../gpu/kernels';
+import { StagingReader, type RawDType } from '../../gpu/kernels';
+import { foldLinearPartials, LINEAR_BLOCK, linearMergeOutBytes, linearMergeThreads, sameValues, type LinearMergeArgs } from '../../gpu/linearMerge';
 import type { FusedKernel } from '../../gpu/tiesFused';
 import { DTYPE_BYTES, type DType } from '../../types';
 import type { AlignedTensor } from '../align';

@@ -1,5 +1,6 @@
 /** Task Arithmetic and simple averaging: the delta is a weighted sum of the task vectors, nothing else. */
-import { combine, LinearMergeKernel } from '../../gpu/kernels';
+import { combine } from '../../gpu/kernels';
+import { LinearMergeKernel } from '../../gpu/linearMerge';
 import type { AlignedTensor } from '../align';
 import type { GpuPlan, PlanContext } from './plan';
 

@@ -3,7 +3,8 @@
  * Consensus on Task Arithmetic), with tensor `name` of task t scaled by alpha + beta * depth(name). alpha "auto" =
  * (||sum_t tau_t||_1 / ||tau_MTL||_1) / T, from one extra pass over the model.
  */
-import { combine, LinearMergeKernel } from '../../gpu/kernels';
+import { combine } from '../../gpu/kernels';
+import { LinearMergeKernel } from '../../gpu/linearMerge';
 import { rowStats } from '../../gpu/mergeReductions';
 import { coefficientAt, depthOf, type CoefficientSetting } from '../../methods/scaling';
 import type { Chunk } from '../stream';

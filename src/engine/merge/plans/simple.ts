@@ -3,7 +3,8 @@
  * MagMax (elementwise max-magnitude selection), SLERP (per-tensor angle between the two raw weight vectors) and
  * Model Stock (per-tensor mean pairwise cosine of the task vectors). References: reference/methods/{magmax,slerp,modelStock}.ts.
  */
-import { combine, LinearMergeKernel } from '../../gpu/kernels';
+import { combine } from '../../gpu/kernels';
+import { LinearMergeKernel } from '../../gpu/linearMerge';
 import { magmaxSelect } from '../../gpu/mergeKernels';
 import { gram } from '../../gpu/mergeReductions';
 import { modelStockRatioFromGram, type ModelStockAngle } from '../../reference/methods/modelStock';

@@ -15,7 +15,7 @@
  */
 import { throwIfAborted } from '../../errors';
 import { LINEAR_MAX_TASKS } from '../../gpu/constants';
-import { LINEAR_BLOCK } from '../../gpu/kernels';
+import { LINEAR_BLOCK } from '../../gpu/linearMerge';
 import { TiesScan, type TiesScanResult } from '../../gpu/tiesFused';
 import { decodeToF32 } from '../../tensor/dtype';
 import type { AlignedTensor } from '../align';
