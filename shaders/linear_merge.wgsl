@@ -1,11 +1,12 @@
-// linear_merge: the whole output of a linear merge (Task Arithmetic, simple average, LiNeS on Task Arithmetic) for
-// one chunk, straight from the raw model bytes, in one pass:
-//   tau_t = decode(model t) - theta0,   delta = sum_t coeff_t * c_t,   out = encode(theta0 + delta)
+// linear_merge: the whole output of a linear merge (Task Arithmetic, simple average, LiNeS on Task Arithmetic, Model
+// Stock, SLERP) for one chunk, straight from the raw model bytes, in one pass:
+//   tau_t = decode(model t) - theta0,   delta = sum_t coeff_t * c_t (+ base_coeff * theta0),   out = encode(theta0 + delta)
 // with c_t = tau_t, or with DROP (DARE, then Task Arithmetic) dare_drop's
 //   c_t = rng_uniform(key_t, element_offset + j) < p ? +0 : tau_t * scale   (tau_t itself when not SCALE)
 // where key_t = rngKey(seed, t, stringId(tensor)) and element_offset (the chunk's first element in its tensor) come
 // from the host per chunk, so the mask is dare_drop's whatever the chunking. The f32 operations are those of unpack +
-// task_vector + (dare_drop +) combine + pack_add in their order (so the result is bit for bit theirs), plus
+// task_vector + (dare_drop +) combine + pack_add in their order (so the result is bit for bit theirs; with BASE_TERM,
+// combine's over the rows [tau_1 .. tau_T, theta0], SLERP's stack path), plus
 // per-thread partial sums of squares of theta0, each (undropped) tau_t and delta for the report's norms.
 // Twins: reference/linearMerge.ts linearMergeRef, dareOutputRef.
 //
@@ -18,11 +19,14 @@
 //   DROP                                 apply DARE's drop (false: the plain linear merge, no RNG work at all)
 //   SCALE                                with DROP, multiply kept entries by params.scale (false when scale is 1,
 //                                        which leaves them untouched as dare_drop does)
+//   BASE_TERM                            add params.base_coeff * theta0 to delta after the models (SLERP writes
+//                                        s_a theta_a + s_b theta_b, whose weights need not add up to 1)
 // Bindings (group 0):
 //   0  params    uniform { numel, tasks, threads, zero, model_first, model_stride, element_offset, p, scale, mask_k
-//                (consensus_output's), two unused, coeffs: array<vec4<f32>, MAX/4>, keys: array<vec4<u32>, MAX/4> }
+//                (consensus_output's), base_coeff, one unused, coeffs: array<vec4<f32>, MAX/4>,
+//                keys: array<vec4<u32>, MAX/4> }
 //                zero is always 0 (`unfused`); coeffs[t / 4][t % 4] is model t's coefficient, keys[t / 4][t % 4] its
-//                RNG key; element_offset, p, scale and keys are read only with DROP
+//                RNG key; element_offset, p, scale and keys are read only with DROP, base_coeff only with BASE_TERM
 //   1  inputs    storage, read        array<vec4<u32>>  raw bytes: theta0 from vec4 0, model t (0-based) from vec4
 //                                                       model_first + t * model_stride; every segment is zero-padded
 //                                                       to a whole number of BLOCK-element blocks
@@ -41,6 +45,7 @@
 
 override DROP: bool = false;
 override SCALE: bool = true;
+override BASE_TERM: bool = false;
 
 // Model r's RNG key (selects, not a dynamic component: see _coeffs.wgsl).
 fn key_of(r: u32) -> u32 {
@@ -88,6 +93,14 @@ fn main(
     if (NORMS) {
       partials[(t + 1u) * threads + k] = sum_sq(tau);
     }
+  }
+  if (BASE_TERM) {
+    // combine's last row: a product of theta0 never joins the sum without BASE_TERM (0 * inf would be NaN).
+    let b = params.base_coeff;
+    acc.a += unfused4(b * theta.a, zero);
+    acc.b += unfused4(b * theta.b, zero);
+    acc.c += unfused4(b * theta.c, zero);
+    acc.d += unfused4(b * theta.d, zero);
   }
   let merged = F4(theta.a + acc.a, theta.b + acc.b, theta.c + acc.c, theta.d + acc.d);
   store_block(k, merged);

@@ -181,6 +181,39 @@ describe('linear_merge', () => {
     }
   });
 
+  it("adds theta0's coefficient (SLERP: one coefficient more than models) after the models, like the twin", async () => {
+    for (const [tasks, numel] of [
+      [1, 37],
+      [2, 1001],
+      [8, 16 * 5 + 3],
+    ] as const) {
+      for (const dtype of ['F32', 'F16', 'BF16'] as const) {
+        const inputs = randomInputs(tasks + numel, 300, tasks, numel, dtype);
+        const coeffs = Float32Array.from([...coefficients(tasks + 1, tasks), -0.375]);
+        await check(`${tasks} models x ${numel} in ${dtype}, theta0 coefficient`, inputs, numel, coeffs, dtype);
+      }
+    }
+    // SAME_COEFF looks at the models' coefficients only; theta0's differs from them, or is +0 / -0 against +0 ones.
+    const inputs = randomInputs(8, 9, 3, 100, 'F32');
+    for (const last of [2, 0, -0]) await check(`same model coefficients, theta0 ${Object.is(last, -0) ? '-0' : last}`, inputs, 100, Float32Array.from([0.5, 0.5, 0.5, last]), 'F32');
+    // Edge values as (theta0, model 0), model 1 reversed: 0 * inf and NaN bases as the twin's combine over theta0's row.
+    const { a, b, n } = valuePairs(EDGES);
+    const edges = [input(a, 'F32'), input(b, 'F32'), input(b.slice().reverse(), 'F32')];
+    for (const coeffs of [[0.5, -3, 0], [0.25, 0.75, -1.5]]) await check(`edges, coefficients ${coeffs}`, edges, n, Float32Array.from(coeffs), 'F32');
+  });
+
+  it("takes theta0's coefficient only without a drop, and no more coefficients than that", () => {
+    const buf = ctx.createBuffer('inputs', 1024, testUsage());
+    const encoder = ctx.device.createCommandEncoder();
+    const args = { inputs: buf, segments: [{ offset: 0, dtype: 'F32' as const }, { offset: 64, dtype: 'F32' as const }], numel: 16, outDtype: 'F32' as const, out: buf, partials: null, chunk: { name: 'w', shape: [16], start: 0 } };
+    expect(() => kernel.encode(encoder, { ...args, coeffs: new Float32Array([1, 1, 1]) })).toThrow(/linear_merge: needs .*one coefficient per model \(and optionally one for theta0\), got 2 segments, 3 coefficients/);
+    mask = { lambdas: new Float32Array([1]), k: 1 };
+    for (const [k, name] of [[magmax, 'magmax_output'], [dare, 'linear_merge with DARE'], [consensus, 'consensus_output']] as const) {
+      expect(() => k.encode(encoder, { ...args, coeffs: new Float32Array([1, 1]) }), name).toThrow(new RegExp(`${name}: needs .*one coefficient per model, got 2 segments, 2 coefficients`));
+    }
+    ctx.destroyBuffer(buf);
+  });
+
   it('rejects models that are not evenly spaced or share no dtype, naming the segment', async () => {
     const buf = ctx.createBuffer('inputs', 1024, testUsage());
     const out = ctx.createBuffer('out', 1024, testUsage());

@@ -3,7 +3,7 @@
  * models of 3-4 tasks with 0-D, 1-D, 2-D and 4-D tensors, streamed in small chunks (several per tensor) with and
  * without the GPU cache. Tolerance: max error <= 1e-5 relative to the tensor's largest entry (f32 vs float64).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { memorySink } from '../../src/engine/io/byteSource';
 import { resolveConfig } from '../../src/engine/merge/config';
 import { runMerge } from '../../src/engine/merge/runMerge';
@@ -115,6 +115,30 @@ describe('GPU merge equals the CPU reference', () => {
     ] as const) {
       const [fused, stacked] = [await bytesOf(method, params, false), await bytesOf(method, params, true)];
       expect(Buffer.from(fused).equals(Buffer.from(stacked)), `${method} ${JSON.stringify(params)}`).toBe(true);
+    }
+  });
+
+  it("SLERP's fused output (linear_merge with theta0's coefficient) writes the bytes of its stack path", async () => {
+    const ctx = await testContext();
+    for (const scale of [2, 0.01]) {
+      const two = gridModels(202, 2, SHAPES, scale);
+      for (const t of [0.3, [0.1, 0.9], 1]) {
+        const bytesOf = async (metrics: boolean) => {
+          const { base, models } = await openModels(two);
+          const sink = memorySink('out');
+          const created = vi.spyOn(ctx, 'createBuffer');
+          try {
+            await runMerge(ctx, { base, models, metrics, config: resolveConfig({ method: 'slerp', params: { t }, options: { chunkElements: 1024 } }), output: async () => sink });
+            // Without metrics the output pass is the fused one (its readbacks), with them the stack's.
+            expect(created.mock.calls.some(([label]) => label === 'fused output readback staging'), `fused with metrics ${metrics}`).toBe(!metrics);
+          } finally {
+            created.mockRestore();
+          }
+          return sink.bytes();
+        };
+        const [fused, stacked] = [await bytesOf(false), await bytesOf(true)];
+        expect(Buffer.from(fused).equals(Buffer.from(stacked)), `scale ${scale} t ${JSON.stringify(t)}`).toBe(true);
+      }
     }
   });
 

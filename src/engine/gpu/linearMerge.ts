@@ -45,6 +45,10 @@ export interface LinearMergeArgs {
   inputs: GPUBuffer;
   segments: readonly RawSegment[];
   numel: number;
+  /**
+   * One coefficient per model; plain linear_merge (no drop) also takes one more, theta0's: delta then adds
+   * coeffs[T] * theta0 after the models (SLERP's s_a theta_a + s_b theta_b as theta0 + delta).
+   */
   coeffs: Float32Array;
   outDtype: RawDType;
   /** linearMergeOutBytes(numel, outDtype) bytes or more. */
@@ -88,7 +92,8 @@ export type LinearShader = 'linear_merge' | 'magmax_output' | 'consensus_output'
 
 /**
  * The fused linear merge (linear_merge.wgsl): out = encode(theta0 + sum_t coeffs[t] * (decode(model t) - theta0)),
- * computed exactly as unpack + task_vector + combine + pack_add compute it. With shader 'magmax_output', MagMax's
+ * computed exactly as unpack + task_vector + combine + pack_add compute it (with theta0's coefficient, coeffs[T],
+ * combine over the task vectors and theta0). With shader 'magmax_output', MagMax's
  * output (magmax_select before combine); with a `drop`, linear_merge gives DARE's (dare_drop before combine): `drop`
  * gives each tensor's keys, rate and scale (null: the tensor is merged undropped, without the RNG work), and every
  * chunk must say which tensor it is and where it starts. With shader 'consensus_output', Consensus Merging's output
@@ -138,9 +143,12 @@ export class LinearMergeKernel {
     const kernel = this.label;
     const tasks = a.segments.length - 1;
     checkCount(kernel, 'numel', a.numel);
-    if (tasks < 1 || tasks > LINEAR_MAX_TASKS || a.coeffs.length !== tasks) {
-      throw new GpuError('validation', `${kernel}: needs theta0, 1..${LINEAR_MAX_TASKS} model segments and one coefficient per model, got ${a.segments.length} segments, ${a.coeffs.length} coefficients`);
+    if (tasks < 1 || tasks > LINEAR_MAX_TASKS || (a.coeffs.length !== tasks && !(this.takesBaseCoeff && a.coeffs.length === tasks + 1))) {
+      const also = this.takesBaseCoeff ? ' (and optionally one for theta0)' : '';
+      throw new GpuError('validation', `${kernel}: needs theta0, 1..${LINEAR_MAX_TASKS} model segments and one coefficient per model${also}, got ${a.segments.length} segments, ${a.coeffs.length} coefficients`);
     }
+    const coeffs = a.coeffs.subarray(0, tasks);
+    const baseCoeff = a.coeffs.length > tasks ? a.coeffs[tasks]! : null;
     const drop = this.dropOf(a, tasks);
     const mask = this.maskOf(a, tasks);
     const layout = rawBlockLayout(kernel, a.segments, a.numel);
@@ -152,20 +160,26 @@ export class LinearMergeKernel {
       bind(ctx, kernel, a.out, linearMergeOutBytes(a.numel, a.outDtype)),
       a.partials ? bind(ctx, kernel, a.partials, (tasks + 2) * threads * F32_BYTES) : { buffer: this.none },
     ];
-    // Params: twelve 32-bit fields (mask_k the tenth), the coefficient vec4s, then (with a drop or masks) the key
-    // vec4s: RNG keys, or the mask lambdas' f32 bits.
+    // Params: twelve 32-bit fields (mask_k the tenth, base_coeff the eleventh), the coefficient vec4s, then (with a
+    // drop or masks) the key vec4s: RNG keys, or the mask lambdas' f32 bits.
     const keyed = drop ?? mask;
     const words = new Uint32Array(12 + (keyed ? LINEAR_MAX_TASKS : 0) + 4 * Math.ceil(tasks / 4));
     words.set([a.numel, tasks, threads, 0, layout.firstVec4, layout.strideVec4, a.chunk?.start ?? 0, 0, 0, mask?.k ?? 0]);
     new Float32Array(words.buffer).set([drop?.p ?? 0, drop?.scale ?? 1], 7);
-    new Float32Array(words.buffer, 48).set(a.coeffs);
+    new Float32Array(words.buffer).set([baseCoeff ?? 0], 10);
+    new Float32Array(words.buffer, 48).set(coeffs);
     if (drop) words.set(drop.keys, 12 + LINEAR_MAX_TASKS);
     if (mask) new Float32Array(words.buffer, 4 * (12 + LINEAR_MAX_TASKS)).set(mask.lambdas);
     ctx.device.queue.writeBuffer(this.params, 0, words);
-    const constants: Record<string, number> = { BASE_DTYPE: DTYPE_CODE[a.segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[layout.model], OUT_DTYPE: DTYPE_CODE[a.outDtype], NORMS: a.partials ? 1 : 0, SAME_COEFF: sameCoefficients(a.coeffs) ? 1 : 0 };
-    if (this.shader === 'linear_merge') Object.assign(constants, { DROP: drop ? 1 : 0, SCALE: drop && Math.fround(drop.scale) !== 1 ? 1 : 0 });
+    const constants: Record<string, number> = { BASE_DTYPE: DTYPE_CODE[a.segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[layout.model], OUT_DTYPE: DTYPE_CODE[a.outDtype], NORMS: a.partials ? 1 : 0, SAME_COEFF: sameCoefficients(coeffs) ? 1 : 0 };
+    if (this.shader === 'linear_merge') Object.assign(constants, { DROP: drop ? 1 : 0, SCALE: drop && Math.fround(drop.scale) !== 1 ? 1 : 0, BASE_TERM: baseCoeff !== null ? 1 : 0 });
     const pipeline = specialisedPipeline(ctx, this.shader, constants);
     encodeComputePass(ctx, encoder, kernel, pipeline, bindings, workgroupGrid(Math.ceil(threads / WORKGROUP_SIZE), ctx.info.limits.maxComputeWorkgroupsPerDimension));
+  }
+
+  /** Whether chunks may pass one coefficient more, theta0's (BASE_TERM): plain linear_merge only. */
+  private get takesBaseCoeff(): boolean {
+    return this.shader === 'linear_merge' && !this.drop;
   }
 
   /** What errors call the kernel. */

@@ -57,11 +57,21 @@ export function fusedOutputRef(
   const { base, stack } = decodeStackRef(inputs, numel, mode);
   const tvSq = Float64Array.from({ length: tasks }, (_, t) => sumSq(stack, t * numel, (t + 1) * numel));
   contribute(stack, tasks);
-  const delta = combineRef(stack, tasks, numel, coeffs, mode);
+  // One coefficient more than models: theta0's, combined as a last row (linear_merge's BASE_TERM).
+  const withBase = coeffs.length === tasks + 1;
+  const rows = withBase ? new Float32Array((tasks + 1) * numel) : stack;
+  if (withBase) {
+    rows.set(stack);
+    rows.set(base, tasks * numel);
+  }
+  const delta = combineRef(rows, withBase ? tasks + 1 : tasks, numel, coeffs, mode);
   return { bytes: packAddRef(base, delta, numel, outDtype, mode), baseSq: sumSq(base), tvSq, deltaSq: sumSq(delta) };
 }
 
-/** theta0 = inputs[0], model t = inputs[1 + t]; delta = sum_t coeffs[t] * (model t - theta0) in f32, row order. */
+/**
+ * theta0 = inputs[0], model t = inputs[1 + t]; delta = sum_t coeffs[t] * (model t - theta0) in f32, row order, plus
+ * coeffs[T] * theta0 when there is one coefficient more than models.
+ */
 export function linearMergeRef(inputs: readonly RawInput[], numel: number, coeffs: ArrayLike<number>, outDtype: RawDType, mode?: F32Mode): LinearMergeResult {
   return fusedOutputRef(inputs, numel, coeffs, outDtype, mode, () => undefined);
 }

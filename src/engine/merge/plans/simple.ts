@@ -76,13 +76,17 @@ export function slerpPlan(): GpuPlan {
     outputs: () => 1,
     async beginTensor(p, t) {
       const rows = p.scratch('slerp rows', 3 * p.stream.maxChunk);
-      const g = await tensorGram(p, t, 3, false, (c) => {
+      // With the fused output the Gram pass is the stack's last: its chunks need not stay cached.
+      const g = await tensorGram(p, t, 3, p.fusedOutput, (c) => {
         copyFloats(p.ctx, c.stack, rows, 2 * c.count);
         copyFloats(p.ctx, c.base, rows, c.count, 2 * c.count);
         return rows;
       });
       coeffs = slerpRowCoefficients(g, p.coeffs('t', t.name)[0]!);
     },
+    // theta0 + s0 tau_a + s1 tau_b + (s0 + s1 - 1) theta0 is linear_merge with theta0's coefficient (BASE_TERM), the
+    // bytes of combine over the 3-row buffer. Non-finite coefficients (non-finite models) stay on the stack path.
+    fused: (p) => ({ kernel: new LinearMergeKernel(p.ctx), coeffs: () => (coeffs.every(Number.isFinite) ? coeffs : null) }),
     async emit(p, c, out) {
       const rows = p.scratch('slerp rows', 3 * p.stream.maxChunk);
       copyFloats(p.ctx, c.stack, rows, 2 * c.count);
