@@ -21,7 +21,7 @@ const ADVICE: Record<string, string> = {
 /** Why a method costs much more than Task Arithmetic on the same models, and what to change. */
 const STACK_PATH =
   'It runs on the task-vector stack: decode_stack writes T f32 rows per chunk and its kernels read and write them again, a few passes over ' +
-  '4T bytes per element where the fused path (Task Arithmetic, MagMax, DARE, TIES, Consensus) reads the raw bytes once; a fused kernel for it would remove them.';
+  '4T bytes per element where the fused path (Task Arithmetic, MagMax, DARE, TIES, Consensus, SLERP, Model Stock) reads the raw bytes once; a fused kernel for it would remove them.';
 const METHOD_ADVICE: Record<string, string> = {
   breadcrumbs:
     'Its row band selects two ranks in every row of the last dimension (4 radix passes over the row): row_band_mask with a workgroup and barriers per ' +
@@ -36,12 +36,13 @@ const METHOD_ADVICE: Record<string, string> = {
     STACK_PATH,
   magmax: 'Without interference metrics MagMax is one fused kernel (magmax_output); with them it uses the stack. ' + STACK_PATH,
   model_stock:
-    'Its ratio needs a Gram pass over every tensor before the output: beginTensor decodes the task-vector stack (decode_stack) and runs the gram ' +
-    'kernel per chunk, the readbacks awaited once per tensor; the output is then the fused linear_merge without interference metrics. A gram kernel ' +
-    'reading the raw models (as linear_merge does) would remove the stack from that pass.',
+    'Its ratios need a Gram pass over the whole model before the output pass (prepare: decode_stack, then the gram kernel per chunk, readbacks ' +
+    'kept in flight); the output is then the fused linear_merge without interference metrics. A gram kernel reading the raw models (as ' +
+    'linear_merge does) would remove the stack from that pass.',
   slerp:
-    'beginTensor streams every tensor once more (copies into a 3-row buffer and a Gram reduction per chunk, the readbacks awaited once per tensor) ' +
-    'before the output pass, which runs on the 3-row buffer: its theta0 row is not a task vector, so linear_merge does not apply.',
+    'Its coefficients need a Gram pass over the whole model before the output pass (prepare: decode_stack, copies into a 3-row buffer and the ' +
+    'gram kernel per chunk, readbacks kept in flight); the output is then linear_merge with theta0\'s coefficient (BASE_TERM) without interference ' +
+    'metrics. A gram kernel reading the raw models would remove the stack from that pass.',
   tall_masks: `It writes T models: T pack_add kernels and T readbacks per chunk. ${STACK_PATH}`,
   ties: 'Global TIES reads the models twice (the statistics scan, then the fused output): see the TIES passes item.',
 };
