@@ -24,8 +24,8 @@ import {
   type DareChunk,
   type ZeroSignRule,
 } from '../../src/engine/gpu/mergeKernels';
-import { gram, rowStats, SignTally, signStats, signSum, stackStats, topkEnergy, usageHistogram } from '../../src/engine/gpu/mergeReductions';
-import { TOPK_MAX_LEVELS } from '../../src/engine/gpu/constants';
+import { gram, gramRanges, rowStats, SignTally, signStats, signSum, stackStats, topkEnergy, usageHistogram } from '../../src/engine/gpu/mergeReductions';
+import { REDUCTION_BLOCK, TOPK_MAX_LEVELS } from '../../src/engine/gpu/constants';
 import {
   bitmaskApplyRef,
   bitsOf,
@@ -424,6 +424,33 @@ describe('reductions', () => {
         }
       }
     }
+  });
+
+  it.each([1, 3, 20])('gramRanges: pieces laid out on whole blocks, zero-padded, give each piece its own Gram (twin, exactly; %i rows)', async (rows) => {
+    // Lengths that end inside a quad, a block, and on a block; one piece of specials (-0 products, infinities, NaN).
+    const lengths = [1, 37, 256, 300, 5, 513];
+    const specials = [0, -0, 1, -2, Infinity, -Infinity, NaN, 1e-40, 3e38, -1e-3];
+    const pieces = lengths.map((n, i) =>
+      i === 3 ? Float32Array.from({ length: rows * n }, (_, j) => specials[(j * 7 + rows) % specials.length]!) : i === 1 ? discrete(rows * 5 + i, rows * n, [NaN]) : continuous(rows * 3 + i, rows * n),
+    );
+    const blocksOf = (n: number) => Math.ceil(n / REDUCTION_BLOCK);
+    const total = lengths.reduce((a, n) => a + blocksOf(n) * REDUCTION_BLOCK, 0);
+    const stack = new Float32Array(rows * total);
+    const ranges: { from: number; to: number }[] = [];
+    let at = 0;
+    lengths.forEach((n, i) => {
+      for (let r = 0; r < rows; r++) stack.set(pieces[i]!.subarray(r * n, (r + 1) * n), r * total + at);
+      ranges.push({ from: at / REDUCTION_BLOCK, to: at / REDUCTION_BLOCK + blocksOf(n) });
+      at += blocksOf(n) * REDUCTION_BLOCK;
+    });
+    const buf = uploadF32(ctx, 'pieces', stack);
+    const got = await ctx.scoped('gramRanges', () => gramRanges(ctx, buf, rows, total, ranges));
+    await expect(gramRanges(ctx, buf, rows, total, [{ from: 2, to: blocksOf(total) + 1 }])).rejects.toThrow(/block range \[2, \d+\) outside the \d+ blocks/);
+    ctx.destroyBuffer(buf);
+    lengths.forEach((n, i) => {
+      const want = Array.from(gramRef(pieces[i]!, rows, n));
+      expect(Array.from(got[i]!), `piece ${i} (${rows}x${n})`).toEqual(want);
+    });
   });
 
   it('topk_energy refuses no levels and more than it holds', async () => {

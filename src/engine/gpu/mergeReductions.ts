@@ -82,13 +82,13 @@ export function rowStatsFromPartials(partials: Uint32Array, rows: number, chunks
 }
 
 /** The symmetric [rows, rows] Gram matrix (row-major) from gram partials [pairs, blocks]. */
-export function gramFromPartials(partials: Float32Array, rows: number, chunks: number): Float64Array {
+export function gramFromPartials(partials: Float32Array, rows: number, chunks: number, from = 0, to = chunks): Float64Array {
   const out = new Float64Array(rows * rows);
   let p = 0;
   for (let a = 0; a < rows; a++) {
     for (let b = a; b < rows; b++, p++) {
       let sum = 0;
-      for (let c = 0; c < chunks; c++) sum += partials[p * chunks + c]!;
+      for (let c = from; c < to; c++) sum += partials[p * chunks + c]!;
       out[a * rows + b] = sum;
       out[b * rows + a] = sum;
     }
@@ -306,6 +306,25 @@ export async function gram(ctx: GpuContext, stack: GPUBuffer, rows: number, nume
   if (numel === 0) return new Float64Array(rows * rows);
   const [words] = await readReductions(ctx, launchOnQuads(ctx, 'gram', stack, rows, numel, [(s) => launchGram(ctx, s, rows, numel)]));
   return gramOf(words!, rows, numel);
+}
+
+/**
+ * One Gram matrix per column range of a [rows, numel] buffer, from one gram launch: range i covers the elements of
+ * REDUCTION_BLOCK blocks [from, to) (several small tensors laid out on whole blocks, zero-padded). Each equals `gram` of
+ * that range alone, whose last block holds the same values followed by the padding's +0 products.
+ */
+export async function gramRanges(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number, ranges: readonly { from: number; to: number }[]): Promise<Float64Array[]> {
+  checkStack('gram', rows, numel);
+  const blocks = reductionBlocks(numel);
+  for (const r of ranges) {
+    if (!(Number.isInteger(r.from) && Number.isInteger(r.to) && 0 <= r.from && r.from <= r.to && r.to <= blocks)) {
+      throw new GpuError('validation', `gram: block range [${r.from}, ${r.to}) outside the ${blocks} blocks of ${numel} elements`);
+    }
+  }
+  if (numel === 0) return ranges.map(() => new Float64Array(rows * rows));
+  const [words] = await readReductions(ctx, launchOnQuads(ctx, 'gram', stack, rows, numel, [(s) => launchGram(ctx, s, rows, numel)]));
+  const partials = new Float32Array(words!.buffer, words!.byteOffset, words!.length);
+  return ranges.map((r) => gramFromPartials(partials, rows, blocks, r.from, r.to));
 }
 
 /** sign_stats over a non-empty stack's quad rows, launched. */

@@ -42,7 +42,7 @@ const HARDWARE = { chunkBytes: 64 * 2 ** 20, inFlight: 2 };
  * small projections): every chunk costs an upload, a launch and a readback, about 2 ms each on SwiftShader, so the
  * demo suite's 72 tensors (64 of them this small, in 9 runs) took that per tensor.
  */
-const SMALL_TENSOR = 16384;
+export const SMALL_TENSOR = 16384;
 
 // A function, not a constant: in Node, GPUBufferUsage exists only once the platform has installed Dawn's globals.
 const storage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC;

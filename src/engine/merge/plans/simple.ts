@@ -6,12 +6,10 @@
 import { combine } from '../../gpu/kernels';
 import { LinearMergeKernel } from '../../gpu/linearMerge';
 import { magmaxSelect } from '../../gpu/mergeKernels';
-import { gram } from '../../gpu/mergeReductions';
 import { modelStockRatioFromGram, type ModelStockAngle } from '../../reference/methods/modelStock';
 import { slerpCoefficients } from '../../reference/methods/slerp';
-import type { AlignedTensor } from '../align';
-import type { Chunk } from '../stream';
-import type { GpuPlan, PlanContext } from './plan';
+import type { GpuPlan } from './plan';
+import { tensorGrams } from './tensorGrams';
 import { copyFloats } from './util';
 
 /**
@@ -37,41 +35,6 @@ export function magmaxPlan(): GpuPlan {
   };
 }
 
-/** Gram readbacks a statistics pass keeps in flight before it waits for the oldest (each holds a small staging buffer). */
-const GRAMS_IN_FLIGHT = 16;
-
-/**
- * For every tensor of the stream, the [rows, rows] Gram matrix (float64) of the rows `rowsOf` puts together for each
- * of its chunks, summed in chunk order: one pass over the whole model before the output pass. Every chunk's gram
- * kernel and readback are submitted as the chunk is visited and awaited only GRAMS_IN_FLIGHT chunks later, so the pass
- * never waits for the GPU to drain (per tensor, it did: on an H100 SLERP took 3.4x Task Arithmetic's time); the
- * kernel reads its rows before anything queued after it can overwrite them. `final`: the stream's last pass.
- */
-async function tensorGrams(p: PlanContext, rows: number, final: boolean, rowsOf: (c: Chunk) => GPUBuffer): Promise<Map<string, Float64Array>> {
-  const parts = new Map<string, Promise<Float64Array>[]>();
-  const all: Promise<Float64Array>[] = [];
-  try {
-    await p.stream.forEach(async (c) => {
-      const part = gram(p.ctx, rowsOf(c), rows, c.count);
-      all.push(part);
-      const list = parts.get(c.tensor.name) ?? [];
-      list.push(part);
-      parts.set(c.tensor.name, list);
-      if (all.length > GRAMS_IN_FLIGHT) await all[all.length - 1 - GRAMS_IN_FLIGHT];
-    }, final);
-  } finally {
-    // A visit that throws leaves earlier readbacks running: settle them before the error propagates.
-    await Promise.allSettled(all);
-  }
-  const grams = new Map<string, Float64Array>();
-  for (const t of p.stream.tensors) {
-    const g = new Float64Array(rows * rows);
-    for (const part of await Promise.all(parts.get(t.name) ?? [])) part.forEach((v, i) => (g[i] = g[i]! + v));
-    grams.set(t.name, g);
-  }
-  return grams;
-}
-
 /**
  * SLERP coefficients of one tensor from the Gram matrix of [tau_a, tau_b, theta0]: the result s0 a + s1 b is written
  * as theta0 + s0 tau_a + s1 tau_b + (s0 + s1 - 1) theta0.
@@ -93,9 +56,10 @@ export function slerpPlan(): GpuPlan {
     outputs: () => 1,
     async prepare(p) {
       p.phase('SLERP angles');
-      const rows = p.scratch('slerp rows', 3 * p.stream.maxChunk);
       // With the fused output the Gram pass is the stack's last: its chunks need not stay cached.
       grams = await tensorGrams(p, 3, p.fusedOutput, (c) => {
+        // A batch of small tensors may be longer than the stream's chunks.
+        const rows = p.scratch('slerp rows', 3 * Math.max(c.count, p.stream.maxChunk));
         copyFloats(p.ctx, c.stack, rows, 2 * c.count);
         copyFloats(p.ctx, c.base, rows, c.count, 2 * c.count);
         return rows;
