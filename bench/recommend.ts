@@ -36,12 +36,12 @@ const METHOD_ADVICE: Record<string, string> = {
     STACK_PATH,
   magmax: 'Without interference metrics MagMax is one fused kernel (magmax_output); with them it uses the stack. ' + STACK_PATH,
   model_stock:
-    'Its ratios need a Gram pass over the whole model before the output pass (prepare: decode_stack, then the gram kernel per chunk, readbacks ' +
-    'kept in flight); the output is then the fused linear_merge without interference metrics. A gram kernel reading the raw models (as ' +
+    'Its ratios need a Gram pass over the whole model before the output pass (prepare: decode_stack, then the gram kernel per chunk or per run ' +
+    'of small tensors, readbacks kept in flight); the output is then the fused linear_merge without interference metrics. A gram kernel reading the raw models (as ' +
     'linear_merge does) would remove the stack from that pass.',
   slerp:
     'Its coefficients need a Gram pass over the whole model before the output pass (prepare: decode_stack, copies into a 3-row buffer and the ' +
-    'gram kernel per chunk, readbacks kept in flight); the output is then linear_merge with theta0\'s coefficient (BASE_TERM) without interference ' +
+    'gram kernel per chunk or per run of small tensors, readbacks kept in flight); the output is then linear_merge with theta0\'s coefficient (BASE_TERM) without interference ' +
     'metrics. A gram kernel reading the raw models would remove the stack from that pass.',
   tall_masks: `It writes T models: T pack_add kernels and T readbacks per chunk. ${STACK_PATH}`,
   ties: 'Global TIES reads the models twice (the statistics scan, then the fused output): see the TIES passes item.',
