@@ -67,6 +67,11 @@ export function gpuDtypeOf(dtype: DType): RawDType {
   return dtype === 'F16' || dtype === 'BF16' ? dtype : 'F32';
 }
 
+/** The dtype the GPU decodes tensor `t` from in each input: theta0's, then each model's (runs sharing a chunk must agree). */
+export function inputDtypes(source: StreamSource, t: AlignedTensor): RawDType[] {
+  return [gpuDtypeOf(t.dtype), ...source.models.map((m) => gpuDtypeOf(m.tensors.get(t.name)!.info.dtype))];
+}
+
 /** Raw bytes in a dtype the GPU decodes (F64 is rounded to F32 on the CPU: WGSL has no f64). */
 export function gpuRaw(bytes: Uint8Array, dtype: DType): { bytes: Uint8Array; dtype: RawDType } {
   if (dtype === 'F32' || dtype === 'F16' || dtype === 'BF16') return { bytes, dtype };

@@ -31,7 +31,7 @@ import { DTYPE_BYTES, type DType } from '../../types';
 import type { AlignedTensor } from '../align';
 import type { TensorWriter } from '../heldWriter';
 import type { TensorReport } from '../report';
-import { gpuDtypeOf, RawUploader, type RawChunkCache, type StreamSource } from '../stream';
+import { inputDtypes, RawUploader, type RawChunkCache, type StreamSource } from '../stream';
 import { outputBytes, packDtypeOf } from './util';
 
 /** Raw input bytes per chunk (upper bound) and chunks in flight, per kind of adapter (see the header). */
@@ -111,7 +111,7 @@ export function rawChunksInFlight(ctx: GpuContext): number {
 
 /** Whether every model stores tensor `t` in one GPU-decoded dtype (the fused kernels decode all models alike). */
 export function sharesDtype(source: StreamSource, t: AlignedTensor): boolean {
-  return new Set(source.models.map((m) => gpuDtypeOf(m.tensors.get(t.name)!.info.dtype))).size === 1;
+  return new Set(inputDtypes(source, t).slice(1)).size === 1;
 }
 
 export class FusedOutput {
@@ -251,15 +251,13 @@ export class FusedOutput {
   /** Whether `part` may join the waiting batch: same coefficients and encodings, a kernel that lets it, room in one chunk. */
   private joins(part: Part, step: number): boolean {
     const head = this.batch[0]!;
-    const inputs = [this.source.base, ...this.source.models];
-    const dtypeOf = (t: AlignedTensor, i: number) => gpuDtypeOf(i === 0 ? t.dtype : inputs[i]!.tensors.get(t.name)!.info.dtype);
     const used = this.batch.reduce((n, p) => n + Math.ceil(p.count / LINEAR_BLOCK) * LINEAR_BLOCK, 0);
     return (
       used + part.count <= step &&
       part.packDtype === head.packDtype &&
       sameValues(part.coeffs, head.coeffs) &&
       (this.kernel.sharesLaunch?.(part.t.name, head.t.name) ?? true) &&
-      inputs.every((_, i) => dtypeOf(part.t, i) === dtypeOf(head.t, i))
+      inputDtypes(this.source, part.t).join() === inputDtypes(this.source, head.t).join()
     );
   }
 

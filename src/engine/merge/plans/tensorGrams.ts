@@ -14,7 +14,7 @@ import { REDUCTION_BLOCK } from '../../gpu/constants';
 import { decodeStack } from '../../gpu/kernels';
 import { gram, gramRanges } from '../../gpu/mergeReductions';
 import type { AlignedTensor } from '../align';
-import { gpuDtypeOf, RawUploader, rowLengthOf, type Chunk } from '../stream';
+import { inputDtypes, RawUploader, rowLengthOf, type Chunk } from '../stream';
 import { SMALL_TENSOR } from './fusedOutput';
 import type { PlanContext } from './plan';
 
@@ -41,8 +41,6 @@ export async function tensorGrams(p: PlanContext, rows: number, final: boolean, 
   const throttle = async () => {
     if (all.length > GRAMS_IN_FLIGHT) await all[all.length - 1 - GRAMS_IN_FLIGHT];
   };
-  const inputs = [source.base, ...source.models];
-  const dtypes = (t: AlignedTensor) => inputs.map((m, i) => gpuDtypeOf(i === 0 ? t.dtype : m.tensors.get(t.name)!.info.dtype)).join();
   const uploader = new RawUploader(ctx, source, p.stream.options.onRead, REDUCTION_BLOCK);
   const batch: AlignedTensor[] = [];
   // A batch is at most a chunk (runMerge retries with smaller chunks when buffers do not fit).
@@ -76,7 +74,7 @@ export async function tensorGrams(p: PlanContext, rows: number, final: boolean, 
     for (const t of p.stream.tensors) {
       if (t.numel > 0 && t.numel <= Math.min(SMALL_TENSOR, limit)) {
         const used = batch.reduce((n, b) => n + padded(b.numel), 0);
-        if (batch.length > 0 && (used + padded(t.numel) > limit || dtypes(t) !== dtypes(batch[0]!))) await flush();
+        if (batch.length > 0 && (used + padded(t.numel) > limit || inputDtypes(source, t).join() !== inputDtypes(source, batch[0]!).join())) await flush();
         batch.push(t);
         continue;
       }
