@@ -7,6 +7,7 @@ import type { GpuContext } from '../src/engine/gpu/device';
 import { resolveConfig } from '../src/engine/merge/config';
 import type { MetricsCache } from '../src/engine/merge/metrics';
 import { runMerge } from '../src/engine/merge/runMerge';
+import type { ResidentInputs } from '../src/engine/merge/residentInputs';
 import type { MergeReport } from '../src/engine/merge/report';
 import { countingSink, type BenchModels } from './models';
 import type { EngineFigure, SizeInfo } from './results';
@@ -26,6 +27,8 @@ export async function mergeOnce(
   method: string,
   metrics: boolean,
   metricsCache?: MetricsCache,
+  /** Raw inputs kept on the GPU across merges, as the playground keeps them (filled by the first merge given it). */
+  resident?: ResidentInputs,
 ): Promise<{ report: MergeReport; outputBytes: number; passes: { phase: string; ms: number }[] }> {
   const config = resolveConfig({ method });
   const sinks: ReturnType<typeof countingSink>[] = [];
@@ -37,6 +40,7 @@ export async function mergeOnce(
     config,
     metrics,
     ...(metricsCache ? { metricsCache } : {}),
+    ...(resident ? { resident } : {}),
     output: async (index) => {
       const sink = countingSink(`merged ${index}`);
       sinks.push(sink);

@@ -81,6 +81,14 @@ function acceptance(r: BenchResults): string[] {
           `<= ${TARGETS.tiesOverTa}x`,
           verdict(tiesRatio <= TARGETS.tiesOverTa, `${sig(tiesRatio / TARGETS.tiesOverTa)}x over`),
         ],
+        ...(paired?.residentRatios?.length && paired.residentGBs
+          ? [[
+              `TA again right after each TIES run, with the raw inputs kept on the GPU by the previous merge of the same models (ResidentInputs, as the playground merges again on a slider move): effective bandwidth / the pair's copy-kernel bandwidth (median of the ratios)`,
+              `${sig(median(paired.residentGBs))} GB/s / ${sig(median(paired.copyGBs))} GB/s (medians); ratios ${paired.residentRatios.map((x) => pct(x)).join(', ')} = **${pct(paired.residentFraction ?? median(paired.residentRatios))}**`,
+              '-',
+              'for reading',
+            ]]
+          : []),
         ...(bound
           ? [[
               'TA time against the least time the measured transfers allow (inputs at the upload probe\'s rate, output at the readback probe\'s)',

@@ -88,6 +88,15 @@ export interface PairedCopy {
   tiesMs?: number[];
   tiesRatios?: number[];
   tiesOverTa?: number;
+  /**
+   * Task Arithmetic again right after TIES, with the raw inputs kept on the GPU by the previous merge of the same models
+   * (ResidentInputs, as the playground merges again on a slider move): ms, GB/s, GB/s over the pair's copy kernel, and
+   * the median of those ratios.
+   */
+  residentMs?: number[];
+  residentGBs?: number[];
+  residentRatios?: number[];
+  residentFraction?: number;
 }
 
 export interface Breakdown {

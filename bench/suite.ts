@@ -12,6 +12,7 @@ import { loadSuite } from '../src/engine/eval/suite';
 import { resolveConfig } from '../src/engine/merge/config';
 import { runContinual } from '../src/engine/merge/continual';
 import { MetricsCache } from '../src/engine/merge/metrics';
+import { ResidentInputs } from '../src/engine/merge/residentInputs';
 import { METHODS, getMethod } from '../src/engine/methods/registry';
 import { suiteFilesFromDir } from '../src/platform/nodeFiles';
 import { findTorchPython, runTorch, timeReference } from './baselines';
@@ -62,32 +63,50 @@ function subset(m: BenchModels, tasks: number): BenchModels {
 
 /**
  * Task Arithmetic runs, each right after one batch of the copy kernel and one untimed merge, and a global TIES run right
- * after each of them (see PairedCopy): on a machine whose speed drifts, each pair sees the same conditions.
+ * after each of them, then Task Arithmetic with resident inputs (see PairedCopy): on a machine whose speed drifts, each
+ * pair sees the same conditions.
  */
 async function pairedWithCopy(ctx: GpuContext, m: BenchModels, reps: number, copy: { bytes: number; variant: CopyVariant }, minBatchMs: number): Promise<PairedCopy> {
-  const out: Required<PairedCopy> = { copyGBs: [], taGBs: [], ratios: [], fraction: 0, taMs: [], tiesMs: [], tiesRatios: [], tiesOverTa: 0 };
-  const timed = async (method: string) => {
+  const out: Required<PairedCopy> = {
+    ...{ copyGBs: [], taGBs: [], ratios: [], fraction: 0, taMs: [], tiesMs: [], tiesRatios: [], tiesOverTa: 0 },
+    ...{ residentMs: [], residentGBs: [], residentRatios: [], residentFraction: 0 },
+  };
+  // Room for every chunk of every input (padding included), filled by one untimed merge and kept for the whole series.
+  const resident = new ResidentInputs(2 * (m.models.length + 1) * m.modelBytes);
+  const timed = async (method: string, keep?: ResidentInputs) => {
     const t0 = performance.now();
-    const run = await mergeOnce(ctx, m, method, false);
+    const run = await mergeOnce(ctx, m, method, false, undefined, keep);
     return { ms: performance.now() - t0, outputBytes: run.outputBytes };
   };
-  for (let i = 0; i < reps; i++) {
-    const copyGBs = (await copyKernelProbe(ctx, copy.bytes, copy.variant, { minBatchMs, reps: 1 })).rate;
-    // One untimed merge first: the probe freed 2 x copyBytes, and the merge's first touch of fresh memory is not
-    // what a merge costs in steady use (the page merges again on every slider move).
-    await mergeOnce(ctx, m, 'task_arithmetic', false);
-    const ta = await timed('task_arithmetic');
-    const ties = await timed('ties');
-    const taGBs = gbPerSecond((m.models.length + 1) * m.modelBytes + ta.outputBytes, ta.ms);
-    out.copyGBs.push(copyGBs);
-    out.taGBs.push(taGBs);
-    out.ratios.push(taGBs / copyGBs);
-    out.taMs.push(ta.ms);
-    out.tiesMs.push(ties.ms);
-    out.tiesRatios.push(ties.ms / ta.ms);
+  const moved = (outputBytes: number) => (m.models.length + 1) * m.modelBytes + outputBytes;
+  try {
+    await timed('task_arithmetic', resident);
+    for (let i = 0; i < reps; i++) {
+      const copyGBs = (await copyKernelProbe(ctx, copy.bytes, copy.variant, { minBatchMs, reps: 1 })).rate;
+      // One untimed merge first: the probe freed 2 x copyBytes, and the merge's first touch of fresh memory is not
+      // what a merge costs in steady use (the page merges again on every slider move).
+      await mergeOnce(ctx, m, 'task_arithmetic', false);
+      const ta = await timed('task_arithmetic');
+      const ties = await timed('ties');
+      const kept = await timed('task_arithmetic', resident);
+      const taGBs = gbPerSecond(moved(ta.outputBytes), ta.ms);
+      const keptGBs = gbPerSecond(moved(kept.outputBytes), kept.ms);
+      out.copyGBs.push(copyGBs);
+      out.taGBs.push(taGBs);
+      out.ratios.push(taGBs / copyGBs);
+      out.taMs.push(ta.ms);
+      out.tiesMs.push(ties.ms);
+      out.tiesRatios.push(ties.ms / ta.ms);
+      out.residentMs.push(kept.ms);
+      out.residentGBs.push(keptGBs);
+      out.residentRatios.push(keptGBs / copyGBs);
+    }
+  } finally {
+    resident.clear();
   }
   out.fraction = median(out.ratios);
   out.tiesOverTa = median(out.tiesRatios);
+  out.residentFraction = median(out.residentRatios);
   return out;
 }
 

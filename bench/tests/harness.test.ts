@@ -200,6 +200,10 @@ describe('summary', () => {
     const md4 = renderMarkdown(paired);
     expect(md4).toContain('TIES run right after each of the 3 TA runs above');
     expect(md4).toMatch(/300 ms \/ 110 ms \(medians\); ratios 2.9x, 3.33x, 2.73x = \*\*2.73x\*\* \| <= 3x \| meets/);
+    expect(md4).not.toContain('with the raw inputs kept on the GPU');
+    // Task Arithmetic with resident inputs in the same pairs: a row for reading, its own median of ratios.
+    paired.acceptance.paired = { ...paired.acceptance.paired!, residentMs: [60, 70, 65], residentGBs: [1, 0.9, 0.95], residentRatios: [1, 0.45, 0.63], residentFraction: 0.63 };
+    expect(renderMarkdown(paired)).toMatch(/raw inputs kept on the GPU by the previous merge.*\| 0.95 GB\/s \/ 1.5 GB\/s \(medians\); ratios 100%, 45%, 63% = \*\*63%\*\* \| - \| for reading \|/);
   });
   it('orders recommendations by their share of the merge and quotes the numbers', () => {
     const recs = recommendations(results());

@@ -67,6 +67,11 @@ describe('runSuite', () => {
     expect(paired.tiesRatios).toHaveLength(profile.acceptance.repeats.reps);
     paired.tiesRatios!.forEach((x, i) => expect(x).toBeCloseTo(paired.tiesMs![i]! / paired.taMs![i]!, 12));
     expect(paired.tiesOverTa).toBe(median(paired.tiesRatios!));
+    // Task Arithmetic with resident inputs, in the same pairs: the same bytes over its own time.
+    expect(paired.residentRatios).toHaveLength(profile.acceptance.repeats.reps);
+    paired.residentRatios!.forEach((x, i) => expect(x).toBeCloseTo(paired.residentGBs![i]! / paired.copyGBs[i]!, 12));
+    paired.residentMs!.forEach((ms, i) => expect(paired.residentGBs![i]! / paired.taGBs[i]!).toBeCloseTo(paired.taMs![i]! / ms, 9));
+    expect(paired.residentFraction).toBe(median(paired.residentRatios!));
     expect(breakdown!.parts).toHaveLength(4);
     expect(breakdown!.parts.reduce((s, p) => s + p.ms, 0)).toBeCloseTo(breakdown!.variants.merge!, 6);
     expect(breakdown!.chunks).toBe(vitTensors(profile.acceptance.size).length);

@@ -7,7 +7,7 @@ import type { Model } from '../engine/io/model';
 import { openModelFromFiles } from '../platform/browserFiles';
 import { merge, scheduleLiveMerge } from './mergeActions';
 import { gpuContext, newModelId, opened } from './runtime';
-import { dropSuite, loadPresetSuite, loadSuiteFrom, suiteBaseId, taskModelId } from './suiteActions';
+import { dropSuite, loadPresetSuite, loadSuiteFrom, residentInputs, suiteBaseId, taskModelId } from './suiteActions';
 import type { GpuContext } from '../engine/gpu/device';
 import type { Suite } from '../engine/eval/suite';
 import type { HubModel } from '../platform/hub';
@@ -62,6 +62,7 @@ async function useSuite(load: (ctx: GpuContext, samples: number, seed: number) =
       return;
     }
     opened.clear();
+    residentInputs.clear();
     const baseId = suiteBaseId();
     opened.set(baseId, suite.base);
     let models: ModelEntry[] = suite.tasks.map((t) => {
@@ -136,6 +137,8 @@ export function useAsBase(entry: ModelEntry): void {
   const old = appStore.getState().base;
   const model = opened.get(entry.id);
   if (old) opened.delete(old.id);
+  // The kept raw inputs belong to the old base's merges.
+  residentInputs.clear();
   if (old && old.id === suiteBaseId()) {
     for (const m of appStore.getState().models) opened.delete(m.id);
     dropSuite();
@@ -176,6 +179,7 @@ export async function addModelFiles(files: File[]): Promise<void> {
 /** Removes one fine-tuned model. */
 export function removeModel(id: string): void {
   opened.delete(id);
+  residentInputs.clear();
   set((s) => ({ models: s.models.filter((m) => m.id !== id), suite: s.base?.id === suiteBaseId() ? null : s.suite }));
 }
 

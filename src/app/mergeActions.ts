@@ -10,7 +10,7 @@ import type { Model } from '../engine/io/model';
 import { blobSink } from '../platform/browserFiles';
 import { gpuRuntime, opened } from './runtime';
 import { tensorSizes, withChunkFallback, withDeviceRetry } from '../engine/gpu/retry';
-import { currentSuite, ensureReferences, mergeSuite, suiteBaseId, taskVectorMetrics } from './suiteActions';
+import { currentSuite, ensureReferences, mergeSuite, residentInputs, suiteBaseId, taskVectorMetrics } from './suiteActions';
 import { appStore, type AppState } from './store';
 
 let running: AbortController | null = null;
@@ -131,7 +131,8 @@ export async function merge(kind: 'live' | 'settled' = 'settled'): Promise<void>
               config: cfg,
               metrics: true,
               metricsCache: taskVectorMetrics,
-              ...(run.cacheBytes !== undefined ? { cacheBytes: run.cacheBytes } : {}),
+              // A rerun for lack of GPU memory keeps nothing between passes, nor between merges (onFallback frees it).
+              ...(run.cacheBytes !== undefined ? { cacheBytes: run.cacheBytes } : { resident: residentInputs }),
               output: async (index, label) => {
                 const sink = attempt.sink(blobSink(label === null ? name : `${s.method}-${index}-${label.replace(/\.safetensors$/, '')}.safetensors`));
                 sinks.push(sink);
@@ -141,7 +142,11 @@ export async function merge(kind: 'live' | 'settled' = 'settled'): Promise<void>
               onProgress: (p) => progress(p.totalBytes ? Math.min(1, p.doneBytes / p.totalBytes) : 1, phaseText(p)),
             });
           },
-          { tensors: tensorSizes(base), onFallback: (n) => progress(0, `Not enough GPU memory: merging again in chunks of ${n.toLocaleString('en')} elements…`) },
+          { tensors: tensorSizes(base), onFallback: (n) => {
+              residentInputs.clear();
+              progress(0, `Not enough GPU memory: merging again in chunks of ${n.toLocaleString('en')} elements…`);
+            },
+          },
         );
         if (signal.aborted) return;
         set({ report, continual: null, run: { state: 'done', progress: 1, message: null }, outputs: sinks.map(blobOf) });

@@ -11,6 +11,7 @@ import type { ResolvedConfig } from '../engine/merge/config';
 import type { ByteSink } from '../engine/io/byteSource';
 import type { MergeProgress } from '../engine/merge/runMerge';
 import { MetricsCache } from '../engine/merge/metrics';
+import { ResidentInputs } from '../engine/merge/residentInputs';
 import { suiteFilesFromUrl } from '../platform/browserFiles';
 import { decodeImageBrowser } from '../platform/imageDecode';
 import { hubPreset } from '../engine/eval/fusionbench/presets';
@@ -34,6 +35,13 @@ let evaluatorCtx: GpuContext | null = null;
 const references = new Map<string, { base: TaskAccuracy; individual: TaskAccuracy }>();
 /** The task-vector metrics of the merges so far (they depend only on the models): a slider step reuses them. */
 export const taskVectorMetrics = new MetricsCache();
+/**
+ * GPU memory for the raw model bytes kept from one merge to the next of the same models, so that a slider step does
+ * not upload them again. Beyond it, the first chunks are kept and the rest uploaded each time.
+ */
+export const RESIDENT_BYTES = 2 ** 30;
+/** The raw inputs of the last merged models, kept on the GPU (merge/residentInputs.ts). */
+export const residentInputs = new ResidentInputs(RESIDENT_BYTES);
 
 export const accuracyOf = (scores: TaskScore[]): TaskAccuracy => Object.fromEntries(scores.map((s) => [s.task, s.accuracy]));
 
@@ -178,6 +186,7 @@ export async function mergeSuite(ctx: GpuContext, config: ResolvedConfig, key: s
     signal: o.signal,
     metrics: o.metrics,
     metricsCache: taskVectorMetrics,
+    resident: residentInputs,
     ...(o.output ? { output: o.output } : {}),
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
   });

@@ -9,6 +9,7 @@ import type { ByteSink } from '../io/byteSource';
 import { runContinual, type ContinualReport, type StepView } from '../merge/continual';
 import type { ResolvedConfig } from '../merge/config';
 import type { MetricsCache } from '../merge/metrics';
+import type { ResidentInputs } from '../merge/residentInputs';
 import type { MergeReport } from '../merge/report';
 import { runMerge, type MergeProgress } from '../merge/runMerge';
 import type { Suite } from './suite';
@@ -77,7 +78,7 @@ export async function mergeAndScore(
   suite: Suite,
   evaluator: SuiteEvaluator,
   config: ResolvedConfig,
-  opts: EvaluateOptions & { output?: () => Promise<ByteSink>; onProgress?: (p: MergeProgress) => void; metrics?: boolean; metricsCache?: MetricsCache },
+  opts: EvaluateOptions & { output?: () => Promise<ByteSink>; onProgress?: (p: MergeProgress) => void; metrics?: boolean; metricsCache?: MetricsCache; resident?: ResidentInputs },
 ): Promise<MergeAndScore> {
   const models = suite.tasks.map((t) => t.model);
   if (config.method.family === 'continual') {
@@ -103,6 +104,7 @@ export async function mergeAndScore(
       signal: opts.signal,
       metrics: opts.metrics ?? false,
       ...(opts.metricsCache ? { metricsCache: opts.metricsCache } : {}),
+      ...(opts.resident ? { resident: opts.resident } : {}),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       ...(opts.output ? { output: async () => opts.output!() } : {}),
       collect: (t) => {

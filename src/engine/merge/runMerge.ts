@@ -22,6 +22,7 @@ import { FusedOutput } from './plans/fusedOutput';
 import { HeldWriter, HOLD_BYTES, type TensorWriter } from './heldWriter';
 import { ChunkStream } from './stream';
 import { StackOutput } from './stackOutput';
+import type { ResidentInputs } from './residentInputs';
 
 /** Progress of a running merge. */
 export interface MergeProgress {
@@ -46,6 +47,11 @@ export interface MergeRun {
   signal?: AbortSignal;
   /** Keep task vectors on the GPU between passes when they fit in this many bytes (default 512 MiB). */
   cacheBytes?: number;
+  /**
+   * Raw input chunks kept on the GPU across merges of the same models (merge/residentInputs.ts): this merge takes the
+   * chunks an earlier one kept instead of uploading them, and keeps its own while the store has room.
+   */
+  resident?: ResidentInputs;
   /** Measure the interference metrics (cosines, sign conflicts, masks, top-k curve; default true). */
   metrics?: boolean;
   /** Task-vector metrics measured by earlier merges of the same models (merge/metrics.ts): reused, and these added. */
@@ -105,6 +111,8 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
   const labels = outputs === 1 ? [null] : models.map((m) => m.name);
   const writers: SafetensorsWriter[] = [];
   const sinks: ByteSink[] = [];
+  // Before the peak is reset: chunks kept for other inputs are freed here.
+  run.resident?.use(ctx, base, models);
   ctx.resetPeak();
   const merged = aligned.filter((t) => t.action === 'merge');
   const oneRead = merged.reduce((s, t) => s + t.numel * (DTYPE_BYTES[t.dtype] + models.reduce((a, m) => a + DTYPE_BYTES[m.tensors.get(t.name)!.info.dtype], 0)), 0);
@@ -112,7 +120,7 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
   let doneBytes = 0;
   let current = '';
   const progress = () => run.onProgress?.({ phase, tensor: current, doneBytes, totalBytes: oneRead });
-  const source = { base, models, signal: run.signal };
+  const source = { base, models, signal: run.signal, ...(run.resident ? { resident: run.resident } : {}) };
   const stream = new ChunkStream(ctx, source, merged, {
     granularity: plan.granularity,
     chunkElements: config.options.chunkElements,

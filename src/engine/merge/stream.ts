@@ -13,6 +13,7 @@ import { decodeToF32, encodeFloats } from '../tensor/dtype';
 import { DTYPE_BYTES, type DType } from '../types';
 import type { AlignedTensor } from './align';
 import { UploadRing } from '../gpu/uploadRing';
+import { inputsKey, type ResidentInputs } from './residentInputs';
 
 /** How a method needs tensors cut: any element ranges, or whole rows (last dimension). */
 export type Granularity = 'element' | 'row';
@@ -35,6 +36,8 @@ export interface StreamSource {
   base: Model;
   models: Model[];
   signal?: AbortSignal;
+  /** Raw chunks kept on the GPU from earlier merges of these inputs: taken instead of uploaded, and added to. */
+  resident?: ResidentInputs;
 }
 
 export interface StreamOptions {
@@ -152,7 +155,9 @@ export class RawChunkCache {
  * Reads the base's and every model's bytes of a chunk and uploads them into one reused GPU buffer, each input on a
  * 16-byte boundary so kernels read it as vec4 words, zero-padded to a whole number of `blockElements` elements. The
  * bytes go straight into a mapped staging buffer (UploadRing) and one copy per chunk moves them; copies are ordered
- * with submitted work, so the next chunk may be uploaded while kernels that read this one are still queued.
+ * with submitted work, so the next chunk may be uploaded while kernels that read this one are still queued. With the
+ * source's `resident` store, a chunk an earlier merge of the same inputs kept is returned instead (no read, no upload),
+ * and new chunks go into buffers the store keeps while it has room.
  */
 export class RawUploader {
   private buffer: GPUBuffer | null = null;
@@ -207,27 +212,52 @@ export class RawUploader {
       size += Math.ceil((numel * DTYPE_BYTES[raw]) / 16) * 16;
     }
     size = Math.max(size, 16);
-    const target = into?.(size) ?? this.ownBuffer(size);
-    const staging = await this.ring.begin(size);
-    for (let i = 0; i < inputs.length; i++) {
-      const end = i + 1 < segments.length ? segments[i + 1]!.offset : size;
-      const width = DTYPE_BYTES[segments[i]!.dtype];
-      let filled = segments[i]!.offset;
-      for (let p = 0; p < parts.length; p++) {
-        const { t, start, count } = parts[p]!;
-        const dtype = i === 0 ? t.dtype : inputs[i]!.tensors.get(t.name)!.info.dtype;
-        const raw = gpuRaw(await inputs[i]!.readTensor(t.name, { start, count }, signal), dtype);
-        const from = segments[i]!.offset + at[p]! * width;
-        // The staging buffer holds an earlier chunk's bytes: the padding must be written too.
-        staging.view.fill(0, filled, from);
-        staging.view.set(raw.bytes, from);
-        filled = from + raw.bytes.byteLength;
-        this.onRead?.(count * DTYPE_BYTES[dtype]);
+    // Lays the chunk out in `view` (whose bytes may be left over from an earlier chunk: the padding is written too).
+    const fill = async (view: Uint8Array) => {
+      for (let i = 0; i < inputs.length; i++) {
+        const end = i + 1 < segments.length ? segments[i + 1]!.offset : size;
+        const width = DTYPE_BYTES[segments[i]!.dtype];
+        let filled = segments[i]!.offset;
+        for (let p = 0; p < parts.length; p++) {
+          const { t, start, count } = parts[p]!;
+          const dtype = i === 0 ? t.dtype : inputs[i]!.tensors.get(t.name)!.info.dtype;
+          const raw = gpuRaw(await inputs[i]!.readTensor(t.name, { start, count }, signal), dtype);
+          const from = segments[i]!.offset + at[p]! * width;
+          view.fill(0, filled, from);
+          view.set(raw.bytes, from);
+          filled = from + raw.bytes.byteLength;
+          this.onRead?.(count * DTYPE_BYTES[dtype]);
+        }
+        view.fill(0, filled, end);
       }
-      staging.view.fill(0, filled, end);
+    };
+    // A chunk an earlier merge kept: no upload (and no read, unless the caller inspects the bytes on the host).
+    const resident = this.source.resident ?? null;
+    const inputsId = resident ? inputsKey(base, models) : '';
+    const layout = resident ? JSON.stringify([this.blockElements, parts.map((q) => [q.t.name, q.start, q.count])]) : '';
+    const hit = resident?.get(ctx, inputsId, layout);
+    if (hit) {
+      if (inspect) {
+        const host = new Uint8Array(size);
+        await fill(host);
+        inspect(host, segments);
+      } else {
+        for (const { t, count } of parts) for (let i = 0; i < inputs.length; i++) this.onRead?.(count * DTYPE_BYTES[i === 0 ? t.dtype : inputs[i]!.tensors.get(t.name)!.info.dtype]);
+      }
+      return { buffer: hit.buffer, segments: hit.segments, bytes: hit.bytes, at, numel };
     }
-    inspect?.(staging.view, segments);
-    staging.commit(target, 0, size);
+    const reserved = resident?.reserve(ctx, inputsId, `${first.name}[${parts[0]!.start}:] raw inputs`, size, storage()) ?? null;
+    const target = reserved?.buffer ?? into?.(size) ?? this.ownBuffer(size);
+    try {
+      const staging = await this.ring.begin(size);
+      await fill(staging.view);
+      inspect?.(staging.view, segments);
+      staging.commit(target, 0, size);
+    } catch (e) {
+      reserved?.discard();
+      throw e;
+    }
+    reserved?.keep(layout, segments);
     return { buffer: target, segments, bytes: size, at, numel };
   }
 
