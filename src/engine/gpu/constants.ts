@@ -31,6 +31,12 @@ export const THREAD_ELEMENTS = 4;
 /** Consecutive elements one thread of a reduction kernel (row_stats, sum_squares, gram, sign_stats, topk_energy) adds up. */
 export const REDUCTION_BLOCK = 256;
 
+/**
+ * Per-thread partials of a fused output kernel (one per LINEAR_BLOCK = 16 elements) that partials_sum adds into one
+ * before a GPU reads them back: one sum per REDUCTION_BLOCK elements.
+ */
+export const PARTIALS_GROUP = 16;
+
 /** Number of REDUCTION_BLOCK blocks covering `numel` columns (one reduction-kernel thread each). */
 export function reductionBlocks(numel: number): number {
   return Math.ceil(numel / REDUCTION_BLOCK);
@@ -53,6 +59,7 @@ export function wgslConstants(): string {
     `const MAX_COEFF_VEC4S: u32 = ${LINEAR_MAX_TASKS / 4}u;`,
     `const REDUCTION_BLOCK: u32 = ${REDUCTION_BLOCK}u;`,
     `const THREAD_ELEMENTS: u32 = ${THREAD_ELEMENTS}u;`,
+    `const PARTIALS_GROUP: u32 = ${PARTIALS_GROUP}u;`,
     `const VIT_MAX_HEAD_DIM: u32 = ${VIT_MAX_HEAD_DIM}u;`,
     '',
   ].join('\n');

@@ -296,14 +296,14 @@ export function sharesModelDtype(segments: readonly RawSegment[]): boolean {
 /**
  * decode_stack: theta0 (f32 [numel]) and the task-vector stack (f32 [T, numel]) of one chunk from raw segments
  * (RawUploader's layout, padded to groups of 4): the values of unpack + one task_vector per model, in one launch
- * when the models share a dtype, else one launch per model. Records into `encoder` when given, else submits.
+ * when the models share a dtype, else one launch per model.
  */
-export function decodeStack(ctx: GpuContext, a: { inputs: GPUBuffer; segments: readonly RawSegment[]; numel: number; base: GPUBuffer; stack: GPUBuffer }, encoder?: GPUCommandEncoder): void {
+export function decodeStack(ctx: GpuContext, a: { inputs: GPUBuffer; segments: readonly RawSegment[]; numel: number; base: GPUBuffer; stack: GPUBuffer }): void {
   if (!sharesModelDtype(a.segments)) {
-    for (let m = 1; m < a.segments.length; m++) decodeRows(ctx, a, [a.segments[0]!, a.segments[m]!], m - 1, a.segments.length - 1, encoder);
+    for (let m = 1; m < a.segments.length; m++) decodeRows(ctx, a, [a.segments[0]!, a.segments[m]!], m - 1, a.segments.length - 1);
     return;
   }
-  decodeRows(ctx, a, a.segments, 0, a.segments.length - 1, encoder);
+  decodeRows(ctx, a, a.segments, 0, a.segments.length - 1);
 }
 
 /** One decode_stack launch: theta0 and rows firstRow.. of a stack of `rows` rows from `segments` (theta0, models). */
@@ -313,7 +313,6 @@ function decodeRows(
   segments: readonly RawSegment[],
   firstRow: number,
   rows: number,
-  encoder?: GPUCommandEncoder,
 ): void {
   const kernel = 'decodeStack';
   checkCount(kernel, 'numel', a.numel);
@@ -326,7 +325,7 @@ function decodeRows(
   const inputBytes = Math.max(segments[0]!.offset + segBytes(segments[0]!.dtype), first.offset + (tasks - 1) * strideVec4 * 16 + segBytes(first.dtype));
   const bindings = [bind(ctx, kernel, a.inputs, inputBytes), bindQuads(ctx, kernel, a.base, a.numel * F32_BYTES), bindQuads(ctx, kernel, a.stack, rows * a.numel * F32_BYTES)];
   const pipeline = specialisedPipeline(ctx, 'decode_stack', { BASE_DTYPE: DTYPE_CODE[segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[first.dtype], QUADS: a.numel % 4 === 0 ? 1 : 0 });
-  launch(ctx, kernel, [a.numel, tasks, firstVec4, strideVec4, firstRow], bindings, itemGrid(groups, ctx.info.limits.maxComputeWorkgroupsPerDimension), { pipeline, encoder });
+  launch(ctx, kernel, [a.numel, tasks, firstVec4, strideVec4, firstRow], bindings, itemGrid(groups, ctx.info.limits.maxComputeWorkgroupsPerDimension), { pipeline });
 }
 
 /**

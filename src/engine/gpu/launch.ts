@@ -4,7 +4,7 @@
  */
 import { GpuError } from '../errors';
 import { align16, align4, type GpuContext } from './device';
-import { encodeComputePass, runComputePass } from './dispatch';
+import { runComputePass } from './dispatch';
 
 /** A binding of the first `bytes` bytes of `buf`, after checking that the buffer and the device allow it. */
 export function bind(ctx: GpuContext, kernel: string, buf: GPUBuffer, bytes: number): GPUBufferBinding {
@@ -35,8 +35,9 @@ export function f32Bits(x: number): number {
 
 /**
  * Runs one pass of `kernel` with a fresh uniform parameter buffer (u32 words, bound at binding 0) followed by
- * `bindings` (1..), then frees the parameter buffer. `opts.pipeline` replaces the kernel's default pipeline (one
- * with pipeline constants set); `opts.encoder` records the pass there for the caller to submit.
+ * `bindings` (1..), submits it, then frees the parameter buffer. `opts.pipeline` replaces the kernel's default
+ * pipeline (one with pipeline constants set). A pass recorded into a caller's encoder needs parameters that outlive
+ * the call: see encodePartialsSum.
  */
 export function launch(
   ctx: GpuContext,
@@ -44,7 +45,7 @@ export function launch(
   params: readonly number[],
   bindings: readonly GPUBufferBinding[],
   grid: { x: number; y: number },
-  opts: { pipeline?: GPUComputePipeline; encoder?: GPUCommandEncoder } = {},
+  opts: { pipeline?: GPUComputePipeline } = {},
 ): void {
   const words = new Uint32Array(Math.max(4, Math.ceil(params.length / 4) * 4));
   words.set(params.map((p) => p >>> 0));
@@ -52,8 +53,7 @@ export function launch(
   try {
     ctx.device.queue.writeBuffer(paramBuf, 0, words);
     const all = [{ buffer: paramBuf }, ...bindings];
-    if (opts.encoder) encodeComputePass(ctx, opts.encoder, kernel, opts.pipeline ?? kernel, all, grid);
-    else runComputePass(ctx, kernel, opts.pipeline ?? kernel, all, grid);
+    runComputePass(ctx, kernel, opts.pipeline ?? kernel, all, grid);
   } finally {
     // Destroying after submit is safe: submitted work still sees the buffer.
     ctx.destroyBuffer(paramBuf);

@@ -6,7 +6,7 @@
  */
 import { GpuError } from '../errors';
 import { DTYPE_BYTES } from '../types';
-import { DTYPE_CODE, LINEAR_MAX_TASKS, WORKGROUP_SIZE } from './constants';
+import { DTYPE_CODE, LINEAR_MAX_TASKS, PARTIALS_GROUP, WORKGROUP_SIZE } from './constants';
 import type { GpuContext } from './device';
 import { encodeComputePass, workgroupGrid } from './dispatch';
 import { bind } from './launch';
@@ -58,6 +58,30 @@ export interface LinearMergeArgs {
   /** Which tensor the chunk is and where it starts in it (for kernels keyed by tensor and element: DARE's drop). */
   chunk?: { name: string; shape: readonly number[]; start: number };
 }
+
+/** Sums partials_sum leaves per row of `threads` partials: one per PARTIALS_GROUP threads. */
+export function partialsGroups(threads: number): number {
+  return Math.ceil(threads / PARTIALS_GROUP);
+}
+
+/**
+ * Records partials_sum into `encoder`: `sums` [rows, partialsGroups(threads)] f32, each the in-order f32 sum of a run
+ * of PARTIALS_GROUP consecutive partials of a row of `partials` [rows, threads]. `params` (PARTIALS_SUM_PARAMS_BYTES,
+ * UNIFORM | COPY_DST) is the caller's, written here with queue.writeBuffer: the caller submits the encoder before it
+ * records the next launch with the same `params` (queue order then gives each submit its own values).
+ */
+export function encodePartialsSum(ctx: GpuContext, encoder: GPUCommandEncoder, params: GPUBuffer, partials: GPUBuffer, sums: GPUBuffer, rows: number, threads: number): void {
+  const kernel = 'partialsSum';
+  const groups = partialsGroups(threads);
+  checkCount(kernel, 'sums', rows * groups);
+  if (rows * groups === 0) return;
+  ctx.device.queue.writeBuffer(params, 0, new Uint32Array([threads, groups, rows, 0]));
+  const grid = workgroupGrid(Math.ceil((rows * groups) / WORKGROUP_SIZE), ctx.info.limits.maxComputeWorkgroupsPerDimension);
+  encodeComputePass(ctx, encoder, kernel, 'partials_sum', [{ buffer: params }, bind(ctx, kernel, partials, rows * threads * F32_BYTES), bind(ctx, kernel, sums, rows * groups * F32_BYTES)], grid);
+}
+
+/** Bytes of partials_sum's uniform parameters. */
+export const PARTIALS_SUM_PARAMS_BYTES = 16;
 
 /**
  * Float64 totals of each row of linear_merge's partials ([rows, threads] f32): theta0, each tau_t, delta; over threads

@@ -116,3 +116,22 @@ export function consensusOutputRef(
     countMaskRef(stack, tasks, numel, tallMaskRef(stack, tasks, numel, mtl, mask.lambdas, false).counts, mask.k);
   });
 }
+
+/**
+ * partials_sum's twin: sums[r * groups + g] = the f32 sum, in order from the first, of partials r * threads + g * group
+ * .. r * threads + min(threads, (g + 1) * group) - 1 (groups = ceil(threads / group)).
+ */
+export function partialsSumRef(partials: Float32Array, rows: number, threads: number, group: number): Float32Array {
+  const groups = Math.ceil(threads / group);
+  const sums = new Float32Array(rows * groups);
+  for (let r = 0; r < rows; r++) {
+    for (let g = 0; g < groups; g++) {
+      const first = r * threads + g * group;
+      const end = r * threads + Math.min(threads, (g + 1) * group);
+      let sum = partials[first]!;
+      for (let i = first + 1; i < end; i++) sum = Math.fround(sum + partials[i]!);
+      sums[r * groups + g] = sum;
+    }
+  }
+  return sums;
+}

@@ -9,7 +9,10 @@
  * Chunk sizes and queue depth depend on the adapter. A CPU-emulated one runs a chunk's kernel on the same cores that
  * copy the next chunk's bytes: chunks of a few MiB (which stay in the CPU's caches) with three in flight measured
  * about 1.4x faster on SwiftShader than one whole tensor at a time (Task Arithmetic over 8 models of ViT-B/32 width/2).
- * A GPU wants fewer, larger launches.
+ * A GPU wants fewer, larger launches. On a GPU the readback is the slow part (about 1 GB/s on an H100), and the
+ * partials (T + 2 floats per 16 elements: 62% of an f32 output's bytes for 8 models) were a quarter of Task Arithmetic's
+ * time there, so a chunk of one tensor adds them in runs of PARTIALS_GROUP on the GPU first (partials_sum), sixteen
+ * times fewer to read back and fold.
  * Used when nothing needs the task-vector stack (no interference metrics, no collected weights).
  *
  * Small tensors (SMALL_TENSOR) written one after another with the same coefficients and encodings share a chunk, each
@@ -25,7 +28,7 @@ import { throwIfAborted } from '../../errors';
 import type { GpuContext } from '../../gpu/device';
 import { LINEAR_MAX_TASKS } from '../../gpu/constants';
 import { StagingReader, type RawDType } from '../../gpu/kernels';
-import { foldLinearPartials, LINEAR_BLOCK, linearMergeOutBytes, linearMergeThreads, sameValues, type LinearMergeArgs } from '../../gpu/linearMerge';
+import { encodePartialsSum, foldLinearPartials, LINEAR_BLOCK, linearMergeOutBytes, linearMergeThreads, PARTIALS_SUM_PARAMS_BYTES, partialsGroups, sameValues, type LinearMergeArgs } from '../../gpu/linearMerge';
 import type { FusedKernel } from '../../gpu/tiesFused';
 import { DTYPE_BYTES, type DType } from '../../types';
 import type { AlignedTensor } from '../align';
@@ -34,9 +37,14 @@ import type { TensorReport } from '../report';
 import { inputDtypes, RawUploader, type RawChunkCache, type StreamSource } from '../stream';
 import { outputBytes, packDtypeOf } from './util';
 
-/** Raw input bytes per chunk (upper bound) and chunks in flight, per kind of adapter (see the header). */
-const SOFTWARE = { chunkBytes: 4 * 2 ** 20, inFlight: 3 };
-const HARDWARE = { chunkBytes: 64 * 2 ** 20, inFlight: 2 };
+/**
+ * Raw input bytes per chunk (upper bound), chunks in flight, and whether a chunk's partials are added in runs on the
+ * GPU before they are read back (partials_sum), per kind of adapter (see the header).
+ */
+// On SwiftShader the extra launch costs what the smaller readback saves (0.9-1.3x in paired merges); on a GPU the
+// readback is the slow part (the partials were about a quarter of Task Arithmetic's time on an H100).
+const SOFTWARE = { chunkBytes: 4 * 2 ** 20, inFlight: 3, sumPartials: false };
+const HARDWARE = { chunkBytes: 64 * 2 ** 20, inFlight: 2, sumPartials: true };
 /**
  * Tensors of at most this many elements share a chunk with the small tensors written just before them (biases, norms,
  * small projections): every chunk costs an upload, a launch and a readback, about 2 ms each on SwiftShader, so the
@@ -109,6 +117,11 @@ export function rawChunksInFlight(ctx: GpuContext): number {
   return ctx.info.isSoftware ? SOFTWARE.inFlight : HARDWARE.inFlight;
 }
 
+/** Whether a pass over raw inputs adds each chunk's partials in runs on the GPU before reading them back. */
+export function sumsPartials(ctx: GpuContext): boolean {
+  return (ctx.info.isSoftware ? SOFTWARE : HARDWARE).sumPartials;
+}
+
 /** Whether every model stores tensor `t` in one GPU-decoded dtype (the fused kernels decode all models alike). */
 export function sharesDtype(source: StreamSource, t: AlignedTensor): boolean {
   return new Set(inputDtypes(source, t).slice(1)).size === 1;
@@ -123,6 +136,7 @@ export class FusedOutput {
   private readonly batch: Part[] = [];
   /** Chunks submitted and not yet read back. */
   private readonly depth: number;
+  private readonly sumPartials: boolean;
   /** With `hold`: the chunks the kernel called provisional, for `rerun`. */
   private readonly provisional: Provisional[] = [];
 
@@ -139,6 +153,7 @@ export class FusedOutput {
     private readonly hold = false,
   ) {
     this.depth = rawChunksInFlight(ctx);
+    this.sumPartials = sumsPartials(ctx);
     this.uploader = new RawUploader(ctx, source, onRead, LINEAR_BLOCK, this.depth + 1);
     this.reader = new StagingReader(ctx, 'fused output readback');
   }
@@ -170,7 +185,7 @@ export class FusedOutput {
       const job: ChunkJob = { t, start, count: Math.min(step, t.numel - start), index, coeffs, packDtype, outDtype, sums };
       const kept = this.cache?.take(t, start) ?? null;
       const raw = kept ?? (await this.uploader.upload(t, start, job.count));
-      const read = this.submit(this.kernel, job, raw, writers.length > 0);
+      const read = this.submit(this.kernel, job, raw, writers.length > 0, this.sumPartials);
       if (kept) this.cache!.release(kept);
       this.pending.push({ ...job, read, writers });
       while (this.pending.length >= this.depth) await this.consume();
@@ -189,7 +204,7 @@ export class FusedOutput {
       for (const job of jobs) {
         throwIfAborted(this.source.signal);
         const raw = await this.uploader.upload(job.t, job.start, job.count);
-        const [bytes, totals] = await this.settle(await this.submit(kernel, job, raw, job.out.byteLength > 0)(), kernel);
+        const [bytes, totals] = await this.settle(await this.submit(kernel, job, raw, job.out.byteLength > 0, this.sumPartials)(), kernel);
         job.out.set(outputBytes(bytes!, job.outDtype));
         job.sums.mergedParts[job.index] = totals[this.tasks + 1]!;
         job.sums.report.mergedNorm = Math.sqrt(sumInOrder(job.sums.mergedParts));
@@ -216,6 +231,16 @@ export class FusedOutput {
     this.buffers.clear();
   }
 
+  /** partials_sum's uniform parameters (rewritten per chunk, in queue order). */
+  private sumParams(): GPUBuffer {
+    let b = this.buffers.get('partials sum params');
+    if (!b) {
+      b = this.ctx.createBuffer('fused output partials sum params', PARTIALS_SUM_PARAMS_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+      this.buffers.set('partials sum params', b);
+    }
+    return b;
+  }
+
   private buffer(slot: string, bytes: number): GPUBuffer {
     const have = this.buffers.get(slot);
     if (have && have.size >= bytes) return have;
@@ -225,20 +250,28 @@ export class FusedOutput {
     return buf;
   }
 
-  /** Records `kernel` on chunk `job` of `raw` and submits it with its readback (the output bytes when `output`). */
-  private submit(kernel: FusedKernel, job: ChunkJob, raw: { buffer: GPUBuffer; segments: LinearMergeArgs['segments'] }, output: boolean): () => Promise<Uint8Array[]> {
+  /**
+   * Records `kernel` on chunk `job` of `raw` and submits it with its readback (the output bytes when `output`). The
+   * partials come back per thread, or with `sumPartials` (a chunk of one tensor: no run of threads spans two) as
+   * partials_sum's runs of PARTIALS_GROUP threads.
+   */
+  private submit(kernel: FusedKernel, job: ChunkJob, raw: { buffer: GPUBuffer; segments: LinearMergeArgs['segments'] }, output: boolean, sumPartials: boolean): () => Promise<Uint8Array[]> {
     const { count, packDtype } = job;
     const out = this.buffer('out', linearMergeOutBytes(count, packDtype));
-    const partialBytes = (this.tasks + 2 + kernel.extraRows) * linearMergeThreads(count) * 4;
-    const partials = this.buffer('partials', partialBytes);
+    const rows = this.tasks + 2 + kernel.extraRows;
+    const threads = linearMergeThreads(count);
+    const partials = this.buffer('partials', rows * threads * 4);
     const encoder = this.ctx.device.createCommandEncoder({ label: `fused output ${job.t.name}` });
     // No error scope per chunk (popping one waits on the device): runMerge scopes the whole output pass.
     const chunk = { name: job.t.name, shape: job.t.shape, start: job.start };
     kernel.encode(encoder, { inputs: raw.buffer, segments: raw.segments, numel: count, coeffs: job.coeffs, outDtype: packDtype, out, partials, chunk });
-    return this.reader.start(encoder, [
-      { buffer: out, bytes: output ? count * DTYPE_BYTES[packDtype] : 0 },
-      { buffer: partials, bytes: partialBytes },
-    ]);
+    let read = { buffer: partials, bytes: rows * threads * 4 };
+    if (sumPartials) {
+      const sums = this.buffer('partial sums', rows * partialsGroups(threads) * 4);
+      encodePartialsSum(this.ctx, encoder, this.sumParams(), partials, sums, rows, threads);
+      read = { buffer: sums, bytes: rows * partialsGroups(threads) * 4 };
+    }
+    return this.reader.start(encoder, [{ buffer: out, bytes: output ? count * DTYPE_BYTES[packDtype] : 0 }, read]);
   }
 
   /** A chunk's read-back output bytes and its folded partials (norm rows, then the kernel's extra rows). */
@@ -267,7 +300,8 @@ export class FusedOutput {
     const parts = this.batch.splice(0);
     throwIfAborted(this.source.signal);
     const raw = await this.uploader.uploadParts(parts);
-    const read = this.submit(this.kernel, { ...parts[0]!, count: raw.numel }, raw, parts.some((p) => p.writers.length > 0));
+    // Per-thread partials: each part's norms come from its own threads.
+    const read = this.submit(this.kernel, { ...parts[0]!, count: raw.numel }, raw, parts.some((p) => p.writers.length > 0), false);
     this.pending.push({ parts, at: raw.at, read });
     while (this.pending.length >= this.depth) await this.consume();
   }
