@@ -63,12 +63,13 @@ export async function measureMerge(
   method: string,
   repeats: Repeats,
   /** metricsCache: kept across the runs, so every run after the first warm-up finds the task vectors' metrics in it. */
-  opts: { size: VitSize; metrics?: boolean; metricsCache?: MetricsCache; copyGBs: number | null },
+  /** resident: raw inputs kept on the GPU across the runs (fill it with one untimed merge first). */
+  opts: { size: VitSize; metrics?: boolean; metricsCache?: MetricsCache; resident?: ResidentInputs; copyGBs: number | null },
 ): Promise<EngineFigure> {
   const metrics = opts.metrics ?? false;
   const held: { last?: Awaited<ReturnType<typeof mergeOnce>> } = {};
   const rssBefore = process.memoryUsage.rss();
-  const { value: timing, peakRss } = await withPeakRss(() => timeIt(repeats, async () => void (held.last = await mergeOnce(ctx, m, method, metrics, opts.metricsCache))));
+  const { value: timing, peakRss } = await withPeakRss(() => timeIt(repeats, async () => void (held.last = await mergeOnce(ctx, m, method, metrics, opts.metricsCache, opts.resident))));
   const run = held.last!;
   const tasks = m.models.length;
   const bytesMoved = (tasks + 1) * m.modelBytes + run.outputBytes;
@@ -89,5 +90,6 @@ export async function measureMerge(
     passes: run.passes,
     metrics,
     ...(opts.metricsCache ? { metricsCached: true } : {}),
+    ...(opts.resident ? { residentInputs: true } : {}),
   };
 }

@@ -159,10 +159,11 @@ function whereTimeGoes(r: BenchResults): string[] {
   if (r.metricsCost.length) {
     out.push(
       'Interference metrics (runMerge `metrics: true`, as the CLI does for `--report`), same models; cached: with a MetricsCache that already ' +
-        "holds the task vectors' metrics, as the playground merges after the first (the method's own metrics still measured):",
+        "holds the task vectors' metrics, as the playground merges after the first (the method's own metrics still measured); " +
+        'resident: cached, and with the raw inputs kept on the GPU by the merge before (ResidentInputs), as the playground merges again on a slider move:',
       '',
       ...table(
-        ['method', 'metrics off', 'metrics on', 'cost', 'metrics on, cached', 'cost'],
+        ['method', 'metrics off', 'metrics on', 'cost', 'metrics on, cached', 'cost', 'metrics on, cached, resident', 'cost'],
         r.metricsCost.map((m) => [
           `${m.method}, ${m.off.tasks} x ${m.off.dtype}, ${m.off.size.label}`,
           fmtMs(m.off.timing.ms),
@@ -170,6 +171,8 @@ function whereTimeGoes(r: BenchResults): string[] {
           `${sig(m.on.timing.ms / m.off.timing.ms)}x`,
           m.cached ? fmtMs(m.cached.timing.ms) : '-',
           m.cached ? `${sig(m.cached.timing.ms / m.off.timing.ms)}x` : '-',
+          m.resident ? fmtMs(m.resident.timing.ms) : '-',
+          m.resident ? `${sig(m.resident.timing.ms / m.off.timing.ms)}x` : '-',
         ]),
       ),
       '',

@@ -43,6 +43,8 @@ export interface EngineFigure {
   metrics: boolean;
   /** With metrics: the task vectors' metrics came from a MetricsCache filled before the timed runs (the playground's case). */
   metricsCached?: boolean;
+  /** Whether the raw inputs were kept on the GPU by the merge before (ResidentInputs). */
+  residentInputs?: boolean;
 }
 
 /** The same merge in PyTorch, in its own process. */
@@ -207,7 +209,8 @@ export interface BenchResults {
   acceptance: { taskArithmetic: EngineFigure | null; ties: EngineFigure | null; tiesOverTa: number | null; breakdown: Breakdown | null; paired?: PairedCopy | null };
   merges: EngineFigure[];
   /** `cached`: metrics on with a filled MetricsCache, as the playground merges after the first (absent in older results). */
-  metricsCost: { method: string; off: EngineFigure; on: EngineFigure; cached?: EngineFigure }[];
+  /** cached: with a filled MetricsCache; resident: that and the raw inputs kept on the GPU (the playground's slider step). */
+  metricsCost: { method: string; off: EngineFigure; on: EngineFigure; cached?: EngineFigure; resident?: EngineFigure }[];
   torch: TorchFigure[];
   torchError: string | null;
   reference: ReferenceFigure[];

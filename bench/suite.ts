@@ -315,7 +315,15 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
       // The playground's merges after the first: the task vectors' metrics come from a MetricsCache (filled untimed).
       const metricsCache = new MetricsCache();
       await mergeOnce(ctx, m, method, true, metricsCache);
-      r.metricsCost.push({ method, off, on, cached: await measureMerge(ctx, m, method, repeats, { size: mx.size, metrics: true, metricsCache, copyGBs: r.copyGBs }) });
+      const cached = await measureMerge(ctx, m, method, repeats, { size: mx.size, metrics: true, metricsCache, copyGBs: r.copyGBs });
+      // And with the raw inputs kept on the GPU by the merge before (filled untimed): a slider step in the playground.
+      const resident = new ResidentInputs(2 * (m.models.length + 1) * m.modelBytes);
+      try {
+        await mergeOnce(ctx, m, method, true, metricsCache, resident);
+        r.metricsCost.push({ method, off, on, cached, resident: await measureMerge(ctx, m, method, repeats, { size: mx.size, metrics: true, metricsCache, resident, copyGBs: r.copyGBs }) });
+      } finally {
+        resident.clear();
+      }
     }
     if (m.models.length !== p.reference.tasks) return;
     const { methods } = p.reference;

@@ -95,6 +95,9 @@ describe('runSuite', () => {
     expect(r.metricsCost).toHaveLength(1);
     expect(r.metricsCost[0]!.on.metrics).toBe(true);
     expect(r.metricsCost[0]!.cached?.metricsCached).toBe(true);
+    expect(r.metricsCost[0]!.resident?.metricsCached).toBe(true);
+    expect(r.metricsCost[0]!.resident?.residentInputs).toBe(true);
+    expect(r.metricsCost[0]!.cached?.residentInputs).toBeUndefined();
     expect(r.skipped).toEqual([]);
     expect(r.notMeasured.length).toBeGreaterThan(0);
   });
