@@ -139,6 +139,81 @@ describe('resident inputs', () => {
     expect(ctx.allocatedBytes).toBe(0);
   });
 
+  it('a chunk kept twice while two merges hold the store stays valid until the last one releases it', async () => {
+    const ctx = await testContext();
+    const { base, models } = await countedModels(10, 2);
+    const resident = new ResidentInputs(64 * 2 ** 20);
+    const key = inputsKey(base, models);
+    const first = resident.use(ctx, base, models);
+    const second = resident.use(ctx, base, models);
+    const a = resident.reserve(ctx, key, 'a', 4096, GPUBufferUsage.STORAGE)!;
+    const b = resident.reserve(ctx, key, 'b', 4096, GPUBufferUsage.STORAGE)!;
+    a.keep('same layout', []);
+    b.keep('same layout', []);
+    expect(resident.size).toBe(1);
+    expect(resident.bytes).toBe(4096);
+    expect(ctx.allocatedBytes).toBe(8192);
+    first();
+    expect(ctx.allocatedBytes).toBe(8192);
+    second();
+    expect(ctx.allocatedBytes).toBe(4096);
+    resident.clear();
+    expect(ctx.allocatedBytes).toBe(0);
+  });
+
+  it.each([
+    ['an upload', 'task_arithmetic', false],
+    ['a kept chunk that global TIES inspects on the host', 'ties', true],
+  ] as const)('the store cleared while a merge reads %s (a model removed mid-merge) fails nothing', async (_what, method, warm) => {
+    const ctx = await testContext();
+    const { base, models } = await countedModels(11, 3);
+    const config = resolveConfig({ method, options: { chunkElements: 1024 } });
+    const plain = await mergeBytes(ctx, { base, models, config, metrics: false });
+    // The last model clears the store at its `clearAt`-th read, as the playground does when a model is removed.
+    let reads = 0;
+    let clearAt = Infinity;
+    let store: ResidentInputs | null = null;
+    const clearing: Model = {
+      ...models[2]!,
+      readTensor: async (name, range, signal) => {
+        const bytes = await models[2]!.readTensor(name, range, signal);
+        if (++reads === clearAt) store!.clear();
+        return bytes;
+      },
+    };
+    const inputs = [models[0]!, models[1]!, clearing];
+    const merge = async (resident: ResidentInputs) => {
+      store = resident;
+      reads = 0;
+      return mergeBytes(ctx, { base, models: inputs, config, metrics: false, resident });
+    };
+    // Global TIES on a CPU-emulated adapter reads each kept chunk on the host for its key lists (warm: the store is
+    // filled first); Task Arithmetic's reads go into chunks being uploaded. Count the reads of one such merge, then
+    // clear at the last but one: late in the pass, after the TIES sample's reads.
+    const resident = new ResidentInputs(64 * 2 ** 20);
+    let counted: number;
+    if (warm) {
+      await merge(resident);
+      counted = (await merge(resident), reads);
+    } else {
+      const scratch = new ResidentInputs(64 * 2 ** 20);
+      counted = (await merge(scratch), reads);
+      scratch.clear();
+    }
+    expect(counted).toBeGreaterThan(2);
+    clearAt = counted - 1;
+    const hits = resident.hits;
+    const cleared = await merge(resident);
+    // The clear came mid-merge (what the merge took from the store after it, it reads and uploads again).
+    expect(reads).toBeGreaterThanOrEqual(counted);
+    if (warm) expect(resident.hits).toBeGreaterThan(hits);
+    expect(cleared.bytes).toEqual(plain.bytes);
+    expect(resident.retiredCount).toBe(0);
+    expect(ctx.allocatedBytes).toBe(resident.bytes);
+    resident.clear();
+    expect(ctx.allocatedBytes).toBe(0);
+  });
+
   it('a device without room keeps nothing more; a merge on another device frees what was kept', async () => {
     const { base, models } = await countedModels(9, 2);
     const config = resolveConfig({ method: 'task_arithmetic', options: { chunkElements: 1024 } });
@@ -148,7 +223,7 @@ describe('resident inputs', () => {
     expect(resident.bytes).toBeGreaterThan(0);
     const small = await GpuContext.create(await nodeGpu(), { label: 'small device', maxAllocatedBytes: 64 * 1024 });
     try {
-      resident.use(small, base, models);
+      const release = resident.use(small, base, models);
       expect(ctx.allocatedBytes).toBe(0);
       expect(resident.size).toBe(0);
       const key = inputsKey(base, models);
@@ -163,12 +238,18 @@ describe('resident inputs', () => {
       expect(resident.reserve(small, inputsKey(base, [models[1]!, models[0]!]), 'other', 16, usage)).toBeNull();
       expect(resident.get(small, inputsKey(base, [models[1]!, models[0]!]), 'layout')).toBeNull();
       expect(resident.get(small, key, 'layout')?.bytes).toBe(16 * 1024);
-      // A reservation made before the store was cleared neither joins nor counts against the new chunks.
+      // A reservation made before the store was cleared neither joins nor counts against the new chunks; while the
+      // merge that holds the store runs, what the store let go stays allocated (the merge may still submit it).
       const late = resident.reserve(small, key, 'late', 16 * 1024, usage)!;
       resident.clear();
       late.keep('late', []);
       expect(resident.size).toBe(0);
       expect(resident.bytes).toBe(0);
+      expect(resident.retiredCount).toBe(2);
+      expect(small.allocatedBytes).toBe(32 * 1024);
+      release();
+      release();
+      expect(resident.retiredCount).toBe(0);
       expect(small.allocatedBytes).toBe(0);
     } finally {
       small.destroy();

@@ -8,6 +8,11 @@
  * uploads the rest. Kernels only read raw inputs, so a kept chunk serves any number of merges and passes. A merge of
  * other inputs (or on another device, after a device loss) frees every chunk before it starts; inputs are told apart
  * by object identity (the same opened Model objects), not by their contents.
+ *
+ * A merge holds the store from `use` to the release it returns. A buffer the store lets go while any merge holds it
+ * (cleared, or a chunk kept twice) is destroyed only when the last one releases: a merge may have taken a chunk and
+ * not yet submitted the work that reads it, and a destroyed buffer in a submit is a validation error, which would
+ * fail that merge, or another one whose error scope is open at the time.
  */
 import { OutOfMemoryError, type GpuContext } from '../gpu/device';
 import type { RawSegment } from '../gpu/kernels';
@@ -37,7 +42,10 @@ export function inputsKey(base: Model, models: readonly Model[]): string {
   return [base, ...models].map(idOf).join(',');
 }
 
-/** A buffer reserved for one chunk: `keep` it once filled, or `discard` it. */
+/**
+ * A buffer reserved for one chunk: `keep` it once filled, or `discard` it. Either way it stays valid until the merge
+ * that reserved it releases the store (`use`), so that merge may go on to read it.
+ */
 export interface Reservation {
   buffer: GPUBuffer;
   keep(layout: string, segments: RawSegment[]): void;
@@ -52,6 +60,9 @@ export class ResidentInputs {
   private taken = 0;
   // Advanced by `clear`: a reservation made before it neither joins nor counts against the new chunks.
   private generation = 0;
+  // Merges between `use` and their release, and the buffers let go while any was running (destroyed after the last).
+  private active = 0;
+  private readonly retired: { ctx: GpuContext; buffer: GPUBuffer }[] = [];
 
   /** limitBytes: the most GPU memory the kept chunks may take (0 keeps nothing). */
   constructor(readonly limitBytes: number) {}
@@ -71,13 +82,29 @@ export class ResidentInputs {
     return this.taken;
   }
 
-  /** Called as a merge starts: binds the store to `ctx` and these inputs, freeing the chunks of any others. */
-  use(ctx: GpuContext, base: Model, models: readonly Model[]): void {
+  /** Buffers let go while a merge holds the store, not yet destroyed (for tests). */
+  get retiredCount(): number {
+    return this.retired.length;
+  }
+
+  /**
+   * Called as a merge starts: binds the store to `ctx` and these inputs, letting go of the chunks of any others.
+   * Returns the merge's release (call it once, when the merge has submitted its last work: finished or failed).
+   */
+  use(ctx: GpuContext, base: Model, models: readonly Model[]): () => void {
     const key = inputsKey(base, models);
-    if (this.ctx === ctx && this.inputs === key) return;
-    this.clear();
-    this.ctx = ctx;
-    this.inputs = key;
+    if (this.ctx !== ctx || this.inputs !== key) {
+      this.clear();
+      this.ctx = ctx;
+      this.inputs = key;
+    }
+    this.active++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--this.active === 0) this.destroyRetired();
+    };
   }
 
   /** The kept chunk laid out as `layout` for these inputs, or null (also when the store is bound to others). */
@@ -108,7 +135,7 @@ export class ResidentInputs {
     const free = () => {
       // Bytes count against the store only while it still holds this generation's chunks.
       if (generation === this.generation) this.held -= bytes;
-      ctx.destroyBuffer(buffer);
+      this.retire(ctx, buffer);
     };
     return {
       buffer,
@@ -126,13 +153,27 @@ export class ResidentInputs {
     };
   }
 
-  /** Frees every kept chunk (work already submitted that reads them still completes). */
+  /**
+   * Lets go of every kept chunk: freed now when no merge holds the store, else when the last one releases it (work
+   * already submitted that reads them completes either way).
+   */
   clear(): void {
-    for (const c of this.chunks.values()) this.ctx?.destroyBuffer(c.buffer);
+    const ctx = this.ctx;
+    if (ctx) for (const c of this.chunks.values()) this.retire(ctx, c.buffer);
     this.chunks.clear();
     this.held = 0;
     this.generation++;
     this.ctx = null;
     this.inputs = null;
+  }
+
+  /** Destroys `buffer` now, or once no merge holds the store (one may still submit work that reads it). */
+  private retire(ctx: GpuContext, buffer: GPUBuffer): void {
+    this.retired.push({ ctx, buffer });
+    if (this.active === 0) this.destroyRetired();
+  }
+
+  private destroyRetired(): void {
+    for (const { ctx, buffer } of this.retired.splice(0)) ctx.destroyBuffer(buffer);
   }
 }

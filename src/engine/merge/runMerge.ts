@@ -111,9 +111,6 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
   const labels = outputs === 1 ? [null] : models.map((m) => m.name);
   const writers: SafetensorsWriter[] = [];
   const sinks: ByteSink[] = [];
-  // Before the peak is reset: chunks kept for other inputs are freed here.
-  run.resident?.use(ctx, base, models);
-  ctx.resetPeak();
   const merged = aligned.filter((t) => t.action === 'merge');
   const oneRead = merged.reduce((s, t) => s + t.numel * (DTYPE_BYTES[t.dtype] + models.reduce((a, m) => a + DTYPE_BYTES[m.tensors.get(t.name)!.info.dtype], 0)), 0);
   let phase = 'merge';
@@ -172,6 +169,9 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
       writers.push(await SafetensorsWriter.create(sink, specs, mergeMetadata(run, labels[o]!)));
     }
   };
+  // Before the peak is reset: chunks kept for other inputs are let go here. Released in `finally`, after every submit.
+  const releaseResident = run.resident?.use(ctx, base, models);
+  ctx.resetPeak();
   try {
     await openOutputs();
     if (plan.prepare) await plan.prepare(p);
@@ -242,6 +242,7 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
     else spec?.kernel.destroy();
     stream.destroy();
     for (const b of scratch.values()) ctx.destroyBuffer(b);
+    releaseResident?.();
   }
   return {
     format: REPORT_FORMAT,
