@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CancelledError } from '../../src/engine/errors';
 import { SafetensorsWriter } from '../../src/engine/io/safetensorsWriter';
-import { blobSource, httpSource } from '../../src/platform/sources';
+import { BLOB_WINDOWS, blobSource, httpSource } from '../../src/platform/sources';
 import { fileSink, fileSource, openModelPath } from '../../src/platform/nodeFiles';
 import { makeModelBytes, makeRelatedModels } from '../helpers/safetensorsFixtures';
 
@@ -24,6 +24,83 @@ describe('blobSource', () => {
     const controller = new AbortController();
     controller.abort();
     await expect(src.read(0, 1, controller.signal)).rejects.toThrow(CancelledError);
+  });
+});
+
+describe('blobSource windows', () => {
+  const { bytes: W, smallRead, count } = BLOB_WINDOWS;
+  /** A Blob over `bytes` that counts its slices (each one read of the browser's blob store). */
+  function countingBlob(bytes: Uint8Array<ArrayBuffer>) {
+    const blob = new Blob([bytes]);
+    const slices: [number, number][] = [];
+    // blobSource uses only `size` and `slice`.
+    const counted = {
+      size: blob.size,
+      slice: (start?: number, end?: number) => {
+        slices.push([start ?? 0, end ?? blob.size]);
+        return blob.slice(start, end);
+      },
+    } as unknown as Blob;
+    return { blob: counted, slices };
+  }
+  // One window more than are kept, and a bit, so that the last one pushes the first out.
+  const big = new Uint8Array((count + 1) * W + 123);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 31 + (i >> 11)) & 0xff;
+  const same = (a: Uint8Array, b: Uint8Array) => expect(Buffer.compare(a, b)).toBe(0);
+
+  it('serves small reads from a few large reads, and large reads directly, with the same bytes', async () => {
+    const { blob, slices } = countingBlob(big);
+    const src = blobSource(blob, 'model.safetensors');
+    // What a caller does to its bytes does not reach the next read from the same window.
+    const mine = await src.read(16, 4);
+    mine.fill(0);
+    expect(await src.read(16, 4)).toEqual(big.subarray(16, 20));
+    // 200 small tensors in file order over two windows, as a merge reads biases and norms.
+    const step = Math.floor((W - smallRead) / 100);
+    for (let i = 0; i < 200; i++) {
+      const offset = Math.floor(i / 100) * W + (i % 100) * step + 8;
+      const length = i === 7 ? smallRead : 3_000;
+      same(await src.read(offset, length), big.subarray(offset, offset + length));
+    }
+    expect(slices.length).toBe(2);
+    // A read across a window's end gets a window of its own; the end of the file is a window's end.
+    const across = W - 10;
+    expect(await src.read(across, 100)).toEqual(big.subarray(across, across + 100));
+    expect(slices.at(-1)).toEqual([0, W + 90]);
+    expect(await src.read(big.length - 5, 5)).toEqual(big.subarray(big.length - 5));
+    expect(slices.at(-1)).toEqual([(count + 1) * W, big.length]);
+    // Larger reads go straight to the Blob.
+    const before = slices.length;
+    same(await src.read(1_000, smallRead + 1), big.subarray(1_000, 1_000 + smallRead + 1));
+    expect(slices.length).toBe(before + 1);
+    expect(slices.at(-1)).toEqual([1_000, 1_000 + smallRead + 1]);
+  });
+
+  it('shares a window between concurrent reads; keeps only the last few', async () => {
+    const { blob, slices } = countingBlob(big);
+    const src = blobSource(blob, 'model.safetensors');
+    const offsets = [0, 100, 5000, W - 64];
+    const reads = await Promise.all(offsets.map((o) => src.read(o, 64)));
+    reads.forEach((r, i) => expect(r).toEqual(big.subarray(offsets[i]!, offsets[i]! + 64)));
+    expect(slices.length).toBe(1);
+    // `count` more windows in turn: the first is read again.
+    for (let w = 1; w <= count; w++) await src.read(w * W, 64);
+    expect(slices.length).toBe(count + 1);
+    await src.read(0, 64);
+    expect(slices.length).toBe(count + 2);
+  });
+
+  it('a file that changed under it is named in the error, and a failed window is read again', async () => {
+    const bytes = payload.slice();
+    let short = true;
+    const blob = {
+      size: 1000,
+      slice: (start?: number, end?: number) => new Blob([bytes.subarray(start, short ? Math.min(end ?? 1000, 500) : end)]),
+    } as unknown as Blob;
+    const src = blobSource(blob, 'local.safetensors');
+    await expect(src.read(600, 10)).rejects.toThrow(/local.safetensors: read \d+ bytes at 0, expected 1000 \(the file changed\?\)/);
+    short = false;
+    expect(await src.read(600, 10)).toEqual(payload.subarray(600, 610));
   });
 });
 
