@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { sha256Hex, verifiedCache, type CacheStore, type HubCache } from './hubCache';
+import { sha256Hex } from '../engine/eval/suite';
+import { verifiedCache, type CacheStore, type HubCache } from './hubCache';
 
 /** The cache folder: `explicit`, else $MERGE_PLAYGROUND_CACHE, else ~/.cache/merge-playground/hub. */
 export function defaultCacheDir(explicit?: string | null, env: Record<string, string | undefined> = process.env): string {
