@@ -1,7 +1,7 @@
 /**
  * Cache of downloaded Hub bytes, keyed by endpoint + repo + commit + file + byte range (a commit never changes, so an
- * entry never goes stale). Every entry carries the sha256 of its bytes, checked when a cache object first reads it: a
- * corrupt entry is deleted and reported as a miss, so the caller downloads it again and never sees bad bytes.
+ * entry never goes stale). Every entry carries the sha256 of its bytes, checked on every read: a corrupt entry is
+ * deleted and reported as a miss, so the caller downloads it again and never sees bad bytes.
  * Stores: memory (tests, pages without Cache API), the browser's Cache API (here) and a Node folder (hubCacheNode.ts).
  */
 
@@ -36,14 +36,8 @@ export function cacheKey(k: CacheKeyParts): string {
   return [k.endpoint.replace(/\/+$/, ''), k.repo, k.commit, k.path, `${k.offset}+${k.length}`].join('|');
 }
 
-/**
- * A HubCache over a store: checksums written with each entry, and verified the first time this cache reads an entry.
- * The playground reads every block of its models again at each merge, and sha256 runs at about 0.5 GB/s on one CPU
- * core (2 s per GB read), so an entry whose bytes were hashed once is not hashed again while it keeps that checksum.
- * `hash` is sha256Hex (tests count its calls).
- */
-export function verifiedCache(store: CacheStore, onCorrupt?: (key: string) => void, hash: (bytes: Uint8Array) => Promise<string> = sha256Hex): HubCache {
-  const verified = new Map<string, string>();
+/** A HubCache over a store: checksums written with each entry and verified on each read. */
+export function verifiedCache(store: CacheStore, onCorrupt?: (key: string) => void): HubCache {
   return {
     async get(key) {
       let entry: Awaited<ReturnType<CacheStore['read']>>;
@@ -52,26 +46,18 @@ export function verifiedCache(store: CacheStore, onCorrupt?: (key: string) => vo
       } catch {
         entry = { bytes: new Uint8Array(0), sha256: 'unreadable' };
       }
-      if (!entry) {
-        verified.delete(key);
-        return null;
-      }
-      if (verified.get(key) === entry.sha256) return entry.bytes;
-      if ((await hash(entry.bytes)) !== entry.sha256) {
-        verified.delete(key);
+      if (!entry) return null;
+      if ((await sha256Hex(entry.bytes)) !== entry.sha256) {
         onCorrupt?.(key);
         await store.remove(key).catch(() => undefined);
         return null;
       }
-      verified.set(key, entry.sha256);
       return entry.bytes;
     },
-    // A rewritten entry carries another checksum, so it is hashed again on its next read.
     async put(key, bytes) {
-      await store.write(key, bytes, await hash(bytes));
+      await store.write(key, bytes, await sha256Hex(bytes));
     },
     async delete(key) {
-      verified.delete(key);
       await store.remove(key);
     },
   };
