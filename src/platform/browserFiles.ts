@@ -1,6 +1,6 @@
 /** Browser file handling: models from picked or dropped files, and merged files offered as downloads. */
 import type { SuiteFiles } from '../engine/eval/suite';
-import { memorySource, type ByteSink, type ByteSource } from '../engine/io/byteSource';
+import type { ByteSink, ByteSource } from '../engine/io/byteSource';
 import { openShardedModel, openSingleFileModel, type Model } from '../engine/io/model';
 import { blobSource } from './sources';
 
@@ -46,15 +46,9 @@ export function blobSink(name: string): ByteSink & { blob(): Blob | null } {
 }
 
 /**
- * Files of a suite served over HTTP up to this size are held as an ArrayBuffer; larger ones stay a Blob. Each read of a
- * Blob is an asynchronous round trip to the browser's blob store (about a millisecond or more in Chromium), and a merge
- * reads every tensor of every model: 648 reads per merge of the demo's 8 models.
- */
-const IN_MEMORY_FILE_BYTES = 64 * 2 ** 20;
-
-/**
  * An evaluation suite served over HTTP (the embedded demo is served at `<app>/demo/`): each file is fetched whole
- * once and then read from memory (the demo is a few MB), so repeated merges never go back to the network.
+ * once as a Blob and then read from it (small ranges through blobSource's windows), so repeated merges never go back to
+ * the network.
  */
 export function suiteFilesFromUrl(root: string): SuiteFiles {
   const cache = new Map<string, Promise<ByteSource>>();
@@ -68,8 +62,7 @@ export function suiteFilesFromUrl(root: string): SuiteFiles {
           const url = new URL(path, new URL(root.endsWith('/') ? root : `${root}/`, location.href)).href;
           const res = await fetch(url);
           if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
-          const blob = await res.blob();
-          return blob.size <= IN_MEMORY_FILE_BYTES ? memorySource(path, new Uint8Array(await blob.arrayBuffer())) : blobSource(blob, path);
+          return blobSource(await res.blob(), path);
         })();
         cache.set(path, file);
       }
