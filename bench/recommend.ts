@@ -51,10 +51,10 @@ const METHOD_ADVICE: Record<string, string> = {
 const TIES_SCAN_SOFTWARE =
   'SwiftShader runs the code of every branch for all lanes, masked, so listing in the kernel cost as much for the rows with nothing to ' +
   'list: it was half the scan kernel (about 9.6 ms per 4 MiB chunk of 8 models with it, 4.8 ms without), and ten ways of listing in ' +
-  'the kernel were slower or within 10% (bench/README.md). So on a CPU-emulated adapter the host lists the keys from the bytes it has ' +
-  'just written into the staging buffer, with a WebAssembly SIMD loop (merge/plans/tiesKeyLists.ts, about 0.6 ns per element), and ' +
-  'ties_scan only counts: the scan pass took 340 to 420 ms with the kernel listing and 180 to 190 ms with the host listing (8 x F32, ' +
-  'width/2). What remains is one upload of every input byte and a counting kernel about as costly as linear_merge.';
+  'the kernel were slower or within 10% (bench/README.md). So on a CPU-emulated adapter the host lists the keys with a WebAssembly ' +
+  'SIMD loop (merge/plans/tiesKeyLists.ts, about 0.6 ns per element), which also counts the keys above each bracket: the scan reads ' +
+  'the chunks from the sources and uploads nothing, and ties_scan does not run. At full ViT-B/32 size (8 x F32) the pass took 1.4 to ' +
+  '1.8 s that way against 3.9 to 5.4 s with the upload and the counting kernel (paired merges); the host loop is now most of it.';
 
 /** What it costs on a GPU, where the pass is bound by uploading the models. */
 const TIES_SCAN_HARDWARE =

@@ -2,10 +2,10 @@
  * Global TIES's host key lists (src/engine/merge/plans/tiesKeyLists.ts, keyListWasm.ts) against the twin of ties_scan
  * (reference/tiesFused.ts tiesScanRef): the WebAssembly SIMD loop lists exactly the twin's keys, in element order, for F32 / BF16 / F16 inputs in any mix, chunk lengths that are not a multiple of 4, keys on the
  * bracket's ends, special values, and a device that flushes subnormals; several chunks append in order; a task past
- * its capacity reports null.
+ * its capacity reports null. The keys at or above each bracket are counted as the twin counts them.
  */
 import { describe, expect, it, vi } from 'vitest';
-import type { RawDType, RawSegment } from '../../src/engine/gpu/kernels';
+import type { RawDType } from '../../src/engine/gpu/kernels';
 import { keyListWasm } from '../../src/engine/merge/plans/keyListWasm';
 import { HOST_LIST_MIN_KEY, HostKeyLists, hostListsExact } from '../../src/engine/merge/plans/tiesKeyLists';
 import { tiesScanRef } from '../../src/engine/reference/tiesFused';
@@ -15,20 +15,18 @@ import { seededRandom } from '../helpers/safetensorsFixtures';
 const f32 = (bits: number) => new Float32Array(new Uint32Array([bits]).buffer)[0]!;
 const keyOf = (x: number) => new Uint32Array(new Float32Array([x]).buffer)[0]! & 0x7fffffff;
 
-/** One chunk laid out as RawUploader lays it out (16-byte aligned segments), at byte offset `shift` of its buffer. */
+/**
+ * One chunk's inputs for the host lists: each input's bytes at byte offset `shift` of its own buffer, followed by
+ * stale bytes (the lists must read `count` elements and no more); `exact` holds them as the twin takes them.
+ */
 function chunk(values: number[][], dtypes: RawDType[], shift = 0) {
-  const encoded = values.map((v, i) => encodeFloats(v, dtypes[i]!));
-  const segments: RawSegment[] = [];
-  let size = 0;
-  for (let i = 0; i < encoded.length; i++) {
-    segments.push({ offset: size, dtype: dtypes[i]! });
-    size += Math.ceil(encoded[i]!.length / 16) * 16;
-  }
-  const bytes = new Uint8Array(shift + size + 16).subarray(shift, shift + size);
-  // Stale bytes where the padding is, as a reused staging buffer has.
-  bytes.fill(0xab);
-  encoded.forEach((e, i) => bytes.set(e, segments[i]!.offset));
-  return { bytes, segments, inputs: encoded.map((e, i) => ({ bytes: e, dtype: dtypes[i]! })) };
+  const exact = values.map((v, i) => ({ bytes: encodeFloats(v, dtypes[i]!), dtype: dtypes[i]! }));
+  const inputs = exact.map((e) => {
+    const buffer = new Uint8Array(shift + e.bytes.length + 16).fill(0xab);
+    buffer.set(e.bytes, shift);
+    return { bytes: buffer.subarray(shift), dtype: e.dtype };
+  });
+  return { inputs, exact };
 }
 
 /** Brackets of width `share` around each task's share-`q` quantile of |tau| (from the twin's decoding). */
@@ -83,9 +81,10 @@ describe('host key lists of global TIES', () => {
           const c = chunk(values, dtypes, shift);
           const brackets = bracketsOf(values, 0.8, 0.3);
           const lists = new HostKeyLists(wasm(), brackets, numel);
-          lists.add(c.bytes, c.segments, numel);
-          const want = tiesScanRef(c.inputs, numel, brackets).listed;
-          expect(lists.results().map((l) => Array.from(l!)), `${dtypes.join('/')} ${numel} +${shift}`).toEqual(want);
+          lists.add(c.inputs, numel);
+          const want = tiesScanRef(c.exact, numel, brackets);
+          expect(lists.results().map((l) => Array.from(l!)), `${dtypes.join('/')} ${numel} +${shift}`).toEqual(want.listed);
+          expect(Array.from(lists.counts()), `counts ${dtypes.join('/')} ${numel} +${shift}`).toEqual(want.above);
         }
       }
     }
@@ -103,19 +102,24 @@ describe('host key lists of global TIES', () => {
     const brackets = Uint32Array.of(lo, above);
     expect(hostListsExact(brackets)).toBe(true);
     const lists = new HostKeyLists(wasm(), brackets, 64);
-    lists.add(c.bytes, c.segments, base.length);
+    lists.add(c.inputs, base.length);
     const got = Array.from(lists.results()[0]!);
-    expect(got).toEqual(tiesScanRef(c.inputs, base.length, brackets).listed[0]);
-    expect(got).toEqual(tiesScanRef(c.inputs, base.length, brackets, { flushSubnormals: true }).listed[0]);
+    expect(got).toEqual(tiesScanRef(c.exact, base.length, brackets).listed[0]);
+    // Keys at or above the bracket (the upper end itself, +-inf, NaN) are counted as the twin counts them, padding never.
+    expect(Array.from(lists.counts())).toEqual(tiesScanRef(c.exact, base.length, brackets).above);
+    // above itself, +inf, NaN, and -0.0005 - 0.0015 (whose f32 difference is -0.002 exactly)
+    expect(lists.counts()[0]).toBe(4);
+    expect(got).toEqual(tiesScanRef(c.exact, base.length, brackets, { flushSubnormals: true }).listed[0]);
     expect(got).toContain(lo);
     expect(got).toContain(above - 1);
     expect(got).not.toContain(above);
-    // Chunk lengths that are not a multiple of 4: the padding (stale bytes in the staging buffer) lists nothing.
+    // Chunk lengths that are not a multiple of 4: the stale bytes after the inputs list and count nothing.
     for (const n of [1, 2, 3, 5, 6, 7]) {
       const d = chunk(values.map((v) => v.slice(0, n)), ['F32', 'F32']);
       const l = new HostKeyLists(wasm(), brackets, 64);
-      l.add(d.bytes, d.segments, n);
-      expect(Array.from(l.results()[0]!)).toEqual(tiesScanRef(d.inputs, n, brackets).listed[0]);
+      l.add(d.inputs, n);
+      expect(Array.from(l.results()[0]!)).toEqual(tiesScanRef(d.exact, n, brackets).listed[0]);
+      expect(Array.from(l.counts())).toEqual(tiesScanRef(d.exact, n, brackets).above);
     }
   });
 
@@ -127,7 +131,8 @@ describe('host key lists of global TIES', () => {
       return [base, base.map((b) => b + (rng() - 0.5) * 0.004), base.map((b) => b + (rng() - 0.5) * 0.0004)];
     });
     const brackets = bracketsOf(parts[0]!, 0.5, 0.2);
-    const want = parts.map((v) => tiesScanRef(chunk(v, ['F32', 'F32', 'F32']).inputs, numel, brackets).listed);
+    const twin = parts.map((v) => tiesScanRef(chunk(v, ['F32', 'F32', 'F32']).exact, numel, brackets));
+    const want = twin.map((w) => w.listed);
     const sizes = [0, 1].map((t) => want.reduce((n, w) => n + w[t]!.length, 0));
     expect(Math.min(...sizes)).toBeGreaterThan(0);
     // The smaller list fits exactly; the larger one is past the capacity.
@@ -136,12 +141,16 @@ describe('host key lists of global TIES', () => {
     const lists = new HostKeyLists(wasm(), brackets, cap);
     for (const v of parts) {
       const c = chunk(v, ['F32', 'F32', 'F32']);
-      lists.add(c.bytes, c.segments, numel);
+      lists.add(c.inputs, numel);
     }
     lists.results().forEach((got, t) => {
       if (sizes[t]! > cap) expect(got).toBeNull();
       else expect(Array.from(got!)).toEqual(want.flatMap((w) => w[t]!));
     });
+    // The counts above the brackets add up over the chunks, past the capacity too.
+    const above = [0, 1].map((t) => twin.reduce((n, w) => n + w.above[t]!, 0));
+    expect(Math.min(...above)).toBeGreaterThan(0);
+    expect(Array.from(lists.counts())).toEqual(above);
   });
 
   it('takes host lists only where they equal every device\'s: brackets from 2^-100 up to infinity', () => {

@@ -81,9 +81,6 @@ export function gpuRaw(bytes: Uint8Array, dtype: DType): { bytes: Uint8Array; dt
   return { bytes: encodeFloats(decodeToF32(bytes, dtype), 'F32'), dtype: 'F32' };
 }
 
-/** Sees a chunk's raw input bytes on the host (segment 0 theta0, 1 + m model m, each `count` elements). */
-export type ChunkInspector = (bytes: Uint8Array, segments: readonly RawSegment[], count: number) => void;
-
 /** One chunk's raw inputs on the GPU: segment 0 is theta0, segment 1 + m model m, all in one buffer. */
 export interface RawChunk {
   buffer: GPUBuffer;
@@ -110,7 +107,7 @@ export class RawChunkCache {
    * Uploads chunk (t, start) with `uploader`: straight into a buffer this cache keeps for the next pass when the chunk
    * fits under the limit (no copy on the GPU), else into the uploader's own buffer.
    */
-  async upload(uploader: RawUploader, t: AlignedTensor, start: number, count: number, inspect?: ChunkInspector): Promise<RawChunk> {
+  async upload(uploader: RawUploader, t: AlignedTensor, start: number, count: number): Promise<RawChunk> {
     let made: GPUBuffer | null = null;
     try {
       const into = (bytes: number) => {
@@ -118,7 +115,7 @@ export class RawChunkCache {
         made = this.ctx.createBuffer(`${t.name}[${start}:] raw inputs (kept)`, bytes, storage());
         return made;
       };
-      const raw = await uploader.upload(t, start, count, into, inspect);
+      const raw = await uploader.upload(t, start, count, into);
       if (made) {
         this.chunks.set(`${t.name}@${start}`, raw);
         this.bytes += raw.bytes;
@@ -177,10 +174,9 @@ export class RawUploader {
   /**
    * Reads and uploads elements [start, start + count) of tensor `t` of the base and every model, into the buffer
    * `into` returns for the chunk's size when it returns one (the caller owns it), else into this uploader's own.
-   * `inspect` sees the chunk's bytes as they will be uploaded (laid out as `segments` describe) before they go.
    */
-  async upload(t: AlignedTensor, start: number, count: number, into?: ((bytes: number) => GPUBuffer | null) | null, inspect?: ChunkInspector): Promise<RawChunk> {
-    const chunk = await this.uploadParts([{ t, start, count }], into, inspect && ((bytes, segments) => inspect(bytes, segments, count)));
+  async upload(t: AlignedTensor, start: number, count: number, into?: ((bytes: number) => GPUBuffer | null) | null): Promise<RawChunk> {
+    const chunk = await this.uploadParts([{ t, start, count }], into);
     return { buffer: chunk.buffer, segments: chunk.segments, bytes: chunk.bytes };
   }
 
@@ -191,7 +187,6 @@ export class RawUploader {
   async uploadParts(
     parts: readonly { t: AlignedTensor; start: number; count: number }[],
     into?: ((bytes: number) => GPUBuffer | null) | null,
-    inspect?: (bytes: Uint8Array, segments: readonly RawSegment[]) => void,
   ): Promise<RawChunk & { at: number[]; numel: number }> {
     const { ctx } = this;
     const { base, models, signal } = this.source;
@@ -231,19 +226,13 @@ export class RawUploader {
         view.fill(0, filled, end);
       }
     };
-    // A chunk an earlier merge kept: no upload (and no read, unless the caller inspects the bytes on the host).
+    // A chunk an earlier merge kept: no read, no upload (progress still counts its bytes as read).
     const resident = this.source.resident ?? null;
     const inputsId = resident ? inputsKey(base, models) : '';
     const layout = resident ? JSON.stringify([this.blockElements, parts.map((q) => [q.t.name, q.start, q.count])]) : '';
     const hit = resident?.get(ctx, inputsId, layout);
     if (hit) {
-      if (inspect) {
-        const host = new Uint8Array(size);
-        await fill(host);
-        inspect(host, segments);
-      } else {
-        for (const { t, count } of parts) for (let i = 0; i < inputs.length; i++) this.onRead?.(count * DTYPE_BYTES[i === 0 ? t.dtype : inputs[i]!.tensors.get(t.name)!.info.dtype]);
-      }
+      for (const { t, count } of parts) for (let i = 0; i < inputs.length; i++) this.onRead?.(count * DTYPE_BYTES[i === 0 ? t.dtype : inputs[i]!.tensors.get(t.name)!.info.dtype]);
       return { buffer: hit.buffer, segments: hit.segments, bytes: hit.bytes, at, numel };
     }
     const reserved = resident?.reserve(ctx, inputsId, `${first.name}[${parts[0]!.start}:] raw inputs`, size, storage()) ?? null;
@@ -251,7 +240,6 @@ export class RawUploader {
     try {
       const staging = await this.ring.begin(size);
       await fill(staging.view);
-      inspect?.(staging.view, segments);
       staging.commit(target, 0, size);
     } catch (e) {
       reserved?.discard();

@@ -1,14 +1,16 @@
 /**
  * The inner loop of tiesKeyLists.ts in WebAssembly SIMD, assembled here from the instructions below (no build step,
  * no binary file). Per task and chunk it reads theta0 and the model as f32 (or the model as bf16) four elements at a
- * time, forms the |tau| keys and appends those inside [lo, lo + span) to a list, in element order. A JS loop doing the
+ * time, forms the |tau| keys, appends those inside [lo, lo + span) to a list, in element order, and counts those at or
+ * above `above`. A JS loop doing the
  * same took about 3.5 to 5 ns per element on the 2-core machine; this one about a tenth of that (bench/README.md).
  * Fixed-width SIMD arithmetic is IEEE (subnormals kept, no flush): each key is that of the correctly rounded f32
  * difference (tiesKeyLists.ts says where that equals the device's).
  *
- *   list(base, model, bf16, count, lo, span, out) -> n
+ *   list(base, model, bf16, count, lo, span, out, above, counted) -> n
  *     base: byte address of `count` f32 (theta0); model: of `count` f32, or bf16 when `bf16` is 1; count: a multiple
- *     of 4 (pad with zeros: a zero tau lists nothing for lo > 0); out: where the n listed keys go (room for count).
+ *     of 4 (pad with zeros: a zero tau lists nothing for lo > 0 and counts nothing for above > 0); out: where the n
+ *     listed keys go (room for count); counted: where the count of keys >= above (unsigned) goes, as one i32.
  *   widen(src, dst, count): `count` bf16 at src as f32 at dst (count a multiple of 4).
  *
  * keyListWasm() returns null where the host cannot run it; the engine then lists in ties_scan (tiesFast.ts).
@@ -66,6 +68,7 @@ const op = {
   i32x4Splat: [0xfd, ...uleb(0x11)],
   i32x4ExtractLane: (lane: number) => [0xfd, ...uleb(0x1b), lane],
   i32x4LtU: [0xfd, ...uleb(0x3a)],
+  i32x4GeU: [0xfd, ...uleb(0x40)],
   v128And: [0xfd, ...uleb(0x4e)],
   i32x4Bitmask: [0xfd, ...uleb(0xa4)],
   i32x4Shl: [0xfd, ...uleb(0xab)],
@@ -81,12 +84,13 @@ const bump = (local: number, by: number) => [...op.get(local), ...op.i32Const(by
 const bf16x4 = [...op.v128Load16x4U, ...op.i32Const(16), ...op.i32x4Shl];
 
 // list's parameters and locals.
-const [BASE, MODEL, BF16, COUNT, LO, SPAN, OUT] = [0, 1, 2, 3, 4, 5, 6];
-const [I, N, KEY, LO4, SPAN4, MASK] = [7, 8, 9, 10, 11, 12];
+const [BASE, MODEL, BF16, COUNT, LO, SPAN, OUT, ABOVE, COUNTED] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+const [I, N, KEY, LO4, SPAN4, ABOVE4, ACC, MASK] = [9, 10, 11, 12, 13, 14, 15, 16];
 
 const listBody = [
   ...op.get(LO), ...op.i32x4Splat, ...op.set(LO4),
   ...op.get(SPAN), ...op.i32x4Splat, ...op.set(SPAN4),
+  ...op.get(ABOVE), ...op.i32x4Splat, ...op.set(ABOVE4),
   ...op.block(VOID), ...op.loop(VOID),
   ...op.get(I), ...op.get(COUNT), ...op.i32GeU, ...op.brIf(1),
   // tau = model[i..i+3] - base[i..i+3] (f32), key = bits(tau) & 0x7fffffff
@@ -98,9 +102,11 @@ const listBody = [
   ...address(BASE, I, 2), ...op.v128Load,
   ...op.f32x4Sub,
   ...op.v128Const([0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff]), ...op.v128And,
-  ...op.tee(KEY),
+  ...op.set(KEY),
+  // counted: acc - (key >= above), the comparison's lanes being -1 where true
+  ...op.get(ACC), ...op.get(KEY), ...op.get(ABOVE4), ...op.i32x4GeU, ...op.i32x4Sub, ...op.set(ACC),
   // inside: key - lo < span, unsigned; one bit per lane
-  ...op.get(LO4), ...op.i32x4Sub, ...op.get(SPAN4), ...op.i32x4LtU, ...op.i32x4Bitmask,
+  ...op.get(KEY), ...op.get(LO4), ...op.i32x4Sub, ...op.get(SPAN4), ...op.i32x4LtU, ...op.i32x4Bitmask,
   ...op.tee(MASK), ...op.if(VOID),
   ...[0, 1, 2, 3].flatMap((lane) => [
     ...op.get(MASK), ...op.i32Const(1 << lane), ...op.i32And, ...op.if(VOID),
@@ -112,6 +118,9 @@ const listBody = [
   ...bump(I, 4),
   ...op.br(0),
   ...op.end, ...op.end,
+  ...op.get(COUNTED),
+  ...[0, 1, 2, 3].flatMap((lane) => [...op.get(ACC), ...op.i32x4ExtractLane(lane), ...(lane > 0 ? op.i32Add : [])]),
+  ...op.i32Store,
   ...op.get(N),
 ];
 
@@ -141,7 +150,7 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, vec([
-      [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32], [I32]]), ...vec([[I32]])],
+      [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32], [I32], [I32], [I32]]), ...vec([[I32]])],
       [0x60, ...vec([[I32], [I32], [I32]]), ...vec([])],
     ])),
     ...section(3, vec([[0], [1]])),
@@ -152,7 +161,7 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
       [...name('widen'), 0x00, 1],
     ])),
     ...section(10, vec([
-      func([[2, I32], [1, V128], [2, V128], [1, I32]], listBody),
+      func([[2, I32], [1, V128], [4, V128], [1, I32]], listBody),
       func([[1, I32]], widenBody),
     ])),
   ]);
@@ -160,7 +169,7 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
 
 export interface KeyListWasm {
   memory: WebAssembly.Memory;
-  list(base: number, model: number, bf16: number, count: number, lo: number, span: number, out: number): number;
+  list(base: number, model: number, bf16: number, count: number, lo: number, span: number, out: number, above: number, counted: number): number;
   widen(src: number, dst: number, count: number): void;
 }
 

@@ -5,7 +5,7 @@
  *    tensor sizes, read from the sources, gives each task a bracket of |tau| keys around the wanted rank (the sampled
  *    rank +- 5 standard errors of the sampled share, the runs taken as clusters, plus a margin: bracketReach).
  * 2. One scan (ties_scan) counts the keys above each bracket and lists the keys inside it (on a CPU-emulated adapter
- *    the host lists them as it uploads the chunks: tiesKeyLists.ts).
+ *    the host does both from the chunks it reads, with nothing uploaded: tiesKeyLists.ts, hostScan below).
  * 3. The host selects the exact key at the rank among each task's listed keys.
  * The majority sign is exact only from a tally under the exact thresholds: a second scan with empty brackets
  * (`exactMajority`), or the fused output pass's own tally (ties_output), which needs the sign only for tied columns
@@ -19,9 +19,10 @@ import { LINEAR_BLOCK } from '../../gpu/linearMerge';
 import { TiesScan, type TiesScanResult } from '../../gpu/tiesFused';
 import { decodeToF32 } from '../../tensor/dtype';
 import type { AlignedTensor } from '../align';
-import { RawUploader, type RawChunkCache } from '../stream';
+import { DTYPE_BYTES } from '../../types';
+import { gpuRaw, RawUploader, type RawChunkCache } from '../stream';
 import { keyListWasm } from './keyListWasm';
-import { HostKeyLists, hostListsExact } from './tiesKeyLists';
+import { HostKeyLists, hostListsExact, type HostInput } from './tiesKeyLists';
 import { rawChunkStep, rawChunksInFlight, sharesDtype } from './fusedOutput';
 import type { PlanContext } from './plan';
 
@@ -251,33 +252,59 @@ function emptyBrackets(brackets: Uint32Array): boolean {
   return true;
 }
 
+/**
+ * The scan on the host alone, where the host lists the keys (a CPU-emulated adapter): it counts the keys above each
+ * bracket in the same WebAssembly loop, from the chunks read straight from the sources, so nothing is uploaded and no
+ * kernel runs. The GPU there is the same CPU: uploading every input byte and running ties_scan's count took about as
+ * long as Task Arithmetic's whole merge (8 x F32, ViT-B/32), the host's loop a fraction of it. Nothing is left in
+ * `keep` for the output pass.
+ */
+async function hostScan(p: PlanContext, host: HostKeyLists, step: number): Promise<TiesScanResult> {
+  const { source } = p;
+  const inputs = [source.base, ...source.models];
+  for (const t of p.stream.tensors) {
+    const dtypes = [t.dtype, ...source.models.map((m) => m.tensors.get(t.name)!.info.dtype)];
+    for (let start = 0; start < t.numel; start += step) {
+      throwIfAborted(source.signal);
+      const count = Math.min(step, t.numel - start);
+      const raw: HostInput[] = [];
+      for (let i = 0; i < inputs.length; i++) {
+        raw.push(gpuRaw(await inputs[i]!.readTensor(t.name, { start, count }, source.signal), dtypes[i]!));
+        p.stream.options.onRead?.(count * DTYPE_BYTES[dtypes[i]!]);
+      }
+      host.add(raw, count);
+    }
+  }
+  return { above: host.counts(), positive: 0, negative: 0, listed: host.results() };
+}
+
 /** One scan pass over every tensor's raw chunks. */
 async function scanPass(p: PlanContext, brackets: Uint32Array, listCap: number, signs: boolean, keep: RawChunkCache | null = null): Promise<TiesScanResult> {
   const { ctx } = p;
   const step = rawChunkStep(ctx, p.tasks, p.chunkElements);
-  const depth = rawChunksInFlight(ctx);
-  const uploader = new RawUploader(ctx, p.source, p.stream.options.onRead, LINEAR_BLOCK, depth + 1);
   // Empty brackets (the exact thresholds) have nothing to list.
   const empty = emptyBrackets(brackets);
-  const host = empty ? null : hostLists(p, brackets, listCap);
-  const inspect = host ? host.add.bind(host) : undefined;
+  // Signs are only elected with empty brackets (the exact majority), which the host never lists.
+  const host = empty || signs ? null : hostLists(p, brackets, listCap);
+  if (host) return hostScan(p, host, step);
+  const depth = rawChunksInFlight(ctx);
+  const uploader = new RawUploader(ctx, p.source, p.stream.options.onRead, LINEAR_BLOCK, depth + 1);
   let scan: TiesScan | null = null;
   try {
-    scan = new TiesScan(ctx, { brackets, maxNumel: step, listCap, signs, list: !host && !empty });
+    scan = new TiesScan(ctx, { brackets, maxNumel: step, listCap, signs, list: !empty });
     await ctx.scoped('ties scan', async () => {
       for (const t of p.stream.tensors) {
         for (let start = 0; start < t.numel; start += step) {
           throwIfAborted(p.source.signal);
           const count = Math.min(step, t.numel - start);
-          const raw = keep ? await keep.upload(uploader, t, start, count, inspect) : await uploader.upload(t, start, count, null, inspect);
+          const raw = keep ? await keep.upload(uploader, t, start, count) : await uploader.upload(t, start, count);
           const encoder = ctx.device.createCommandEncoder({ label: `ties scan ${t.name}` });
           scan!.encode(encoder, { inputs: raw.buffer, segments: raw.segments, numel: count });
           ctx.device.queue.submit([encoder.finish()]);
         }
       }
     });
-    const r = await scan.results();
-    return host ? { ...r, listed: host.results() } : r;
+    return await scan.results();
   } finally {
     scan?.destroy();
     uploader.destroy();

@@ -3,10 +3,11 @@
  * per task, the |tau| keys inside a bracket [lo, above); ties_scan can do it with atomic counters, but a CPU-emulated
  * device runs that listing code for every quad of every row, masked, whether or not a key is inside: it was half of
  * the scan kernel's time on SwiftShader (8 models, 4 MiB chunks: about 9.6 ms with it, 4.8 ms without). There the GPU
- * is the same CPU, so the host lists the keys from the bytes the uploader has just written into its staging buffer,
- * with a WebAssembly SIMD loop (keyListWasm.ts: about 0.6 ns per element, where a plain JS loop took 3.5 to 7 and was
- * no faster than the kernel); ties_scan still counts the keys above each bracket. Where WebAssembly cannot run (no
- * SIMD, or a Content-Security-Policy against compiling it) ties_scan lists them.
+ * is the same CPU, so the host lists the keys with a WebAssembly SIMD loop (keyListWasm.ts: about 0.6 ns per element,
+ * where a plain JS loop took 3.5 to 7 and was no faster than the kernel), and the same loop counts the keys above each
+ * bracket: the scan pass then reads the chunks from the sources and neither uploads them nor runs ties_scan
+ * (tiesFast.ts hostScan). Where WebAssembly cannot run (no
+ * SIMD, or a Content-Security-Policy against compiling it) ties_scan lists and counts.
  *
  * The keys must be the GPU's own: tau = decode(model) - decode(theta0) in f32 (WebAssembly's f32x4.sub is IEEE, with
  * subnormals). WGSL lets a device flush subnormal operands and results (SwiftShader does); that changes no key of
@@ -15,7 +16,7 @@
  * are the device's business); `hostListsExact` says so. Twin of the lists: reference/tiesFused.ts tiesScanRef (same
  * keys, in element order).
  */
-import type { RawSegment } from '../../gpu/kernels';
+import type { RawDType } from '../../gpu/kernels';
 import { decodeToF32 } from '../../tensor/dtype';
 import { DTYPE_BYTES } from '../../types';
 import type { KeyListWasm } from './keyListWasm';
@@ -32,10 +33,20 @@ export function hostListsExact(brackets: Uint32Array): boolean {
   return true;
 }
 
-/** Per task, the keys of every chunk it is shown that lie in the task's bracket, up to `cap` keys per task. */
+/** One input of a chunk: its bytes (at least `count` elements) in a dtype the GPU reads (F32, F16 or BF16). */
+export interface HostInput {
+  bytes: Uint8Array;
+  dtype: RawDType;
+}
+
+/**
+ * Per task, the keys of every chunk it is shown that lie in the task's bracket, up to `cap` keys per task, and the
+ * count of keys at or above the bracket (ties_scan's `above`).
+ */
 export class HostKeyLists {
   private readonly lists: Uint32Array[];
   private readonly sizes: number[];
+  private readonly above: Float64Array;
 
   /** `wasm`: an instance of keyListWasm.ts, which this object uses from then on. */
   constructor(
@@ -46,24 +57,26 @@ export class HostKeyLists {
     const tasks = brackets.length / 2;
     this.lists = Array.from({ length: tasks }, () => new Uint32Array(Math.min(cap, 4096)));
     this.sizes = new Array<number>(tasks).fill(0);
+    this.above = new Float64Array(tasks);
   }
 
   /**
-   * Lists the keys of one chunk: `bytes` holds its raw inputs at `segments` (theta0, then model r at 1 + r). theta0
+   * Lists and counts the keys of one chunk: its inputs, theta0 then model r at 1 + r, `count` elements each. theta0
    * goes into the instance's memory as f32, each model as f32 or bf16, both padded with zeros to a multiple of 4
-   * elements (a zero tau lists nothing: every bracket starts above 0).
+   * elements (a zero tau lists nothing and counts nothing: every bracket starts above 0).
    */
-  add(bytes: Uint8Array, segments: readonly RawSegment[], count: number): void {
+  add(inputs: readonly HostInput[], count: number): void {
     const w = this.wasm;
     const n4 = Math.ceil(count / 4) * 4;
-    const [baseAt, modelAt, outAt] = [0, 4 * n4, 8 * n4];
-    const need = 12 * n4;
+    // The count of keys >= above goes to the 16 bytes after the list space.
+    const [baseAt, modelAt, outAt, countedAt] = [0, 4 * n4, 8 * n4, 12 * n4];
+    const need = 12 * n4 + 16;
     if (w.memory.buffer.byteLength < need) w.memory.grow(Math.ceil((need - w.memory.buffer.byteLength) / 65536));
     const mem = w.memory.buffer;
     // Writes segment `seg` at `at` as f32, or as bf16 where `bf16ok`; returns whether it wrote bf16.
-    const place = (seg: RawSegment, at: number, bf16ok: boolean): boolean => {
+    const place = (seg: HostInput, at: number, bf16ok: boolean): boolean => {
       const size = DTYPE_BYTES[seg.dtype];
-      const src = bytes.subarray(seg.offset, seg.offset + size * count);
+      const src = seg.bytes.subarray(0, size * count);
       if (seg.dtype === 'F32' || (seg.dtype === 'BF16' && bf16ok)) {
         const dst = new Uint8Array(mem, at, size * n4);
         dst.set(src);
@@ -81,13 +94,20 @@ export class HostKeyLists {
       }
       return false;
     };
-    place(segments[0]!, baseAt, false);
+    place(inputs[0]!, baseAt, false);
     for (let r = 0; r < this.lists.length; r++) {
-      const bf16 = place(segments[r + 1]!, modelAt, true);
+      const bf16 = place(inputs[r + 1]!, modelAt, true);
       const lo = this.brackets[2 * r]!;
-      const found = w.list(baseAt, modelAt, bf16 ? 1 : 0, n4, lo, this.brackets[2 * r + 1]! - lo, outAt);
+      const above = this.brackets[2 * r + 1]!;
+      const found = w.list(baseAt, modelAt, bf16 ? 1 : 0, n4, lo, above - lo, outAt, above, countedAt);
       this.append(r, new Uint32Array(mem, outAt, found));
+      this.above[r] = this.above[r]! + new Uint32Array(mem, countedAt, 1)[0]!;
     }
+  }
+
+  /** Per task, the keys at or above its bracket's upper end in every chunk shown (as ties_scan counts them). */
+  counts(): Float64Array {
+    return this.above.slice();
   }
 
   /** Each task's keys in the order listed, or null where they did not fit in `cap`. */
