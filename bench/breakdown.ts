@@ -5,9 +5,9 @@
  * flight as the engine does.
  *   upload      every chunk of the base and the models read from memory and uploaded (RawUploader, its staging ring)
  *   kernel      + the fused kernel (linear_merge) per chunk, nothing read back
- *   no output   runMerge without an output: + the norm partials read back per chunk (StagingReader) and folded
+ *   no output   runMerge without an output: + the non-finite flags read back per chunk (StagingReader) and checked
  *   merge       runMerge writing the merged model: + the output bytes read back and the safetensors writer
- * Interference metrics are off in every variant.
+ * Interference metrics and the report's norms are off in every variant (as the command line merges without --report).
  */
 import type { GpuContext } from '../src/engine/gpu/device';
 import { LINEAR_BLOCK, LinearMergeKernel, linearMergeOutBytes, linearMergeThreads } from '../src/engine/gpu/linearMerge';
@@ -26,8 +26,8 @@ import type { VitSize } from './vitShapes';
 export const VARIANTS = ['upload', 'kernel', 'no output', 'merge'] as const;
 export const PARTS: Record<(typeof VARIANTS)[number], string> = {
   upload: 'read + upload (RawUploader: staging ring, one copy per chunk)',
-  kernel: 'fused kernel (linear_merge: decode, combine, encode, norm partials)',
-  'no output': 'norm partials read back and folded',
+  kernel: 'fused kernel (linear_merge: decode, combine, encode, non-finite flags)',
+  'no output': 'non-finite flags read back and checked',
   merge: 'output read back + safetensors writer',
 };
 
@@ -56,7 +56,7 @@ export async function breakdown(ctx: GpuContext, m: BenchModels, size: VitSize, 
     const kernel = new LinearMergeKernel(ctx);
     const maxCount = Math.min(step, Math.max(...merged.map((t) => t.numel)));
     const out = ctx.createBuffer('breakdown out', linearMergeOutBytes(maxCount, 'F32'), GPUBufferUsage.STORAGE);
-    const partials = ctx.createBuffer('breakdown partials', (tasks + 2) * linearMergeThreads(maxCount) * 4, GPUBufferUsage.STORAGE);
+    const partials = ctx.createBuffer('breakdown flags', linearMergeThreads(maxCount) * 4, GPUBufferUsage.STORAGE);
     const coeffs = new Float32Array(tasks).fill(0.3);
     try {
       const inFlight: Promise<undefined>[] = [];
@@ -64,7 +64,7 @@ export async function breakdown(ctx: GpuContext, m: BenchModels, size: VitSize, 
         const raw = await uploader.upload(c.t, c.start, c.count);
         if (withKernel) {
           const encoder = ctx.device.createCommandEncoder();
-          kernel.encode(encoder, { inputs: raw.buffer, segments: raw.segments, numel: c.count, coeffs, outDtype: 'F32', out, partials });
+          kernel.encode(encoder, { inputs: raw.buffer, segments: raw.segments, numel: c.count, coeffs, outDtype: 'F32', out, partials, flags: true });
           ctx.device.queue.submit([encoder.finish()]);
         }
         inFlight.push(drain());
@@ -81,7 +81,7 @@ export async function breakdown(ctx: GpuContext, m: BenchModels, size: VitSize, 
   const runs: Record<(typeof VARIANTS)[number], () => Promise<void>> = {
     upload: () => stream(false),
     kernel: () => stream(true),
-    'no output': async () => void (await runMerge(ctx, { base: m.base, models: m.models, config, metrics: false })),
+    'no output': async () => void (await runMerge(ctx, { base: m.base, models: m.models, config, metrics: false, norms: false })),
     merge: async () => void (await mergeOnce(ctx, m, method, false)),
   };
   const variants: Record<string, number> = {};

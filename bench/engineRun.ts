@@ -1,7 +1,8 @@
 /**
  * Times the engine's GPU merge (runMerge) on in-memory models: every method at its defaults, interference metrics
  * off for the pure merge figure (or on, to price them; optionally with a MetricsCache, as the playground merges), the
- * merged model(s) written through the safetensors writer into sinks that count and drop the bytes.
+ * merged model(s) written through the safetensors writer into sinks that count and drop the bytes. As the command
+ * line merges: the report's norms only with the metrics (--report), else the kernels' non-finite flags.
  */
 import type { GpuContext } from '../src/engine/gpu/device';
 import { resolveConfig } from '../src/engine/merge/config';
@@ -39,6 +40,7 @@ export async function mergeOnce(
     models: m.models,
     config,
     metrics,
+    norms: metrics,
     ...(metricsCache ? { metricsCache } : {}),
     ...(resident ? { resident } : {}),
     output: async (index) => {

@@ -66,7 +66,7 @@ function acceptance(r: BenchResults): string[] {
     '## Acceptance figures',
     '',
     `Task Arithmetic and global TIES (defaults) over ${ta.tasks} f32 models of ${ta.size.label} (${ta.size.params.toLocaleString('en')} parameters, ` +
-      `${pct(ta.size.fractionOfVitB32)} of ViT-B/32), median of ${ta.timing.runs.length} run(s), interference metrics off, merged model written.`,
+      `${pct(ta.size.fractionOfVitB32)} of ViT-B/32), median of ${ta.timing.runs.length} run(s), interference metrics and the report's norms off (as the command line merges without --report), merged model written.`,
     '',
     ...table(
       ['figure', 'measured', 'target', 'verdict'],
@@ -158,7 +158,7 @@ function whereTimeGoes(r: BenchResults): string[] {
   if (r.acceptance.ties && r.acceptance.ties.passes.length > 1) out.push(...passesTable(r.acceptance.ties), '');
   if (r.metricsCost.length) {
     out.push(
-      'Interference metrics (runMerge `metrics: true`, as the CLI does for `--report`), same models; cached: with a MetricsCache that already ' +
+      'Interference metrics and norms (runMerge `metrics: true, norms: true`, as the CLI does for `--report`; off: neither), same models; cached: with a MetricsCache that already ' +
         "holds the task vectors' metrics, as the playground merges after the first (the method's own metrics still measured); " +
         'resident: cached, and with the raw inputs kept on the GPU by the merge before (ResidentInputs), as the playground merges again on a slider move:',
       '',
@@ -206,7 +206,7 @@ function merges(r: BenchResults): string[] {
   return [
     '## Every batch method',
     '',
-    `Defaults of each method, interference metrics off, merged model written; ${sizes.join(', ') || 'no size'}; median of ${reps || 0} run(s). ` +
+    `Defaults of each method, interference metrics and norms off (the command line without --report), merged model written; ${sizes.join(', ') || 'no size'}; median of ${reps || 0} run(s). ` +
       'Effective GB/s = (input models + output bytes) / time. RSS: peak during the runs (before them, models in memory included). ' +
       'PyTorch / engine = PyTorch time / engine time (above 1: the engine is faster).',
     '',

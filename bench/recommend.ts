@@ -13,9 +13,9 @@ const ADVICE: Record<string, string> = {
     'read into the mapped range) would save the first copy.',
   [PARTS.kernel]:
     'linear_merge reads every input once and writes the output once; what it costs above the copy kernel is its arithmetic (decode, T products and ' +
-    'sums, norm partials) per 16-element block.',
-  [PARTS['no output']]: 'One readback of (T + 2) partials per 16 elements and chunk, folded in float64 on the host.',
-  [PARTS.merge]: 'The output bytes come back through the same staging buffer as the partials and go through the safetensors writer.',
+    'sums, the non-finite flag) per 16-element block. The report\'s norm partials, T + 2 stores per block, are written only with --report.',
+  [PARTS['no output']]: 'One readback of a non-finite flag per 16 elements and chunk, checked on the host (the norms would be T + 2 per block).',
+  [PARTS.merge]: 'The output bytes come back through the same staging buffer as the flags and go through the safetensors writer.',
 };
 
 /** Why a method costs much more than Task Arithmetic on the same models, and what to change. */

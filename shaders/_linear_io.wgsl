@@ -8,6 +8,11 @@ override BASE_DTYPE: u32 = DTYPE_F32;
 override MODEL_DTYPE: u32 = DTYPE_F32;
 override OUT_DTYPE: u32 = DTYPE_F32;
 override NORMS: bool = true;
+// In place of the norms (NORMS false): partials[k] = 1.0 when block k of the merged values (theta0 + delta, f32,
+// before encoding) holds a NaN or an infinity, else 0.0; one row of `threads`. A kernel whose masks may drop a
+// task-vector entry also flags the block where the f32 sum of its task vectors (in model order, from +0) is not
+// finite, so that every NaN or infinite task-vector value is seen (linear_merge with DROP, consensus_output).
+override FINITE: bool = false;
 override SAME_COEFF: bool = false;
 
 struct Params {

@@ -83,4 +83,8 @@ fn main(
     partials[k] = sum_sq(theta);
     partials[(params.tasks + 1u) * threads + k] = sum_sq(delta);
   }
+  if (FINITE) {
+    // A mask may drop a NaN or an infinity: mtl, the sum of every tau_t, still holds it.
+    partials[k] = select(0.0, 1.0, nonfinite_block(merged) || nonfinite_block(mtl));
+  }
 }

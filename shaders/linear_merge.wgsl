@@ -15,6 +15,9 @@
 // Pipeline constants (the host builds one pipeline per combination, so no dtype test runs per element):
 //   BASE_DTYPE, MODEL_DTYPE, OUT_DTYPE   DTYPE_F32 / DTYPE_F16 / DTYPE_BF16 (every model in MODEL_DTYPE)
 //   NORMS                                whether to write the partials
+//   FINITE                               (NORMS false) write one flag per thread instead: merged block k holds a
+//                                        NaN or an infinity, or with DROP the sum of the undropped tau_t does
+//                                        (_linear_io.wgsl)
 //   SAME_COEFF                           every coefficient is the same (read once: _coeffs.wgsl)
 //   DROP                                 apply DARE's drop (false: the plain linear merge, no RNG work at all)
 //   SCALE                                with DROP, multiply kept entries by params.scale (false when scale is 1,
@@ -33,6 +36,7 @@
 //   2  out       storage, read_write  array<vec4<u32>>  encoded output (F32 words, or F16/BF16 pairs per word), padded
 //                                                       to whole blocks (the padding encodes theta0 = tau = 0, i.e. 0)
 //   3  partials  storage, read_write  array<f32>        [tasks + 2, threads]: row 0 theta0, row 1 + t tau_t, last delta
+//                                                       (FINITE: [1, threads], the flags)
 // Dispatch: one thread per block of BLOCK = 16 consecutive elements, `threads` = numel / BLOCK rounded up, on a 2-D
 // grid (flat_index); threads >= `threads` return. A thread keeps its block's theta0 and running sums in registers
 // while it walks the tasks, so a tau_t partial is one store per thread and task. CPU-emulated devices run straight
@@ -79,8 +83,13 @@ fn main(
   let theta = load_block(0u, k, BASE_DTYPE);
   let index = vec4<u32>(params.element_offset + 16u * k) + vec4<u32>(0u, 1u, 2u, 3u);
   var acc = F4(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+  // With DROP and FINITE: the sum of the undropped task vectors, which a dropped NaN or infinity still reaches.
+  var undropped = F4(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
   for (var t = 0u; t < params.tasks; t++) {
     let tau = tau_block(t, k, theta);
+    if (DROP && FINITE) {
+      undropped = F4(undropped.a + tau.a, undropped.b + tau.b, undropped.c + tau.c, undropped.d + tau.d);
+    }
     let coeff = coeff_of(t, first);
     var key = 0u;
     if (DROP) {
@@ -107,5 +116,8 @@ fn main(
   if (NORMS) {
     partials[k] = sum_sq(theta);
     partials[(params.tasks + 1u) * threads + k] = sum_sq(acc);
+  }
+  if (FINITE) {
+    partials[k] = select(0.0, 1.0, nonfinite_block(merged) || (DROP && nonfinite_block(undropped)));
   }
 }

@@ -66,4 +66,7 @@ fn main(
     partials[k] = sum_sq(theta);
     partials[(params.tasks + 1u) * threads + k] = sum_sq(delta);
   }
+  if (FINITE) {
+    partials[k] = select(0.0, 1.0, nonfinite_block(merged));
+  }
 }

@@ -14,8 +14,11 @@
 // a tied column exists and the tally disagrees. Tied is decided from the walk's state at the end, not tracked per
 // row: one more set of per-column flags live through the walk made the kernel about 15% slower on SwiftShader.
 //
-// Pipeline constants: BASE_DTYPE, MODEL_DTYPE, OUT_DTYPE (DTYPE_*), MODE (0 sum, 1 mean, 2 max), NORMS, SAME_COEFF
-// (every coefficient the same: read once, _coeffs.wgsl)
+// Pipeline constants: BASE_DTYPE, MODEL_DTYPE, OUT_DTYPE (DTYPE_*), MODE (0 sum, 1 mean, 2 max), NORMS, FINITE (NORMS
+// false: one flag per thread instead of the norm rows, 1.0 where the merged block or the trimmed column sums s hold a
+// NaN or an infinity: the trim keeps every NaN and infinity, whose keys are at least a finite threshold's, and the
+// disjoint merge may still drop them), SAME_COEFF (every coefficient the same: read once, _coeffs.wgsl). With neither NORMS nor FINITE,
+// partials is not written (the counts neither).
 // Bindings (group 0):
 //   0  params      uniform { numel, tasks, threads, zero, model_first, model_stride, majority: i32, unused,
 //                            coeffs: array<vec4<f32>, MAX/4> }   (zero is always 0, see `unfused`)
@@ -24,7 +27,8 @@
 //   3  recip       storage, read        array<f32>        [tasks + 1], recip[n] = round_f32(1 / n) (MODE mean)
 //   4  out         storage, read_write  array<vec4<u32>>  encoded output, padded to whole blocks
 //   5  partials    storage, read_write  array<f32>        [tasks + 5, threads]: theta0, each tau_r, delta, then the
-//                                                         counts of columns elected +1, -1, and tied
+//                                                         counts of columns elected +1, -1, and tied (FINITE:
+//                                                         [4, threads], the flags, then the three counts)
 // Dispatch: one thread per block of BLOCK = 16 consecutive elements (four column quads) on a 2-D grid; threads >=
 // `threads` return. SUM and MAX read the rows once: the walk keeps both candidates, the sum (or the largest entry) of
 // the positive and of the negative agreeing entries, and the elected sign picks one at the end. That equals combine's
@@ -42,6 +46,7 @@ override MODEL_DTYPE: u32 = DTYPE_F32;
 override OUT_DTYPE: u32 = DTYPE_F32;
 override MODE: u32 = 0u;
 override NORMS: bool = true;
+override FINITE: bool = false;
 override SAME_COEFF: bool = false;
 
 const MODE_MEAN: u32 = 1u;
@@ -250,6 +255,13 @@ fn main(
   if (NORMS) {
     partials[k] = sum_sq(theta);
     partials[(tasks + 1u) * threads + k] = sum_sq(acc);
+  }
+  if (FINITE) {
+    partials[k] = select(0.0, 1.0, nonfinite_block(merged) || nonfinite_block(s));
+  }
+  if (NORMS || FINITE) {
+    // The counts follow the norm rows, or the flags.
+    let extra = select(1u, tasks + 2u, NORMS);
     // Columns whose delta may depend on the elected sign: SUM's two candidates differ; MEAN and MAX have an agreeing
     // entry (a count, or a largest magnitude, on either side).
     var open: B4;
@@ -261,8 +273,8 @@ fn main(
       open = B4(differ(sa), differ(sb), differ(sc), differ(sd));
     }
     let t = tally(s.a, open.a) + tally(s.b, open.b) + tally(s.c, open.c) + tally(s.d, open.d);
-    partials[(tasks + 2u) * threads + k] = f32(t.x);
-    partials[(tasks + 3u) * threads + k] = f32(t.y);
-    partials[(tasks + 4u) * threads + k] = f32(t.z);
+    partials[extra * threads + k] = f32(t.x);
+    partials[(extra + 1u) * threads + k] = f32(t.y);
+    partials[(extra + 2u) * threads + k] = f32(t.z);
   }
 }

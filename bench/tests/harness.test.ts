@@ -210,7 +210,7 @@ describe('summary', () => {
     expect(recs[0]).toMatch(/^\*\*Task Arithmetic reaches 2% of the copy kernel's bandwidth/);
     expect(recs[1]).toMatch(/^\*\*fused kernel \(linear_merge.*0.79 s \(79% of Task Arithmetic\)/);
     expect(recs[2]).toMatch(/^\*\*Global TIES statistics before the output pass: 2.5 s \(63% of TIES; TIES statistics\)/);
-    expect(recs[3]).toMatch(/^\*\*norm partials read back and folded: 0.1 s \(10% of Task Arithmetic\)/);
+    expect(recs[3]).toMatch(/^\*\*non-finite flags read back and checked: 0.1 s \(10% of Task Arithmetic\)/);
     expect(recs[5]).toMatch(/^\*\*Fixed cost per chunk: 2 ms.*23 chunks, 0.046 s \(4.6%\)/);
     expect(recs).toHaveLength(6);
     expect(recs.some((r) => r.startsWith('**read + upload'))).toBe(false);
@@ -255,7 +255,7 @@ describe('summary', () => {
   it('marks breakdown parts smaller than the run-to-run spread', () => {
     const md = renderMarkdown(results());
     expect(md).toContain('| output read back + safetensors writer | 100 ms | 10% (within the spread) | 151 ms |');
-    expect(md).toContain('| fused kernel (linear_merge: decode, combine, encode, norm partials) | 790 ms | 79% | 2.0 ms |');
+    expect(md).toContain('| fused kernel (linear_merge: decode, combine, encode, non-finite flags) | 790 ms | 79% | 2.0 ms |');
   });
   it('formats times, significant digits and adapter labels', () => {
     expect(fmtMs(1234)).toBe('1.23 s');

@@ -12,7 +12,8 @@
  * (WGSL lets a device flush them; SwiftShader does); linear_merge's encoded NaN is canonical, decode_stack's f32 NaN
  * may be any NaN. Norms: squared norms of theta0, each tau_t and the delta, from per-thread f32 partials of 16
  * elements folded in float64: relative error <= 1e-5 (finite inputs); with a NaN input both sides are NaN; a sum past
- * f32's range may be Infinity on the GPU.
+ * f32's range may be Infinity on the GPU. Non-finite flags (FINITE, in place of the norms): exactly the twin's, one
+ * per 16-element block, with the same output bytes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/gpu/device';
@@ -63,22 +64,23 @@ const TWINS: Record<Shader, Twin> = {
 };
 const twinOf = (shader: Shader): Twin => TWINS[shader];
 
-async function runGpu(inputs: readonly RawInput[], numel: number, coeffs: Float32Array, outDtype: RawDType, shader: Shader = 'linear_merge') {
+async function runGpu(inputs: readonly RawInput[], numel: number, coeffs: Float32Array, outDtype: RawDType, shader: Shader = 'linear_merge', flags = false) {
   const { bytes, segments } = pack(inputs, numel);
   const inBuf = ctx.createBuffer('inputs', bytes.byteLength, testUsage());
   ctx.device.queue.writeBuffer(inBuf, 0, bytes);
   const out = ctx.createBuffer('out', linearMergeOutBytes(numel, outDtype), testUsage());
-  const rows = inputs.length + 1;
+  const rows = flags ? 1 : inputs.length + 1;
   const partials = ctx.createBuffer('partials', rows * linearMergeThreads(numel) * 4, testUsage());
   try {
     await ctx.scoped('linear_merge', () => {
       const encoder = ctx.device.createCommandEncoder();
-      kernelOf(shader).encode(encoder, { inputs: inBuf, segments, numel, coeffs, outDtype, out, partials, chunk: { name: 'w', shape: [numel], start: drop.elementOffset } });
+      kernelOf(shader).encode(encoder, { inputs: inBuf, segments, numel, coeffs, outDtype, out, partials, flags, chunk: { name: 'w', shape: [numel], start: drop.elementOffset } });
       ctx.device.queue.submit([encoder.finish()]);
     });
     const outBytes = await readBuffer(ctx, out, numel * DTYPE_BYTES[outDtype]);
     const p = await readBuffer(ctx, partials, rows * linearMergeThreads(numel) * 4);
-    return { bytes: outBytes, totals: foldLinearPartials(new Float32Array(p.buffer, p.byteOffset, p.byteLength / 4), rows) };
+    const floats = new Float32Array(p.buffer, p.byteOffset, p.byteLength / 4);
+    return { bytes: outBytes, totals: foldLinearPartials(floats, rows), floats };
   } finally {
     [inBuf, out, partials].forEach((b) => ctx.destroyBuffer(b));
   }
@@ -104,6 +106,10 @@ async function check(what: string, inputs: readonly RawInput[], numel: number, c
     else if (w > F32_MAX && got === Infinity) return;
     else expect(Math.abs(got - w), `${what}: norm row ${r}: gpu ${got} cpu ${w}`).toBeLessThanOrEqual(NORM_RTOL * w + 1e-30);
   });
+  // FINITE in place of the norms: the same output, and one flag per block exactly as the twin's.
+  const flagged = await runGpu(inputs, numel, coeffs, outDtype, shader, true);
+  expect(Buffer.from(flagged.bytes).equals(Buffer.from(gpu.bytes)), `${what}: output with flags`).toBe(true);
+  expect(Array.from(flagged.floats), `${what}: flags`).toEqual(Array.from(exact.flags));
 }
 
 /** theta0 from seed `baseSeed`, and `tasks` models near it from seeds modelSeed, modelSeed + 1, ... */

@@ -1,7 +1,8 @@
 /**
  * Non-finite weights at the command line: a merge whose fine-tuned model holds NaN or infinite values still writes
- * its output, but warns on stderr with one line per tensor and model, with or without --report (and even --quiet);
- * a clean merge prints no warning.
+ * its output, but warns on stderr with one line per tensor and model, counting the values, with or without --report
+ * (and even --quiet); a merged tensor that overflows from finite task vectors is named too; a clean merge prints no
+ * warning.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -49,9 +50,25 @@ describe('non-finite weights at the command line', () => {
     expect(readFileSync(out).byteLength).toBeGreaterThan(0);
     const lines = warnings(res.stderr);
     expect(lines).toHaveLength(2);
-    expect(lines.find((l) => l.includes(`tensor "${NAN_TENSOR}"`))).toContain(`of model ${paths[2]}`);
-    expect(lines.find((l) => l.includes(`tensor "${INF_TENSOR}"`))).toContain(`of model ${paths[2]}`);
+    // A merge without --report skips the norms: the chunks its kernels flag are counted on the host.
+    expect(lines.find((l) => l.includes(`tensor "${NAN_TENSOR}"`))).toContain(`of model ${paths[2]} differs from the base by 3 NaN or infinite values`);
+    expect(lines.find((l) => l.includes(`tensor "${INF_TENSOR}"`))).toContain(`of model ${paths[2]} differs from the base by 2 NaN or infinite values`);
     expect(res.stderr).not.toContain(paths[1]!);
+  });
+
+  reliabilityCase('non-finite', 'without --report: a merged tensor that overflows from finite task vectors is named', async () => {
+    // Both models put 3e38 at the same entry of the bias: their sum at lambda 1 is past f32's range.
+    const huge = (name: string, i: number) => {
+      const { base, finetuned } = makeRelatedModels({ seed: 9, dtype: 'F32', models: 2, shapes: { [INF_TENSOR]: [16] } });
+      const files = [base, ...finetuned.map((m) => m.map((t) => poison(t, [3e38])))];
+      const at = join(dir, `${name}-${i}.safetensors`);
+      writeFileSync(at, makeModelBytes(files[i]!));
+      return at;
+    };
+    const [b, m1, m2] = [0, 1, 2].map((i) => huge('overflow', i));
+    const res = await runCli(['merge', '--base', b!, '--model', m1!, '--model', m2!, '--method', 'task_arithmetic', '--set', 'lambda=1', '--out', join(dir, 'overflow-out.safetensors'), '--quiet']);
+    expect(res.code).toBe(0);
+    expect(warnings(res.stderr)).toEqual([`merge-playground: warning: merged tensor "${INF_TENSOR}" holds 1 infinite or NaN values where every task vector is finite: the weighted sum overflowed`]);
   });
 
   reliabilityCase('non-finite', 'with --report: the warnings count the values, as the report does', async () => {

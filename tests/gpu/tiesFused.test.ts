@@ -4,7 +4,8 @@
  * - ties_output: every merge rule (sum, mean, max), majority -1 / 0 / +1, thresholds that keep everything, nothing or a
  *   fraction, F32 / F16 / BF16 inputs and outputs, 1, 8 and 20 models, awkward lengths, NaN / infinities / zeros.
  *   Output words bit-exact against the twin with IEEE subnormals or with subnormals flushed (SwiftShader flushes);
- *   norms from f32 partials within a relative 1e-5 (NaN where the twin's is NaN).
+ *   norms from f32 partials within a relative 1e-5 (NaN where the twin's is NaN); with non-finite flags instead of
+ *   the norms (FINITE) the same output and tally, and the flags exactly the twin's.
  * - ties_scan over several chunks of one pass: per-task counts above the bracket and the elected-sign counts exactly
  *   equal; the listed keys and open columns equal as multisets (the GPU lists in thread order); lists beyond their
  *   capacity are reported as overflowed, with the exact number of open columns.
@@ -48,22 +49,23 @@ function quantileKeys(inputs: readonly RawInput[], numel: number, q: number): Ui
 }
 
 describe('ties_output', () => {
-  async function runGpu(inputs: readonly RawInput[], numel: number, s: Parameters<typeof tiesOutputRef>[2]) {
+  async function runGpu(inputs: readonly RawInput[], numel: number, s: Parameters<typeof tiesOutputRef>[2], flags = false) {
     const kernel = new TiesOutputKernel(ctx, s);
     const { bytes, segments } = pack(inputs, numel);
     const inBuf = ctx.createBuffer('inputs', bytes.byteLength, testUsage());
     ctx.device.queue.writeBuffer(inBuf, 0, bytes);
     const out = ctx.createBuffer('out', linearMergeOutBytes(numel, s.outDtype), testUsage());
-    const rows = inputs.length + 1 + kernel.extraRows;
+    const rows = (flags ? 1 : inputs.length + 1) + kernel.extraRows;
     const partials = ctx.createBuffer('partials', rows * linearMergeThreads(numel) * 4, testUsage());
     try {
       await ctx.scoped('ties_output', () => {
         const encoder = ctx.device.createCommandEncoder();
-        kernel.encode(encoder, { inputs: inBuf, segments, numel, coeffs: Float32Array.from(s.coeffs), outDtype: s.outDtype, out, partials });
+        kernel.encode(encoder, { inputs: inBuf, segments, numel, coeffs: Float32Array.from(s.coeffs), outDtype: s.outDtype, out, partials, flags });
         ctx.device.queue.submit([encoder.finish()]);
       });
       const p = await readBuffer(ctx, partials, rows * linearMergeThreads(numel) * 4);
-      return { bytes: await readBuffer(ctx, out, numel * DTYPE_BYTES[s.outDtype]), totals: foldLinearPartials(new Float32Array(p.buffer, p.byteOffset, p.byteLength / 4), rows) };
+      const floats = new Float32Array(p.buffer, p.byteOffset, p.byteLength / 4);
+      return { bytes: await readBuffer(ctx, out, numel * DTYPE_BYTES[s.outDtype]), totals: foldLinearPartials(floats, rows), floats };
     } finally {
       [inBuf, out, partials].forEach((b) => ctx.destroyBuffer(b));
       kernel.destroy();
@@ -89,6 +91,12 @@ describe('ties_output', () => {
       else if (!Number.isFinite(w)) expect(got, `${what}: norm row ${r}`).toBe(w);
       else expect(Math.abs(got - w), `${what}: norm row ${r}: gpu ${got} cpu ${w}`).toBeLessThanOrEqual(NORM_RTOL * w + 1e-30);
     });
+    // FINITE in place of the norms: the same output and tally, and one flag per block exactly as the twin's.
+    const flagged = await runGpu(inputs, numel, s, true);
+    const threads = linearMergeThreads(numel);
+    expect(Buffer.from(flagged.bytes).equals(Buffer.from(gpu.bytes)), `${what}: output with flags`).toBe(true);
+    expect(Array.from(flagged.floats.subarray(0, threads)), `${what}: flags`).toEqual(Array.from(exact.flags));
+    expect(Array.from(flagged.totals.subarray(1)), `${what}: tally with flags`).toEqual(Array.from(tally));
   }
 
   const coeffs = (tasks: number) => Float32Array.from({ length: tasks }, (_, t) => (t % 3 === 2 ? -0.7 : 0.3 + 0.1 * t));

@@ -53,10 +53,25 @@ export interface LinearMergeArgs {
   outDtype: RawDType;
   /** linearMergeOutBytes(numel, outDtype) bytes or more. */
   out: GPUBuffer;
-  /** (T + 2) * linearMergeThreads(numel) f32 partial sums of squares (theta0, each tau_t, delta), or null to skip them. */
+  /**
+   * (T + 2) * linearMergeThreads(numel) f32 partial sums of squares (theta0, each tau_t, delta), or with `flags` one
+   * f32 per thread, 1 where its block of merged values holds a NaN or an infinity (else 0); null to skip both.
+   */
   partials: GPUBuffer | null;
+  /** `partials` takes the non-finite flags instead of the norms (pipeline constant FINITE). */
+  flags?: boolean;
   /** Which tensor the chunk is and where it starts in it (for kernels keyed by tensor and element: DARE's drop). */
   chunk?: { name: string; shape: readonly number[]; start: number };
+}
+
+/** Rows of a fused output kernel's partials before its extra rows: the T + 2 norms, or the one row of flags. */
+export function normRowsOf(tasks: number, flags: boolean | undefined): number {
+  return flags ? 1 : tasks + 2;
+}
+
+/** The pipeline constants NORMS and FINITE of a fused output launch (neither without partials). */
+export function partialsConstants(a: { partials: GPUBuffer | null; flags?: boolean }): { NORMS: number; FINITE: number } {
+  return { NORMS: a.partials && !a.flags ? 1 : 0, FINITE: a.partials && a.flags ? 1 : 0 };
 }
 
 /** Sums partials_sum leaves per row of `threads` partials: one per PARTIALS_GROUP threads. */
@@ -182,7 +197,7 @@ export class LinearMergeKernel {
       { buffer: this.params },
       bind(ctx, kernel, a.inputs, layout.bytes),
       bind(ctx, kernel, a.out, linearMergeOutBytes(a.numel, a.outDtype)),
-      a.partials ? bind(ctx, kernel, a.partials, (tasks + 2) * threads * F32_BYTES) : { buffer: this.none },
+      a.partials ? bind(ctx, kernel, a.partials, normRowsOf(tasks, a.flags) * threads * F32_BYTES) : { buffer: this.none },
     ];
     // Params: twelve 32-bit fields (mask_k the tenth, base_coeff the eleventh), the coefficient vec4s, then (with a
     // drop or masks) the key vec4s: RNG keys, or the mask lambdas' f32 bits.
@@ -195,7 +210,7 @@ export class LinearMergeKernel {
     if (drop) words.set(drop.keys, 12 + LINEAR_MAX_TASKS);
     if (mask) new Float32Array(words.buffer, 4 * (12 + LINEAR_MAX_TASKS)).set(mask.lambdas);
     ctx.device.queue.writeBuffer(this.params, 0, words);
-    const constants: Record<string, number> = { BASE_DTYPE: DTYPE_CODE[a.segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[layout.model], OUT_DTYPE: DTYPE_CODE[a.outDtype], NORMS: a.partials ? 1 : 0, SAME_COEFF: sameCoefficients(coeffs) ? 1 : 0 };
+    const constants: Record<string, number> = { BASE_DTYPE: DTYPE_CODE[a.segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[layout.model], OUT_DTYPE: DTYPE_CODE[a.outDtype], ...partialsConstants(a), SAME_COEFF: sameCoefficients(coeffs) ? 1 : 0 };
     if (this.shader === 'linear_merge') Object.assign(constants, { DROP: drop ? 1 : 0, SCALE: drop && Math.fround(drop.scale) !== 1 ? 1 : 0, BASE_TERM: baseCoeff !== null ? 1 : 0 });
     const pipeline = specialisedPipeline(ctx, this.shader, constants);
     encodeComputePass(ctx, encoder, kernel, pipeline, bindings, workgroupGrid(Math.ceil(threads / WORKGROUP_SIZE), ctx.info.limits.maxComputeWorkgroupsPerDimension));

@@ -13,13 +13,14 @@ import { DTYPE_CODE, LINEAR_MAX_TASKS, TIES_SCAN_SHARDS, WORKGROUP_SIZE } from '
 import type { GpuContext } from './device';
 import { encodeComputePass, workgroupGrid } from './dispatch';
 import { readBuffer, specialisedPipeline, type RawSegment } from './kernels';
-import { linearMergeOutBytes, linearMergeThreads, rawBlockLayout, sameCoefficients, type LinearMergeArgs } from './linearMerge';
+import { linearMergeOutBytes, linearMergeThreads, normRowsOf, partialsConstants, rawBlockLayout, sameCoefficients, type LinearMergeArgs } from './linearMerge';
 import { bind } from './launch';
 import { countReciprocals } from './mergeKernels';
 
 /**
  * What a fused output kernel does with one chunk (LinearMergeKernel and TiesOutputKernel). Its per-thread partials
- * are tasks + 2 rows of squared norms (theta0, each tau_t, delta), then `extraRows` rows of its own.
+ * are tasks + 2 rows of squared norms (theta0, each tau_t, delta), or with `flags` one row of non-finite flags, then
+ * `extraRows` rows of its own.
  */
 export interface FusedKernel {
   readonly extraRows: number;
@@ -109,14 +110,14 @@ export class TiesOutputKernel implements FusedKernel {
       { buffer: this.thresholds },
       { buffer: this.recip },
       bind(ctx, kernel, a.out, linearMergeOutBytes(a.numel, a.outDtype)),
-      a.partials ? bind(ctx, kernel, a.partials, (tasks + 2 + this.extraRows) * threads * F32_BYTES) : { buffer: this.none },
+      a.partials ? bind(ctx, kernel, a.partials, (normRowsOf(tasks, a.flags) + this.extraRows) * threads * F32_BYTES) : { buffer: this.none },
     ];
     const words = new Uint32Array(8 + 4 * Math.ceil(tasks / 4));
     words.set([a.numel, tasks, threads, 0, layout.firstVec4, layout.strideVec4]);
     new Int32Array(words.buffer)[6] = this.s.majority;
     new Float32Array(words.buffer, 32).set(a.coeffs);
     ctx.device.queue.writeBuffer(this.params, 0, words);
-    const constants = { BASE_DTYPE: DTYPE_CODE[a.segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[layout.model], OUT_DTYPE: DTYPE_CODE[a.outDtype], MODE: MODE[this.s.merge], NORMS: a.partials ? 1 : 0, SAME_COEFF: sameCoefficients(a.coeffs) ? 1 : 0 };
+    const constants = { BASE_DTYPE: DTYPE_CODE[a.segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[layout.model], OUT_DTYPE: DTYPE_CODE[a.outDtype], MODE: MODE[this.s.merge], ...partialsConstants(a), SAME_COEFF: sameCoefficients(a.coeffs) ? 1 : 0 };
     const pipeline = specialisedPipeline(ctx, 'ties_output', constants);
     encodeComputePass(ctx, encoder, kernel, pipeline, bindings, workgroupGrid(Math.ceil(threads / WORKGROUP_SIZE), ctx.info.limits.maxComputeWorkgroupsPerDimension));
   }

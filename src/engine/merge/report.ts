@@ -21,6 +21,17 @@ export interface TensorReport {
   mergedNorm: number | null;
 }
 
+/**
+ * NaN or infinite values found by a merge that skipped the norms (MergeRun.norms false), in the chunks whose merged
+ * values its kernels flagged: in model `model`'s task vector of `tensor`, or (model null) in the merged tensor where
+ * no task vector holds any (an overflow).
+ */
+export interface NonFiniteCount {
+  tensor: string;
+  model: number | null;
+  count: number;
+}
+
 /** Everything a merge reports. */
 export interface MergeReport {
   format: typeof REPORT_FORMAT;
@@ -37,6 +48,8 @@ export interface MergeReport {
   output: { file: string; bytes: number } | null;
   /** Interference metrics (null when not measured). */
   interference: InterferenceReport | null;
+  /** With norms: false (no norms for the tensors merged by a fused kernel, whose norms are null): what it found. */
+  nonFinite?: NonFiniteCount[];
 }
 
 /** Whole-model totals from per-tensor norms. */

@@ -54,6 +54,13 @@ export interface MergeRun {
   resident?: ResidentInputs;
   /** Measure the interference metrics (cosines, sign conflicts, masks, top-k curve; default true). */
   metrics?: boolean;
+  /**
+   * Per-tensor norms in the report (default true). false: the fused output kernels (used without metrics) leave them
+   * out (null) and flag blocks of merged values that hold a NaN or an infinity instead, one value per 16 elements
+   * where the norms take T + 2; the host then counts such values in the flagged chunks' task vectors
+   * (report.nonFinite). What the command line does without --report, where only those warnings need the norms.
+   */
+  norms?: boolean;
   /** Task-vector metrics measured by earlier merges of the same models (merge/metrics.ts): reused, and these added. */
   metricsCache?: MetricsCache;
   /**
@@ -106,6 +113,7 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
   const plan = planOf(config.method.id);
   const aligned = alignModels(base, models, config.options);
   const T = models.length;
+  const norms = run.norms !== false;
   const specs = outputSpecs(aligned, config);
   const outputs = plan.outputs(T);
   const labels = outputs === 1 ? [null] : models.map((m) => m.name);
@@ -181,7 +189,7 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
     const outputBytes = specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[s.dtype], 0) * writers.length;
     const hold = !!spec?.redo && outputBytes <= (run.holdBytes ?? HOLD_BYTES);
     const held = hold ? writers.map((w) => new HeldWriter(w)) : null;
-    if (spec) fused = new FusedOutput(ctx, source, T, config.options.chunkElements, spec.kernel, stream.options.onRead, spec.cache ?? null, hold);
+    if (spec) fused = new FusedOutput(ctx, source, T, config.options.chunkElements, spec.kernel, stream.options.onRead, spec.cache ?? null, hold, norms);
     p.phase('merge');
     const outputPass = async (targets: TensorWriter[]) => {
       for (let i = 0; i < aligned.length; i++) {
@@ -222,7 +230,7 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
       writers.length = 0;
       reports.length = 0;
       fused!.destroy();
-      fused = new FusedOutput(ctx, source, T, config.options.chunkElements, again, stream.options.onRead);
+      fused = new FusedOutput(ctx, source, T, config.options.chunkElements, again, stream.options.onRead, null, false, norms);
       p.phase('merge again');
       await openOutputs();
       await ctx.scoped(`${config.method.id} output`, () => outputPass(writers));
@@ -256,6 +264,7 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
     peakGpuBytes: ctx.peakBytes,
     output: writers.length ? { file: sinks[0]!.name, bytes: writers[0]!.totalBytes } : null,
     interference: metrics?.result() ?? null,
+    ...(norms ? {} : { nonFinite: fused?.nonFinite() ?? [] }),
   };
 }
 

@@ -4,9 +4,12 @@
  * magmax_output (MagMax's) and consensus_output (Consensus Merging's, then Task Arithmetic). Each is the composition
  * of the twins of unpack, task_vector, (dare_drop, magmax_select, or combine + tall_mask + count_mask,) combine and
  * pack_add (reference/kernels.ts, reference/mergeKernels.ts), which the fused kernels reproduce bit for bit; the fused
- * kernels' twins add the report's squared norms of theta0, each tau_t and the f32 delta, summed in float64.
+ * kernels' twins add the report's squared norms of theta0, each tau_t and the f32 delta, summed in float64, and the
+ * kernels' FINITE flags: per block of 16 elements, whether theta0 + delta (f32) holds a NaN or an infinity, or (for a
+ * kernel whose masks may drop task-vector entries) a guard value computed before the masks does.
  */
 import type { RawDType } from '../gpu/kernels';
+import { LINEAR_BLOCK } from '../gpu/linearMerge';
 import { combineRef, packAddRef, taskVectorRef, unpackRef, type F32Mode } from './kernels';
 import { countMaskRef, dareDropRef, magmaxSelectRef, tallMaskRef } from './mergeKernels';
 
@@ -23,6 +26,25 @@ export interface LinearMergeResult {
   baseSq: number;
   tvSq: Float64Array;
   deltaSq: number;
+  /**
+   * Per block of LINEAR_BLOCK elements (one kernel thread's; the last one partial): 1 where theta0 + delta (f32), or
+   * the kernel's guard values, hold a NaN or an infinity.
+   */
+  flags: Uint8Array;
+}
+
+/** The FINITE flags of merged values theta0 + delta (f32) and of `guard` values, per block of LINEAR_BLOCK elements. */
+export function nonFiniteFlagsRef(base: Float32Array, delta: Float32Array, numel: number, guard: Float32Array | null = null): Uint8Array {
+  const flags = new Uint8Array(Math.ceil(numel / LINEAR_BLOCK));
+  for (let j = 0; j < numel; j++) {
+    if (!Number.isFinite(Math.fround(base[j]! + delta[j]!)) || (guard && !Number.isFinite(guard[j]!))) flags[Math.floor(j / LINEAR_BLOCK)] = 1;
+  }
+  return flags;
+}
+
+/** The f32 sum of the task vectors per element, in model order from +0 (the guard of DARE's and Consensus's flags). */
+export function taskSumRef(stack: Float32Array, tasks: number, numel: number, mode?: F32Mode): Float32Array {
+  return combineRef(stack, tasks, numel, new Float32Array(tasks).fill(1), mode);
 }
 
 const sumSq = (x: Float32Array, from = 0, to = x.length) => {
@@ -43,7 +65,8 @@ export function decodeStackRef(inputs: readonly RawInput[], numel: number, mode?
 /**
  * The composition every fused output kernel's twin shares: decode_stack, then `contribute` (which turns the stack of
  * task vectors into the contributions c_t in place, or leaves it), combine with `coeffs`, pack_add; the norms are
- * those of theta0, of the task vectors before `contribute`, and of the f32 delta.
+ * those of theta0, of the task vectors before `contribute`, and of the f32 delta; `guard` gives the flags' guard values
+ * from the task vectors before `contribute` (see LinearMergeResult.flags).
  */
 export function fusedOutputRef(
   inputs: readonly RawInput[],
@@ -52,10 +75,12 @@ export function fusedOutputRef(
   outDtype: RawDType,
   mode: F32Mode | undefined,
   contribute: (stack: Float32Array, tasks: number) => void,
+  guard?: (stack: Float32Array, tasks: number) => Float32Array,
 ): LinearMergeResult {
   const tasks = inputs.length - 1;
   const { base, stack } = decodeStackRef(inputs, numel, mode);
   const tvSq = Float64Array.from({ length: tasks }, (_, t) => sumSq(stack, t * numel, (t + 1) * numel));
+  const guarded = guard?.(stack, tasks) ?? null;
   contribute(stack, tasks);
   // One coefficient more than models: theta0's, combined as a last row (linear_merge's BASE_TERM).
   const withBase = coeffs.length === tasks + 1;
@@ -65,7 +90,7 @@ export function fusedOutputRef(
     rows.set(base, tasks * numel);
   }
   const delta = combineRef(rows, withBase ? tasks + 1 : tasks, numel, coeffs, mode);
-  return { bytes: packAddRef(base, delta, numel, outDtype, mode), baseSq: sumSq(base), tvSq, deltaSq: sumSq(delta) };
+  return { bytes: packAddRef(base, delta, numel, outDtype, mode), baseSq: sumSq(base), tvSq, deltaSq: sumSq(delta), flags: nonFiniteFlagsRef(base, delta, numel, guarded) };
 }
 
 /**
@@ -96,7 +121,15 @@ export function dareOutputRef(
   outDtype: RawDType,
   mode?: F32Mode,
 ): LinearMergeResult {
-  return fusedOutputRef(inputs, numel, coeffs, outDtype, mode, (stack, tasks) => dareDropRef(stack, tasks, numel, drop));
+  return fusedOutputRef(
+    inputs,
+    numel,
+    coeffs,
+    outDtype,
+    mode,
+    (stack, tasks) => dareDropRef(stack, tasks, numel, drop),
+    (stack, tasks) => taskSumRef(stack, tasks, numel, mode),
+  );
 }
 
 /**
@@ -111,10 +144,18 @@ export function consensusOutputRef(
   outDtype: RawDType,
   mode?: F32Mode,
 ): LinearMergeResult {
-  return fusedOutputRef(inputs, numel, coeffs, outDtype, mode, (stack, tasks) => {
-    const mtl = combineRef(stack, tasks, numel, new Float32Array(tasks).fill(1), mode);
-    countMaskRef(stack, tasks, numel, tallMaskRef(stack, tasks, numel, mtl, mask.lambdas, false).counts, mask.k);
-  });
+  return fusedOutputRef(
+    inputs,
+    numel,
+    coeffs,
+    outDtype,
+    mode,
+    (stack, tasks) => {
+      const mtl = taskSumRef(stack, tasks, numel, mode);
+      countMaskRef(stack, tasks, numel, tallMaskRef(stack, tasks, numel, mtl, mask.lambdas, false).counts, mask.k);
+    },
+    (stack, tasks) => taskSumRef(stack, tasks, numel, mode),
+  );
 }
 
 /**

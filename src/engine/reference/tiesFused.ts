@@ -69,10 +69,23 @@ export function tiesOutputRef(
   mode?: F32Mode,
 ): LinearMergeResult & TiesTallyRef {
   let tally: TiesTallyRef | null = null;
-  const result = fusedOutputRef(inputs, numel, s.coeffs, s.outDtype, mode, (stack, tasks) => {
-    tally = tiesTallyRef(stack, tasks, numel, s, mode);
-    tiesMergeRef(stack, tasks, numel, s.thresholds, s.merge, { rule: 'majority', majority: s.majority });
-  });
+  const result = fusedOutputRef(
+    inputs,
+    numel,
+    s.coeffs,
+    s.outDtype,
+    mode,
+    (stack, tasks) => {
+      tally = tiesTallyRef(stack, tasks, numel, s, mode);
+      tiesMergeRef(stack, tasks, numel, s.thresholds, s.merge, { rule: 'majority', majority: s.majority });
+    },
+    // The flags' guard: the trimmed column sums, which keep every NaN and infinity the disjoint merge may drop.
+    (stack, tasks) => {
+      const trimmed = stack.slice();
+      trimMaskRef(trimmed, tasks, numel, s.thresholds);
+      return Float32Array.from({ length: numel }, (_, j) => columnSumF32(trimmed, tasks, numel, j));
+    },
+  );
   return { ...result, ...tally! };
 }
 

@@ -20,6 +20,14 @@
  * (FusedKernel.batchable): the per-chunk upload, launch and readback, not the bytes, are most of their cost. Each
  * tensor's norms, extra rows and provisional flag come from its own threads' partials.
  *
+ * Without norms (runMerge's `norms` false) the kernels write one flag per thread instead of the T + 2 partial sums of
+ * squares: whether its 16 merged values hold a NaN or an infinity. The T + 2 stores per thread, their readback (62% of
+ * an f32 output's bytes for 8 models) and their fold measured about a fifth of Task Arithmetic's time on SwiftShader
+ * (8 x F32, full ViT-B/32: ratios to the copy kernel 42-64% with them, 52-80% without, paired). A chunk with a flag
+ * set is read again on the host, which counts each task vector's NaN and infinite values there (nonFinite()). A
+ * non-finite task-vector entry always reaches the merged values of a linear merge and of MagMax; where a mask may drop
+ * it (DARE, Consensus, TIES), the kernel also flags a sum taken before the mask (shaders/_linear_io.wgsl).
+ *
  * When the writers hold their writes (merge/heldWriter.ts), the chunks the kernel calls provisional (global TIES: tied
  * columns, whose sign is the estimated majority) are remembered, so that `rerun` can run just those again with
  * another kernel and patch their held bytes in place.
@@ -28,12 +36,13 @@ import { throwIfAborted } from '../../errors';
 import type { GpuContext } from '../../gpu/device';
 import { LINEAR_MAX_TASKS } from '../../gpu/constants';
 import { StagingReader, type RawDType } from '../../gpu/kernels';
-import { encodePartialsSum, foldLinearPartials, LINEAR_BLOCK, linearMergeOutBytes, linearMergeThreads, PARTIALS_SUM_PARAMS_BYTES, partialsGroups, sameValues, type LinearMergeArgs } from '../../gpu/linearMerge';
+import { encodePartialsSum, foldLinearPartials, LINEAR_BLOCK, linearMergeOutBytes, linearMergeThreads, normRowsOf, PARTIALS_SUM_PARAMS_BYTES, partialsGroups, sameValues, type LinearMergeArgs } from '../../gpu/linearMerge';
 import type { FusedKernel } from '../../gpu/tiesFused';
 import { DTYPE_BYTES, type DType } from '../../types';
 import type { AlignedTensor } from '../align';
 import type { TensorWriter } from '../heldWriter';
-import type { TensorReport } from '../report';
+import { decodeToF32 } from '../../tensor/dtype';
+import type { NonFiniteCount, TensorReport } from '../report';
 import { inputDtypes, RawUploader, type RawChunkCache, type StreamSource } from '../stream';
 import { outputBytes, packDtypeOf } from './util';
 
@@ -139,6 +148,11 @@ export class FusedOutput {
   private readonly sumPartials: boolean;
   /** With `hold`: the chunks the kernel called provisional, for `rerun`. */
   private readonly provisional: Provisional[] = [];
+  /** Partial rows before the kernel's extra rows: T + 2 norms, or (without norms) one of flags. */
+  private readonly normRows: number;
+  /** Without norms: NaN / infinite counts by tensor and model (see nonFinite), and the flagged chunks already counted. */
+  private readonly found = new Map<string, NonFiniteCount>();
+  private readonly counted = new Set<string>();
 
   constructor(
     private readonly ctx: GpuContext,
@@ -151,7 +165,10 @@ export class FusedOutput {
     private readonly cache: RawChunkCache | null = null,
     /** The writers hold what they are given (HeldWriter): remember provisional chunks for `rerun`. */
     private readonly hold = false,
+    /** Partial sums of squares for the report's norms; false: non-finite flags (see the header). */
+    private readonly norms = true,
   ) {
+    this.normRows = normRowsOf(tasks, !norms);
     this.depth = rawChunksInFlight(ctx);
     this.sumPartials = sumsPartials(ctx);
     this.uploader = new RawUploader(ctx, source, onRead, LINEAR_BLOCK, this.depth + 1);
@@ -168,7 +185,9 @@ export class FusedOutput {
    * The returned report's norms are filled in once its last chunk is read back (by a later call or `flush`).
    */
   async tensor(t: AlignedTensor, coeffs: Float32Array, outDtype: DType, writers: readonly TensorWriter[]): Promise<TensorReport> {
-    const report: TensorReport = { name: t.name, shape: t.shape, dtype: t.dtype, outputDtype: outDtype, action: 'merge', baseNorm: 0, taskVectorNorms: new Array<number>(this.tasks).fill(0), mergedNorm: 0 };
+    const report: TensorReport = this.norms
+      ? { name: t.name, shape: t.shape, dtype: t.dtype, outputDtype: outDtype, action: 'merge', baseNorm: 0, taskVectorNorms: new Array<number>(this.tasks).fill(0), mergedNorm: 0 }
+      : { name: t.name, shape: t.shape, dtype: t.dtype, outputDtype: outDtype, action: 'merge', baseNorm: null, taskVectorNorms: null, mergedNorm: null };
     const chunk = rawChunkStep(this.ctx, this.tasks, this.chunkElements);
     const step = Math.min(chunk, Math.max(t.numel, 1));
     const sums: Sums = { report, baseSq: 0, tvSq: new Float64Array(this.tasks), mergedParts: [], chunksLeft: Math.ceil(t.numel / step) };
@@ -206,13 +225,23 @@ export class FusedOutput {
         const raw = await this.uploader.upload(job.t, job.start, job.count);
         const [bytes, totals] = await this.settle(await this.submit(kernel, job, raw, job.out.byteLength > 0, this.sumPartials)(), kernel);
         job.out.set(outputBytes(bytes!, job.outDtype));
-        job.sums.mergedParts[job.index] = totals[this.tasks + 1]!;
-        job.sums.report.mergedNorm = Math.sqrt(sumInOrder(job.sums.mergedParts));
+        if (this.norms) {
+          job.sums.mergedParts[job.index] = totals[this.tasks + 1]!;
+          job.sums.report.mergedNorm = Math.sqrt(sumInOrder(job.sums.mergedParts));
+        } else if (totals[0]! > 0) await this.countNonFinite(job, job.out);
       }
     } finally {
       kernel.destroy();
     }
     return jobs.length;
+  }
+
+  /**
+   * Without norms: the NaN and infinite values counted in the chunks whose merged values the kernel flagged, per tensor
+   * and model (model null: the merged values alone), in the order found.
+   */
+  nonFinite(): NonFiniteCount[] {
+    return [...this.found.values()].map((n) => ({ ...n }));
   }
 
   /** Consumes every pending readback (before writing anything else, and at the end). */
@@ -258,13 +287,13 @@ export class FusedOutput {
   private submit(kernel: FusedKernel, job: ChunkJob, raw: { buffer: GPUBuffer; segments: LinearMergeArgs['segments'] }, output: boolean, sumPartials: boolean): () => Promise<Uint8Array[]> {
     const { count, packDtype } = job;
     const out = this.buffer('out', linearMergeOutBytes(count, packDtype));
-    const rows = this.tasks + 2 + kernel.extraRows;
+    const rows = this.normRows + kernel.extraRows;
     const threads = linearMergeThreads(count);
     const partials = this.buffer('partials', rows * threads * 4);
     const encoder = this.ctx.device.createCommandEncoder({ label: `fused output ${job.t.name}` });
     // No error scope per chunk (popping one waits on the device): runMerge scopes the whole output pass.
     const chunk = { name: job.t.name, shape: job.t.shape, start: job.start };
-    kernel.encode(encoder, { inputs: raw.buffer, segments: raw.segments, numel: count, coeffs: job.coeffs, outDtype: packDtype, out, partials, chunk });
+    kernel.encode(encoder, { inputs: raw.buffer, segments: raw.segments, numel: count, coeffs: job.coeffs, outDtype: packDtype, out, partials, flags: !this.norms, chunk });
     let read = { buffer: partials, bytes: rows * threads * 4 };
     if (sumPartials) {
       const sums = this.buffer('partial sums', rows * partialsGroups(threads) * 4);
@@ -274,10 +303,10 @@ export class FusedOutput {
     return this.reader.start(encoder, [{ buffer: out, bytes: output ? count * DTYPE_BYTES[packDtype] : 0 }, read]);
   }
 
-  /** A chunk's read-back output bytes and its folded partials (norm rows, then the kernel's extra rows). */
+  /** A chunk's read-back output bytes and its folded partials (norm rows or the flags, then the kernel's extra rows). */
   private async settle(parts: Uint8Array[], kernel: FusedKernel): Promise<[Uint8Array, Float64Array]> {
     const [bytes, partialBytes] = parts;
-    const totals = foldLinearPartials(new Float32Array(partialBytes!.buffer, partialBytes!.byteOffset, partialBytes!.byteLength / 4), this.tasks + 2 + kernel.extraRows);
+    const totals = foldLinearPartials(new Float32Array(partialBytes!.buffer, partialBytes!.byteOffset, partialBytes!.byteLength / 4), this.normRows + kernel.extraRows);
     return [bytes!, totals];
   }
 
@@ -306,8 +335,15 @@ export class FusedOutput {
     while (this.pending.length >= this.depth) await this.consume();
   }
 
-  /** Adds a chunk's norm totals to its tensor's sums; fills the tensor's report with its last chunk. */
-  private addSums(job: ChunkJob, totals: Float64Array): void {
+  /**
+   * Adds a chunk's norm totals to its tensor's sums and fills the tensor's report with its last chunk; without norms,
+   * counts the chunk's NaN and infinite values when its flags say it has some.
+   */
+  private async addSums(job: ChunkJob, totals: Float64Array, out: Uint8Array): Promise<void> {
+    if (!this.norms) {
+      if (totals[0]! > 0) await this.countNonFinite(job, out);
+      return;
+    }
     const { sums } = job;
     sums.baseSq += totals[0]!;
     for (let t = 0; t < this.tasks; t++) sums.tvSq[t] = sums.tvSq[t]! + totals[t + 1]!;
@@ -319,14 +355,48 @@ export class FusedOutput {
     }
   }
 
+  /**
+   * A flagged chunk (without norms): reads its inputs again and counts each task vector's NaN and infinite values
+   * (tau = model - theta0 in f32, as the kernels form it); where none has any, the merged values' (`out`, the chunk's
+   * output bytes). A chunk is counted once (a rerun flags it again).
+   */
+  private async countNonFinite(job: ChunkJob, out: Uint8Array): Promise<void> {
+    const { t, start, count } = job;
+    const key = `${t.name}@${start}`;
+    if (this.counted.has(key)) return;
+    this.counted.add(key);
+    const { base, models, signal } = this.source;
+    const theta = decodeToF32(await base.readTensor(t.name, { start, count }, signal), t.dtype);
+    const add = (model: number | null, n: number) => {
+      const at = `${model}/${t.name}`;
+      const seen = this.found.get(at);
+      if (seen) seen.count += n;
+      else this.found.set(at, { tensor: t.name, model, count: n });
+    };
+    let any = false;
+    for (let m = 0; m < models.length; m++) {
+      const model = models[m]!;
+      const values = decodeToF32(await model.readTensor(t.name, { start, count }, signal), model.tensors.get(t.name)!.info.dtype);
+      let n = 0;
+      for (let j = 0; j < count; j++) if (!Number.isFinite(Math.fround(values[j]! - theta[j]!))) n++;
+      if (n > 0) add(m, n);
+      any ||= n > 0;
+    }
+    if (any) return;
+    const merged = decodeToF32(out, job.outDtype);
+    let n = 0;
+    for (let j = 0; j < merged.length; j++) if (!Number.isFinite(merged[j]!)) n++;
+    if (n > 0) add(null, n);
+  }
+
   private async consume(): Promise<void> {
     const p = this.pending.shift()!;
     if ('parts' in p) return this.consumeBatch(p);
     const [bytes, totals] = await this.settle(await p.read(), this.kernel);
-    const extra = totals.subarray(this.tasks + 2);
+    const extra = totals.subarray(this.normRows);
     this.kernel.takeExtra?.(extra);
-    this.addSums(p, totals);
     const out = outputBytes(bytes, p.outDtype);
+    await this.addSums(p, totals, out);
     const { read: _read, writers, ...job } = p;
     if (this.hold && this.kernel.provisional?.(extra)) this.provisional.push({ ...job, out });
     for (const w of writers) await w.write(job.t.name, out, true);
@@ -335,17 +405,17 @@ export class FusedOutput {
   /** A batch's readback: each part's output bytes and norm totals (its threads' partials), in order. */
   private async consumeBatch(b: PendingBatch): Promise<void> {
     const [bytes, partialBytes] = await b.read();
-    const rows = this.tasks + 2 + this.kernel.extraRows;
+    const rows = this.normRows + this.kernel.extraRows;
     const partials = new Float32Array(partialBytes!.buffer, partialBytes!.byteOffset, partialBytes!.byteLength / 4);
     const width = DTYPE_BYTES[b.parts[0]!.packDtype];
     for (let i = 0; i < b.parts.length; i++) {
       const part = b.parts[i]!;
       const from = b.at[i]! / LINEAR_BLOCK;
       const totals = foldLinearPartials(partials, rows, from, from + linearMergeThreads(part.count));
-      const extra = totals.subarray(this.tasks + 2);
+      const extra = totals.subarray(this.normRows);
       this.kernel.takeExtra?.(extra);
-      this.addSums(part, totals);
       const out = outputBytes(bytes!.subarray(b.at[i]! * width, (b.at[i]! + part.count) * width), part.outDtype);
+      await this.addSums(part, totals, out);
       const { writers, ...job } = part;
       // A rerun takes the tensor alone (the kernel's output does not depend on where a column sits).
       if (this.hold && this.kernel.provisional?.(extra)) this.provisional.push({ ...job, out });
