@@ -47,6 +47,9 @@ export function taskSumRef(stack: Float32Array, tasks: number, numel: number, mo
   return combineRef(stack, tasks, numel, new Float32Array(tasks).fill(1), mode);
 }
 
+/** fusedOutputRef's guard of a kernel that flags its task vectors' sum (DARE's drop, Consensus's masks). */
+const taskSumGuard = (numel: number, mode?: F32Mode) => (stack: Float32Array, tasks: number) => taskSumRef(stack, tasks, numel, mode);
+
 const sumSq = (x: Float32Array, from = 0, to = x.length) => {
   let s = 0;
   for (let j = from; j < to; j++) s += x[j]! * x[j]!;
@@ -121,15 +124,7 @@ export function dareOutputRef(
   outDtype: RawDType,
   mode?: F32Mode,
 ): LinearMergeResult {
-  return fusedOutputRef(
-    inputs,
-    numel,
-    coeffs,
-    outDtype,
-    mode,
-    (stack, tasks) => dareDropRef(stack, tasks, numel, drop),
-    (stack, tasks) => taskSumRef(stack, tasks, numel, mode),
-  );
+  return fusedOutputRef(inputs, numel, coeffs, outDtype, mode, (stack, tasks) => dareDropRef(stack, tasks, numel, drop), taskSumGuard(numel, mode));
 }
 
 /**
@@ -144,18 +139,11 @@ export function consensusOutputRef(
   outDtype: RawDType,
   mode?: F32Mode,
 ): LinearMergeResult {
-  return fusedOutputRef(
-    inputs,
-    numel,
-    coeffs,
-    outDtype,
-    mode,
-    (stack, tasks) => {
-      const mtl = taskSumRef(stack, tasks, numel, mode);
-      countMaskRef(stack, tasks, numel, tallMaskRef(stack, tasks, numel, mtl, mask.lambdas, false).counts, mask.k);
-    },
-    (stack, tasks) => taskSumRef(stack, tasks, numel, mode),
-  );
+  const masks = (stack: Float32Array, tasks: number) => {
+    const mtl = taskSumRef(stack, tasks, numel, mode);
+    countMaskRef(stack, tasks, numel, tallMaskRef(stack, tasks, numel, mtl, mask.lambdas, false).counts, mask.k);
+  };
+  return fusedOutputRef(inputs, numel, coeffs, outDtype, mode, masks, taskSumGuard(numel, mode));
 }
 
 /**
