@@ -23,7 +23,8 @@
  * Without norms (runMerge's `norms` false) the kernels write one flag per thread instead of the T + 2 partial sums of
  * squares: whether its 16 merged values hold a NaN or an infinity. The T + 2 stores per thread, their readback (62% of
  * an f32 output's bytes for 8 models) and their fold measured about a fifth of Task Arithmetic's time on SwiftShader
- * (8 x F32, full ViT-B/32: ratios to the copy kernel 42-64% with them, 52-80% without, paired). A chunk with a flag
+ * (8 x F32, full ViT-B/32, two runs of four pairs: medians of the ratio to the copy kernel 47.3% and 45.2% with them,
+ * 60.7% and 61.7% without). A chunk with a flag
  * set is read again on the host, which counts each task vector's NaN and infinite values there (nonFinite()). A
  * non-finite task-vector entry always reaches the merged values of a linear merge and of MagMax; where a mask may drop
  * it (DARE, Consensus, TIES), the kernel also flags a sum taken before the mask (shaders/_linear_io.wgsl).
