@@ -81,6 +81,35 @@ export function gpuRaw(bytes: Uint8Array, dtype: DType): { bytes: Uint8Array; dt
   return { bytes: encodeFloats(decodeToF32(bytes, dtype), 'F32'), dtype: 'F32' };
 }
 
+/**
+ * Input `i` (0 theta0, 1 + m model m) of tensor `t` over elements [start, start + count), read from the source as the
+ * GPU decodes it (gpuRaw); `onRead` is told the bytes read.
+ */
+export async function readRawInput(source: StreamSource, i: number, t: AlignedTensor, start: number, count: number, onRead?: (bytes: number) => void): Promise<{ bytes: Uint8Array; dtype: RawDType }> {
+  const model = i === 0 ? source.base : source.models[i - 1]!;
+  const dtype = i === 0 ? t.dtype : model.tensors.get(t.name)!.info.dtype;
+  const raw = gpuRaw(await model.readTensor(t.name, { start, count }, source.signal), dtype);
+  onRead?.(count * DTYPE_BYTES[dtype]);
+  return raw;
+}
+
+/**
+ * Each model's task vector over elements [start, start + count) of tensor `t`, formed on the host as decode_stack
+ * forms it: decode(model) - decode(theta0), rounded to f32.
+ */
+export async function hostTaskVectors(source: StreamSource, t: AlignedTensor, start: number, count: number): Promise<Float32Array[]> {
+  const { base, models, signal } = source;
+  const theta = decodeToF32(await base.readTensor(t.name, { start, count }, signal), t.dtype);
+  const out: Float32Array[] = [];
+  for (const model of models) {
+    const values = decodeToF32(await model.readTensor(t.name, { start, count }, signal), model.tensors.get(t.name)!.info.dtype);
+    const tau = new Float32Array(count);
+    for (let j = 0; j < count; j++) tau[j] = values[j]! - theta[j]!;
+    out.push(tau);
+  }
+  return out;
+}
+
 /** One chunk's raw inputs on the GPU: segment 0 is theta0, segment 1 + m model m, all in one buffer. */
 export interface RawChunk {
   buffer: GPUBuffer;
@@ -189,7 +218,7 @@ export class RawUploader {
     into?: ((bytes: number) => GPUBuffer | null) | null,
   ): Promise<RawChunk & { at: number[]; numel: number }> {
     const { ctx } = this;
-    const { base, models, signal } = this.source;
+    const { base, models } = this.source;
     const inputs = [base, ...models];
     const first = parts[0]!.t;
     const stored = inputs.map((model, i) => (i === 0 ? first.dtype : model.tensors.get(first.name)!.info.dtype));
@@ -215,13 +244,11 @@ export class RawUploader {
         let filled = segments[i]!.offset;
         for (let p = 0; p < parts.length; p++) {
           const { t, start, count } = parts[p]!;
-          const dtype = i === 0 ? t.dtype : inputs[i]!.tensors.get(t.name)!.info.dtype;
-          const raw = gpuRaw(await inputs[i]!.readTensor(t.name, { start, count }, signal), dtype);
+          const raw = await readRawInput(this.source, i, t, start, count, this.onRead);
           const from = segments[i]!.offset + at[p]! * width;
           view.fill(0, filled, from);
           view.set(raw.bytes, from);
           filled = from + raw.bytes.byteLength;
-          this.onRead?.(count * DTYPE_BYTES[dtype]);
         }
         view.fill(0, filled, end);
       }

@@ -44,7 +44,7 @@ import type { AlignedTensor } from '../align';
 import type { TensorWriter } from '../heldWriter';
 import { decodeToF32 } from '../../tensor/dtype';
 import type { NonFiniteCount, TensorReport } from '../report';
-import { inputDtypes, RawUploader, type RawChunkCache, type StreamSource } from '../stream';
+import { hostTaskVectors, inputDtypes, RawUploader, type RawChunkCache, type StreamSource } from '../stream';
 import { outputBytes, packDtypeOf } from './util';
 
 /**
@@ -366,28 +366,18 @@ export class FusedOutput {
     const key = `${t.name}@${start}`;
     if (this.counted.has(key)) return;
     this.counted.add(key);
-    const { base, models, signal } = this.source;
-    const theta = decodeToF32(await base.readTensor(t.name, { start, count }, signal), t.dtype);
     const add = (model: number | null, n: number) => {
       const at = `${model}/${t.name}`;
       const seen = this.found.get(at);
       if (seen) seen.count += n;
       else this.found.set(at, { tensor: t.name, model, count: n });
     };
-    let any = false;
-    for (let m = 0; m < models.length; m++) {
-      const model = models[m]!;
-      const values = decodeToF32(await model.readTensor(t.name, { start, count }, signal), model.tensors.get(t.name)!.info.dtype);
-      let n = 0;
-      for (let j = 0; j < count; j++) if (!Number.isFinite(Math.fround(values[j]! - theta[j]!))) n++;
-      if (n > 0) add(m, n);
-      any ||= n > 0;
-    }
-    if (any) return;
-    const merged = decodeToF32(out, job.outDtype);
-    let n = 0;
-    for (let j = 0; j < merged.length; j++) if (!Number.isFinite(merged[j]!)) n++;
-    if (n > 0) add(null, n);
+    const nonFinite = (x: Float32Array) => x.reduce((n, v) => (Number.isFinite(v) ? n : n + 1), 0);
+    const counts = (await hostTaskVectors(this.source, t, start, count)).map(nonFinite);
+    counts.forEach((n, m) => n > 0 && add(m, n));
+    if (counts.some((n) => n > 0)) return;
+    const merged = nonFinite(decodeToF32(out, job.outDtype));
+    if (merged > 0) add(null, merged);
   }
 
   private async consume(): Promise<void> {

@@ -17,10 +17,8 @@ import { throwIfAborted } from '../../errors';
 import { LINEAR_MAX_TASKS } from '../../gpu/constants';
 import { LINEAR_BLOCK } from '../../gpu/linearMerge';
 import { TiesScan, type TiesScanResult } from '../../gpu/tiesFused';
-import { decodeToF32 } from '../../tensor/dtype';
 import type { AlignedTensor } from '../align';
-import { DTYPE_BYTES } from '../../types';
-import { gpuRaw, RawUploader, type RawChunkCache } from '../stream';
+import { hostTaskVectors, RawUploader, readRawInput, type RawChunkCache } from '../stream';
 import { keyListWasm } from './keyListWasm';
 import { HostKeyLists, hostListsExact, type HostInput } from './tiesKeyLists';
 import { rawChunkStep, rawChunksInFlight, sharesDtype } from './fusedOutput';
@@ -88,13 +86,7 @@ async function sampleTau(p: PlanContext, total: number, runs: number): Promise<S
   let at = 0;
   for (const { t, start, count } of spans) {
     throwIfAborted(p.source.signal);
-    const base = decodeToF32(await p.source.base.readTensor(t.name, { start, count }, p.source.signal), t.dtype);
-    for (let m = 0; m < p.tasks; m++) {
-      const model = p.source.models[m]!;
-      const values = decodeToF32(await model.readTensor(t.name, { start, count }, p.source.signal), model.tensors.get(t.name)!.info.dtype);
-      const tau = out[m]!;
-      for (let j = 0; j < count; j++) tau[at + j] = values[j]! - base[j]!;
-    }
+    (await hostTaskVectors(p.source, t, start, count)).forEach((tau, m) => out[m]!.set(tau, at));
     at += count;
   }
   return { tau: out, runs: spans.map((r) => r.count) };
@@ -261,17 +253,12 @@ function emptyBrackets(brackets: Uint32Array): boolean {
  */
 async function hostScan(p: PlanContext, host: HostKeyLists, step: number): Promise<TiesScanResult> {
   const { source } = p;
-  const inputs = [source.base, ...source.models];
   for (const t of p.stream.tensors) {
-    const dtypes = [t.dtype, ...source.models.map((m) => m.tensors.get(t.name)!.info.dtype)];
     for (let start = 0; start < t.numel; start += step) {
       throwIfAborted(source.signal);
       const count = Math.min(step, t.numel - start);
       const raw: HostInput[] = [];
-      for (let i = 0; i < inputs.length; i++) {
-        raw.push(gpuRaw(await inputs[i]!.readTensor(t.name, { start, count }, source.signal), dtypes[i]!));
-        p.stream.options.onRead?.(count * DTYPE_BYTES[dtypes[i]!]);
-      }
+      for (let i = 0; i <= source.models.length; i++) raw.push(await readRawInput(source, i, t, start, count, p.stream.options.onRead));
       host.add(raw, count);
     }
   }
