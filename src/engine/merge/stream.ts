@@ -70,9 +70,19 @@ export function gpuDtypeOf(dtype: DType): RawDType {
   return dtype === 'F16' || dtype === 'BF16' ? dtype : 'F32';
 }
 
+/** Input `i` of a source: 0 theta0, 1 + m model m. */
+function inputModel(source: StreamSource, i: number): Model {
+  return i === 0 ? source.base : source.models[i - 1]!;
+}
+
+/** The dtype input `i` stores tensor `t` in (theta0's is the aligned tensor's). */
+function storedDtype(source: StreamSource, t: AlignedTensor, i: number): DType {
+  return i === 0 ? t.dtype : inputModel(source, i).tensors.get(t.name)!.info.dtype;
+}
+
 /** The dtype the GPU decodes tensor `t` from in each input: theta0's, then each model's (runs sharing a chunk must agree). */
 export function inputDtypes(source: StreamSource, t: AlignedTensor): RawDType[] {
-  return [gpuDtypeOf(t.dtype), ...source.models.map((m) => gpuDtypeOf(m.tensors.get(t.name)!.info.dtype))];
+  return Array.from({ length: source.models.length + 1 }, (_, i) => gpuDtypeOf(storedDtype(source, t, i)));
 }
 
 /** Raw bytes in a dtype the GPU decodes (F64 is rounded to F32 on the CPU: WGSL has no f64). */
@@ -86,9 +96,8 @@ export function gpuRaw(bytes: Uint8Array, dtype: DType): { bytes: Uint8Array; dt
  * GPU decodes it (gpuRaw); `onRead` is told the bytes read.
  */
 export async function readRawInput(source: StreamSource, i: number, t: AlignedTensor, start: number, count: number, onRead?: (bytes: number) => void): Promise<{ bytes: Uint8Array; dtype: RawDType }> {
-  const model = i === 0 ? source.base : source.models[i - 1]!;
-  const dtype = i === 0 ? t.dtype : model.tensors.get(t.name)!.info.dtype;
-  const raw = gpuRaw(await model.readTensor(t.name, { start, count }, source.signal), dtype);
+  const dtype = storedDtype(source, t, i);
+  const raw = gpuRaw(await inputModel(source, i).readTensor(t.name, { start, count }, source.signal), dtype);
   onRead?.(count * DTYPE_BYTES[dtype]);
   return raw;
 }
@@ -98,11 +107,11 @@ export async function readRawInput(source: StreamSource, i: number, t: AlignedTe
  * forms it: decode(model) - decode(theta0), rounded to f32.
  */
 export async function hostTaskVectors(source: StreamSource, t: AlignedTensor, start: number, count: number): Promise<Float32Array[]> {
-  const { base, models, signal } = source;
-  const theta = decodeToF32(await base.readTensor(t.name, { start, count }, signal), t.dtype);
+  const read = async (i: number) => decodeToF32(await inputModel(source, i).readTensor(t.name, { start, count }, source.signal), storedDtype(source, t, i));
+  const theta = await read(0);
   const out: Float32Array[] = [];
-  for (const model of models) {
-    const values = decodeToF32(await model.readTensor(t.name, { start, count }, signal), model.tensors.get(t.name)!.info.dtype);
+  for (let i = 1; i <= source.models.length; i++) {
+    const values = await read(i);
     const tau = new Float32Array(count);
     for (let j = 0; j < count; j++) tau[j] = values[j]! - theta[j]!;
     out.push(tau);
@@ -221,7 +230,7 @@ export class RawUploader {
     const { base, models } = this.source;
     const inputs = [base, ...models];
     const first = parts[0]!.t;
-    const stored = inputs.map((model, i) => (i === 0 ? first.dtype : model.tensors.get(first.name)!.info.dtype));
+    const stored = inputs.map((_, i) => storedDtype(this.source, first, i));
     const at: number[] = [];
     let numel = 0;
     for (const part of parts) {
@@ -259,7 +268,7 @@ export class RawUploader {
     const layout = resident ? JSON.stringify([this.blockElements, parts.map((q) => [q.t.name, q.start, q.count])]) : '';
     const hit = resident?.get(ctx, inputsId, layout);
     if (hit) {
-      for (const { t, count } of parts) for (let i = 0; i < inputs.length; i++) this.onRead?.(count * DTYPE_BYTES[i === 0 ? t.dtype : inputs[i]!.tensors.get(t.name)!.info.dtype]);
+      for (const { t, count } of parts) for (let i = 0; i < inputs.length; i++) this.onRead?.(count * DTYPE_BYTES[storedDtype(this.source, t, i)]);
       return { buffer: hit.buffer, segments: hit.segments, bytes: hit.bytes, at, numel };
     }
     const reserved = resident?.reserve(ctx, inputsId, `${first.name}[${parts[0]!.start}:] raw inputs`, size, storage()) ?? null;
