@@ -21,7 +21,7 @@ const ADVICE: Record<string, string> = {
 /** Why a method costs much more than Task Arithmetic on the same models, and what to change. */
 const STACK_PATH =
   'It runs on the task-vector stack: decode_stack writes T f32 rows per chunk and its kernels read and write them again, a few passes over ' +
-  '4T bytes per element where the fused path (Task Arithmetic, MagMax, DARE, TIES, Consensus, SLERP, Model Stock) reads the raw bytes once; a fused kernel for it would remove them.';
+  '4T bytes per element where the fused path (Task Arithmetic, MagMax, DARE, TIES, Consensus, TALL masks, SLERP, Model Stock) reads the raw bytes once; a fused kernel for it would remove them.';
 const METHOD_ADVICE: Record<string, string> = {
   breadcrumbs:
     'Its row band selects two ranks in every row of the last dimension (4 radix passes over the row): row_band_mask with a workgroup and barriers per ' +
@@ -43,7 +43,10 @@ const METHOD_ADVICE: Record<string, string> = {
     'Its coefficients need a Gram pass over the whole model before the output pass (prepare: decode_stack, copies into a 3-row buffer and the ' +
     'gram kernel per chunk or per run of small tensors, readbacks kept in flight); the output is then linear_merge with theta0\'s coefficient (BASE_TERM) without interference ' +
     'metrics. A gram kernel reading the raw models would remove the stack from that pass.',
-  tall_masks: `It writes T models: T pack_add kernels and T readbacks per chunk. ${STACK_PATH}`,
+  tall_masks:
+    'It writes T models. Without interference metrics one fused kernel (tall_output) reads every model twice per block (the multi-task vector, ' +
+    'then the masks) and writes all T outputs, T times the output bytes of Task Arithmetic, read back together; with the metrics it uses the stack, ' +
+    `with T bitmask_apply and pack_add kernels and T readbacks per chunk. ${STACK_PATH}`,
   ties: 'Global TIES reads the models twice (the statistics scan, then the fused output): see the TIES passes item.',
 };
 

@@ -1,8 +1,9 @@
 // _linear_io.wgsl: a part, not a kernel (see _raw_block.wgsl for how parts are loaded). The interface of
-// linear_merge, which magmax_output and consensus_output share so that one host launcher (LinearMergeKernel in
-// src/engine/gpu/linearMerge.ts) drives all three: their pipeline constants, uniform Params and bindings (documented in
-// linear_merge.wgsl's header). element_offset, p, scale and keys serve linear_merge's DARE drop (DROP), base_coeff its
-// theta0 term (BASE_TERM); mask_k and keys (as f32 bits) consensus_output's masks.
+// linear_merge, which magmax_output, consensus_output and tall_output share so that one host launcher
+// (LinearMergeKernel in src/engine/gpu/linearMerge.ts) drives all four: their pipeline constants, uniform Params and
+// bindings (documented in linear_merge.wgsl's header). element_offset, p, scale and keys serve linear_merge's DARE drop
+// (DROP), base_coeff its theta0 term (BASE_TERM); mask_k and keys (as f32 bits) consensus_output's masks, keys
+// tall_output's, out_stride the vec4s from one of tall_output's outputs to the next (0 for the others).
 
 override BASE_DTYPE: u32 = DTYPE_F32;
 override MODEL_DTYPE: u32 = DTYPE_F32;
@@ -27,7 +28,7 @@ struct Params {
   scale: f32,
   mask_k: u32,
   base_coeff: f32,
-  unused2: u32,
+  out_stride: u32,
   coeffs: array<vec4<f32>, MAX_COEFF_VEC4S>,
   keys: array<vec4<u32>, MAX_COEFF_VEC4S>,
 }

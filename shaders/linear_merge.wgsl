@@ -26,7 +26,7 @@
 //                                        s_a theta_a + s_b theta_b, whose weights need not add up to 1)
 // Bindings (group 0):
 //   0  params    uniform { numel, tasks, threads, zero, model_first, model_stride, element_offset, p, scale, mask_k
-//                (consensus_output's), base_coeff, one unused, coeffs: array<vec4<f32>, MAX/4>,
+//                (consensus_output's), base_coeff, out_stride (tall_output's), coeffs: array<vec4<f32>, MAX/4>,
 //                keys: array<vec4<u32>, MAX/4> }
 //                zero is always 0 (`unfused`); coeffs[t / 4][t % 4] is model t's coefficient, keys[t / 4][t % 4] its
 //                RNG key; element_offset, p, scale and keys are read only with DROP, base_coeff only with BASE_TERM

@@ -360,7 +360,7 @@ describe('consensus_output', () => {
     expect(() => consensus.encode(encoder, args)).toThrow(/consensus_output: needs the chunk's tensor/);
     mask = { lambdas: new Float32Array(2), k: 1 };
     expect(() => consensus.encode(encoder, { ...args, chunk: { name: 'w', shape: [16], start: 0 } })).toThrow(/consensus_output: 2 mask lambdas for 1 models/);
-    expect(() => new LinearMergeKernel(ctx, 'consensus_output')).toThrow(/needs each tensor's masks/);
+    expect(() => new LinearMergeKernel(ctx, 'consensus_output')).toThrow(/need each tensor's masks/);
     ctx.destroyBuffer(buf);
   });
 });

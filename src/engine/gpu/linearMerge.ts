@@ -1,7 +1,7 @@
 /**
  * The launcher of the fused output kernels with linear_merge's interface (shaders/_linear_io.wgsl: linear_merge,
- * magmax_output, consensus_output), which read a chunk's raw inputs once and write its merged output and the partial
- * sums of squares of the report's norms; and the helpers their passes share. The CPU twins are in
+ * magmax_output, consensus_output, tall_output), which read a chunk's raw inputs once and write its merged output(s)
+ * and the partial sums of squares of the report's norms; and the helpers their passes share. The CPU twins are in
  * src/engine/reference/linearMerge.ts.
  */
 import { GpuError } from '../errors';
@@ -51,7 +51,7 @@ export interface LinearMergeArgs {
    */
   coeffs: Float32Array;
   outDtype: RawDType;
-  /** linearMergeOutBytes(numel, outDtype) bytes or more. */
+  /** linearMergeOutBytes(numel, outDtype) bytes or more, per output (tall_output writes one per model, one after the other). */
   out: GPUBuffer;
   /**
    * (T + 2) * linearMergeThreads(numel) f32 partial sums of squares (theta0, each tau_t, delta), or with `flags` one
@@ -127,7 +127,10 @@ export interface ConsensusTensorMask {
 }
 
 /** The kernels with linear_merge's interface (shaders/_linear_io.wgsl). */
-export type LinearShader = 'linear_merge' | 'magmax_output' | 'consensus_output';
+export type LinearShader = 'linear_merge' | 'magmax_output' | 'consensus_output' | 'tall_output';
+
+/** The kernels that take each tensor's masks (ConsensusTensorMask; tall_output ignores k). */
+const MASKED: readonly LinearShader[] = ['consensus_output', 'tall_output'];
 
 /**
  * The fused linear merge (linear_merge.wgsl): out = encode(theta0 + sum_t coeffs[t] * (decode(model t) - theta0)),
@@ -137,7 +140,8 @@ export type LinearShader = 'linear_merge' | 'magmax_output' | 'consensus_output'
  * gives each tensor's keys, rate and scale (null: the tensor is merged undropped, without the RNG work), and every
  * chunk must say which tensor it is and where it starts. With shader 'consensus_output', Consensus Merging's output
  * (then Task Arithmetic: tall_mask and count_mask before combine), `mask` giving each tensor's mask lambdas and k
- * (every chunk says which tensor it is). Holds its
+ * (every chunk says which tensor it is). With shader 'tall_output', TALL masks' T models (one per model, `mask`
+ * giving the lambdas, its k unused; the coefficients are not read). Holds its
  * parameter buffer, so a merge reuses it for every chunk (queue writes are ordered with submitted work, so one buffer
  * serves all chunks).
  */
@@ -154,7 +158,7 @@ export class LinearMergeKernel {
     private readonly mask?: (name: string) => ConsensusTensorMask,
   ) {
     if (drop && shader !== 'linear_merge') throw new GpuError('validation', `${shader}: only linear_merge applies a DARE drop`);
-    if ((shader === 'consensus_output') !== (mask !== undefined)) throw new GpuError('validation', `${shader}: consensus_output, and only it, needs each tensor's masks`);
+    if (MASKED.includes(shader) !== (mask !== undefined)) throw new GpuError('validation', `${shader}: ${MASKED.join(' and ')}, and only they, need each tensor's masks`);
     this.params = ctx.createBuffer(`${shader} params`, LINEAR_PARAMS_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     try {
       this.none = ctx.createBuffer(`${shader} no partials`, 4, GPUBufferUsage.STORAGE);
@@ -162,6 +166,11 @@ export class LinearMergeKernel {
       ctx.destroyBuffer(this.params);
       throw e;
     }
+  }
+
+  /** Outputs per chunk (FusedKernel): one per model for tall_output, else one. */
+  outputs(tasks: number): number {
+    return this.shader === 'tall_output' ? tasks : 1;
   }
 
   /** Several small tensors may share a launch (FusedKernel), except with a drop (keyed by each element's position). */
@@ -196,14 +205,15 @@ export class LinearMergeKernel {
     const bindings = [
       { buffer: this.params },
       bind(ctx, kernel, a.inputs, layout.bytes),
-      bind(ctx, kernel, a.out, linearMergeOutBytes(a.numel, a.outDtype)),
+      bind(ctx, kernel, a.out, this.outputs(tasks) * linearMergeOutBytes(a.numel, a.outDtype)),
       a.partials ? bind(ctx, kernel, a.partials, normRowsOf(tasks, a.flags) * threads * F32_BYTES) : { buffer: this.none },
     ];
-    // Params: twelve 32-bit fields (mask_k the tenth, base_coeff the eleventh), the coefficient vec4s, then (with a
-    // drop or masks) the key vec4s: RNG keys, or the mask lambdas' f32 bits.
+    // Params: twelve 32-bit fields (mask_k the tenth, base_coeff the eleventh, out_stride the twelfth), the coefficient
+    // vec4s, then (with a drop or masks) the key vec4s: RNG keys, or the mask lambdas' f32 bits.
     const keyed = drop ?? mask;
     const words = new Uint32Array(12 + (keyed ? LINEAR_MAX_TASKS : 0) + 4 * Math.ceil(tasks / 4));
-    words.set([a.numel, tasks, threads, 0, layout.firstVec4, layout.strideVec4, a.chunk?.start ?? 0, 0, 0, mask?.k ?? 0]);
+    const outStride = this.outputs(tasks) > 1 ? linearMergeOutBytes(a.numel, a.outDtype) / 16 : 0;
+    words.set([a.numel, tasks, threads, 0, layout.firstVec4, layout.strideVec4, a.chunk?.start ?? 0, 0, 0, mask?.k ?? 0, 0, outStride]);
     new Float32Array(words.buffer).set([drop?.p ?? 0, drop?.scale ?? 1], 7);
     new Float32Array(words.buffer).set([baseCoeff ?? 0], 10);
     new Float32Array(words.buffer, 48).set(coeffs);

@@ -25,6 +25,11 @@ import { countReciprocals } from './mergeKernels';
 export interface FusedKernel {
   readonly extraRows: number;
   /**
+   * Models written per chunk for `tasks` models (default 1): output o from byte o * linearMergeOutBytes(numel) of
+   * `out` (TALL masks: one per model).
+   */
+  outputs?(tasks: number): number;
+  /**
    * Whether one launch may cover several small tensors, one after the other (FusedOutput batches them): each output
    * element depends on that element's inputs alone, never on its position or on any other element (not so for
    * DARE's drop, keyed by position).

@@ -1,9 +1,10 @@
 /**
  * CPU twins of the kernels that read raw model bytes for a whole chunk at once: decode_stack (theta0 and the
  * task-vector stack), linear_merge (the output of a linear merge, or with DROP of DARE then Task Arithmetic),
- * magmax_output (MagMax's) and consensus_output (Consensus Merging's, then Task Arithmetic). Each is the composition
- * of the twins of unpack, task_vector, (dare_drop, magmax_select, or combine + tall_mask + count_mask,) combine and
- * pack_add (reference/kernels.ts, reference/mergeKernels.ts), which the fused kernels reproduce bit for bit; the fused
+ * magmax_output (MagMax's), consensus_output (Consensus Merging's, then Task Arithmetic) and tall_output (TALL masks'
+ * T models). Each is the composition of the twins of unpack, task_vector, (dare_drop, magmax_select, or combine +
+ * tall_mask + count_mask,) combine and pack_add, or for tall_output combine + tall_mask + bitmask_apply and pack_add
+ * (reference/kernels.ts, reference/mergeKernels.ts), which the fused kernels reproduce bit for bit; the fused
  * kernels' twins add the report's squared norms of theta0, each tau_t and the f32 delta, summed in float64, and the
  * kernels' FINITE flags: per block of 16 elements, whether theta0 + delta (f32) holds a NaN or an infinity, or (for a
  * kernel whose masks may drop task-vector entries) a guard value computed before the masks does.
@@ -11,7 +12,7 @@
 import type { RawDType } from '../gpu/kernels';
 import { LINEAR_BLOCK } from '../gpu/linearMerge';
 import { combineRef, packAddRef, taskVectorRef, unpackRef, type F32Mode } from './kernels';
-import { countMaskRef, dareDropRef, magmaxSelectRef, tallMaskRef } from './mergeKernels';
+import { bitmaskApplyRef, countMaskRef, dareDropRef, magmaxSelectRef, tallMaskRef } from './mergeKernels';
 
 /** One raw input: its little-endian bytes and encoding. */
 export interface RawInput {
@@ -144,6 +145,30 @@ export function consensusOutputRef(
     countMaskRef(stack, tasks, numel, tallMaskRef(stack, tasks, numel, mtl, mask.lambdas, false).counts, mask.k);
   };
   return fusedOutputRef(inputs, numel, coeffs, outDtype, mode, masks, taskSumGuard(numel, mode));
+}
+
+/** tallOutputRef's result: one model per task, and the norms and flags of linear_merge's twin. */
+export interface TallOutputResult extends Omit<LinearMergeResult, 'bytes'> {
+  /** encode(theta0 + m_t * mtl) in `outDtype` per model t, numel elements each, no padding. */
+  outputs: Uint8Array[];
+}
+
+/**
+ * Twin of tall_output: mtl = combine(stack, ones); tall_mask's masks (bits) against it with `lambdas`; per model t,
+ * bitmask_apply (mtl where m_t, else +0) and pack_add. Norms: theta0, each tau_t and output 0's delta (the stack
+ * path's merged norm); flags: per block, any output's merged values or mtl non-finite. At most 32 models (the masks'
+ * bits, as on the stack path).
+ */
+export function tallOutputRef(inputs: readonly RawInput[], numel: number, lambdas: Float32Array, outDtype: RawDType, mode?: F32Mode): TallOutputResult {
+  const tasks = inputs.length - 1;
+  const { base, stack } = decodeStackRef(inputs, numel, mode);
+  const tvSq = Float64Array.from({ length: tasks }, (_, t) => sumSq(stack, t * numel, (t + 1) * numel));
+  const mtl = taskSumRef(stack, tasks, numel, mode);
+  const { bitfield } = tallMaskRef(stack, tasks, numel, mtl, lambdas, true);
+  const deltas = Array.from({ length: tasks }, (_, t) => bitmaskApplyRef(bitfield!, t, mtl, numel));
+  const flags = new Uint8Array(Math.ceil(numel / LINEAR_BLOCK));
+  for (const d of deltas) nonFiniteFlagsRef(base, d, numel, mtl).forEach((f, b) => (flags[b] = flags[b]! | f));
+  return { outputs: deltas.map((d) => packAddRef(base, d, numel, outDtype, mode)), baseSq: sumSq(base), tvSq, deltaSq: sumSq(deltas[0]!), flags };
 }
 
 /**

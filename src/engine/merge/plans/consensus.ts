@@ -4,7 +4,9 @@
  * (the plain sum for TALL; the `then` merge for Consensus). count = sum_t m_t.
  * - Consensus: the `then` contributions where count >= k, scaled by lambda. Then Task Arithmetic without interference
  *   metrics: one fused kernel per chunk of raw inputs (consensus_output), as the stack's kernels compute it.
- * - TALL: one model per task, theta0 + m_t * tau_MTL.
+ * - TALL: one model per task, theta0 + m_t * tau_MTL. Without interference metrics, all T models of a chunk come from
+ *   one fused kernel (tall_output) and one readback, where the stack path runs combine, tall_mask and T bitmask_apply
+ *   and pack_add kernels with T readbacks per chunk.
  */
 import { ConfigError } from '../../errors';
 import { combine } from '../../gpu/kernels';
@@ -87,6 +89,11 @@ export function tallMasksPlan(): GpuPlan {
     async prepare(p) {
       if (p.tasks > BITFIELD_ROWS) throw new ConfigError('models', `tall_masks handles at most ${BITFIELD_ROWS} fine-tuned models, got ${p.tasks}`);
     },
+    fused: (p) => ({
+      kernel: new LinearMergeKernel(p.ctx, 'tall_output', undefined, (name) => ({ lambdas: p.coeffs('mask_lambda', name), k: 0 })),
+      // The kernel reads no coefficients (mtl at scale 1); a non-finite mask lambda goes through the stack, as for Consensus.
+      coeffs: (t) => (p.coeffs('mask_lambda', t.name).every(Number.isFinite) ? ones(p.tasks) : null),
+    }),
     async emit(p, c, out) {
       const mtl = p.scratch('tau_MTL', p.stream.maxChunk);
       combine(p.ctx, c.stack, p.tasks, c.count, ones(p.tasks), mtl);

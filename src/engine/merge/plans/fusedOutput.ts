@@ -1,9 +1,10 @@
 /**
  * The output pass in one kernel per chunk, for plans that provide one (GpuPlan.fused): the linear plans (Task
  * Arithmetic, simple average, LiNeS on Task Arithmetic, Model Stock, DARE on Task Arithmetic: linear_merge), MagMax
- * (magmax_output), Consensus on Task Arithmetic (consensus_output) and global TIES (ties_output). The raw base and
- * model bytes go to the GPU once (RawUploader); the kernel decodes them, forms theta0 + delta, encodes the output
- * dtype and leaves per-thread partial sums of squares for the report's norms. Each chunk is one submit whose readback (output bytes and partials in one staging buffer) is
+ * (magmax_output), Consensus on Task Arithmetic (consensus_output), TALL masks (tall_output: one model per task, all
+ * from one launch and one readback) and global TIES (ties_output). The raw base and model bytes go to the GPU once
+ * (RawUploader); the kernel decodes them, forms theta0 + delta, encodes the output dtype and leaves per-thread partial
+ * sums of squares for the report's norms. Each chunk is one submit whose readback (output bytes and partials in one staging buffer) is
  * awaited only once later chunks are submitted, so reading back overlaps the next chunks' uploads and kernels.
  *
  * Chunk sizes and queue depth depend on the adapter. A CPU-emulated one runs a chunk's kernel on the same cores that
@@ -98,10 +99,11 @@ interface Part extends ChunkJob {
   writers: readonly TensorWriter[];
 }
 
-/** A submitted chunk of several small tensors: each part's first element in it. */
+/** A submitted chunk of several small tensors: each part's first element in it, and the chunk's elements. */
 interface PendingBatch {
   parts: Part[];
   at: number[];
+  numel: number;
   read: () => Promise<Uint8Array[]>;
 }
 
@@ -151,6 +153,8 @@ export class FusedOutput {
   private readonly provisional: Provisional[] = [];
   /** Partial rows before the kernel's extra rows: T + 2 norms, or (without norms) one of flags. */
   private readonly normRows: number;
+  /** Models the kernel writes per chunk (FusedKernel.outputs): writer o then takes output o, else every writer output 0. */
+  private readonly outputs: number;
   /** Without norms: NaN / infinite counts by tensor and model (see nonFinite), and the flagged chunks already counted. */
   private readonly found = new Map<string, NonFiniteCount>();
   private readonly counted = new Set<string>();
@@ -170,6 +174,8 @@ export class FusedOutput {
     private readonly norms = true,
   ) {
     this.normRows = normRowsOf(tasks, !norms);
+    this.outputs = kernel.outputs?.(tasks) ?? 1;
+    if (this.outputs > 1 && hold) throw new Error('FusedOutput: a kernel with several outputs cannot hold them for a rerun');
     this.depth = rawChunksInFlight(ctx);
     this.sumPartials = sumsPartials(ctx);
     this.uploader = new RawUploader(ctx, source, onRead, LINEAR_BLOCK, this.depth + 1);
@@ -182,7 +188,8 @@ export class FusedOutput {
   }
 
   /**
-   * Submits every chunk of tensor `t` with delta = sum_t coeffs[t] * tau_t, written in `outDtype` to `writers`.
+   * Submits every chunk of tensor `t` with delta = sum_t coeffs[t] * tau_t, written in `outDtype` to `writers` (one
+   * per output when the kernel writes several).
    * The returned report's norms are filled in once its last chunk is read back (by a later call or `flush`).
    */
   async tensor(t: AlignedTensor, coeffs: Float32Array, outDtype: DType, writers: readonly TensorWriter[]): Promise<TensorReport> {
@@ -229,7 +236,7 @@ export class FusedOutput {
         if (this.norms) {
           job.sums.mergedParts[job.index] = totals[this.tasks + 1]!;
           job.sums.report.mergedNorm = Math.sqrt(sumInOrder(job.sums.mergedParts));
-        } else if (totals[0]! > 0) await this.countNonFinite(job, job.out);
+        } else if (totals[0]! > 0) await this.countNonFinite(job, [job.out]);
       }
     } finally {
       kernel.destroy();
@@ -287,7 +294,8 @@ export class FusedOutput {
    */
   private submit(kernel: FusedKernel, job: ChunkJob, raw: { buffer: GPUBuffer; segments: LinearMergeArgs['segments'] }, output: boolean, sumPartials: boolean): () => Promise<Uint8Array[]> {
     const { count, packDtype } = job;
-    const out = this.buffer('out', linearMergeOutBytes(count, packDtype));
+    const stride = linearMergeOutBytes(count, packDtype);
+    const out = this.buffer('out', this.outputs * stride);
     const rows = this.normRows + kernel.extraRows;
     const threads = linearMergeThreads(count);
     const partials = this.buffer('partials', rows * threads * 4);
@@ -301,7 +309,22 @@ export class FusedOutput {
       encodePartialsSum(this.ctx, encoder, this.sumParams(), partials, sums, rows, threads);
       read = { buffer: sums, bytes: rows * partialsGroups(threads) * 4 };
     }
-    return this.reader.start(encoder, [{ buffer: out, bytes: output ? count * DTYPE_BYTES[packDtype] : 0 }, read]);
+    return this.reader.start(encoder, [{ buffer: out, bytes: output ? (this.outputs - 1) * stride + count * DTYPE_BYTES[packDtype] : 0 }, read]);
+  }
+
+  /**
+   * Each output's packed bytes of elements [from, from + count) of a chunk of `numel` elements read back by `submit`
+   * (output o starts at o * linearMergeOutBytes(numel)).
+   */
+  private split(bytes: Uint8Array, numel: number, packDtype: RawDType, from: number, count: number): Uint8Array[] {
+    const stride = linearMergeOutBytes(numel, packDtype);
+    const width = DTYPE_BYTES[packDtype];
+    return Array.from({ length: this.outputs }, (_, o) => bytes.subarray(o * stride + from * width, o * stride + (from + count) * width));
+  }
+
+  /** Writes a chunk's outputs: output o to writer o when the kernel writes several, else output 0 to every writer. */
+  private async write(name: string, outs: readonly Uint8Array[], writers: readonly TensorWriter[]): Promise<void> {
+    for (let w = 0; w < writers.length; w++) await writers[w]!.write(name, this.outputs > 1 ? outs[w]! : outs[0]!, true);
   }
 
   /** A chunk's read-back output bytes and its folded partials (norm rows or the flags, then the kernel's extra rows). */
@@ -332,17 +355,17 @@ export class FusedOutput {
     const raw = await this.uploader.uploadParts(parts);
     // Per-thread partials: each part's norms come from its own threads.
     const read = this.submit(this.kernel, { ...parts[0]!, count: raw.numel }, raw, parts.some((p) => p.writers.length > 0), false);
-    this.pending.push({ parts, at: raw.at, read });
+    this.pending.push({ parts, at: raw.at, numel: raw.numel, read });
     while (this.pending.length >= this.depth) await this.consume();
   }
 
   /**
    * Adds a chunk's norm totals to its tensor's sums and fills the tensor's report with its last chunk; without norms,
-   * counts the chunk's NaN and infinite values when its flags say it has some.
+   * counts the chunk's NaN and infinite values when its flags say it has some (`outs`: each output's bytes).
    */
-  private async addSums(job: ChunkJob, totals: Float64Array, out: Uint8Array): Promise<void> {
+  private async addSums(job: ChunkJob, totals: Float64Array, outs: readonly Uint8Array[]): Promise<void> {
     if (!this.norms) {
-      if (totals[0]! > 0) await this.countNonFinite(job, out);
+      if (totals[0]! > 0) await this.countNonFinite(job, outs);
       return;
     }
     const { sums } = job;
@@ -358,10 +381,10 @@ export class FusedOutput {
 
   /**
    * A flagged chunk (without norms): reads its inputs again and counts each task vector's NaN and infinite values
-   * (tau = model - theta0 in f32, as the kernels form it); where none has any, the merged values' (`out`, the chunk's
-   * output bytes). A chunk is counted once (a rerun flags it again).
+   * (tau = model - theta0 in f32, as the kernels form it); where none has any, the merged values' (`outs`, the chunk's
+   * output bytes, all outputs together). A chunk is counted once (a rerun flags it again).
    */
-  private async countNonFinite(job: ChunkJob, out: Uint8Array): Promise<void> {
+  private async countNonFinite(job: ChunkJob, outs: readonly Uint8Array[]): Promise<void> {
     const { t, start, count } = job;
     const key = `${t.name}@${start}`;
     if (this.counted.has(key)) return;
@@ -376,7 +399,7 @@ export class FusedOutput {
     const counts = (await hostTaskVectors(this.source, t, start, count)).map(nonFinite);
     counts.forEach((n, m) => n > 0 && add(m, n));
     if (counts.some((n) => n > 0)) return;
-    const merged = nonFinite(decodeToF32(out, job.outDtype));
+    const merged = outs.reduce((n, out) => n + nonFinite(decodeToF32(out, job.outDtype)), 0);
     if (merged > 0) add(null, merged);
   }
 
@@ -386,11 +409,11 @@ export class FusedOutput {
     const [bytes, totals] = await this.settle(await p.read(), this.kernel);
     const extra = totals.subarray(this.normRows);
     this.kernel.takeExtra?.(extra);
-    const out = outputBytes(bytes, p.outDtype);
-    await this.addSums(p, totals, out);
+    const outs = this.split(bytes, p.count, p.packDtype, 0, p.count).map((b) => outputBytes(b, p.outDtype));
+    await this.addSums(p, totals, outs);
     const { read: _read, writers, ...job } = p;
-    if (this.hold && this.kernel.provisional?.(extra)) this.provisional.push({ ...job, out });
-    for (const w of writers) await w.write(job.t.name, out, true);
+    if (this.hold && this.kernel.provisional?.(extra)) this.provisional.push({ ...job, out: outs[0]! });
+    await this.write(job.t.name, outs, writers);
   }
 
   /** A batch's readback: each part's output bytes and norm totals (its threads' partials), in order. */
@@ -398,19 +421,18 @@ export class FusedOutput {
     const [bytes, partialBytes] = await b.read();
     const rows = this.normRows + this.kernel.extraRows;
     const partials = new Float32Array(partialBytes!.buffer, partialBytes!.byteOffset, partialBytes!.byteLength / 4);
-    const width = DTYPE_BYTES[b.parts[0]!.packDtype];
     for (let i = 0; i < b.parts.length; i++) {
       const part = b.parts[i]!;
       const from = b.at[i]! / LINEAR_BLOCK;
       const totals = foldLinearPartials(partials, rows, from, from + linearMergeThreads(part.count));
       const extra = totals.subarray(this.normRows);
       this.kernel.takeExtra?.(extra);
-      const out = outputBytes(bytes!.subarray(b.at[i]! * width, (b.at[i]! + part.count) * width), part.outDtype);
-      await this.addSums(part, totals, out);
+      const outs = this.split(bytes!, b.numel, part.packDtype, b.at[i]!, part.count).map((o) => outputBytes(o, part.outDtype));
+      await this.addSums(part, totals, outs);
       const { writers, ...job } = part;
       // A rerun takes the tensor alone (the kernel's output does not depend on where a column sits).
-      if (this.hold && this.kernel.provisional?.(extra)) this.provisional.push({ ...job, out });
-      for (const w of writers) await w.write(job.t.name, out, true);
+      if (this.hold && this.kernel.provisional?.(extra)) this.provisional.push({ ...job, out: outs[0]! });
+      await this.write(job.t.name, outs, writers);
     }
   }
 }
