@@ -36,13 +36,13 @@ const METHOD_ADVICE: Record<string, string> = {
     STACK_PATH,
   magmax: 'Without interference metrics MagMax is one fused kernel (magmax_output); with them it uses the stack. ' + STACK_PATH,
   model_stock:
-    'Its ratios need a Gram pass over the whole model before the output pass (prepare: decode_stack, then the gram kernel per chunk or per run ' +
-    'of small tensors, readbacks kept in flight); the output is then the fused linear_merge without interference metrics. A gram kernel reading the raw models (as ' +
-    'linear_merge does) would remove the stack from that pass.',
+    'Its ratios need a Gram pass over the whole model before the output pass: without interference metrics gram_raw per chunk or per run of small ' +
+    'tensors straight from the raw models (no task-vector stack), readbacks kept in flight; the output is then the fused linear_merge. The Gram is ' +
+    'T (T + 1) / 2 dot products per element, in 2 x 2 tiles of rows: on a CPU-emulated adapter its arithmetic, not its reads, is most of the pass.',
   slerp:
-    'Its coefficients need a Gram pass over the whole model before the output pass (prepare: decode_stack, copies into a 3-row buffer and the ' +
-    'gram kernel per chunk or per run of small tensors, readbacks kept in flight); the output is then linear_merge with theta0\'s coefficient (BASE_TERM) without interference ' +
-    'metrics. A gram kernel reading the raw models would remove the stack from that pass.',
+    'Its coefficients need a Gram pass over the whole model before the output pass (without interference metrics gram_raw straight from the raw ' +
+    'models, the two task vectors and theta0 as rows; readbacks kept in flight); the output is then linear_merge with theta0\'s coefficient ' +
+    '(BASE_TERM). Both passes read the models: on small models the fixed cost of each pass\'s chunks is most of it.',
   tall_masks:
     'It writes T models. Without interference metrics one fused kernel (tall_output) reads every model twice per block (the multi-task vector, ' +
     'then the masks) and writes all T outputs, T times the output bytes of Task Arithmetic, read back together; with the metrics it uses the stack, ' +

@@ -1,5 +1,6 @@
 /**
- * Launchers for the merge reductions: sign_sum (the TIES majority-sign pre-pass), row_stats, gram, sign_stats,
+ * Launchers for the merge reductions: sign_sum (the TIES majority-sign pre-pass), row_stats, gram (and gram_raw, from
+ * the raw model bytes), sign_stats,
  * topk_energy and usage_histogram. row_stats, gram, sign_stats and topk_energy give each thread a block of
  * REDUCTION_BLOCK columns, which it adds in order into a few partials, with no workgroup barriers (trees of barriers
  * ran several times slower on a CPU-emulated device); sign_sum and usage_histogram reduce one chunk of REDUCTION_CHUNK
@@ -10,10 +11,11 @@
  * over a whole pass and is read back once.
  */
 import { GpuError } from '../errors';
-import { HISTOGRAM_MAX_BINS, reductionBlocks, TOPK_MAX_LEVELS, WORKGROUP_SIZE } from './constants';
+import { DTYPE_CODE, HISTOGRAM_MAX_BINS, reductionBlocks, TOPK_MAX_LEVELS, WORKGROUP_SIZE } from './constants';
 import type { GpuContext } from './device';
 import { workgroupGrid } from './dispatch';
-import { readBuffer, specialisedPipeline, StagingReader } from './kernels';
+import { checkCount, readBuffer, specialisedPipeline, StagingReader, type RawSegment } from './kernels';
+import { rawBlockLayout } from './linearMerge';
 import { bind, launch } from './launch';
 import { checkStack, countReciprocals, QuadRows, withQuadRows, withTable } from './mergeKernels';
 
@@ -84,16 +86,25 @@ export function rowStatsFromPartials(partials: Uint32Array, rows: number, chunks
 /** The symmetric [rows, rows] Gram matrix (row-major) from gram partials [pairs, blocks]. */
 export function gramFromPartials(partials: Float32Array, rows: number, chunks: number, from = 0, to = chunks): Float64Array {
   const out = new Float64Array(rows * rows);
+  addGramPartials(out, partials, rows, chunks, from, to);
+  return out;
+}
+
+/**
+ * Adds gram partials [pairs, chunks] over chunks [from, to), in that order, to the [rows, rows] matrix `out` (both
+ * triangles). Adding a tensor's chunks this way one after another gives the same float64 sums however the tensor was
+ * split, as long as every split falls on a REDUCTION_BLOCK boundary.
+ */
+export function addGramPartials(out: Float64Array, partials: Float32Array, rows: number, chunks: number, from = 0, to = chunks): void {
   let p = 0;
   for (let a = 0; a < rows; a++) {
     for (let b = a; b < rows; b++, p++) {
-      let sum = 0;
+      let sum = out[a * rows + b]!;
       for (let c = from; c < to; c++) sum += partials[p * chunks + c]!;
       out[a * rows + b] = sum;
       out[b * rows + a] = sum;
     }
   }
-  return out;
 }
 
 /** Sign statistics from sign_stats partials [blocks, 3]. */
@@ -298,14 +309,37 @@ function launchGram(ctx: GpuContext, s: QuadStack, rows: number, numel: number):
   return launchReduction(ctx, 'gram', [numel, rows, blocks, tiles, 0, s.quads], [bind(ctx, 'gram', s.buffer, rows * s.quads * 16)], gramPairs(rows) * blocks, threadGroups(tiles * blocks));
 }
 
-const gramOf = (words: Uint32Array, rows: number, numel: number) => gramFromPartials(new Float32Array(words.buffer, words.byteOffset, words.length), rows, reductionBlocks(numel));
-
 /** The [rows, rows] matrix (row-major, float64) of dot products between the rows of a [rows, numel] buffer. */
 export async function gram(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Promise<Float64Array> {
+  return gramFromPartials(await gramPartials(ctx, stack, rows, numel), rows, reductionBlocks(numel));
+}
+
+/** gram's partials [pairs, reductionBlocks(numel)] (f32, one per pair and block), for addGramPartials. */
+export async function gramPartials(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number): Promise<Float32Array> {
   checkStack('gram', rows, numel);
-  if (numel === 0) return new Float64Array(rows * rows);
+  if (numel === 0) return new Float32Array(0);
   const [words] = await readReductions(ctx, launchOnQuads(ctx, 'gram', stack, rows, numel, [(s) => launchGram(ctx, s, rows, numel)]));
-  return gramOf(words!, rows, numel);
+  return new Float32Array(words!.buffer, words!.byteOffset, words!.length);
+}
+
+/**
+ * gram_raw: gram's partials straight from a chunk's raw inputs (RawUploader's segments: theta0, then the models in
+ * one dtype, evenly spaced, zero-padded to whole blocks of 16): the rows are the task vectors, and with `thetaRow`
+ * theta0 as one more row; bit for bit gramPartials over decode_stack's rows. [pairs, reductionBlocks(numel)] f32.
+ */
+export async function gramRawPartials(ctx: GpuContext, raw: { buffer: GPUBuffer; segments: readonly RawSegment[] }, numel: number, thetaRow: boolean): Promise<Float32Array> {
+  const kernel = 'gram_raw';
+  const tasks = raw.segments.length - 1;
+  const rows = tasks + (thetaRow ? 1 : 0);
+  const layout = rawBlockLayout(kernel, raw.segments, numel);
+  checkCount(kernel, 'numel', numel);
+  if (numel === 0) return new Float32Array(0);
+  const blocks = reductionBlocks(numel);
+  const tiles = gramPairs(Math.ceil(rows / 2));
+  const constants = { BASE_DTYPE: DTYPE_CODE[raw.segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[layout.model], THETA_ROW: thetaRow ? 1 : 0 };
+  const launched = launchReduction(ctx, kernel, [numel, rows, blocks, tiles, 0, layout.firstVec4, layout.strideVec4, tasks], [bind(ctx, kernel, raw.buffer, layout.bytes)], gramPairs(rows) * blocks, threadGroups(tiles * blocks), constants);
+  const [words] = await readReductions(ctx, [launched]);
+  return new Float32Array(words!.buffer, words!.byteOffset, words!.length);
 }
 
 /**
@@ -322,8 +356,7 @@ export async function gramRanges(ctx: GpuContext, stack: GPUBuffer, rows: number
     }
   }
   if (numel === 0) return ranges.map(() => new Float64Array(rows * rows));
-  const [words] = await readReductions(ctx, launchOnQuads(ctx, 'gram', stack, rows, numel, [(s) => launchGram(ctx, s, rows, numel)]));
-  const partials = new Float32Array(words!.buffer, words!.byteOffset, words!.length);
+  const partials = await gramPartials(ctx, stack, rows, numel);
   return ranges.map((r) => gramFromPartials(partials, rows, blocks, r.from, r.to));
 }
 
@@ -354,7 +387,7 @@ export async function stackStats(ctx: GpuContext, stack: GPUBuffer, rows: number
   if (numel === 0) return { gram: await gram(ctx, stack, rows, 0), rows: await rowStats(ctx, stack, rows, 0), signs: await signStats(ctx, stack, rows, 0) };
   const launchers = [launchGram, launchRowStats, launchSignStats].map((f) => (s: QuadStack) => f(ctx, s, rows, numel));
   const [g, r, sg] = await readReductions(ctx, launchOnQuads(ctx, 'stackStats', stack, rows, numel, launchers));
-  return { gram: gramOf(g!, rows, numel), rows: rowStatsFromPartials(r!, rows, reductionBlocks(numel)), signs: signStatsFromPartials(sg!, numel) };
+  return { gram: gramFromPartials(new Float32Array(g!.buffer, g!.byteOffset, g!.length), rows, reductionBlocks(numel)), rows: rowStatsFromPartials(r!, rows, reductionBlocks(numel)), signs: signStatsFromPartials(sg!, numel) };
 }
 
 /**

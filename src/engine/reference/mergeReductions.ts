@@ -96,6 +96,11 @@ export function topkEnergyRef(stack: Float32Array, rows: number, numel: number, 
 
 /** Twin of gram: the [rows, rows] matrix of row dot products. */
 export function gramRef(stack: Float32Array, rows: number, numel: number): Float64Array {
+  return gramFromPartials(gramPartialsRef(stack, rows, numel), rows, reductionBlocks(numel));
+}
+
+/** Twin of gram's (and gram_raw's) partials: [pairs, blocks] f32, pair (a, b) a <= b row-major over the upper triangle. */
+export function gramPartialsRef(stack: Float32Array, rows: number, numel: number): Float32Array {
   const blocks = reductionBlocks(numel);
   const partials = new Float32Array(gramPairs(rows) * blocks);
   let p = 0;
@@ -106,7 +111,7 @@ export function gramRef(stack: Float32Array, rows: number, numel: number): Float
       }
     }
   }
-  return gramFromPartials(partials, rows, blocks);
+  return partials;
 }
 
 /** Twin of sign_stats. */

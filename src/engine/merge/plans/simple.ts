@@ -63,7 +63,7 @@ export function slerpPlan(): GpuPlan {
         copyFloats(p.ctx, c.stack, rows, 2 * c.count);
         copyFloats(p.ctx, c.base, rows, c.count, 2 * c.count);
         return rows;
-      });
+      }, true);
     },
     async beginTensor(p, t) {
       coeffs = slerpRowCoefficients(grams.get(t.name)!, p.coeffs('t', t.name)[0]!);

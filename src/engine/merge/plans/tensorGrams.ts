@@ -9,13 +9,22 @@
  * whole REDUCTION_BLOCK blocks, and each tensor's Gram is the sum of its own blocks' partials: bit for bit what a launch
  * of its own gives (the padding adds +0 products to sums that start at +0). One chunk per small tensor cost about 2 ms
  * each on SwiftShader (its upload, launches and readback), most of Model Stock's Gram pass on 1-layer ViT models.
+ *
+ * When nothing needs the task-vector stack after this pass (`raw`: the fused output follows) and a tensor's models share
+ * one dtype, its chunks are not decoded into a stack: gram_raw reads the uploaded raw bytes (RawUploader, chunks of
+ * rawChunkStep elements) and forms the task vectors (and SLERP's theta0 row) itself, which saves the stack's buffers,
+ * decode_stack's pass and its writes. Its partials are gram's over the decoded rows bit for bit, and each tensor's
+ * partials are added block by block in element order (addGramPartials), so the Gram is the same float64 numbers
+ * however the chunks split the tensor (at REDUCTION_BLOCK boundaries): both ways give one Model Stock ratio, one set
+ * of SLERP coefficients.
  */
-import { REDUCTION_BLOCK } from '../../gpu/constants';
+import { throwIfAborted } from '../../errors';
+import { LINEAR_MAX_TASKS, REDUCTION_BLOCK, reductionBlocks } from '../../gpu/constants';
 import { decodeStack } from '../../gpu/kernels';
-import { gram, gramRanges } from '../../gpu/mergeReductions';
+import { addGramPartials, gramPartials, gramRawPartials } from '../../gpu/mergeReductions';
 import type { AlignedTensor } from '../align';
 import { inputDtypes, RawUploader, rowLengthOf, type Chunk } from '../stream';
-import { SMALL_TENSOR } from './fusedOutput';
+import { rawChunkStep, sharesDtype, SMALL_TENSOR } from './fusedOutput';
 import type { PlanContext } from './plan';
 
 /** Gram readbacks the pass keeps in flight before it waits for the oldest (each holds a small staging buffer). */
@@ -28,16 +37,29 @@ const storage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBuff
 
 const padded = (numel: number) => Math.ceil(numel / REDUCTION_BLOCK) * REDUCTION_BLOCK;
 
-/** Every tensor's Gram matrix (see the file comment). `final`: this is the stream's last pass (frees its cached chunks). */
-export async function tensorGrams(p: PlanContext, rows: number, final: boolean, rowsOf: (c: Chunk) => GPUBuffer): Promise<Map<string, Float64Array>> {
+/** Adds one chunk's (or one batched tensor's) blocks to a tensor's Gram, in element order. */
+type Fold = (g: Float64Array) => void;
+
+/**
+ * Every tensor's Gram matrix (see the file comment). `final`: this is the stream's last pass (frees its cached chunks);
+ * then (nothing needs the stack afterwards) tensors whose models share a dtype are read raw, their rows being the task
+ * vectors, plus theta0 with `thetaRow`, which `rowsOf` must give on the stack path.
+ */
+export async function tensorGrams(p: PlanContext, rows: number, final: boolean, rowsOf: (c: Chunk) => GPUBuffer, thetaRow = false): Promise<Map<string, Float64Array>> {
   const { ctx, source } = p;
-  const parts = new Map<string, Promise<Float64Array>[]>();
+  const parts = new Map<string, Promise<Fold>[]>();
   const all: Promise<unknown>[] = [];
-  const add = (name: string, part: Promise<Float64Array>) => {
+  const add = (name: string, part: Promise<Fold>) => {
     const list = parts.get(name) ?? [];
     list.push(part);
     parts.set(name, list);
   };
+  const fold = (partials: Float32Array, numel: number, from?: number, to?: number): Fold => (g) => addGramPartials(g, partials, rows, reductionBlocks(numel), from, to);
+  const raw = (t: AlignedTensor) => final && p.tasks <= LINEAR_MAX_TASKS && sharesDtype(source, t);
+  // A batch's tensors share their inputs' dtypes (see below).
+  const rawBatch = (tensors: readonly AlignedTensor[]) => raw(tensors[0]!);
+  // Raw chunks on whole REDUCTION_BLOCK blocks, so that both ways split a tensor at block boundaries.
+  const rawStep = Math.max(REDUCTION_BLOCK, Math.floor(rawChunkStep(ctx, p.tasks, p.chunkElements) / REDUCTION_BLOCK) * REDUCTION_BLOCK);
   const throttle = async () => {
     if (all.length > GRAMS_IN_FLIGHT) await all[all.length - 1 - GRAMS_IN_FLIGHT];
   };
@@ -51,6 +73,14 @@ export async function tensorGrams(p: PlanContext, rows: number, final: boolean, 
     if (batch.length === 0) return;
     const tensors = batch.splice(0);
     const raw = await uploader.uploadParts(tensors.map((t) => ({ t, start: 0, count: t.numel })));
+    const ranges = tensors.map((t, i) => ({ from: raw.at[i]! / REDUCTION_BLOCK, to: (raw.at[i]! + padded(t.numel)) / REDUCTION_BLOCK }));
+    if (rawBatch(tensors)) {
+      const partials = gramRawPartials(ctx, raw, raw.numel, thetaRow);
+      all.push(partials);
+      tensors.forEach((t, i) => add(t.name, partials.then((g) => fold(g, raw.numel, ranges[i]!.from, ranges[i]!.to))));
+      await throttle();
+      return;
+    }
     const base = ctx.createBuffer('gram batch theta0', raw.numel * 4, storage());
     let stack: GPUBuffer | null = null;
     try {
@@ -58,10 +88,9 @@ export async function tensorGrams(p: PlanContext, rows: number, final: boolean, 
       const s = stack;
       await ctx.scoped(`decode ${tensors[0]!.name} (+${tensors.length - 1} small tensors)`, () => decodeStack(ctx, { inputs: raw.buffer, segments: raw.segments, numel: raw.numel, base, stack: s }));
       const chunk: Chunk = { tensor: tensors[0]!, start: 0, count: raw.numel, rowLength: rowLengthOf(tensors[0]!), base, stack };
-      const ranges = tensors.map((t, i) => ({ from: raw.at[i]! / REDUCTION_BLOCK, to: (raw.at[i]! + padded(t.numel)) / REDUCTION_BLOCK }));
-      const grams = gramRanges(ctx, rowsOf(chunk), rows, raw.numel, ranges);
-      all.push(grams);
-      tensors.forEach((t, i) => add(t.name, grams.then((g) => g[i]!)));
+      const partials = gramPartials(ctx, rowsOf(chunk), rows, raw.numel);
+      all.push(partials);
+      tensors.forEach((t, i) => add(t.name, partials.then((g) => fold(g, raw.numel, ranges[i]!.from, ranges[i]!.to))));
     } finally {
       // Work already submitted still sees them.
       ctx.destroyBuffer(base);
@@ -79,12 +108,24 @@ export async function tensorGrams(p: PlanContext, rows: number, final: boolean, 
         continue;
       }
       await flush();
+      if (raw(t)) {
+        for (let start = 0; start < t.numel; start += rawStep) {
+          throwIfAborted(source.signal);
+          const count = Math.min(rawStep, t.numel - start);
+          const chunk = await uploader.upload(t, start, count);
+          const part = gramRawPartials(ctx, chunk, count, thetaRow);
+          all.push(part);
+          add(t.name, part.then((g) => fold(g, count)));
+          await throttle();
+        }
+        continue;
+      }
       await p.stream.forTensor(
         t,
         async (c) => {
-          const part = gram(ctx, rowsOf(c), rows, c.count);
+          const part = gramPartials(ctx, rowsOf(c), rows, c.count);
           all.push(part);
-          add(t.name, part);
+          add(t.name, part.then((g) => fold(g, c.count)));
           await throttle();
         },
         final,
@@ -99,7 +140,7 @@ export async function tensorGrams(p: PlanContext, rows: number, final: boolean, 
   const grams = new Map<string, Float64Array>();
   for (const t of p.stream.tensors) {
     const g = new Float64Array(rows * rows);
-    for (const part of await Promise.all(parts.get(t.name) ?? [])) part.forEach((v, i) => (g[i] = g[i]! + v));
+    for (const add of await Promise.all(parts.get(t.name) ?? [])) add(g);
     grams.set(t.name, g);
   }
   return grams;
