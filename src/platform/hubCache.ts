@@ -36,8 +36,8 @@ export function cacheKey(k: CacheKeyParts): string {
   return [k.endpoint.replace(/\/+$/, ''), k.repo, k.commit, k.path, `${k.offset}+${k.length}`].join('|');
 }
 
-/** A HubCache over a store: checksums written with each entry and verified on each read. */
-export function verifiedCache(store: CacheStore, onCorrupt?: (key: string) => void): HubCache {
+/** A HubCache over a store: checksums written with each entry and verified on each read (with `hash`: sha256, hex). */
+export function verifiedCache(store: CacheStore, onCorrupt?: (key: string) => void, hash: (bytes: Uint8Array) => Promise<string> = sha256Hex): HubCache {
   return {
     async get(key) {
       let entry: Awaited<ReturnType<CacheStore['read']>>;
@@ -47,7 +47,7 @@ export function verifiedCache(store: CacheStore, onCorrupt?: (key: string) => vo
         entry = { bytes: new Uint8Array(0), sha256: 'unreadable' };
       }
       if (!entry) return null;
-      if ((await sha256Hex(entry.bytes)) !== entry.sha256) {
+      if ((await hash(entry.bytes)) !== entry.sha256) {
         onCorrupt?.(key);
         await store.remove(key).catch(() => undefined);
         return null;
@@ -55,7 +55,7 @@ export function verifiedCache(store: CacheStore, onCorrupt?: (key: string) => vo
       return entry.bytes;
     },
     async put(key, bytes) {
-      await store.write(key, bytes, await sha256Hex(bytes));
+      await store.write(key, bytes, await hash(bytes));
     },
     async delete(key) {
       await store.remove(key);

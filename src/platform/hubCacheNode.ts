@@ -2,9 +2,12 @@
  * The Hub cache on disk for the command line: one file per cached range in a folder (default
  * ~/.cache/merge-playground/hub, or MERGE_PLAYGROUND_CACHE), each holding its 64-hex-digit sha256 then the bytes.
  * Entries are written to a temp file and renamed into place, so a crash never leaves a half-written entry under a key.
+ * Every read is verified with Node's own sha256 (node:crypto), about twice as fast here as WebCrypto's digest in Node
+ * (1.26 against 0.66 GB/s on the 2-core test machine): at full ViT-B/32 size a merge of 8 cached models checks 3.15 GB
+ * per pass over them. An entry's bytes are read straight into their own buffer (no copy after the read).
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, rename, unlink, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { sha256Hex } from '../engine/eval/suite';
@@ -22,16 +25,25 @@ export function dirCacheStore(dir: string): CacheStore {
   const file = async (key: string) => join(dir, `${await sha256Hex(new TextEncoder().encode(key))}.bin`);
   return {
     async read(key) {
-      let raw: Buffer;
+      let handle: Awaited<ReturnType<typeof open>>;
       try {
-        raw = await readFile(await file(key));
+        handle = await open(await file(key), 'r');
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
         throw e;
       }
-      const sha256 = raw.subarray(0, DIGEST_CHARS).toString('latin1');
-      // A copy in its own buffer: readers may view it as typed arrays, which need aligned offsets.
-      return { sha256, bytes: new Uint8Array(raw.subarray(DIGEST_CHARS)) };
+      try {
+        const size = (await handle.stat()).size;
+        // A short file reads as a wrong digest or short bytes: the verified cache then drops the entry.
+        const head = Buffer.alloc(DIGEST_CHARS);
+        await readFully(handle, head, 0);
+        // The bytes in a buffer of their own: readers may view it as typed arrays, which need aligned offsets.
+        const bytes = new Uint8Array(Math.max(0, size - DIGEST_CHARS));
+        const got = await readFully(handle, bytes, DIGEST_CHARS);
+        return { sha256: head.toString('latin1'), bytes: got === bytes.byteLength ? bytes : bytes.subarray(0, got) };
+      } finally {
+        await handle.close();
+      }
     },
     async write(key, bytes, sha256) {
       await mkdir(dir, { recursive: true });
@@ -51,7 +63,23 @@ export function dirCacheStore(dir: string): CacheStore {
   };
 }
 
+/** Reads from `position` until `into` is full or the file ends; returns the bytes read. */
+async function readFully(handle: Awaited<ReturnType<typeof open>>, into: Uint8Array, position: number): Promise<number> {
+  let done = 0;
+  while (done < into.byteLength) {
+    const { bytesRead } = await handle.read(into, done, into.byteLength - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done;
+}
+
+/** sha256 in hex with node:crypto (the same digest as sha256Hex, faster in Node). */
+export async function nodeSha256Hex(bytes: Uint8Array): Promise<string> {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
 /** The verified Hub cache in a folder. */
 export function nodeHubCache(dir = defaultCacheDir()): HubCache {
-  return verifiedCache(dirCacheStore(dir));
+  return verifiedCache(dirCacheStore(dir), undefined, nodeSha256Hex);
 }
