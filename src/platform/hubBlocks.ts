@@ -34,18 +34,30 @@ export function blockReader(model: string, tensors: Map<string, ModelTensor>, tr
     }
     return bytes;
   };
-  const read = async (name: string, range?: { start: number; count: number }, signal?: AbortSignal): Promise<Uint8Array> => {
+  /** The tensor and its checked element range. */
+  const locate = (name: string, range?: { start: number; count: number }) => {
     const t = tensors.get(name);
     if (!t) throw new Error(`${model}: no tensor named "${name}"`);
     const size = DTYPE_BYTES[t.info.dtype];
     const numel = numelOf(t.info.shape);
-    const per = Math.max(1, Math.floor(blockBytes / size));
     const start = range?.start ?? 0;
     const count = range?.count ?? numel;
     if (!Number.isSafeInteger(start) || !Number.isSafeInteger(count) || start < 0 || count < 0 || start + count > numel) {
       throw new RangeError(`${t.file.name}: tensor "${name}": elements [${start}, ${start} + ${count}) are outside its ${numel} elements`);
     }
+    return { size, start, count };
+  };
+  const read = async (name: string, range?: { start: number; count: number }, signal?: AbortSignal): Promise<Uint8Array> => {
+    const { size, count } = locate(name, range);
     const out = new Uint8Array(count * size);
+    await readInto(name, range, out, signal);
+    return out;
+  };
+  /** read's bytes copied from the blocks straight into `out` (exactly their length). */
+  const readInto = async (name: string, range: { start: number; count: number } | undefined, out: Uint8Array, signal?: AbortSignal): Promise<void> => {
+    const { size, start, count } = locate(name, range);
+    if (out.byteLength !== count * size) throw new RangeError(`${model}: tensor "${name}": ${count * size} bytes read into a buffer of ${out.byteLength}`);
+    const per = Math.max(1, Math.floor(blockBytes / size));
     for (let e = start; e < start + count; ) {
       const k = Math.floor(e / per);
       const b = await block(name, k, signal);
@@ -54,7 +66,6 @@ export function blockReader(model: string, tensors: Map<string, ModelTensor>, tr
       out.set(b.subarray(from * size, (from + n) * size), (e - start) * size);
       e += n;
     }
-    return out;
   };
   const prefetch = async (name: string, signal?: AbortSignal) => {
     const t = tensors.get(name)!;
@@ -63,5 +74,5 @@ export function blockReader(model: string, tensors: Map<string, ModelTensor>, tr
     const blocksOf = Math.ceil(numelOf(t.info.shape) / per);
     for (let k = 0; k < blocksOf; k++) await block(name, k, signal);
   };
-  return { read, prefetch };
+  return { read, readInto, prefetch };
 }

@@ -57,31 +57,40 @@ export async function fileSource(path: string, idleCloseMs = IDLE_CLOSE_MS): Pro
     }, idleCloseMs);
     timer.unref();
   };
+  // Fills `out` from `offset` (the kernel copies the file's bytes straight into it).
+  const fill = async (offset: number, out: Uint8Array, signal?: AbortSignal): Promise<void> => {
+    const length = out.byteLength;
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > size) {
+      throw new RangeError(`${path}: read of ${length} bytes at ${offset} is outside the file (${size} bytes)`);
+    }
+    throwIfAborted(signal);
+    try {
+      const fh = await acquire();
+      let done = 0;
+      while (done < length) {
+        // Positional reads may return fewer bytes than asked; 0 means the file shrank under us.
+        const { bytesRead } = await fh.read(out, done, length - done, offset + done);
+        if (bytesRead === 0) {
+          throw new Error(`${path}: file ended at ${offset + done}, expected ${size} bytes (it changed while reading)`);
+        }
+        done += bytesRead;
+      }
+    } finally {
+      release();
+    }
+  };
   return {
     name: path,
     size,
     async read(offset, length, signal) {
-      if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
+      if (!Number.isSafeInteger(length) || length < 0) {
         throw new RangeError(`${path}: read of ${length} bytes at ${offset} is outside the file (${size} bytes)`);
       }
-      throwIfAborted(signal);
       const out = new Uint8Array(length);
-      try {
-        const fh = await acquire();
-        let done = 0;
-        while (done < length) {
-          // Positional reads may return fewer bytes than asked; 0 means the file shrank under us.
-          const { bytesRead } = await fh.read(out, done, length - done, offset + done);
-          if (bytesRead === 0) {
-            throw new Error(`${path}: file ended at ${offset + done}, expected ${size} bytes (it changed while reading)`);
-          }
-          done += bytesRead;
-        }
-      } finally {
-        release();
-      }
+      await fill(offset, out, signal);
       return out;
     },
+    readInto: (offset, into, signal) => fill(offset, into, signal),
   };
 }
 

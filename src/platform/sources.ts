@@ -67,6 +67,17 @@ export function blobSource(blob: Blob, name: string): ByteSource {
       throwIfAborted(signal);
       return bytes;
     },
+    async readInto(offset, into, signal) {
+      const length = into.byteLength;
+      checkRange(name, blob.size, offset, length);
+      throwIfAborted(signal);
+      if (length === 0 || length > BLOB_WINDOWS.smallRead) into.set(await readExact(offset, length));
+      else {
+        const w = windowFor(offset, length);
+        into.set((await w.bytes).subarray(offset - w.start, offset - w.start + length));
+      }
+      throwIfAborted(signal);
+    },
   };
 }
 

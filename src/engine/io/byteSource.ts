@@ -9,6 +9,18 @@ export interface ByteSource {
   readonly size: number;
   /** Reads exactly `length` bytes starting at `offset`; rejects if the range is out of bounds. */
   read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array>;
+  /**
+   * Reads exactly `into.byteLength` bytes starting at `offset` into `into` (a source that can fill a caller's buffer
+   * without a copy of its own: a merge reads model bytes straight into the GPU's mapped staging buffer). Optional:
+   * `readInto` below falls back to `read` and a copy.
+   */
+  readInto?(offset: number, into: Uint8Array, signal?: AbortSignal): Promise<void>;
+}
+
+/** `src.readInto` where the source has it, else `read` and one copy. */
+export async function readInto(src: ByteSource, offset: number, into: Uint8Array, signal?: AbortSignal): Promise<void> {
+  if (src.readInto) return src.readInto(offset, into, signal);
+  into.set(await src.read(offset, into.byteLength, signal));
 }
 
 /** A write-once, sequential output. `close()` commits it; `abort()` discards everything written. */
@@ -21,14 +33,20 @@ export interface ByteSink {
 
 /** An in-memory ByteSource (tests, generated models, small downloads). */
 export function memorySource(name: string, bytes: Uint8Array): ByteSource {
+  const view = (offset: number, length: number) => {
+    if (offset < 0 || length < 0 || offset + length > bytes.byteLength) {
+      throw new RangeError(`${name}: read of ${length} bytes at ${offset} is outside the file (${bytes.byteLength} bytes)`);
+    }
+    return bytes.subarray(offset, offset + length);
+  };
   return {
     name,
     size: bytes.byteLength,
     async read(offset: number, length: number): Promise<Uint8Array> {
-      if (offset < 0 || length < 0 || offset + length > bytes.byteLength) {
-        throw new RangeError(`${name}: read of ${length} bytes at ${offset} is outside the file (${bytes.byteLength} bytes)`);
-      }
-      return bytes.subarray(offset, offset + length);
+      return view(offset, length);
+    },
+    async readInto(offset: number, into: Uint8Array): Promise<void> {
+      into.set(view(offset, into.byteLength));
     },
   };
 }

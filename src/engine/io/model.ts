@@ -23,6 +23,20 @@ export interface Model {
   readonly tensors: Map<string, ModelTensor>;
   readonly metadata: Record<string, string>;
   readTensor(name: string, range?: { start: number; count: number }, signal?: AbortSignal): Promise<Uint8Array>;
+  /**
+   * readTensor's bytes written into `into` (exactly their length), where the model's sources can fill a caller's
+   * buffer (the merge's mapped staging buffers) without a copy of their own. Optional: readTensorInto below falls back
+   * to readTensor and a copy. A wrapper that overrides readTensor must override or drop this too.
+   */
+  readTensorInto?(name: string, range: { start: number; count: number } | undefined, into: Uint8Array, signal?: AbortSignal): Promise<void>;
+}
+
+/** `model.readTensorInto` where the model has it, else readTensor and one copy. */
+export async function readTensorInto(model: Model, name: string, range: { start: number; count: number } | undefined, into: Uint8Array, signal?: AbortSignal): Promise<void> {
+  if (model.readTensorInto) return model.readTensorInto(name, range, into, signal);
+  const bytes = await model.readTensor(name, range, signal);
+  if (bytes.byteLength !== into.byteLength) throw new RangeError(`${model.name}: tensor "${name}": ${bytes.byteLength} bytes read into a buffer of ${into.byteLength}`);
+  into.set(bytes);
 }
 
 /** Builds a Model over tensors that have already been located in their files. */
@@ -36,6 +50,11 @@ function makeModel(name: string, files: SafetensorsFile[], tensors: Map<string, 
       const t = tensors.get(tensor);
       if (!t) return Promise.reject(new Error(`${name}: no tensor named "${tensor}"`));
       return t.file.readTensor(tensor, range, signal);
+    },
+    readTensorInto(tensor, range, into, signal) {
+      const t = tensors.get(tensor);
+      if (!t) return Promise.reject(new Error(`${name}: no tensor named "${tensor}"`));
+      return t.file.readTensorInto(tensor, range, into, signal);
     },
   };
 }

@@ -2,7 +2,7 @@
  * Lazy safetensors reader: opening a file reads only its header; tensor bytes (or a slice of a tensor's
  * elements) are fetched from the ByteSource when asked, so models far larger than memory can be streamed.
  */
-import type { ByteSource } from './byteSource';
+import { readInto, type ByteSource } from './byteSource';
 import { throwIfAborted } from '../errors';
 import { DTYPE_BYTES, numelOf, type TensorInfo } from '../types';
 import { parseHeader, readHeaderLength, type SafetensorsHeader } from './safetensorsHeader';
@@ -15,6 +15,8 @@ export interface SafetensorsFile {
   tensor(name: string): TensorInfo | undefined;
   /** Raw little-endian bytes of a tensor, or of elements [start, start+count) of it. */
   readTensor(name: string, range?: { start: number; count: number }, signal?: AbortSignal): Promise<Uint8Array>;
+  /** readTensor's bytes written into `into` (exactly their length) instead (ByteSource.readInto). */
+  readTensorInto(name: string, range: { start: number; count: number } | undefined, into: Uint8Array, signal?: AbortSignal): Promise<void>;
 }
 
 /** Reads and validates the header of `src`; no tensor data is read until asked. */
@@ -38,6 +40,14 @@ export async function openSafetensors(src: ByteSource, signal?: AbortSignal): Pr
       if (!info) throw new Error(`${src.name}: no tensor named "${name}"`);
       const { offset, length } = byteRange(src.name, info, range);
       return src.read(header.dataOffset + offset, length, readSignal);
+    },
+    async readTensorInto(name, range, into, readSignal) {
+      throwIfAborted(readSignal);
+      const info = byName.get(name);
+      if (!info) throw new Error(`${src.name}: no tensor named "${name}"`);
+      const { offset, length } = byteRange(src.name, info, range);
+      if (into.byteLength !== length) throw new RangeError(`${src.name}: tensor "${name}": ${length} bytes read into a buffer of ${into.byteLength}`);
+      return readInto(src, header.dataOffset + offset, into, readSignal);
     },
   };
 }

@@ -8,7 +8,7 @@
 import { throwIfAborted } from '../errors';
 import type { GpuContext } from '../gpu/device';
 import { decodeStack, type RawDType, type RawSegment } from '../gpu/kernels';
-import type { Model } from '../io/model';
+import { readTensorInto, type Model } from '../io/model';
 import { decodeToF32, encodeFloats } from '../tensor/dtype';
 import { DTYPE_BYTES, type DType } from '../types';
 import type { AlignedTensor } from './align';
@@ -100,6 +100,24 @@ export async function readRawInput(source: StreamSource, i: number, t: AlignedTe
   const raw = gpuRaw(await inputModel(source, i).readTensor(t.name, { start, count }, source.signal), dtype);
   onRead?.(count * DTYPE_BYTES[dtype]);
   return raw;
+}
+
+/**
+ * readRawInput's bytes written into `view` from byte `at`; returns how many. An input the GPU decodes as stored
+ * (F32, F16, BF16) is read straight into `view` where its model's sources can (Model.readTensorInto: a file's bytes
+ * land in the mapped staging buffer with no copy in between).
+ */
+async function readRawInputInto(source: StreamSource, i: number, t: AlignedTensor, start: number, count: number, view: Uint8Array, at: number, onRead?: (bytes: number) => void): Promise<number> {
+  const dtype = storedDtype(source, t, i);
+  if (gpuDtypeOf(dtype) !== dtype) {
+    const raw = await readRawInput(source, i, t, start, count, onRead);
+    view.set(raw.bytes, at);
+    return raw.bytes.byteLength;
+  }
+  const bytes = count * DTYPE_BYTES[dtype];
+  await readTensorInto(inputModel(source, i), t.name, { start, count }, view.subarray(at, at + bytes), source.signal);
+  onRead?.(bytes);
+  return bytes;
 }
 
 /**
@@ -253,11 +271,9 @@ export class RawUploader {
         let filled = segments[i]!.offset;
         for (let p = 0; p < parts.length; p++) {
           const { t, start, count } = parts[p]!;
-          const raw = await readRawInput(this.source, i, t, start, count, this.onRead);
           const from = segments[i]!.offset + at[p]! * width;
           view.fill(0, filled, from);
-          view.set(raw.bytes, from);
-          filled = from + raw.bytes.byteLength;
+          filled = from + (await readRawInputInto(this.source, i, t, start, count, view, from, this.onRead));
         }
         view.fill(0, filled, end);
       }
