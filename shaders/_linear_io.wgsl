@@ -37,3 +37,29 @@ struct Params {
 @group(0) @binding(1) var<storage, read> inputs: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read_write> out: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read_write> partials: array<f32>;
+
+// Model r's mask lambda, the f32 bits in params.keys (consensus_output, tall_output; selects, not a dynamic component:
+// see _coeffs.wgsl).
+fn mask_lambda_of(r: u32) -> f32 {
+  let v = params.keys[r >> 2u];
+  let j = r & 3u;
+  return bitcast<f32>(select(select(v.z, v.w, j == 3u), select(v.x, v.y, j == 1u), j < 2u));
+}
+
+// The multi-task vector on block k: mtl = sum_t tau_t in f32 from +0 in model order (combine with coefficients 1),
+// writing each tau_t's norm partial on the way (NORMS): the first read of the models in consensus_output and tall_output.
+fn task_sum_block(k: u32, theta: F4) -> F4 {
+  let z4 = vec4<f32>(0.0);
+  var mtl = F4(z4, z4, z4, z4);
+  for (var t = 0u; t < params.tasks; t++) {
+    let tau = tau_block(t, k, theta);
+    mtl.a += tau.a;
+    mtl.b += tau.b;
+    mtl.c += tau.c;
+    mtl.d += tau.d;
+    if (NORMS) {
+      partials[(t + 1u) * params.threads + k] = sum_sq(tau);
+    }
+  }
+  return mtl;
+}

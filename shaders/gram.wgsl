@@ -30,14 +30,11 @@ struct Params {
   quads: u32,
 }
 
+// uses: _gram_tile
+
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> data: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> partials: array<f32>;
-
-// Number of pair (a, b), a <= b, row-major over the upper triangle: row a starts after rows - i pairs of each i < a.
-fn pair_index(a: u32, b: u32) -> u32 {
-  return a * (2u * params.rows + 1u - a) / 2u + (b - a);
-}
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(
@@ -49,29 +46,14 @@ fn main(
   if (k >= params.tiles * params.blocks) {
     return;
   }
-  let rows = params.rows;
-  let blocks = params.blocks;
-  let block = k % blocks;
-  // Tile row ta holds tiles (ta, ta..n-1): step over whole rows of the triangle of n tile rows.
-  let n = (rows + 1u) / 2u;
-  var p = k / blocks;
-  var ta = 0u;
-  while (p >= n - ta) {
-    p -= n - ta;
-    ta++;
-  }
-  let tb = ta + p;
-  let a0 = 2u * ta;
-  let b0 = 2u * tb;
-  let a1 = min(a0 + 1u, rows - 1u);
-  let b1 = min(b0 + 1u, rows - 1u);
-  let span = block_span(block, params.numel);
+  let tile = gram_tile(k);
+  let span = block_span(tile.block, params.numel);
   let zero = params.zero;
   let quads = params.quads;
-  let ra0 = a0 * quads;
-  let ra1 = a1 * quads;
-  let rb0 = b0 * quads;
-  let rb1 = b1 * quads;
+  let ra0 = tile.a0 * quads;
+  let ra1 = tile.a1 * quads;
+  let rb0 = tile.b0 * quads;
+  let rb1 = tile.b1 * quads;
   // span.x is a multiple of 4: quad q holds elements 4q..4q+3, each in its own sum.
   let full = span.y / 4u;
   let z = vec4<f32>(0.0);
@@ -100,17 +82,5 @@ fn main(
     s10 = select(s10, s10 + unfused4(xa1 * xb0, zero), live);
     s11 = select(s11, s11 + unfused4(xa1 * xb1, zero), live);
   }
-  // Pairs of the tile in the upper triangle with both rows real: (a1, b0) only off the diagonal.
-  let a_pair = a0 + 1u < rows;
-  let b_pair = b0 + 1u < rows;
-  partials[pair_index(a0, b0) * blocks + block] = lane_total(s00);
-  if (b_pair) {
-    partials[pair_index(a0, b1) * blocks + block] = lane_total(s01);
-  }
-  if (a_pair && ta < tb) {
-    partials[pair_index(a1, b0) * blocks + block] = lane_total(s10);
-  }
-  if (a_pair && b_pair) {
-    partials[pair_index(a1, b1) * blocks + block] = lane_total(s11);
-  }
+  store_tile(tile, s00, s01, s10, s11);
 }

@@ -20,6 +20,7 @@
 // (flat_index), tiles numbered row-major over the upper triangle as pairs are; surplus threads return.
 
 // uses: _raw_block
+// uses: _gram_tile
 
 override BASE_DTYPE: u32 = DTYPE_F32;
 override MODEL_DTYPE: u32 = DTYPE_F32;
@@ -39,10 +40,6 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> inputs: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read_write> partials: array<f32>;
-
-fn pair_index(a: u32, b: u32) -> u32 {
-  return a * (2u * params.rows + 1u - a) / 2u + (b - a);
-}
 
 // Row r on block kk of 16 elements: tau_r, or (THETA_ROW, r == tasks) theta0.
 fn row_block(r: u32, kk: u32, theta: F4) -> F4 {
@@ -64,24 +61,10 @@ fn main(
   if (k >= params.tiles * params.blocks) {
     return;
   }
-  let rows = params.rows;
-  let blocks = params.blocks;
-  let block = k % blocks;
-  let n = (rows + 1u) / 2u;
-  var p = k / blocks;
-  var ta = 0u;
-  while (p >= n - ta) {
-    p -= n - ta;
-    ta++;
-  }
-  let tb = ta + p;
-  let a0 = 2u * ta;
-  let b0 = 2u * tb;
-  let a1 = min(a0 + 1u, rows - 1u);
-  let b1 = min(b0 + 1u, rows - 1u);
+  let tile = gram_tile(k);
   let zero = params.zero;
   // Blocks of 16 elements (all of them zero-padded inputs) from this thread's REDUCTION_BLOCK elements.
-  let first = block * (REDUCTION_BLOCK / 16u);
+  let first = tile.block * (REDUCTION_BLOCK / 16u);
   let end = min(first + REDUCTION_BLOCK / 16u, (params.numel + 15u) / 16u);
   let z = vec4<f32>(0.0);
   var s00 = z;
@@ -90,10 +73,10 @@ fn main(
   var s11 = z;
   for (var kk = first; kk < end; kk++) {
     let theta = load_block(0u, kk, BASE_DTYPE);
-    let xa0 = row_block(a0, kk, theta);
-    let xa1 = row_block(a1, kk, theta);
-    let xb0 = row_block(b0, kk, theta);
-    let xb1 = row_block(b1, kk, theta);
+    let xa0 = row_block(tile.a0, kk, theta);
+    let xa1 = row_block(tile.a1, kk, theta);
+    let xb0 = row_block(tile.b0, kk, theta);
+    let xb1 = row_block(tile.b1, kk, theta);
     // Quads in element order, as gram walks them.
     s00 += unfused4(xa0.a * xb0.a, zero);
     s01 += unfused4(xa0.a * xb1.a, zero);
@@ -112,16 +95,5 @@ fn main(
     s10 += unfused4(xa1.d * xb0.d, zero);
     s11 += unfused4(xa1.d * xb1.d, zero);
   }
-  let a_pair = a0 + 1u < rows;
-  let b_pair = b0 + 1u < rows;
-  partials[pair_index(a0, b0) * blocks + block] = lane_total(s00);
-  if (b_pair) {
-    partials[pair_index(a0, b1) * blocks + block] = lane_total(s01);
-  }
-  if (a_pair && ta < tb) {
-    partials[pair_index(a1, b0) * blocks + block] = lane_total(s10);
-  }
-  if (a_pair && b_pair) {
-    partials[pair_index(a1, b1) * blocks + block] = lane_total(s11);
-  }
+  store_tile(tile, s00, s01, s10, s11);
 }

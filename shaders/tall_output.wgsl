@@ -19,13 +19,6 @@
 // uses: _linear_io
 // uses: _fused_out
 
-// Model r's mask lambda (selects, not a dynamic component: see _coeffs.wgsl).
-fn mask_lambda_of(r: u32) -> f32 {
-  let v = params.keys[r >> 2u];
-  let j = r & 3u;
-  return bitcast<f32>(select(select(v.z, v.w, j == 3u), select(v.x, v.y, j == 1u), j < 2u));
-}
-
 // mtl in the lanes whose task keeps the weight, +0 in the others.
 fn masked(tau: vec4<f32>, mtl: vec4<f32>, lambda: f32) -> vec4<f32> {
   return select(vec4<f32>(0.0), mtl, abs(tau) > vec4<f32>(lambda) * abs(mtl - tau));
@@ -43,18 +36,7 @@ fn main(
     return;
   }
   let theta = load_block(0u, k, BASE_DTYPE);
-  let z4 = vec4<f32>(0.0);
-  var mtl = F4(z4, z4, z4, z4);
-  for (var t = 0u; t < params.tasks; t++) {
-    let tau = tau_block(t, k, theta);
-    mtl.a += tau.a;
-    mtl.b += tau.b;
-    mtl.c += tau.c;
-    mtl.d += tau.d;
-    if (NORMS) {
-      partials[(t + 1u) * threads + k] = sum_sq(tau);
-    }
-  }
+  let mtl = task_sum_block(k, theta);
   var flagged = FINITE && nonfinite_block(mtl);
   for (var t = 0u; t < params.tasks; t++) {
     let tau = tau_block(t, k, theta);
