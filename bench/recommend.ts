@@ -10,7 +10,7 @@ const ADVICE: Record<string, string> = {
   [PARTS.upload]:
     'The host copies every input byte into a mapped staging buffer and the GPU copies it once more; on a CPU-emulated device both copies run on the ' +
     'cores the kernels need, on a discrete GPU the first one and the bus bound the pass. Files (the command line\'s, the Hub cache\'s blocks, the ' +
-    'page\'s small reads) are read straight into the mapped range (Model.readTensorInto); the models here are in memory, so their one copy remains.',
+    'page\'s small reads) are read straight into the mapped range (readTensorInto); the models here are in memory, so their one copy remains.',
   [PARTS.kernel]:
     'linear_merge reads every input once and writes the output once; what it costs above the copy kernel is its arithmetic (decode, T products and ' +
     'sums, the non-finite flag) per 16-element block. The report\'s norm partials, T + 2 stores per block, are written only with --report.',

@@ -351,8 +351,7 @@ async function openModelAt(s: Session, id: HubRepoId, revision: string, commit: 
     files: model.files,
     tensors,
     metadata: model.metadata,
-    readTensor: (name, range, signal) => blocks.read(name, range, signal),
-    readTensorInto: (name, range, into, signal) => blocks.readInto(name, range, into, signal),
+    readTensor: (name, range, signal, into) => blocks.read(name, range, signal, into),
     hub: { endpoint: s.endpoint, repo: repoLabel(id), revision, commit, files: model.files.map((f) => f.slice(label.length + 1)), bytes },
   };
   if (opts.prefetch) {

@@ -47,16 +47,10 @@ export function blockReader(model: string, tensors: Map<string, ModelTensor>, tr
     }
     return { size, start, count };
   };
-  const read = async (name: string, range?: { start: number; count: number }, signal?: AbortSignal): Promise<Uint8Array> => {
-    const { size, count } = locate(name, range);
-    const out = new Uint8Array(count * size);
-    await readInto(name, range, out, signal);
-    return out;
-  };
-  /** read's bytes copied from the blocks straight into `out` (exactly their length). */
-  const readInto = async (name: string, range: { start: number; count: number } | undefined, out: Uint8Array, signal?: AbortSignal): Promise<void> => {
+  /** The elements' bytes, copied from the blocks into `into` when it is given with their length (Model.readTensor). */
+  const read = async (name: string, range?: { start: number; count: number }, signal?: AbortSignal, into?: Uint8Array): Promise<Uint8Array> => {
     const { size, start, count } = locate(name, range);
-    if (out.byteLength !== count * size) throw new RangeError(`${model}: tensor "${name}": ${count * size} bytes read into a buffer of ${out.byteLength}`);
+    const out = into?.byteLength === count * size ? into : new Uint8Array(count * size);
     const per = Math.max(1, Math.floor(blockBytes / size));
     for (let e = start; e < start + count; ) {
       const k = Math.floor(e / per);
@@ -66,6 +60,7 @@ export function blockReader(model: string, tensors: Map<string, ModelTensor>, tr
       out.set(b.subarray(from * size, (from + n) * size), (e - start) * size);
       e += n;
     }
+    return out;
   };
   const prefetch = async (name: string, signal?: AbortSignal) => {
     const t = tensors.get(name)!;
@@ -74,5 +69,5 @@ export function blockReader(model: string, tensors: Map<string, ModelTensor>, tr
     const blocksOf = Math.ceil(numelOf(t.info.shape) / per);
     for (let k = 0; k < blocksOf; k++) await block(name, k, signal);
   };
-  return { read, readInto, prefetch };
+  return { read, prefetch };
 }

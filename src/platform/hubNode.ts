@@ -3,7 +3,7 @@
  * model arguments that are either local paths or Hub ids.
  */
 import { existsSync } from 'node:fs';
-import { readTensorInto, type Model } from '../engine/io/model';
+import type { Model } from '../engine/io/model';
 import { DEFAULT_ENDPOINT, listRepoFiles, openHubModel, openRepoFile, openRepoModel, resolveRevision, type HubModel, type HubOptions, type HubProgress, type RepoModelOptions } from './hub';
 import { defaultCacheDir, nodeHubCache } from './hubCacheNode';
 import { looksLikeHubId } from './hubIds';
@@ -76,12 +76,10 @@ function restrict(model: Model, prefix: string): Model {
   if (!prefix) return model;
   const tensors = new Map([...model.tensors].filter(([name]) => name.startsWith(prefix)));
   if (!tensors.size) throw new Error(`${model.name}: no tensor name starts with ${JSON.stringify(prefix)} (${model.tensors.size} tensors in the model)`);
-  const missing = (name: string) => Promise.reject(new Error(`${model.name}: no tensor named "${name}"`));
   return {
     ...model,
     tensors,
-    readTensor: (name, range, signal) => (tensors.has(name) ? model.readTensor(name, range, signal) : missing(name)),
-    readTensorInto: (name, range, into, signal) => (tensors.has(name) ? readTensorInto(model, name, range, into, signal) : missing(name)),
+    readTensor: (name, range, signal, into) => (tensors.has(name) ? model.readTensor(name, range, signal, into) : Promise.reject(new Error(`${model.name}: no tensor named "${name}"`))),
   };
 }
 

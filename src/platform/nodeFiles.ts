@@ -82,15 +82,15 @@ export async function fileSource(path: string, idleCloseMs = IDLE_CLOSE_MS): Pro
   return {
     name: path,
     size,
-    async read(offset, length, signal) {
+    async read(offset, length, signal, into) {
       if (!Number.isSafeInteger(length) || length < 0) {
         throw new RangeError(`${path}: read of ${length} bytes at ${offset} is outside the file (${size} bytes)`);
       }
-      const out = new Uint8Array(length);
+      // Straight into the caller's buffer when it is given (the kernel copies the file's bytes once).
+      const out = into?.byteLength === length ? into : new Uint8Array(length);
       await fill(offset, out, signal);
       return out;
     },
-    readInto: (offset, into, signal) => fill(offset, into, signal),
   };
 }
 

@@ -54,29 +54,22 @@ export function blobSource(blob: Blob, name: string): ByteSource {
   return {
     name,
     size: blob.size,
-    async read(offset, length, signal) {
+    async read(offset, length, signal, into) {
       checkRange(name, blob.size, offset, length);
       throwIfAborted(signal);
       let bytes: Uint8Array;
       if (length === 0 || length > BLOB_WINDOWS.smallRead) bytes = await readExact(offset, length);
       else {
         const w = windowFor(offset, length);
-        // A copy: the caller may keep or change it, and the window serves other reads.
-        bytes = (await w.bytes).slice(offset - w.start, offset - w.start + length);
+        // A copy (into the caller's buffer when given): the caller may keep or change it, and the window serves other reads.
+        const part = (await w.bytes).subarray(offset - w.start, offset - w.start + length);
+        if (into?.byteLength === length) {
+          into.set(part);
+          bytes = into;
+        } else bytes = part.slice();
       }
       throwIfAborted(signal);
       return bytes;
-    },
-    async readInto(offset, into, signal) {
-      const length = into.byteLength;
-      checkRange(name, blob.size, offset, length);
-      throwIfAborted(signal);
-      if (length === 0 || length > BLOB_WINDOWS.smallRead) into.set(await readExact(offset, length));
-      else {
-        const w = windowFor(offset, length);
-        into.set((await w.bytes).subarray(offset - w.start, offset - w.start + length));
-      }
-      throwIfAborted(signal);
     },
   };
 }

@@ -22,10 +22,8 @@ const SHAPES = { 'layers.0.fc1.weight': [48, 64], 'layers.0.fc1.bias': [48], 'la
 async function countedModels(seed: number, tasks: number) {
   const { base, models } = await openModels(gridModels(seed, tasks, SHAPES));
   const read = { bytes: 0 };
-  // Without readTensorInto, every read goes through the counting readTensor.
   const counted = (m: Model): Model => ({
     ...m,
-    readTensorInto: undefined,
     readTensor: async (name, range, signal) => {
       const bytes = await m.readTensor(name, range, signal);
       read.bytes += bytes.byteLength;
@@ -125,8 +123,7 @@ describe('resident inputs', () => {
     let reads = 0;
     const failing: Model = {
       ...models[1]!,
-      readTensorInto: undefined,
-      readTensor: async (name, range, signal) => {
+        readTensor: async (name, range, signal) => {
         if (++reads === 4) throw new Error('disk went away');
         return models[1]!.readTensor(name, range, signal);
       },
@@ -175,8 +172,7 @@ describe('resident inputs', () => {
     let store: ResidentInputs | null = null;
     const clearing: Model = {
       ...models[2]!,
-      readTensorInto: undefined,
-      readTensor: async (name, range, signal) => {
+        readTensor: async (name, range, signal) => {
         const bytes = await models[2]!.readTensor(name, range, signal);
         if (++reads === clearAt) store!.clear();
         return bytes;

@@ -1,9 +1,10 @@
 /**
- * Reads into a caller's buffer (ByteSource.readInto, SafetensorsFile.readTensorInto, Model.readTensorInto, the Hub's
- * block reader), which a merge uses to put model bytes straight into the GPU's mapped staging buffers: every source
- * writes exactly the bytes its `read` returns, only inside the given view, and refuses out-of-range reads, wrong-size
- * buffers and files that shrank, naming the file and tensor. Models without readTensorInto (wrappers) fall back to
- * readTensor and one copy.
+ * Reads into a caller's buffer (the optional destination of ByteSource.read and Model.readTensor, through readInto and
+ * readTensorInto), which a merge uses to put model bytes straight into the GPU's mapped staging buffers: every source
+ * writes exactly the bytes a plain read returns, only inside the given view (Node files and Blob windows fill it
+ * themselves), and refuses out-of-range reads, wrong-size buffers and files that shrank, naming the file and tensor.
+ * Wrappers that override read / readTensor without passing the destination on still see every read (their bytes
+ * are copied).
  */
 import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -46,13 +47,17 @@ describe('readInto', () => {
       await writeFile(path, payload);
       const sources = [memorySource('memory', payload), blobSource(new Blob([payload]), 'blob'), await fileSource(path)];
       for (const src of sources) {
-        expect(src.readInto, src.name).toBeDefined();
         await expectSameAsRead(src, RANGES);
         await expect(readInto(src, 299_999, new Uint8Array(2))).rejects.toThrow(/outside the file/);
       }
-      // A source without readInto: read and one copy.
-      const plain: ByteSource = { name: 'plain', size: payload.byteLength, read: async (o, n) => payload.slice(o, o + n) };
-      await expectSameAsRead(plain, RANGES);
+      // Node files fill the destination themselves (no copy of their own).
+      const into = new Uint8Array(10);
+      expect(await sources[2]!.read(3, 10, undefined, into)).toBe(into);
+      // A wrapper that overrides read and drops the destination sees every read, and its bytes are copied.
+      let seen = 0;
+      const wrapped: ByteSource = { ...sources[2]!, read: (o, n, s) => ((seen += n), sources[2]!.read(o, n, s)) };
+      await expectSameAsRead(wrapped, RANGES);
+      expect(seen).toBe(2 * RANGES.reduce((a, [, n]) => a + n, 0));
       // The file shrank after it was opened: the error names it.
       const file = await fileSource(path);
       await truncate(path, 1000);
@@ -62,7 +67,7 @@ describe('readInto', () => {
     }
   });
 
-  it('tensors: a file model, the Hub block reader and a wrapper without readTensorInto give readTensor\'s bytes', async () => {
+  it('tensors: a file model, the Hub block reader and a wrapper that drops the destination give readTensor\'s bytes', async () => {
     const values = Float32Array.from({ length: 5000 }, (_, i) => Math.sin(i));
     const bytes = makeModelBytes([
       { name: 'w', dtype: 'F32', shape: [50, 100], data: new Uint8Array(values.buffer) },
@@ -71,8 +76,8 @@ describe('readInto', () => {
     const model = await openSingleFileModel('m.safetensors', memorySource('m.safetensors', bytes));
     // Blocks of 1000 bytes: reads span several.
     const blocks = blockReader('m', model.tensors, () => progressTracker(bytes.byteLength, undefined), 1000);
-    const hubLike: Model = { ...model, readTensor: blocks.read, readTensorInto: blocks.readInto };
-    const wrapper: Model = { ...model, readTensorInto: undefined };
+    const hubLike: Model = { ...model, readTensor: blocks.read };
+    const wrapper: Model = { ...model, readTensor: (name, range, signal) => model.readTensor(name, range, signal) };
     for (const m of [model, hubLike, wrapper]) {
       for (const [name, range] of [['w', { start: 123, count: 2000 }], ['w', undefined], ['b', { start: 2, count: 5 }]] as const) {
         const want = await model.readTensor(name, range);

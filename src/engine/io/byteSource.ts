@@ -7,20 +7,21 @@
 export interface ByteSource {
   readonly name: string;
   readonly size: number;
-  /** Reads exactly `length` bytes starting at `offset`; rejects if the range is out of bounds. */
-  read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array>;
   /**
-   * Reads exactly `into.byteLength` bytes starting at `offset` into `into` (a source that can fill a caller's buffer
-   * without a copy of its own: a merge reads model bytes straight into the GPU's mapped staging buffer). Optional:
-   * `readInto` below falls back to `read` and a copy.
+   * Reads exactly `length` bytes starting at `offset`; rejects if the range is out of bounds. `into` (`length` bytes):
+   * a source that can fill a caller's buffer without a copy of its own may read into it and return it (a merge passes
+   * the GPU's mapped staging buffer); callers use what is returned (see `readInto`). A wrapper that overrides `read`
+   * and does not pass `into` on stays correct: its bytes are copied.
    */
-  readInto?(offset: number, into: Uint8Array, signal?: AbortSignal): Promise<void>;
+  read(offset: number, length: number, signal?: AbortSignal, into?: Uint8Array): Promise<Uint8Array>;
 }
 
-/** `src.readInto` where the source has it, else `read` and one copy. */
+/** Reads `into.byteLength` bytes at `offset` into `into`: straight in where the source can, else with one copy. */
 export async function readInto(src: ByteSource, offset: number, into: Uint8Array, signal?: AbortSignal): Promise<void> {
-  if (src.readInto) return src.readInto(offset, into, signal);
-  into.set(await src.read(offset, into.byteLength, signal));
+  const got = await src.read(offset, into.byteLength, signal, into);
+  if (got === into) return;
+  if (got.byteLength !== into.byteLength) throw new RangeError(`${src.name}: read ${got.byteLength} bytes at ${offset}, expected ${into.byteLength}`);
+  into.set(got);
 }
 
 /** A write-once, sequential output. `close()` commits it; `abort()` discards everything written. */
@@ -44,9 +45,6 @@ export function memorySource(name: string, bytes: Uint8Array): ByteSource {
     size: bytes.byteLength,
     async read(offset: number, length: number): Promise<Uint8Array> {
       return view(offset, length);
-    },
-    async readInto(offset: number, into: Uint8Array): Promise<void> {
-      into.set(view(offset, into.byteLength));
     },
   };
 }

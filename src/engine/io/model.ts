@@ -22,19 +22,21 @@ export interface Model {
   readonly files: string[];
   readonly tensors: Map<string, ModelTensor>;
   readonly metadata: Record<string, string>;
-  readTensor(name: string, range?: { start: number; count: number }, signal?: AbortSignal): Promise<Uint8Array>;
   /**
-   * readTensor's bytes written into `into` (exactly their length), where the model's sources can fill a caller's
-   * buffer (the merge's mapped staging buffers) without a copy of their own. Optional: readTensorInto below falls back
-   * to readTensor and a copy. A wrapper that overrides readTensor must override or drop this too.
+   * Raw bytes of a tensor or of elements [start, start + count) of it. `into`, of their length: a model whose sources
+   * can fill a caller's buffer without a copy of their own (files, the Hub's blocks) may read into it and return it;
+   * callers use what is returned (see `readTensorInto`), so a wrapper that overrides this and drops `into` stays correct.
    */
-  readTensorInto?(name: string, range: { start: number; count: number } | undefined, into: Uint8Array, signal?: AbortSignal): Promise<void>;
+  readTensor(name: string, range?: { start: number; count: number }, signal?: AbortSignal, into?: Uint8Array): Promise<Uint8Array>;
 }
 
-/** `model.readTensorInto` where the model has it, else readTensor and one copy. */
+/**
+ * Reads a tensor's bytes (or elements [start, start + count)) into `into`, which must be exactly their length: straight
+ * in where the model's sources can (a merge passes the GPU's mapped staging buffer), else with one copy.
+ */
 export async function readTensorInto(model: Model, name: string, range: { start: number; count: number } | undefined, into: Uint8Array, signal?: AbortSignal): Promise<void> {
-  if (model.readTensorInto) return model.readTensorInto(name, range, into, signal);
-  const bytes = await model.readTensor(name, range, signal);
+  const bytes = await model.readTensor(name, range, signal, into);
+  if (bytes === into) return;
   if (bytes.byteLength !== into.byteLength) throw new RangeError(`${model.name}: tensor "${name}": ${bytes.byteLength} bytes read into a buffer of ${into.byteLength}`);
   into.set(bytes);
 }
@@ -46,15 +48,10 @@ function makeModel(name: string, files: SafetensorsFile[], tensors: Map<string, 
     files: files.map((f) => f.name),
     tensors,
     metadata,
-    readTensor(tensor, range, signal) {
+    readTensor(tensor, range, signal, into) {
       const t = tensors.get(tensor);
       if (!t) return Promise.reject(new Error(`${name}: no tensor named "${tensor}"`));
-      return t.file.readTensor(tensor, range, signal);
-    },
-    readTensorInto(tensor, range, into, signal) {
-      const t = tensors.get(tensor);
-      if (!t) return Promise.reject(new Error(`${name}: no tensor named "${tensor}"`));
-      return t.file.readTensorInto(tensor, range, into, signal);
+      return t.file.readTensor(tensor, range, signal, into);
     },
   };
 }

@@ -2,7 +2,7 @@
  * Lazy safetensors reader: opening a file reads only its header; tensor bytes (or a slice of a tensor's
  * elements) are fetched from the ByteSource when asked, so models far larger than memory can be streamed.
  */
-import { readInto, type ByteSource } from './byteSource';
+import type { ByteSource } from './byteSource';
 import { throwIfAborted } from '../errors';
 import { DTYPE_BYTES, numelOf, type TensorInfo } from '../types';
 import { parseHeader, readHeaderLength, type SafetensorsHeader } from './safetensorsHeader';
@@ -13,10 +13,11 @@ export interface SafetensorsFile {
   readonly size: number;
   readonly header: SafetensorsHeader;
   tensor(name: string): TensorInfo | undefined;
-  /** Raw little-endian bytes of a tensor, or of elements [start, start+count) of it. */
-  readTensor(name: string, range?: { start: number; count: number }, signal?: AbortSignal): Promise<Uint8Array>;
-  /** readTensor's bytes written into `into` (exactly their length) instead (ByteSource.readInto). */
-  readTensorInto(name: string, range: { start: number; count: number } | undefined, into: Uint8Array, signal?: AbortSignal): Promise<void>;
+  /**
+   * Raw little-endian bytes of a tensor, or of elements [start, start+count) of it; `into`, of their length, is passed
+   * to the source's read (ByteSource.read), which may fill and return it.
+   */
+  readTensor(name: string, range?: { start: number; count: number }, signal?: AbortSignal, into?: Uint8Array): Promise<Uint8Array>;
 }
 
 /** Reads and validates the header of `src`; no tensor data is read until asked. */
@@ -34,20 +35,12 @@ export async function openSafetensors(src: ByteSource, signal?: AbortSignal): Pr
     size: src.size,
     header,
     tensor: (name) => byName.get(name),
-    async readTensor(name, range, readSignal) {
+    async readTensor(name, range, readSignal, into) {
       throwIfAborted(readSignal);
       const info = byName.get(name);
       if (!info) throw new Error(`${src.name}: no tensor named "${name}"`);
       const { offset, length } = byteRange(src.name, info, range);
-      return src.read(header.dataOffset + offset, length, readSignal);
-    },
-    async readTensorInto(name, range, into, readSignal) {
-      throwIfAborted(readSignal);
-      const info = byName.get(name);
-      if (!info) throw new Error(`${src.name}: no tensor named "${name}"`);
-      const { offset, length } = byteRange(src.name, info, range);
-      if (into.byteLength !== length) throw new RangeError(`${src.name}: tensor "${name}": ${length} bytes read into a buffer of ${into.byteLength}`);
-      return readInto(src, header.dataOffset + offset, into, readSignal);
+      return src.read(header.dataOffset + offset, length, readSignal, into?.byteLength === length ? into : undefined);
     },
   };
 }

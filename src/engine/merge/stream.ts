@@ -104,7 +104,7 @@ export async function readRawInput(source: StreamSource, i: number, t: AlignedTe
 
 /**
  * readRawInput's bytes written into `view` from byte `at`; returns how many. An input the GPU decodes as stored
- * (F32, F16, BF16) is read straight into `view` where its model's sources can (Model.readTensorInto: a file's bytes
+ * (F32, F16, BF16) is read straight into `view` where its model's sources can (readTensorInto: a file's bytes
  * land in the mapped staging buffer with no copy in between).
  */
 async function readRawInputInto(source: StreamSource, i: number, t: AlignedTensor, start: number, count: number, view: Uint8Array, at: number, onRead?: (bytes: number) => void): Promise<number> {
