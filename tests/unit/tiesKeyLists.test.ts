@@ -7,7 +7,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { RawDType } from '../../src/engine/gpu/kernels';
 import { keyListWasm } from '../../src/engine/merge/plans/keyListWasm';
-import { HOST_LIST_MIN_KEY, HostKeyLists, hostListsExact } from '../../src/engine/merge/plans/tiesKeyLists';
+import { HOST_LIST_MIN_KEY, HostKeyLists, hostInput, hostListsExact } from '../../src/engine/merge/plans/tiesKeyLists';
 import { tiesScanRef } from '../../src/engine/reference/tiesFused';
 import { encodeFloats } from '../../src/engine/tensor/dtype';
 import { seededRandom } from '../helpers/safetensorsFixtures';
@@ -24,7 +24,7 @@ function chunk(values: number[][], dtypes: RawDType[], shift = 0) {
   const inputs = exact.map((e) => {
     const buffer = new Uint8Array(shift + e.bytes.length + 16).fill(0xab);
     buffer.set(e.bytes, shift);
-    return { bytes: buffer.subarray(shift), dtype: e.dtype };
+    return hostInput(buffer.subarray(shift), e.dtype);
   });
   return { inputs, exact };
 }
@@ -64,7 +64,7 @@ describe('host key lists of global TIES', () => {
     }
   });
 
-  it(`lists the twin's keys for every input dtype mix and chunk length`, () => {
+  it(`lists the twin's keys for every input dtype mix and chunk length`, async () => {
     const rng = seededRandom(11);
     const mixes: RawDType[][] = [
       ['F32', 'F32', 'F32', 'F32'],
@@ -81,7 +81,7 @@ describe('host key lists of global TIES', () => {
           const c = chunk(values, dtypes, shift);
           const brackets = bracketsOf(values, 0.8, 0.3);
           const lists = new HostKeyLists(wasm(), brackets, numel);
-          lists.add(c.inputs, numel);
+          await lists.add(c.inputs, numel);
           const want = tiesScanRef(c.exact, numel, brackets);
           expect(lists.results().map((l) => Array.from(l!)), `${dtypes.join('/')} ${numel} +${shift}`).toEqual(want.listed);
           expect(Array.from(lists.counts()), `counts ${dtypes.join('/')} ${numel} +${shift}`).toEqual(want.above);
@@ -90,7 +90,7 @@ describe('host key lists of global TIES', () => {
     }
   });
 
-  it(`keys on the bracket's ends, special values, subnormals (flushed or not) and zero padding`, () => {
+  it(`keys on the bracket's ends, special values, subnormals (flushed or not) and zero padding`, async () => {
     const lo = keyOf(0.001);
     const above = keyOf(0.002);
     const sub = f32(0x00400000);
@@ -102,7 +102,7 @@ describe('host key lists of global TIES', () => {
     const brackets = Uint32Array.of(lo, above);
     expect(hostListsExact(brackets)).toBe(true);
     const lists = new HostKeyLists(wasm(), brackets, 64);
-    lists.add(c.inputs, base.length);
+    await lists.add(c.inputs, base.length);
     const got = Array.from(lists.results()[0]!);
     expect(got).toEqual(tiesScanRef(c.exact, base.length, brackets).listed[0]);
     // Keys at or above the bracket (the upper end itself, +-inf, NaN) are counted as the twin counts them, padding never.
@@ -117,13 +117,13 @@ describe('host key lists of global TIES', () => {
     for (const n of [1, 2, 3, 5, 6, 7]) {
       const d = chunk(values.map((v) => v.slice(0, n)), ['F32', 'F32']);
       const l = new HostKeyLists(wasm(), brackets, 64);
-      l.add(d.inputs, n);
+      await l.add(d.inputs, n);
       expect(Array.from(l.results()[0]!)).toEqual(tiesScanRef(d.exact, n, brackets).listed[0]);
       expect(Array.from(l.counts())).toEqual(tiesScanRef(d.exact, n, brackets).above);
     }
   });
 
-  it(`appends chunk after chunk in order, and reports a task past its capacity as null`, () => {
+  it(`appends chunk after chunk in order, and reports a task past its capacity as null`, async () => {
     const rng = seededRandom(5);
     const numel = 1000;
     const parts = [0, 1, 2].map(() => {
@@ -141,7 +141,7 @@ describe('host key lists of global TIES', () => {
     const lists = new HostKeyLists(wasm(), brackets, cap);
     for (const v of parts) {
       const c = chunk(v, ['F32', 'F32', 'F32']);
-      lists.add(c.inputs, numel);
+      await lists.add(c.inputs, numel);
     }
     lists.results().forEach((got, t) => {
       if (sizes[t]! > cap) expect(got).toBeNull();

@@ -107,7 +107,7 @@ export async function readRawInput(source: StreamSource, i: number, t: AlignedTe
  * (F32, F16, BF16) is read straight into `view` where its model's sources can (readTensorInto: a file's bytes
  * land in the mapped staging buffer with no copy in between).
  */
-async function readRawInputInto(source: StreamSource, i: number, t: AlignedTensor, start: number, count: number, view: Uint8Array, at: number, onRead?: (bytes: number) => void): Promise<number> {
+export async function readRawInputInto(source: StreamSource, i: number, t: AlignedTensor, start: number, count: number, view: Uint8Array, at: number, onRead?: (bytes: number) => void): Promise<number> {
   const dtype = storedDtype(source, t, i);
   if (gpuDtypeOf(dtype) !== dtype) {
     const raw = await readRawInput(source, i, t, start, count, onRead);

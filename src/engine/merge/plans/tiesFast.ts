@@ -18,7 +18,7 @@ import { LINEAR_MAX_TASKS } from '../../gpu/constants';
 import { LINEAR_BLOCK } from '../../gpu/linearMerge';
 import { TiesScan, type TiesScanResult } from '../../gpu/tiesFused';
 import type { AlignedTensor } from '../align';
-import { hostTaskVectors, RawUploader, readRawInput, type RawChunkCache } from '../stream';
+import { hostTaskVectors, inputDtypes, RawUploader, readRawInputInto, type RawChunkCache } from '../stream';
 import { keyListWasm } from './keyListWasm';
 import { HostKeyLists, hostListsExact, type HostInput } from './tiesKeyLists';
 import { rawChunkStep, rawChunksInFlight, sharesDtype } from './fusedOutput';
@@ -257,9 +257,10 @@ async function hostScan(p: PlanContext, host: HostKeyLists, step: number): Promi
     for (let start = 0; start < t.numel; start += step) {
       throwIfAborted(source.signal);
       const count = Math.min(step, t.numel - start);
-      const raw: HostInput[] = [];
-      for (let i = 0; i <= source.models.length; i++) raw.push(await readRawInput(source, i, t, start, count, p.stream.options.onRead));
-      host.add(raw, count);
+      const dtypes = inputDtypes(source, t);
+      // Each input read straight into the WebAssembly memory where its dtype allows (readRawInputInto).
+      const inputs: HostInput[] = dtypes.map((dtype, i) => ({ dtype, fill: (into) => readRawInputInto(source, i, t, start, count, into, 0, p.stream.options.onRead) }));
+      await host.add(inputs, count);
     }
   }
   return { above: host.counts(), positive: 0, negative: 0, listed: host.results() };

@@ -33,10 +33,19 @@ export function hostListsExact(brackets: Uint32Array): boolean {
   return true;
 }
 
-/** One input of a chunk: its bytes (at least `count` elements) in a dtype the GPU reads (F32, F16 or BF16). */
+/**
+ * One input of a chunk: the dtype the GPU reads it in (F32, F16 or BF16), and `fill`, which writes its raw bytes for
+ * the chunk's `count` elements into the view it is given (exactly that long): straight into the WebAssembly memory
+ * where the loop reads that dtype as stored (tiesFast.ts reads the sources into it, with no array of their own).
+ */
 export interface HostInput {
-  bytes: Uint8Array;
   dtype: RawDType;
+  fill(into: Uint8Array): Promise<unknown>;
+}
+
+/** A HostInput over bytes in memory (at least `count` elements). */
+export function hostInput(bytes: Uint8Array, dtype: RawDType): HostInput {
+  return { dtype, fill: async (into) => into.set(bytes.subarray(0, into.byteLength)) };
 }
 
 /**
@@ -65,38 +74,42 @@ export class HostKeyLists {
    * goes into the instance's memory as f32, each model as f32 or bf16, both padded with zeros to a multiple of 4
    * elements (a zero tau lists nothing and counts nothing: every bracket starts above 0).
    */
-  add(inputs: readonly HostInput[], count: number): void {
+  async add(inputs: readonly HostInput[], count: number): Promise<void> {
     const w = this.wasm;
     const n4 = Math.ceil(count / 4) * 4;
     // The count of keys >= above goes to the 16 bytes after the list space.
     const [baseAt, modelAt, outAt, countedAt] = [0, 4 * n4, 8 * n4, 12 * n4];
     const need = 12 * n4 + 16;
     if (w.memory.buffer.byteLength < need) w.memory.grow(Math.ceil((need - w.memory.buffer.byteLength) / 65536));
+    // The memory does not grow again before the loop below has run: views of it stay valid across the reads.
     const mem = w.memory.buffer;
     // Writes segment `seg` at `at` as f32, or as bf16 where `bf16ok`; returns whether it wrote bf16.
-    const place = (seg: HostInput, at: number, bf16ok: boolean): boolean => {
+    const place = async (seg: HostInput, at: number, bf16ok: boolean): Promise<boolean> => {
       const size = DTYPE_BYTES[seg.dtype];
-      const src = seg.bytes.subarray(0, size * count);
       if (seg.dtype === 'F32' || (seg.dtype === 'BF16' && bf16ok)) {
         const dst = new Uint8Array(mem, at, size * n4);
-        dst.set(src);
-        dst.fill(0, src.length);
+        await seg.fill(dst.subarray(0, size * count));
+        dst.fill(0, size * count);
         return seg.dtype === 'BF16';
       }
       if (seg.dtype === 'BF16') {
         // theta0 in bf16: widened through the model's place, which is written after.
-        new Uint8Array(mem, modelAt, 2 * n4).fill(0).set(src);
+        const dst = new Uint8Array(mem, modelAt, 2 * n4);
+        await seg.fill(dst.subarray(0, 2 * count));
+        dst.fill(0, 2 * count);
         w.widen(modelAt, at, n4);
       } else {
+        const src = new Uint8Array(size * count);
+        await seg.fill(src);
         const dst = new Float32Array(mem, at, n4);
         dst.set(decodeToF32(src, seg.dtype));
         dst.fill(0, count);
       }
       return false;
     };
-    place(inputs[0]!, baseAt, false);
+    await place(inputs[0]!, baseAt, false);
     for (let r = 0; r < this.lists.length; r++) {
-      const bf16 = place(inputs[r + 1]!, modelAt, true);
+      const bf16 = await place(inputs[r + 1]!, modelAt, true);
       const lo = this.brackets[2 * r]!;
       const above = this.brackets[2 * r + 1]!;
       const found = w.list(baseAt, modelAt, bf16 ? 1 : 0, n4, lo, above - lo, outAt, above, countedAt);
