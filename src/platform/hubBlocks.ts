@@ -34,24 +34,19 @@ export function blockReader(model: string, tensors: Map<string, ModelTensor>, tr
     }
     return bytes;
   };
-  /** The tensor and its checked element range. */
-  const locate = (name: string, range?: { start: number; count: number }) => {
+  /** The elements' bytes, copied from the blocks into `into` when it is given with their length (Model.readTensor). */
+  const read = async (name: string, range?: { start: number; count: number }, signal?: AbortSignal, into?: Uint8Array): Promise<Uint8Array> => {
     const t = tensors.get(name);
     if (!t) throw new Error(`${model}: no tensor named "${name}"`);
     const size = DTYPE_BYTES[t.info.dtype];
     const numel = numelOf(t.info.shape);
+    const per = Math.max(1, Math.floor(blockBytes / size));
     const start = range?.start ?? 0;
     const count = range?.count ?? numel;
     if (!Number.isSafeInteger(start) || !Number.isSafeInteger(count) || start < 0 || count < 0 || start + count > numel) {
       throw new RangeError(`${t.file.name}: tensor "${name}": elements [${start}, ${start} + ${count}) are outside its ${numel} elements`);
     }
-    return { size, start, count };
-  };
-  /** The elements' bytes, copied from the blocks into `into` when it is given with their length (Model.readTensor). */
-  const read = async (name: string, range?: { start: number; count: number }, signal?: AbortSignal, into?: Uint8Array): Promise<Uint8Array> => {
-    const { size, start, count } = locate(name, range);
     const out = into?.byteLength === count * size ? into : new Uint8Array(count * size);
-    const per = Math.max(1, Math.floor(blockBytes / size));
     for (let e = start; e < start + count; ) {
       const k = Math.floor(e / per);
       const b = await block(name, k, signal);

@@ -7,11 +7,12 @@
  * per pass over them. An entry's bytes are read straight into their own buffer (no copy after the read).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { sha256Hex } from '../engine/eval/suite';
 import { verifiedCache, type CacheStore, type HubCache } from './hubCache';
+import { readFully } from './nodeFiles';
 
 /** The cache folder: `explicit`, else $MERGE_PLAYGROUND_CACHE, else ~/.cache/merge-playground/hub. */
 export function defaultCacheDir(explicit?: string | null, env: Record<string, string | undefined> = process.env): string {
@@ -25,7 +26,7 @@ export function dirCacheStore(dir: string): CacheStore {
   const file = async (key: string) => join(dir, `${await sha256Hex(new TextEncoder().encode(key))}.bin`);
   return {
     async read(key) {
-      let handle: Awaited<ReturnType<typeof open>>;
+      let handle: FileHandle;
       try {
         handle = await open(await file(key), 'r');
       } catch (e) {
@@ -61,17 +62,6 @@ export function dirCacheStore(dir: string): CacheStore {
       await unlink(await file(key)).catch(() => undefined);
     },
   };
-}
-
-/** Reads from `position` until `into` is full or the file ends; returns the bytes read. */
-async function readFully(handle: Awaited<ReturnType<typeof open>>, into: Uint8Array, position: number): Promise<number> {
-  let done = 0;
-  while (done < into.byteLength) {
-    const { bytesRead } = await handle.read(into, done, into.byteLength - done, position + done);
-    if (bytesRead === 0) break;
-    done += bytesRead;
-  }
-  return done;
 }
 
 /** sha256 in hex with node:crypto (the same digest as sha256Hex, faster in Node). */

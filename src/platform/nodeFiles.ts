@@ -57,41 +57,37 @@ export async function fileSource(path: string, idleCloseMs = IDLE_CLOSE_MS): Pro
     }, idleCloseMs);
     timer.unref();
   };
-  // Fills `out` from `offset` (the kernel copies the file's bytes straight into it).
-  const fill = async (offset: number, out: Uint8Array, signal?: AbortSignal): Promise<void> => {
-    const length = out.byteLength;
-    if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > size) {
-      throw new RangeError(`${path}: read of ${length} bytes at ${offset} is outside the file (${size} bytes)`);
-    }
-    throwIfAborted(signal);
-    try {
-      const fh = await acquire();
-      let done = 0;
-      while (done < length) {
-        // Positional reads may return fewer bytes than asked; 0 means the file shrank under us.
-        const { bytesRead } = await fh.read(out, done, length - done, offset + done);
-        if (bytesRead === 0) {
-          throw new Error(`${path}: file ended at ${offset + done}, expected ${size} bytes (it changed while reading)`);
-        }
-        done += bytesRead;
-      }
-    } finally {
-      release();
-    }
-  };
   return {
     name: path,
     size,
     async read(offset, length, signal, into) {
-      if (!Number.isSafeInteger(length) || length < 0) {
+      if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
         throw new RangeError(`${path}: read of ${length} bytes at ${offset} is outside the file (${size} bytes)`);
       }
+      throwIfAborted(signal);
       // Straight into the caller's buffer when it is given (the kernel copies the file's bytes once).
       const out = into?.byteLength === length ? into : new Uint8Array(length);
-      await fill(offset, out, signal);
+      try {
+        const done = await readFully(await acquire(), out, offset);
+        // 0 bytes from a positional read before the end means the file shrank under us.
+        if (done < length) throw new Error(`${path}: file ended at ${offset + done}, expected ${size} bytes (it changed while reading)`);
+      } finally {
+        release();
+      }
       return out;
     },
   };
+}
+
+/** Positional reads from `position` until `into` is full or the file ends (a read may return fewer bytes than asked); returns the bytes read. */
+export async function readFully(handle: FileHandle, into: Uint8Array, position: number): Promise<number> {
+  let done = 0;
+  while (done < into.byteLength) {
+    const { bytesRead } = await handle.read(into, done, into.byteLength - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done;
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Reads into a caller's buffer (the optional destination of ByteSource.read and Model.readTensor, through readInto and
+ * Reads into a caller's buffer (the optional destination of ByteSource.read and Model.readTensor, through
  * readTensorInto), which a merge uses to put model bytes straight into the GPU's mapped staging buffers: every source
  * writes exactly the bytes a plain read returns, only inside the given view (Node files and Blob windows fill it
  * themselves), and refuses out-of-range reads, wrong-size buffers and files that shrank, naming the file and tensor.
@@ -10,13 +10,19 @@ import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { memorySource, readInto, type ByteSource } from '../../src/engine/io/byteSource';
+import { memorySource, type ByteSource } from '../../src/engine/io/byteSource';
 import { openSingleFileModel, readTensorInto, type Model } from '../../src/engine/io/model';
 import { blockReader } from '../../src/platform/hubBlocks';
 import { progressTracker } from '../../src/platform/hubProgress';
 import { BLOB_WINDOWS, blobSource } from '../../src/platform/sources';
 import { fileSource } from '../../src/platform/nodeFiles';
 import { makeModelBytes } from '../helpers/safetensorsFixtures';
+
+/** What a caller of read with a destination does (as readTensorInto): use the result, copying it when it is not `into`. */
+async function readInto(src: ByteSource, offset: number, into: Uint8Array): Promise<void> {
+  const got = await src.read(offset, into.byteLength, undefined, into);
+  if (got !== into) into.set(got);
+}
 
 const payload = Uint8Array.from({ length: 300_000 }, (_, i) => (i * 31 + 7) & 255);
 

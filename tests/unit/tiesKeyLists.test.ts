@@ -7,13 +7,18 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { RawDType } from '../../src/engine/gpu/kernels';
 import { keyListWasm } from '../../src/engine/merge/plans/keyListWasm';
-import { HOST_LIST_MIN_KEY, HostKeyLists, hostInput, hostListsExact } from '../../src/engine/merge/plans/tiesKeyLists';
+import { HOST_LIST_MIN_KEY, HostKeyLists, hostListsExact, type HostInput } from '../../src/engine/merge/plans/tiesKeyLists';
 import { tiesScanRef } from '../../src/engine/reference/tiesFused';
 import { encodeFloats } from '../../src/engine/tensor/dtype';
 import { seededRandom } from '../helpers/safetensorsFixtures';
 
 const f32 = (bits: number) => new Float32Array(new Uint32Array([bits]).buffer)[0]!;
 const keyOf = (x: number) => new Uint32Array(new Float32Array([x]).buffer)[0]! & 0x7fffffff;
+
+/** A HostInput over bytes in memory (at least `count` elements). */
+function hostInput(bytes: Uint8Array, dtype: RawDType): HostInput {
+  return { dtype, fill: async (into) => into.set(bytes.subarray(0, into.byteLength)) };
+}
 
 /**
  * One chunk's inputs for the host lists: each input's bytes at byte offset `shift` of its own buffer, followed by

@@ -349,14 +349,24 @@ export async function gramRawPartials(ctx: GpuContext, raw: { buffer: GPUBuffer;
  */
 export async function gramRanges(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number, ranges: readonly { from: number; to: number }[]): Promise<Float64Array[]> {
   checkStack('gram', rows, numel);
+  return rangeGrams('gram', rows, numel, ranges, () => gramPartials(ctx, stack, rows, numel));
+}
+
+/** gramRanges from a chunk's raw inputs (gram_raw's rows: the task vectors, then theta0 with `thetaRow`). */
+export async function gramRawRanges(ctx: GpuContext, raw: { buffer: GPUBuffer; segments: readonly RawSegment[] }, numel: number, thetaRow: boolean, ranges: readonly { from: number; to: number }[]): Promise<Float64Array[]> {
+  return rangeGrams('gram_raw', raw.segments.length - 1 + (thetaRow ? 1 : 0), numel, ranges, () => gramRawPartials(ctx, raw, numel, thetaRow));
+}
+
+/** Checks the block ranges, then one Gram per range from the partials `launch` reads back (none for 0 elements). */
+async function rangeGrams(kernel: string, rows: number, numel: number, ranges: readonly { from: number; to: number }[], launch: () => Promise<Float32Array>): Promise<Float64Array[]> {
   const blocks = reductionBlocks(numel);
   for (const r of ranges) {
     if (!(Number.isInteger(r.from) && Number.isInteger(r.to) && 0 <= r.from && r.from <= r.to && r.to <= blocks)) {
-      throw new GpuError('validation', `gram: block range [${r.from}, ${r.to}) outside the ${blocks} blocks of ${numel} elements`);
+      throw new GpuError('validation', `${kernel}: block range [${r.from}, ${r.to}) outside the ${blocks} blocks of ${numel} elements`);
     }
   }
   if (numel === 0) return ranges.map(() => new Float64Array(rows * rows));
-  const partials = await gramPartials(ctx, stack, rows, numel);
+  const partials = await launch();
   return ranges.map((r) => gramFromPartials(partials, rows, blocks, r.from, r.to));
 }
 

@@ -10,18 +10,10 @@ export interface ByteSource {
   /**
    * Reads exactly `length` bytes starting at `offset`; rejects if the range is out of bounds. `into` (`length` bytes):
    * a source that can fill a caller's buffer without a copy of its own may read into it and return it (a merge passes
-   * the GPU's mapped staging buffer); callers use what is returned (see `readInto`). A wrapper that overrides `read`
-   * and does not pass `into` on stays correct: its bytes are copied.
+   * the GPU's mapped staging buffer); callers use what is returned (model.ts readTensorInto copies it when it is not
+   * `into`), so a wrapper that overrides `read` and does not pass `into` on stays correct.
    */
   read(offset: number, length: number, signal?: AbortSignal, into?: Uint8Array): Promise<Uint8Array>;
-}
-
-/** Reads `into.byteLength` bytes at `offset` into `into`: straight in where the source can, else with one copy. */
-export async function readInto(src: ByteSource, offset: number, into: Uint8Array, signal?: AbortSignal): Promise<void> {
-  const got = await src.read(offset, into.byteLength, signal, into);
-  if (got === into) return;
-  if (got.byteLength !== into.byteLength) throw new RangeError(`${src.name}: read ${got.byteLength} bytes at ${offset}, expected ${into.byteLength}`);
-  into.set(got);
 }
 
 /** A write-once, sequential output. `close()` commits it; `abort()` discards everything written. */
@@ -34,17 +26,14 @@ export interface ByteSink {
 
 /** An in-memory ByteSource (tests, generated models, small downloads). */
 export function memorySource(name: string, bytes: Uint8Array): ByteSource {
-  const view = (offset: number, length: number) => {
-    if (offset < 0 || length < 0 || offset + length > bytes.byteLength) {
-      throw new RangeError(`${name}: read of ${length} bytes at ${offset} is outside the file (${bytes.byteLength} bytes)`);
-    }
-    return bytes.subarray(offset, offset + length);
-  };
   return {
     name,
     size: bytes.byteLength,
     async read(offset: number, length: number): Promise<Uint8Array> {
-      return view(offset, length);
+      if (offset < 0 || length < 0 || offset + length > bytes.byteLength) {
+        throw new RangeError(`${name}: read of ${length} bytes at ${offset} is outside the file (${bytes.byteLength} bytes)`);
+      }
+      return bytes.subarray(offset, offset + length);
     },
   };
 }

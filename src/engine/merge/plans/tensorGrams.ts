@@ -21,7 +21,7 @@
 import { throwIfAborted } from '../../errors';
 import { LINEAR_MAX_TASKS, REDUCTION_BLOCK, reductionBlocks } from '../../gpu/constants';
 import { decodeStack } from '../../gpu/kernels';
-import { addGramPartials, gramPartials, gramRawPartials } from '../../gpu/mergeReductions';
+import { addGramPartials, gramPartials, gramRanges, gramRawPartials, gramRawRanges } from '../../gpu/mergeReductions';
 import type { AlignedTensor } from '../align';
 import { inputDtypes, RawUploader, rowLengthOf, type Chunk } from '../stream';
 import { rawChunkStep, sharesDtype, SMALL_TENSOR } from './fusedOutput';
@@ -54,7 +54,9 @@ export async function tensorGrams(p: PlanContext, rows: number, final: boolean, 
     list.push(part);
     parts.set(name, list);
   };
-  const fold = (partials: Float32Array, numel: number, from?: number, to?: number): Fold => (g) => addGramPartials(g, partials, rows, reductionBlocks(numel), from, to);
+  const fold = (partials: Float32Array, numel: number): Fold => (g) => addGramPartials(g, partials, rows, reductionBlocks(numel));
+  // A batched small tensor's Gram, whole in one batch: added to the zero matrix, the same numbers as folding its blocks.
+  const addMatrix = (m: Float64Array): Fold => (g) => m.forEach((v, i) => (g[i] = g[i]! + v));
   const raw = (t: AlignedTensor) => final && p.tasks <= LINEAR_MAX_TASKS && sharesDtype(source, t);
   // A batch's tensors share their inputs' dtypes (see below).
   const rawBatch = (tensors: readonly AlignedTensor[]) => raw(tensors[0]!);
@@ -75,9 +77,9 @@ export async function tensorGrams(p: PlanContext, rows: number, final: boolean, 
     const raw = await uploader.uploadParts(tensors.map((t) => ({ t, start: 0, count: t.numel })));
     const ranges = tensors.map((t, i) => ({ from: raw.at[i]! / REDUCTION_BLOCK, to: (raw.at[i]! + padded(t.numel)) / REDUCTION_BLOCK }));
     if (rawBatch(tensors)) {
-      const partials = gramRawPartials(ctx, raw, raw.numel, thetaRow);
-      all.push(partials);
-      tensors.forEach((t, i) => add(t.name, partials.then((g) => fold(g, raw.numel, ranges[i]!.from, ranges[i]!.to))));
+      const grams = gramRawRanges(ctx, raw, raw.numel, thetaRow, ranges);
+      all.push(grams);
+      tensors.forEach((t, i) => add(t.name, grams.then((g) => addMatrix(g[i]!))));
       await throttle();
       return;
     }
@@ -88,9 +90,9 @@ export async function tensorGrams(p: PlanContext, rows: number, final: boolean, 
       const s = stack;
       await ctx.scoped(`decode ${tensors[0]!.name} (+${tensors.length - 1} small tensors)`, () => decodeStack(ctx, { inputs: raw.buffer, segments: raw.segments, numel: raw.numel, base, stack: s }));
       const chunk: Chunk = { tensor: tensors[0]!, start: 0, count: raw.numel, rowLength: rowLengthOf(tensors[0]!), base, stack };
-      const partials = gramPartials(ctx, rowsOf(chunk), rows, raw.numel);
-      all.push(partials);
-      tensors.forEach((t, i) => add(t.name, partials.then((g) => fold(g, raw.numel, ranges[i]!.from, ranges[i]!.to))));
+      const grams = gramRanges(ctx, rowsOf(chunk), rows, raw.numel, ranges);
+      all.push(grams);
+      tensors.forEach((t, i) => add(t.name, grams.then((g) => addMatrix(g[i]!))));
     } finally {
       // Work already submitted still sees them.
       ctx.destroyBuffer(base);

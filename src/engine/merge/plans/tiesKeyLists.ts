@@ -43,11 +43,6 @@ export interface HostInput {
   fill(into: Uint8Array): Promise<unknown>;
 }
 
-/** A HostInput over bytes in memory (at least `count` elements). */
-export function hostInput(bytes: Uint8Array, dtype: RawDType): HostInput {
-  return { dtype, fill: async (into) => into.set(bytes.subarray(0, into.byteLength)) };
-}
-
 /**
  * Per task, the keys of every chunk it is shown that lie in the task's bracket, up to `cap` keys per task, and the
  * count of keys at or above the bracket (ties_scan's `above`).
