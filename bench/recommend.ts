@@ -24,8 +24,10 @@ const STACK_PATH =
   '4T bytes per element where the fused path (Task Arithmetic, MagMax, DARE, TIES, Consensus, TALL masks, SLERP, Model Stock) reads the raw bytes once; a fused kernel for it would remove them.';
 const METHOD_ADVICE: Record<string, string> = {
   breadcrumbs:
-    'Its row band selects two ranks in every row of the last dimension (4 radix passes over the row): row_band_mask with a workgroup and barriers per ' +
-    'row on GPUs, row_band_serial with a thread per row on CPU-emulated adapters. ' + STACK_PATH,
+    'Its row band selects two ranks in every row of the last dimension: on a GPU row_band_mask (a workgroup per row, 4 radix passes with barriers); ' +
+    'on a CPU-emulated adapter the host (merge/plans/rowBandHost.ts: a branch-free quickselect over a short list of candidates, 6 to 10 ns per ' +
+    'element), which forms the chunk\'s task vectors from the sources again and writes the masked ones over the stack, where a thread per row in ' +
+    'WGSL took about 100 ns per element (width/4, 8 x F32: about 1.02 s -> 0.27 s). ' + STACK_PATH,
   consensus:
     'Without interference metrics Consensus then Task Arithmetic is one fused kernel (consensus_output), which reads every model twice per block ' +
     '(the multi-task vector, then the masks and the sum); Consensus then TIES, and any run with the metrics, use the stack. ' +

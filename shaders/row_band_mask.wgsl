@@ -20,8 +20,6 @@
 // lid * ceil(n / ROW_THREADS). Any n >= 1 works (total_rows * n < 2^32).
 // Bounds: surplus workgroups act on an empty row and still reach every barrier (no early return after the first).
 
-// uses: _row_band_mask_span
-
 struct Params {
   n: u32,
   total_rows: u32,
@@ -55,6 +53,28 @@ var<workgroup> hist: array<atomic<u32>, 2u * HIST_PAIR>;
 var<workgroup> partials: array<u32, 2u * GROUPS>;
 var<workgroup> sel: Selection;
 var<workgroup> ties: array<vec2<u32>, ROW_THREADS>;
+
+// Zeroes the entries [first, end) of the stack that fall outside the rank band, given the band's boundary keys a (at
+// rank band_from) and b (at rank band_to - 1): keys strictly between b and a stay; an entry equal to a (resp. b != a)
+// stays when its rank, at.x (resp. at.y) for the first such entry of the span and one more for each next, lies in
+// [band_from, band_to).
+fn mask_span(first: u32, end: u32, a: u32, b: u32, start: vec2<u32>) {
+  var at = start;
+  for (var j = first; j < end; j++) {
+    let key = stack[j] & 0x7fffffffu;
+    var keep = key < a && key > b;
+    if (key == a) {
+      keep = at.x >= params.band_from && at.x < params.band_to;
+      at.x += 1u;
+    } else if (key == b) {
+      keep = at.y >= params.band_from && at.y < params.band_to;
+      at.y += 1u;
+    }
+    if (!keep) {
+      stack[j] = 0u;
+    }
+  }
+}
 
 // Clears histogram pair `pair` (every thread clears its share).
 fn clear_pair(lid: u32, pair: u32) {

@@ -9,7 +9,7 @@ import { throwIfAborted } from '../errors';
 import type { GpuContext } from '../gpu/device';
 import { decodeStack, type RawDType, type RawSegment } from '../gpu/kernels';
 import { readTensorInto, type Model } from '../io/model';
-import { decodeToF32, encodeFloats } from '../tensor/dtype';
+import { decodeToF32, encodeFloats, LITTLE_ENDIAN } from '../tensor/dtype';
 import { DTYPE_BYTES, type DType } from '../types';
 import type { AlignedTensor } from './align';
 import { UploadRing } from '../gpu/uploadRing';
@@ -122,19 +122,32 @@ export async function readRawInputInto(source: StreamSource, i: number, t: Align
 
 /**
  * Each model's task vector over elements [start, start + count) of tensor `t`, formed on the host as decode_stack
- * forms it: decode(model) - decode(theta0), rounded to f32.
+ * forms it: decode(model) - decode(theta0), rounded to f32; model m's at [m * count, (m + 1) * count), as the stack.
  */
-export async function hostTaskVectors(source: StreamSource, t: AlignedTensor, start: number, count: number): Promise<Float32Array[]> {
-  const read = async (i: number) => decodeToF32(await inputModel(source, i).readTensor(t.name, { start, count }, source.signal), storedDtype(source, t, i));
-  const theta = await read(0);
-  const out: Float32Array[] = [];
-  for (let i = 1; i <= source.models.length; i++) {
-    const values = await read(i);
-    const tau = new Float32Array(count);
-    for (let j = 0; j < count; j++) tau[j] = values[j]! - theta[j]!;
-    out.push(tau);
+export async function hostTaskVectorStack(source: StreamSource, t: AlignedTensor, start: number, count: number): Promise<Float32Array<ArrayBuffer>> {
+  const theta = new Float32Array(count);
+  await readF32Into(source, 0, t, start, count, theta);
+  const out = new Float32Array(source.models.length * count);
+  for (let m = 0; m < source.models.length; m++) {
+    const tau = out.subarray(m * count, (m + 1) * count);
+    await readF32Into(source, m + 1, t, start, count, tau);
+    for (let j = 0; j < count; j++) tau[j] = tau[j]! - theta[j]!;
   }
   return out;
+}
+
+/** Input `i`'s values of tensor `t` over [start, start + count), rounded to f32, into `out` (F32 read straight into it). */
+async function readF32Into(source: StreamSource, i: number, t: AlignedTensor, start: number, count: number, out: Float32Array): Promise<void> {
+  const dtype = storedDtype(source, t, i);
+  const model = inputModel(source, i);
+  if (dtype === 'F32' && LITTLE_ENDIAN) await readTensorInto(model, t.name, { start, count }, new Uint8Array(out.buffer, out.byteOffset, out.byteLength), source.signal);
+  else out.set(decodeToF32(await model.readTensor(t.name, { start, count }, source.signal), dtype));
+}
+
+/** hostTaskVectorStack's rows, one per model. */
+export async function hostTaskVectors(source: StreamSource, t: AlignedTensor, start: number, count: number): Promise<Float32Array[]> {
+  const stack = await hostTaskVectorStack(source, t, start, count);
+  return source.models.map((_, m) => stack.subarray(m * count, (m + 1) * count));
 }
 
 /** One chunk's raw inputs on the GPU: segment 0 is theta0, segment 1 + m model m, all in one buffer. */

@@ -9,7 +9,9 @@ import { combine } from '../../gpu/kernels';
 import { rowBandMask } from '../../gpu/rowBand';
 import { MagnitudeSelect } from '../../gpu/select';
 import type { AlignedTensor } from '../align';
+import { hostTaskVectorStack } from '../stream';
 import type { GpuPlan, PlanContext } from './plan';
+import { rowBandMaskHost } from './rowBandHost';
 import { taskSegments } from './util';
 
 /** mergekit's band of a flattened tensor of `total` entries, or null for "keep everything". */
@@ -57,8 +59,16 @@ export function breadcrumbsPlan(): GpuPlan {
           const n = c.rowLength;
           const from = Math.trunc(n * (p.params.gamma as number));
           const to = from + Math.trunc(n * (p.params.density as number));
-          // The stack is [T, count]: as T * (count / n) rows of n entries each.
-          rowBandMask(p.ctx, c.stack, { tasks: p.tasks, rows: c.count / n, n }, { from, to }, 'breadcrumbs rows');
+          if (p.ctx.info.isSoftware) {
+            // A CPU-emulated adapter selects on these same cores far slower than the host does (rowBandHost.ts): the
+            // host forms the chunk's task vectors as decode_stack does, masks them and writes them over the stack.
+            const stack = await hostTaskVectorStack(p.source, c.tensor, c.start, c.count);
+            rowBandMaskHost(stack, n, from, to);
+            p.ctx.device.queue.writeBuffer(c.stack, 0, stack);
+          } else {
+            // The stack is [T, count]: as T * (count / n) rows of n entries each.
+            rowBandMask(p.ctx, c.stack, { tasks: p.tasks, rows: c.count / n, n }, { from, to }, 'breadcrumbs rows');
+          }
         }
       } else if (band) {
         await band.apply(c.stack, p.tasks, c.count, taskSegments(p.tasks));
