@@ -168,7 +168,8 @@ export function recommendations(r: BenchResults): string[] {
         text:
           `**Interference metrics make ${m.method} ${Number((m.on.timing.ms / m.off.timing.ms).toPrecision(3))}x slower (${s(m.off.timing.ms)} -> ${s(m.on.timing.ms)}, ` +
           `${m.off.tasks} x ${m.off.dtype}, ${m.off.size.label}).** They need the task-vector stack (no fused pass), the top-k curve's two selection ` +
-          'passes (radix histograms with global atomics, the largest part at larger sizes) and one more pass (topk_energy), and per chunk the Gram, ' +
+          'passes (radix histograms: with global atomics on a GPU, counted by the host from the sources on a CPU-emulated adapter) and one more ' +
+          'pass (topk_energy), and per chunk the Gram, ' +
           'row and sign statistics (three kernels, one readback). The playground measures the task vectors\' metrics (top-k curve, ' +
           'Gram, row and sign statistics) once per set of models (MetricsCache), so a parameter change pays only for the method\'s own. The CLI turns them on only for --report.',
       });

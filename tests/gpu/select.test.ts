@@ -1,11 +1,13 @@
 /**
- * MagnitudeSelect (src/engine/gpu/select.ts) against its twin selectMagnitudeRef: bit-identical keys, greater and
- * equal counts, on random data, many ties, zeros / -0 / specials, odd chunkings, several segments per chunk and one
- * segment spread over many chunks (global TIES), plus the 10M-element acceptance case and the error paths.
+ * MagnitudeSelect (src/engine/gpu/select.ts) and the host's count of the same passes (HostMagnitudeSelect,
+ * merge/plans/hostSelect.ts, for CPU-emulated adapters) against their twin selectMagnitudeRef: bit-identical keys,
+ * greater and equal counts, on random data, many ties, zeros / -0 / specials, odd chunkings, several segments per
+ * chunk and one segment spread over many chunks (global TIES), plus the 10M-element acceptance case and the error paths.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/gpu/device';
 import { MagnitudeSelect, type MagnitudeSelection } from '../../src/engine/gpu/select';
+import { HostMagnitudeSelect } from '../../src/engine/merge/plans/hostSelect';
 import { magnitudeKeys, selectMagnitudeRef } from '../../src/engine/reference/select';
 import { releaseTestContext, testContext, uploadF32 } from '../helpers/gpu';
 import { seededRandom } from '../helpers/safetensorsFixtures';
@@ -50,7 +52,23 @@ function segmentValues(chunks: readonly Chunk[], segments: number): Float32Array
   });
 }
 
+type Kind = 'gpu' | 'host';
+
 /** Runs the selection over the chunks (uploaded once, fed every pass); returns results, pass count and counts. */
+async function runSelect(kind: Kind, chunks: readonly Chunk[], segments: number, ranks: number[][], label = 'sel') {
+  if (kind === 'host') {
+    const sel = new HostMagnitudeSelect(label, segments, ranks);
+    while (!sel.done) {
+      sel.beginPass();
+      chunks.forEach((c) => sel.feed(c.data, c.segmentOfRow.length, c.numel, c.segmentOfRow));
+      await sel.endPass();
+    }
+    return { results: sel.results(), passes: sel.pass, counts: Array.from(sel.counts()), extraBytes: 0 };
+  }
+  return gpuSelect(chunks, segments, ranks, label);
+}
+
+/** runSelect on the GPU, with the GPU memory it took. */
 async function gpuSelect(chunks: readonly Chunk[], segments: number, ranks: number[][], label = 'sel') {
   const bufs = chunks.map((c) => uploadF32(ctx, 'chunk', c.data));
   const sel = new MagnitudeSelect(ctx, { label, segments, ranks });
@@ -74,10 +92,10 @@ async function gpuSelect(chunks: readonly Chunk[], segments: number, ranks: numb
 /** Plain arrays of a selection, for readable diffs. */
 const plain = (sel: MagnitudeSelection[]) => sel.map((s) => ({ bits: Array.from(s.bits), greater: Array.from(s.greater), equal: Array.from(s.equal) }));
 
-/** GPU selection equals the twin's, in exactly 2 passes, with the right counts. */
-async function expectMatchesTwin(chunks: Chunk[], segments: number, ranks: number[][]): Promise<void> {
+/** The selection equals the twin's, in exactly 2 passes, with the right counts. */
+async function expectMatchesTwin(kind: Kind, chunks: Chunk[], segments: number, ranks: number[][]): Promise<void> {
   const values = segmentValues(chunks, segments);
-  const gpu = await gpuSelect(chunks, segments, ranks);
+  const gpu = await runSelect(kind, chunks, segments, ranks);
   expect(plain(gpu.results)).toEqual(plain(selectMagnitudeRef(values, ranks)));
   expect(gpu.passes).toBe(2);
   expect(gpu.counts).toEqual(values.map((v) => v.length));
@@ -86,10 +104,10 @@ async function expectMatchesTwin(chunks: Chunk[], segments: number, ranks: numbe
 /** Ranks 0, count - 1 and a spread between, for a segment of n elements. */
 const spreadRanks = (n: number) => [0, n - 1, Math.trunc(n * 0.2), Math.trunc(n * 0.5), Math.trunc(n * 0.9), 1, n - 2].filter((r) => r >= 0 && r < n);
 
-describe('MagnitudeSelect vs selectMagnitudeRef', () => {
+describe.each(['gpu', 'host'] as const)('MagnitudeSelect (%s) vs selectMagnitudeRef', (kind) => {
   it('random data, three segments in one chunk', async () => {
     const rng = seededRandom(1);
-    await expectMatchesTwin([chunk(rng, randomValue, 5003, [0, 1, 2])], 3, [spreadRanks(5003), [2500], [0, 0, 5002]]);
+    await expectMatchesTwin(kind, [chunk(rng, randomValue, 5003, [0, 1, 2])], 3, [spreadRanks(5003), [2500], [0, 0, 5002]]);
   });
 
   it('many ties: 20 distinct magnitudes, odd chunk sizes, segments interleaved and skipped rows', async () => {
@@ -101,13 +119,13 @@ describe('MagnitudeSelect vs selectMagnitudeRef', () => {
       chunk(rng, tiedValue, 1234, [1]),
     ];
     const counts = segmentValues(chunks, 2).map((v) => v.length);
-    await expectMatchesTwin(chunks, 2, counts.map(spreadRanks));
+    await expectMatchesTwin(kind, chunks, 2, counts.map(spreadRanks));
   });
 
   it('zeros, -0, subnormals, infinities and NaN (NaN ranks above Infinity)', async () => {
     const rng = seededRandom(3);
     const chunks = [chunk(rng, specialValue, 3001, [0, 1]), chunk(rng, specialValue, 999, [1, 0])];
-    await expectMatchesTwin(chunks, 2, [spreadRanks(4000), [0, 100, 2000, 3999]]);
+    await expectMatchesTwin(kind, chunks, 2, [spreadRanks(4000), [0, 100, 2000, 3999]]);
   });
 
   it('global TIES layout: each task spread over many tensors (one chunk per tensor, one row per task)', async () => {
@@ -116,17 +134,17 @@ describe('MagnitudeSelect vs selectMagnitudeRef', () => {
     const chunks = sizes.map((numel, i) => chunk(rng, i % 2 ? tiedValue : randomValue, numel, [0, 1, 2]));
     const total = sizes.reduce((a, b) => a + b, 0);
     // The TIES threshold rank int(d * 0.2) and its neighbours, several of them in different pass-1 bins.
-    await expectMatchesTwin(chunks, 3, [spreadRanks(total), [Math.trunc(total * 0.2)], [Math.trunc(total * 0.2), 0, total - 1]]);
+    await expectMatchesTwin(kind, chunks, 3, [spreadRanks(total), [Math.trunc(total * 0.2)], [Math.trunc(total * 0.2), 0, total - 1]]);
   });
 
   it('a segment without ranks is streamed but not counted; equal ranks share one slot', async () => {
     const rng = seededRandom(5);
     const chunks = [chunk(rng, tiedValue, 600, [0, 1, 2])];
-    await expectMatchesTwin(chunks, 3, [[], [5, 5, 5], [599]]);
+    await expectMatchesTwin(kind, chunks, 3, [[], [5, 5, 5], [599]]);
   });
 
   it('is done at once when no segment has ranks', () => {
-    const sel = new MagnitudeSelect(ctx, { label: 'none', segments: 2, ranks: [[], []] });
+    const sel = kind === 'gpu' ? new MagnitudeSelect(ctx, { label: 'none', segments: 2, ranks: [[], []] }) : new HostMagnitudeSelect('none', 2, [[], []]);
     expect(sel.done).toBe(true);
     expect(sel.results().map((r) => r.bits.length)).toEqual([0, 0]);
   });
@@ -139,14 +157,17 @@ describe('MagnitudeSelect vs selectMagnitudeRef', () => {
     const chunks = [chunk(rng, (r) => (r() < 0.5 ? specialValue(r) : randomValue(r)), 96, Array.from({ length: segments }, (_, s) => s))];
     const ranks = Array.from({ length: segments }, () => [0, 90]);
     const values = segmentValues(chunks, segments);
-    const gpu = await gpuSelect(chunks, segments, ranks);
+    const gpu = await runSelect(kind, chunks, segments, ranks);
     expect(plain(gpu.results)).toEqual(plain(selectMagnitudeRef(values, ranks)));
     const wide = gpu.results.filter((r) => (r.bits[0]! >>> 15) - (r.bits[1]! >>> 15) > 2 ** 20 / segments).length;
     expect(wide).toBe(segments);
     // Pass 2's histograms (2 slots of 2^15 64-bit bins per segment) and their readback copy, and no 4 MiB of tables.
-    expect(gpu.extraBytes).toBeLessThan(2 * segments * 2 * 2 ** 15 * 8 + 2 ** 20);
+    if (kind === 'gpu') expect(gpu.extraBytes).toBeLessThan(2 * segments * 2 * 2 ** 15 * 8 + 2 ** 20);
   });
 
+});
+
+describe('MagnitudeSelect GPU memory', () => {
   it('uses GPU memory that depends on segments and bins only, and frees it', async () => {
     const rng = seededRandom(6);
     const small = await gpuSelect([chunk(rng, randomValue, 1000, [0, 1])], 2, [[3], [4]]);
@@ -158,9 +179,24 @@ describe('MagnitudeSelect vs selectMagnitudeRef', () => {
 });
 
 describe('MagnitudeSelect errors', () => {
-  it('names the segment whose rank is past its element count', async () => {
+  it.each(['gpu', 'host'] as const)('names the segment whose rank is past its element count (%s)', async (kind) => {
     const rng = seededRandom(7);
-    await expect(gpuSelect([chunk(rng, randomValue, 10, [0, 1])], 2, [[9], [10]], 'trim')).rejects.toThrow(/trim segment 1: rank 10 .* only 10 elements/);
+    await expect(runSelect(kind, [chunk(rng, randomValue, 10, [0, 1])], 2, [[9], [10]], 'trim')).rejects.toThrow(/trim segment 1: rank 10 .* only 10 elements/);
+  });
+
+  it('the host count notices when pass 2 is fed other data than pass 1, and rejects a bad chunk', async () => {
+    const rng = seededRandom(8);
+    const a = Float32Array.from({ length: 500 }, () => randomValue(rng));
+    const sel = new HostMagnitudeSelect('changing', 1, [[10]]);
+    expect(() => sel.feed(a, 1, 500, [0])).toThrow(/changing: feed outside a pass/);
+    sel.beginPass();
+    expect(() => sel.feed(a, 1, 600, [0])).toThrow(/500 values for 1 rows of 600/);
+    expect(() => sel.feed(a, 1, 500, [1])).toThrow(/row 0 maps to segment 1/);
+    sel.feed(a, 1, 500, [0]);
+    await sel.endPass();
+    sel.beginPass();
+    sel.feed(a, 1, 400, [0]);
+    await expect(sel.endPass()).rejects.toThrow(/changing segment 0: pass 2 was fed 400 elements, pass 1 500/);
   });
 
   it('notices when pass 2 is fed other data than pass 1', async () => {
@@ -200,7 +236,7 @@ describe('MagnitudeSelect errors', () => {
 });
 
 describe('MagnitudeSelect at scale', () => {
-  it('global TIES on 10.4M elements with ties: thresholds and kept counts equal the twin', async () => {
+  it.each(['gpu', 'host'] as const)('global TIES on 10.4M elements with ties: thresholds and kept counts equal the twin (%s)', async (kind) => {
     // 2 segments x 5.2M elements in 10 chunks of [2, 520000] (1.04M elements each); 4096 magnitudes, skewed.
     const rng = seededRandom(9);
     const tied: Gen = (r) => Math.floor(r() ** 3 * 4096) * 2 ** -12 * (r() < 0.5 ? -1 : 1);
@@ -208,7 +244,7 @@ describe('MagnitudeSelect at scale', () => {
     const d = 5_200_000;
     const ranks = [[Math.trunc(d * 0.2), Math.trunc(d * 0.1)], [Math.trunc(d * 0.2), 0, d - 1]];
     const values = segmentValues(chunks, 2);
-    const gpu = await gpuSelect(chunks, 2, ranks);
+    const gpu = await runSelect(kind, chunks, 2, ranks);
     const cpu = selectMagnitudeRef(values, ranks);
     expect(plain(gpu.results)).toEqual(plain(cpu));
     // Kept by TIES: |x| >= threshold, i.e. greater + equal; counted directly on the CPU.

@@ -9,7 +9,7 @@
 import type { GpuContext } from '../gpu/device';
 import type { Model } from '../io/model';
 import { rowStats, signStats, stackStats, topkEnergy, usageHistogram } from '../gpu/mergeReductions';
-import { MagnitudeSelect } from '../gpu/select';
+import { selectTaskRanks } from './plans/hostSelect';
 import { layerIndexOf } from '../methods/scaling';
 import type { AlignedTensor } from './align';
 import type { EmitInfo, PlanContext } from './plans/plan';
@@ -216,17 +216,8 @@ export async function topkRetained(p: PlanContext, ks: readonly number[] = TOPK_
   const bits = Array.from({ length: p.tasks }, () => new Uint32Array(ks.length));
   p.phase('top-k curve');
   if (wanted.length) {
-    const sel = new MagnitudeSelect(p.ctx, { label: 'top-k curve', segments: p.tasks, ranks: taskSegments(p.tasks).map(() => wanted) });
-    try {
-      while (!sel.done) {
-        sel.beginPass();
-        await p.stream.forEach((c) => sel.feed(c.stack, p.tasks, c.count, taskSegments(p.tasks)));
-        await sel.endPass();
-      }
-      sel.results().forEach((r, t) => ranks.forEach((rank, i) => (bits[t]![i] = rank < total ? r.bits[wanted.indexOf(rank)]! : 0)));
-    } finally {
-      sel.destroy();
-    }
+    const selection = await selectTaskRanks(p, 'top-k curve', taskSegments(p.tasks).map(() => wanted), null);
+    selection.forEach((r, t) => ranks.forEach((rank, i) => (bits[t]![i] = rank < total ? r.bits[wanted.indexOf(rank)]! : 0)));
   }
   // One topk_energy pass: per task, the squares kept at each k, then (threshold 0) all of them.
   const levels = ks.length + 1;

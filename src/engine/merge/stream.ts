@@ -123,25 +123,27 @@ export async function readRawInputInto(source: StreamSource, i: number, t: Align
 /**
  * Each model's task vector over elements [start, start + count) of tensor `t`, formed on the host as decode_stack
  * forms it: decode(model) - decode(theta0), rounded to f32; model m's at [m * count, (m + 1) * count), as the stack.
+ * `onRead` is told the bytes read.
  */
-export async function hostTaskVectorStack(source: StreamSource, t: AlignedTensor, start: number, count: number): Promise<Float32Array<ArrayBuffer>> {
+export async function hostTaskVectorStack(source: StreamSource, t: AlignedTensor, start: number, count: number, onRead?: (bytes: number) => void): Promise<Float32Array<ArrayBuffer>> {
   const theta = new Float32Array(count);
-  await readF32Into(source, 0, t, start, count, theta);
+  await readF32Into(source, 0, t, start, count, theta, onRead);
   const out = new Float32Array(source.models.length * count);
   for (let m = 0; m < source.models.length; m++) {
     const tau = out.subarray(m * count, (m + 1) * count);
-    await readF32Into(source, m + 1, t, start, count, tau);
+    await readF32Into(source, m + 1, t, start, count, tau, onRead);
     for (let j = 0; j < count; j++) tau[j] = tau[j]! - theta[j]!;
   }
   return out;
 }
 
 /** Input `i`'s values of tensor `t` over [start, start + count), rounded to f32, into `out` (F32 read straight into it). */
-async function readF32Into(source: StreamSource, i: number, t: AlignedTensor, start: number, count: number, out: Float32Array): Promise<void> {
+async function readF32Into(source: StreamSource, i: number, t: AlignedTensor, start: number, count: number, out: Float32Array, onRead?: (bytes: number) => void): Promise<void> {
   const dtype = storedDtype(source, t, i);
   const model = inputModel(source, i);
   if (dtype === 'F32' && LITTLE_ENDIAN) await readTensorInto(model, t.name, { start, count }, new Uint8Array(out.buffer, out.byteOffset, out.byteLength), source.signal);
   else out.set(decodeToF32(await model.readTensor(t.name, { start, count }, source.signal), dtype));
+  onRead?.(count * DTYPE_BYTES[dtype]);
 }
 
 /** hostTaskVectorStack's rows, one per model. */

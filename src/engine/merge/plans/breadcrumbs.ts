@@ -7,9 +7,9 @@
 import { BandMask, bandRanks, type RankBand } from '../../gpu/bandMask';
 import { combine } from '../../gpu/kernels';
 import { rowBandMask } from '../../gpu/rowBand';
-import { MagnitudeSelect } from '../../gpu/select';
 import type { AlignedTensor } from '../align';
 import { hostTaskVectorStack } from '../stream';
+import { selectTaskRanks } from './hostSelect';
 import type { GpuPlan, PlanContext } from './plan';
 import { rowBandMaskHost } from './rowBandHost';
 import { taskSegments } from './util';
@@ -41,17 +41,8 @@ export function breadcrumbsPlan(): GpuPlan {
       if (!b) return;
       const bands = taskSegments(p.tasks).map(() => b);
       const counts = new Array<number>(p.tasks).fill(t.numel);
-      const sel = new MagnitudeSelect(p.ctx, { label: `breadcrumbs ${t.name}`, segments: p.tasks, ranks: bandRanks(bands, counts) });
-      try {
-        while (!sel.done) {
-          sel.beginPass();
-          await p.stream.forTensor(t, (c) => sel.feed(c.stack, p.tasks, c.count, taskSegments(p.tasks)));
-          await sel.endPass();
-        }
-        band = new BandMask(p.ctx, { label: `breadcrumbs ${t.name}`, bands, counts, selection: sel.results() });
-      } finally {
-        sel.destroy();
-      }
+      const selection = await selectTaskRanks(p, `breadcrumbs ${t.name}`, bandRanks(bands, counts), t);
+      band = new BandMask(p.ctx, { label: `breadcrumbs ${t.name}`, bands, counts, selection });
     },
     async emit(p, c, out) {
       if (scopeOf(p) === 'row') {
@@ -62,7 +53,7 @@ export function breadcrumbsPlan(): GpuPlan {
           if (p.ctx.info.isSoftware) {
             // A CPU-emulated adapter selects on these same cores far slower than the host does (rowBandHost.ts): the
             // host forms the chunk's task vectors as decode_stack does, masks them and writes them over the stack.
-            const stack = await hostTaskVectorStack(p.source, c.tensor, c.start, c.count);
+            const stack = await hostTaskVectorStack(p.source, c.tensor, c.start, c.count, p.stream.options.onRead);
             rowBandMaskHost(stack, n, from, to);
             p.ctx.device.queue.writeBuffer(c.stack, 0, stack);
           } else {

@@ -3,9 +3,10 @@
  * - scope "global": per task, the threshold is the value at descending rank int(D*k) of |tau| over the whole model
  *   (D elements), and the majority sign is the sign of the count of columns electing +1 minus those electing -1.
  *   Both come from one scan of the raw models (tiesFast.ts); where that cannot settle them (a sample's bracket missed,
- *   a `pre` transform, models in mixed dtypes), MagnitudeSelect finds the thresholds in 2 streaming passes over the
- *   task vectors and a third adds up the elected signs. The output pass trims, elects and merges in one kernel per
- *   chunk: ties_output on the raw inputs when nothing needs the task-vector stack (GpuPlan.fused), else ties_merge.
+ *   a `pre` transform, models in mixed dtypes), an exact select finds the thresholds in 2 streaming passes over the
+ *   task vectors (hostSelect.ts: MagnitudeSelect, or the host's count on a CPU-emulated adapter) and a third adds up
+ *   the elected signs. The output pass trims, elects and merges in one kernel per chunk: ties_output on the raw inputs
+ *   when nothing needs the task-vector stack (GpuPlan.fused), else ties_merge.
  * - scope "tensor": per tensor, exactly int(k*numel) entries per task by magnitude (lower index wins ties), selected
  *   with 2 passes over that tensor before its output; zero sums elect +1.
  * A `pre` transform (DARE's drop) is applied to every stack before it is trimmed, in every pass.
@@ -13,10 +14,10 @@
 import { BandMask, bandRanks } from '../../gpu/bandMask';
 import { disjointMerge, tiesMerge } from '../../gpu/mergeKernels';
 import { SignTally } from '../../gpu/mergeReductions';
-import { MagnitudeSelect } from '../../gpu/select';
 import { combine } from '../../gpu/kernels';
 import type { DisjointMerge } from '../../reference/methods/signElect';
 import type { AlignedTensor } from '../align';
+import { selectTaskRanks } from './hostSelect';
 import type { GpuPlan, PlanContext } from './plan';
 import { tiesFastApplies, tiesStatsFast } from './tiesFast';
 import { RawChunkCache, type Chunk } from '../stream';
@@ -35,20 +36,6 @@ export interface TiesSettings {
 /** Reads TIES settings from a method's parameters (`kParam` names the kept fraction: `k`, or `ties_k` in Consensus). */
 export function tiesSettingsOf(params: PlanContext['params'], kParam = 'k'): TiesSettings {
   return { k: params[kParam] as number, merge: params.merge as DisjointMerge, scope: params.scope as 'global' | 'tensor' };
-}
-
-/** Feeds every chunk (after `pre`, on a copy) to a selection over one segment per task, until it is resolved. */
-async function selectOver(p: PlanContext, sel: MagnitudeSelect, visit: (f: (c: Chunk) => Promise<void>) => Promise<void>, pre?: StackTransform): Promise<void> {
-  const segments = taskSegments(p.tasks);
-  while (!sel.done) {
-    sel.beginPass();
-    await visit(async (c) => {
-      const stack = pre ? stackCopy(p, c) : c.stack;
-      if (pre) pre(p, c, stack);
-      sel.feed(stack, p.tasks, c.count, segments);
-    });
-    await sel.endPass();
-  }
 }
 
 /** The TIES trim / elect / merge stage. */
@@ -95,13 +82,8 @@ export class TiesStage {
     this.thresholds = new Uint32Array(p.tasks);
     if (rank < total) {
       p.phase('TIES threshold');
-      const sel = new MagnitudeSelect(p.ctx, { label: 'ties global threshold', segments: p.tasks, ranks: taskSegments(p.tasks).map(() => [rank]) });
-      try {
-        await selectOver(p, sel, (f) => p.stream.forEach(f), this.pre);
-        sel.results().forEach((r, t) => (this.thresholds![t] = r.bits[0]!));
-      } finally {
-        sel.destroy();
-      }
+      const ranks = taskSegments(p.tasks).map(() => [rank]);
+      (await selectTaskRanks(p, 'ties global threshold', ranks, null, this.pre)).forEach((r, t) => (this.thresholds![t] = r.bits[0]!));
     }
     p.phase('TIES majority sign');
     const tally = new SignTally(p.ctx, this.thresholds);
@@ -147,13 +129,8 @@ export class TiesStage {
     const keep = Math.trunc(this.s.k * t.numel);
     const bands = taskSegments(p.tasks).map(() => ({ from: 0, to: keep }));
     const counts = new Array<number>(p.tasks).fill(t.numel);
-    const sel = new MagnitudeSelect(p.ctx, { label: `ties ${t.name}`, segments: p.tasks, ranks: bandRanks(bands, counts) });
-    try {
-      await selectOver(p, sel, (f) => p.stream.forTensor(t, f), this.pre);
-      this.band = new BandMask(p.ctx, { label: `ties ${t.name}`, bands, counts, selection: sel.results() });
-    } finally {
-      sel.destroy();
-    }
+    const selection = await selectTaskRanks(p, `ties ${t.name}`, bandRanks(bands, counts), t, this.pre);
+    this.band = new BandMask(p.ctx, { label: `ties ${t.name}`, bands, counts, selection });
   }
 
   /** Turns `stack` (the chunk's task vectors or a copy of them) into TIES contributions, in place (after `pre`). */

@@ -1,10 +1,12 @@
 /**
- * Model Breadcrumbs' row band on a CPU-emulated adapter (the host selects: merge/plans/rowBandHost.ts, the chunk's
- * task vectors formed by hostTaskVectorStack and written over the stack) against the GPU's kernel (row_band_mask,
- * the context marked as hardware): the same bytes, for F32, BF16 and F16 models (the host decodes them as
- * decode_stack does), rows of 1 to 96 entries over several chunks, ties everywhere (values on a coarse grid, a model
- * equal to the base in one tensor, so whole rows of zeros), bands that keep everything or nothing, with the
- * interference metrics on and off; and both equal to the float64 reference.
+ * The selections a CPU-emulated adapter makes on the host against the GPU's (the context marked as hardware), in whole
+ * merges: the same bytes, for F32, BF16 and F16 models (the host decodes them as decode_stack does), ties everywhere
+ * (values on a coarse grid, a model equal to the base in one tensor, so whole rows of zeros), several chunks per tensor.
+ * - Breadcrumbs' row band (merge/plans/rowBandHost.ts, the chunk's task vectors formed by hostTaskVectorStack and
+ *   written over the stack; on a GPU row_band_mask): rows of 1 to 96 entries, bands that keep everything or nothing,
+ *   with the interference metrics on and off; and both equal to the float64 reference.
+ * - The exact magnitude select (merge/plans/hostSelect.ts; on a GPU MagnitudeSelect): per-tensor TIES and
+ *   Breadcrumbs (scope tensor), and the interference report's top-k curve.
  */
 import { describe, expect, it } from 'vitest';
 import { memorySink, memorySource } from '../../src/engine/io/byteSource';
@@ -51,8 +53,8 @@ type Dtype = 'F32' | 'BF16' | 'F16';
 const TOLERANCE: Record<Dtype, number> = { F32: 1e-5, BF16: 2 ** -8, F16: 2 ** -11 };
 const fileOf = (m: RefModel, dtype: Dtype) => makeModelBytes([...m].map(([name, t]) => ({ name, dtype, shape: t.shape, data: encodeFloats(t.data, dtype) })));
 
-/** Breadcrumbs over the models' files; `hardware` marks the context as a GPU (the row_band_mask kernel selects). */
-async function merge(base: Uint8Array, models: Uint8Array[], params: Record<string, unknown>, o: { hardware: boolean; metrics: boolean }): Promise<Uint8Array> {
+/** A merge of the models' files (Breadcrumbs unless `method`); `hardware` marks the context as a GPU (the GPU's kernels select). */
+async function mergeRun(base: Uint8Array, models: Uint8Array[], params: Record<string, unknown>, o: { hardware: boolean; metrics: boolean; method?: string }) {
   const ctx = await testContext();
   const info = ctx.info as { isSoftware: boolean };
   const software = info.isSoftware;
@@ -60,19 +62,21 @@ async function merge(base: Uint8Array, models: Uint8Array[], params: Record<stri
   try {
     const open = (name: string, b: Uint8Array) => openSingleFileModel(name, memorySource(name, b));
     const sink = memorySink('out');
-    await runMerge(ctx, {
+    const report = await runMerge(ctx, {
       base: await open('base', base),
       models: await Promise.all(models.map((b, i) => open(`task${i}`, b))),
-      config: resolveConfig({ method: 'breadcrumbs', params, options: { chunkElements: 1024 } }),
+      config: resolveConfig({ method: o.method ?? 'breadcrumbs', params, options: { chunkElements: 1024 } }),
       metrics: o.metrics,
       output: async () => sink,
     });
     expect(ctx.allocatedBytes).toBe(0);
-    return sink.bytes();
+    return { bytes: sink.bytes(), report };
   } finally {
     info.isSoftware = software;
   }
 }
+
+const merge = async (...args: Parameters<typeof mergeRun>) => (await mergeRun(...args)).bytes;
 
 describe('Breadcrumbs: the host row band writes the bytes of the GPU kernel', () => {
   const { base, models } = tiedModels();
@@ -96,4 +100,37 @@ describe('Breadcrumbs: the host row band writes the bytes of the GPU kernel', ()
       }
     });
   }
+});
+
+describe('the host magnitude select gives the GPU select\'s results', () => {
+  const { base, models } = tiedModels();
+  for (const dtype of ['F32', 'BF16'] as const) {
+    it(`${dtype} models: per-tensor TIES and Breadcrumbs`, async () => {
+      const baseBytes = fileOf(base, dtype);
+      const modelBytes = models.map((m) => fileOf(m, dtype));
+      for (const [method, params] of [
+        ['ties', { scope: 'tensor', k: 0.3 }],
+        ['ties', { scope: 'tensor', k: 0.05, merge: 'max' }],
+        ['breadcrumbs', { scope: 'tensor', density: 0.3, gamma: 0.05 }],
+      ] as const) {
+        const label = `${dtype} ${method} ${JSON.stringify(params)}`;
+        const host = await merge(baseBytes, modelBytes, params, { hardware: false, metrics: false, method });
+        const gpu = await merge(baseBytes, modelBytes, params, { hardware: true, metrics: false, method });
+        expect(Buffer.from(host).equals(Buffer.from(gpu)), label).toBe(true);
+        const want = mergeReference(method, resolveParams(getMethod(method), params), base, models);
+        const got = readFloatTensors(host);
+        for (const [name, t] of want) expect(maxRelativeError(got.get(name)!.values, t.data), `${label} ${name}`).toBeLessThanOrEqual(TOLERANCE[dtype]);
+      }
+    });
+  }
+
+  it("the interference report's top-k curve", async () => {
+    const baseBytes = fileOf(base, 'F32');
+    const modelBytes = models.map((m) => fileOf(m, 'F32'));
+    const host = await mergeRun(baseBytes, modelBytes, {}, { hardware: false, metrics: true, method: 'task_arithmetic' });
+    const gpu = await mergeRun(baseBytes, modelBytes, {}, { hardware: true, metrics: true, method: 'task_arithmetic' });
+    const topk = (r: typeof host.report) => r.interference?.topk;
+    expect(topk(host.report)?.retained.length).toBe(3);
+    expect(topk(host.report)).toEqual(topk(gpu.report));
+  });
 });
