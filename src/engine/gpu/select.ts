@@ -22,7 +22,7 @@ import type { GpuContext } from './device';
 import { readBuffer, specialisedPipeline } from './kernels';
 import { bind, launch } from './launch';
 import { QuadRows } from './mergeKernels';
-import { checkChunk, SelectPasses, type MagnitudeSelection } from './selectPasses';
+import { checkChunk, SelectionRun } from './selectPasses';
 
 export type { MagnitudeSelection } from './selectPasses';
 export { checkChunk } from './selectPasses';
@@ -32,8 +32,7 @@ const PER_THREAD = 8;
 const TWO_32 = 2 ** 32;
 
 /** Streaming exact k-th-largest-magnitude selection over segments (see the file comment). */
-export class MagnitudeSelect {
-  private readonly state: SelectPasses;
+export class MagnitudeSelect extends SelectionRun {
   private buffers: { hist: GPUBuffer; histBytes: number; slots: GPUBuffer } | null = null;
   private readonly quadRows: QuadRows;
 
@@ -42,22 +41,12 @@ export class MagnitudeSelect {
     private readonly ctx: GpuContext,
     opts: { label: string; segments: number; ranks: readonly (readonly number[])[] },
   ) {
-    this.state = new SelectPasses(opts.label, opts.segments, opts.ranks);
+    super(opts.label, opts.segments, opts.ranks);
     this.quadRows = new QuadRows(ctx, opts.label);
   }
 
   private get label(): string {
     return this.state.label;
-  }
-
-  /** All ranks resolved. */
-  get done(): boolean {
-    return this.state.done;
-  }
-
-  /** Passes started so far. */
-  get pass(): number {
-    return this.state.pass;
   }
 
   /** Starts the next pass: allocates and zeroes its histograms. */
@@ -129,16 +118,6 @@ export class MagnitudeSelect {
     const counts = new Float64Array(hist.length / 2);
     for (let b = 0; b < counts.length; b++) counts[b] = hist[2 * b]! + hist[2 * b + 1]! * TWO_32;
     this.state.resolve(plan, counts);
-  }
-
-  /** Per segment, per requested rank: the selected |x| as f32 bits (u32), and how many elements are strictly greater / equal. */
-  results(): MagnitudeSelection[] {
-    return this.state.results();
-  }
-
-  /** Total elements fed per segment in the last pass. */
-  counts(): Float64Array {
-    return this.state.counts();
   }
 
   /** Frees the GPU buffers of a pass in progress. */

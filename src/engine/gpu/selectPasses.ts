@@ -248,6 +248,36 @@ export class SelectPasses {
   }
 }
 
+/** What a selection (MagnitudeSelect on the GPU, HostMagnitudeSelect on the host) reports of its passes. */
+export abstract class SelectionRun {
+  protected readonly state: SelectPasses;
+
+  /** segments: independent populations (e.g. one per task); ranks[s]: descending ranks wanted in segment s (0 = largest |x|). */
+  constructor(label: string, segments: number, ranks: readonly (readonly number[])[]) {
+    this.state = new SelectPasses(label, segments, ranks);
+  }
+
+  /** All ranks resolved. */
+  get done(): boolean {
+    return this.state.done;
+  }
+
+  /** Passes started so far. */
+  get pass(): number {
+    return this.state.pass;
+  }
+
+  /** Per segment, per requested rank: the selected |x| as f32 bits (u32), and how many elements are strictly greater / equal. */
+  results(): MagnitudeSelection[] {
+    return this.state.results();
+  }
+
+  /** Total elements fed per segment in the last pass. */
+  counts(): Float64Array {
+    return this.state.counts();
+  }
+}
+
 /** The prefix tables of a pass (PassPlan.lookup), or null when they would take more than LOOKUP_MAX_ENTRIES. */
 function prefixTables(plan: PassPlan): PassPlan['lookup'] {
   const start: number[] = [];

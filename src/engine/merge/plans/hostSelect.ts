@@ -9,7 +9,7 @@
  */
 import { throwIfAborted } from '../../errors';
 import { MagnitudeSelect } from '../../gpu/select';
-import { checkChunk, SelectPasses, type MagnitudeSelection } from '../../gpu/selectPasses';
+import { checkChunk, SelectionRun, type MagnitudeSelection } from '../../gpu/selectPasses';
 import type { AlignedTensor } from '../align';
 import { chunkRanges, hostTaskVectorStack } from '../stream';
 import type { PlanContext } from './plan';
@@ -21,26 +21,10 @@ const MAGNITUDE = 0x7fffffff;
 const KEEP_BYTES = 256 * 2 ** 20;
 
 /** MagnitudeSelect's passes counted on the host (same API, f32 arrays instead of GPU buffers). */
-export class HostMagnitudeSelect {
-  private readonly state: SelectPasses;
+export class HostMagnitudeSelect extends SelectionRun {
   private hist: Float64Array | null = null;
   /** Per segment, this pass's slot of each key prefix (-1: not counted), or null when the segment is not counted. */
   private slotOf: (Int32Array | null)[] = [];
-
-  /** segments: independent populations (e.g. one per task); ranks[s]: descending ranks wanted in segment s (0 = largest |x|). */
-  constructor(label: string, segments: number, ranks: readonly (readonly number[])[]) {
-    this.state = new SelectPasses(label, segments, ranks);
-  }
-
-  /** All ranks resolved. */
-  get done(): boolean {
-    return this.state.done;
-  }
-
-  /** Passes started so far. */
-  get pass(): number {
-    return this.state.pass;
-  }
 
   /** Starts the next pass: zeroed histograms and each segment's prefix-to-slot map. */
   beginPass(): void {
@@ -96,16 +80,6 @@ export class HostMagnitudeSelect {
     const hist = this.hist!;
     this.hist = null;
     this.state.resolve(plan, hist);
-  }
-
-  /** Per segment, per requested rank: the selected |x| as f32 bits (u32), and how many elements are strictly greater / equal. */
-  results(): MagnitudeSelection[] {
-    return this.state.results();
-  }
-
-  /** Total elements fed per segment in the last pass. */
-  counts(): Float64Array {
-    return this.state.counts();
   }
 }
 
