@@ -1,13 +1,15 @@
 /**
- * Exact rank-band masks on the GPU against their twins, bit for bit (kept entries keep their bits, the rest are +0):
- * BandMask (src/engine/gpu/bandMask.ts) over streamed segments vs bandMaskRef on each segment's concatenated
- * elements, ties broken by index across tiles and chunk boundaries; rowBandMask (rowBand.ts) vs rowBandMaskRef.
+ * Exact rank-band masks against their twins, bit for bit (kept entries keep their bits, the rest are +0): BandMask
+ * (src/engine/gpu/bandMask.ts) and the host's HostBandMask (merge/plans/hostSelect.ts, after HostMagnitudeSelect)
+ * over streamed segments vs bandMaskRef on each segment's concatenated elements, ties broken by index across tiles and
+ * chunk boundaries; rowBandMask (rowBand.ts) vs rowBandMaskRef.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BandMask, bandRanks, type RankBand } from '../../src/engine/gpu/bandMask';
 import type { GpuContext } from '../../src/engine/gpu/device';
 import { rowBandMask } from '../../src/engine/gpu/rowBand';
 import { MagnitudeSelect } from '../../src/engine/gpu/select';
+import { HostBandMask, HostMagnitudeSelect } from '../../src/engine/merge/plans/hostSelect';
 import { bandMaskRef, rowBandMaskRef } from '../../src/engine/reference/select';
 import { readF32, releaseTestContext, testContext, uploadF32 } from '../helpers/gpu';
 import { seededRandom } from '../helpers/safetensorsFixtures';
@@ -82,6 +84,25 @@ async function gpuBandMask(chunks: readonly Chunk[], bands: readonly RankBand[])
   }
 }
 
+/** The same on the host: HostMagnitudeSelect, then HostBandMask on copies of the chunks. */
+async function hostBandMask(chunks: readonly Chunk[], bands: readonly RankBand[]): Promise<Float32Array[]> {
+  const counts = segmentElements(chunks, bands.length).map((w) => w.length);
+  const sel = new HostMagnitudeSelect('band select', bands.length, bandRanks(bands, counts));
+  while (!sel.done) {
+    sel.beginPass();
+    chunks.forEach((c) => sel.feed(c.data, c.segmentOfRow.length, c.numel, c.segmentOfRow));
+    await sel.endPass();
+  }
+  const mask = new HostBandMask({ label: 'band', bands, counts, selection: sel.results() });
+  return chunks.map((c) => {
+    const out = c.data.slice();
+    mask.apply(out, c.segmentOfRow.length, c.numel, c.segmentOfRow);
+    return out;
+  });
+}
+
+const bandMaskOf = { gpu: gpuBandMask, host: hostBandMask };
+
 /** Reports the first differing elements of GPU vs twin output. */
 function expectSameBits(what: string, actual: Float32Array[], expected: Float32Array[]): void {
   const bad: string[] = [];
@@ -103,7 +124,7 @@ const LAYOUT: [number, number[]][] = [
 ];
 const COUNTS = [777 + 1 + 2 * 4099 + 9000, 777 + 1 + 4099 + 9000 + 1234];
 
-describe('BandMask vs bandMaskRef', () => {
+describe.each(['gpu', 'host'] as const)('BandMask (%s) vs bandMaskRef', (kind) => {
   const bandSets: [string, RankBand[]][] = [
     ['middle bands', [{ from: 3, to: 2000 }, { from: 100, to: 101 }]],
     ['from 0, and to past the count', [{ from: 0, to: 500 }, { from: 1234, to: 1e9 }]],
@@ -114,16 +135,19 @@ describe('BandMask vs bandMaskRef', () => {
   for (const [what, gen] of [['ties', tiedValue], ['random', randomValue], ['zeros', zeroHeavy], ['all equal', allEqual]] as const) {
     it(`${what}: every band set, ties broken by index across tiles and chunks`, async () => {
       const chunks = makeChunks(what.length, gen, LAYOUT);
-      for (const [name, bands] of bandSets) expectSameBits(name, await gpuBandMask(chunks, bands), expectedChunks(chunks, bands));
+      for (const [name, bands] of bandSets) expectSameBits(name, await bandMaskOf[kind](chunks, bands), expectedChunks(chunks, bands));
     });
   }
 
   it('mergekit-style top count per tensor: each task row its own segment, one chunk', async () => {
     const chunks = makeChunks(21, tiedValue, [[20_000, [0, 1, 2]]]);
     const bands = [0.1, 0.5, 0.9].map((density) => ({ from: 0, to: Math.trunc(20_000 * density) }));
-    expectSameBits('top count', await gpuBandMask(chunks, bands), expectedChunks(chunks, bands));
+    expectSameBits('top count', await bandMaskOf[kind](chunks, bands), expectedChunks(chunks, bands));
   });
 
+});
+
+describe('BandMask errors', () => {
   it('rejects a selection that does not match the bands, and data that changed after the selection', async () => {
     const sel = { bits: new Uint32Array(1), greater: new Float64Array(1), equal: new Float64Array(1) };
     expect(() => new BandMask(ctx, { label: 'bm', bands: [{ from: 1, to: 5 }], counts: [10], selection: [sel] })).toThrow(/bm segment 0: selection has 1 ranks, the band needs 2/);
@@ -139,6 +163,17 @@ describe('BandMask vs bandMaskRef', () => {
     } finally {
       ctx.destroyBuffer(buf);
     }
+  });
+
+  it('the host mask rejects data that changed after the selection, naming the segment', async () => {
+    const chunks = makeChunks(22, tiedValue, [[1000, [0]]]);
+    const s = new HostMagnitudeSelect('s', 1, bandRanks([{ from: 5, to: 50 }], [1000]));
+    while (!s.done) (s.beginPass(), s.feed(chunks[0]!.data, 1, 1000, [0]), await s.endPass());
+    const mask = new HostBandMask({ label: 'bm', bands: [{ from: 5, to: 50 }], counts: [1000], selection: s.results() });
+    const changed = Float32Array.from({ length: 1000 }, (_, i) => chunks[0]!.data[(i + 1) % 1000]! * (i % 3 ? 1 : 0));
+    expect(() => mask.apply(changed, 1, 1000, [0])).toThrow(/bm segment 0: the data differs/);
+    expect(() => mask.apply(changed, 1, 1000, [0])).toThrow(/bm segment 0: fed 2000 elements, the segment has 1000/);
+    expect(() => mask.apply(changed, 1, 1001, [0])).toThrow(/1000 values for 1 rows of 1001/);
   });
 });
 

@@ -44,7 +44,7 @@ export function bandRanks(bands: readonly RankBand[], counts: ArrayLike<number>)
 }
 
 /** One segment's band in key terms, and the tie ordinals seen so far. */
-interface SegmentPlan {
+export interface SegmentPlan {
   from: number;
   to: number;
   count: number;
@@ -65,25 +65,25 @@ interface SegmentPlan {
   fed: number;
 }
 
-/** Streaming exact rank-band mask with index tie-break (see the file comment). */
-export class BandMask {
-  private readonly label: string;
-  private readonly plans: SegmentPlan[];
-  private destroyed = false;
+/**
+ * The bands of a mask in key terms, with the elements and tie ordinals seen so far, checked against the selection
+ * (shared by BandMask and the host's mask, merge/plans/hostSelect.ts).
+ */
+export class BandPlans {
+  readonly plans: SegmentPlan[];
 
   constructor(
-    private readonly ctx: GpuContext,
-    opts: { label: string; bands: readonly RankBand[]; counts: ArrayLike<number>; selection: readonly MagnitudeSelection[] },
+    readonly label: string,
+    opts: { bands: readonly RankBand[]; counts: ArrayLike<number>; selection: readonly MagnitudeSelection[] },
   ) {
-    this.label = opts.label;
     const { bands, counts, selection } = opts;
     if (counts.length !== bands.length || selection.length !== bands.length) {
       const got = `${bands.length}, ${counts.length}, ${selection.length}`;
-      throw new ConfigError(this.label, `needs one band, count and selection per segment, got ${got}`);
+      throw new ConfigError(label, `needs one band, count and selection per segment, got ${got}`);
     }
     const ranks = bandRanks(bands, counts);
     this.plans = bands.map((band, s) => {
-      const field = `${this.label} segment ${s}`;
+      const field = `${label} segment ${s}`;
       const count = counts[s]!;
       if (!Number.isSafeInteger(band.from) || band.from < 0 || !(band.to >= 0)) throw new ConfigError(field, `bad band [${band.from}, ${band.to})`);
       if (!Number.isSafeInteger(count) || count < 0) throw new ConfigError(field, `bad element count ${count}`);
@@ -95,18 +95,47 @@ export class BandMask {
     });
   }
 
+  /** Counts a row of `numel` elements of segment s (in element order); returns the segment's plan. */
+  feed(s: number, numel: number): SegmentPlan {
+    const plan = this.plans[s]!;
+    plan.fed += numel;
+    if (plan.fed > plan.count) throw new ConfigError(`${this.label} segment ${s}`, `fed ${plan.fed} elements, the segment has ${plan.count}`);
+    return plan;
+  }
+
+  /** Once a segment is complete, its tie counts must match the selection's (else the data changed in between). */
+  checkComplete(s: number): void {
+    const plan = this.plans[s]!;
+    if (plan.fed === plan.count && ((plan.cutA && plan.seenA !== plan.equalA) || (plan.cutB && plan.seenB !== plan.equalB))) {
+      throw new ConfigError(`${this.label} segment ${s}`, 'the data differs from the data the selection saw (tie counts do not match)');
+    }
+  }
+}
+
+/** Streaming exact rank-band mask with index tie-break (see the file comment). */
+export class BandMask {
+  private readonly label: string;
+  private readonly bands: BandPlans;
+  private destroyed = false;
+
+  constructor(
+    private readonly ctx: GpuContext,
+    opts: { label: string; bands: readonly RankBand[]; counts: ArrayLike<number>; selection: readonly MagnitudeSelection[] },
+  ) {
+    this.label = opts.label;
+    this.bands = new BandPlans(opts.label, opts);
+  }
+
   /** Zeroes, in place, the entries of `stack` ([rows, numel] f32) outside their segment's band; -1 rows are untouched. */
   async apply(stack: GPUBuffer, rows: number, numel: number, segmentOfRow: readonly number[]): Promise<void> {
     const kernel = `${this.label} apply`;
     if (this.destroyed) throw new ConfigError(this.label, 'apply after destroy');
-    checkChunk(kernel, rows, numel, segmentOfRow, this.plans.length);
+    checkChunk(kernel, rows, numel, segmentOfRow, this.bands.plans.length);
     const stackBinding = bind(this.ctx, kernel, stack, rows * numel * 4);
     const listed: number[] = [];
     segmentOfRow.forEach((s, r) => {
       if (s < 0) return;
-      const plan = this.plans[s]!;
-      plan.fed += numel;
-      if (plan.fed > plan.count) throw new ConfigError(`${this.label} segment ${s}`, `fed ${plan.fed} elements, the segment has ${plan.count}`);
+      const plan = this.bands.feed(s, numel);
       if (numel > 0 && !plan.keepAll) listed.push(r);
     });
     if (listed.length === 0) return;
@@ -114,10 +143,10 @@ export class BandMask {
     const tiles = listed.length * tilesPerRow;
     const rowInfo = new Uint32Array(listed.length * 4);
     listed.forEach((r, i) => {
-      const plan = this.plans[segmentOfRow[r]!]!;
+      const plan = this.bands.plans[segmentOfRow[r]!]!;
       rowInfo.set([r, plan.a, plan.b, 0], 4 * i);
     });
-    const ordered = listed.some((r) => this.plans[segmentOfRow[r]!]!.cutA || this.plans[segmentOfRow[r]!]!.cutB);
+    const ordered = listed.some((r) => this.bands.plans[segmentOfRow[r]!]!.cutA || this.bands.plans[segmentOfRow[r]!]!.cutB);
     const grid = workgroupGrid(tiles, this.ctx.info.limits.maxComputeWorkgroupsPerDimension);
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
     const rowBuf = this.ctx.createBuffer(`${kernel} rows`, rowInfo.byteLength, usage);
@@ -127,7 +156,7 @@ export class BandMask {
       const tieCounts = ordered ? await this.countTies(kernel, rowBuf, stackBinding, numel, listed.length, tilesPerRow, grid) : null;
       const windows = new Uint32Array(tiles * 4);
       listed.forEach((r, i) => this.fillWindows(segmentOfRow[r]!, windows, tieCounts, i * tilesPerRow, tilesPerRow));
-      for (const s of new Set(listed.map((r) => segmentOfRow[r]!))) this.checkComplete(s);
+      for (const s of new Set(listed.map((r) => segmentOfRow[r]!))) this.bands.checkComplete(s);
       this.ctx.device.queue.writeBuffer(windowBuf, 0, windows);
       const params = [numel, tilesPerRow, listed.length, PER_THREAD, ordered ? 1 : 0];
       launch(this.ctx, 'band_mask', params, [{ buffer: rowBuf }, { buffer: windowBuf }, stackBinding], grid);
@@ -165,20 +194,12 @@ export class BandMask {
 
   /** Writes the ordinal windows of one row's tiles and advances the segment's tie carries. */
   private fillWindows(s: number, windows: Uint32Array, tieCounts: Uint32Array | null, firstTile: number, tilesPerRow: number): void {
-    const plan = this.plans[s]!;
+    const plan = this.bands.plans[s]!;
     for (let t = firstTile; t < firstTile + tilesPerRow; t++) {
       windows.set(tileWindow(plan, plan.cutA, plan.greaterA, plan.seenA), 4 * t);
       windows.set(tileWindow(plan, plan.cutB, plan.greaterB, plan.seenB), 4 * t + 2);
       if (plan.cutA) plan.seenA += tieCounts![2 * t]!;
       if (plan.cutB) plan.seenB += tieCounts![2 * t + 1]!;
-    }
-  }
-
-  /** Once a segment is complete, its tie counts must match the selection's (else the data changed in between). */
-  private checkComplete(s: number): void {
-    const plan = this.plans[s]!;
-    if (plan.fed === plan.count && ((plan.cutA && plan.seenA !== plan.equalA) || (plan.cutB && plan.seenB !== plan.equalB))) {
-      throw new ConfigError(`${this.label} segment ${s}`, 'the data differs from the data the selection saw (tie counts do not match)');
     }
   }
 }

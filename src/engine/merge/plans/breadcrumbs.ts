@@ -4,12 +4,12 @@
  * scope "tensor" (mergekit): over the tensor, ranks [top, N - bottom) with target = int(density*N), top = int(gamma*N),
  * bottom = N - target - top (top shrinks when bottom would be negative); both break ties by lower index.
  */
-import { BandMask, bandRanks, type RankBand } from '../../gpu/bandMask';
+import type { RankBand } from '../../gpu/bandMask';
 import { combine } from '../../gpu/kernels';
 import { rowBandMask } from '../../gpu/rowBand';
 import type { AlignedTensor } from '../align';
 import { hostTaskVectorStack } from '../stream';
-import { selectTaskRanks } from './hostSelect';
+import { TensorBand } from './hostSelect';
 import type { GpuPlan, PlanContext } from './plan';
 import { rowBandMaskHost } from './rowBandHost';
 import { taskSegments } from './util';
@@ -28,7 +28,7 @@ export function tensorBand(total: number, density: number, gamma: number): RankB
 }
 
 export function breadcrumbsPlan(): GpuPlan {
-  let band: BandMask | null = null;
+  let band: TensorBand | null = null;
   const scopeOf = (p: PlanContext) => p.params.scope as 'row' | 'tensor';
   return {
     granularity: 'row',
@@ -39,10 +39,7 @@ export function breadcrumbsPlan(): GpuPlan {
       if (scopeOf(p) !== 'tensor') return;
       const b = tensorBand(t.numel, p.params.density as number, p.params.gamma as number);
       if (!b) return;
-      const bands = taskSegments(p.tasks).map(() => b);
-      const counts = new Array<number>(p.tasks).fill(t.numel);
-      const selection = await selectTaskRanks(p, `breadcrumbs ${t.name}`, bandRanks(bands, counts), t);
-      band = new BandMask(p.ctx, { label: `breadcrumbs ${t.name}`, bands, counts, selection });
+      band = await TensorBand.select(p, `breadcrumbs ${t.name}`, t, taskSegments(p.tasks).map(() => b));
     },
     async emit(p, c, out) {
       if (scopeOf(p) === 'row') {
@@ -62,7 +59,7 @@ export function breadcrumbsPlan(): GpuPlan {
           }
         }
       } else if (band) {
-        await band.apply(c.stack, p.tasks, c.count, taskSegments(p.tasks));
+        await band.apply(p, c, c.stack);
       }
       combine(p.ctx, c.stack, p.tasks, c.count, p.coeffs('lambda', c.tensor.name), out[0]!);
       return { contributions: c.stack };

@@ -1,19 +1,22 @@
 /**
  * Exact magnitude selection per task (the k-th largest |tau| of each task over a tensor or the whole model: TIES's
- * thresholds, Breadcrumbs' per-tensor band, the top-k curve). On a GPU, MagnitudeSelect (gpu/select.ts) counts the
- * passes' histograms with select_histogram over the stream's stacks. On a CPU-emulated adapter the same passes
- * (gpu/selectPasses.ts) are counted here on the host, from the chunks' task vectors formed from the sources
- * (hostTaskVectorStack): there select_histogram's atomic increments into 65536-bin histograms, and each pass's clear
- * and readback of T of them per tensor, made a per-tensor TIES merge about 20x slower than a global one. The results
- * are the same (the select is exact).
+ * thresholds, the per-tensor bands of TIES and Breadcrumbs, the top-k curve). On a GPU, MagnitudeSelect
+ * (gpu/select.ts) counts the passes' histograms with select_histogram over the stream's stacks, and BandMask applies
+ * a band. On a CPU-emulated adapter the same passes (gpu/selectPasses.ts) are counted here on the host, from the
+ * chunks' task vectors formed from the sources (hostTaskVectorStack), and a band is applied here (HostBandMask) and
+ * written over the stack: there select_histogram's atomic increments into 65536-bin histograms, each pass's clear and
+ * readback of T of them per tensor, and band_mask made a per-tensor TIES merge 3x slower. The results are the same
+ * (the select is exact, the band's tie order the same).
  */
 import { throwIfAborted } from '../../errors';
 import { MagnitudeSelect } from '../../gpu/select';
+import { BandMask, BandPlans, bandRanks, type RankBand } from '../../gpu/bandMask';
 import { checkChunk, SelectionRun, type MagnitudeSelection } from '../../gpu/selectPasses';
 import type { AlignedTensor } from '../align';
-import { chunkRanges, hostTaskVectorStack } from '../stream';
+import { chunkRanges, hostTaskVectorStack, type Chunk } from '../stream';
 import type { PlanContext } from './plan';
 import type { StackTransform } from './ties';
+import { maskSpan } from './rowBandHost';
 import { stackCopy, taskSegments } from './util';
 
 const MAGNITUDE = 0x7fffffff;
@@ -83,34 +86,38 @@ export class HostMagnitudeSelect extends SelectionRun {
   }
 }
 
+/** The host's count of a selection over chunks of task vectors, and the chunks when they fit in KEEP_BYTES. */
+async function hostSelect(p: PlanContext, label: string, ranks: readonly (readonly number[])[], tensors: readonly AlignedTensor[]) {
+  const segments = taskSegments(p.tasks);
+  const sel = new HostMagnitudeSelect(label, p.tasks, ranks);
+  const { granularity, chunkElements, onRead } = p.stream.options;
+  const chunks = tensors.flatMap((t) => chunkRanges(t, granularity, chunkElements).map((r) => ({ t, ...r })));
+  const bytes = chunks.reduce((n, c) => n + c.count * p.tasks * 4, 0);
+  const kept: Float32Array[] | null = bytes <= KEEP_BYTES ? [] : null;
+  while (!sel.done) {
+    sel.beginPass();
+    for (const [i, { t, start, count }] of chunks.entries()) {
+      throwIfAborted(p.source.signal);
+      let tau = kept?.[i];
+      if (!tau) {
+        tau = await hostTaskVectorStack(p.source, t, start, count, onRead);
+        kept?.push(tau);
+      }
+      sel.feed(tau, p.tasks, count, segments);
+    }
+    await sel.endPass();
+  }
+  return { selection: sel.results(), kept: kept && kept.length === chunks.length ? new Map(chunks.map((c, i) => [c.start, kept[i]!])) : null };
+}
+
 /**
  * Per task, the magnitudes at descending ranks `ranks[t]` of its task vector over `scope` (one tensor, or null: every
  * tensor the stream visits). On a CPU-emulated adapter counted on the host from the sources (unless `pre` changes the
  * stacks first); otherwise MagnitudeSelect over the stream's chunks, each stack after `pre` (on a copy).
  */
 export async function selectTaskRanks(p: PlanContext, label: string, ranks: readonly (readonly number[])[], scope: AlignedTensor | null, pre?: StackTransform): Promise<MagnitudeSelection[]> {
+  if (p.ctx.info.isSoftware && !pre) return (await hostSelect(p, label, ranks, scope ? [scope] : p.stream.tensors)).selection;
   const segments = taskSegments(p.tasks);
-  if (p.ctx.info.isSoftware && !pre) {
-    const sel = new HostMagnitudeSelect(label, p.tasks, ranks);
-    const { granularity, chunkElements, onRead } = p.stream.options;
-    const chunks = (scope ? [scope] : p.stream.tensors).flatMap((t) => chunkRanges(t, granularity, chunkElements).map((r) => ({ t, ...r })));
-    const bytes = chunks.reduce((n, c) => n + c.count * p.tasks * 4, 0);
-    const kept: Float32Array[] | null = bytes <= KEEP_BYTES ? [] : null;
-    while (!sel.done) {
-      sel.beginPass();
-      for (const [i, { t, start, count }] of chunks.entries()) {
-        throwIfAborted(p.source.signal);
-        let tau = kept?.[i];
-        if (!tau) {
-          tau = await hostTaskVectorStack(p.source, t, start, count, onRead);
-          kept?.push(tau);
-        }
-        sel.feed(tau, p.tasks, count, segments);
-      }
-      await sel.endPass();
-    }
-    return sel.results();
-  }
   const sel = new MagnitudeSelect(p.ctx, { label, segments: p.tasks, ranks });
   const visit = scope ? (f: Parameters<typeof p.stream.forEach>[0]) => p.stream.forTensor(scope, f) : (f: Parameters<typeof p.stream.forEach>[0]) => p.stream.forEach(f);
   try {
@@ -126,5 +133,71 @@ export async function selectTaskRanks(p: PlanContext, label: string, ranks: read
     return sel.results();
   } finally {
     sel.destroy();
+  }
+}
+
+/** BandMask's result on host arrays: zeroes, in place, the entries outside their segment's band (rows in element order). */
+export class HostBandMask {
+  private readonly bands: BandPlans;
+
+  constructor(opts: { label: string; bands: readonly RankBand[]; counts: ArrayLike<number>; selection: readonly MagnitudeSelection[] }) {
+    this.bands = new BandPlans(opts.label, opts);
+  }
+
+  /** Masks the rows of `values` ([rows, numel]); row r belongs to segment segmentOfRow[r] (-1 = untouched). */
+  apply(values: Float32Array, rows: number, numel: number, segmentOfRow: readonly number[]): void {
+    const label = `${this.bands.label} apply`;
+    checkChunk(label, rows, numel, segmentOfRow, this.bands.plans.length);
+    if (values.length < rows * numel) throw new RangeError(`${label}: ${values.length} values for ${rows} rows of ${numel}`);
+    const bits = new Int32Array(values.buffer, values.byteOffset, rows * numel);
+    segmentOfRow.forEach((s, r) => {
+      if (s < 0) return;
+      const plan = this.bands.feed(s, numel);
+      if (!plan.keepAll) {
+        if (plan.from >= plan.to) bits.fill(0, r * numel, (r + 1) * numel);
+        else maskSpan(bits, r * numel, (r + 1) * numel, plan);
+      }
+      this.bands.checkComplete(s);
+    });
+  }
+}
+
+/**
+ * Each task's rank band over one tensor (TIES's and Breadcrumbs' scope "tensor"): on a CPU-emulated adapter selected
+ * and applied on the host (the chunks' task vectors kept from the selection where they fit, the masked ones written
+ * over the stack), unless `pre` changes the stacks first; otherwise MagnitudeSelect and BandMask on the GPU.
+ */
+export class TensorBand {
+  private constructor(
+    private readonly gpu: BandMask | null,
+    private readonly host: HostBandMask | null,
+    private readonly kept: Map<number, Float32Array> | null,
+  ) {}
+
+  /** Selects the band of every task over tensor `t` (`bands[task]`). */
+  static async select(p: PlanContext, label: string, t: AlignedTensor, bands: readonly RankBand[], pre?: StackTransform): Promise<TensorBand> {
+    const counts = new Array<number>(p.tasks).fill(t.numel);
+    const ranks = bandRanks(bands, counts);
+    if (p.ctx.info.isSoftware && !pre) {
+      const { selection, kept } = await hostSelect(p, label, ranks, [t]);
+      return new TensorBand(null, new HostBandMask({ label, bands, counts, selection }), kept);
+    }
+    const selection = await selectTaskRanks(p, label, ranks, t, pre);
+    return new TensorBand(new BandMask(p.ctx, { label, bands, counts, selection }), null, null);
+  }
+
+  /** Masks chunk `c`'s task vectors into `stack` (its stack, or a copy after `pre`), chunks in element order. */
+  async apply(p: PlanContext, c: Chunk, stack: GPUBuffer): Promise<void> {
+    const segments = taskSegments(p.tasks);
+    if (this.gpu) return this.gpu.apply(stack, p.tasks, c.count, segments);
+    const tau = this.kept?.get(c.start) ?? (await hostTaskVectorStack(p.source, c.tensor, c.start, c.count, p.stream.options.onRead));
+    this.kept?.delete(c.start);
+    this.host!.apply(tau, p.tasks, c.count, segments);
+    p.ctx.device.queue.writeBuffer(stack, 0, tau.buffer, tau.byteOffset, tau.byteLength);
+  }
+
+  destroy(): void {
+    this.gpu?.destroy();
+    this.kept?.clear();
   }
 }

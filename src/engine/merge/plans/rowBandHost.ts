@@ -117,28 +117,54 @@ export function rowBandMaskHost(values: Float32Array, n: number, from: number, t
       aboveB += (b - key) >>> 31;
       equalB += ((key ^ b) - 1) >>> 31;
     }
-    if (aboveA >= from && aboveB + equalB <= hi) {
-      // Every entry equal to a or b is inside the band (the usual case): keep b <= key <= a.
-      for (let j = start; j < end; j++) {
-        const w = bits[j]!;
-        const key = w & MAGNITUDE;
-        // Sign bit set: key < b or key > a.
-        bits[j] = w & ~(((key - b) | (a - key)) >> 31);
-      }
-      continue;
-    }
-    // An entry equal to a (resp. b != a) has rank above + its ordinal among them.
-    for (let j = start; j < end; j++) {
-      const key = bits[j]! & MAGNITUDE;
-      let keep = key < a && key > b;
-      if (key === a) {
-        keep = aboveA >= from && aboveA < hi;
-        aboveA++;
-      } else if (key === b) {
-        keep = aboveB >= from && aboveB < hi;
-        aboveB++;
-      }
-      if (!keep) bits[j] = 0;
-    }
+    // A tie group wholly inside the band (the usual case) keeps every member; else its members take ordinals.
+    const cut = !(aboveA >= from && aboveB + equalB <= hi);
+    maskSpan(bits, start, end, { from, to: hi, a, b, greaterA: aboveA, greaterB: aboveB, seenA: 0, seenB: 0, cutA: cut, cutB: cut });
   }
 }
+
+/**
+ * A band [from, to) of descending magnitude ranks in key terms: keys a (at rank from) and b (at rank to - 1), the
+ * elements with a greater key, whether the band cuts each tie group (then its members, in index order, take the ranks
+ * greater + seen), and the members seen so far (a span may continue where an earlier one stopped).
+ */
+export interface TieBand {
+  from: number;
+  to: number;
+  a: number;
+  b: number;
+  greaterA: number;
+  greaterB: number;
+  seenA: number;
+  seenB: number;
+  cutA: boolean;
+  cutB: boolean;
+}
+
+/** Zeroes (+0) the entries [first, end) of `bits` (f32 bit patterns) outside the band (from < to); advances its ordinals. */
+export function maskSpan(bits: Int32Array, first: number, end: number, band: TieBand): void {
+  const { a, b } = band;
+  if (!band.cutA && !band.cutB) {
+    // Keep b <= key <= a, without a branch: keys are below 2^31, so a difference's sign bit compares them.
+    for (let j = first; j < end; j++) {
+      const w = bits[j]!;
+      const key = w & MAGNITUDE;
+      bits[j] = w & ~(((key - b) | (a - key)) >> 31);
+    }
+    return;
+  }
+  for (let j = first; j < end; j++) {
+    const key = bits[j]! & MAGNITUDE;
+    let keep = key < a && key > b;
+    if (key === a) {
+      keep = !band.cutA || inBand(band, band.greaterA + band.seenA);
+      if (band.cutA) band.seenA++;
+    } else if (key === b) {
+      keep = !band.cutB || inBand(band, band.greaterB + band.seenB);
+      if (band.cutB) band.seenB++;
+    }
+    if (!keep) bits[j] = 0;
+  }
+}
+
+const inBand = (band: TieBand, rank: number) => rank >= band.from && rank < band.to;

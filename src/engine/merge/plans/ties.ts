@@ -11,13 +11,12 @@
  *   with 2 passes over that tensor before its output; zero sums elect +1.
  * A `pre` transform (DARE's drop) is applied to every stack before it is trimmed, in every pass.
  */
-import { BandMask, bandRanks } from '../../gpu/bandMask';
 import { disjointMerge, tiesMerge } from '../../gpu/mergeKernels';
 import { SignTally } from '../../gpu/mergeReductions';
 import { combine } from '../../gpu/kernels';
 import type { DisjointMerge } from '../../reference/methods/signElect';
 import type { AlignedTensor } from '../align';
-import { selectTaskRanks } from './hostSelect';
+import { selectTaskRanks, TensorBand } from './hostSelect';
 import type { GpuPlan, PlanContext } from './plan';
 import { tiesFastApplies, tiesStatsFast } from './tiesFast';
 import { RawChunkCache, type Chunk } from '../stream';
@@ -47,7 +46,7 @@ export class TiesStage {
   private majorityExact = true;
   /** Raw chunks the one-pass statistics kept on the GPU for the fused output pass. */
   private kept: RawChunkCache | null = null;
-  private band: BandMask | null = null;
+  private band: TensorBand | null = null;
 
   /**
    * `fused`: the owner merges with `fusedKernel` when the run allows it (TIES itself); stages inside other plans
@@ -128,9 +127,7 @@ export class TiesStage {
     if (this.s.k >= 1) return;
     const keep = Math.trunc(this.s.k * t.numel);
     const bands = taskSegments(p.tasks).map(() => ({ from: 0, to: keep }));
-    const counts = new Array<number>(p.tasks).fill(t.numel);
-    const selection = await selectTaskRanks(p, `ties ${t.name}`, bandRanks(bands, counts), t, this.pre);
-    this.band = new BandMask(p.ctx, { label: `ties ${t.name}`, bands, counts, selection });
+    this.band = await TensorBand.select(p, `ties ${t.name}`, t, bands, this.pre);
   }
 
   /** Turns `stack` (the chunk's task vectors or a copy of them) into TIES contributions, in place (after `pre`). */
@@ -139,7 +136,7 @@ export class TiesStage {
     if (this.s.scope === 'global') {
       tiesMerge(p.ctx, stack, p.tasks, c.count, this.thresholds!, this.s.merge, { rule: 'majority', majority: this.majority });
     } else {
-      if (this.band) await this.band.apply(stack, p.tasks, c.count, taskSegments(p.tasks));
+      if (this.band) await this.band.apply(p, c, stack);
       disjointMerge(p.ctx, stack, p.tasks, c.count, this.s.merge, { rule: 'plus' });
     }
   }
