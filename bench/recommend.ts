@@ -25,7 +25,7 @@ const STACK_PATH =
 const METHOD_ADVICE: Record<string, string> = {
   breadcrumbs:
     'Its row band selects two ranks in every row of the last dimension: on a GPU row_band_mask (a workgroup per row, 4 radix passes with barriers); ' +
-    'on a CPU-emulated adapter the host (merge/plans/rowBandHost.ts: a branch-free quickselect over a short list of candidates, 6 to 10 ns per ' +
+    'on a CPU-emulated adapter the host (merge/plans/rowBandHost.ts: a branch-free quickselect over a short list of candidates, 6 to 13 ns per ' +
     'element), which forms the chunk\'s task vectors from the sources again and writes the masked ones over the stack, where a thread per row in ' +
     'WGSL took about 100 ns per element (width/4, 8 x F32: about 1.02 s -> 0.27 s). ' + STACK_PATH,
   consensus:

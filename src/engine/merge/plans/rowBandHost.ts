@@ -1,12 +1,12 @@
 /**
  * Model Breadcrumbs' row band (rowBand.ts's result) computed on the host, for CPU-emulated adapters: there the
  * adapter's "GPU" is these same cores, and a thread-per-row radix select in WGSL (4 passes of 256-bin private
- * histograms per row) took about 100 ns per element, where this takes 6 to 10. In every row of length n only the
- * entries of descending magnitude rank in [from, to) are kept (keys: bits & 0x7fffffff; among equal keys the lower
- * index ranks first, as reference/select.ts `bandMaskRef`); the rest become +0, in place. Per row: a list of the keys
- * above a floor learnt from the rows before, the keys at ranks to - 1 and from by a branch-free quickselect on it, then
- * one walk in index order that keeps the entries between them (tied entries by their ordinal where the band splits
- * their run).
+ * histograms per row) took about 100 ns per element, where this takes 6 to 13 (the most on rows of 32). In every row
+ * of length n only the entries of descending magnitude rank in [from, to) are kept (keys: bits & 0x7fffffff; among
+ * equal keys the lower index ranks first, as reference/select.ts `bandMaskRef`); the rest become +0, in place. Per
+ * row: a list of the keys above a floor learnt from the rows before, the keys at ranks to - 1 and from by a
+ * branch-free quickselect on it, then one walk in index order that keeps the entries between them (tied entries by
+ * their ordinal where the band splits their run).
  */
 
 const MAGNITUDE = 0x7fffffff;
