@@ -46,6 +46,12 @@ fn mask_lambda_of(r: u32) -> f32 {
   return bitcast<f32>(select(select(v.z, v.w, j == 3u), select(v.x, v.y, j == 1u), j < 2u));
 }
 
+// TALL masks' rule on one quad (consensus_output, tall_output): task t keeps the weight where
+// |tau_t| > lambda_t * |mtl - tau_t|.
+fn tall_keeps(tau: vec4<f32>, mtl: vec4<f32>, lambda: f32) -> vec4<bool> {
+  return abs(tau) > vec4<f32>(lambda) * abs(mtl - tau);
+}
+
 // The multi-task vector on block k: mtl = sum_t tau_t in f32 from +0 in model order (combine with coefficients 1),
 // writing each tau_t's norm partial on the way (NORMS): the first read of the models in consensus_output and tall_output.
 fn task_sum_block(k: u32, theta: F4) -> F4 {

@@ -23,7 +23,7 @@
 
 // 1 in each lane whose task uses the weight.
 fn uses(tau: vec4<f32>, mtl: vec4<f32>, lambda: f32) -> vec4<u32> {
-  return select(vec4<u32>(0u), vec4<u32>(1u), abs(tau) > vec4<f32>(lambda) * abs(mtl - tau));
+  return select(vec4<u32>(0u), vec4<u32>(1u), tall_keeps(tau, mtl, lambda));
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)

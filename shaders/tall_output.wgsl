@@ -21,7 +21,7 @@
 
 // mtl in the lanes whose task keeps the weight, +0 in the others.
 fn masked(tau: vec4<f32>, mtl: vec4<f32>, lambda: f32) -> vec4<f32> {
-  return select(vec4<f32>(0.0), mtl, abs(tau) > vec4<f32>(lambda) * abs(mtl - tau));
+  return select(vec4<f32>(0.0), mtl, tall_keeps(tau, mtl, lambda));
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)

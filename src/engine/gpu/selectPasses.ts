@@ -26,7 +26,7 @@ const LOW_BINS = 1 << LOW_BITS;
  */
 const LOOKUP_MAX_ENTRIES = 1 << 20;
 /** A table entry for a prefix that is no slot's (select_histogram NO_SLOT). */
-export const NO_SLOT = 0xffffffff;
+const NO_SLOT = 0xffffffff;
 /** A shift that maps every 31-bit key to prefix 0 (pass 1 has one slot per segment). */
 const NO_PREFIX_SHIFT = 31;
 
@@ -122,11 +122,6 @@ export class SelectPasses {
   /** Passes started so far. */
   get pass(): number {
     return this.passes;
-  }
-
-  /** The pass in progress, or null. */
-  get active(): PassPlan | null {
-    return this.current;
   }
 
   /** Starts the next pass; returns its layout. */

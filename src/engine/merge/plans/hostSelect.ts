@@ -23,6 +23,13 @@ const MAGNITUDE = 0x7fffffff;
 /** The chunks' task vectors are kept from pass 1 to pass 2 up to this many bytes (else read again). */
 const KEEP_BYTES = 256 * 2 ** 20;
 
+/** A host chunk's f32 bits ([rows, numel] of `values`), once its shape and row-to-segment map are checked. */
+function chunkBits(label: string, values: Float32Array, rows: number, numel: number, segmentOfRow: readonly number[], segments: number): Int32Array {
+  checkChunk(label, rows, numel, segmentOfRow, segments);
+  if (values.length < rows * numel) throw new RangeError(`${label}: ${values.length} values for ${rows} rows of ${numel}`);
+  return new Int32Array(values.buffer, values.byteOffset, rows * numel);
+}
+
 /** MagnitudeSelect's passes counted on the host (same API, f32 arrays instead of GPU buffers). */
 export class HostMagnitudeSelect extends SelectionRun {
   private hist: Float64Array | null = null;
@@ -45,10 +52,7 @@ export class HostMagnitudeSelect extends SelectionRun {
   /** Feeds one chunk: rows of `values` ([rows, numel]); row r belongs to segment segmentOfRow[r] (-1 = skip row). */
   feed(values: Float32Array, rows: number, numel: number, segmentOfRow: readonly number[]): void {
     const plan = this.state.feeding();
-    const label = `${this.state.label} feed`;
-    checkChunk(label, rows, numel, segmentOfRow, this.state.ranks.length);
-    if (values.length < rows * numel) throw new RangeError(`${label}: ${values.length} values for ${rows} rows of ${numel}`);
-    const bits = new Int32Array(values.buffer, values.byteOffset, rows * numel);
+    const bits = chunkBits(`${this.state.label} feed`, values, rows, numel, segmentOfRow, this.state.ranks.length);
     const hist = this.hist!;
     const { shift, digitMask, prefixShift, bins } = plan;
     segmentOfRow.forEach((s, r) => {
@@ -86,6 +90,9 @@ export class HostMagnitudeSelect extends SelectionRun {
   }
 }
 
+/** Whether the host selects: on a CPU-emulated adapter, from the sources, so only where no `pre` changes the stacks. */
+const onHost = (p: PlanContext, pre?: StackTransform) => p.ctx.info.isSoftware && !pre;
+
 /** The host's count of a selection over chunks of task vectors, and the chunks when they fit in KEEP_BYTES. */
 async function hostSelect(p: PlanContext, label: string, ranks: readonly (readonly number[])[], tensors: readonly AlignedTensor[]) {
   const segments = taskSegments(p.tasks);
@@ -93,7 +100,7 @@ async function hostSelect(p: PlanContext, label: string, ranks: readonly (readon
   const { granularity, chunkElements, onRead } = p.stream.options;
   const chunks = tensors.flatMap((t) => chunkRanges(t, granularity, chunkElements).map((r) => ({ t, ...r })));
   const bytes = chunks.reduce((n, c) => n + c.count * p.tasks * 4, 0);
-  const kept: Float32Array[] | null = bytes <= KEEP_BYTES ? [] : null;
+  const kept: Float32Array<ArrayBuffer>[] | null = bytes <= KEEP_BYTES ? [] : null;
   while (!sel.done) {
     sel.beginPass();
     for (const [i, { t, start, count }] of chunks.entries()) {
@@ -116,10 +123,10 @@ async function hostSelect(p: PlanContext, label: string, ranks: readonly (readon
  * stacks first); otherwise MagnitudeSelect over the stream's chunks, each stack after `pre` (on a copy).
  */
 export async function selectTaskRanks(p: PlanContext, label: string, ranks: readonly (readonly number[])[], scope: AlignedTensor | null, pre?: StackTransform): Promise<MagnitudeSelection[]> {
-  if (p.ctx.info.isSoftware && !pre) return (await hostSelect(p, label, ranks, scope ? [scope] : p.stream.tensors)).selection;
+  if (onHost(p, pre)) return (await hostSelect(p, label, ranks, scope ? [scope] : p.stream.tensors)).selection;
   const segments = taskSegments(p.tasks);
   const sel = new MagnitudeSelect(p.ctx, { label, segments: p.tasks, ranks });
-  const visit = scope ? (f: Parameters<typeof p.stream.forEach>[0]) => p.stream.forTensor(scope, f) : (f: Parameters<typeof p.stream.forEach>[0]) => p.stream.forEach(f);
+  const visit = (f: (c: Chunk) => Promise<void>) => (scope ? p.stream.forTensor(scope, f) : p.stream.forEach(f));
   try {
     while (!sel.done) {
       sel.beginPass();
@@ -146,10 +153,7 @@ export class HostBandMask {
 
   /** Masks the rows of `values` ([rows, numel]); row r belongs to segment segmentOfRow[r] (-1 = untouched). */
   apply(values: Float32Array, rows: number, numel: number, segmentOfRow: readonly number[]): void {
-    const label = `${this.bands.label} apply`;
-    checkChunk(label, rows, numel, segmentOfRow, this.bands.plans.length);
-    if (values.length < rows * numel) throw new RangeError(`${label}: ${values.length} values for ${rows} rows of ${numel}`);
-    const bits = new Int32Array(values.buffer, values.byteOffset, rows * numel);
+    const bits = chunkBits(`${this.bands.label} apply`, values, rows, numel, segmentOfRow, this.bands.plans.length);
     segmentOfRow.forEach((s, r) => {
       if (s < 0) return;
       const plan = this.bands.feed(s, numel);
@@ -171,14 +175,14 @@ export class TensorBand {
   private constructor(
     private readonly gpu: BandMask | null,
     private readonly host: HostBandMask | null,
-    private readonly kept: Map<number, Float32Array> | null,
+    private readonly kept: Map<number, Float32Array<ArrayBuffer>> | null,
   ) {}
 
   /** Selects the band of every task over tensor `t` (`bands[task]`). */
   static async select(p: PlanContext, label: string, t: AlignedTensor, bands: readonly RankBand[], pre?: StackTransform): Promise<TensorBand> {
     const counts = new Array<number>(p.tasks).fill(t.numel);
     const ranks = bandRanks(bands, counts);
-    if (p.ctx.info.isSoftware && !pre) {
+    if (onHost(p, pre)) {
       const { selection, kept } = await hostSelect(p, label, ranks, [t]);
       return new TensorBand(null, new HostBandMask({ label, bands, counts, selection }), kept);
     }
@@ -193,7 +197,7 @@ export class TensorBand {
     const tau = this.kept?.get(c.start) ?? (await hostTaskVectorStack(p.source, c.tensor, c.start, c.count, p.stream.options.onRead));
     this.kept?.delete(c.start);
     this.host!.apply(tau, p.tasks, c.count, segments);
-    p.ctx.device.queue.writeBuffer(stack, 0, tau.buffer, tau.byteOffset, tau.byteLength);
+    p.ctx.device.queue.writeBuffer(stack, 0, tau);
   }
 
   destroy(): void {

@@ -62,12 +62,15 @@ function keyAtRank(keys: Int32Array, lo: number, hi: number, r: number): number 
   return keys[r]!;
 }
 
+/** One f32 and its bits, for scaledKey (used synchronously: one pair serves every call). */
+const CELL = new Float32Array(1);
+const CELL_BITS = new Int32Array(CELL.buffer);
+
 /** The f32 whose bits are `key`, times `factor`, as a key again (a float's magnitude bits order as its value). */
-function scaledKey(key: number, factor: number, cell: Float32Array): number {
-  const bits = new Int32Array(cell.buffer, cell.byteOffset, 1);
-  bits[0] = key;
-  cell[0] = cell[0]! * factor;
-  return bits[0]! & MAGNITUDE;
+function scaledKey(key: number, factor: number): number {
+  CELL_BITS[0] = key;
+  CELL[0] = CELL[0]! * factor;
+  return CELL_BITS[0]! & MAGNITUDE;
 }
 
 /**
@@ -84,7 +87,6 @@ export function rowBandMaskHost(values: Float32Array, n: number, from: number, t
     return;
   }
   const cand = scratch && scratch.length >= n ? scratch : new Int32Array(n);
-  const cell = new Float32Array(1);
   // Only keys >= floor can hold ranks below hi once at least hi of them are. The rows of a weight matrix look alike,
   // so a fraction of the last row's key b makes a floor that leaves a short list of candidates (all keys when it
   // leaves too few); the fraction follows how many the last row listed.
@@ -106,7 +108,7 @@ export function rowBandMaskHost(values: Float32Array, n: number, from: number, t
     // b at rank hi - 1 first: its search leaves the hi largest keys in front, where rank `from` lies.
     const b = keyAtRank(cand, 0, c, hi - 1);
     const a = keyAtRank(cand, 0, hi, from);
-    floor = scaledKey(b, fraction, cell);
+    floor = scaledKey(b, fraction);
     // Every key >= b is in the list: the counts need only the list.
     let aboveA = 0;
     let aboveB = 0;
