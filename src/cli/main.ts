@@ -152,7 +152,13 @@ export function nonFiniteWarnings(report: MergeReport): string[] {
  */
 async function openOutput(out: string, index: number, label: string | null) {
   if (label === null) return fileSink(out);
-  await mkdir(out, { recursive: true });
+  try {
+    await mkdir(out, { recursive: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'EEXIST' ? 'it is a file' : code === 'ENOTDIR' ? 'a part of the path is a file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (e as Error).message;
+    throw new ConfigError('--out', `${out}: this method writes one model per task into a folder, and the folder cannot be created: ${why}`);
+  }
   const name = basename(label).replace(/\.safetensors$/, '').replace(/[^\w.-]+/g, '_');
   return fileSink(join(out, `${index}-${name}.safetensors`));
 }

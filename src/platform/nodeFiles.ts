@@ -95,6 +95,8 @@ export async function readFully(handle: FileHandle, into: Uint8Array, position: 
  * `path`; abort() or any failed write deletes it. A failed merge therefore never leaves a partial output file.
  */
 export async function fileSink(path: string): Promise<ByteSink> {
+  // A folder in the way would fail only at the final rename, after all the work: say so now.
+  if ((await stat(path).catch(() => null))?.isDirectory()) throw new Error(`${path}: cannot write the output there: is a folder, not a file`);
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   let handle: FileHandle | undefined;
   try {

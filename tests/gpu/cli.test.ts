@@ -88,6 +88,13 @@ describe('merge-playground merge', () => {
     const res = await runCli(['merge', '--base', paths[0]!, ...models, '--method', 'tall_masks', '--out', tall, '--quiet']);
     expect(res.code).toBe(0);
     expect(readdirSync(tall).sort()).toEqual(['0-F32-31-ft1.safetensors', '1-F32-31-ft2.safetensors', '2-F32-31-ft3.safetensors']);
+    // Its --out must be a folder: an existing file there is named, left untouched, and nothing is written.
+    const file = join(dir, 'tall-is-a-file.safetensors');
+    writeFileSync(file, 'keep me');
+    const clash = await runCli(['merge', '--base', paths[0]!, ...models, '--method', 'tall_masks', '--out', file, '--quiet']);
+    expect(clash.code).not.toBe(0);
+    expect(clash.stderr.trim().split('\n').at(-1)).toBe(`merge-playground: error: --out: ${file}: this method writes one model per task into a folder, and the folder cannot be created: it is a file`);
+    expect(readFileSync(file, 'utf8')).toBe('keep me');
   });
 
   it('reads a --config file and lets flags override it', async () => {

@@ -280,6 +280,13 @@ describe('Node files', () => {
     await expect(fileSink(join(dir, 'nope', 'out.safetensors'))).rejects.toThrow(/out.safetensors: cannot create the output file in .*nope: no such file or folder/);
   });
 
+  it('fileSink refuses a folder at the output path before anything is written', async () => {
+    const folder = join(dir, 'a-folder.safetensors');
+    await mkdir(folder);
+    await expect(fileSink(folder)).rejects.toThrow(/a-folder.safetensors: cannot write the output there: is a folder, not a file/);
+    expect((await readdir(dir)).filter((f) => f.includes('a-folder') && f.endsWith('.tmp'))).toEqual([]);
+  });
+
   it('a writer streaming to a fileSink produces a model openModelPath reads back', async () => {
     const { base } = makeRelatedModels({ seed: 5, dtype: 'F16', models: 0, shapes: { w: [4, 4], b: [4] } });
     const path = join(dir, 'out.safetensors');
