@@ -31,6 +31,16 @@ async function open(hash = '', opts: { dialogs?: string[] } = {}): Promise<{ pag
   return { page, errors };
 }
 
+/**
+ * Takes the view's screenshot after checking that nothing widens the page past the viewport (a horizontal scroll bar
+ * on a desktop window means some element escaped the layout).
+ */
+async function shoot(page: Page, name: string, fullPage = true): Promise<void> {
+  const widths = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+  expect(widths.scroll, `${name}: page width`).toBeLessThanOrEqual(widths.client);
+  await page.screenshot({ path: join(out, name), fullPage });
+}
+
 /** Waits until the results belong to a merge (of `lambda`, when given) and returns the averages line. */
 async function settledAverages(page: Page, lambda?: number): Promise<string> {
   const results = page.getByTestId('results');
@@ -70,7 +80,7 @@ describe('the playground', () => {
     expect(Number(individual)).toBeGreaterThan(Number(base) + 10);
     expect(await page.locator('[data-testid=accuracy-chart] .recharts-bar-rectangle').count()).toBeGreaterThanOrEqual(24);
     expect(page.url()).toContain('#v=1');
-    await page.screenshot({ path: join(out, 'playground-default.png') });
+    await shoot(page, 'playground-default.png', false);
 
     await page.getByTestId('tab-interference').click();
     await page.getByTestId('cosine-heatmap').waitFor({ timeout: 300_000 });
@@ -79,7 +89,7 @@ describe('the playground', () => {
     expect(await page.locator('[data-testid=layer-norms-chart] .recharts-line-curve').count()).toBeGreaterThanOrEqual(9);
     await page.getByTestId('mask-overlap-chart').waitFor();
     expect(page.url()).toContain('view.tab=interference');
-    await page.screenshot({ path: join(out, 'playground-interference.png'), fullPage: true });
+    await shoot(page, 'playground-interference.png');
 
     expect(errors).toEqual([]);
     await page.close();
@@ -99,14 +109,14 @@ describe('the playground', () => {
     expect(cells).toHaveLength(15);
     for (const c of cells) expect(c).toMatch(/^\d+\.\d \/ -?\d+\.\d$/);
     await page.getByTestId('continual-accuracy-chart').waitFor();
-    await page.screenshot({ path: join(out, 'playground-continual.png'), fullPage: true });
+    await shoot(page, 'playground-continual.png');
 
     await page.getByTestId('tab-opcm').click();
     await page.getByTestId('switch-to-opcm').click();
     await page.getByTestId('opcm-internals-chart').waitFor({ timeout: 300_000 });
     await page.getByTestId('continual-chart').waitFor();
     expect(page.url()).toContain('method=opcm');
-    await page.screenshot({ path: join(out, 'playground-opcm.png'), fullPage: true });
+    await shoot(page, 'playground-opcm.png');
     expect(errors).toEqual([]);
     await page.close();
   }, 900_000);

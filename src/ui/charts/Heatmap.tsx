@@ -117,29 +117,33 @@ export function Heatmap(p: HeatmapProps) {
           ))}
         </g>
       </svg>
-      <table className="sr-only">
-        <caption>{p.ariaLabel}</caption>
-        <thead>
-          <tr>
-            <th scope="col" />
-            {p.cols.map((c, j) => (
-              <th key={j} scope="col">
-                {name(c)}
-              </th>
-            ))}
-          </tr>
-        </thead>
-        <tbody>
-          {p.values.map((row, i) => (
-            <tr key={i}>
-              <th scope="row">{name(p.rows[i]!)}</th>
-              {row.map((v, j) => (
-                <td key={j}>{v === null ? '–' : p.format(v)}</td>
+      {/* Wrapped: a table is as wide as its cells whatever its own width, so only a clipping block hides it from the
+          layout (a bare sr-only table widened the page by its full width). */}
+      <div className="sr-only">
+        <table>
+          <caption>{p.ariaLabel}</caption>
+          <thead>
+            <tr>
+              <th scope="col" />
+              {p.cols.map((c, j) => (
+                <th key={j} scope="col">
+                  {name(c)}
+                </th>
               ))}
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {p.values.map((row, i) => (
+              <tr key={i}>
+                <th scope="row">{name(p.rows[i]!)}</th>
+                {row.map((v, j) => (
+                  <td key={j}>{v === null ? '–' : p.format(v)}</td>
+                ))}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </div>
   );
 }
