@@ -90,6 +90,12 @@ describe('the playground', () => {
     await page.getByTestId('mask-overlap-chart').waitFor();
     expect(page.url()).toContain('view.tab=interference');
     await shoot(page, 'playground-interference.png');
+    // The sign chart's other measure: mean sign agreement, per layer, on the same axis range.
+    const signs = page.getByTestId('sign-conflict-chart');
+    await signs.getByLabel('mean sign agreement instead').check();
+    await expect.poll(() => signs.textContent()).toContain('Sign agreement per layer');
+    expect(await signs.textContent()).toContain('mean sign agreement (%)');
+    expect(await signs.locator('.recharts-bar-rectangle').count()).toBeGreaterThan(0);
 
     expect(errors).toEqual([]);
     await page.close();

@@ -84,6 +84,11 @@ describe('interference rows', () => {
     expect(rows.map((x) => x.after)).toEqual(expected);
     // TIES elects one sign per coordinate: nothing conflicts afterwards.
     expect(expected.every((v) => v === 0)).toBe(true);
+    // The agreement measure: the reference's mean sign agreement ratio in %, 100 after the election.
+    const agreement = signConflictRows(r, 'agreement');
+    expect(agreement.map((x) => x.before)).toEqual(signConflicts(taus).layers.map((l) => 100 * l.agreement));
+    expect(agreement.map((x) => x.after)).toEqual(signConflicts(contributions).layers.map(() => 100));
+    expect(agreement.some((x) => x.before < 100)).toBe(true);
     expect(hasMaskData(r)).toBe(true);
     const kept = keptRows(r)!;
     expect(kept.map((row) => row.m0)).toEqual(keptFractions(contributions).layers.map((l) => 100 * l.kept[0]!));

@@ -28,22 +28,34 @@ export const LAYER_AXIS = 'layer (block; other = outside the blocks)';
 
 const pct = (x: number) => 100 * x;
 
+/** What the sign chart plots per layer: the share of coordinates in conflict, or the mean sign agreement ratio. */
+export type SignMeasure = 'conflicts' | 'agreement';
+
 export interface SignConflictRow {
   label: string;
   layer: Layer;
-  /** % of coordinates whose task-vector entries disagree in sign. */
+  /**
+   * Conflicts: % of coordinates whose task-vector entries disagree in sign. Agreement: the mean over coordinates of
+   * TIES' sign agreement ratio |#pos - #neg| / (#pos + #neg), in % (100: every coordinate's entries share one sign).
+   */
   before: number;
   /** The same among the method's contributions (after trimming/masking), when the method reports them. */
   after?: number;
 }
 
-/** Per-layer sign-conflict rates (%) before and, when present, after the method. */
-export function signConflictRows(i: InterferenceReport): SignConflictRow[] {
+const signValue = (s: SignStats, measure: SignMeasure) => pct(measure === 'conflicts' ? s.conflictRate : s.agreement);
+
+/**
+ * Per-layer sign conflicts (%) or mean sign agreement (%) before and, when present, after the method. With many tasks
+ * nearly every coordinate has some conflict (8 independent signs agree with probability 2^-7), so the conflict rate
+ * saturates near 100 % and the agreement ratio is the one that still tells layers and methods apart.
+ */
+export function signConflictRows(i: InterferenceReport, measure: SignMeasure = 'conflicts'): SignConflictRow[] {
   const after = new Map<Layer, SignStats>((i.signs.contributions?.layers ?? []).map((l) => [l.layer, l]));
   return i.signs.taskVectors.layers.map((l) => {
-    const row: SignConflictRow = { label: layerLabel(l.layer), layer: l.layer, before: pct(l.conflictRate) };
+    const row: SignConflictRow = { label: layerLabel(l.layer), layer: l.layer, before: signValue(l, measure) };
     const a = after.get(l.layer);
-    if (a) row.after = pct(a.conflictRate);
+    if (a) row.after = signValue(a, measure);
     return row;
   });
 }
