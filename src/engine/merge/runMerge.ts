@@ -71,7 +71,9 @@ export interface MergeRun {
   holdBytes?: number;
   /**
    * Keeps merged weights on the GPU (for evaluation): for each merged tensor, return an f32 buffer of its size to
-   * receive theta0 + delta of output 0, or null to skip it.
+   * receive theta0 + delta of output 0, or null to skip it. Called once per tensor. A fused output pass copies its f32
+   * output there (the same bits as the stack path's theta0 + delta); a tensor written in another dtype goes through
+   * the stack for it.
    */
   collect?: (tensor: AlignedTensor) => GPUBuffer | null;
 }
@@ -139,8 +141,16 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
   const layers = countLayers(aligned.map((t) => t.name));
   const known = run.metrics === false ? null : knownMetrics(run, merged, plan.granularity);
   const metrics = run.metrics === false ? null : new MetricsAccumulator(T, known?.chunks ?? null);
-  // Nothing needs the task-vector stack: plans with a fused output kernel write straight from the raw inputs.
-  const fusable = !metrics && !run.collect;
+  // Nothing needs the task-vector stack: plans with a fused output kernel write straight from the raw inputs (and
+  // collect their f32 outputs where asked; a tensor written in another dtype is collected through the stack).
+  const fusable = !metrics;
+  // One collected buffer per tensor, however many output passes run.
+  const collected = new Map<string, GPUBuffer | null>();
+  const collectOf = (t: AlignedTensor): GPUBuffer | null => {
+    if (!run.collect) return null;
+    if (!collected.has(t.name)) collected.set(t.name, run.collect(t));
+    return collected.get(t.name)!;
+  };
   const p: PlanContext = {
     ctx,
     spec: config.method,
@@ -205,12 +215,13 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
         }
         await plan.beginTensor?.(p, t);
         const coeffs = fused?.handles(t) ? spec!.coeffs(t) : null;
-        if (fused && coeffs) {
+        const collect = collectOf(t);
+        if (fused && coeffs && (!collect || fused.collects(specs[i]!.dtype))) {
           await stacked.flush();
-          reports.push(await fused.tensor(t, coeffs, specs[i]!.dtype, targets));
+          reports.push(await fused.tensor(t, coeffs, specs[i]!.dtype, targets, collect));
         } else {
           await fused?.flush();
-          reports.push(await stacked.tensor(t, specs[i]!.dtype, targets, run.collect?.(t) ?? null));
+          reports.push(await stacked.tensor(t, specs[i]!.dtype, targets, collect));
         }
       }
       await fused?.flush();

@@ -1,6 +1,6 @@
 /**
- * The output pass of plans that work on the task-vector stack (GpuPlan.emit; every merge with interference metrics or
- * collected weights): each chunk's stack goes through the plan's emit, each output is packed to its dtype on the GPU
+ * The output pass of plans that work on the task-vector stack (GpuPlan.emit; every merge with interference metrics,
+ * and collected weights that the fused pass cannot give in f32): each chunk's stack goes through the plan's emit, each output is packed to its dtype on the GPU
  * and written. A chunk's GPU work and readbacks are submitted without waiting; its readbacks are awaited, its norms
  * and metrics added and its bytes written only once later chunks are submitted (in chunk order, so totals do not
  * depend on when readbacks complete). On a GPU every await of a readback is a round trip in which neither side works:

@@ -14,7 +14,9 @@
  * partials (T + 2 floats per 16 elements: 62% of an f32 output's bytes for 8 models) measured 223 ms of Task Arithmetic's
  * 0.91 s there (a breakdown whose spread was as wide), so a chunk of one tensor adds them in runs of PARTIALS_GROUP on the GPU
  * first (partials_sum), sixteen times fewer to read back and fold: 7 ms in the next such breakdown.
- * Used when nothing needs the task-vector stack (no interference metrics, no collected weights).
+ * Used when nothing needs the task-vector stack (no interference metrics). Collected weights (runMerge's `collect`,
+ * theta0 + delta in f32 for evaluation) are the kernel's own output where that output is f32: each chunk's encoder
+ * copies it into the tensor's buffer, so the values scored are the bytes written (the stack path's, bit for bit).
  *
  * Small tensors (SMALL_TENSOR) written one after another with the same coefficients and encodings share a chunk, each
  * on whole blocks of LINEAR_BLOCK elements so that no thread's partials span two tensors, where the kernel allows it
@@ -65,6 +67,7 @@ export const SMALL_TENSOR = 16384;
 
 // A function, not a constant: in Node, GPUBufferUsage exists only once the platform has installed Dawn's globals.
 const storage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC;
+const F32_BYTES = 4;
 
 /** Norm sums of one tensor, completed by its last chunk's readback. */
 interface Sums {
@@ -87,7 +90,20 @@ interface ChunkJob {
   packDtype: RawDType;
   outDtype: DType;
   sums: Sums;
+  /** The tensor's f32 buffer that receives theta0 + delta (runMerge's `collect`), or null. */
+  collect: GPUBuffer | null;
 }
+
+/** A copy of `count` f32 outputs from element `from` of a chunk's output to element `at` of a collected buffer. */
+interface CollectCopy {
+  to: GPUBuffer;
+  from: number;
+  at: number;
+  count: number;
+}
+
+/** The copy that collects a chunk of one tensor (none without a buffer). */
+const collectCopies = (job: ChunkJob): CollectCopy[] => (job.collect ? [{ to: job.collect, from: 0, at: job.start, count: job.count }] : []);
 
 /** A submitted chunk whose readback is still to be consumed. */
 interface Pending extends Part {
@@ -187,12 +203,18 @@ export class FusedOutput {
     return this.tasks <= LINEAR_MAX_TASKS && sharesDtype(this.source, t);
   }
 
+  /** Whether the pass can collect theta0 + delta in f32 for a tensor written in `outDtype`: its one output is f32. */
+  collects(outDtype: DType): boolean {
+    return this.outputs === 1 && packDtypeOf(outDtype) === 'F32';
+  }
+
   /**
    * Submits every chunk of tensor `t` with delta = sum_t coeffs[t] * tau_t, written in `outDtype` to `writers` (one
-   * per output when the kernel writes several).
+   * per output when the kernel writes several) and, given `collect` (only where `collects(outDtype)`), copied in f32 into it.
    * The returned report's norms are filled in once its last chunk is read back (by a later call or `flush`).
    */
-  async tensor(t: AlignedTensor, coeffs: Float32Array, outDtype: DType, writers: readonly TensorWriter[]): Promise<TensorReport> {
+  async tensor(t: AlignedTensor, coeffs: Float32Array, outDtype: DType, writers: readonly TensorWriter[], collect: GPUBuffer | null = null): Promise<TensorReport> {
+    if (collect && !this.collects(outDtype)) throw new Error(`FusedOutput: cannot collect ${t.name} in f32 from a ${outDtype} output`);
     const report: TensorReport = this.norms
       ? { name: t.name, shape: t.shape, dtype: t.dtype, outputDtype: outDtype, action: 'merge', baseNorm: 0, taskVectorNorms: new Array<number>(this.tasks).fill(0), mergedNorm: 0 }
       : { name: t.name, shape: t.shape, dtype: t.dtype, outputDtype: outDtype, action: 'merge', baseNorm: null, taskVectorNorms: null, mergedNorm: null };
@@ -201,7 +223,7 @@ export class FusedOutput {
     const sums: Sums = { report, baseSq: 0, tvSq: new Float64Array(this.tasks), mergedParts: [], chunksLeft: Math.ceil(t.numel / step) };
     const packDtype = packDtypeOf(outDtype);
     if (this.kernel.batchable && t.numel > 0 && t.numel <= Math.min(SMALL_TENSOR, chunk)) {
-      const part: Part = { t, start: 0, count: t.numel, index: 0, coeffs, packDtype, outDtype, sums, writers };
+      const part: Part = { t, start: 0, count: t.numel, index: 0, coeffs, packDtype, outDtype, sums, writers, collect };
       if (this.batch.length > 0 && !this.joins(part, chunk)) await this.submitBatch();
       this.batch.push(part);
       return report;
@@ -209,10 +231,10 @@ export class FusedOutput {
     await this.submitBatch();
     for (let start = 0, index = 0; start < t.numel; start += step, index++) {
       throwIfAborted(this.source.signal);
-      const job: ChunkJob = { t, start, count: Math.min(step, t.numel - start), index, coeffs, packDtype, outDtype, sums };
+      const job: ChunkJob = { t, start, count: Math.min(step, t.numel - start), index, coeffs, packDtype, outDtype, sums, collect };
       const kept = this.cache?.take(t, start) ?? null;
       const raw = kept ?? (await this.uploader.upload(t, start, job.count));
-      const read = this.submit(this.kernel, job, raw, writers.length > 0, this.sumPartials);
+      const read = this.submit(this.kernel, job, raw, writers.length > 0, this.sumPartials, collectCopies(job));
       if (kept) this.cache!.release(kept);
       this.pending.push({ ...job, read, writers });
       while (this.pending.length >= this.depth) await this.consume();
@@ -231,7 +253,7 @@ export class FusedOutput {
       for (const job of jobs) {
         throwIfAborted(this.source.signal);
         const raw = await this.uploader.upload(job.t, job.start, job.count);
-        const [bytes, totals] = await this.settle(await this.submit(kernel, job, raw, job.out.byteLength > 0, this.sumPartials)(), kernel);
+        const [bytes, totals] = await this.settle(await this.submit(kernel, job, raw, job.out.byteLength > 0, this.sumPartials, collectCopies(job))(), kernel);
         job.out.set(outputBytes(bytes!, job.outDtype));
         if (this.norms) {
           job.sums.mergedParts[job.index] = totals[this.tasks + 1]!;
@@ -288,11 +310,11 @@ export class FusedOutput {
   }
 
   /**
-   * Records `kernel` on chunk `job` of `raw` and submits it with its readback (the output bytes when `output`). The
-   * partials come back per thread, or with `sumPartials` (a chunk of one tensor: no run of threads spans two) as
-   * partials_sum's runs of PARTIALS_GROUP threads.
+   * Records `kernel` on chunk `job` of `raw` and submits it with its readback (the output bytes when `output`) and the
+   * `copies` of its f32 output into collected buffers. The partials come back per thread, or with `sumPartials` (a
+   * chunk of one tensor: no run of threads spans two) as partials_sum's runs of PARTIALS_GROUP threads.
    */
-  private submit(kernel: FusedKernel, job: ChunkJob, raw: { buffer: GPUBuffer; segments: LinearMergeArgs['segments'] }, output: boolean, sumPartials: boolean): () => Promise<Uint8Array[]> {
+  private submit(kernel: FusedKernel, job: ChunkJob, raw: { buffer: GPUBuffer; segments: LinearMergeArgs['segments'] }, output: boolean, sumPartials: boolean, copies: readonly CollectCopy[]): () => Promise<Uint8Array[]> {
     const { count, packDtype } = job;
     const stride = linearMergeOutBytes(count, packDtype);
     const out = this.buffer('out', this.outputs * stride);
@@ -303,6 +325,7 @@ export class FusedOutput {
     // No error scope per chunk (popping one waits on the device): runMerge scopes the whole output pass.
     const chunk = { name: job.t.name, shape: job.t.shape, start: job.start };
     kernel.encode(encoder, { inputs: raw.buffer, segments: raw.segments, numel: count, coeffs: job.coeffs, outDtype: packDtype, out, partials, flags: !this.norms, chunk });
+    for (const c of copies) encoder.copyBufferToBuffer(out, c.from * F32_BYTES, c.to, c.at * F32_BYTES, c.count * F32_BYTES);
     let read = { buffer: partials, bytes: rows * threads * 4 };
     if (sumPartials) {
       const sums = this.buffer('partial sums', rows * partialsGroups(threads) * 4);
@@ -354,7 +377,8 @@ export class FusedOutput {
     throwIfAborted(this.source.signal);
     const raw = await this.uploader.uploadParts(parts);
     // Per-thread partials: each part's norms come from its own threads.
-    const read = this.submit(this.kernel, { ...parts[0]!, count: raw.numel }, raw, parts.some((p) => p.writers.length > 0), false);
+    const copies = parts.flatMap((p, i) => (p.collect ? [{ to: p.collect, from: raw.at[i]!, at: 0, count: p.count }] : []));
+    const read = this.submit(this.kernel, { ...parts[0]!, count: raw.numel }, raw, parts.some((p) => p.writers.length > 0), false, copies);
     this.pending.push({ parts, at: raw.at, numel: raw.numel, read });
     while (this.pending.length >= this.depth) await this.consume();
   }
