@@ -3,7 +3,8 @@
  * from the fused output pass where the output is f32: each chunk's f32 output copied into the tensor's buffer. They
  * equal, bit for bit, what the task-vector stack path collects (theta0 + delta in f32) for every method with a fused
  * kernel, also for small tensors that share a chunk, chunks of a larger tensor and global TIES's tied-column rerun;
- * a tensor written in another dtype is collected through the stack, and nothing is left allocated.
+ * a tensor written in another dtype, and Model Stock and SLERP (GpuPlan.fusedCollect), are collected through the
+ * stack, and nothing is left allocated.
  */
 import { describe, expect, it, vi } from 'vitest';
 import { readBuffer } from '../../src/engine/gpu/kernels';
@@ -84,7 +85,6 @@ describe('collected weights from the fused output pass', () => {
     ['consensus', { k: 2 }],
     ['magmax', {}],
     ['lines', {}],
-    ['model_stock', {}],
   ] as const) {
     it(`${method} ${JSON.stringify(params)}: the stack path's values, bit for bit, without the stack`, async () => {
       const fused = await collected(g, method, params, { metrics: false });
@@ -102,12 +102,17 @@ describe('collected weights from the fused output pass', () => {
     });
   }
 
-  it('SLERP (two models, theta0 as a third coefficient)', async () => {
+  it('Model Stock and SLERP collect through the stack, where their Gram pass keeps the decoded chunks', async () => {
     const two = gridModels(72, 2, SHAPES);
-    const fused = await collected(two, 'slerp', { t: 0.3 }, { metrics: false });
-    const stack = await collected(two, 'slerp', { t: 0.3 }, { metrics: true });
-    expect(fused.stackTensors).toBe(0);
-    expectSameBits(fused.values, stack.values, 'slerp');
+    for (const [models, method, params] of [
+      [g, 'model_stock', {}],
+      [two, 'slerp', { t: 0.3 }],
+    ] as const) {
+      const collecting = await collected(models, method, params, { metrics: false });
+      const stack = await collected(models, method, params, { metrics: true });
+      expect([collecting.fusedTensors, collecting.stackTensors], method).toEqual([0, Object.keys(SHAPES).length]);
+      expectSameBits(collecting.values, stack.values, method);
+    }
   });
 
   it("global TIES's tied-column rerun, held or run again whole, collects the final values", async () => {

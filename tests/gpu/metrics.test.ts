@@ -4,6 +4,8 @@ import * as reductions from '../../src/engine/gpu/mergeReductions';
 import { memorySink } from '../../src/engine/io/byteSource';
 import { resolveConfig } from '../../src/engine/merge/config';
 import { MetricsCache, TOPK_FRACTIONS } from '../../src/engine/merge/metrics';
+import { FusedOutput } from '../../src/engine/merge/plans/fusedOutput';
+import { StackOutput } from '../../src/engine/merge/stackOutput';
 import { runMerge } from '../../src/engine/merge/runMerge';
 import { resolveParams } from '../../src/engine/methods/params';
 import { getMethod } from '../../src/engine/methods/registry';
@@ -126,6 +128,51 @@ describe('interference metrics on the GPU equal the CPU twin', () => {
     await run([models[1]!, models[0]!, models[2]!], 'task_arithmetic', {}, cache);
     expect((await run([models[2]!, models[0]!, models[1]!], 'task_arithmetic', {}, cache)).measured).toBe(true);
     stats.mockRestore();
+    expect(ctx.allocatedBytes).toBe(0);
+  });
+
+  it('with the task vectors known, a method without contributions merges in the fused pass and reports what a fresh measurement does', async () => {
+    const ctx = await testContext();
+    const { base, models } = await openModels(g);
+    const cache = new MetricsCache();
+    const run = async (method: string, params: Record<string, unknown>, metricsCache?: MetricsCache) => {
+      const fused = vi.spyOn(FusedOutput.prototype, 'tensor');
+      const stacked = vi.spyOn(StackOutput.prototype, 'tensor');
+      const sink = memorySink('out');
+      try {
+        const r = await runMerge(ctx, { base, models, config: resolveConfig({ method, params, options: { chunkElements: 1024 } }), metricsCache, output: async () => sink });
+        return { r, bytes: sink.bytes()!, fused: fused.mock.calls.length, stacked: stacked.mock.calls.length };
+      } finally {
+        fused.mockRestore();
+        stacked.mockRestore();
+      }
+    };
+    const tensors = Object.keys(SHAPES).length;
+    // The first merge measures the task vectors (on the stack); later ones with other parameters find them known.
+    expect((await run('task_arithmetic', { lambda: 0.3 }, cache)).stacked).toBe(tensors);
+    for (const [method, params] of [
+      ['task_arithmetic', { lambda: 0.8 }],
+      ['task_arithmetic', { lambda: [{ filter: 'mlp', value: 1.2 }, { value: -0.4 }] }],
+      ['simple_average', {}],
+    ] as const) {
+      const known = await run(method, params, cache);
+      const fresh = await run(method, params);
+      const what = `${method} ${JSON.stringify(params)}`;
+      expect([known.fused, known.stacked], what).toEqual([tensors, 0]);
+      expect(fresh.stacked, what).toBe(tensors);
+      expect(Buffer.from(known.bytes).equals(Buffer.from(fresh.bytes)), what).toBe(true);
+      const [a, b] = [known.r.interference!, fresh.r.interference!];
+      // What depends on the task vectors only is the cache's, measured as a fresh merge measures it.
+      expect({ cosine: a.cosine, signs: a.signs, topk: a.topk, nonFinite: a.nonFinite, kept: a.kept, usage: a.usage }, what).toEqual({ cosine: b.cosine, signs: b.signs, topk: b.topk, nonFinite: b.nonFinite, kept: b.kept, usage: b.usage });
+      expect(known.r.tensors.map((t) => t.taskVectorNorms), what).toEqual(fresh.r.tensors.map((t) => t.taskVectorNorms));
+      // The merged delta's norms from the fused pass's partials (f32 sums in another order).
+      close(a.norms, b.norms);
+      close(known.r.tensors.map((t) => t.mergedNorm), fresh.r.tensors.map((t) => t.mergedNorm));
+    }
+    // A method that reports contributions measures them on the stack, whatever the cache knows; and Model Stock, whose
+    // Gram pass keeps the decoded chunks for the stack's output pass (GpuPlan.fusedWithKnownMetrics).
+    expect((await run('ties', {}, cache)).stacked).toBe(tensors);
+    expect((await run('model_stock', {}, cache)).stacked).toBe(tensors);
     expect(ctx.allocatedBytes).toBe(0);
   });
 });

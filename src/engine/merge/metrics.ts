@@ -115,21 +115,43 @@ export class MetricsAccumulator {
       stats = await stackStats(ctx, c.stack, T, c.count);
       this.known?.set(key, stats);
     }
-    const { gram: g, rows, signs } = stats;
-    return () => {
-      rows.forEach((r, t) => {
-        if (r.nonFinite > 0) this.nonFinite.push({ tensor: c.tensor.name, model: t, count: r.nonFinite });
-      });
-      for (const group of this.groupsOf(c.tensor.name)) {
-        g.forEach((v, i) => (group.gram[i] = group.gram[i]! + v));
-        rows.forEach((r, t) => (group.sq[t] = group.sq[t]! + r.sumSquares));
-        group.signs.columns += signs.columns;
-        group.signs.conflicts += signs.conflicts;
-        group.signs.agreementSum += signs.agreementSum;
-        group.elements += c.count;
-      }
-      return Float64Array.from(rows, (r) => r.sumSquares);
-    };
+    const measured = stats;
+    return () => this.addStats(c.tensor.name, c.count, measured);
+  }
+
+  /** Adds one chunk's task-vector statistics to the totals; returns each row's sum of squares. */
+  private addStats(tensor: string, count: number, { gram: g, rows, signs }: ChunkStats): Float64Array {
+    rows.forEach((r, t) => {
+      if (r.nonFinite > 0) this.nonFinite.push({ tensor, model: t, count: r.nonFinite });
+    });
+    for (const group of this.groupsOf(tensor)) {
+      g.forEach((v, i) => (group.gram[i] = group.gram[i]! + v));
+      rows.forEach((r, t) => (group.sq[t] = group.sq[t]! + r.sumSquares));
+      group.signs.columns += signs.columns;
+      group.signs.conflicts += signs.conflicts;
+      group.signs.agreementSum += signs.agreementSum;
+      group.elements += count;
+    }
+    return Float64Array.from(rows, (r) => r.sumSquares);
+  }
+
+  /** Whether the cache holds the statistics of every chunk (`tensor@start`, as `chunks` cuts each tensor). */
+  knowsAll(tensors: readonly AlignedTensor[], chunks: (t: AlignedTensor) => readonly { start: number }[]): boolean {
+    const known = this.known;
+    return !!known && tensors.every((t) => chunks(t).every((r) => known.has(`${t.name}@${r.start}`)));
+  }
+
+  /**
+   * For a tensor merged without the stack (a fused pass of a method that reports no contributions; see knowsAll):
+   * adds its chunks' cached statistics, in chunk order, and its merged delta's sum of squares, as `before` and `after`
+   * would have. Returns each task vector's sum of squares over the tensor (for its report's norms).
+   */
+  addKnownTensor(t: AlignedTensor, chunks: readonly { start: number; count: number }[], mergedSq: number): Float64Array {
+    const T = this.tasks;
+    const tvSq = new Float64Array(T);
+    for (const r of chunks) this.addStats(t.name, r.count, this.known!.get(`${t.name}@${r.start}`)!).forEach((v, i) => (tvSq[i] = tvSq[i]! + v));
+    for (const group of this.groupsOf(t.name)) group.sq[T] = group.sq[T]! + mergedSq;
+    return tvSq;
   }
 
   /**

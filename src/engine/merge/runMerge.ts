@@ -20,7 +20,7 @@ import { REPORT_FORMAT, totalsOf, type MergeReport, type TensorReport } from './
 import { copyTopk, MetricsAccumulator, topkRetained, type InterferenceReport, type MetricsCache, type TaskVectorMetrics } from './metrics';
 import { FusedOutput } from './plans/fusedOutput';
 import { HeldWriter, HOLD_BYTES, type TensorWriter } from './heldWriter';
-import { ChunkStream } from './stream';
+import { ChunkStream, chunkRanges } from './stream';
 import { StackOutput } from './stackOutput';
 import type { ResidentInputs } from './residentInputs';
 
@@ -142,8 +142,15 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
   const known = run.metrics === false ? null : knownMetrics(run, merged, plan.granularity);
   const metrics = run.metrics === false ? null : new MetricsAccumulator(T, known?.chunks ?? null);
   // Nothing needs the task-vector stack: plans with a fused output kernel write straight from the raw inputs (and
-  // collect their f32 outputs where asked; a tensor written in another dtype is collected through the stack).
-  const fusable = !metrics;
+  // collect their f32 outputs where asked, unless the plan says otherwise; a tensor written in another dtype is
+  // collected through the stack). With interference metrics that too when the cache knows the task vectors' and the
+  // method has no contributions to measure: the merged delta's norms, all that is left, come from the fused pass (the
+  // playground's slider moves on the Interference tab).
+  const chunksOf = (t: AlignedTensor) => chunkRanges(t, plan.granularity, config.options.chunkElements);
+  const metricsKnown = !!metrics && norms && !!plan.fusedWithKnownMetrics && known?.topk !== undefined && metrics.knowsAll(merged, chunksOf);
+  const fusable = (!metrics || metricsKnown) && !(run.collect && plan.fusedCollect === false);
+  /** Tensors the fused pass merged with metrics on: their statistics come from the cache once their norms are in. */
+  const fromCache: { t: AlignedTensor; report: TensorReport }[] = [];
   // One collected buffer per tensor, however many output passes run.
   const collected = new Map<string, GPUBuffer | null>();
   const collectOf = (t: AlignedTensor): GPUBuffer | null => {
@@ -218,7 +225,9 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
         const collect = collectOf(t);
         if (fused && coeffs && (!collect || fused.collects(specs[i]!.dtype))) {
           await stacked.flush();
-          reports.push(await fused.tensor(t, coeffs, specs[i]!.dtype, targets, collect));
+          const report = await fused.tensor(t, coeffs, specs[i]!.dtype, targets, collect);
+          reports.push(report);
+          if (metrics) fromCache.push({ t, report });
         } else {
           await fused?.flush();
           reports.push(await stacked.tensor(t, specs[i]!.dtype, targets, collect));
@@ -226,6 +235,11 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
       }
       await fused?.flush();
       await stacked.flush();
+      // Task-vector norms as the stack path reports them with metrics: from the (cached) row statistics.
+      for (const { t, report } of fromCache.splice(0)) {
+        const tvSq = metrics!.addKnownTensor(t, chunksOf(t), report.mergedNorm! ** 2);
+        report.taskVectorNorms = Array.from(tvSq, Math.sqrt);
+      }
     };
     // The fused path submits without a scope per chunk: one scope over the pass turns any GPU error into a GpuError.
     if (fused) await ctx.scoped(`${config.method.id} output`, () => outputPass(held ?? writers));

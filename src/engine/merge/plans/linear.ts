@@ -9,6 +9,7 @@ function linearPlan(coeffs: (p: PlanContext, t: AlignedTensor) => Float32Array):
   return {
     granularity: 'element',
     outputs: () => 1,
+    fusedWithKnownMetrics: true,
     fused: (p) => ({ kernel: new LinearMergeKernel(p.ctx), coeffs: (t) => coeffs(p, t) }),
     async emit(p, c, out) {
       combine(p.ctx, c.stack, p.tasks, c.count, coeffs(p, c.tensor), out[0]!);

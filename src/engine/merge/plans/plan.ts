@@ -71,6 +71,20 @@ export interface GpuPlan {
    * need `emit`. Called after `prepare`; runMerge uses it when nothing needs the task-vector stack.
    */
   fused?(p: PlanContext): FusedSpec | null;
+  /**
+   * True when a merge with interference metrics may take the fused pass once the task vectors' metrics are cached
+   * (runMerge): `emit` reports no contributions or usage (the delta is a weighted sum of the task vectors), so the
+   * merged delta's norm is all such a merge measures, and the fused pass gives it. Task Arithmetic and simple
+   * averaging; Model Stock and SLERP report none either, but see `fusedCollect`. Default false.
+   */
+  fusedWithKnownMetrics?: boolean;
+  /**
+   * False when collected weights (runMerge's `collect`) are better taken through the stack: Model Stock's and SLERP's
+   * Gram pass then keeps the decoded chunks for the output pass, where before a fused output it reads the raw inputs
+   * and the output pass uploads them again (demo suite, SwiftShader: 1.17x the time of the stack path; also with the
+   * metrics known, 1.1-1.2x). Default true.
+   */
+  fusedCollect?: boolean;
   /** Writes the merged delta of output o into out[o] (f32 [count]); may change c.stack in place. */
   emit(p: PlanContext, c: Chunk, out: GPUBuffer[]): Promise<EmitInfo | void>;
   /** Frees the plan's GPU state. */

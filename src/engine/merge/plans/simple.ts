@@ -54,6 +54,7 @@ export function slerpPlan(): GpuPlan {
   return {
     granularity: 'element',
     outputs: () => 1,
+    fusedCollect: false,
     async prepare(p) {
       p.phase('SLERP angles');
       // With the fused output the Gram pass is the stack's last: its chunks need not stay cached.
@@ -92,6 +93,7 @@ export function modelStockPlan(): GpuPlan {
   return {
     granularity: 'element',
     outputs: () => 1,
+    fusedCollect: false,
     async prepare(p) {
       p.phase('Model Stock angles');
       // With the fused output the Gram pass is the stack's last: its chunks need not stay cached.
