@@ -23,8 +23,9 @@ const cspOnlyInBuild: Plugin = {
 
 export default defineConfig({
   plugins: [react(), cspOnlyInBuild],
-  // recharts and React make one ~600 kB chunk; the page is a single screen, so splitting it buys nothing.
-  build: { outDir: 'dist', sourcemap: true, target: 'es2022', chunkSizeWarningLimit: 1024 },
+  // One chunk of about 1.7 MB (0.5 MB gzipped): recharts, React, the engine and its WGSL sources. The page is a single
+  // screen that needs all of it at once, so splitting it buys nothing; the limit sits above it to keep builds quiet.
+  build: { outDir: 'dist', sourcemap: true, target: 'es2022', chunkSizeWarningLimit: 2048 },
   worker: { format: 'es' },
   server: { fs: { allow: ['.'] } },
   test: {
