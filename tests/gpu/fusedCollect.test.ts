@@ -13,12 +13,9 @@ import { resolveConfig } from '../../src/engine/merge/config';
 import { FusedOutput } from '../../src/engine/merge/plans/fusedOutput';
 import { runMerge } from '../../src/engine/merge/runMerge';
 import { StackOutput } from '../../src/engine/merge/stackOutput';
-import { SAMPLE_RUN, sampleRuns } from '../../src/engine/merge/plans/tiesFast';
-import type { RefModel } from '../../src/engine/reference/refModel';
-import { encodeFloats } from '../../src/engine/tensor/dtype';
 import { gridModels, openModels, type GridModels } from '../helpers/gridModels';
 import { testContext } from '../helpers/gpu';
-import { makeModelBytes } from '../helpers/safetensorsFixtures';
+import { tiedMajority, tiesWorld } from '../helpers/tiesWorld';
 
 // Small tensors (batched in the fused pass) around a tensor of several chunks (chunkElements 1024).
 const SHAPES: Record<string, number[]> = {
@@ -116,21 +113,9 @@ describe('collected weights from the fused output pass', () => {
   });
 
   it("global TIES's tied-column rerun, held or run again whole, collects the final values", async () => {
-    // As tests/gpu/tiesFast.test.ts: one tensor larger than TIES's sample, the sampled columns leaning positive and the
-    // rest (most) negative, so the sample's majority estimate is wrong; every 997th unsampled column holds +1 and -1
-    // (tied), whose chunks the fused pass must run again.
-    const N = 600_000;
-    const runs = sampleRuns(N, Math.trunc(N * 0.2) / N);
-    const sampled = new Uint8Array(N);
-    for (let i = 0; i < runs; i++) {
-      const start = Math.min(Math.floor(((i + 0.5) * N) / runs), N - SAMPLE_RUN);
-      sampled.fill(1, start, start + SAMPLE_RUN);
-    }
-    const tau = (t: number, j: number) => (!sampled[j] && j % 997 === 0 ? [1, -1, 0][t]! : ((sampled[j] ? 1 : -1) * (1 + ((j * 7 + t * 13) % 61))) / 4096);
-    const base: RefModel = new Map([['w', { shape: [N], data: Float64Array.from({ length: N }, (_, j) => ((j % 7) - 3) / 256) }]]);
-    const models = [0, 1, 2].map((t): RefModel => new Map([['w', { shape: [N], data: base.get('w')!.data.map((b, j) => b + tau(t, j)) }]]));
-    const bytesOf = (m: RefModel) => makeModelBytes([...m].map(([name, x]) => ({ name, dtype: 'F32', shape: x.shape, data: encodeFloats(x.data, 'F32') })));
-    const world: GridModels = { base, models, baseBytes: bytesOf(base), modelBytes: models.map(bytesOf) };
+    // tests/helpers/tiesWorld.ts: the sample's majority estimate is wrong, and some columns are tied, whose chunks the
+    // fused pass must run again.
+    const world = tiesWorld(tiedMajority());
     const stack = await collected(world, 'ties', {}, { metrics: true });
     for (const [holdBytes, phase] of [
       [undefined, 'merge again: tied columns'],

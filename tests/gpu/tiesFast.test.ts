@@ -22,7 +22,6 @@ import type { GpuContext } from '../../src/engine/gpu/device';
 import { memorySink, memorySource } from '../../src/engine/io/byteSource';
 import { openSingleFileModel } from '../../src/engine/io/model';
 import { resolveConfig } from '../../src/engine/merge/config';
-import { SAMPLE_RUN, sampleRuns } from '../../src/engine/merge/plans/tiesFast';
 import { HostKeyLists } from '../../src/engine/merge/plans/tiesKeyLists';
 import { RawUploader } from '../../src/engine/merge/stream';
 import { runMerge } from '../../src/engine/merge/runMerge';
@@ -35,6 +34,7 @@ import { gridModels, maxRelativeError } from '../helpers/gridModels';
 import { testContext } from '../helpers/gpu';
 import { readFloatTensors } from '../helpers/independent';
 import { makeModelBytes } from '../helpers/safetensorsFixtures';
+import { grid, N, RUNS, sampled, tiedMajority, tiesWorld } from '../helpers/tiesWorld';
 
 const SHAPES = {
   'vision_model.embeddings.patch_embedding.weight': [8, 3, 4, 4],
@@ -112,32 +112,8 @@ describe('global TIES: one-pass statistics and fused output', () => {
     }
   }
 
-  // One tensor larger than the sample (sampleRuns runs of SAMPLE_RUN elements at evenly spaced starts, as tiesFast.ts
-  // takes them at TIES's default k = 0.2).
-  const N = 600_000;
-  const RUNS = sampleRuns(N, Math.trunc(N * 0.2) / N);
-  const sampled = new Uint8Array(N);
-  for (let i = 0; i < RUNS; i++) {
-    const start = Math.min(Math.floor(((i + 0.5) * N) / RUNS), N - SAMPLE_RUN);
-    sampled.fill(1, start, start + SAMPLE_RUN);
-  }
-  // The tests below need most columns outside the sample.
-  if (RUNS * SAMPLE_RUN >= N / 2) throw new Error(`the sample (${RUNS * SAMPLE_RUN} elements) covers half of the ${N}-element world`);
-  /** Three task vectors from a value per (task, element); base zero-ish on a grid. */
-  const world = (tau: (t: number, j: number) => number) => {
-    const base: RefModel = new Map([['w', { shape: [N], data: Float64Array.from({ length: N }, (_, j) => ((j % 7) - 3) / 256) }]]);
-    const models = [0, 1, 2].map((t): RefModel => new Map([['w', { shape: [N], data: base.get('w')!.data.map((b, j) => b + tau(t, j)) }]]));
-    return { base, models, baseBytes: bytesOf(base, 'F32'), modelBytes: models.map((m) => bytesOf(m, 'F32')) };
-  };
-  const grid = (j: number, t: number) => (1 + ((j * 7 + t * 13) % 61)) / 4096;
-
   it('runs the tied columns\' chunks again (or the whole pass) when the estimated majority was wrong', async () => {
-    // Sampled columns sum positive, the others (most of them) negative: the exact majority is -1, the sample says +1.
-    // Every 997th unsampled column holds +1 and -1 (kept, summing to 0): tied, so the sign matters there.
-    const w = world((t, j) => {
-      if (!sampled[j] && j % 997 === 0) return t === 0 ? 1 : t === 1 ? -1 : 0;
-      return (sampled[j] ? 1 : -1) * grid(j, t);
-    });
+    const w = tiesWorld(tiedMajority());
     const fused = await ties(w.baseBytes, w.modelBytes, {}, { metrics: false });
     expect(fused.phases.has('merge again: tied columns')).toBe(true);
     expect(fused.phases.has('merge again')).toBe(false);
@@ -162,10 +138,7 @@ describe('global TIES: one-pass statistics and fused output', () => {
       const at = Math.floor(((i + 0.5) * N) / RUNS);
       inSample.fill(1, at - (at % size), at - (at % size) + size);
     }
-    const tau = (t: number, j: number) => {
-      if (!inSample[j] && j % 997 === 0) return t === 0 ? 1 : t === 1 ? -1 : 0;
-      return (inSample[j] ? 1 : -1) * grid(j, t);
-    };
+    const tau = tiedMajority(inSample);
     const cut = (value: (j: number) => number): RefModel =>
       new Map(names.map((n, i) => [n, { shape: [size], data: Float64Array.from({ length: size }, (_, k) => value(i * size + k)) }]));
     const baseAt = (j: number) => ((j % 7) - 3) / 256;
@@ -193,10 +166,7 @@ describe('global TIES: one-pass statistics and fused output', () => {
   });
 
   it('a TIES stage inside another plan (LiNeS on TIES) takes the exact majority before its output, on the same world', async () => {
-    const w = world((t, j) => {
-      if (!sampled[j] && j % 997 === 0) return t === 0 ? 1 : t === 1 ? -1 : 0;
-      return (sampled[j] ? 1 : -1) * grid(j, t);
-    });
+    const w = tiesWorld(tiedMajority());
     const run = await ties(w.baseBytes, w.modelBytes, { then: 'ties' }, { metrics: false, method: 'lines' });
     expect(run.phases.has('merge again')).toBe(false);
     const want = mergeReference('lines', resolveParams(getMethod('lines'), { then: 'ties' }), w.base, w.models).get('w')!.data;
@@ -211,7 +181,7 @@ describe('global TIES: one-pass statistics and fused output', () => {
       const h = Math.imul(j >> 12, 2654435761) >>> 16;
       return (1 + (h % 16)) * 2 ** ((h >> 4) % 4);
     };
-    const w = world((t, j) => scale(j) * ((j + t) % 2 ? 1 : -1) * grid(j, t));
+    const w = tiesWorld((t, j) => scale(j) * ((j + t) % 2 ? 1 : -1) * grid(j, t));
     const fused = await ties(w.baseBytes, w.modelBytes, {}, { metrics: false });
     expect(fused.phases.has('TIES statistics')).toBe(true);
     expect(fused.phases.has('TIES threshold')).toBe(false);
@@ -221,7 +191,7 @@ describe('global TIES: one-pass statistics and fused output', () => {
 
   it('falls back to the exact select when the sample misses the rank, and still equals the reference', async () => {
     // Outside the sample the magnitudes are 64x larger: the 20% rank lies far above every sampled key.
-    const w = world((t, j) => (sampled[j] ? 1 : 64) * ((j + t) % 2 ? 1 : -1) * grid(j, t));
+    const w = tiesWorld((t, j) => (sampled[j] ? 1 : 64) * ((j + t) % 2 ? 1 : -1) * grid(j, t));
     const fused = await ties(w.baseBytes, w.modelBytes, {}, { metrics: false });
     expect(fused.phases.has('TIES threshold')).toBe(true);
     const want = mergeReference('ties', resolveParams(getMethod('ties'), {}), w.base, w.models).get('w')!.data;
