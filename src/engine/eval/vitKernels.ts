@@ -104,7 +104,9 @@ export function attention(
   try {
     const views = [q, k, v].map((buf) => (placeholder ? { buffer: placeholder } : bindF32(ctx, 'vit_attention', buf, elements)));
     const params = [batch, tokens, heads, headDim, f32Bits(1 / Math.sqrt(headDim)), shape.causal ? 1 : 0];
-    launch(ctx, 'vit_attention', params, [...bindings, ...views], grid(ctx, batch * heads * tokens), { pipeline: specialisedPipeline(ctx, 'vit_attention', { VEC4: vec4 ? 1 : 0 }) });
+    // QUADS: the head slice's quads of four, which the kernel keeps in registers (one pipeline per head size).
+    const pipeline = specialisedPipeline(ctx, 'vit_attention', { VEC4: vec4 ? 1 : 0, QUADS: Math.ceil(headDim / 4) });
+    launch(ctx, 'vit_attention', params, [...bindings, ...views], grid(ctx, batch * heads * tokens), { pipeline });
   } finally {
     if (placeholder) ctx.destroyBuffer(placeholder);
   }

@@ -74,7 +74,7 @@ export const SVD_BLOCK = 16;
 /** Rows of a block pair that one svd_apply thread writes (its 8 accumulators are spelled out in the shader). */
 export const SVD_APPLY_ROWS = 8;
 
-/** Largest attention head size of vit_attention, which keeps a query and its output row in private arrays. */
+/** Largest attention head size of vit_attention, which keeps a query and its output row in 2 x 32 named vec4s. */
 export const VIT_MAX_HEAD_DIM = 128;
 
 /** Threads per workgroup of svd_rotate_serial (one block pair each): small, so a step's few pairs spread over CPU cores. */
