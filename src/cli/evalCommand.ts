@@ -91,6 +91,8 @@ export interface EvalResult {
   /** With --orders: the merged column is the final model's accuracy, averaged over the orders. */
   merged?: ScoreRow & { method: string; params: Record<string, unknown> };
   methods?: (ScoreRow & { method: string })[];
+  /** With --all-methods: the methods that give no single merge of the suite, and why. */
+  skipped?: { method: string; why: string }[];
   continual?: ContinualProtocolResult;
 }
 
@@ -171,11 +173,15 @@ export async function runEval(ctx: GpuContext, argv: string[], log: (m: string) 
     }
     if (values['all-methods']) {
       result.methods = [];
+      result.skipped = [];
       for (const m of METHODS) {
         // TALL masks make one model per task; SLERP takes exactly two models: neither gives one merge of the suite.
         const fits = suite.tasks.length >= m.models.min && (m.models.max === undefined || suite.tasks.length <= m.models.max);
         if (m.id === 'tall_masks' || !fits) {
-          log(`  ${m.id}: skipped (${m.id === 'tall_masks' ? 'one model per task' : `takes ${m.models.min}-${m.models.max} models, the suite has ${suite.tasks.length}`})`);
+          const takes = m.models.min === m.models.max ? `exactly ${m.models.min}` : `${m.models.min}-${m.models.max ?? 'any'}`;
+          const why = m.id === 'tall_masks' ? 'one model per task' : `takes ${takes} models, the suite has ${suite.tasks.length}`;
+          result.skipped.push({ method: m.id, why });
+          log(`  ${m.id}: skipped (${why})`);
           continue;
         }
         log(`  ${m.id}`);
@@ -228,7 +234,7 @@ export function continualTable(c: ContinualProtocolResult): string {
 }
 
 /** Markdown version of the table (docs/demo-results.md). */
-export function evalMarkdown(r: EvalResult, command: string): string {
+export function evalMarkdown(r: EvalResult, command: string, run?: { adapter: string; seconds: number }): string {
   const cols: [string, ScoreRow][] = [['base', r.base], ['individual', r.individual], ...(r.methods ?? []).map((m) => [m.method, m] as [string, ScoreRow])];
   if (r.merged) cols.push([r.merged.method, r.merged]);
   const norm = (c: ScoreRow) => (100 * r.tasks.reduce((a, t) => a + c.tasks[t]! / r.individual.tasks[t]!, 0)) / r.tasks.length;
@@ -243,6 +249,10 @@ export function evalMarkdown(r: EvalResult, command: string): string {
     ...cols.map(([n, c]) => `| ${n} | ${r.tasks.map((t) => pct(c.tasks[t]!)).join(' | ')} | **${pct(c.average)}** | ${pct(norm(c))} | ${n === 'base' ? '' : `${pct(gain(c))} %`} |`),
     '',
     'normalized = mean over tasks of (accuracy / individual accuracy); gain kept = (average - base) / (individual - base).',
+    ...(r.skipped?.length ? ['', `Not in the table: ${r.skipped.map((x) => `${x.method} (${x.why})`).join(', ')}.`] : []),
+    '',
+    'The samples are stratified and seeded and every kernel is deterministic, so the command reproduces these numbers on the' +
+      ` same adapter${run ? ` (here ${run.adapter}: ${Math.round(run.seconds)} s)` : ''}.`,
     '',
   ].join('\n');
 }

@@ -168,6 +168,7 @@ async function evalCommand(argv: string[]): Promise<number> {
   const log = (msg: string) => {
     if (!quiet) process.stderr.write(`${msg}\n`);
   };
+  const started = performance.now();
   const ctx = await GpuContext.create(await nodeGpu({ log }), { label: 'merge-playground eval' });
   try {
     const result = await runEval(ctx, argv, log);
@@ -175,7 +176,8 @@ async function evalCommand(argv: string[]): Promise<number> {
     const json = flagValue(argv, '--json');
     if (json) await writeText(json, `${JSON.stringify(result, null, 2)}\n`);
     const md = flagValue(argv, '--markdown');
-    if (md) await writeText(md, evalMarkdown(result, `merge-playground eval ${argv.filter((a) => a !== '--quiet' && a !== md && a !== '--markdown').join(' ')}`));
+    const command = `merge-playground eval ${argv.filter((a) => a !== '--quiet' && a !== md && a !== '--markdown').join(' ')}`;
+    if (md) await writeText(md, evalMarkdown(result, command, { adapter: ctx.info.adapter, seconds: (performance.now() - started) / 1000 }));
     return 0;
   } finally {
     ctx.destroy();
