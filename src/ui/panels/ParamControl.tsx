@@ -34,7 +34,7 @@ export function ParamControl({ spec, value, onChange }: { spec: ParamSpec; value
       return (
         <div className="param">
           {label}
-          <JsonInput id={id} value={value} onChange={onChange} />
+          <OrderInput id={id} value={value} onChange={onChange} />
           <p className="param-help">{spec.description}</p>
         </div>
       );
@@ -102,5 +102,55 @@ function JsonInput({ id, value, onChange }: { id: string; value: unknown; onChan
         }
       }}
     />
+  );
+}
+
+/** The list of an order as typed: indices from 0, separated by commas or spaces. */
+export function parseOrderList(text: string): number[] | null {
+  const parts = text.split(/[\s,]+/).filter(Boolean);
+  return parts.length > 0 && parts.every((x) => /^\d+$/.test(x)) ? parts.map(Number) : null;
+}
+
+/**
+ * A model order: the models' order on the page, shuffled (seeded by `seed`), or a list of model indices (from 0, in the
+ * order of the switched-on models) typed as "2, 0, 1".
+ */
+function OrderInput({ id, value, onChange }: { id: string; value: unknown; onChange: (v: unknown) => void }) {
+  // The list is sent once it reads as one; until then the merge keeps the order it had.
+  const [mode, setMode] = useState(Array.isArray(value) ? 'list' : value === 'shuffle' ? 'shuffle' : 'given');
+  const [text, setText] = useState(Array.isArray(value) ? value.join(', ') : '');
+  const bad = mode === 'list' && parseOrderList(text) === null;
+  return (
+    <span className="order-input">
+      <select
+        id={id}
+        value={mode}
+        onChange={(e) => {
+          const k = e.target.value;
+          setMode(k);
+          if (k !== 'list') return onChange(k);
+          const list = parseOrderList(text);
+          if (list) onChange(list);
+        }}
+      >
+        <option value="given">as listed (drag to reorder)</option>
+        <option value="shuffle">shuffled (seed)</option>
+        <option value="list">model indices…</option>
+      </select>
+      {mode === 'list' && (
+        <input
+          aria-label="order: model indices from 0"
+          className={`json-input${bad ? ' invalid' : ''}`}
+          value={text}
+          placeholder="e.g. 2, 0, 1"
+          spellCheck={false}
+          onChange={(e) => {
+            setText(e.target.value);
+            const list = parseOrderList(e.target.value);
+            if (list) onChange(list);
+          }}
+        />
+      )}
+    </span>
   );
 }
