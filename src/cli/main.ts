@@ -16,7 +16,7 @@ import { methodsMarkdown } from '../engine/methods/docs';
 import { METHODS } from '../engine/methods/registry';
 import type { ParamSpec } from '../engine/methods/params';
 import { nodeGpu } from '../platform/nodeGpu';
-import { fileSink } from '../platform/nodeFiles';
+import { describeFsError, fileSink } from '../platform/nodeFiles';
 import { modelSource, openModelArg } from '../platform/hubNode';
 import { buildConfig, parseMergeArgs, USAGE } from './args';
 import { evalMarkdown, evalTable, EVAL_USAGE, runEval } from './evalCommand';
@@ -155,9 +155,7 @@ async function openOutput(out: string, index: number, label: string | null) {
   try {
     await mkdir(out, { recursive: true });
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'EEXIST' ? 'it is a file' : code === 'ENOTDIR' ? 'a part of the path is a file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (e as Error).message;
-    throw new ConfigError('--out', `${out}: this method writes one model per task into a folder, and the folder cannot be created: ${why}`);
+    throw new ConfigError('--out', `${out}: this method writes one model per task into a folder, and the folder cannot be created: ${describeFsError(e)}`);
   }
   const name = basename(label).replace(/\.safetensors$/, '').replace(/[^\w.-]+/g, '_');
   return fileSink(join(out, `${index}-${name}.safetensors`));
@@ -176,8 +174,10 @@ async function evalCommand(argv: string[]): Promise<number> {
     const json = flagValue(argv, '--json');
     if (json) await writeText(json, `${JSON.stringify(result, null, 2)}\n`);
     const md = flagValue(argv, '--markdown');
-    const command = `merge-playground eval ${argv.filter((a) => a !== '--quiet' && a !== md && a !== '--markdown').join(' ')}`;
-    if (md) await writeText(md, evalMarkdown(result, command, { adapter: ctx.info.adapter, seconds: (performance.now() - started) / 1000 }));
+    if (md) {
+      const command = `merge-playground eval ${argv.filter((a) => a !== '--quiet' && a !== md && a !== '--markdown').join(' ')}`;
+      await writeText(md, evalMarkdown(result, command, { adapter: ctx.info.adapter, seconds: (performance.now() - started) / 1000 }));
+    }
     return 0;
   } finally {
     ctx.destroy();

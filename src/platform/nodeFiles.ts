@@ -11,9 +11,11 @@ import { openShardedModel, openSingleFileModel, type Model } from '../engine/io/
 import type { SuiteFiles } from '../engine/eval/suite';
 
 /** Why a file operation failed, in words, for the common error codes. */
-function describeFsError(e: unknown): string {
+export function describeFsError(e: unknown): string {
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'ENOENT') return 'no such file or folder';
+  if (code === 'EEXIST') return 'it is a file';
+  if (code === 'ENOTDIR') return 'a part of the path is a file';
   if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
   if (code === 'EISDIR') return 'is a folder, not a file';
   return (e as Error).message;

@@ -15,6 +15,8 @@ export interface MagnitudeSelection {
   equal: Float64Array;
 }
 
+/** The magnitude key of an f32's bits (`bits & MAGNITUDE_KEY`): its order is |x|'s (see the file comment). */
+export const MAGNITUDE_KEY = 0x7fffffff;
 /** Key bits resolved by pass 2; pass 1 resolves the rest. */
 const LOW_BITS = 15;
 const HIGH_BINS = 1 << (31 - LOW_BITS);

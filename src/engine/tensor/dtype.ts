@@ -106,7 +106,6 @@ function floatSize(dtype: DType): number {
 }
 
 /** Whether typed arrays use little-endian order here (safetensors bytes are little-endian). */
-/** Whether this host stores numbers little-endian (as safetensors does). */
 export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Decodes little-endian floats into `out` (a Float64Array keeps values exact, a Float32Array rounds them). */

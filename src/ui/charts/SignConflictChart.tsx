@@ -11,16 +11,14 @@ import { seriesColour } from '../palette';
 import { ChartFigure, legendText, Toggle } from './ChartFigure';
 import { formatPct, LAYER_AXIS, layerTooltipLabel, signConflictRows, type SignMeasure } from './chartData';
 
-const MEASURES: Record<SignMeasure, { axis: string; description: string; whole: (s: SignStats) => number }> = {
+const MEASURES: Record<SignMeasure, { axis: string; description: string }> = {
   conflicts: {
     axis: 'coordinates in conflict (%)',
     description: '% of coordinates where the task vectors disagree in sign (some positive, some negative entry), layer by layer; TIES-style methods elect one sign to remove these conflicts.',
-    whole: (s) => s.conflictRate,
   },
   agreement: {
     axis: 'mean sign agreement (%)',
     description: 'mean over coordinates of the sign agreement ratio |#positive − #negative| / (#positive + #negative) of the task vectors’ entries, layer by layer: 100 % when every coordinate’s entries share one sign, near 0 when they split evenly.',
-    whole: (s) => s.agreement,
   },
 };
 

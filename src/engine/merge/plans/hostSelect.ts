@@ -11,7 +11,7 @@
 import { throwIfAborted } from '../../errors';
 import { MagnitudeSelect } from '../../gpu/select';
 import { BandMask, BandPlans, bandRanks, type RankBand } from '../../gpu/bandMask';
-import { checkChunk, SelectionRun, type MagnitudeSelection } from '../../gpu/selectPasses';
+import { checkChunk, MAGNITUDE_KEY as MAGNITUDE, SelectionRun, type MagnitudeSelection } from '../../gpu/selectPasses';
 import type { AlignedTensor } from '../align';
 import { chunkRanges, hostTaskVectorStack, type Chunk } from '../stream';
 import type { PlanContext } from './plan';
@@ -19,7 +19,6 @@ import type { StackTransform } from './ties';
 import { maskSpan } from './rowBandHost';
 import { stackCopy, taskSegments } from './util';
 
-const MAGNITUDE = 0x7fffffff;
 /** The chunks' task vectors are kept from pass 1 to pass 2 up to this many bytes (else read again). */
 const KEEP_BYTES = 256 * 2 ** 20;
 

@@ -9,7 +9,8 @@
  * their ordinal where the band splits their run).
  */
 
-const MAGNITUDE = 0x7fffffff;
+import { MAGNITUDE_KEY as MAGNITUDE } from '../../gpu/selectPasses';
+
 /** Windows this short are finished by insertion sort. */
 const SHORT = 16;
 /** The candidate floor's fraction of the last row's key b: its range, its step, and the list length that raises it. */
