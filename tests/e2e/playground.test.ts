@@ -143,6 +143,12 @@ describe('the playground', () => {
     await again.goto(link);
     expect(await settledAverages(again, 0.8)).toBe(shown);
     expect(await again.getByLabel('lambda value').inputValue()).toBe('0.8');
+    // An edit of the address that changes a setting shown as text (a per-layer lambda) shows the new setting, not
+    // the text typed or loaded before.
+    for (const list of ['0.1,0.2', '0.5,0.6']) {
+      await again.evaluate((h) => void (location.hash = h), new URL(link).hash.replace('lambda=0.8', `lambda=${list}`));
+      await expect.poll(() => again.locator('#param-lambda').inputValue()).toBe(`[${list}]`);
+    }
     expect(errors).toEqual([]);
     await again.close();
     await page.close();

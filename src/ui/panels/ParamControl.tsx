@@ -83,8 +83,33 @@ export function ParamControl({ spec, value, onChange }: { spec: ParamSpec; value
   }
 }
 
+/**
+ * The text of a box that edits `value`: what the user typed, until `value` changes to something that text does not
+ * already say (a link, an opened experiment, a reset): then the value's own text. `says(text, value)` tells which.
+ * `changed` is true in the render where `value` changed.
+ */
+function useValueText<T>(value: T, format: (v: T) => string, says: (text: string, v: T) => boolean): { text: string; setText: (text: string) => void; changed: boolean } {
+  const [text, setText] = useState(() => format(value));
+  const [synced, setSynced] = useState(value);
+  const changed = synced !== value;
+  if (changed) {
+    // Adjusting state while rendering (React re-renders at once): no frame shows the stale text.
+    setSynced(value);
+    if (!says(text, value)) setText(format(value));
+  }
+  return { text, setText, changed };
+}
+
+const parsesTo = (text: string, v: unknown): boolean => {
+  try {
+    return JSON.stringify(JSON.parse(text)) === JSON.stringify(v);
+  } catch {
+    return false;
+  }
+};
+
 function JsonInput({ id, value, onChange }: { id: string; value: unknown; onChange: (v: unknown) => void }) {
-  const [text, setText] = useState(JSON.stringify(value));
+  const { text, setText } = useValueText(value, (v) => JSON.stringify(v), parsesTo);
   const [bad, setBad] = useState(false);
   return (
     <input
@@ -116,9 +141,16 @@ export function parseOrderList(text: string): number[] | null {
  * order of the switched-on models) typed as "2, 0, 1".
  */
 function OrderInput({ id, value, onChange }: { id: string; value: unknown; onChange: (v: unknown) => void }) {
-  // The list is sent once it reads as one; until then the merge keeps the order it had.
-  const [mode, setMode] = useState(Array.isArray(value) ? 'list' : value === 'shuffle' ? 'shuffle' : 'given');
-  const [text, setText] = useState(Array.isArray(value) ? value.join(', ') : '');
+  // The list is sent once it reads as one; until then the merge keeps the order it had, and the box shows "list"
+  // (pending) over it. A value set from elsewhere ends that, and shows itself.
+  const [pending, setPending] = useState(false);
+  const { text, setText, changed } = useValueText(
+    value,
+    (v) => (Array.isArray(v) ? v.join(', ') : ''),
+    (t, v) => !Array.isArray(v) || JSON.stringify(parseOrderList(t)) === JSON.stringify(v),
+  );
+  if (changed && pending) setPending(false);
+  const mode = pending ? 'list' : Array.isArray(value) ? 'list' : value === 'shuffle' ? 'shuffle' : 'given';
   const bad = mode === 'list' && parseOrderList(text) === null;
   return (
     <span className="order-input">
@@ -127,10 +159,10 @@ function OrderInput({ id, value, onChange }: { id: string; value: unknown; onCha
         value={mode}
         onChange={(e) => {
           const k = e.target.value;
-          setMode(k);
-          if (k !== 'list') return onChange(k);
-          const list = parseOrderList(text);
-          if (list) onChange(list);
+          const list = k === 'list' ? parseOrderList(text) : null;
+          setPending(k === 'list' && !list);
+          if (k !== 'list') onChange(k);
+          else if (list) onChange(list);
         }}
       >
         <option value="given">as listed (drag to reorder)</option>
@@ -147,7 +179,10 @@ function OrderInput({ id, value, onChange }: { id: string; value: unknown; onCha
           onChange={(e) => {
             setText(e.target.value);
             const list = parseOrderList(e.target.value);
-            if (list) onChange(list);
+            if (list) {
+              setPending(false);
+              onChange(list);
+            }
           }}
         />
       )}
