@@ -4,7 +4,7 @@
  * throughput against their CPU twins and PyTorch, every merge against PyTorch, the CPU references, and what was
  * skipped or is not measured yet. Everything shown comes from the results object.
  */
-import type { BenchResults, Breakdown, EngineFigure, EvalFigure, OpcmFigure, TorchFigure } from './results';
+import type { BenchResults, Breakdown, EngineFigure, EvalFigure, OpcmFigure, OpcmGpuRun, TorchFigure } from './results';
 import { recommendations, transferBound } from './recommend';
 import { VARIANTS } from './breakdown';
 import { median } from './stats';
@@ -250,10 +250,21 @@ function baselines(r: BenchResults): string[] {
 export function opcmSection(o: OpcmFigure, matmulGflops: number | null = null): string[] {
   const shapes = o.linearWeights.map((s) => `${s.count} x ${s.rows}x${s.cols}`).join(', ');
   const gpuMs = o.gpu.timing.ms;
-  const batching = (bytes: number | undefined) => (bytes === undefined ? '' : bytes > 0 ? `SVDs of same-shape weights batched in ${fmtBytes(bytes)}` : 'one SVD at a time');
-  const rows: string[][] = [[`GPU path (runContinual${o.gpu.svdBatchBytes === undefined ? '' : `, ${batching(o.gpu.svdBatchBytes)}`})`, fmtMs(gpuMs), '1x', `median of ${o.gpu.timing.runs.length}; ${o.gpu.projected} projections; peak GPU ${fmtBytes(o.gpu.peakGpuBytes)}`]];
+  const svdHow = (run: OpcmGpuRun) =>
+    run.svd === 'host'
+      ? 'SVDs on the host, float64 Gram eigendecomposition'
+      : run.svdBatchBytes === undefined
+        ? ''
+        : run.svdBatchBytes > 0
+          ? `SVDs of same-shape weights batched in ${fmtBytes(run.svdBatchBytes)}`
+          : 'one SVD at a time';
+  const first = svdHow(o.gpu);
+  const rows: string[][] = [[`GPU path (runContinual${first ? `, ${first}` : ''})`, fmtMs(gpuMs), '1x', `median of ${o.gpu.timing.runs.length}; ${o.gpu.projected} projections; peak GPU ${fmtBytes(o.gpu.peakGpuBytes)}`]];
+  const after = (run: OpcmGpuRun) => `median of ${run.timing.runs.length}, right after the row above; peak GPU ${fmtBytes(run.peakGpuBytes)}`;
   const other = o.gpuOtherBatching;
-  if (other) rows.push([`GPU path, ${batching(other.svdBatchBytes)}`, fmtMs(other.timing.ms), `${sig(other.timing.ms / gpuMs)}x`, `median of ${other.timing.runs.length}, right after the row above; peak GPU ${fmtBytes(other.peakGpuBytes)}`]);
+  if (other) rows.push([`GPU path, ${svdHow(other)}`, fmtMs(other.timing.ms), `${sig(other.timing.ms / gpuMs)}x`, after(other)]);
+  const otherSvd = o.gpuOtherSvd;
+  if (otherSvd) rows.push([`GPU path, ${otherSvd.svd === 'host' ? svdHow(otherSvd) : `SVDs on the GPU (block Jacobi, ${svdHow(otherSvd)})`}`, fmtMs(otherSvd.timing.ms), `${sig(otherSvd.timing.ms / gpuMs)}x`, after(otherSvd)]);
   if (o.twin) rows.push(['CPU twin (float64, reference/opcm.ts opcmStep)', fmtMs(o.twin.timing.ms), `${sig(o.twin.timing.ms / gpuMs)}x`, 'one run, same models']);
   if (o.torch) {
     const t = o.torch;
@@ -265,25 +276,28 @@ export function opcmSection(o: OpcmFigure, matmulGflops: number | null = null): 
     `The second step (t = 2) of OPCM at its defaults over 2 random f32 models of ${o.size.label} (${o.size.params.toLocaleString('en')} parameters, ${pct(o.size.fractionOfVitB32)} of ViT-B/32): ` +
       `an SVD of the merged task vector and a projection for each Linear weight (${shapes}), the other tensors added, the rescale. ` +
       "GPU time: from the end of the first step's onStep callback to the second's (reading and uploading the incoming model, task vectors and norms included). " +
+      (o.gpu.svd === 'host'
+        ? 'On a CPU-emulated adapter the engine factors the Linear weights on the host by default (src/engine/linalg/gramSvd.ts: each delta read back, its float64 Gram matrix eigendecomposed on one core, U and V uploaded); the projections stay on the GPU. '
+        : '') +
       'PyTorch: bench/torch_opcm.py, FusionBench-style (full torch.linalg.svd per Linear weight, float32), the incoming model moved to the device inside the timed region. ' +
       'Time / GPU above 1: the GPU path is faster.',
     '',
     ...table(['path', 'time', 'time / GPU', 'how'], rows),
     ...(o.torchError ? ['', `PyTorch: not measured (${o.torchError}).`] : []),
-    ...workOfStep(o, matmulGflops),
+    ...workOfStep(o.gpu.multiplyAdds !== undefined ? o.gpu : o.gpuOtherSvd, o.gpu.multiplyAdds !== undefined ? 'GPU work' : 'GPU work of the run with its SVDs on the GPU', matmulGflops),
   ];
 }
 
-/** The GPU step's work as an upper bound, and its rate against the matmul probe. */
-function workOfStep(o: OpcmFigure, matmulGflops: number | null): string[] {
-  const { multiplyAdds, sweeps } = o.gpu;
-  if (multiplyAdds === undefined || !sweeps?.length) return [];
+/** A GPU run's work as an upper bound (the Jacobi SVDs' sweeps), and its rate against the matmul probe. */
+function workOfStep(run: OpcmGpuRun | undefined, what: string, matmulGflops: number | null): string[] {
+  const { multiplyAdds, sweeps } = run ?? {};
+  if (!run || multiplyAdds === undefined || !sweeps?.length) return [];
   const gflop = (2 * multiplyAdds) / 1e9;
-  const rate = gflop / (o.gpu.timing.ms / 1000);
+  const rate = gflop / (run.timing.ms / 1000);
   const ofPeak = matmulGflops ? `, at most ${pct(rate / matmulGflops)} of the matmul probe (${sig(matmulGflops)} GFLOP/s)` : '';
   return [
     '',
-    `GPU work: at most ${sig(gflop)} GFLOP in the SVDs (Jacobi sweeps ${Math.min(...sweeps)} to ${Math.max(...sweeps)}) and the projections, counted as if ` +
+    `${what}: at most ${sig(gflop)} GFLOP in the SVDs (Jacobi sweeps ${Math.min(...sweeps)} to ${Math.max(...sweeps)}) and the projections, counted as if ` +
       `every block pair rotated in every sweep (bench/opcmRun.ts stepMultiplyAdds), so at most ${sig(rate)} GFLOP/s${ofPeak}.`,
   ];
 }

@@ -56,10 +56,10 @@ export function stepMultiplyAdds(layers: readonly Pick<LayerDiagnostics, 'rows' 
 }
 
 /**
- * Times the GPU step `repeats` times (each a fresh runContinual over the 2 models), its same-shape SVDs batched in
- * `svdBatchBytes` (gpu/opcmBatch.ts).
+ * Times the GPU step `repeats` times (each a fresh runContinual over the 2 models), its SVDs on `svd` (the GPU's
+ * Jacobi with same-shape SVDs batched in `svdBatchBytes`, gpu/opcmBatch.ts; or the host's Gram eigendecomposition).
  */
-export async function timeOpcmGpu(ctx: GpuContext, m: BenchModels, repeats: Repeats, svdBatchBytes: number): Promise<OpcmFigure['gpu'] & { svdBatchBytes: number }> {
+export async function timeOpcmGpu(ctx: GpuContext, m: BenchModels, repeats: Repeats, svdBatchBytes: number, svd: 'gpu' | 'host'): Promise<OpcmFigure['gpu'] & { svdBatchBytes: number }> {
   if (m.models.length !== 2) throw new Error(`timeOpcmGpu: needs 2 fine-tuned models, got ${m.models.length}`);
   const config = resolveConfig({ method: 'opcm' });
   let projected = 0;
@@ -73,6 +73,7 @@ export async function timeOpcmGpu(ctx: GpuContext, m: BenchModels, repeats: Repe
       models: m.models,
       config,
       svdBatchBytes,
+      svd,
       onStep: (view) => {
         if (view.diagnostics.step === 0) firstDone = performance.now();
         else {
@@ -90,7 +91,7 @@ export async function timeOpcmGpu(ctx: GpuContext, m: BenchModels, repeats: Repe
   for (let i = 0; i < repeats.reps; i++) runs.push(await once());
   const timing: Timing = { ms: median(runs), runs, warmups: repeats.warmups };
   const multiplyAdds = stepMultiplyAdds(layers);
-  return { timing, peakGpuBytes, projected, svdBatchBytes, ...(multiplyAdds === null ? {} : { multiplyAdds, sweeps: layers.map((l) => l.svdSweeps!) }) };
+  return { timing, peakGpuBytes, projected, svdBatchBytes, svd, ...(multiplyAdds === null ? {} : { multiplyAdds, sweeps: layers.map((l) => l.svdSweeps!) }) };
 }
 
 /** ||a - b|| over every tensor. */

@@ -126,7 +126,12 @@ export interface OpcmFigure {
    * multiplyAdds: at most this many in the step's SVDs and projections (from the last run's sweep counts, see
    * stepMultiplyAdds in bench/opcmRun.ts); absent in results written before it was counted.
    */
-  gpu: { timing: Timing; peakGpuBytes: number; projected: number; multiplyAdds?: number; sweeps?: number[]; svdBatchBytes?: number };
+  gpu: OpcmGpuRun & { projected: number };
+  /**
+   * The same step with the SVDs placed the other way (on the GPU when `gpu` factored on the host, the default on a
+   * CPU-emulated adapter), timed right after it on the same models; absent in results written before.
+   */
+  gpuOtherSvd?: OpcmGpuRun;
   /**
    * The same step with one SVD at a time (runContinual's svdBatchBytes 0; `gpu` batches same-shape SVDs by default),
    * timed right after it on the same models; absent in results written before.
@@ -135,6 +140,19 @@ export interface OpcmFigure {
   twin: OpcmTwinFigure | null;
   torch: OpcmTorchFigure | null;
   torchError: string | null;
+}
+
+/**
+ * One timing of the step on the GPU path. svd: where the Linear weights were factored (runContinual's `svd`; absent
+ * in results written before it existed: the GPU). multiplyAdds and sweeps only with the GPU's Jacobi SVDs.
+ */
+export interface OpcmGpuRun {
+  timing: Timing;
+  peakGpuBytes: number;
+  multiplyAdds?: number;
+  sweeps?: number[];
+  svdBatchBytes?: number;
+  svd?: 'gpu' | 'host';
 }
 
 /** The float64 twin's step (src/engine/reference/opcm.ts opcmStep) on the same models, one run. */

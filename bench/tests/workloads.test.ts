@@ -40,6 +40,17 @@ describe('OPCM workload', () => {
     expect(opcmSection(fig, 3).join('\n')).toContain('so at most 1.5 GFLOP/s, at most 50% of the matmul probe (3 GFLOP/s).');
   });
 
+  it('states where the SVDs ran: the host first (a CPU-emulated adapter), then the GPU with its work count', () => {
+    const fig = opcmFigure(scaledVit(4, 1), { timing: { ms: 500, runs: [500], warmups: 0 }, peakGpuBytes: 2 ** 20, projected: 6, svd: 'host', svdBatchBytes: 256 * 2 ** 20 });
+    fig.gpuOtherSvd = { timing: { ms: 2000, runs: [2000], warmups: 0 }, peakGpuBytes: 2 ** 21, svd: 'gpu', svdBatchBytes: 256 * 2 ** 20, multiplyAdds: 1.5e9, sweeps: [6, 8] };
+    const md = opcmSection(fig, 3).join('\n');
+    expect(md).toContain('| GPU path (runContinual, SVDs on the host, float64 Gram eigendecomposition) | 500 ms | 1x |');
+    expect(md).toContain('| GPU path, SVDs on the GPU (block Jacobi, SVDs of same-shape weights batched in 256.0 MiB) | 2.00 s | 4x | median of 1, right after the row above');
+    expect(md).toContain('factors the Linear weights on the host by default');
+    expect(md).toContain('GPU work of the run with its SVDs on the GPU: at most 3 GFLOP in the SVDs (Jacobi sweeps 6 to 8)');
+    expect(md).toContain('so at most 1.5 GFLOP/s, at most 50% of the matmul probe');
+  });
+
   it('counts a step\'s multiply-adds from each weight\'s SVD sweeps and its projection products', () => {
     const layers = [
       { rows: 192, cols: 192, svdSweeps: 9 },

@@ -1,7 +1,7 @@
 /**
  * Continual merging on the GPU against the float64 CPU reference (reference/continual.ts): OPCM on the toy fixture of
- * methods.md section 14 and on random models, its invariants, the continual baselines, and constant GPU memory in the
- * number of models.
+ * methods.md section 14 and on random models (its SVDs on the GPU and on the host), its invariants, the continual
+ * baselines, and constant GPU memory in the number of models.
  */
 import { describe, expect, it } from 'vitest';
 import { memorySink, memorySource } from '../../src/engine/io/byteSource';
@@ -30,11 +30,11 @@ const SHAPES = {
   'vision_model.post_layernorm.weight': [16],
 };
 
-async function gpuContinual(g: GridModels, method: string, params: Record<string, unknown>): Promise<{ merged: Map<string, Float64Array>; report: ContinualReport }> {
+async function gpuContinual(g: GridModels, method: string, params: Record<string, unknown>, svd?: 'gpu' | 'host'): Promise<{ merged: Map<string, Float64Array>; report: ContinualReport }> {
   const ctx = await testContext();
   const { base, models } = await openModels(g);
   const sink = memorySink('continual');
-  const report = await runContinual(ctx, { base, models, config: resolveConfig({ method, params }), output: async () => sink });
+  const report = await runContinual(ctx, { base, models, config: resolveConfig({ method, params }), output: async () => sink, ...(svd ? { svd } : {}) });
   expect(ctx.allocatedBytes).toBe(0);
   return { merged: new Map([...readFloatTensors(sink.bytes())].map(([k, v]) => [k, v.values])), report };
 }
@@ -58,11 +58,16 @@ describe('continual methods on the GPU equal the float64 reference', () => {
     ['continual_average', {}, 1e-5],
     ['continual_magmax', {}, 1e-5],
   ];
-  for (const [method, params, tol] of cases) {
-    it(`${method} ${JSON.stringify(params)}`, async () => {
+  // OPCM's SVDs both ways: the GPU's block Jacobi, and the host's float64 Gram eigendecomposition.
+  type Run = [string, Record<string, unknown>, number, 'gpu' | 'host' | undefined];
+  const runs = cases.flatMap(([method, params, tol]): Run[] => (method === 'opcm' ? [[method, params, tol, 'gpu'], [method, params, tol, 'host']] : [[method, params, tol, undefined]]));
+  for (const [method, params, tol, svd] of runs) {
+    it(`${method} ${JSON.stringify(params)}${svd ? `, SVDs on the ${svd}` : ''}`, async () => {
       const want = runContinualReference(method, params, g.base, g.models);
-      const { merged, report } = await gpuContinual(g, method, params);
+      const { merged, report } = await gpuContinual(g, method, params, svd);
       expectModel(merged, want.merged, tol, method);
+      // Jacobi sweeps are reported by the GPU's SVD only.
+      for (const l of report.steps.flatMap((s) => s.layers)) expect(l.svdSweeps === undefined, l.tensor).toBe(svd === 'host');
       expect(report.order).toEqual(want.order);
       report.steps.forEach((s, i) => {
         const w = want.steps[i]!;
@@ -146,7 +151,7 @@ describe('OPCM with the SVDs of same-shape weights batched', () => {
     const run = async (svdBatchBytes: number) => {
       const { base, models } = await openModels(g);
       const sink = memorySink('continual');
-      const report = await runContinual(ctx, { base, models, config: resolveConfig({ method: 'opcm', params: { alpha: 0.8 } }), output: async () => sink, svdBatchBytes });
+      const report = await runContinual(ctx, { base, models, config: resolveConfig({ method: 'opcm', params: { alpha: 0.8 } }), output: async () => sink, svdBatchBytes, svd: 'gpu' });
       expect(ctx.allocatedBytes).toBe(0);
       return { bytes: sink.bytes(), steps: report.steps };
     };
@@ -165,7 +170,7 @@ describe('OPCM with the SVDs of same-shape weights batched', () => {
     const run = async (c: GpuContext, svdBatchBytes?: number) => {
       const { base, models } = await openModels(g);
       const sink = memorySink('continual');
-      const report = await runContinual(c, { base, models, config: resolveConfig({ method: 'opcm' }), output: async () => sink, svdBatchBytes });
+      const report = await runContinual(c, { base, models, config: resolveConfig({ method: 'opcm' }), output: async () => sink, svdBatchBytes, svd: 'gpu' });
       return { bytes: sink.bytes(), peak: report.peakGpuBytes };
     };
     const one = await run(ctx, 0);
@@ -183,7 +188,7 @@ describe('OPCM with the SVDs of same-shape weights batched', () => {
     }
   });
 
-  it('names the weight whose delta holds NaN, not its place in the batch', async () => {
+  it('names the weight whose delta holds NaN, not its place in the batch (and on the host)', async () => {
     const ctx = await testContext();
     const name = 'vision_model.encoder.layers.1.self_attn.q_proj.weight';
     const bad = new Map(g.models[0]!);
@@ -191,8 +196,10 @@ describe('OPCM with the SVDs of same-shape weights batched', () => {
     bad.set(name, { shape: t.shape, data: t.data.map((x, i) => (i === 5 ? NaN : x)) });
     const modelBytes = [makeModelBytes([...bad].map(([n, x]) => ({ name: n, dtype: 'F32', shape: x.shape, data: encodeFloats(x.data, 'F32') }))), ...g.modelBytes.slice(1)];
     const { base, models } = await openModels({ ...g, modelBytes });
-    await expect(runContinual(ctx, { base, models, config: resolveConfig({ method: 'opcm' }) })).rejects.toThrow(`${name} delta: contains NaN or Infinity`);
-    expect(ctx.allocatedBytes).toBe(0);
+    for (const svd of ['gpu', 'host'] as const) {
+      await expect(runContinual(ctx, { base, models, config: resolveConfig({ method: 'opcm' }), svd })).rejects.toThrow(`${name} delta: contains NaN or Infinity`);
+      expect(ctx.allocatedBytes).toBe(0);
+    }
   });
 
   it('sizes a batch by its bytes and the binding limit, never below one matrix', async () => {

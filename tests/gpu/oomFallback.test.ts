@@ -176,14 +176,16 @@ describe('a failed allocation leaves nothing behind', () => {
   // the engine had made by then must be freed, or every fallback attempt would start with less memory. Not recorded
   // in docs/reliability.md until the engine passes it everywhere (see the failures it lists).
   const POINTS = 24;
-  // OPCM recovers from a failure inside a batch of SVDs by halving the batch (gpu/opcmBatch.ts): there the run may
-  // also complete, with nothing left behind either.
+  // OPCM with its SVDs on the GPU recovers from a failure inside a batch of SVDs by halving the batch
+  // (gpu/opcmBatch.ts): there the run may also complete, with nothing left behind either.
   const runs: [string, (ctx: GpuContext) => Promise<unknown>, boolean][] = [
     ['task_arithmetic', (ctx) => merge(ctx, resolveConfig({ method: 'task_arithmetic', options: { chunkElements: 16384 } }), []), false],
     ['ties', (ctx) => merge(ctx, resolveConfig({ method: 'ties', options: { chunkElements: 16384 } }), [], { cacheBytes: 0 }), false],
     // The stack path (decoded task vectors, the norms' shared readback).
     ['breadcrumbs', (ctx) => merge(ctx, resolveConfig({ method: 'breadcrumbs', options: { chunkElements: 16384 } }), []), false],
-    ['opcm', (ctx) => runContinual(ctx, { base, models, config: resolveConfig({ method: 'opcm' }), output: async () => memorySink('opcm.safetensors') }), true],
+    ['opcm', (ctx) => runContinual(ctx, { base, models, config: resolveConfig({ method: 'opcm' }), output: async () => memorySink('opcm.safetensors'), svd: 'gpu' }), true],
+    // Its SVDs on the host (the default on a CPU-emulated adapter): U and V uploaded per weight.
+    ['opcm, SVDs on the host', (ctx) => runContinual(ctx, { base, models, config: resolveConfig({ method: 'opcm' }), output: async () => memorySink('opcm.safetensors'), svd: 'host' }), false],
   ];
   for (const [method, run, recovers] of runs) {
     reliabilityCase('out-of-memory', `${method}: an allocation failing at each point of the merge frees every buffer made before it`, async () => {

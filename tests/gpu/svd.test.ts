@@ -19,6 +19,7 @@ import { blockSchedule, svdGpu, type GpuSvd, type GpuSvdOptions } from '../../sr
 import { svdThin } from '../../src/engine/reference/svd';
 import { seededRandom } from '../helpers/safetensorsFixtures';
 import { readF32, releaseTestContext, testContext, uploadF32 } from '../helpers/gpu';
+import { orthogonalityError, reconstructionError, subspaceError, withSingularValues as exactSingularValues } from '../helpers/svdChecks';
 
 let ctx: GpuContext;
 beforeAll(async () => {
@@ -26,45 +27,15 @@ beforeAll(async () => {
 });
 afterAll(releaseTestContext);
 
+/** Uniform(-1, 1) entries rounded to f32. */
 function randomMatrix(m: number, n: number, seed: number): Float64Array {
   const rng = seededRandom(seed);
   return Float64Array.from({ length: m * n }, () => Math.fround(2 * rng() - 1));
 }
 
-/** `count` orthonormal vectors of length `len` (Gram-Schmidt, twice, on random vectors). */
-function randomOrthonormal(len: number, count: number, seed: number): Float64Array[] {
-  const raw = randomMatrix(count, len, seed);
-  const out: Float64Array[] = [];
-  for (let j = 0; j < count; j++) {
-    const v = raw.slice(j * len, (j + 1) * len);
-    for (let pass = 0; pass < 2; pass++) {
-      for (const q of out) {
-        let c = 0;
-        for (let i = 0; i < len; i++) c += q[i]! * v[i]!;
-        for (let i = 0; i < len; i++) v[i] = v[i]! - c * q[i]!;
-      }
-    }
-    let nrm = 0;
-    for (let i = 0; i < len; i++) nrm += v[i]! * v[i]!;
-    out.push(v.map((x) => x / Math.sqrt(nrm)));
-  }
-  return out;
-}
-
-/** A = sum_l sigma_l a_l b_l^T (rounded to f32) with random orthonormal a_l, b_l. */
+/** A matrix with the given singular values (svdChecks.withSingularValues), rounded to f32 as the GPU holds it. */
 function withSingularValues(m: number, n: number, sigma: number[], seed: number): Float64Array {
-  const a = randomOrthonormal(m, sigma.length, seed);
-  const b = randomOrthonormal(n, sigma.length, seed + 1);
-  const out = new Float64Array(m * n);
-  sigma.forEach((s, l) => {
-    const al = a[l]!;
-    const bl = b[l]!;
-    for (let i = 0; i < m; i++) {
-      const x = s * al[i]!;
-      for (let j = 0; j < n; j++) out[i * n + j]! += x * bl[j]!;
-    }
-  });
-  return out.map(Math.fround);
+  return exactSingularValues(m, n, sigma, seed).map(Math.fround);
 }
 
 /** The GPU SVD of `a`, read back; frees the GPU buffers. */
@@ -81,58 +52,6 @@ async function gpuSvd(a: Float64Array, m: number, n: number, opts: GpuSvdOptions
   } finally {
     ctx.destroyBuffer(buf);
   }
-}
-
-/** max |Q^T Q - I| for the row-major [rows, cols] matrix Q. */
-function orthogonalityError(q: ArrayLike<number>, rows: number, cols: number): number {
-  let err = 0;
-  for (let a = 0; a < cols; a++) {
-    for (let b = a; b < cols; b++) {
-      let d = 0;
-      for (let i = 0; i < rows; i++) d += q[i * cols + a]! * q[i * cols + b]!;
-      err = Math.max(err, Math.abs(d - (a === b ? 1 : 0)));
-    }
-  }
-  return err;
-}
-
-/** ||A - U diag(s) V^T||_F / ||A||_F (1 when A = 0 and the product is not). */
-function reconstructionError(a: Float64Array, m: number, n: number, k: number, u: ArrayLike<number>, s: ArrayLike<number>, v: ArrayLike<number>): number {
-  let err = 0;
-  let norm = 0;
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j < n; j++) {
-      let x = 0;
-      for (let l = 0; l < k; l++) x += u[i * k + l]! * s[l]! * v[j * k + l]!;
-      err += (a[i * n + j]! - x) ** 2;
-      norm += a[i * n + j]! ** 2;
-    }
-  }
-  return norm > 0 ? Math.sqrt(err / norm) : Math.sqrt(err);
-}
-
-/**
- * For each group of (relatively) equal reference singular values above 1e-6 s_0: group size minus
- * ||X_ref[:, group]^T X_gpu[:, group]||_F^2 (0 when the spans agree), the worst over groups.
- */
-function subspaceError(ref: ArrayLike<number>, gpu: ArrayLike<number>, rows: number, k: number, s: ArrayLike<number>): number {
-  let worst = 0;
-  let start = 0;
-  while (start < k && s[start]! > 1e-6 * s[0]!) {
-    let end = start + 1;
-    while (end < k && Math.abs(s[end]! - s[end - 1]!) <= 1e-3 * s[start]!) end++;
-    let captured = 0;
-    for (let a = start; a < end; a++) {
-      for (let b = start; b < end; b++) {
-        let d = 0;
-        for (let i = 0; i < rows; i++) d += ref[i * k + a]! * gpu[i * k + b]!;
-        captured += d * d;
-      }
-    }
-    worst = Math.max(worst, end - start - captured);
-    start = end;
-  }
-  return worst;
 }
 
 interface Expected {

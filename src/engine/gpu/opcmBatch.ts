@@ -10,11 +10,17 @@
  * of its own run, bit for bit; those sweeps still cost their Gram passes. Even so, on SwiftShader (2 cores) a batched
  * OPCM step took 0.92x the time of one SVD at a time at ViT-B/32 width/4 with 1 layer (batches of 4), 0.82x with 2
  * layers, 0.57x at width/8 with 4 layers (16 per batch): fewer dispatches and waits, more work per dispatch.
+ *
+ * On the host instead (`onHost`, the default on a CPU-emulated adapter): each delta is read back and factored in
+ * float64 by linalg/gramSvd.ts, one at a time, and its U and V uploaded as f32. There the GPU's Jacobi sweeps are the
+ * slow part (a 768 x 768 SVD: 134 s on SwiftShader, 2 cores; about 3 s on the host, one core).
  */
 import { GpuError } from '../errors';
+import { gramSvd } from '../linalg/gramSvd';
 import { OutOfMemoryError, type GpuContext } from './device';
-import { factorsOf, type SvdFactors } from './opcmProject';
-import { svdBytesPerMatrix, svdGpu, type GpuSvd } from './svd';
+import { readBuffer } from './kernels';
+import { factorsOf, type HeldFactors, type SvdFactors } from './opcmProject';
+import { svdBytesPerMatrix, svdGpu } from './svd';
 
 /** A Linear weight to project: its delta (f32 [m, n]) and shape. */
 export interface SvdItem {
@@ -38,20 +44,22 @@ const F32_BYTES = 4;
 
 /** The factors of the items' deltas, computed in batches on demand (see the module comment). */
 export class SvdBatches {
-  private readonly ready = new Map<string, { svd: GpuSvd; index: number }>();
+  private readonly ready = new Map<string, { svd: HeldFactors; index: number }>();
   /** Factors of each batch not yet released; its buffers go when none are left. */
-  private readonly left = new Map<GpuSvd, number>();
+  private readonly left = new Map<HeldFactors, number>();
   private readonly taken = new Set<string>();
 
   constructor(
     private readonly ctx: GpuContext,
     private readonly items: readonly SvdItem[],
     private readonly maxBytes: number,
+    /** Factor on the host (float64 Gram eigendecomposition) instead of the GPU's Jacobi. */
+    private readonly onHost = false,
   ) {}
 
   /** The factors of `name`'s delta (an item); call release(name) when its projection is recorded. */
   async factors(name: string): Promise<SvdFactors> {
-    if (!this.ready.has(name)) await this.takeBatch(name);
+    if (!this.ready.has(name)) await (this.onHost ? this.factorOnHost(name) : this.takeBatch(name));
     const { svd, index } = this.ready.get(name)!;
     return factorsOf(svd, index);
   }
@@ -71,7 +79,7 @@ export class SvdBatches {
     this.ready.clear();
   }
 
-  private free(svd: GpuSvd): void {
+  private free(svd: HeldFactors): void {
     this.left.delete(svd);
     this.ctx.destroyBuffer(svd.u);
     this.ctx.destroyBuffer(svd.v);
@@ -98,7 +106,7 @@ export class SvdBatches {
   private async runBatch(batch: SvdItem[], m: number, n: number): Promise<void> {
     const name = batch[0]!.name;
     const label = batch.length === 1 ? `${name} delta` : `${batch.length} ${m}x${n} deltas from ${name}`;
-    let svd: GpuSvd;
+    let svd: HeldFactors;
     if (batch.length === 1) svd = await this.ctx.scoped(`opcm SVD of ${label}`, () => svdGpu(this.ctx, batch[0]!.delta, m, n, { label }));
     else {
       const bytes = m * n * F32_BYTES;
@@ -117,10 +125,43 @@ export class SvdBatches {
         this.ctx.destroyBuffer(packed);
       }
     }
+    this.hold(svd, batch);
+  }
+
+  private hold(svd: HeldFactors, batch: readonly SvdItem[]): void {
     this.left.set(svd, batch.length);
     batch.forEach((x, index) => {
       this.taken.add(x.name);
       this.ready.set(x.name, { svd, index });
     });
+  }
+
+  /** `name`'s delta read back, factored in float64 on the host, U and V uploaded as f32 (no Jacobi sweeps to report). */
+  private async factorOnHost(name: string): Promise<void> {
+    const item = this.items.find((x) => x.name === name);
+    if (!item) throw new Error(`SvdBatches: ${name} is not one of the weights to project`);
+    const { m, n } = item;
+    const bytes = await readBuffer(this.ctx, item.delta, m * n * F32_BYTES);
+    let svd;
+    try {
+      svd = gramSvd(new Float32Array(bytes.buffer, bytes.byteOffset, m * n), m, n);
+    } catch (e) {
+      if (e instanceof Error && /NaN or Infinity/.test(e.message)) throw new GpuError('validation', `${name} delta: contains NaN or Infinity`);
+      throw e;
+    }
+    const upload = (what: string, values: Float64Array) => {
+      const buf = this.ctx.createBuffer(`opcm ${what} of ${name} delta`, values.length * F32_BYTES, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
+      this.ctx.device.queue.writeBuffer(buf, 0, Float32Array.from(values));
+      return buf;
+    };
+    const u = upload('U', svd.u);
+    let v: GPUBuffer;
+    try {
+      v = upload('V', svd.v);
+    } catch (e) {
+      this.ctx.destroyBuffer(u);
+      throw e;
+    }
+    this.hold({ u, v, s: svd.s, k: svd.k }, [item]);
   }
 }

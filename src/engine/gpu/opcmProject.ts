@@ -61,6 +61,9 @@ export async function projectLinearWeightGpu(
   }
 }
 
+/** Factors held on the GPU for one or more matrices: a (batched) svdGpu result, or one host SVD's (no sweeps). */
+export type HeldFactors = Pick<GpuSvd, 'u' | 'v' | 's' | 'k'> & { sweepsEach?: number[] };
+
 /** One matrix of a batched SVD: its U and V inside the batch's buffers (the SVD's owner frees them). */
 export interface SvdFactors {
   u: GPUBuffer;
@@ -70,12 +73,13 @@ export interface SvdFactors {
   k: number;
   /** Its k singular values, descending. */
   s: Float64Array;
-  sweeps: number;
+  /** Jacobi sweeps the GPU SVD took for it; undefined when it was factored on the host. */
+  sweeps?: number;
 }
 
 /** Matrix `index` of `svd`. */
-export function factorsOf(svd: GpuSvd, index: number): SvdFactors {
-  return { u: svd.u, v: svd.v, index, k: svd.k, s: svd.s.subarray(index * svd.k, (index + 1) * svd.k), sweeps: svd.sweepsEach[index]! };
+export function factorsOf(svd: HeldFactors, index: number): SvdFactors {
+  return { u: svd.u, v: svd.v, index, k: svd.k, s: svd.s.subarray(index * svd.k, (index + 1) * svd.k), sweeps: svd.sweepsEach?.[index] };
 }
 
 /** The arguments' checks: `out` apart from tau (and delta, when the caller has it), alpha in [0, 1], every buffer m x n f32. */

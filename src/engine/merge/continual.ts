@@ -72,6 +72,12 @@ export interface ContinualRun {
   onProgress?: (p: { step: number; steps: number; tensor: string }) => void;
   /** GPU bytes one batch of OPCM's same-shape SVDs may hold (gpu/opcmBatch.ts; default DEFAULT_SVD_BATCH_BYTES, 0: one at a time). */
   svdBatchBytes?: number;
+  /**
+   * Where OPCM factors the merged task vector's Linear weights: 'gpu' (block Jacobi, batched) or 'host' (float64
+   * Gram eigendecomposition, gpu/opcmBatch.ts). Default: 'host' on a CPU-emulated adapter, where the Jacobi sweeps
+   * were measured 10-50x slower, 'gpu' otherwise.
+   */
+  svd?: 'gpu' | 'host';
 }
 
 const storage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -123,7 +129,7 @@ export async function runContinual(ctx: GpuContext, run: ContinualRun): Promise<
             const projects = (t: AlignedTensor) => step > 0 && !(p.class_embedding === 'keep-first' && isClassEmbedding(t.name));
             const linear = new Set(tensors.filter((t) => projects(t) && isLinearWeight(t.name, t.shape)));
             const items = [...linear].map((t) => ({ name: t.name, m: t.shape[0]!, n: t.shape[1]!, delta: state.get(t.name)! }));
-            const svds = new SvdBatches(ctx, items, run.svdBatchBytes ?? DEFAULT_SVD_BATCH_BYTES);
+            const svds = new SvdBatches(ctx, items, run.svdBatchBytes ?? DEFAULT_SVD_BATCH_BYTES, (run.svd ?? (ctx.info.isSoftware ? 'host' : 'gpu')) === 'host');
             let sq = 0;
             try {
               for (const t of tensors) {
