@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/gpu/device';
-import { MagnitudeSelect, type MagnitudeSelection } from '../../src/engine/gpu/select';
+import { MagnitudeSelect } from '../../src/engine/gpu/select';
+import type { MagnitudeSelection } from '../../src/engine/gpu/selectPasses';
 import { HostMagnitudeSelect } from '../../src/engine/merge/plans/hostSelect';
 import { magnitudeKeys, selectMagnitudeRef } from '../../src/engine/reference/select';
 import { releaseTestContext, testContext, uploadF32 } from '../helpers/gpu';

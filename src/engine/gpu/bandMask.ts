@@ -21,7 +21,7 @@ import type { GpuContext } from './device';
 import { workgroupGrid } from './dispatch';
 import { readBuffer } from './kernels';
 import { bind, launch } from './launch';
-import { checkChunk, type MagnitudeSelection } from './select';
+import { checkChunk, type MagnitudeSelection } from './selectPasses';
 
 /** Descending magnitude ranks [from, to) to keep (0 = largest |x|); `to` may exceed the element count. */
 export interface RankBand {

@@ -24,8 +24,6 @@ import { bind, launch } from './launch';
 import { QuadRows } from './mergeKernels';
 import { checkChunk, SelectionRun } from './selectPasses';
 
-export type { MagnitudeSelection } from './selectPasses';
-export { checkChunk } from './selectPasses';
 
 /** vec4s per thread of select_histogram: amortizes the per-thread bookkeeping. */
 const PER_THREAD = 8;

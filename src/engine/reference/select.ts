@@ -6,7 +6,7 @@
  * sorts above Infinity and every comparison is exact and total. Descending rank 0 is the largest key; among equal
  * keys the lower flat index comes first (topk.ts `rankBandMask`).
  */
-import type { MagnitudeSelection } from '../gpu/select';
+import type { MagnitudeSelection } from '../gpu/selectPasses';
 
 const MAGNITUDE_MASK = 0x7fffffff;
 
