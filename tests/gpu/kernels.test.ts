@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/gpu/device';
-import { combine, packAdd, readBuffer, SquareSums, sumSquares, taskVector, unpack, uploadRaw, type RawDType } from '../../src/engine/gpu/kernels';
+import { combine, packAdd, readBuffer, SquareSums, squaredNorms, sumSquares, taskVector, unpack, uploadRaw, type RawDType } from '../../src/engine/gpu/kernels';
 import {
   combineRef,
   packAddRef,
@@ -298,6 +298,20 @@ describe('SquareSums', () => {
       const cpu = sumSquaresRef(data[i]!, r, numel);
       for (let k = 0; k < r; k++) expect(Math.abs(gpu[i]![k]! - cpu[k]!), `buffer ${i} row ${k}`).toBeLessThanOrEqual(SUM_SQUARES_RTOL * cpu[k]!);
     });
+  });
+
+  it('takes buffers of different sizes: squaredNorms gives what sumSquares gives for each, bit for bit', async () => {
+    const sizes = [1, 255, 256, 257, 3001, 70_000];
+    const data = sizes.map((n, i) => randomF32(90 + i, n));
+    const bufs = data.map((d, i) => uploadF32(ctx, `data ${i}`, d));
+    const together = await ctx.scoped('squared norms', () => squaredNorms(ctx, bufs.map((buf, i) => ({ buf, numel: sizes[i]! }))));
+    const alone: number[] = [];
+    for (let i = 0; i < sizes.length; i++) alone.push((await sumSquares(ctx, bufs[i]!, 1, sizes[i]!))[0]!);
+    bufs.forEach((b) => ctx.destroyBuffer(b));
+    expect(together).toEqual(alone);
+    sizes.forEach((n, i) => expect(Math.abs(together[i]! - sumSquaresRef(data[i]!, 1, n)[0]!)).toBeLessThanOrEqual(SUM_SQUARES_RTOL * together[i]!));
+    expect(() => new SquareSums(ctx, [3, 4], [1])).toThrow(/2 element counts for 1 buffers/);
+    expect(ctx.allocatedBytes).toBe(0);
   });
 
   it('gives zeros for buffers never added and for empty shapes, and refuses a buffer past its list', async () => {

@@ -10,7 +10,7 @@
  */
 import { ConfigError, throwIfAborted } from '../errors';
 import type { GpuContext } from '../gpu/device';
-import { combine, packAdd, readBuffer, scaleAdd, sumSquares, taskVector, unpack, uploadRaw, type RawDType } from '../gpu/kernels';
+import { combine, packAdd, readBuffer, scaleAdd, squaredNorms, taskVector, unpack, uploadRaw, type RawDType } from '../gpu/kernels';
 import { disjointMerge, magmaxSelect, trimMask } from '../gpu/mergeKernels';
 import { signSum } from '../gpu/mergeReductions';
 import { DEFAULT_SVD_BATCH_BYTES, SvdBatches } from '../gpu/opcmBatch';
@@ -82,6 +82,13 @@ export interface ContinualRun {
 
 const storage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
+/** Sum over the tensors of ||buffer(name)||^2, in tensor order, with one readback for all. */
+async function normSq(ctx: GpuContext, tensors: readonly AlignedTensor[], buffer: (name: string) => GPUBuffer): Promise<number> {
+  let sum = 0;
+  for (const x of await squaredNorms(ctx, tensors.map((t) => ({ buf: buffer(t.name), numel: t.numel })))) sum += x;
+  return sum;
+}
+
 /** Runs a continual method; returns per-step diagnostics and writes the final model if `output` is given. */
 export async function runContinual(ctx: GpuContext, run: ContinualRun): Promise<ContinualReport> {
   const started = Date.now();
@@ -114,9 +121,7 @@ export async function runContinual(ctx: GpuContext, run: ContinualRun): Promise<
       const modelIndex = order[step]!;
       const taus = await loadTaskVectors(ctx, run, tensors, models[modelIndex]!, (tensor) => run.onProgress?.({ step, steps: order.length, tensor }));
       try {
-        let tauSq = 0;
-        for (const t of tensors) tauSq += (await sumSquares(ctx, taus.get(t.name)!, 1, t.numel))[0]!;
-        const taskVectorNorm = Math.sqrt(tauSq);
+        const taskVectorNorm = Math.sqrt(await normSq(ctx, tensors, (name) => taus.get(name)!));
         normSum += taskVectorNorm;
         const meanNorm = normSum / (step + 1);
         if (step === 0) for (const t of tensors) state.set(t.name, ctx.createBuffer(`merged ${t.name}`, t.numel * 4, storage()));
@@ -149,8 +154,8 @@ export async function runContinual(ctx: GpuContext, run: ContinualRun): Promise<
                     svds.release(t.name);
                   }
                 } else if (projects(t)) scaleAdd(ctx, d, prevLambda, 1, tau, t.numel);
-                sq += (await sumSquares(ctx, d, 1, t.numel))[0]!;
               }
+              sq = await normSq(ctx, tensors, (name) => state.get(name)!);
             } finally {
               svds.destroy();
             }
@@ -188,8 +193,7 @@ export async function runContinual(ctx: GpuContext, run: ContinualRun): Promise<
         }
         const view = await deltaView(ctx, spec.id, tensors, state, p.lambda as number);
         try {
-          let mergedSq = 0;
-          for (const t of tensors) mergedSq += (await sumSquares(ctx, view.delta(t.name), 1, t.numel))[0]!;
+          const mergedSq = await normSq(ctx, tensors, view.delta);
           const diagnostics: StepDiagnostics = { step, modelIndex, taskVectorNorm, meanNorm, mergedNorm: Math.sqrt(mergedSq), lambda, unscaledNorm, sqrtT: Math.sqrt(step + 1), layers: stepLayers };
           steps.push(diagnostics);
           await run.onStep?.({ diagnostics, tensors, delta: view.delta });
