@@ -18,18 +18,12 @@
  *
  * Cost: k^2 L / 2 multiply-adds for G, about 4.7 k^3 for the eigendecomposition, k^2 L for the long side (L = max(m, n)).
  */
+import type { ThinSvd } from '../reference/svd';
 import { dot } from './dot';
 import { symmetricEigen } from './symmetricEigen';
 
-/** Thin SVD, row-major: u [m, k] (column j is u_j), s descending, v [n, k]. */
-export interface GramSvd {
-  m: number;
-  n: number;
-  k: number;
-  u: Float64Array;
-  s: Float64Array;
-  v: Float64Array;
-}
+/** Thin SVD, row-major: u [m, k] (column j is u_j), s descending, v [n, k]; the reference's layout, without sweeps. */
+export type GramSvd = Omit<ThinSvd, 'sweeps'>;
 
 /** Long-side vectors with s_j at or below this fraction of s_0 are orthogonalised explicitly (see the module comment). */
 export const REORTHOGONALIZE_BELOW = 1e-3;
