@@ -11,7 +11,8 @@
  *     <= 1e-9 s_i relative where s_i >= 1e-3 s_0; singular subspaces as the reference's (svdChecks.subspaceError <= 1e-8).
  */
 import { describe, expect, it } from 'vitest';
-import { gramSvd, REORTHOGONALIZE_BELOW } from '../../src/engine/linalg/gramSvd';
+import { gramSvd, gramSvdSteps, REORTHOGONALIZE_BELOW } from '../../src/engine/linalg/gramSvd';
+import { runStepsYielding } from '../../src/engine/linalg/steps';
 import { symmetricEigen } from '../../src/engine/linalg/symmetricEigen';
 import { svdThin } from '../../src/engine/reference/svd';
 import { orthogonalityError, randomMatrix, randomOrthonormal, reconstructionError, subspaceError, withSingularValues } from '../helpers/svdChecks';
@@ -173,5 +174,28 @@ describe('gramSvd (host SVD through the Gram eigendecomposition)', () => {
     expect(() => gramSvd(new Float64Array(5), 2, 3)).toThrow(/2x3/);
     expect(() => gramSvd(new Float32Array([1, NaN]), 1, 2)).toThrow(/NaN/);
     expect(() => gramSvd(new Float64Array([1, Infinity]), 2, 1)).toThrow(/Infinity/);
+  });
+});
+
+describe('runStepsYielding (the host SVD as the page runs it)', () => {
+  it('lets other work run between its steps and gives the same factors as the direct call', async () => {
+    const a = randomMatrix(120, 80, 12);
+    let done = false;
+    let turns = 0;
+    const other = (async () => {
+      while (!done) {
+        await new Promise((resolve) => setImmediate(resolve));
+        turns++;
+      }
+    })();
+    const stepped = await runStepsYielding(gramSvdSteps(a, 120, 80), 0);
+    done = true;
+    await other;
+    expect(turns).toBeGreaterThan(10);
+    expect(stepped).toEqual(gramSvd(a, 120, 80));
+  });
+
+  it('reports bad input when the steps are made, before any is run', () => {
+    expect(() => gramSvdSteps(new Float64Array([NaN]), 1, 1)).toThrow(/NaN/);
   });
 });

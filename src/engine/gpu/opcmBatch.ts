@@ -16,7 +16,8 @@
  * slow part (a 768 x 768 SVD: 134 s on SwiftShader, 2 cores; about 3 s on the host, one core).
  */
 import { GpuError } from '../errors';
-import { gramSvd } from '../linalg/gramSvd';
+import { gramSvdSteps } from '../linalg/gramSvd';
+import { runStepsYielding } from '../linalg/steps';
 import { OutOfMemoryError, type GpuContext } from './device';
 import { readBuffer } from './kernels';
 import { factorsOf, type HeldFactors, type SvdFactors } from './opcmProject';
@@ -144,7 +145,8 @@ export class SvdBatches {
     const bytes = await readBuffer(this.ctx, item.delta, m * n * F32_BYTES);
     let svd;
     try {
-      svd = gramSvd(new Float32Array(bytes.buffer, bytes.byteOffset, m * n), m, n);
+      // In steps that give the event loop a turn every few tens of ms: the page runs the engine on its main thread.
+      svd = await runStepsYielding(gramSvdSteps(new Float32Array(bytes.buffer, bytes.byteOffset, m * n), m, n));
     } catch (e) {
       if (e instanceof Error && /NaN or Infinity/.test(e.message)) throw new GpuError('validation', `${name} delta: contains NaN or Infinity`);
       throw e;

@@ -20,7 +20,8 @@
  */
 import type { ThinSvd } from '../reference/svd';
 import { dot } from './dot';
-import { symmetricEigen } from './symmetricEigen';
+import { runSteps, type Steps } from './steps';
+import { symmetricEigenSteps } from './symmetricEigen';
 
 /** Thin SVD, row-major: u [m, k] (column j is u_j), s descending, v [n, k]; the reference's layout, without sweeps. */
 export type GramSvd = Omit<ThinSvd, 'sweeps'>;
@@ -30,16 +31,25 @@ export const REORTHOGONALIZE_BELOW = 1e-3;
 
 /** Thin SVD of the row-major m x n matrix `a`; throws on NaN or Infinity. */
 export function gramSvd(a: Float32Array | Float64Array, m: number, n: number): GramSvd {
+  return runSteps(gramSvdSteps(a, m, n));
+}
+
+/** gramSvd as steps (steps.ts), yielding after each row of work; throws on bad input at once. */
+export function gramSvdSteps(a: Float32Array | Float64Array, m: number, n: number): Steps<GramSvd> {
   if (!(Number.isInteger(m) && Number.isInteger(n) && m > 0 && n > 0) || a.length !== m * n) {
     throw new Error(`gramSvd: expected a ${m}x${n} matrix (${m * n} values), got ${a.length} values`);
   }
   for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) throw new Error('gramSvd: the matrix contains NaN or Infinity');
+  return svdSteps(a, m, n);
+}
+
+function* svdSteps(a: Float32Array | Float64Array, m: number, n: number): Steps<GramSvd> {
   const tall = m >= n;
   const k = Math.min(m, n);
   const len = Math.max(m, n);
   const x = shortSideRows(a, m, n);
-  const eig = symmetricEigen(gram(x, k, len), k);
-  const long = combineRows(eig.vectors, x, k, len);
+  const eig = yield* symmetricEigenSteps(yield* gram(x, k, len), k);
+  const long = yield* combineRows(eig.vectors, x, k, len);
   const norms = new Float64Array(k);
   for (let j = 0; j < k; j++) norms[j] = Math.sqrt(dot(long, j * len, long, j * len, len));
   // ||A e_j|| may order near-equal values differently from lambda_j.
@@ -52,7 +62,7 @@ export function gramSvd(a: Float32Array | Float64Array, m: number, n: number): G
     for (let i = 0; i < len; i++) longSide[to * len + i] = nrm > 0 ? long[from * len + i]! / nrm : 0;
     shortSide.set(eig.vectors.subarray(from * k, (from + 1) * k), to * k);
   });
-  orthonormalizeTail(longSide, len, k, s);
+  yield* orthonormalizeTail(longSide, len, k, s);
   return tall
     ? { m, n, k, u: transpose(longSide, k, len), s, v: transpose(shortSide, k, k) }
     : { m, n, k, u: transpose(shortSide, k, k), s, v: transpose(longSide, k, len) };
@@ -67,9 +77,10 @@ function shortSideRows(a: Float32Array | Float64Array, m: number, n: number): Fl
 }
 
 /** X X^T (k x k) for the rows of x ([k, len]): A^T A for a tall A, A A^T for a wide one. */
-function gram(x: Float64Array, k: number, len: number): Float64Array {
+function* gram(x: Float64Array, k: number, len: number): Steps<Float64Array> {
   const g = new Float64Array(k * k);
   for (let i = 0; i < k; i++) {
+    yield;
     for (let j = i; j < k; j++) {
       const d = dot(x, i * len, x, j * len, len);
       g[i * k + j] = d;
@@ -80,9 +91,10 @@ function gram(x: Float64Array, k: number, len: number): Float64Array {
 }
 
 /** Rows j of the result: sum_i e[j, i] x_i, i.e. A e_j (tall A) or A^T e_j (wide A); [k, len]. Four rows of x per pass over a result row. */
-function combineRows(e: Float64Array, x: Float64Array, k: number, len: number): Float64Array {
+function* combineRows(e: Float64Array, x: Float64Array, k: number, len: number): Steps<Float64Array> {
   const out = new Float64Array(k * len);
   for (let j = 0; j < k; j++) {
+    yield;
     const o = j * len;
     const ej = j * k;
     let i = 0;
@@ -105,12 +117,13 @@ function combineRows(e: Float64Array, x: Float64Array, k: number, len: number): 
  * s_0 are orthogonalised twice against all rows before them; a row with (almost) nothing left is replaced by the
  * standard basis vector least represented in the span so far, orthogonalised the same way.
  */
-function orthonormalizeTail(w: Float64Array, len: number, k: number, s: Float64Array): void {
+function* orthonormalizeTail(w: Float64Array, len: number, k: number, s: Float64Array): Steps<void> {
   const cut = REORTHOGONALIZE_BELOW * s[0]!;
   const first = s.findIndex((x) => !(x > cut));
   if (first < 0) return;
   let inSpan: Float64Array | null = null; // squared length of e_i's projection on rows 0 .. j - 1, when needed
   for (let j = first; j < k; j++) {
+    yield;
     const at = j * len;
     const before = Math.sqrt(dot(w, at, w, at, len));
     const kept = before > 0 && orthogonalize(w, at, len, j) > 0.5 * before;

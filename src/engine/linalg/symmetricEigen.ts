@@ -11,6 +11,7 @@
  * Accuracy: eigenvalues to about n * eps * ||A||, eigenvectors orthonormal to about n * eps.
  */
 import { dot } from './dot';
+import { runSteps, type Steps } from './steps';
 
 /** Result of symmetricEigen: eigenvalues in descending order and their unit eigenvectors as the rows of `vectors`. */
 export interface SymmetricEigen {
@@ -29,14 +30,22 @@ const MAX_ITERATIONS = 60;
  * both triangles are read). `a` is not modified.
  */
 export function symmetricEigen(a: Float64Array, n: number): SymmetricEigen {
+  return runSteps(symmetricEigenSteps(a, n));
+}
+
+/** symmetricEigen as steps (steps.ts): it yields after each row or eigenvalue of work. Throws on bad input at once. */
+export function symmetricEigenSteps(a: Float64Array, n: number): Steps<SymmetricEigen> {
   if (!(Number.isInteger(n) && n > 0) || a.length !== n * n) throw new Error(`symmetricEigen: expected a ${n}x${n} matrix (${n * n} values), got ${a.length}`);
   for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) throw new Error('symmetricEigen: the matrix contains NaN or Infinity');
-  const work = a.slice();
+  return eigenSteps(a.slice(), n);
+}
+
+function* eigenSteps(work: Float64Array, n: number): Steps<SymmetricEigen> {
   const d = new Float64Array(n);
   const e = new Float64Array(n); // e[i] couples i and i + 1; e[n - 1] = 0
-  const betas = tridiagonalize(work, n, d, e);
-  const rows = transposeInPlace(formQ(work, n, betas), n); // row j = column j of Q
-  ql(d, e, rows, n);
+  const betas = yield* tridiagonalize(work, n, d, e);
+  const rows = transposeInPlace(yield* formQ(work, n, betas), n); // row j = column j of Q
+  yield* ql(d, e, rows, n);
   return sortDescending(d, rows, n);
 }
 
@@ -45,10 +54,11 @@ export function symmetricEigen(a: Float64Array, n: number): SymmetricEigen {
  * maps A's column k below the diagonal onto its first entry. Writes T's diagonal into d and its off-diagonal into e;
  * leaves each v in row k of `a` (entries k + 1 .. n - 1) and returns the betas.
  */
-function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64Array): Float64Array {
+function* tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64Array): Steps<Float64Array> {
   const betas = new Float64Array(Math.max(n - 2, 0));
   const p = new Float64Array(n);
   for (let k = 0; k < n - 2; k++) {
+    yield;
     const row = k * n;
     d[k] = a[row + k]!;
     // x = A[k, k+1..] (= the column below the diagonal, by symmetry).
@@ -92,11 +102,12 @@ function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64A
 }
 
 /** Q = H_0 H_1 ... H_{n-3} from the vectors tridiagonalize left in `a`, accumulated backwards (each H_k touches rows and columns k + 1 ..). */
-function formQ(a: Float64Array, n: number, betas: Float64Array): Float64Array {
+function* formQ(a: Float64Array, n: number, betas: Float64Array): Steps<Float64Array> {
   const q = new Float64Array(n * n);
   for (let i = 0; i < n; i++) q[i * n + i] = 1;
   const t = new Float64Array(n);
   for (let k = n - 3; k >= 0; k--) {
+    yield;
     const beta = betas[k]!;
     if (beta === 0) continue;
     const row = k * n;
@@ -132,9 +143,10 @@ function transposeInPlace(m: Float64Array, n: number): Float64Array {
  * closest to d[l], deflating when an off-diagonal entry falls below eps times its neighbours. Every plane rotation
  * of the columns i, i + 1 of the eigenvector matrix is applied to `rows` i, i + 1 (which hold those columns).
  */
-function ql(d: Float64Array, e: Float64Array, rows: Float64Array, n: number): void {
+function* ql(d: Float64Array, e: Float64Array, rows: Float64Array, n: number): Steps<void> {
   for (let l = 0; l < n; l++) {
     for (let iter = 0; ; iter++) {
+      yield;
       let m = l;
       while (m < n - 1 && Math.abs(e[m]!) > EPS * (Math.abs(d[m]!) + Math.abs(d[m + 1]!))) m++;
       if (m === l) break;
