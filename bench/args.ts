@@ -21,7 +21,7 @@ export interface BenchArgs {
 
 export const USAGE = `npm run bench [-- options]   (or: node dist-bench/bench.mjs [options])
 
-  --profile NAME       swiftshader | full-size | gpu | gpu-merges | gpu-matrix | gpu-opcm | smoke (default: swiftshader on a software adapter, else gpu)
+  --profile NAME       swiftshader | full-size | full-size-opcm | gpu | gpu-merges | gpu-matrix | gpu-opcm | gpu-stack | smoke (default: swiftshader on a software adapter, else gpu)
   --out DIR            where results go (default bench/results)
   --python PATH        interpreter with torch (default: python3 on PATH, then /usr/bin/python3)
   --torch-script PATH  the PyTorch baseline (default bench/torch_merge.py)

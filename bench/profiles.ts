@@ -5,7 +5,8 @@
  * (one device call). `full-size` measures only the two acceptance merges at full ViT-B/32 size on SwiftShader, 5 times
  * each plus 5 copy/TA/TIES triples (about 6 minutes on the 2-core machine, whose speed drifts by tens of percent
  * within minutes: 5 pairs make the median ratio steadier than 3). `smoke` is the tests' one-minute end-to-end run. The OPCM step
- * runs at width/4 on SwiftShader (an SVD of 768 x 768 takes minutes there) and at full size on a GPU.
+ * runs at width/4 on SwiftShader (with the GPU's Jacobi an SVD of 768 x 768 takes minutes there; the default profile times
+ * it both ways), at full size with the host's SVDs in `full-size-opcm`, and at full size on a GPU.
  */
 import type { BenchDType } from './models';
 import type { ProbeSettings } from './probes';
@@ -32,8 +33,12 @@ export interface Profile {
    */
   reference: { tasks: number; repeats: Repeats; acceptance: boolean; methods?: string[] };
   torch: { device: 'cpu' | 'cuda' | 'auto'; repeats: Repeats };
-  /** One OPCM step (bench/opcmRun.ts) per entry: GPU repetitions, and whether the float64 twin runs too (PyTorch always). */
-  opcm: { size: VitSize; repeats: Repeats; twin: boolean }[];
+  /**
+   * One OPCM step (bench/opcmRun.ts) per entry: GPU repetitions, whether the float64 twin runs too (PyTorch always),
+   * and whether the step is timed a second time with the SVDs placed the other way (on a GPU: one at a time; on a
+   * CPU-emulated adapter: the GPU's Jacobi instead of the host's SVDs; default true).
+   */
+  opcm: { size: VitSize; repeats: Repeats; twin: boolean; otherSvd?: boolean }[];
   /**
    * Evaluation throughput (bench/evalRun.ts): the demo suite's base on `demoSamples` images per task, the twin on the
    * first `demoTwinImages` of each; a random `vit` model on `vitImages` images, the twin on `vitTwinImages`.
@@ -131,6 +136,19 @@ export const PROFILES: Record<string, Profile> = {
     opcm: [{ size: scaledVit(64, 1), repeats: { warmups: 0, reps: 1 }, twin: true }],
     evaluation: { batch: 2, repeats: { warmups: 0, reps: 1 }, demoSamples: 2, demoTwinImages: 2, vit: scaledVit(12, 1), vitImages: 2, vitTwinImages: 1 },
   },
+};
+
+// `full-size-opcm`: one OPCM step at full ViT-B/32 size on a CPU-emulated adapter, its 72 SVDs on the host (the GPU's
+// Jacobi would take hours there: 134 s for one 768 x 768), against PyTorch on the CPU, one timed run each; the acceptance
+// merges once at the default profile's size, as a check of the machine. About 16 minutes on the 2-core machine (the step
+// 7, PyTorch's 8).
+PROFILES['full-size-opcm'] = {
+  ...PROFILES['full-size']!,
+  name: 'full-size-opcm',
+  budgetMs: 20 * MINUTE,
+  acceptance: { ...PROFILES.swiftshader!.acceptance, repeats: { warmups: 1, reps: 1 }, breakdownRepeats: null },
+  torch: { device: 'cpu', repeats: { warmups: 0, reps: 1 } },
+  opcm: [{ size: VIT_B32, repeats: { warmups: 0, reps: 1 }, twin: false, otherSvd: false }],
 };
 
 // `gpu-merges`: the gpu profile's merges alone (probes, acceptance, method matrix, PyTorch, the Task Arithmetic twin),

@@ -238,11 +238,12 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
     const svd = ctx.info.isSoftware ? 'host' : 'gpu';
     const fig = opcmFigure(oc.size, await timeOpcmGpu(ctx, m, oc.repeats, DEFAULT_SVD_BATCH_BYTES, svd));
     r.opcm!.push(fig);
-    if (inBudget() && svd === 'host') {
+    const timeOther = oc.otherSvd !== false && inBudget();
+    if (timeOther && svd === 'host') {
       await step(`${label}, SVDs on the GPU`);
       const { projected: _, ...other } = await timeOpcmGpu(ctx, m, oc.repeats, DEFAULT_SVD_BATCH_BYTES, 'gpu');
       fig.gpuOtherSvd = other;
-    } else if (inBudget()) {
+    } else if (timeOther) {
       await step(`${label}, one SVD at a time`);
       const { timing, peakGpuBytes } = await timeOpcmGpu(ctx, m, oc.repeats, 0, 'gpu');
       fig.gpuOtherBatching = { timing, peakGpuBytes, svdBatchBytes: 0 };
