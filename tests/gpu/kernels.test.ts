@@ -304,7 +304,10 @@ describe('SquareSums', () => {
     const sizes = [1, 255, 256, 257, 3001, 70_000];
     const data = sizes.map((n, i) => randomF32(90 + i, n));
     const bufs = data.map((d, i) => uploadF32(ctx, `data ${i}`, d));
-    const together = await ctx.scoped('squared norms', () => squaredNorms(ctx, bufs.map((buf, i) => ({ buf, numel: sizes[i]! }))));
+    const items = bufs.map((buf, i) => ({ buf, numel: sizes[i]! }));
+    const together = await ctx.scoped('squared norms', () => squaredNorms(ctx, items));
+    // In runs of at most 20 partial sums (one per 256 elements), and a buffer alone when it has more.
+    expect(await ctx.scoped('squared norms in runs', () => squaredNorms(ctx, items, 20))).toEqual(together);
     const alone: number[] = [];
     for (let i = 0; i < sizes.length; i++) alone.push((await sumSquares(ctx, bufs[i]!, 1, sizes[i]!))[0]!);
     bufs.forEach((b) => ctx.destroyBuffer(b));

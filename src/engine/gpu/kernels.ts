@@ -160,20 +160,32 @@ export async function sumSquares(ctx: GpuContext, buf: GPUBuffer, rows: number, 
   return (await sums.read())[0]!;
 }
 
+/** Partial sums one squaredNorms readback holds at most (4 bytes each): 16 MiB, a 4G-element model's worth. */
+const NORMS_PARTIALS_PER_READBACK = 4 * 2 ** 20;
+
 /**
- * The squared norms of several f32 buffers of `numel[i]` elements each, one readback for all (sumSquares per buffer
- * waits for one readback each: a continual step's norms over the 71 tensors of the demo model took about 100 ms
- * that way on SwiftShader).
+ * The squared norms of several f32 buffers of `numel` elements each, one readback for all of them, or for each run of
+ * them whose partial sums fill `maxPartials` (sumSquares per buffer waits for one readback each: a
+ * continual step's norms over the 71 tensors of the demo model took about 100 ms that way on SwiftShader).
  */
-export async function squaredNorms(ctx: GpuContext, items: readonly { buf: GPUBuffer; numel: number }[]): Promise<number[]> {
-  const sums = new SquareSums(ctx, items.map((x) => x.numel), items.map(() => 1));
-  try {
-    for (const x of items) sums.add(x.buf);
-  } catch (e) {
-    sums.destroy();
-    throw e;
+export async function squaredNorms(ctx: GpuContext, items: readonly { buf: GPUBuffer; numel: number }[], maxPartials = NORMS_PARTIALS_PER_READBACK): Promise<number[]> {
+  const out: number[] = [];
+  for (let start = 0; start < items.length; ) {
+    let end = start;
+    let partials = 0;
+    while (end < items.length && (end === start || partials + reductionBlocks(items[end]!.numel) <= maxPartials)) partials += reductionBlocks(items[end++]!.numel);
+    const run = items.slice(start, end);
+    const sums = new SquareSums(ctx, run.map((x) => x.numel), run.map(() => 1));
+    try {
+      for (const x of run) sums.add(x.buf);
+    } catch (e) {
+      sums.destroy();
+      throw e;
+    }
+    for (const r of await sums.read()) out.push(r[0]!);
+    start = end;
   }
-  return (await sums.read()).map((r) => r[0]!);
+  return out;
 }
 
 /**
