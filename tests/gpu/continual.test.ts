@@ -4,6 +4,7 @@
  * baselines, and constant GPU memory in the number of models.
  */
 import { describe, expect, it } from 'vitest';
+import { CancelledError } from '../../src/engine/errors';
 import { memorySink, memorySource } from '../../src/engine/io/byteSource';
 import { openSingleFileModel } from '../../src/engine/io/model';
 import { resolveConfig } from '../../src/engine/merge/config';
@@ -209,6 +210,37 @@ describe('OPCM with the SVDs of same-shape weights batched', () => {
     expect(svdBatchSize(ctx, 768, 768, 5.5 * per.total)).toBe(5);
     const byBinding = Math.floor(Math.min(ctx.info.limits.maxStorageBufferBindingSize, ctx.info.limits.maxBufferSize) / per.largestBinding);
     expect(svdBatchSize(ctx, 768, 768, 1e15)).toBe(byBinding);
+  });
+});
+
+describe('cancelling OPCM', () => {
+  it('stops between the weights of a step (after its last tensor is loaded), freeing everything, either SVD placement', async () => {
+    const ctx = await testContext();
+    const g = gridModels(321, 2, SHAPES);
+    const last = Object.keys(SHAPES).at(-1)!;
+    for (const svd of ['gpu', 'host'] as const) {
+      const { base, models } = await openModels(g);
+      const controller = new AbortController();
+      const steps: number[] = [];
+      // Fires once the second model's last tensor has been read: its loading ends, the projections have not begun.
+      const second = models[1]!;
+      const watched = { ...second, readTensor: async (...args: Parameters<typeof second.readTensor>) => {
+        const bytes = await second.readTensor(...args);
+        if (args[0] === last) controller.abort();
+        return bytes;
+      } };
+      const run = runContinual(ctx, {
+        base,
+        models: [models[0]!, watched],
+        config: resolveConfig({ method: 'opcm' }),
+        svd,
+        signal: controller.signal,
+        onStep: (v) => void steps.push(v.diagnostics.step),
+      });
+      await expect(run, svd).rejects.toBeInstanceOf(CancelledError);
+      expect(steps).toEqual([0]);
+      expect(ctx.allocatedBytes).toBe(0);
+    }
   });
 });
 

@@ -11,6 +11,7 @@
  *     <= 1e-9 s_i relative where s_i >= 1e-3 s_0; singular subspaces as the reference's (svdChecks.subspaceError <= 1e-8).
  */
 import { describe, expect, it } from 'vitest';
+import { CancelledError } from '../../src/engine/errors';
 import { gramSvd, gramSvdSteps, REORTHOGONALIZE_BELOW } from '../../src/engine/linalg/gramSvd';
 import { runStepsYielding } from '../../src/engine/linalg/steps';
 import { symmetricEigen } from '../../src/engine/linalg/symmetricEigen';
@@ -193,6 +194,12 @@ describe('runStepsYielding (the host SVD as the page runs it)', () => {
     await other;
     expect(turns).toBeGreaterThan(10);
     expect(stepped).toEqual(gramSvd(a, 120, 80));
+  });
+
+  it('stops with CancelledError at the first turn after its signal fires', async () => {
+    const controller = new AbortController();
+    setImmediate(() => controller.abort());
+    await expect(runStepsYielding(gramSvdSteps(randomMatrix(150, 150, 3), 150, 150), 0, controller.signal)).rejects.toBeInstanceOf(CancelledError);
   });
 
   it('reports bad input when the steps are made, before any is run', () => {

@@ -56,6 +56,8 @@ export class SvdBatches {
     private readonly maxBytes: number,
     /** Factor on the host (float64 Gram eigendecomposition) instead of the GPU's Jacobi. */
     private readonly onHost = false,
+    /** Stops a host SVD midway (CancelledError). */
+    private readonly signal?: AbortSignal,
   ) {}
 
   /** The factors of `name`'s delta (an item); call release(name) when its projection is recorded. */
@@ -146,7 +148,7 @@ export class SvdBatches {
     let svd;
     try {
       // In steps that give the event loop a turn every few tens of ms: the page runs the engine on its main thread.
-      svd = await runStepsYielding(gramSvdSteps(new Float32Array(bytes.buffer, bytes.byteOffset, m * n), m, n));
+      svd = await runStepsYielding(gramSvdSteps(new Float32Array(bytes.buffer, bytes.byteOffset, m * n), m, n), undefined, this.signal);
     } catch (e) {
       if (e instanceof Error && /NaN or Infinity/.test(e.message)) throw new GpuError('validation', `${name} delta: contains NaN or Infinity`);
       throw e;

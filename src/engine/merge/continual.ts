@@ -134,10 +134,12 @@ export async function runContinual(ctx: GpuContext, run: ContinualRun): Promise<
             const projects = (t: AlignedTensor) => step > 0 && !(p.class_embedding === 'keep-first' && isClassEmbedding(t.name));
             const linear = new Set(tensors.filter((t) => projects(t) && isLinearWeight(t.name, t.shape)));
             const items = [...linear].map((t) => ({ name: t.name, m: t.shape[0]!, n: t.shape[1]!, delta: state.get(t.name)! }));
-            const svds = new SvdBatches(ctx, items, run.svdBatchBytes ?? DEFAULT_SVD_BATCH_BYTES, (run.svd ?? (ctx.info.isSoftware ? 'host' : 'gpu')) === 'host');
+            const svds = new SvdBatches(ctx, items, run.svdBatchBytes ?? DEFAULT_SVD_BATCH_BYTES, (run.svd ?? (ctx.info.isSoftware ? 'host' : 'gpu')) === 'host', run.signal);
             let sq = 0;
             try {
               for (const t of tensors) {
+                // A step of a large model on a CPU-emulated adapter takes minutes: stop between its weights.
+                throwIfAborted(run.signal);
                 const d = state.get(t.name)!;
                 const tau = taus.get(t.name)!;
                 if (step === 0) copy(ctx, tau, d, t.numel);
