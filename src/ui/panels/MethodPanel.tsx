@@ -14,6 +14,7 @@ export function MethodPanel() {
   const params = useAppStore((s) => s.params);
   const outputDtype = useAppStore((s) => s.outputDtype);
   const tensors = useAppStore((s) => s.baseTensors);
+  const models = useAppStore((s) => s.models.filter((m) => m.enabled).length);
   const layers = useMemo(() => countLayers(tensors), [tensors]);
   const filters = useMemo(() => filtersFor(tensors), [tensors]);
   const method = getMethod(methodId);
@@ -37,7 +38,7 @@ export function MethodPanel() {
       <p className="source">{method.source}</p>
       {method.params.map((p) => (
         <div key={p.name}>
-          <ParamControl spec={p} value={params[p.name] ?? p.default} onChange={(v) => setParam(p.name, v)} />
+          <ParamControl spec={p} value={params[p.name] ?? p.default} onChange={(v) => setParam(p.name, v)} models={models} />
           {p.kind === 'coefficient' && layers > 1 && (
             <details className="curve" open={params[p.name] !== undefined && typeof params[p.name] !== 'number'}>
               <summary>per-layer curve of {p.name}</summary>

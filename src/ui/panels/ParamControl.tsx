@@ -2,7 +2,8 @@
 import { useState } from 'react';
 import type { ParamSpec } from '../../engine/methods/params';
 
-export function ParamControl({ spec, value, onChange }: { spec: ParamSpec; value: unknown; onChange: (v: unknown) => void }) {
+/** `models`: how many models the method merges (switched on), against which a typed order list is checked. */
+export function ParamControl({ spec, value, onChange, models }: { spec: ParamSpec; value: unknown; onChange: (v: unknown) => void; models?: number }) {
   const id = `param-${spec.name}`;
   const label = (
     <label htmlFor={id} className="param-label" title={spec.description}>
@@ -34,7 +35,7 @@ export function ParamControl({ spec, value, onChange }: { spec: ParamSpec; value
       return (
         <div className="param">
           {label}
-          <OrderInput id={id} value={value} onChange={onChange} />
+          <OrderInput id={id} value={value} onChange={onChange} models={models} />
           <p className="param-help">{spec.description}</p>
         </div>
       );
@@ -137,12 +138,23 @@ export function parseOrderList(text: string): number[] | null {
 }
 
 /**
+ * The typed list as an order of `models` models: each index 0..models-1 once. null while it is not one yet (typing
+ * "1, 0, 2" passes through "1" and "1, 0"); any list that parses when the count is unknown (undefined or 0).
+ */
+export function orderListFor(text: string, models: number | undefined): number[] | null {
+  const list = parseOrderList(text);
+  if (!list || !models) return list;
+  return list.length === models && new Set(list).size === models && list.every((i) => i < models) ? list : null;
+}
+
+/**
  * A model order: the models' order on the page, shuffled (seeded by `seed`), or a list of model indices (from 0, in the
  * order of the switched-on models) typed as "2, 0, 1".
  */
-function OrderInput({ id, value, onChange }: { id: string; value: unknown; onChange: (v: unknown) => void }) {
-  // The list is sent once it reads as one; until then the merge keeps the order it had, and the box shows "list"
-  // (pending) over it. A value set from elsewhere ends that, and shows itself.
+function OrderInput({ id, value, onChange, models }: { id: string; value: unknown; onChange: (v: unknown) => void; models: number | undefined }) {
+  // The list is sent once it is a whole order (each model once): until then the merge keeps the order it had, and the
+  // box shows "list" (pending) over it with what is missing, so no merge starts on a half-typed list. A value set
+  // from elsewhere ends that, and shows itself.
   const [pending, setPending] = useState(false);
   const { text, setText, changed } = useValueText(
     value,
@@ -151,7 +163,7 @@ function OrderInput({ id, value, onChange }: { id: string; value: unknown; onCha
   );
   if (changed && pending) setPending(false);
   const mode = pending ? 'list' : Array.isArray(value) ? 'list' : value === 'shuffle' ? 'shuffle' : 'given';
-  const bad = mode === 'list' && parseOrderList(text) === null;
+  const bad = mode === 'list' && orderListFor(text, models) === null;
   return (
     <span className="order-input">
       <select
@@ -159,7 +171,7 @@ function OrderInput({ id, value, onChange }: { id: string; value: unknown; onCha
         value={mode}
         onChange={(e) => {
           const k = e.target.value;
-          const list = k === 'list' ? parseOrderList(text) : null;
+          const list = k === 'list' ? orderListFor(text, models) : null;
           setPending(k === 'list' && !list);
           if (k !== 'list') onChange(k);
           else if (list) onChange(list);
@@ -178,14 +190,15 @@ function OrderInput({ id, value, onChange }: { id: string; value: unknown; onCha
           spellCheck={false}
           onChange={(e) => {
             setText(e.target.value);
-            const list = parseOrderList(e.target.value);
+            const list = orderListFor(e.target.value, models);
             if (list) {
               setPending(false);
               onChange(list);
-            }
+            } else setPending(true);
           }}
         />
       )}
+      {bad && models ? <span className="param-help">each of models 0 to {models - 1} once, e.g. {Array.from({ length: models }, (_, i) => models - 1 - i).join(', ')}</span> : null}
     </span>
   );
 }
