@@ -4,7 +4,7 @@ import { alignModels } from '../../src/engine/merge/align';
 import { DEFAULT_OPTIONS } from '../../src/engine/merge/config';
 import { countLayers, depthOf } from '../../src/engine/methods/scaling';
 import { decodeFloats } from '../../src/engine/tensor/dtype';
-import { parseArgs } from '../args';
+import { parseArgs, USAGE } from '../args';
 import { parseTorchOutput } from '../baselines';
 import { partsOf, PARTS, VARIANTS } from '../breakdown';
 import { fmtMs, renderMarkdown, sig } from '../markdown';
@@ -106,6 +106,12 @@ describe('arguments and profiles', () => {
     const opcm = profileNamed('gpu-opcm');
     expect([opcm.acceptance.size, opcm.matrix.tasks, opcm.evaluation]).toEqual([VIT_B32, [], null]);
     expect(opcm.opcm.map((o) => [o.size, o.twin])).toEqual([[VIT_B32, false]]);
+    // The full-size step on a software adapter: host SVDs only (the emulated Jacobi would take hours), no matrix.
+    const softOpcm = profileNamed('full-size-opcm');
+    expect(softOpcm.opcm.map((o) => [o.size, o.twin, o.otherSvd])).toEqual([[VIT_B32, false, false]]);
+    expect([softOpcm.matrix.tasks, softOpcm.evaluation, softOpcm.acceptance.size]).toEqual([[], null, PROFILES.swiftshader!.acceptance.size]);
+    // The usage names every profile.
+    for (const name of Object.keys(PROFILES)) expect(USAGE, name).toContain(name);
     expect(() => profileNamed('fast')).toThrow(/swiftshader, gpu/);
     for (const p of Object.values(PROFILES)) expect(p.budgetMs).toBeGreaterThan(0);
   });
