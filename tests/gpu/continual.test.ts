@@ -9,7 +9,7 @@ import { memorySink, memorySource } from '../../src/engine/io/byteSource';
 import { openSingleFileModel } from '../../src/engine/io/model';
 import { resolveConfig } from '../../src/engine/merge/config';
 import { GpuContext } from '../../src/engine/gpu/device';
-import { svdBatchSize } from '../../src/engine/gpu/opcmBatch';
+import { svdBatchSize, SvdBatches } from '../../src/engine/gpu/opcmBatch';
 import { svdBytesPerMatrix } from '../../src/engine/gpu/svd';
 import { runContinual, type ContinualReport } from '../../src/engine/merge/continual';
 import { runContinualReference } from '../../src/engine/reference/continual';
@@ -17,7 +17,8 @@ import type { RefModel } from '../../src/engine/reference/refModel';
 import { encodeFloats } from '../../src/engine/tensor/dtype';
 import { nodeGpu } from '../../src/platform/nodeGpu';
 import { gridModels, maxRelativeError, openModels, type GridModels } from '../helpers/gridModels';
-import { testContext } from '../helpers/gpu';
+import { readF32, testContext, uploadF32 } from '../helpers/gpu';
+import { randomMatrix } from '../helpers/svdChecks';
 import { readFloatTensors } from '../helpers/independent';
 import { makeModelBytes } from '../helpers/safetensorsFixtures';
 
@@ -201,6 +202,40 @@ describe('OPCM with the SVDs of same-shape weights batched', () => {
       await expect(runContinual(ctx, { base, models, config: resolveConfig({ method: 'opcm' }), svd })).rejects.toThrow(`${name} delta: contains NaN or Infinity`);
       expect(ctx.allocatedBytes).toBe(0);
     }
+  });
+
+  it('factors again on the host a matrix whose GPU sweeps reached the cap, keeping the others of its batch', async () => {
+    const ctx = await testContext();
+    const n = 16;
+    // Orthogonal columns of distinct norms converge in one sweep; a random matrix needs several.
+    const easy = new Float32Array(n * n).map((_, i) => (i % (n + 1) === 0 ? 1 + i / n : 0));
+    const hard = Float32Array.from(randomMatrix(n, n, 5));
+    const deltas = [easy, hard].map((x, i) => uploadF32(ctx, `delta ${i}`, x));
+    const items = deltas.map((delta, i) => ({ name: `w${i}`, m: n, n, delta }));
+    const read = async (batches: SvdBatches, name: string) => {
+      const f = await batches.factors(name);
+      const u = await readF32(ctx, f.u, (f.index + 1) * n * n);
+      const v = await readF32(ctx, f.v, (f.index + 1) * n * n);
+      const at = f.index * n * n;
+      return { sweeps: f.sweeps, s: Array.from(f.s), u: u.slice(at), v: v.slice(at) };
+    };
+    const capped = new SvdBatches(ctx, items, { maxSweeps: 2 });
+    const host = new SvdBatches(ctx, items, { onHost: true });
+    try {
+      const [easyCapped, hardCapped, hardHost] = [await read(capped, 'w0'), await read(capped, 'w1'), await read(host, 'w1')];
+      expect(easyCapped.sweeps).toBe(1);
+      // The random one was refactored on the host: no sweeps, and the host's factors exactly.
+      expect(hardCapped.sweeps).toBeUndefined();
+      expect(hardCapped).toEqual(hardHost);
+      capped.release('w0');
+      capped.release('w1');
+      host.release('w1');
+    } finally {
+      capped.destroy();
+      host.destroy();
+      deltas.forEach((b) => ctx.destroyBuffer(b));
+    }
+    expect(ctx.allocatedBytes).toBe(0);
   });
 
   it('sizes a batch by its bytes and the binding limit, never below one matrix', async () => {

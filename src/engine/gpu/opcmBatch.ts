@@ -13,7 +13,9 @@
  *
  * On the host instead (`onHost`, the default on a CPU-emulated adapter): each delta is read back and factored in
  * float64 by linalg/gramSvd.ts, one at a time, and its U and V uploaded as f32. There the GPU's Jacobi sweeps are the
- * slow part (a 768 x 768 SVD: 134 s on SwiftShader, 2 cores; about 3 s on the host, one core).
+ * slow part (a 768 x 768 SVD: 134 s on SwiftShader, 2 cores; about 3 s on the host, one core). On the GPU path too, a
+ * matrix whose Jacobi sweeps reach the cap without converging is factored again on the host, rather than projected on
+ * factors that are not orthogonal to tolerance.
  */
 import { GpuError } from '../errors';
 import { gramSvdSteps } from '../linalg/gramSvd';
@@ -21,7 +23,7 @@ import { runStepsYielding } from '../linalg/steps';
 import { OutOfMemoryError, type GpuContext } from './device';
 import { readBuffer } from './kernels';
 import { factorsOf, type HeldFactors, type SvdFactors } from './opcmProject';
-import { svdBytesPerMatrix, svdGpu } from './svd';
+import { svdBytesPerMatrix, svdGpu, type GpuSvd } from './svd';
 
 /** A Linear weight to project: its delta (f32 [m, n]) and shape. */
 export interface SvdItem {
@@ -43,6 +45,18 @@ export function svdBatchSize(ctx: GpuContext, m: number, n: number, maxBytes: nu
 
 const F32_BYTES = 4;
 
+/** Options of SvdBatches. */
+export interface SvdBatchOptions {
+  /** GPU bytes one batch may hold (default DEFAULT_SVD_BATCH_BYTES; 0: one SVD at a time). */
+  maxBytes?: number;
+  /** Factor on the host (float64 Gram eigendecomposition) instead of the GPU's Jacobi (default false). */
+  onHost?: boolean;
+  /** Stops a host SVD midway (CancelledError). */
+  signal?: AbortSignal;
+  /** The GPU SVD's sweep cap (default svdGpu's); a matrix that reaches it is factored again on the host. */
+  maxSweeps?: number;
+}
+
 /** The factors of the items' deltas, computed in batches on demand (see the module comment). */
 export class SvdBatches {
   private readonly ready = new Map<string, { svd: HeldFactors; index: number }>();
@@ -50,19 +64,25 @@ export class SvdBatches {
   private readonly left = new Map<HeldFactors, number>();
   private readonly taken = new Set<string>();
 
+  private readonly maxBytes: number;
+  private readonly onHost: boolean;
+  private readonly signal: AbortSignal | undefined;
+  private readonly maxSweeps: number | undefined;
+
   constructor(
     private readonly ctx: GpuContext,
     private readonly items: readonly SvdItem[],
-    private readonly maxBytes: number,
-    /** Factor on the host (float64 Gram eigendecomposition) instead of the GPU's Jacobi. */
-    private readonly onHost = false,
-    /** Stops a host SVD midway (CancelledError). */
-    private readonly signal?: AbortSignal,
-  ) {}
+    opts: SvdBatchOptions = {},
+  ) {
+    this.maxBytes = opts.maxBytes ?? DEFAULT_SVD_BATCH_BYTES;
+    this.onHost = opts.onHost ?? false;
+    this.signal = opts.signal;
+    this.maxSweeps = opts.maxSweeps;
+  }
 
   /** The factors of `name`'s delta (an item); call release(name) when its projection is recorded. */
   async factors(name: string): Promise<SvdFactors> {
-    if (!this.ready.has(name)) await (this.onHost ? this.factorOnHost(name) : this.takeBatch(name));
+    if (!this.ready.has(name)) await (this.onHost ? this.factorOnHost(this.item(name)) : this.takeBatch(name));
     const { svd, index } = this.ready.get(name)!;
     return factorsOf(svd, index);
   }
@@ -92,9 +112,14 @@ export class SvdBatches {
    * SVDs of `name` and the next items of its shape not taken yet, as many as one batch holds; a batch that does not
    * fit in GPU memory is halved until it does (one SVD alone fails as it always did).
    */
+  private item(name: string): SvdItem {
+    const item = this.items.find((x) => x.name === name);
+    if (!item) throw new Error(`SvdBatches: ${name} is not one of the weights to project`);
+    return item;
+  }
+
   private async takeBatch(name: string): Promise<void> {
-    const at = this.items.findIndex((x) => x.name === name);
-    if (at < 0) throw new Error(`SvdBatches: ${name} is not one of the weights to project`);
+    const at = this.items.indexOf(this.item(name));
     const { m, n } = this.items[at]!;
     const same = this.items.slice(at).filter((x) => x.m === m && x.n === n && !this.taken.has(x.name));
     for (let size = svdBatchSize(this.ctx, m, n, this.maxBytes); ; size = Math.ceil(size / 2)) {
@@ -109,8 +134,9 @@ export class SvdBatches {
   private async runBatch(batch: SvdItem[], m: number, n: number): Promise<void> {
     const name = batch[0]!.name;
     const label = batch.length === 1 ? `${name} delta` : `${batch.length} ${m}x${n} deltas from ${name}`;
-    let svd: HeldFactors;
-    if (batch.length === 1) svd = await this.ctx.scoped(`opcm SVD of ${label}`, () => svdGpu(this.ctx, batch[0]!.delta, m, n, { label }));
+    const opts = { label, ...(this.maxSweeps === undefined ? {} : { maxSweeps: this.maxSweeps }) };
+    let svd: GpuSvd;
+    if (batch.length === 1) svd = await this.ctx.scoped(`opcm SVD of ${label}`, () => svdGpu(this.ctx, batch[0]!.delta, m, n, opts));
     else {
       const bytes = m * n * F32_BYTES;
       const packed = this.ctx.createBuffer(`opcm ${label}`, batch.length * bytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
@@ -118,7 +144,7 @@ export class SvdBatches {
         const encoder = this.ctx.device.createCommandEncoder({ label: `opcm pack ${label}` });
         batch.forEach((x, i) => encoder.copyBufferToBuffer(x.delta, 0, packed, i * bytes, bytes));
         this.ctx.device.queue.submit([encoder.finish()]);
-        svd = await this.ctx.scoped(`opcm SVD of ${label}`, () => svdGpu(this.ctx, packed, m, n, { label, batch: batch.length }));
+        svd = await this.ctx.scoped(`opcm SVD of ${label}`, () => svdGpu(this.ctx, packed, m, n, { ...opts, batch: batch.length }));
       } catch (e) {
         // Name the weight, not its place in the batch.
         const bad = e instanceof GpuError ? /matrix (\d+) of the batch contains NaN or Infinity/.exec(e.message) : null;
@@ -128,22 +154,29 @@ export class SvdBatches {
         this.ctx.destroyBuffer(packed);
       }
     }
-    this.hold(svd, batch);
+    // A matrix whose sweeps reached the cap has factors that are not orthogonal to tolerance: the host factors it again.
+    const converged = batch.map((item, index) => ({ item, index })).filter(({ index }) => svd.convergedEach[index]);
+    this.hold(svd, converged);
+    for (const item of batch) if (!this.taken.has(item.name)) await this.factorOnHost(item);
   }
 
-  private hold(svd: HeldFactors, batch: readonly SvdItem[]): void {
-    this.left.set(svd, batch.length);
-    batch.forEach((x, index) => {
-      this.taken.add(x.name);
-      this.ready.set(x.name, { svd, index });
-    });
+  /** Makes the factors of `entries` (each an item and its matrix in `svd`) ready; frees `svd` at once when none is. */
+  private hold(svd: HeldFactors, entries: readonly { item: SvdItem; index: number }[]): void {
+    if (!entries.length) {
+      this.ctx.destroyBuffer(svd.u);
+      this.ctx.destroyBuffer(svd.v);
+      return;
+    }
+    this.left.set(svd, entries.length);
+    for (const { item, index } of entries) {
+      this.taken.add(item.name);
+      this.ready.set(item.name, { svd, index });
+    }
   }
 
-  /** `name`'s delta read back, factored in float64 on the host, U and V uploaded as f32 (no Jacobi sweeps to report). */
-  private async factorOnHost(name: string): Promise<void> {
-    const item = this.items.find((x) => x.name === name);
-    if (!item) throw new Error(`SvdBatches: ${name} is not one of the weights to project`);
-    const { m, n } = item;
+  /** The item's delta read back, factored in float64 on the host, U and V uploaded as f32 (no Jacobi sweeps to report). */
+  private async factorOnHost(item: SvdItem): Promise<void> {
+    const { name, m, n } = item;
     const bytes = await readBuffer(this.ctx, item.delta, m * n * F32_BYTES);
     let svd;
     try {
@@ -166,6 +199,6 @@ export class SvdBatches {
       this.ctx.destroyBuffer(u);
       throw e;
     }
-    this.hold({ u, v, s: svd.s, k: svd.k }, [item]);
+    this.hold({ u, v, s: svd.s, k: svd.k }, [{ item, index: 0 }]);
   }
 }

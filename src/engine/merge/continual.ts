@@ -134,7 +134,7 @@ export async function runContinual(ctx: GpuContext, run: ContinualRun): Promise<
             const projects = (t: AlignedTensor) => step > 0 && !(p.class_embedding === 'keep-first' && isClassEmbedding(t.name));
             const linear = new Set(tensors.filter((t) => projects(t) && isLinearWeight(t.name, t.shape)));
             const items = [...linear].map((t) => ({ name: t.name, m: t.shape[0]!, n: t.shape[1]!, delta: state.get(t.name)! }));
-            const svds = new SvdBatches(ctx, items, run.svdBatchBytes ?? DEFAULT_SVD_BATCH_BYTES, (run.svd ?? (ctx.info.isSoftware ? 'host' : 'gpu')) === 'host', run.signal);
+            const svds = new SvdBatches(ctx, items, { maxBytes: run.svdBatchBytes ?? DEFAULT_SVD_BATCH_BYTES, onHost: (run.svd ?? (ctx.info.isSoftware ? 'host' : 'gpu')) === 'host', signal: run.signal });
             let sq = 0;
             try {
               for (const t of tensors) {
