@@ -13,7 +13,7 @@
  *
  * On the host instead (`onHost`, the default on a CPU-emulated adapter): each delta is read back and factored in
  * float64 by linalg/gramSvd.ts, one at a time, and its U and V uploaded as f32. There the GPU's Jacobi sweeps are the
- * slow part (a 768 x 768 SVD: 134 s on SwiftShader, 2 cores; about 3 s on the host, one core). On the GPU path too, a
+ * slow part (a 768 x 768 SVD: 134 s on SwiftShader, 2 cores; about 2.3 s on the host, one core). On the GPU path too, a
  * matrix whose Jacobi sweeps reach the cap without converging is factored again on the host, rather than projected on
  * factors that are not orthogonal to tolerance.
  */

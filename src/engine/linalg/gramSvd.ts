@@ -2,7 +2,7 @@
  * Thin SVD A = U diag(s) V^T of an m x n matrix on the host, through the float64 eigendecomposition of the Gram
  * matrix of its short side (methods.md 1.8: "an eigendecomposition of the n x n Gram matrix, u_i = Delta v_i /
  * sigma_i"). On a CPU-emulated adapter this replaces the GPU's block Jacobi for OPCM: a 768 x 768 Jacobi SVD took
- * 134 s on SwiftShader (2 cores), this about 3 s on one core.
+ * 134 s on SwiftShader (2 cores), this about 2.3 s on one core.
  *
  * With k = min(m, n): G = A^T A (tall A) or A A^T (wide A), k x k, summed in float64; G = E diag(lambda) E^T gives
  * the short-side singular vectors e_j; the long-side ones are w_j = A e_j (or A^T e_j), s_j = ||w_j||, u_j = w_j / s_j.
