@@ -10,7 +10,7 @@ export const USAGE = `Usage:
                          [--set key=value ...] [--config config.json] --out merged.safetensors
                          [--report report.json] [--dtype base|F32|F16|BF16]
                          [--extra-tensors passthrough|ignore] [--mixed-dtypes]
-                         [--save-steps DIR] [--prefix TENSOR_PREFIX] [--quiet]
+                         [--save-steps DIR] [--svd gpu|host] [--prefix TENSOR_PREFIX] [--quiet]
   merge-playground methods [--markdown]   list every method and its parameters
   merge-playground --help
 
@@ -25,7 +25,9 @@ vision_model. of a full CLIP checkpoint: only those tensors are downloaded). --s
 parameter; --config reads the same JSON config the page exports (flags override it).
 Continual methods (opcm, continual_*) merge the models one at a time, in the order
 given (or --set order=shuffle --set seed=N); --save-steps writes the merged model
-after every step, and the report has one entry per step.`;
+after every step, and the report has one entry per step. --svd sets where OPCM factors
+its Linear weights: gpu (block Jacobi) or host (float64, one CPU core); by default the
+host on a CPU-emulated adapter (SwiftShader, llvmpipe), else the GPU.`;
 
 /** A parsed `merge` command. */
 export interface MergeCommand {
@@ -40,6 +42,8 @@ export interface MergeCommand {
   extraTensors: string | null;
   mixedDtypes: boolean;
   saveSteps: string | null;
+  /** Where OPCM's SVDs run (null: the engine's default for the adapter). */
+  svd: 'gpu' | 'host' | null;
   /** Only tensors whose names start with this ('' for all). */
   prefix: string;
   quiet: boolean;
@@ -65,6 +69,7 @@ export function parseMergeArgs(argv: string[]): MergeCommand {
         'extra-tensors': { type: 'string' },
         'mixed-dtypes': { type: 'boolean' },
         'save-steps': { type: 'string' },
+        svd: { type: 'string' },
         prefix: { type: 'string' },
         quiet: { type: 'boolean' },
       },
@@ -75,6 +80,8 @@ export function parseMergeArgs(argv: string[]): MergeCommand {
   if (!values.base) throw new ConfigError('--base', 'is required (the pretrained model)');
   if (!values.model?.length) throw new ConfigError('--model', 'is required at least once (a fine-tuned model)');
   if (!values.out) throw new ConfigError('--out', 'is required (where to write merged.safetensors)');
+  const svd = values.svd ?? null;
+  if (svd !== null && svd !== 'gpu' && svd !== 'host') throw new ConfigError('--svd', `expected gpu or host, got ${JSON.stringify(svd)}`);
   return {
     base: values.base,
     models: values.model,
@@ -87,6 +94,7 @@ export function parseMergeArgs(argv: string[]): MergeCommand {
     extraTensors: values['extra-tensors'] ?? null,
     mixedDtypes: values['mixed-dtypes'] ?? false,
     saveSteps: values['save-steps'] ?? null,
+    svd,
     prefix: values.prefix ?? '',
     quiet: values.quiet ?? false,
   };

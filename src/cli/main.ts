@@ -58,6 +58,7 @@ async function mergeCommand(argv: string[]): Promise<number> {
   const runtime = new GpuRuntime(await nodeGpu({ log }), { label: 'merge-playground cli' });
   try {
     if (cmd.saveSteps && config.method.family !== 'continual') throw new ConfigError('--save-steps', `only continual methods merge in steps ('${config.method.id}' is a batch method)`);
+    if (cmd.svd && config.method.id !== 'opcm') throw new ConfigError('--svd', `only opcm takes SVDs ('${config.method.id}' does not)`);
     // A lost device restarts the merge once on a new one; a buffer that does not fit restarts it in smaller chunks.
     // Files of a failed attempt are aborted (temp files removed), so only a complete merge is ever renamed into place.
     const report = await withDeviceRetry(
@@ -76,6 +77,7 @@ async function mergeCommand(argv: string[]): Promise<number> {
               return fileSink(join(cmd.saveSteps, `step-${String(step + 1).padStart(3, '0')}.safetensors`));
             },
             onProgress: stepPrinter(log),
+            ...(cmd.svd ? { svd: cmd.svd } : {}),
           });
         }
         return withChunkFallback(

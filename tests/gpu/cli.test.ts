@@ -9,6 +9,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { craftFile, runCli } from '../helpers/cli';
 import { linearMergeOracle, maxUlpError, readFloatTensors, readMetadata } from '../helpers/independent';
 import { makeModelBytes, makeRelatedModels } from '../helpers/safetensorsFixtures';
+import { maxRelativeError } from '../helpers/gridModels';
+import { runContinualReference } from '../../src/engine/reference/continual';
+import type { RefModel } from '../../src/engine/reference/refModel';
 
 let dir: string;
 const SHAPES = {
@@ -95,6 +98,37 @@ describe('merge-playground merge', () => {
     expect(clash.code).not.toBe(0);
     expect(clash.stderr.trim().split('\n').at(-1)).toBe(`merge-playground: error: --out: ${file}: this method writes one model per task into a folder, and the folder cannot be created: it is a file`);
     expect(readFileSync(file, 'utf8')).toBe('keep me');
+  });
+
+  it('merges continually: OPCM with its SVDs on the GPU and on the host, every step saved, one report entry per step', async () => {
+    const { files, paths } = writeSet('F32', 3, 41);
+    const models = paths.slice(1).flatMap((p) => ['--model', p]);
+    const toRef = (bytes: Uint8Array): RefModel => new Map([...readFloatTensors(bytes)].map(([name, t]) => [name, { shape: t.shape, data: t.values }]));
+    const want = runContinualReference('opcm', {}, toRef(files[0]!), files.slice(1).map(toRef));
+    for (const svd of ['gpu', 'host'] as const) {
+      const out = join(dir, `opcm-${svd}.safetensors`);
+      const steps = join(dir, `opcm-steps-${svd}`);
+      const report = join(dir, `opcm-${svd}.json`);
+      const res = await runCli(['merge', '--base', paths[0]!, ...models, '--method', 'opcm', '--svd', svd, '--save-steps', steps, '--report', report, '--out', out, '--quiet']);
+      expect(res.stderr, svd).not.toMatch(/error/i);
+      expect(res.code, svd).toBe(0);
+      const got = readFloatTensors(new Uint8Array(readFileSync(out)));
+      for (const [name, t] of want.merged) expect(maxRelativeError(got.get(name)!.values, t.data), `${svd} ${name}`).toBeLessThanOrEqual(1e-4);
+      expect(readdirSync(steps).sort()).toEqual(['step-001.safetensors', 'step-002.safetensors', 'step-003.safetensors']);
+      // The last step's file holds the merged model.
+      const last = readFloatTensors(new Uint8Array(readFileSync(join(steps, 'step-003.safetensors'))));
+      for (const [name, t] of got) expect(last.get(name)!.values, `${svd} ${name}`).toEqual(t.values);
+      const r = JSON.parse(readFileSync(report, 'utf8'));
+      expect(r.order).toEqual([0, 1, 2]);
+      expect(r.steps.map((x: { lambda: number }) => x.lambda).slice(1)).toEqual(want.steps.slice(1).map((x) => expect.closeTo(x.lambda!, 4)));
+    }
+    // --svd only for OPCM, and only gpu or host.
+    const batch = await runCli(['merge', '--base', paths[0]!, ...models, '--method', 'task_arithmetic', '--svd', 'host', '--out', join(dir, 'never-svd.safetensors')]);
+    expect(batch.code).not.toBe(0);
+    expect(batch.stderr.trim().split('\n').at(-1)).toBe("merge-playground: error: --svd: only opcm takes SVDs ('task_arithmetic' does not)");
+    const bad = await runCli(['merge', '--base', paths[0]!, ...models, '--method', 'opcm', '--svd', 'cpu', '--out', join(dir, 'never-svd.safetensors')]);
+    expect(bad.stderr.trim().split('\n').at(-1)).toBe('merge-playground: error: --svd: expected gpu or host, got "cpu"');
+    expect(existsSync(join(dir, 'never-svd.safetensors'))).toBe(false);
   });
 
   it('reads a --config file and lets flags override it', async () => {
