@@ -108,16 +108,16 @@ export class SvdBatches {
     this.ctx.destroyBuffer(svd.v);
   }
 
-  /**
-   * SVDs of `name` and the next items of its shape not taken yet, as many as one batch holds; a batch that does not
-   * fit in GPU memory is halved until it does (one SVD alone fails as it always did).
-   */
   private item(name: string): SvdItem {
     const item = this.items.find((x) => x.name === name);
     if (!item) throw new Error(`SvdBatches: ${name} is not one of the weights to project`);
     return item;
   }
 
+  /**
+   * SVDs of `name` and the next items of its shape not taken yet, as many as one batch holds; a batch that does not
+   * fit in GPU memory is halved until it does (one SVD alone fails as it always did).
+   */
   private async takeBatch(name: string): Promise<void> {
     const at = this.items.indexOf(this.item(name));
     const { m, n } = this.items[at]!;
