@@ -75,7 +75,7 @@ export interface ContinualRun {
   /**
    * Where OPCM factors the merged task vector's Linear weights: 'gpu' (block Jacobi, batched) or 'host' (float64
    * Gram eigendecomposition, gpu/opcmBatch.ts). Default: 'host' on a CPU-emulated adapter, where the Jacobi sweeps
-   * were measured 10-50x slower, 'gpu' otherwise.
+   * made OPCM steps 4-5x slower and one 768 x 768 SVD 58x slower (bench/README.md), 'gpu' otherwise.
    */
   svd?: 'gpu' | 'host';
 }
