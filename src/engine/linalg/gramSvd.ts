@@ -18,7 +18,7 @@
  *
  * Cost: k^2 L / 2 multiply-adds for G, about 4.7 k^3 for the eigendecomposition, k^2 L for the long side (L = max(m, n)).
  */
-import type { ThinSvd } from '../reference/svd';
+import { completeOrthonormal, type ThinSvd } from '../reference/svd';
 import { dot } from './dot';
 import { runSteps, type Steps } from './steps';
 import { symmetricEigenSteps } from './symmetricEigen';
@@ -115,30 +115,20 @@ function* combineRows(e: Float64Array, x: Float64Array, k: number, len: number):
 /**
  * Makes the unit rows of `w` (k rows of length len, s descending) orthonormal: rows with s_j <= REORTHOGONALIZE_BELOW
  * s_0 are orthogonalised twice against all rows before them; a row with (almost) nothing left is replaced by the
- * standard basis vector least represented in the span so far, orthogonalised the same way.
+ * completion the reference SVD uses (reference/svd.ts completeOrthonormal: the standard basis vector least represented
+ * in the span so far, orthogonalised twice).
  */
 function* orthonormalizeTail(w: Float64Array, len: number, k: number, s: Float64Array): Steps<void> {
   const cut = REORTHOGONALIZE_BELOW * s[0]!;
   const first = s.findIndex((x) => !(x > cut));
   if (first < 0) return;
-  let inSpan: Float64Array | null = null; // squared length of e_i's projection on rows 0 .. j - 1, when needed
   for (let j = first; j < k; j++) {
     yield;
     const at = j * len;
     const before = Math.sqrt(dot(w, at, w, at, len));
-    const kept = before > 0 && orthogonalize(w, at, len, j) > 0.5 * before;
-    if (!kept) {
-      if (!inSpan) {
-        inSpan = new Float64Array(len);
-        for (let r = 0; r < j; r++) for (let i = 0; i < len; i++) inSpan[i] = inSpan[i]! + w[r * len + i]! ** 2;
-      }
-      let best = 0;
-      for (let i = 1; i < len; i++) if (inSpan[i]! < inSpan[best]!) best = i;
-      w.fill(0, at, at + len);
-      w[at + best] = 1;
-      orthogonalize(w, at, len, j);
-    }
-    if (inSpan) for (let i = 0; i < len; i++) inSpan[i] = inSpan[i]! + w[at + i]! ** 2;
+    if (before > 0 && orthogonalize(w, at, len, j) > 0.5 * before) continue;
+    const prior = Array.from({ length: j }, (_, r) => w.subarray(r * len, (r + 1) * len));
+    w.set(completeOrthonormal(prior, len, j + 1)[j]!, at);
   }
 }
 
