@@ -1,5 +1,6 @@
 /** One method parameter as a control: slider + number for numbers, checkbox, select; a text box for anisotropic settings. */
 import { useState } from 'react';
+import { resolveOrder } from '../../engine/methods/order';
 import type { ParamSpec } from '../../engine/methods/params';
 
 /** `models`: how many models the method merges (switched on), against which a typed order list is checked. */
@@ -144,7 +145,11 @@ export function parseOrderList(text: string): number[] | null {
 export function orderListFor(text: string, models: number | undefined): number[] | null {
   const list = parseOrderList(text);
   if (!list || !models) return list;
-  return list.length === models && new Set(list).size === models && list.every((i) => i < models) ? list : null;
+  try {
+    return resolveOrder(list, 0, models); // the engine's own check of an order
+  } catch {
+    return null;
+  }
 }
 
 /**
