@@ -72,6 +72,9 @@ const signStatsOf = (a: SignAcc): SignStats => ({
   agreement: a.columns ? a.agreementSum / a.columns : 1,
 });
 
+/** The key of a chunk's statistics in `known` (MetricsCache): its tensor and first element. */
+const chunkKey = (tensor: string, start: number) => `${tensor}@${start}`;
+
 /** Collects the metrics of one merge chunk by chunk. */
 export class MetricsAccumulator {
   private readonly groups = new Map<Layer, Group>();
@@ -109,7 +112,7 @@ export class MetricsAccumulator {
    */
   async before(ctx: GpuContext, c: Chunk): Promise<() => Float64Array> {
     const T = this.tasks;
-    const key = `${c.tensor.name}@${c.start}`;
+    const key = chunkKey(c.tensor.name, c.start);
     let stats = this.known?.get(key);
     if (!stats) {
       stats = await stackStats(ctx, c.stack, T, c.count);
@@ -138,7 +141,7 @@ export class MetricsAccumulator {
   /** Whether the cache holds the statistics of every chunk (`tensor@start`, as `chunks` cuts each tensor). */
   knowsAll(tensors: readonly AlignedTensor[], chunks: (t: AlignedTensor) => readonly { start: number }[]): boolean {
     const known = this.known;
-    return !!known && tensors.every((t) => chunks(t).every((r) => known.has(`${t.name}@${r.start}`)));
+    return !!known && tensors.every((t) => chunks(t).every((r) => known.has(chunkKey(t.name, r.start))));
   }
 
   /**
@@ -149,7 +152,7 @@ export class MetricsAccumulator {
   addKnownTensor(t: AlignedTensor, chunks: readonly { start: number; count: number }[], mergedSq: number): Float64Array {
     const T = this.tasks;
     const tvSq = new Float64Array(T);
-    for (const r of chunks) this.addStats(t.name, r.count, this.known!.get(`${t.name}@${r.start}`)!).forEach((v, i) => (tvSq[i] = tvSq[i]! + v));
+    for (const r of chunks) this.addStats(t.name, r.count, this.known!.get(chunkKey(t.name, r.start))!).forEach((v, i) => (tvSq[i] = tvSq[i]! + v));
     for (const group of this.groupsOf(t.name)) group.sq[T] = group.sq[T]! + mergedSq;
     return tvSq;
   }
