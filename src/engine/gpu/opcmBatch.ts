@@ -162,11 +162,7 @@ export class SvdBatches {
 
   /** Makes the factors of `entries` (each an item and its matrix in `svd`) ready; frees `svd` at once when none is. */
   private hold(svd: HeldFactors, entries: readonly { item: SvdItem; index: number }[]): void {
-    if (!entries.length) {
-      this.ctx.destroyBuffer(svd.u);
-      this.ctx.destroyBuffer(svd.v);
-      return;
-    }
+    if (!entries.length) return this.free(svd);
     this.left.set(svd, entries.length);
     for (const { item, index } of entries) {
       this.taken.add(item.name);
