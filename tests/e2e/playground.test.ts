@@ -149,6 +149,16 @@ describe('the playground', () => {
       await again.evaluate((h) => void (location.hash = h), new URL(link).hash.replace('lambda=0.8', `lambda=${list}`));
       await expect.poll(() => again.locator('#param-lambda').inputValue()).toBe(`[${list}]`);
     }
+    // A typed setting the engine refuses (a rule without its value) stays in the box with the reason and is not sent;
+    // once it is one, it is.
+    const box = again.locator('#param-lambda');
+    await box.fill('[{"filter": "mlp"}]');
+    await expect.poll(() => again.locator('.param-error').textContent()).toMatch(/params\.lambda\[0\]\.value: missing/);
+    expect(decodeURIComponent(again.url())).toContain('lambda=0.5,0.6');
+    await box.fill('[{"filter": "mlp", "value": 0.5}, {"value": 0.3}]');
+    await expect.poll(() => decodeURIComponent(again.url())).toMatch(/lambda=\[\{"value":0\.5,"filter":"mlp"\},\{"value":0\.3\}\]/);
+    expect(await again.locator('.param-error').count()).toBe(0);
+    expect(await box.inputValue()).toBe('[{"filter": "mlp", "value": 0.5}, {"value": 0.3}]');
     expect(errors).toEqual([]);
     await again.close();
     await page.close();

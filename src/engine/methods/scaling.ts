@@ -110,6 +110,7 @@ export function validateCoefficient(field: string, v: unknown, depth = 0): Coeff
       const r = rule as Record<string, unknown>;
       for (const k of Object.keys(r)) if (k !== 'filter' && k !== 'value') throw new ConfigError(`${field}[${i}].${k}`, 'unknown key (allowed: filter, value)');
       if (r.filter !== undefined && typeof r.filter !== 'string') throw new ConfigError(`${field}[${i}].filter`, 'must be a string');
+      if (r.value === undefined) throw new ConfigError(`${field}[${i}].value`, 'missing: each rule needs a value (a number or a per-layer list)');
       const out: CoefficientRule = { value: validateGradient(`${field}[${i}].value`, r.value) };
       if (typeof r.filter === 'string') out.filter = r.filter;
       return out;

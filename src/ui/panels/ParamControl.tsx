@@ -1,7 +1,7 @@
 /** One method parameter as a control: slider + number for numbers, checkbox, select; a text box for anisotropic settings. */
 import { useState } from 'react';
 import { resolveOrder } from '../../engine/methods/order';
-import type { ParamSpec } from '../../engine/methods/params';
+import { validateParam, type ParamSpec } from '../../engine/methods/params';
 
 /** `models`: how many models the method merges (switched on), against which a typed order list is checked. */
 export function ParamControl({ spec, value, onChange, models }: { spec: ParamSpec; value: unknown; onChange: (v: unknown) => void; models?: number }) {
@@ -46,7 +46,7 @@ export function ParamControl({ spec, value, onChange, models }: { spec: ParamSpe
         return (
           <div className="param">
             {label}
-            <JsonInput id={id} value={value} onChange={onChange} />
+            <JsonInput id={id} spec={spec} value={value} onChange={onChange} />
             <button className="link" onClick={() => onChange(spec.default)}>
               reset to {spec.default}
             </button>
@@ -110,25 +110,52 @@ const parsesTo = (text: string, v: unknown): boolean => {
   }
 };
 
-function JsonInput({ id, value, onChange }: { id: string; value: unknown; onChange: (v: unknown) => void }) {
-  const { text, setText } = useValueText(value, (v) => JSON.stringify(v), parsesTo);
-  const [bad, setBad] = useState(false);
+/**
+ * What a typed coefficient setting means for parameter `spec`: the value to send, or why it is not one yet (not JSON,
+ * or JSON the engine's own check refuses, e.g. an empty list or a rule without a value).
+ */
+export function jsonParamValue(spec: ParamSpec, text: string): { value: unknown } | { error: string } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return { error: 'not JSON yet' };
+  }
+  try {
+    validateParam(spec, parsed);
+    // The text as typed, not the checked copy (which may order a rule's keys differently): the box keeps its text.
+    return { value: parsed };
+  } catch (e) {
+    return { error: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+function JsonInput({ id, spec, value, onChange }: { id: string; spec: ParamSpec; value: unknown; onChange: (v: unknown) => void }) {
+  // Only a setting the engine accepts is sent: typing a list or a rule passes through texts that are not one, and
+  // none of them should start a merge that fails. The box says what is wrong until the text is a setting again.
+  const { text, setText, changed } = useValueText(value, (v) => JSON.stringify(v), parsesTo);
+  const [error, setError] = useState<string | null>(null);
+  // A value set from elsewhere (a reset, a link) replaces the text, and with it the complaint.
+  if (changed && error) setError(null);
   return (
-    <input
-      id={id}
-      className={`json-input${bad ? ' invalid' : ''}`}
-      value={text}
-      spellCheck={false}
-      onChange={(e) => {
-        setText(e.target.value);
-        try {
-          onChange(JSON.parse(e.target.value));
-          setBad(false);
-        } catch {
-          setBad(true);
-        }
-      }}
-    />
+    <>
+      <input
+        id={id}
+        className={`json-input${error ? ' invalid' : ''}`}
+        value={text}
+        spellCheck={false}
+        aria-invalid={!!error}
+        onChange={(e) => {
+          setText(e.target.value);
+          const read = jsonParamValue(spec, e.target.value);
+          if ('value' in read) {
+            setError(null);
+            onChange(read.value);
+          } else setError(read.error);
+        }}
+      />
+      {error ? <span className="param-help param-error">{error}</span> : null}
+    </>
   );
 }
 
