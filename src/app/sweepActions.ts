@@ -9,7 +9,7 @@ import type { CoefficientParam, NumberParam } from '../engine/methods/params';
 import { getMethod } from '../engine/methods/registry';
 import { enabledIds, suiteMode } from './mergeActions';
 import { gpuContext } from './runtime';
-import { accuracyOf, ensureReferences, evaluatorFor, suiteWithModels } from './suiteActions';
+import { accuracyOf, ensureReferences, evaluatorFor, residentInputs, suiteWithModels, taskVectorMetrics } from './suiteActions';
 import { appStore, type JobState, type AppState } from './store';
 
 /** Parameters that are a method's main coefficient, in order of preference. */
@@ -73,7 +73,9 @@ export async function runSweep(force = false): Promise<void> {
     for (const [i, value] of values.entries()) {
       if (signal.aborted) return;
       const config = resolveConfig({ method: s.method, params: { ...s.params, [p.name]: value }, options: { mixedDtypes: true } });
-      const { scores } = await mergeAndScore(ctx, suite, evaluator, config, { samples, seed, signal, metrics: false });
+      // The live merges' caches: the swept coefficient leaves the methods' statistics (TIES's thresholds, SLERP's
+      // angles) as they are, so every point after the first skips their pass, and no point uploads the models again.
+      const { scores } = await mergeAndScore(ctx, suite, evaluator, config, { samples, seed, signal, metrics: false, metricsCache: taskVectorMetrics, resident: residentInputs });
       if (signal.aborted) return;
       const perTask = accuracyOf(scores);
       const average = scores.reduce((a, x) => a + x.accuracy, 0) / (scores.length || 1);

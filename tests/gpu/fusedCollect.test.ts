@@ -3,7 +3,8 @@
  * from the fused output pass where the output is f32: each chunk's f32 output copied into the tensor's buffer. They
  * equal, bit for bit, what the task-vector stack path collects (theta0 + delta in f32) for every method with a fused
  * kernel, also for small tensors that share a chunk, chunks of a larger tensor and global TIES's tied-column rerun;
- * a tensor written in another dtype, and Model Stock and SLERP (GpuPlan.fusedCollect), are collected through the
+ * a tensor written in another dtype, and Model Stock and SLERP before their Grams are known (GpuPlan.stackFaster;
+ * tests/gpu/planMemo.test.ts for after), are collected through the
  * stack, and nothing is left allocated.
  */
 import { describe, expect, it, vi } from 'vitest';

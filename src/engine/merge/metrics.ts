@@ -266,6 +266,11 @@ export interface TaskVectorMetrics {
   topk?: InterferenceReport['topk'];
   /** Per chunk (`tensor@start`): the Gram matrix, row and sign statistics of its task vectors. */
   chunks: Map<string, ChunkStats>;
+  /**
+   * What methods compute from these task vectors alone, whatever the parameters a slider moves (PlanContext.memo):
+   * keyed by the plan with the parameters it depends on, e.g. TIES's thresholds at one k, Model Stock's Gram matrices.
+   */
+  plans: Map<string, unknown>;
 }
 
 /**
@@ -273,8 +278,9 @@ export interface TaskVectorMetrics {
  * the Gram matrix (cosines), the row statistics (norms, non-finite entries) and the sign statistics. Nothing a method
  * or its parameters set changes them, so the playground measures them once per set of models instead of on every
  * slider step (the top-k curve alone took about 1.1 s of the 5.9 s from a lambda change to the charts on the demo
- * suite, CPU-emulated GPU). Keyed by the base and the models (as objects, in order), the merged tensors and the
- * chunking (its blocks fix the float sums' order, so what comes from here equals what would be measured again).
+ * suite, CPU-emulated GPU). The methods' own statistics passes keep their results here too (`plans`), so a slider that
+ * does not change them skips the pass. Keyed by the base and the models (as objects, in order), the merged tensors and
+ * the chunking (its blocks fix the float sums' order, so what comes from here equals what would be measured again).
  * Holds the last `capacity` sets.
  */
 export class MetricsCache {
@@ -296,7 +302,7 @@ export class MetricsCache {
 
   /** The (possibly empty) entry of `key`, made the most recently used; the oldest beyond `capacity` are dropped. */
   entry(key: string): TaskVectorMetrics {
-    const found = this.sets.get(key) ?? { chunks: new Map() };
+    const found = this.sets.get(key) ?? { chunks: new Map(), plans: new Map() };
     this.sets.delete(key);
     this.sets.set(key, found);
     while (this.sets.size > this.capacity) this.sets.delete(this.sets.keys().next().value!);

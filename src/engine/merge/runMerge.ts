@@ -139,16 +139,19 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
   });
   const scratch = new Map<string, GPUBuffer>();
   const layers = countLayers(aligned.map((t) => t.name));
-  const known = run.metrics === false ? null : knownMetrics(run, merged, plan.granularity);
+  // What earlier merges of these models measured: their metrics (with metrics on) and the plans' statistics.
+  const cached = knownMetrics(run, merged, plan.granularity);
+  const known = run.metrics === false ? null : cached;
   const metrics = run.metrics === false ? null : new MetricsAccumulator(T, known?.chunks ?? null);
   // Nothing needs the task-vector stack: plans with a fused output kernel write straight from the raw inputs (and
-  // collect their f32 outputs where asked, unless the plan says otherwise; a tensor written in another dtype is
-  // collected through the stack). With interference metrics that too when the cache knows the task vectors' and the
-  // method has no contributions to measure: the merged delta's norms, all that is left, come from the fused pass (the
-  // playground's slider moves on the Interference tab).
+  // collect their f32 outputs where asked; a tensor written in another dtype is collected through the stack). With
+  // interference metrics that too when the cache knows the task vectors' and the method has no contributions to
+  // measure: the merged delta's norms, all that is left, come from the fused pass (the playground's slider moves on the
+  // Interference tab). Unless the plan's statistics pass makes the stack the faster way to collect or measure
+  // (GpuPlan.stackFaster).
   const chunksOf = (t: AlignedTensor) => chunkRanges(t, plan.granularity, config.options.chunkElements);
   const metricsKnown = !!metrics && norms && !!plan.fusedWithKnownMetrics && known?.topk !== undefined && metrics.knowsAll(merged, chunksOf);
-  const fusable = (!metrics || metricsKnown) && !(run.collect && plan.fusedCollect === false);
+  const fusable = (!metrics || metricsKnown) && !((run.collect || metrics) && plan.stackFaster?.(cached?.plans ?? null));
   /** Tensors the fused pass merged with metrics on: their statistics come from the cache once their norms are in. */
   const fromCache: { t: AlignedTensor; report: TensorReport }[] = [];
   // One collected buffer per tensor, however many output passes run.
@@ -168,6 +171,7 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
     source,
     chunkElements: config.options.chunkElements,
     fusedOutput: fusable,
+    memo: cached?.plans ?? null,
     coeffs: (param, tensor) => coefficientsOf(config.method, config.params, param, tensor, T, layers),
     scratch(slot, floats) {
       const have = scratch.get(slot);

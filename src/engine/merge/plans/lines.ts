@@ -9,7 +9,7 @@ import { rowStats } from '../../gpu/mergeReductions';
 import { coefficientAt, depthOf, type CoefficientSetting } from '../../methods/scaling';
 import type { Chunk } from '../stream';
 import { ConsensusStage } from './consensus';
-import type { GpuPlan, PlanContext } from './plan';
+import { memoized, type GpuPlan, type PlanContext } from './plan';
 import { TiesStage, tiesSettingsOf } from './ties';
 import { ones, stackCopy } from './util';
 
@@ -51,21 +51,25 @@ export function linesPlan(): GpuPlan {
       await consensus?.prepare(p);
       autoAlpha = 1 / p.tasks;
       if (p.params.alpha !== 'auto' || then === 'task_arithmetic') return;
-      // alpha "auto" needs the L1 mass of the summed task vectors and of tau_MTL over the whole model.
-      p.phase('LiNeS alpha');
-      let l1Sum = 0;
-      let l1Mtl = 0;
-      const sum = p.scratch('lines sum', p.stream.maxChunk);
-      let tensor = '';
-      await p.stream.forEach(async (c) => {
-        combine(p.ctx, c.stack, p.tasks, c.count, ones(p.tasks), sum);
-        l1Sum += (await rowStats(p.ctx, sum, 1, c.count))[0]!.sumAbs;
-        if (ties && c.tensor.name !== tensor) await ties.beginTensor(p, c.tensor);
-        tensor = c.tensor.name;
-        combine(p.ctx, await parts(p, c, false), p.tasks, c.count, ones(p.tasks), sum);
-        l1Mtl += (await rowStats(p.ctx, sum, 1, c.count))[0]!.sumAbs;
+      // alpha "auto" needs the L1 mass of the summed task vectors and of tau_MTL over the whole model: a function of
+      // the models and of every parameter but the ramp's (alpha, beta), so a beta slider finds it in the memo.
+      const { alpha: _alpha, beta: _beta, ...mtlParams } = p.params;
+      autoAlpha = await memoized(p, `lines: auto alpha of ${JSON.stringify(mtlParams)}`, async () => {
+        p.phase('LiNeS alpha');
+        let l1Sum = 0;
+        let l1Mtl = 0;
+        const sum = p.scratch('lines sum', p.stream.maxChunk);
+        let tensor = '';
+        await p.stream.forEach(async (c) => {
+          combine(p.ctx, c.stack, p.tasks, c.count, ones(p.tasks), sum);
+          l1Sum += (await rowStats(p.ctx, sum, 1, c.count))[0]!.sumAbs;
+          if (ties && c.tensor.name !== tensor) await ties.beginTensor(p, c.tensor);
+          tensor = c.tensor.name;
+          combine(p.ctx, await parts(p, c, false), p.tasks, c.count, ones(p.tasks), sum);
+          l1Mtl += (await rowStats(p.ctx, sum, 1, c.count))[0]!.sumAbs;
+        });
+        return l1Mtl === 0 ? 1 / p.tasks : l1Sum / l1Mtl / p.tasks;
       });
-      autoAlpha = l1Mtl === 0 ? 1 / p.tasks : l1Sum / l1Mtl / p.tasks;
     },
     async beginTensor(p, t) {
       await ties?.beginTensor(p, t);

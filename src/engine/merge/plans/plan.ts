@@ -49,6 +49,13 @@ export interface PlanContext {
   readonly chunkElements: number;
   /** Whether the output pass may be a fused kernel (nothing needs the task-vector stack): see GpuPlan.fused. */
   readonly fusedOutput: boolean;
+  /**
+   * Statistics of these same task vectors that earlier merges computed (MergeRun.metricsCache; null without one),
+   * keyed by plan and the parameters they depend on. A plan takes its statistics from here when they are in it and
+   * puts them here once complete, so a merge that changes only other parameters (a lambda slider) skips the pass. The
+   * values are shared: a plan reads them and never changes them in place.
+   */
+  readonly memo: Map<string, unknown> | null;
   /** Per-task values of coefficient parameter `param` at one tensor (the spec default where no rule matches). */
   coeffs(param: string, tensor: string): Float32Array;
   /** A reusable f32 GPU buffer of at least `floats` elements, one per `slot` name. */
@@ -73,18 +80,20 @@ export interface GpuPlan {
   fused?(p: PlanContext): FusedSpec | null;
   /**
    * True when a merge with interference metrics may take the fused pass once the task vectors' metrics are cached
-   * (runMerge): `emit` reports no contributions or usage (the delta is a weighted sum of the task vectors), so the
-   * merged delta's norm is all such a merge measures, and the fused pass gives it. Task Arithmetic and simple
-   * averaging; Model Stock and SLERP report none either, but see `fusedCollect`. Default false.
+   * (runMerge): `emit` reports no contributions or usage (the delta is a weighted sum of the task vectors, and of
+   * theta0 for SLERP), so the merged delta's norm is all such a merge measures, and the fused pass gives it. Task
+   * Arithmetic, simple averaging, Model Stock and SLERP (but see `stackFaster`). Default false.
    */
   fusedWithKnownMetrics?: boolean;
   /**
-   * False when collected weights (runMerge's `collect`) are better taken through the stack: Model Stock's and SLERP's
-   * Gram pass then keeps the decoded chunks for the output pass, where before a fused output it reads the raw inputs
-   * and the output pass uploads them again (demo suite, SwiftShader: 1.17x the time of the stack path; also with the
-   * metrics known, 1.1-1.2x). Default true.
+   * True when, given the statistics in `memo` (PlanContext.memo), a merge that collects weights (runMerge's `collect`)
+   * or measures metrics is faster through the stack even where the fused pass could write it: Model Stock's and
+   * SLERP's Gram pass keeps the decoded chunks for the stack's output pass, where before a fused output it reads the
+   * raw inputs and the output pass uploads them again (demo suite, SwiftShader: 1.17x the time of the stack path;
+   * with the metrics known, 1.1-1.2x). With their Grams in `memo` no such pass runs, and the fused pass is the faster.
+   * Default false.
    */
-  fusedCollect?: boolean;
+  stackFaster?(memo: ReadonlyMap<string, unknown> | null): boolean;
   /** Writes the merged delta of output o into out[o] (f32 [count]); may change c.stack in place. */
   emit(p: PlanContext, c: Chunk, out: GPUBuffer[]): Promise<EmitInfo | void>;
   /** Frees the plan's GPU state. */
@@ -97,4 +106,16 @@ export function coefficientsOf(spec: MethodSpec, params: ParamValues, param: str
   const fallback = p && typeof p.default === 'number' ? p.default : 0;
   const setting = params[param] as CoefficientSetting;
   return Float32Array.from({ length: tasks }, (_, task) => coefficientAt(setting, { tensor, task, layers }, fallback));
+}
+
+/**
+ * Statistics `key` of this merge's task vectors: from PlanContext.memo when an earlier merge of the same models put
+ * them there, else computed by `compute` and put there (without a memo: computed).
+ */
+export async function memoized<T>(p: PlanContext, key: string, compute: () => Promise<T>): Promise<T> {
+  const known = p.memo?.get(key);
+  if (known !== undefined) return known as T;
+  const value = await compute();
+  p.memo?.set(key, value);
+  return value;
 }

@@ -8,7 +8,7 @@ import { LinearMergeKernel } from '../../gpu/linearMerge';
 import { magmaxSelect } from '../../gpu/mergeKernels';
 import { modelStockRatioFromGram, type ModelStockAngle } from '../../reference/methods/modelStock';
 import { slerpCoefficients } from '../../reference/methods/slerp';
-import type { GpuPlan } from './plan';
+import { memoized, type GpuPlan } from './plan';
 import { tensorGrams } from './tensorGrams';
 import { copyFloats } from './util';
 
@@ -48,23 +48,30 @@ export function slerpRowCoefficients(g: Float64Array, t: number): Float32Array {
   return Float32Array.from([s0, s1, s0 + s1 - 1]);
 }
 
+/** The memo keys (PlanContext.memo) of the Gram matrices SLERP and Model Stock take from their models alone. */
+const SLERP_GRAMS = 'slerp: Gram of tau_a, tau_b, theta0 per tensor';
+const MODEL_STOCK_GRAMS = 'model stock: Gram of the task vectors per tensor';
+
 export function slerpPlan(): GpuPlan {
   let grams = new Map<string, Float64Array>();
   let coeffs: Float32Array = new Float32Array(3);
   return {
     granularity: 'element',
     outputs: () => 1,
-    fusedCollect: false,
+    fusedWithKnownMetrics: true,
+    stackFaster: (memo) => !memo?.has(SLERP_GRAMS),
     async prepare(p) {
-      p.phase('SLERP angles');
-      // With the fused output the Gram pass is the stack's last: its chunks need not stay cached.
-      grams = await tensorGrams(p, 3, p.fusedOutput, (c) => {
-        // A batch of small tensors may be longer than the stream's chunks.
-        const rows = p.scratch('slerp rows', 3 * Math.max(c.count, p.stream.maxChunk));
-        copyFloats(p.ctx, c.stack, rows, 2 * c.count);
-        copyFloats(p.ctx, c.base, rows, c.count, 2 * c.count);
-        return rows;
-      }, true);
+      grams = await memoized(p, SLERP_GRAMS, () => {
+        p.phase('SLERP angles');
+        // With the fused output the Gram pass is the stack's last: its chunks need not stay cached.
+        return tensorGrams(p, 3, p.fusedOutput, (c) => {
+          // A batch of small tensors may be longer than the stream's chunks.
+          const rows = p.scratch('slerp rows', 3 * Math.max(c.count, p.stream.maxChunk));
+          copyFloats(p.ctx, c.stack, rows, 2 * c.count);
+          copyFloats(p.ctx, c.base, rows, c.count, 2 * c.count);
+          return rows;
+        }, true);
+      });
     },
     async beginTensor(p, t) {
       coeffs = slerpRowCoefficients(grams.get(t.name)!, p.coeffs('t', t.name)[0]!);
@@ -93,11 +100,14 @@ export function modelStockPlan(): GpuPlan {
   return {
     granularity: 'element',
     outputs: () => 1,
-    fusedCollect: false,
+    fusedWithKnownMetrics: true,
+    stackFaster: (memo) => !memo?.has(MODEL_STOCK_GRAMS),
     async prepare(p) {
-      p.phase('Model Stock angles');
-      // With the fused output the Gram pass is the stack's last: its chunks need not stay cached.
-      grams = await tensorGrams(p, p.tasks, p.fusedOutput, (c) => c.stack);
+      grams = await memoized(p, MODEL_STOCK_GRAMS, () => {
+        p.phase('Model Stock angles');
+        // With the fused output the Gram pass is the stack's last: its chunks need not stay cached.
+        return tensorGrams(p, p.tasks, p.fusedOutput, (c) => c.stack);
+      });
     },
     async beginTensor(p, t) {
       ratio = modelStockRatioFromGram(grams.get(t.name)!, p.tasks, p.params.angle as ModelStockAngle);

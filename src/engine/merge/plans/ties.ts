@@ -18,7 +18,7 @@ import type { DisjointMerge } from '../../reference/methods/signElect';
 import type { AlignedTensor } from '../align';
 import { selectTaskRanks, TensorBand } from './hostSelect';
 import type { GpuPlan, PlanContext } from './plan';
-import { tiesFastApplies, tiesStatsFast } from './tiesFast';
+import { tiesFastApplies, tiesStatsFast, type TiesStats } from './tiesFast';
 import { RawChunkCache, type Chunk } from '../stream';
 import { stackCopy, taskSegments } from './util';
 import { TiesOutputKernel } from '../../gpu/tiesFused';
@@ -47,6 +47,8 @@ export class TiesStage {
   /** Raw chunks the one-pass statistics kept on the GPU for the fused output pass. */
   private kept: RawChunkCache | null = null;
   private band: TensorBand | null = null;
+  /** Where PlanContext.memo keeps these statistics (null with `pre`, which changes them per run). */
+  private readonly memoKey: string | null;
 
   /**
    * `fused`: the owner merges with `fusedKernel` when the run allows it (TIES itself); stages inside other plans
@@ -56,11 +58,30 @@ export class TiesStage {
     private readonly s: TiesSettings,
     private readonly pre?: StackTransform,
     private readonly fused = false,
-  ) {}
+  ) {
+    this.memoKey = pre || s.scope !== 'global' ? null : `ties: global thresholds and majority sign at k = ${s.k}`;
+  }
 
-  /** Global thresholds and majority sign (nothing to do for scope "tensor"). */
+  /**
+   * Global thresholds and majority sign (nothing to do for scope "tensor"). Without `pre` they depend on the models
+   * and k alone: taken from PlanContext.memo when an earlier merge put them there (with an exact majority sign where
+   * this run needs one), and put there once computed.
+   */
   async prepare(p: PlanContext): Promise<void> {
     if (this.s.scope !== 'global') return;
+    const known = this.memoKey ? (p.memo?.get(this.memoKey) as TiesStats | undefined) : undefined;
+    // Only a fused output pass settles an estimated sign itself (see redo).
+    if (known && (known.majorityExact || (this.fused && p.fusedOutput))) {
+      this.thresholds = known.thresholds;
+      this.majority = known.majority;
+      this.majorityExact = known.majorityExact;
+      return;
+    }
+    await this.compute(p);
+    if (this.memoKey) p.memo?.set(this.memoKey, { thresholds: this.thresholds!, majority: this.majority, majorityExact: this.majorityExact } satisfies TiesStats);
+  }
+
+  private async compute(p: PlanContext): Promise<void> {
     if (!this.pre && tiesFastApplies(p)) {
       p.phase('TIES statistics');
       // A fused output pass tallies the signs itself, so it needs the majority only for tied columns (see redo); it
@@ -116,6 +137,8 @@ export class TiesStage {
     const stands = ran.tally.tied === 0 || exact === this.majority;
     this.majority = exact;
     this.majorityExact = true;
+    // The memo gets the exact sign too (the tally covered every column), so later merges need no redo.
+    if (this.memoKey) p.memo?.set(this.memoKey, { thresholds: this.thresholds!, majority: exact, majorityExact: true } satisfies TiesStats);
     return stands ? null : this.fusedKernel(p);
   }
 

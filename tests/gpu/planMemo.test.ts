@@ -1,0 +1,165 @@
+/**
+ * The methods' statistics passes kept across merges of the same models (PlanContext.memo, in the MetricsCache's
+ * entry): a merge that changes only a parameter they do not depend on (lambda, SLERP's t, LiNeS's beta) skips the
+ * pass and writes and collects, bit for bit, what a merge without any cache writes; a parameter they depend on (TIES's
+ * k) runs the pass again. Global TIES's estimated majority sign goes into the memo and is replaced by the exact one
+ * once a fused pass has tallied it, so the next merge needs no rerun of tied columns; a merge that needs the exact
+ * sign up front (the stack path) does not take an estimate. Model Stock and SLERP, which collect weights through the
+ * stack when their Gram pass runs, collect them from the fused pass once their Grams are known.
+ */
+import { describe, expect, it, vi } from 'vitest';
+import { readBuffer } from '../../src/engine/gpu/kernels';
+import { memorySink } from '../../src/engine/io/byteSource';
+import type { Model } from '../../src/engine/io/model';
+import { resolveConfig } from '../../src/engine/merge/config';
+import { MetricsCache } from '../../src/engine/merge/metrics';
+import { FusedOutput } from '../../src/engine/merge/plans/fusedOutput';
+import { runMerge } from '../../src/engine/merge/runMerge';
+import { gridModels, openModels, type GridModels } from '../helpers/gridModels';
+import { testContext } from '../helpers/gpu';
+import { tiedMajority, tiesWorld } from '../helpers/tiesWorld';
+
+const SHAPES: Record<string, number[]> = {
+  'blocks.0.attn.bias': [7],
+  'blocks.0.attn.weight': [48, 40],
+  'blocks.0.norm.weight': [40],
+  'blocks.1.mlp.weight': [96, 40],
+  'head.bias': [3],
+};
+
+const storage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+interface Opened {
+  base: Model;
+  models: Model[];
+}
+
+/** One merge (written and collected): the file's bytes, the collected f32 values, and the phases it went through. */
+async function merge(m: Opened, method: string, params: Record<string, unknown>, opts: { cache?: MetricsCache; metrics?: boolean; abortAt?: string } = {}) {
+  const ctx = await testContext();
+  const buffers = new Map<string, GPUBuffer>();
+  const phases: string[] = [];
+  const sink = memorySink('out');
+  const controller = new AbortController();
+  try {
+    const report = await runMerge(ctx, {
+      base: m.base,
+      models: m.models,
+      metrics: opts.metrics ?? false,
+      signal: controller.signal,
+      config: resolveConfig({ method, params, options: { chunkElements: 1024 } }),
+      ...(opts.cache ? { metricsCache: opts.cache } : {}),
+      output: async () => sink,
+      onProgress: (p) => {
+        if (phases.at(-1) !== p.phase) phases.push(p.phase);
+        if (p.phase === opts.abortAt) controller.abort();
+      },
+      collect: (t) => {
+        const b = ctx.createBuffer(`collected ${t.name}`, t.numel * 4, storage());
+        buffers.set(t.name, b);
+        return b;
+      },
+    });
+    const values = new Map<string, string>();
+    for (const [name, b] of buffers) values.set(name, Buffer.from(await readBuffer(ctx, b, b.size)).toString('base64'));
+    return { file: Buffer.from(sink.bytes()).toString('base64'), values, phases, report };
+  } finally {
+    for (const b of buffers.values()) ctx.destroyBuffer(b);
+    expect(ctx.allocatedBytes).toBe(0);
+  }
+}
+
+const open = async (g: GridModels): Promise<Opened> => openModels(g);
+
+describe('statistics kept across merges of the same models', () => {
+  const g = gridModels(81, 3, SHAPES);
+  const two = gridModels(82, 2, SHAPES);
+  // [method, models, the pass's phase, first params, params that keep the statistics]
+  const cases = [
+    ['ties', g, 'TIES statistics', { lambda: 0.4 }, { lambda: 0.9, merge: 'mean' }],
+    ['consensus', g, 'TIES statistics', { then: 'ties', lambda: 0.5 }, { then: 'ties', lambda: 1.1, k: 1 }],
+    ['lines', g, 'LiNeS alpha', { then: 'ties' }, { then: 'ties', beta: 0.8 }],
+    ['model_stock', g, 'Model Stock angles', {}, { angle: 'angle' }],
+    ['slerp', two, 'SLERP angles', { t: 0.3 }, { t: 0.7 }],
+  ] as const;
+  for (const [method, models, pass, first, second] of cases) {
+    for (const metrics of [false, true]) {
+      it(`${method}${metrics ? ' with interference metrics' : ''}: the second merge skips "${pass}" and writes what a fresh merge writes`, async () => {
+        const m = await open(models);
+        const cache = new MetricsCache();
+        const a = await merge(m, method, first, { cache, metrics });
+        expect(a.phases, 'first merge').toContain(pass);
+        const spy = vi.spyOn(FusedOutput.prototype, 'tensor');
+        let fusedTensors = 0;
+        const b = await merge(m, method, second, { cache, metrics }).finally(() => {
+          fusedTensors = spy.mock.calls.length;
+          spy.mockRestore();
+        });
+        expect(b.phases, 'second merge').not.toContain(pass);
+        // Model Stock and SLERP collect (and measure) through the stack only where their Gram pass keeps the decoded
+        // chunks for it (GpuPlan.stackFaster): with the Grams known, the fused pass writes and collects, also with the
+        // metrics on, which the first merge measured.
+        if (method === 'model_stock' || method === 'slerp') expect(fusedTensors).toBe(Object.keys(SHAPES).length);
+        const fresh = await merge(await open(models), method, second, { metrics });
+        expect(fresh.phases).toContain(pass);
+        expect(b.file === fresh.file, 'file bytes').toBe(true);
+        expect(b.values).toEqual(fresh.values);
+        if (metrics) {
+          const [x, y] = [b.report.interference!, fresh.report.interference!];
+          expect({ cosine: x.cosine, signs: x.signs, topk: x.topk, kept: x.kept, usage: x.usage }).toEqual({ cosine: y.cosine, signs: y.signs, topk: y.topk, kept: y.kept, usage: y.usage });
+          // The merged delta's norms: the fused pass sums its f32 partials in another order than the stack path.
+          b.report.tensors.forEach((t, i) => expect(t.mergedNorm!).toBeCloseTo(fresh.report.tensors[i]!.mergedNorm!, 5));
+          x.norms.total.forEach((n, i) => expect(n).toBeCloseTo(y.norms.total[i]!, 5));
+        }
+        // And the first merge's output did not change by being the one that filled the memo.
+        expect(a.file === (await merge(await open(models), method, first, { metrics })).file).toBe(true);
+      });
+    }
+  }
+
+  it("a parameter the statistics depend on (TIES's k) runs the pass again, and other models have their own", async () => {
+    const m = await open(g);
+    const cache = new MetricsCache();
+    await merge(m, 'ties', { k: 0.2 }, { cache });
+    const k = await merge(m, 'ties', { k: 0.5 }, { cache });
+    expect(k.phases).toContain('TIES statistics');
+    expect(k.file === (await merge(await open(g), 'ties', { k: 0.5 })).file).toBe(true);
+    // Both are kept: back to k = 0.2 skips the pass.
+    expect((await merge(m, 'ties', { k: 0.2, lambda: 0.7 }, { cache })).phases).not.toContain('TIES statistics');
+    const other = await open(gridModels(83, 3, SHAPES));
+    expect((await merge(other, 'ties', { k: 0.2 }, { cache })).phases).toContain('TIES statistics');
+  });
+
+  it("global TIES keeps the exact majority sign once a fused pass has tallied it; the stack path never takes an estimate", async () => {
+    // tests/helpers/tiesWorld.ts: the sample's estimate of the majority sign is wrong, and tied columns depend on it.
+    const world = tiesWorld(tiedMajority());
+    const fresh = await merge(await open(world), 'ties', { lambda: 0.6 });
+    expect(fresh.phases).toContain('merge again: tied columns');
+    const m = await open(world);
+    const cache = new MetricsCache();
+    expect((await merge(m, 'ties', { lambda: 0.3 }, { cache })).phases).toContain('merge again: tied columns');
+    const next = await merge(m, 'ties', { lambda: 0.6 }, { cache });
+    expect(next.phases).not.toContain('TIES statistics');
+    expect(next.phases, 'the exact sign from the memo: no rerun').not.toContain('merge again: tied columns');
+    expect(next.file === fresh.file).toBe(true);
+    expect(next.values).toEqual(fresh.values);
+    // A stack merge (metrics on) takes the exact sign too.
+    expect((await merge(m, 'ties', { lambda: 0.6 }, { cache, metrics: true })).phases).not.toContain('TIES statistics');
+
+    // A fused merge cancelled before its tally leaves only the estimate: the stack path computes the exact sign.
+    const m2 = await open(world);
+    const cache2 = new MetricsCache();
+    await expect(merge(m2, 'ties', { lambda: 0.6 }, { cache: cache2, abortAt: 'merge' })).rejects.toThrow(/cancel/i);
+    const stack = await merge(m2, 'ties', { lambda: 0.6 }, { cache: cache2, metrics: true });
+    expect(stack.phases).toContain('TIES statistics');
+    expect(stack.file === fresh.file).toBe(true);
+    // ... and a fused merge after the cancelled one may start from the estimate (it settles the sign itself).
+    const m3 = await open(world);
+    const cache3 = new MetricsCache();
+    await expect(merge(m3, 'ties', { lambda: 0.6 }, { cache: cache3, abortAt: 'merge' })).rejects.toThrow(/cancel/i);
+    const resumed = await merge(m3, 'ties', { lambda: 0.6 }, { cache: cache3 });
+    expect(resumed.phases).not.toContain('TIES statistics');
+    expect(resumed.phases).toContain('merge again: tied columns');
+    expect(resumed.file === fresh.file).toBe(true);
+  });
+});
