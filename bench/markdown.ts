@@ -159,11 +159,13 @@ function whereTimeGoes(r: BenchResults): string[] {
   if (r.metricsCost.length) {
     out.push(
       'Interference metrics and norms (runMerge `metrics: true, norms: true`, as the CLI does for `--report`; off: neither), same models; cached: with a MetricsCache that already ' +
-        "holds the task vectors' metrics, as the playground merges after the first (the method's own metrics still measured); " +
-        'resident: cached, and with the raw inputs kept on the GPU by the merge before (ResidentInputs), as the playground merges again on a slider move:',
+        "holds the task vectors' metrics and the method's own statistics (TIES's thresholds, Model Stock's Grams: PlanContext.memo), as the playground merges after the first " +
+        "(the method's own metrics still measured); resident: cached, and with the raw inputs kept on the GPU by the merge before (ResidentInputs), as the playground merges " +
+        'again on a slider move on the Interference tab; off, cached, resident: the same without the metrics, its slider move on the Accuracy tab (ratios against metrics off, ' +
+        'which runs every statistics pass):',
       '',
       ...table(
-        ['method', 'metrics off', 'metrics on', 'cost', 'metrics on, cached', 'cost', 'metrics on, cached, resident', 'cost'],
+        ['method', 'metrics off', 'metrics on', 'cost', 'metrics on, cached', 'cost', 'metrics on, cached, resident', 'cost', 'off, cached, resident', 'ratio'],
         r.metricsCost.map((m) => [
           `${m.method}, ${m.off.tasks} x ${m.off.dtype}, ${m.off.size.label}`,
           fmtMs(m.off.timing.ms),
@@ -173,6 +175,8 @@ function whereTimeGoes(r: BenchResults): string[] {
           m.cached ? `${sig(m.cached.timing.ms / m.off.timing.ms)}x` : '-',
           m.resident ? fmtMs(m.resident.timing.ms) : '-',
           m.resident ? `${sig(m.resident.timing.ms / m.off.timing.ms)}x` : '-',
+          m.offResident ? fmtMs(m.offResident.timing.ms) : '-',
+          m.offResident ? `${sig(m.offResident.timing.ms / m.off.timing.ms)}x` : '-',
         ]),
       ),
       '',

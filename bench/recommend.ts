@@ -171,8 +171,9 @@ export function recommendations(r: BenchResults): string[] {
           'passes (radix histograms: with global atomics on a GPU, counted by the host from the sources on a CPU-emulated adapter) and one more ' +
           'pass (topk_energy), and per chunk the Gram, ' +
           'row and sign statistics (three kernels, one readback). The playground measures the task vectors\' metrics (top-k curve, ' +
-          'Gram, row and sign statistics) once per set of models (MetricsCache), so a parameter change pays only for the method\'s own (Task Arithmetic and simple averaging have ' +
-          'none but the merged norm: with the cache they take the fused pass). The CLI turns them on only for --report.',
+          'Gram, row and sign statistics) once per set of models (MetricsCache), so a parameter change pays only for the method\'s own (Task Arithmetic, simple averaging, ' +
+          'Model Stock and SLERP have none but the merged norm: with the cache they take the fused pass), and skips the method\'s statistics pass when the parameter ' +
+          'leaves its statistics unchanged (PlanContext.memo: TIES\'s thresholds at one k, Model Stock\'s and SLERP\'s Grams). The CLI turns them on only for --report.',
       });
     }
   }

@@ -226,9 +226,13 @@ export interface BenchResults {
   matmulGflops: number;
   acceptance: { taskArithmetic: EngineFigure | null; ties: EngineFigure | null; tiesOverTa: number | null; breakdown: Breakdown | null; paired?: PairedCopy | null };
   merges: EngineFigure[];
-  /** `cached`: metrics on with a filled MetricsCache, as the playground merges after the first (absent in older results). */
-  /** cached: with a filled MetricsCache; resident: that and the raw inputs kept on the GPU (the playground's slider step). */
-  metricsCost: { method: string; off: EngineFigure; on: EngineFigure; cached?: EngineFigure; resident?: EngineFigure }[];
+  /**
+   * cached: metrics on with a filled MetricsCache (the task vectors' metrics and, since 2026-11-29, the method's own
+   * statistics), as the playground merges after the first; resident: that and the raw inputs kept on the GPU (the
+   * playground's slider step on the Interference tab); offResident: metrics off with both (its step on the Accuracy
+   * tab). Each absent in results written before it was measured.
+   */
+  metricsCost: { method: string; off: EngineFigure; on: EngineFigure; cached?: EngineFigure; resident?: EngineFigure; offResident?: EngineFigure }[];
   torch: TorchFigure[];
   torchError: string | null;
   reference: ReferenceFigure[];

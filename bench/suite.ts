@@ -328,7 +328,10 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
       const resident = new ResidentInputs(2 * (m.models.length + 1) * m.modelBytes);
       try {
         await mergeOnce(ctx, m, method, true, metricsCache, resident);
-        r.metricsCost.push({ method, off, on, cached, resident: await measureMerge(ctx, m, method, repeats, { size: mx.size, metrics: true, metricsCache, resident, copyGBs: r.copyGBs }) });
+        const onResident = await measureMerge(ctx, m, method, repeats, { size: mx.size, metrics: true, metricsCache, resident, copyGBs: r.copyGBs });
+        // The Accuracy tab's step: metrics off, the method's statistics (PlanContext.memo) and the inputs kept.
+        const offResident = await measureMerge(ctx, m, method, repeats, { size: mx.size, metricsCache, resident, copyGBs: r.copyGBs });
+        r.metricsCost.push({ method, off, on, cached, resident: onResident, offResident });
       } finally {
         resident.clear();
       }

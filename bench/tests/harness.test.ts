@@ -251,12 +251,12 @@ describe('summary', () => {
     expect(recs.some((x) => x.startsWith("**Task Arithmetic reaches"))).toBe(false);
     expect(recs.find((x) => x.startsWith('**Global TIES statistics'))).toContain('A cache sized to the device');
   });
-  it('prices the interference metrics: on, on with cached task-vector metrics, and with resident inputs too', () => {
+  it('prices the interference metrics: on, on with cached task-vector metrics, with resident inputs too, and the step without them', () => {
     const off = figure('task_arithmetic', 100, 0.5);
-    const r = results({ metricsCost: [{ method: 'task_arithmetic', off, on: figure('task_arithmetic', 800, 0.1), cached: figure('task_arithmetic', 300, 0.2), resident: figure('task_arithmetic', 150, 0.3) }] });
-    expect(renderMarkdown(r)).toContain(`| task_arithmetic, 8 x F32, ${off.size.label} | 100 ms | 800 ms | 8x | 300 ms | 3x | 150 ms | 1.5x |`);
+    const r = results({ metricsCost: [{ method: 'task_arithmetic', off, on: figure('task_arithmetic', 800, 0.1), cached: figure('task_arithmetic', 300, 0.2), resident: figure('task_arithmetic', 150, 0.3), offResident: figure('task_arithmetic', 40, 0.6) }] });
+    expect(renderMarkdown(r)).toContain(`| task_arithmetic, 8 x F32, ${off.size.label} | 100 ms | 800 ms | 8x | 300 ms | 3x | 150 ms | 1.5x | 40.0 ms | 0.4x |`);
     const older = results({ metricsCost: [{ method: 'task_arithmetic', off, on: figure('task_arithmetic', 800, 0.1) }] });
-    expect(renderMarkdown(older)).toContain('| 100 ms | 800 ms | 8x | - | - | - | - |');
+    expect(renderMarkdown(older)).toContain('| 100 ms | 800 ms | 8x | - | - | - | - | - | - |');
   });
   it('marks breakdown parts smaller than the run-to-run spread', () => {
     const md = renderMarkdown(results());

@@ -98,6 +98,9 @@ describe('runSuite', () => {
     expect(r.metricsCost[0]!.resident?.metricsCached).toBe(true);
     expect(r.metricsCost[0]!.resident?.residentInputs).toBe(true);
     expect(r.metricsCost[0]!.cached?.residentInputs).toBeUndefined();
+    expect(r.metricsCost[0]!.offResident?.metrics).toBe(false);
+    expect(r.metricsCost[0]!.offResident?.metricsCached).toBe(true);
+    expect(r.metricsCost[0]!.offResident?.residentInputs).toBe(true);
     expect(r.skipped).toEqual([]);
     expect(r.notMeasured.length).toBeGreaterThan(0);
   });
