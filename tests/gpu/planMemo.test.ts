@@ -4,7 +4,8 @@
  * pass and writes and collects, bit for bit, what a merge without any cache writes; a parameter they depend on (TIES's
  * k) runs the pass again. Global TIES's estimated majority sign goes into the memo and is replaced by the exact one
  * once a fused pass has tallied it, so the next merge needs no rerun of tied columns; a merge that needs the exact
- * sign up front (the stack path) does not take an estimate. Model Stock and SLERP, which collect weights through the
+ * sign up front (the stack path) does not take an estimate. Per-tensor band selections (scope "tensor") are kept the
+ * same way. Model Stock and SLERP, which collect weights through the
  * stack when their Gram pass runs, collect them from the fused pass once their Grams are known.
  */
 import { describe, expect, it, vi } from 'vitest';
@@ -14,6 +15,8 @@ import type { Model } from '../../src/engine/io/model';
 import { resolveConfig } from '../../src/engine/merge/config';
 import { MetricsCache } from '../../src/engine/merge/metrics';
 import { FusedOutput } from '../../src/engine/merge/plans/fusedOutput';
+import { HostMagnitudeSelect } from '../../src/engine/merge/plans/hostSelect';
+import { MagnitudeSelect } from '../../src/engine/gpu/select';
 import { runMerge } from '../../src/engine/merge/runMerge';
 import { gridModels, openModels, type GridModels } from '../helpers/gridModels';
 import { testContext } from '../helpers/gpu';
@@ -116,6 +119,41 @@ describe('statistics kept across merges of the same models', () => {
       });
     }
   }
+
+  it('per-tensor bands (TIES and Breadcrumbs with scope "tensor"): a lambda move selects nothing again', async () => {
+    // The selection passes run on the host on a CPU-emulated adapter, else on the GPU: count both.
+    const passes = [vi.spyOn(HostMagnitudeSelect.prototype, 'beginPass'), vi.spyOn(MagnitudeSelect.prototype, 'beginPass')];
+    const count = () => passes.reduce((n, s) => n + s.mock.calls.length, 0);
+    try {
+      for (const [method, params] of [
+        ['ties', { scope: 'tensor', k: 0.3 }],
+        ['breadcrumbs', { scope: 'tensor', density: 0.5, gamma: 0.1 }],
+      ] as const) {
+        for (const metrics of [false, true]) {
+          const what = `${method}${metrics ? ' with metrics' : ''}`;
+          const m = await open(g);
+          const cache = new MetricsCache();
+          let before = count();
+          await merge(m, method, { ...params, lambda: 0.4 }, { cache, metrics });
+          expect(count() - before, `${what}: first merge`).toBeGreaterThanOrEqual(Object.keys(SHAPES).length);
+          before = count();
+          const b = await merge(m, method, { ...params, lambda: 0.9 }, { cache, metrics });
+          expect(count() - before, `${what}: second merge`).toBe(0);
+          const fresh = await merge(await open(g), method, { ...params, lambda: 0.9 }, { metrics });
+          expect(b.file === fresh.file, what).toBe(true);
+          expect(b.values, what).toEqual(fresh.values);
+          // Another band (gamma) selects again.
+          if (method === 'breadcrumbs') {
+            before = count();
+            await merge(m, method, { ...params, gamma: 0.2, lambda: 0.9 }, { cache, metrics });
+            expect(count() - before, `${what}: another gamma`).toBeGreaterThan(0);
+          }
+        }
+      }
+    } finally {
+      for (const s of passes) s.mockRestore();
+    }
+  });
 
   it("a parameter the statistics depend on (TIES's k) runs the pass again, and other models have their own", async () => {
     const m = await open(g);

@@ -177,15 +177,23 @@ export class TensorBand {
     private readonly kept: Map<number, Float32Array<ArrayBuffer>> | null,
   ) {}
 
-  /** Selects the band of every task over tensor `t` (`bands[task]`). */
+  /**
+   * Selects the band of every task over tensor `t` (`bands[task]`). Without `pre` the selection depends on the
+   * models and the ranks alone: taken from PlanContext.memo when an earlier merge put it there (a lambda move of
+   * TIES or Breadcrumbs with scope "tensor" then skips both passes over the tensor), and put there once made.
+   */
   static async select(p: PlanContext, label: string, t: AlignedTensor, bands: readonly RankBand[], pre?: StackTransform): Promise<TensorBand> {
     const counts = new Array<number>(p.tasks).fill(t.numel);
     const ranks = bandRanks(bands, counts);
-    if (onHost(p, pre)) {
-      const { selection, kept } = await hostSelect(p, label, ranks, [t]);
-      return new TensorBand(null, new HostBandMask({ label, bands, counts, selection }), kept);
-    }
-    const selection = await selectTaskRanks(p, label, ranks, t, pre);
+    const key = pre ? null : `magnitude selection of ${t.name} at ranks ${JSON.stringify(ranks)}`;
+    const known = key ? (p.memo?.get(key) as MagnitudeSelection[] | undefined) : undefined;
+    let made: { selection: MagnitudeSelection[]; kept: Map<number, Float32Array<ArrayBuffer>> | null };
+    if (known) made = { selection: known, kept: null };
+    else if (onHost(p, pre)) made = await hostSelect(p, label, ranks, [t]);
+    else made = { selection: await selectTaskRanks(p, label, ranks, t, pre), kept: null };
+    if (key && !known) p.memo?.set(key, made.selection);
+    const { selection, kept } = made;
+    if (onHost(p, pre)) return new TensorBand(null, new HostBandMask({ label, bands, counts, selection }), kept);
     return new TensorBand(new BandMask(p.ctx, { label, bands, counts, selection }), null, null);
   }
 
