@@ -248,6 +248,11 @@ export function setNormalized(normalized: boolean): void {
   set((s) => ({ view: { ...s.view, normalized } }));
 }
 
+/** Chooses the parameter the Sweep tab varies ("main": the method's main coefficient). */
+export function setSweepParam(sweep: string): void {
+  set((s) => ({ view: { ...s.view, sweep } }));
+}
+
 /** Everything that follows a change of the experiment: a live re-merge (on the suite). */
 function afterExperimentChange(): void {
   scheduleLiveMerge();

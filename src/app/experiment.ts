@@ -11,7 +11,7 @@
 import { ConfigError, preview } from '../engine/errors';
 import { resolveParams, type MethodSpec, type ParamValues } from '../engine/methods/params';
 import { resolveOrder } from '../engine/methods/order';
-import { checkModelCount, getMethod } from '../engine/methods/registry';
+import { checkModelCount, getMethod, METHODS } from '../engine/methods/registry';
 import { parseHubId } from '../platform/hubIds';
 
 export const EXPERIMENT_VERSION = 1;
@@ -42,6 +42,9 @@ export type ViewField =
   | { kind: 'boolean'; default: boolean }
   | { kind: 'integer'; min: number; max: number; default: number };
 
+/** Parameters the Sweep tab can vary: every method's real-valued ones (numbers and coefficients; integers are not). */
+export const SWEEPABLE_PARAMS: readonly string[] = [...new Set(METHODS.flatMap((m) => m.params.filter((p) => p.kind === 'number' || p.kind === 'coefficient').map((p) => p.name)))].sort();
+
 /**
  * What the user looks at. Open: a new view setting is one more entry here, and links and files carry it at once.
  * Unknown keys (from a newer page) are dropped with a warning rather than refused.
@@ -51,6 +54,8 @@ export const VIEW_FIELDS: Readonly<Record<string, ViewField>> = {
   tab: { kind: 'enum', values: ['accuracy', 'sweep', 'interference', 'continual', 'opcm'], default: 'accuracy' },
   /** Per-task accuracy as a percentage of the fine-tuned model's (true) or absolute (false). */
   normalized: { kind: 'boolean', default: false },
+  /** The parameter the Sweep tab varies: "main" (the method's main coefficient) or one of SWEEPABLE_PARAMS. */
+  sweep: { kind: 'enum', values: ['main', ...SWEEPABLE_PARAMS], default: 'main' },
 };
 
 export type ViewSettings = Record<string, string | boolean | number>;

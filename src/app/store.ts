@@ -45,6 +45,8 @@ export type ChartTab = (typeof CHART_TABS)[number];
 export interface ViewState {
   tab: ChartTab;
   normalized: boolean;
+  /** The parameter the Sweep tab varies: "main" (the method's main coefficient) or a parameter name. */
+  sweep: string;
 }
 
 /** Images per task: while a slider moves, and once it rests ('all' = the whole test set). */
@@ -136,7 +138,7 @@ export const initialState: AppState = {
   outputs: [],
   inputError: null,
   suite: null,
-  view: { tab: 'accuracy', normalized: false },
+  view: { tab: 'accuracy', normalized: false, sweep: 'main' },
   evaluation: { liveSamples: 32, settledSamples: 'all', seed: 0 },
   jobs: { sweep: { state: 'idle', progress: 0, message: null, startedAt: null }, continual: { state: 'idle', progress: 0, message: null, startedAt: null } },
   sweep: null,

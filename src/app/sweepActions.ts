@@ -1,7 +1,7 @@
 /**
- * The lambda sweep: average accuracy as a function of the method's main coefficient, merged and scored on the GPU
- * at evenly spaced values of its range (live sample size). Runs while the Sweep tab is open; a change of the
- * experiment cancels it and starts it again once the controls rest.
+ * The sweep: average accuracy as a function of one parameter (the method's main coefficient, or the real-valued
+ * parameter the view chooses), merged and scored on the GPU at evenly spaced values of its range (live sample size).
+ * Runs while the Sweep tab is open; a change of the experiment cancels it and starts it again once the controls rest.
  */
 import { resolveConfig } from '../engine/merge/config';
 import { mergeAndScore } from '../engine/eval/scoreMerge';
@@ -17,8 +17,10 @@ const MAIN = ['lambda', 'beta', 't', 'alpha', 'mask_lambda'];
 /** Points of a sweep. */
 export const SWEEP_POINTS = 9;
 
-/** The coefficient a sweep varies for this method, or null (parameter-free methods). */
-export function mainCoefficient(methodId: string): NumberParam | CoefficientParam | null {
+type Sweepable = NumberParam | CoefficientParam;
+
+/** The coefficient a sweep varies for this method by default, or null (parameter-free methods). */
+export function mainCoefficient(methodId: string): Sweepable | null {
   const params = getMethod(methodId).params;
   for (const name of MAIN) {
     const p = params.find((q) => q.name === name);
@@ -27,17 +29,32 @@ export function mainCoefficient(methodId: string): NumberParam | CoefficientPara
   return null;
 }
 
-/** Evenly spaced values over the parameter's slider range (rounded to 4 decimals, so links stay short). */
-export function sweepValues(p: NumberParam | CoefficientParam, n = SWEEP_POINTS): number[] {
-  const hi = p.kind === 'number' && p.maxExclusive ? p.max - (p.max - p.min) / (2 * (n - 1)) : p.max;
-  return Array.from({ length: n }, (_, i) => Math.round((p.min + ((hi - p.min) * i) / (n - 1)) * 1e4) / 1e4);
+/** The parameters of a method a sweep can vary: its real-valued ones (integers such as seeds and counts are not). */
+export function sweepableParams(methodId: string): Sweepable[] {
+  return getMethod(methodId).params.filter((p): p is Sweepable => p.kind === 'number' || p.kind === 'coefficient');
 }
 
-/** What a sweep's numbers depend on: everything but the swept value. */
+/** The parameter a sweep varies: `chosen` (the view's choice) when the method has it, else its main coefficient. */
+export function sweptParam(methodId: string, chosen: string): Sweepable | null {
+  return sweepableParams(methodId).find((p) => p.name === chosen) ?? mainCoefficient(methodId);
+}
+
+/**
+ * Evenly spaced values over the parameter's slider range (rounded to 4 decimals, so links stay short); an open end
+ * is replaced by the point half a step inside it (TIES's k in (0, 1], DARE's p in [0, 1)).
+ */
+export function sweepValues(p: Sweepable, n = SWEEP_POINTS): number[] {
+  const half = (p.max - p.min) / (2 * (n - 1));
+  const lo = p.kind === 'number' && p.minExclusive ? p.min + half : p.min;
+  const hi = p.kind === 'number' && p.maxExclusive ? p.max - half : p.max;
+  return Array.from({ length: n }, (_, i) => Math.round((lo + ((hi - lo) * i) / (n - 1)) * 1e4) / 1e4);
+}
+
+/** What a sweep's numbers depend on: which parameter it varies, and everything but that parameter's value. */
 export function sweepKey(s: AppState, param: string): string {
   const rest = { ...s.params };
   delete rest[param];
-  return JSON.stringify([s.method, rest, enabledIds(s), s.evaluation.liveSamples, s.evaluation.seed]);
+  return JSON.stringify([param, s.method, rest, enabledIds(s), s.evaluation.liveSamples, s.evaluation.seed]);
 }
 
 let running: AbortController | null = null;
@@ -52,7 +69,7 @@ export function cancelSweep(): void {
 /** Computes the sweep of the current experiment, unless an up-to-date one exists. */
 export async function runSweep(force = false): Promise<void> {
   const s = appStore.getState();
-  const p = mainCoefficient(s.method);
+  const p = sweptParam(s.method, s.view.sweep);
   const ctx = await gpuContext();
   if (!p || !ctx || !suiteMode(s) || s.method === 'tall_masks') return;
   const key = sweepKey(s, p.name);
@@ -73,8 +90,8 @@ export async function runSweep(force = false): Promise<void> {
     for (const [i, value] of values.entries()) {
       if (signal.aborted) return;
       const config = resolveConfig({ method: s.method, params: { ...s.params, [p.name]: value }, options: { mixedDtypes: true } });
-      // The live merges' caches: the swept coefficient leaves the methods' statistics (TIES's thresholds, SLERP's
-      // angles) as they are, so every point after the first skips their pass, and no point uploads the models again.
+      // The live merges' caches: no point uploads the models again, and where the swept parameter leaves the method's
+      // statistics as they are (lambda and TIES's thresholds, t and SLERP's angles) every point skips their pass.
       const { scores } = await mergeAndScore(ctx, suite, evaluator, config, { samples, seed, signal, metrics: false, metricsCache: taskVectorMetrics, resident: residentInputs });
       if (signal.aborted) return;
       const perTask = accuracyOf(scores);

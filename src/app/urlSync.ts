@@ -24,7 +24,7 @@ export function experimentOf(s: AppState): Experiment {
     params: s.params,
     outputDtype: s.outputDtype,
     evaluation: s.evaluation,
-    view: { tab: s.view.tab, normalized: s.view.normalized },
+    view: { tab: s.view.tab, normalized: s.view.normalized, sweep: s.view.sweep },
     // A FusionBench preset's test sets, at the commits they were read at.
     data: suiteChoice() !== 'demo' ? (currentSuite()?.datasets ?? []) : [],
   });
@@ -42,7 +42,7 @@ export function applyExperiment(e: Experiment, warnings: string[]): ModelLayout 
     params: { ...e.params },
     outputDtype: e.outputDtype,
     evaluation: { ...e.evaluation },
-    view: { tab, normalized: e.view.normalized === true },
+    view: { tab, normalized: e.view.normalized === true, sweep: typeof e.view.sweep === 'string' ? e.view.sweep : 'main' },
     linkError: notes.length ? notes.join(' ') : null,
   });
   const pins = pinsOf(e);

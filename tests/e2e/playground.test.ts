@@ -107,6 +107,17 @@ describe('the playground', () => {
     expect(await page.getByTestId('model-toggle').evaluateAll((els) => els.filter((e) => (e as HTMLInputElement).checked).length)).toBe(2);
     await page.getByTestId('tab-sweep').click();
     await expect.poll(() => page.locator('[data-testid=sweep-chart] .recharts-line-dot').count(), { timeout: 300_000, interval: 1000 }).toBeGreaterThanOrEqual(9);
+    // Another parameter, from a link: TIES's k over (0, 1]; choosing lambda goes into the link.
+    const { page: kPage, errors: kErrors } = await open(`${LIGHT}&method=ties&view.tab=sweep&view.sweep=k`);
+    await expect.poll(() => kPage.locator('[data-testid=sweep-chart] .recharts-line-dot').count(), { timeout: 300_000, interval: 1000 }).toBeGreaterThanOrEqual(9);
+    expect(await kPage.getByTestId('sweep-param').inputValue()).toBe('k');
+    expect(await kPage.getByTestId('sweep-chart').textContent()).toContain('Accuracy vs k');
+    expect(await kPage.getByTestId('sweep-status').textContent()).toMatch(/^9 values · best so far: k = 0\.\d+ gives \d+\.\d %$/);
+    await kPage.getByTestId('sweep-param').selectOption('lambda');
+    await expect.poll(() => kPage.url()).toContain('view.sweep=lambda');
+    await expect.poll(() => kPage.getByTestId('sweep-chart').textContent(), { timeout: 300_000, interval: 1000 }).toContain('Accuracy vs lambda');
+    expect(kErrors).toEqual([]);
+    await kPage.close();
     await page.getByTestId('tab-continual').click();
     await page.getByTestId('run-continual').click();
     await expect.poll(() => page.locator('[data-testid=continual-table] tbody tr').count(), { timeout: 400_000, interval: 1000 }).toBe(5);

@@ -27,7 +27,7 @@ function checkDecoded({ experiment, warnings }: DecodedLink): void {
 }
 
 const PARAM_NAMES = [...new Set(METHODS.flatMap((m) => m.params.map((p) => p.name)))];
-const KEYS = [...RESERVED_KEYS, ...PARAM_NAMES, 'view.tab', 'view.normalized', 'view.zoom', 'view.__proto__', ...HOSTILE_KEYS, 'token', 'hf_token', 'endpoint', 'v2', '', 'a=b', '%7E'];
+const KEYS = [...RESERVED_KEYS, ...PARAM_NAMES, 'view.tab', 'view.normalized', 'view.sweep', 'view.zoom', 'view.__proto__', ...HOSTILE_KEYS, 'token', 'hf_token', 'endpoint', 'v2', '', 'a=b', '%7E'];
 const VALUES = [
   ...['1', '0', '-0', '1e400', '-1e-400', '0.5,0.7', '[0.1]', '{"per_task":[1,[0.2,0.4]]}', '{"table":{"__proto__":[1]}}', 'auto', 'given', 'shuffle', '2,0,1'],
   ...['true', 'false', 'all', 'ties', 'slerp', 'opcm', 'demo:a', '!demo:a,local:%3Cb%3E', 'org/x@main', 'org/x@0123456789abcdef0123456789abcdef01234567', 'F16'],

@@ -1,5 +1,5 @@
 /**
- * Average accuracy of the merged model as a function of the method's main coefficient, with the current value
+ * Average accuracy of the merged model as a function of one parameter (the method's main coefficient by default), with the current value
  * marked and the base / individual averages for reference; per-task curves on demand. Points arrive one by one:
  * until all `total` are in, the chart says it is still computing.
  */
@@ -11,6 +11,8 @@ import { bestPoint, sweepRows, type SweepPoint } from './continualData';
 
 export interface SweepChartProps {
   param: string;
+  /** What the x axis's numbers are, after the parameter's name (default: a unitless coefficient). */
+  unit?: string;
   points: SweepPoint[];
   current: number;
   baseAverage?: number;
@@ -50,7 +52,7 @@ export function SweepChart(p: SweepChartProps) {
         <ResponsiveContainer width="100%" height={320}>
           <LineChart data={rows} margin={{ top: 8, right: 24, bottom: 28, left: 8 }} className={partial ? 'chart-partial' : undefined}>
             <CartesianGrid strokeDasharray="3 3" stroke="#ddd" />
-            <XAxis dataKey="value" type="number" domain={[xMin, xMax]} label={{ value: `${p.param} (coefficient, unitless)`, position: 'insideBottom', offset: -16 }} />
+            <XAxis dataKey="value" type="number" domain={[xMin, xMax]} label={{ value: `${p.param} (${p.unit ?? 'coefficient, unitless'})`, position: 'insideBottom', offset: -16 }} />
             <YAxis domain={[0, 100]} tickFormatter={(v: number) => `${v}%`} label={{ value: 'accuracy (%)', angle: -90, position: 'insideLeft' }} />
             <Tooltip formatter={(v) => (typeof v === 'number' ? `${v.toFixed(1)} %` : v)} labelFormatter={(v) => `${p.param} = ${v}`} />
             <Legend itemSorter={null} formatter={legendText} verticalAlign="top" />

@@ -1,6 +1,11 @@
-/** The Sweep tab: average accuracy over the main coefficient's range, computed when the tab opens or the experiment changes. */
-import { useEffect } from 'react';
-import { cancelSweep, mainCoefficient, runSweep, sweepKey } from '../../app/sweepActions';
+/**
+ * The Sweep tab: average accuracy over one parameter's range (the method's main coefficient, or another real-valued
+ * parameter chosen here), computed when the tab opens or the experiment changes.
+ */
+import { useEffect, useId } from 'react';
+import { setSweepParam } from '../../app/actions';
+import { rangeText } from '../../engine/methods/params';
+import { cancelSweep, runSweep, sweepableParams, sweepKey, sweptParam } from '../../app/sweepActions';
 import { SweepChart } from '../charts/SweepChart';
 import { useAppStore } from '../hooks/useAppStore';
 import { JobStatus } from './JobStatus';
@@ -16,7 +21,10 @@ export function SweepView() {
   const job = useAppStore((s) => s.jobs.sweep);
   const suite = useAppStore((s) => s.suite);
   const params = useAppStore((s) => s.params);
-  const param = mainCoefficient(method);
+  const chosen = useAppStore((s) => s.view.sweep);
+  const param = sweptParam(method, chosen);
+  const choices = sweepableParams(method);
+  const selectId = useId();
   const key = useAppStore((s) => (param ? sweepKey(s, param.name) : null));
   const ready = suite?.state === 'ready';
   useEffect(() => {
@@ -32,9 +40,23 @@ export function SweepView() {
   const stale = sweep && sweep.key !== key;
   return (
     <div className="view">
+      {choices.length > 1 && (
+        <p className="sweep-choice">
+          <label htmlFor={selectId}>sweep</label>{' '}
+          <select id={selectId} data-testid="sweep-param" value={param.name} onChange={(e) => setSweepParam(e.target.value)}>
+            {choices.map((c) => (
+              <option key={c.name} value={c.name}>
+                {c.name} {c.kind === 'number' ? rangeText(c) : `${c.min} to ${c.max}`}
+              </option>
+            ))}
+          </select>{' '}
+          <span className="hint">{param.description}</span>
+        </p>
+      )}
       {sweep && sweep.param === param.name && !stale ? (
         <SweepChart
           param={param.name}
+          unit={param.kind === 'coefficient' ? 'coefficient, unitless' : 'unitless'}
           points={sweep.points}
           values={sweep.values}
           current={current}
