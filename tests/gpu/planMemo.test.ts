@@ -5,7 +5,7 @@
  * k) runs the pass again. Global TIES's estimated majority sign goes into the memo and is replaced by the exact one
  * once a fused pass has tallied it, so the next merge needs no rerun of tied columns; a merge that needs the exact
  * sign up front (the stack path) does not take an estimate. Per-tensor band selections (scope "tensor") are kept the
- * same way. Model Stock and SLERP, which collect weights through the
+ * same way, and on a CPU-emulated adapter the entries Breadcrumbs' host row band keeps (as bits). Model Stock and SLERP, which collect weights through the
  * stack when their Gram pass runs, collect them from the fused pass once their Grams are known.
  */
 import { describe, expect, it, vi } from 'vitest';
@@ -21,6 +21,19 @@ import { runMerge } from '../../src/engine/merge/runMerge';
 import { gridModels, openModels, type GridModels } from '../helpers/gridModels';
 import { testContext } from '../helpers/gpu';
 import { tiedMajority, tiesWorld } from '../helpers/tiesWorld';
+
+// Counts the host's row-band selections (Breadcrumbs' scope "row" on a CPU-emulated adapter), passing them through.
+const rowBand = vi.hoisted(() => ({ calls: 0 }));
+vi.mock('../../src/engine/merge/plans/rowBandHost', async (importOriginal) => {
+  const orig = await importOriginal<typeof import('../../src/engine/merge/plans/rowBandHost')>();
+  return {
+    ...orig,
+    rowBandMaskHost: (...args: Parameters<typeof orig.rowBandMaskHost>) => {
+      rowBand.calls++;
+      return orig.rowBandMaskHost(...args);
+    },
+  };
+});
 
 const SHAPES: Record<string, number[]> = {
   'blocks.0.attn.bias': [7],
@@ -152,6 +165,28 @@ describe('statistics kept across merges of the same models', () => {
       }
     } finally {
       for (const s of passes) s.mockRestore();
+    }
+  });
+
+  it('Breadcrumbs with scope "row" on a CPU-emulated adapter: a lambda move applies the kept bits instead of selecting', async () => {
+    const software = (await testContext()).info.isSoftware;
+    for (const metrics of [false, true]) {
+      const m = await open(g);
+      const cache = new MetricsCache();
+      let before = rowBand.calls;
+      await merge(m, 'breadcrumbs', { lambda: 0.4 }, { cache, metrics });
+      expect(rowBand.calls - before > 0, 'first merge selects on the host').toBe(software);
+      before = rowBand.calls;
+      const b = await merge(m, 'breadcrumbs', { lambda: 0.9 }, { cache, metrics });
+      expect(rowBand.calls - before, 'second merge').toBe(0);
+      const fresh = await merge(await open(g), 'breadcrumbs', { lambda: 0.9 }, { metrics });
+      expect(b.file === fresh.file).toBe(true);
+      expect(b.values).toEqual(fresh.values);
+      // Another band selects again.
+      before = rowBand.calls;
+      const other = await merge(m, 'breadcrumbs', { lambda: 0.9, density: 0.5 }, { cache, metrics });
+      expect(rowBand.calls - before > 0).toBe(software);
+      expect(other.file === (await merge(await open(g), 'breadcrumbs', { lambda: 0.9, density: 0.5 }, { metrics })).file).toBe(true);
     }
   });
 

@@ -1,10 +1,11 @@
 /**
  * The host row band (merge/plans/rowBandHost.ts, Breadcrumbs on CPU-emulated adapters) against its twin
  * rowBandMaskRef, bit for bit: kept entries keep their bits (-0, subnormals, infinities and NaNs included), the rest
- * become +0; ties by lower index.
+ * become +0; ties by lower index. Its kept bits (what the merge's memo keeps) give the same result applied to the
+ * unmasked values.
  */
 import { describe, expect, it } from 'vitest';
-import { rowBandMaskHost } from '../../src/engine/merge/plans/rowBandHost';
+import { applyKeptBits, keptBits, rowBandMaskHost } from '../../src/engine/merge/plans/rowBandHost';
 import { rowBandMaskRef } from '../../src/engine/reference/select';
 import { seededRandom } from '../helpers/safetensorsFixtures';
 
@@ -64,5 +65,34 @@ describe('rowBandMaskHost vs rowBandMaskRef', () => {
     expect(bits(values)).toEqual(bits(want));
     expect(() => rowBandMaskHost(new Float32Array(10), 4, 0, 1)).toThrow(/10 values are not rows of 4/);
     expect(() => rowBandMaskHost(new Float32Array(4), 4, -1, 1)).toThrow(/bad band/);
+  });
+});
+
+describe('the kept bits of a row band', () => {
+  it('reproduce the mask bit for bit on the unmasked values (-0, +0, NaN and infinities kept or not)', () => {
+    for (const [gen, what] of [
+      [randomValue, 'random'],
+      [tiedValue, 'tied'],
+      [zeroHeavy, 'zero-heavy'],
+      [specialValue, 'special'],
+    ] as const) {
+      for (const [n, rows] of [[7, 5], [32, 9], [300, 3], [33, 1]] as const) {
+        for (const [from, to] of bandsFor(n)) {
+          const rng = seededRandom(n * 31 + rows + from);
+          const values = Float32Array.from({ length: rows * n }, () => gen(rng));
+          const masked = values.slice();
+          rowBandMaskHost(masked, n, from, to);
+          const kept = keptBits(masked);
+          expect(kept.length).toBe(Math.ceil(values.length / 32));
+          const again = values.slice();
+          applyKeptBits(again, kept);
+          expect(bits(again), `${what} n=${n} rows=${rows} [${from}, ${to})`).toEqual(bits(masked));
+        }
+      }
+    }
+  });
+
+  it('refuses bits of another length', () => {
+    expect(() => applyKeptBits(new Float32Array(33), new Uint32Array(1))).toThrow(/2 words|1 words for 33 values/);
   });
 });

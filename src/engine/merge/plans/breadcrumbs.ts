@@ -11,7 +11,7 @@ import type { AlignedTensor } from '../align';
 import { hostTaskVectorStack } from '../stream';
 import { TensorBand } from './hostSelect';
 import type { GpuPlan, PlanContext } from './plan';
-import { rowBandMaskHost } from './rowBandHost';
+import { applyKeptBits, keptBits, rowBandMaskHost } from './rowBandHost';
 import { taskSegments } from './util';
 
 /** mergekit's band of a flattened tensor of `total` entries, or null for "keep everything". */
@@ -26,6 +26,10 @@ export function tensorBand(total: number, density: number, gamma: number): RankB
   }
   return { from: top, to: total - bottom };
 }
+
+/** Most entries (tasks x elements) whose row bands the memo keeps as bits (32 MiB of them). */
+const MEMO_ENTRIES = 2 ** 28;
+const memoFits = (p: PlanContext) => p.tasks * p.stream.tensors.reduce((n, t) => n + t.numel, 0) <= MEMO_ENTRIES;
 
 export function breadcrumbsPlan(): GpuPlan {
   let band: TensorBand | null = null;
@@ -50,8 +54,16 @@ export function breadcrumbsPlan(): GpuPlan {
           if (p.ctx.info.isSoftware) {
             // A CPU-emulated adapter selects on these same cores far slower than the host does (rowBandHost.ts): the
             // host forms the chunk's task vectors as decode_stack does, masks them and writes them over the stack.
+            // Which entries the band keeps depends on the models, n, from and to alone: kept in the memo as one bit
+            // per entry (for models up to MEMO_ENTRIES), so a lambda move applies the bits instead of selecting.
             const stack = await hostTaskVectorStack(p.source, c.tensor, c.start, c.count, p.stream.options.onRead);
-            rowBandMaskHost(stack, n, from, to);
+            const key = `breadcrumbs: kept bits of rows [${from}, ${to}) of ${n} in ${c.tensor.name}@${c.start}`;
+            const kept = p.memo?.get(key) as Uint32Array | undefined;
+            if (kept) applyKeptBits(stack, kept);
+            else {
+              rowBandMaskHost(stack, n, from, to);
+              if (p.memo && memoFits(p)) p.memo.set(key, keptBits(stack));
+            }
             p.ctx.device.queue.writeBuffer(c.stack, 0, stack);
           } else {
             // The stack is [T, count]: as T * (count / n) rows of n entries each.

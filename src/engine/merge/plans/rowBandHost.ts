@@ -171,3 +171,21 @@ export function maskSpan(bits: Int32Array, first: number, end: number, band: Tie
 }
 
 const inBand = (band: TieBand, rank: number) => rank >= band.from && rank < band.to;
+
+/**
+ * Which entries of a masked `values` the band kept, one bit each (bit i % 32 of word i >> 5): those whose bits are
+ * not +0's. An entry kept as -0 keeps its bit; one kept as +0 does not, which `applyKeptBits` writes as +0 anyway.
+ */
+export function keptBits(values: Float32Array): Uint32Array {
+  const bits = new Int32Array(values.buffer, values.byteOffset, values.length);
+  const out = new Uint32Array(Math.ceil(values.length / 32));
+  for (let i = 0; i < bits.length; i++) if (bits[i] !== 0) out[i >>> 5]! |= 1 << (i & 31);
+  return out;
+}
+
+/** rowBandMaskHost's result from its `keptBits`: every entry whose bit is clear becomes +0, in place. */
+export function applyKeptBits(values: Float32Array, kept: Uint32Array): void {
+  if (kept.length !== Math.ceil(values.length / 32)) throw new RangeError(`applyKeptBits: ${kept.length} words for ${values.length} values`);
+  const bits = new Int32Array(values.buffer, values.byteOffset, values.length);
+  for (let i = 0; i < bits.length; i++) if (((kept[i >>> 5]! >>> (i & 31)) & 1) === 0) bits[i] = 0;
+}
