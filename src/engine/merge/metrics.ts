@@ -15,6 +15,7 @@ import type { AlignedTensor } from './align';
 import type { EmitInfo, PlanContext } from './plans/plan';
 import { taskSegments } from './plans/util';
 import type { Chunk } from './stream';
+import { PlanMemo } from './planMemo';
 
 /** Sign statistics over a set of coordinates (as reference/metrics.ts SignStats). */
 export interface SignStats {
@@ -270,7 +271,7 @@ export interface TaskVectorMetrics {
    * What methods compute from these task vectors alone, whatever the parameters a slider moves (PlanContext.memo):
    * keyed by the plan with the parameters it depends on, e.g. TIES's thresholds at one k, Model Stock's Gram matrices.
    */
-  plans: Map<string, unknown>;
+  plans: PlanMemo;
 }
 
 /**
@@ -302,7 +303,7 @@ export class MetricsCache {
 
   /** The (possibly empty) entry of `key`, made the most recently used; the oldest beyond `capacity` are dropped. */
   entry(key: string): TaskVectorMetrics {
-    const found = this.sets.get(key) ?? { chunks: new Map(), plans: new Map() };
+    const found = this.sets.get(key) ?? { chunks: new Map(), plans: new PlanMemo() };
     this.sets.delete(key);
     this.sets.set(key, found);
     while (this.sets.size > this.capacity) this.sets.delete(this.sets.keys().next().value!);

@@ -27,9 +27,11 @@ export function tensorBand(total: number, density: number, gamma: number): RankB
   return { from: top, to: total - bottom };
 }
 
-/** Most entries (tasks x elements) whose row bands the memo keeps as bits (32 MiB of them). */
-const MEMO_ENTRIES = 2 ** 28;
-const memoFits = (p: PlanContext) => p.tasks * p.stream.tensors.reduce((n, t) => n + t.numel, 0) <= MEMO_ENTRIES;
+/**
+ * Whether the memo keeps the row bands' bits: when one band's bits for the whole model take at most half its room,
+ * so that a merge finds all of them (where a memo that holds part of them evicts the rest as a merge fills it).
+ */
+const memoFits = (p: PlanContext) => p.memo !== null && (p.tasks * p.stream.tensors.reduce((n, t) => n + t.numel, 0)) / 8 <= p.memo.limitBytes / 2;
 
 export function breadcrumbsPlan(): GpuPlan {
   let band: TensorBand | null = null;
@@ -55,14 +57,17 @@ export function breadcrumbsPlan(): GpuPlan {
             // A CPU-emulated adapter selects on these same cores far slower than the host does (rowBandHost.ts): the
             // host forms the chunk's task vectors as decode_stack does, masks them and writes them over the stack.
             // Which entries the band keeps depends on the models, n, from and to alone: kept in the memo as one bit
-            // per entry (for models up to MEMO_ENTRIES), so a lambda move applies the bits instead of selecting.
+            // per entry (where they fit: memoFits), so a lambda move applies the bits instead of selecting.
             const stack = await hostTaskVectorStack(p.source, c.tensor, c.start, c.count, p.stream.options.onRead);
             const key = `breadcrumbs: kept bits of rows [${from}, ${to}) of ${n} in ${c.tensor.name}@${c.start}`;
             const kept = p.memo?.get(key) as Uint32Array | undefined;
             if (kept) applyKeptBits(stack, kept);
             else {
               rowBandMaskHost(stack, n, from, to);
-              if (p.memo && memoFits(p)) p.memo.set(key, keptBits(stack));
+              if (memoFits(p)) {
+                const bits = keptBits(stack);
+                p.memo!.set(key, bits, bits.byteLength);
+              }
             }
             p.ctx.device.queue.writeBuffer(c.stack, 0, stack);
           } else {

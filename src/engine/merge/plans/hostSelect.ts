@@ -191,7 +191,7 @@ export class TensorBand {
     if (known) made = { selection: known, kept: null };
     else if (onHost(p, pre)) made = await hostSelect(p, label, ranks, [t]);
     else made = { selection: await selectTaskRanks(p, label, ranks, t, pre), kept: null };
-    if (key && !known) p.memo?.set(key, made.selection);
+    if (key && !known) p.memo?.set(key, made.selection, made.selection.reduce((n, s) => n + s.bits.byteLength + s.greater.byteLength + s.equal.byteLength, 0));
     const { selection, kept } = made;
     if (onHost(p, pre)) return new TensorBand(null, new HostBandMask({ label, bands, counts, selection }), kept);
     return new TensorBand(new BandMask(p.ctx, { label, bands, counts, selection }), null, null);

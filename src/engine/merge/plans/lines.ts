@@ -69,7 +69,7 @@ export function linesPlan(): GpuPlan {
           l1Mtl += (await rowStats(p.ctx, sum, 1, c.count))[0]!.sumAbs;
         });
         return l1Mtl === 0 ? 1 / p.tasks : l1Sum / l1Mtl / p.tasks;
-      });
+      }, () => 8);
     },
     async beginTensor(p, t) {
       await ties?.beginTensor(p, t);

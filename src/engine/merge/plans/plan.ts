@@ -10,6 +10,7 @@ import type { MethodSpec, ParamValues } from '../../methods/params';
 import { coefficientAt, type CoefficientSetting } from '../../methods/scaling';
 import type { AlignedTensor } from '../align';
 import type { Chunk, ChunkStream, Granularity, RawChunkCache, StreamSource } from '../stream';
+import type { PlanMemo } from '../planMemo';
 
 /** A fused output pass: its kernel (destroyed by the pass) and the coefficients it takes per tensor. */
 export interface FusedSpec {
@@ -51,11 +52,11 @@ export interface PlanContext {
   readonly fusedOutput: boolean;
   /**
    * Statistics of these same task vectors that earlier merges computed (MergeRun.metricsCache; null without one),
-   * keyed by plan and the parameters they depend on. A plan takes its statistics from here when they are in it and
-   * puts them here once complete, so a merge that changes only other parameters (a lambda slider) skips the pass. The
-   * values are shared: a plan reads them and never changes them in place.
+   * keyed by plan and the parameters they depend on (merge/planMemo.ts). A plan takes its statistics from here when
+   * they are in it and puts them here once complete, so a merge that changes only other parameters (a lambda slider)
+   * skips the pass. The values are shared: a plan reads them and never changes them in place.
    */
-  readonly memo: Map<string, unknown> | null;
+  readonly memo: PlanMemo | null;
   /** Per-task values of coefficient parameter `param` at one tensor (the spec default where no rule matches). */
   coeffs(param: string, tensor: string): Float32Array;
   /** A reusable f32 GPU buffer of at least `floats` elements, one per `slot` name. */
@@ -93,7 +94,7 @@ export interface GpuPlan {
    * with the metrics known, 1.1-1.2x). With their Grams in `memo` no such pass runs, and the fused pass is the faster.
    * Default false.
    */
-  stackFaster?(memo: ReadonlyMap<string, unknown> | null): boolean;
+  stackFaster?(memo: PlanMemo | null): boolean;
   /** Writes the merged delta of output o into out[o] (f32 [count]); may change c.stack in place. */
   emit(p: PlanContext, c: Chunk, out: GPUBuffer[]): Promise<EmitInfo | void>;
   /** Frees the plan's GPU state. */
@@ -110,12 +111,12 @@ export function coefficientsOf(spec: MethodSpec, params: ParamValues, param: str
 
 /**
  * Statistics `key` of this merge's task vectors: from PlanContext.memo when an earlier merge of the same models put
- * them there, else computed by `compute` and put there (without a memo: computed).
+ * them there, else computed by `compute` and put there with its size, `bytesOf(value)` (without a memo: computed).
  */
-export async function memoized<T>(p: PlanContext, key: string, compute: () => Promise<T>): Promise<T> {
+export async function memoized<T>(p: PlanContext, key: string, compute: () => Promise<T>, bytesOf: (value: T) => number): Promise<T> {
   const known = p.memo?.get(key);
   if (known !== undefined) return known as T;
   const value = await compute();
-  p.memo?.set(key, value);
+  p.memo?.set(key, value, bytesOf(value));
   return value;
 }

@@ -51,6 +51,7 @@ export function slerpRowCoefficients(g: Float64Array, t: number): Float32Array {
 /** The memo keys (PlanContext.memo) of the Gram matrices SLERP and Model Stock take from their models alone. */
 const SLERP_GRAMS = 'slerp: Gram of tau_a, tau_b, theta0 per tensor';
 const MODEL_STOCK_GRAMS = 'model stock: Gram of the task vectors per tensor';
+const gramBytes = (grams: Map<string, Float64Array>) => [...grams].reduce((n, [name, g]) => n + 2 * name.length + g.byteLength, 0);
 
 export function slerpPlan(): GpuPlan {
   let grams = new Map<string, Float64Array>();
@@ -71,7 +72,7 @@ export function slerpPlan(): GpuPlan {
           copyFloats(p.ctx, c.base, rows, c.count, 2 * c.count);
           return rows;
         }, true);
-      });
+      }, gramBytes);
     },
     async beginTensor(p, t) {
       coeffs = slerpRowCoefficients(grams.get(t.name)!, p.coeffs('t', t.name)[0]!);
@@ -107,7 +108,7 @@ export function modelStockPlan(): GpuPlan {
         p.phase('Model Stock angles');
         // With the fused output the Gram pass is the stack's last: its chunks need not stay cached.
         return tensorGrams(p, p.tasks, p.fusedOutput, (c) => c.stack);
-      });
+      }, gramBytes);
     },
     async beginTensor(p, t) {
       ratio = modelStockRatioFromGram(grams.get(t.name)!, p.tasks, p.params.angle as ModelStockAngle);

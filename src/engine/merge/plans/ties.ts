@@ -78,7 +78,7 @@ export class TiesStage {
       return;
     }
     await this.compute(p);
-    if (this.memoKey) p.memo?.set(this.memoKey, { thresholds: this.thresholds!, majority: this.majority, majorityExact: this.majorityExact } satisfies TiesStats);
+    if (this.memoKey) p.memo?.set(this.memoKey, { thresholds: this.thresholds!, majority: this.majority, majorityExact: this.majorityExact } satisfies TiesStats, this.thresholds!.byteLength);
   }
 
   private async compute(p: PlanContext): Promise<void> {
@@ -138,7 +138,7 @@ export class TiesStage {
     this.majority = exact;
     this.majorityExact = true;
     // The memo gets the exact sign too (the tally covered every column), so later merges need no redo.
-    if (this.memoKey) p.memo?.set(this.memoKey, { thresholds: this.thresholds!, majority: exact, majorityExact: true } satisfies TiesStats);
+    if (this.memoKey) p.memo?.set(this.memoKey, { thresholds: this.thresholds!, majority: exact, majorityExact: true } satisfies TiesStats, this.thresholds!.byteLength);
     return stands ? null : this.fusedKernel(p);
   }
 
