@@ -29,6 +29,18 @@ after every step, and the report has one entry per step. --svd sets where OPCM f
 its Linear weights: gpu (block Jacobi) or host (float64, one CPU core); by default the
 host on a CPU-emulated adapter (SwiftShader, llvmpipe), else the GPU.`;
 
+/** `--svd` (merge and eval): where OPCM factors its Linear weights, or null for the adapter's default. */
+export function parseSvd(value: string | undefined): 'gpu' | 'host' | null {
+  if (value === undefined) return null;
+  if (value !== 'gpu' && value !== 'host') throw new ConfigError('--svd', `expected gpu or host, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** `--svd` names a placement of OPCM's SVDs: refused for any other method. */
+export function checkSvdMethod(svd: 'gpu' | 'host' | null, method: string): void {
+  if (svd && method !== 'opcm') throw new ConfigError('--svd', `only opcm takes SVDs ('${method}' does not)`);
+}
+
 /** A parsed `merge` command. */
 export interface MergeCommand {
   base: string;
@@ -80,8 +92,7 @@ export function parseMergeArgs(argv: string[]): MergeCommand {
   if (!values.base) throw new ConfigError('--base', 'is required (the pretrained model)');
   if (!values.model?.length) throw new ConfigError('--model', 'is required at least once (a fine-tuned model)');
   if (!values.out) throw new ConfigError('--out', 'is required (where to write merged.safetensors)');
-  const svd = values.svd ?? null;
-  if (svd !== null && svd !== 'gpu' && svd !== 'host') throw new ConfigError('--svd', `expected gpu or host, got ${JSON.stringify(svd)}`);
+  const svd = parseSvd(values.svd);
   return {
     base: values.base,
     models: values.model,

@@ -6,6 +6,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { checkSvdMethod, parseSvd } from './args';
 import { ConfigError } from '../engine/errors';
 import type { GpuContext } from '../engine/gpu/device';
 import { loadSuite, type Suite } from '../engine/eval/suite';
@@ -32,7 +33,7 @@ export const EVAL_USAGE = `Usage:
   merge-playground eval --suite SUITE --method METHOD [--set key=value ...] [--samples N] [--seed S] [--json out.json]
   merge-playground eval --suite SUITE --all-methods [--samples N] [--seed S] [--json out.json] [--markdown out.md]
   merge-playground eval --suite SUITE --method CONTINUAL_METHOD --orders N [--seed S] [--all-tasks]
-                        [--set key=value ...] [--samples N] [--json out.json]
+                        [--set key=value ...] [--samples N] [--json out.json] [--svd gpu|host]
 
 SUITE is demo (the embedded suite), a folder with a manifest.json, or a FusionBench preset
 from the Hub (${HUB_PRESETS.map((p) => p.id).join(', ')}; 8, 14 or 20 tasks, zero-shot heads
@@ -42,7 +43,9 @@ continual method (opcm, continual_*) in N random orders (order k is the shuffle 
 S+k, as merge --set order=shuffle --set seed=S+k); after every step the merged model is
 scored on the tasks seen so far (--all-tasks: on every task). It prints each step's average
 accuracy, lambda_t and sqrt(t), each order's backward transfer (BWT) and final average
-accuracy, and their mean and sample standard deviation over the orders.`;
+accuracy, and their mean and sample standard deviation over the orders. --svd (opcm only)
+sets where OPCM factors its Linear weights, as for merge: gpu or host (default: the host on a
+CPU-emulated adapter, else the GPU).`;
 
 /**
  * A suite by name: a FusionBench preset from the Hub (models, text-tower heads and parquet test splits, through the
@@ -75,7 +78,7 @@ function row(scores: TaskScore[]): ScoreRow {
 }
 
 /** Scores of the model a config merges (weights kept on the GPU); TALL masks make no single model. */
-async function scoreMerge(ctx: GpuContext, suite: Suite, evaluator: SuiteEvaluator, raw: MergeConfig, opts: { samples: number | null; seed: number }): Promise<ScoreRow> {
+async function scoreMerge(ctx: GpuContext, suite: Suite, evaluator: SuiteEvaluator, raw: MergeConfig, opts: { samples: number | null; seed: number; svd?: 'gpu' | 'host' }): Promise<ScoreRow> {
   if (raw.method === 'tall_masks') throw new ConfigError('method', 'tall_masks makes one model per task, not one merged model: it has no single row in this table');
   const config = resolveConfig({ ...raw, options: { ...(raw.options ?? {}), mixedDtypes: true } });
   return row((await mergeAndScore(ctx, suite, evaluator, config, opts)).scores);
@@ -114,6 +117,7 @@ export async function runEval(ctx: GpuContext, argv: string[], log: (m: string) 
         orders: { type: 'string' },
         'all-tasks': { type: 'boolean' },
         'all-methods': { type: 'boolean' },
+        svd: { type: 'string' },
         quiet: { type: 'boolean' },
       },
     }));
@@ -134,6 +138,9 @@ export async function runEval(ctx: GpuContext, argv: string[], log: (m: string) 
     if (seed < 0) throw new ConfigError('--seed', `seeds the orders too: expected a non-negative integer, got ${seed}`);
   } else if (values['all-tasks']) throw new ConfigError('--all-tasks', 'only applies with --orders');
   const spec = values.method ? getMethod(values.method) : null;
+  const svd = parseSvd(values.svd);
+  if (svd && (!spec || values['all-methods'])) throw new ConfigError('--svd', 'needs --method opcm, and no --all-methods');
+  if (spec) checkSvdMethod(svd, spec.id);
   const params: Record<string, unknown> = {};
   for (const s of spec ? (values.set ?? []) : []) {
     const eq = s.indexOf('=');
@@ -146,7 +153,7 @@ export async function runEval(ctx: GpuContext, argv: string[], log: (m: string) 
   if (continualConfig && (continualConfig.params.order ?? 'given') !== 'given') throw new ConfigError('--set', 'order: --orders and --seed choose the merge orders; leave order out');
   const suite = await openSuite(ctx, values.suite, log);
   const evaluator = new SuiteEvaluator(ctx, suite);
-  const opts = { samples, seed };
+  const opts = { samples, seed, ...(svd ? { svd } : {}) };
   try {
     log(`evaluating on ${suite.manifest.name} (${suite.tasks.length} tasks, ${samples ?? 'all'} images per task)`);
     const base = row(await scoreModel(ctx, suite, evaluator, null, opts));
@@ -163,6 +170,7 @@ export async function runEval(ctx: GpuContext, argv: string[], log: (m: string) 
           samples,
           sampleSeed: seed,
           evaluate: values['all-tasks'] ? 'all' : 'seen',
+          ...(svd ? { svd } : {}),
           onStep: (k, step) => log(`  order ${k + 1}/${orders}: step ${step + 1}/${suite.tasks.length}`),
         });
         result.continual = continual;

@@ -18,7 +18,7 @@ import type { ParamSpec } from '../engine/methods/params';
 import { nodeGpu } from '../platform/nodeGpu';
 import { describeFsError, fileSink } from '../platform/nodeFiles';
 import { modelSource, openModelArg } from '../platform/hubNode';
-import { buildConfig, parseMergeArgs, USAGE } from './args';
+import { buildConfig, parseMergeArgs, USAGE, checkSvdMethod } from './args';
 import { evalMarkdown, evalTable, EVAL_USAGE, runEval } from './evalCommand';
 
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
@@ -58,7 +58,7 @@ async function mergeCommand(argv: string[]): Promise<number> {
   const runtime = new GpuRuntime(await nodeGpu({ log }), { label: 'merge-playground cli' });
   try {
     if (cmd.saveSteps && config.method.family !== 'continual') throw new ConfigError('--save-steps', `only continual methods merge in steps ('${config.method.id}' is a batch method)`);
-    if (cmd.svd && config.method.id !== 'opcm') throw new ConfigError('--svd', `only opcm takes SVDs ('${config.method.id}' does not)`);
+    checkSvdMethod(cmd.svd, config.method.id);
     // A lost device restarts the merge once on a new one; a buffer that does not fit restarts it in smaller chunks.
     // Files of a failed attempt are aborted (temp files removed), so only a complete merge is ever renamed into place.
     const report = await withDeviceRetry(

@@ -211,6 +211,34 @@ describe('merge-playground eval --orders', () => {
     expect(json.merged.average).toBeCloseTo(c.finalAverage.mean, 10);
   }, 600_000);
 
+  it('--svd places OPCM\'s SVDs in the protocol (the GPU\'s Jacobi reports its sweeps, the host none), with the same accuracies', async () => {
+    const dir = demoSubset(2);
+    const layersOf = async (svd: string) => {
+      const out = join(dir, `eval-${svd}.json`);
+      const r = await runCli(['eval', '--suite', dir, '--method', 'opcm', '--orders', '1', '--samples', '8', '--svd', svd, '--json', out, '--quiet'], { timeoutMs: 590_000 });
+      expect(r.stderr, svd).not.toMatch(/error/i);
+      expect(r.code, svd).toBe(0);
+      const json = JSON.parse(readFileSync(out, 'utf8'));
+      return { run: json.continual.runs[0], layers: json.continual.runs[0].steps[1].layers as { svdSweeps?: number }[] };
+    };
+    const gpu = await layersOf('gpu');
+    const host = await layersOf('host');
+    // The second step projects every Linear weight; only the GPU's block Jacobi counts sweeps.
+    expect(gpu.layers.length).toBeGreaterThan(0);
+    expect(gpu.layers.every((l) => typeof l.svdSweeps === 'number' && l.svdSweeps > 0)).toBe(true);
+    expect(host.layers).toHaveLength(gpu.layers.length);
+    expect(host.layers.every((l) => l.svdSweeps === undefined)).toBe(true);
+    // Both factorisations are exact to f32 rounding: the scored predictions agree.
+    expect(host.run.acc).toEqual(gpu.run.acc);
+    // --svd belongs to OPCM, and takes gpu or host.
+    const batch = await runCli(['eval', '--suite', 'demo', '--method', 'ties', '--svd', 'host', '--quiet']);
+    expect([batch.code, batch.stderr.trim().split('\n').at(-1)]).toEqual([2, "merge-playground: error: --svd: only opcm takes SVDs ('ties' does not)"]);
+    const bad = await runCli(['eval', '--suite', 'demo', '--method', 'opcm', '--orders', '1', '--svd', 'cpu', '--quiet']);
+    expect(bad.stderr.trim().split('\n').at(-1)).toBe('merge-playground: error: --svd: expected gpu or host, got "cpu"');
+    const all = await runCli(['eval', '--suite', 'demo', '--all-methods', '--svd', 'gpu', '--quiet']);
+    expect(all.stderr).toMatch(/--svd: needs --method opcm, and no --all-methods/);
+  }, 600_000);
+
   it('refuses --orders with a batch method before scoring anything', async () => {
     const r = await runCli(['eval', '--suite', 'demo', '--method', 'task_arithmetic', '--orders', '2', '--quiet']);
     expect(r.code).toBe(2);

@@ -152,6 +152,8 @@ export interface ContinualProtocolOptions {
   sampleSeed?: number;
   /** Score each step on the tasks seen so far (default) or on every task. */
   evaluate?: 'seen' | 'all';
+  /** Where OPCM factors its Linear weights (runContinual's `svd`; default: the adapter's). */
+  svd?: 'gpu' | 'host';
   signal?: AbortSignal;
   /** After each step of each order, as soon as it is scored (the page draws its chart from this). */
   onStep?: (orderIndex: number, step: number, accRow: AccRow, detail: { task: number; diagnostics: StepDiagnostics }) => void;
@@ -184,6 +186,7 @@ export async function runContinualProtocol(ctx: GpuContext, suite: Suite, evalua
       models: order.map((i) => suite.tasks[i]!.model),
       config: { ...config, params: permuteTaskParams(config, order) },
       ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.svd ? { svd: opts.svd } : {}),
       onStep: async (view) => {
         const step = view.diagnostics.step;
         const task = order[step]!;

@@ -78,7 +78,7 @@ export async function mergeAndScore(
   suite: Suite,
   evaluator: SuiteEvaluator,
   config: ResolvedConfig,
-  opts: EvaluateOptions & { output?: () => Promise<ByteSink>; onProgress?: (p: MergeProgress) => void; metrics?: boolean; metricsCache?: MetricsCache; resident?: ResidentInputs },
+  opts: EvaluateOptions & { output?: () => Promise<ByteSink>; onProgress?: (p: MergeProgress) => void; metrics?: boolean; metricsCache?: MetricsCache; resident?: ResidentInputs; svd?: 'gpu' | 'host' },
 ): Promise<MergeAndScore> {
   const models = suite.tasks.map((t) => t.model);
   if (config.method.family === 'continual') {
@@ -88,6 +88,7 @@ export async function mergeAndScore(
       models,
       config,
       signal: opts.signal,
+      ...(opts.svd ? { svd: opts.svd } : {}),
       ...(opts.output ? { output: opts.output } : {}),
       onStep: async (view) => {
         if (view.diagnostics.step === models.length - 1) scores = await scoreStep(ctx, suite, evaluator, view, opts);
