@@ -23,8 +23,10 @@ const cspOnlyInBuild: Plugin = {
 
 export default defineConfig({
   plugins: [react(), cspOnlyInBuild],
-  // One chunk of about 1.7 MB (0.5 MB gzipped): recharts, React, the engine and its WGSL sources. The page is a single
-  // screen that needs all of it at once, so splitting it buys nothing; the limit sits above it to keep builds quiet.
+  // The first load is one chunk of about 1.25 MB (0.37 MB gzipped): recharts, React, the engine and its WGSL sources,
+  // all needed by the first screen. What only some users reach loads when first used, in chunks of its own: the Hub
+  // client (src/platform/hub.ts), the Hub suites' parquet reader and tokenizer (src/app/suiteActions.ts) and mergekit
+  // YAML (src/app/shareActions.ts). The limit sits above the first chunk to keep builds quiet.
   build: { outDir: 'dist', sourcemap: true, target: 'es2022', chunkSizeWarningLimit: 2048 },
   worker: { format: 'es' },
   server: { fs: { allow: ['.'] } },

@@ -13,7 +13,8 @@ export default defineConfig({
     emptyOutDir: true,
     target: 'node20',
     sourcemap: true,
-    rollupOptions: { output: { entryFileNames: 'bench.mjs', format: 'es' } },
+    // One file (bench/gpu-machine.sh carries it to the GPU machine): no chunks for the engine's lazy imports.
+    rollupOptions: { output: { entryFileNames: 'bench.mjs', format: 'es', codeSplitting: false } },
   },
   ssr: { external: ['webgpu'], noExternal: true },
   publicDir: false,

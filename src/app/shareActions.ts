@@ -3,7 +3,8 @@
  * Imports go through the same validation as links; a bad file changes nothing and says what was wrong.
  */
 import { exportExperimentJson, exportMergeConfigJson, importConfigJson } from './configFile';
-import { exportMergekitYaml, importMergekitYaml } from './mergekit';
+// mergekit YAML (and the yaml library) load when first used: the page's first load does without them.
+const mergekit = () => import('./mergekit');
 import { applyLayout } from './actions';
 import { scheduleLiveMerge } from './mergeActions';
 import { currentSuite } from './suiteActions';
@@ -21,12 +22,12 @@ export interface ExportFile {
 }
 
 /** Builds an export of the current experiment; throws a clear error where the format cannot express it. */
-export function exportFile(kind: ExportKind): ExportFile {
+export async function exportFile(kind: ExportKind): Promise<ExportFile> {
   const e = experimentOf(appStore.getState());
   if (kind === 'experiment') return { name: `experiment-${e.method}.json`, text: exportExperimentJson(e), type: 'application/json', warnings: [] };
   if (kind === 'cli') return { name: `merge-config-${e.method}.json`, text: exportMergeConfigJson(e), type: 'application/json', warnings: [] };
   const demo = currentSuite()?.tasks.map((t) => ({ kind: 'demo' as const, id: t.task.id })) ?? [];
-  const { yaml, warnings } = exportMergekitYaml(e, demo);
+  const { yaml, warnings } = (await mergekit()).exportMergekitYaml(e, demo);
   return { name: `mergekit-${e.method}.yaml`, text: yaml, type: 'application/yaml', warnings };
 }
 
@@ -34,7 +35,7 @@ export function exportFile(kind: ExportKind): ExportFile {
 export async function importFile(file: File): Promise<string[]> {
   const text = await file.text();
   const yaml = /\.ya?ml$/i.test(file.name);
-  const { experiment, warnings } = yaml ? importMergekitYaml(text, experimentOf(appStore.getState())) : importConfigJson(text, file.name);
+  const { experiment, warnings } = yaml ? (await mergekit()).importMergekitYaml(text, experimentOf(appStore.getState())) : importConfigJson(text, file.name);
   const layout = applyExperiment(experiment, warnings);
   if (layout) applyLayout(layout);
   scheduleLiveMerge();

@@ -15,8 +15,8 @@ import { ResidentInputs } from '../engine/merge/residentInputs';
 import { suiteFilesFromUrl } from '../platform/browserFiles';
 import { decodeImageBrowser } from '../platform/imageDecode';
 import { hubPreset } from '../engine/eval/fusionbench/presets';
-import { loadHubSuite } from '../engine/eval/hubSuite';
-import { headCacheOver } from '../engine/eval/zeroShotHeads';
+// The Hub suites' loader (and with it the parquet reader and the CLIP tokenizer) loads when a preset is picked.
+const hubSuites = () => Promise.all([import('../engine/eval/hubSuite'), import('../engine/eval/zeroShotHeads')]);
 import { hubCache, pageHubAccess } from './hubActions';
 import { appStore, type SuiteState, type TaskAccuracy } from './store';
 
@@ -91,8 +91,9 @@ export async function loadPresetSuite(ctx: GpuContext, presetId: string, samples
     ctx,
     presetId,
     preset.title,
-    async () =>
-      loadHubSuite({
+    async () => {
+      const [{ loadHubSuite }, { headCacheOver }] = await hubSuites();
+      return loadHubSuite({
         ctx,
         hub: await pageHubAccess(signal),
         decodeImage: decodeImageBrowser,
@@ -101,7 +102,8 @@ export async function loadPresetSuite(ctx: GpuContext, presetId: string, samples
         headCache: headCacheOver(await hubCache()),
         ...(signal ? { signal } : {}),
         onStatus: (message) => setSuite({ message }),
-      }),
+      });
+    },
     samples,
     seed,
   );

@@ -13,7 +13,8 @@
  * revision pin is exact and cached bytes never go stale. The access token is only ever sent in an Authorization
  * header; every error leaving this module is redacted (hubErrors.ts).
  */
-import { datasetInfo, listFiles, modelInfo } from '@huggingface/hub';
+// @huggingface/hub loads on the first Hub request: the page's first load (the demo) does without it.
+const hubLibrary = () => import('@huggingface/hub');
 import type { ByteSource } from '../engine/io/byteSource';
 import { FormatError, throwIfAborted } from '../engine/errors';
 import { openShardedModel, openSingleFileModel, type Model } from '../engine/io/model';
@@ -153,6 +154,7 @@ async function resolveIn(s: Session, id: HubRepoId, revision: string): Promise<s
   const params = { name: id.name, revision, hubUrl: s.endpoint, accessToken: s.token ?? undefined, fetch: retryingFetch(s.transport, what), additionalFields: ['sha'] as ['sha'] };
   let sha: unknown;
   try {
+    const { datasetInfo, modelInfo } = await hubLibrary();
     sha = id.type === 'dataset' ? (await datasetInfo(params)).sha : (await modelInfo(params)).sha;
   } catch (e) {
     throw apiError(e, what, id);
@@ -177,6 +179,7 @@ async function listIn(s: Session, id: HubRepoId, commit: string): Promise<RepoFi
   const files: RepoFile[] = [];
   try {
     const repo = { type: id.type, name: id.name } as const;
+    const { listFiles } = await hubLibrary();
     for await (const f of listFiles({ repo, revision: commit, recursive: true, hubUrl: s.endpoint, accessToken: s.token ?? undefined, fetch: retryingFetch(s.transport, what) })) {
       if (f.type === 'file') files.push({ path: f.path, size: f.lfs?.size ?? f.size });
     }

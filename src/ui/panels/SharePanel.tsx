@@ -24,11 +24,11 @@ export function SharePanel() {
       setNote('Copy the address from the address bar: it always holds this experiment.');
     }
   };
-  const save = (kind: ExportKind) => {
+  const save = async (kind: ExportKind) => {
     setError(null);
     setNote(null);
     try {
-      const f = exportFile(kind);
+      const f = await exportFile(kind);
       setOffered({ url: URL.createObjectURL(new Blob([f.text], { type: f.type })), name: f.name, warnings: f.warnings });
     } catch (e) {
       setOffered(null);
@@ -42,13 +42,13 @@ export function SharePanel() {
         <button onClick={() => void copy()} data-testid="copy-link">
           Copy link
         </button>
-        <button onClick={() => save('experiment')} data-testid="export-json">
+        <button onClick={() => void save('experiment')} data-testid="export-json">
           Experiment JSON
         </button>
-        <button onClick={() => save('cli')} data-testid="export-cli">
+        <button onClick={() => void save('cli')} data-testid="export-cli">
           CLI config
         </button>
-        <button onClick={() => save('mergekit')} data-testid="export-yaml">
+        <button onClick={() => void save('mergekit')} data-testid="export-yaml">
           mergekit YAML
         </button>
         <label className="file-button">
