@@ -1,6 +1,7 @@
 /**
  * Slider-to-chart latency on the demo suite: in headless Chromium (real WebGPU: the machine's GPU, or SwiftShader),
- * on the accuracy tab and on the interference tab (whose merges measure the interference metrics), set lambda through
+ * on the accuracy tab and on the interference tab (whose merges measure the interference metrics) with Task
+ * Arithmetic, and on the accuracy tab with global TIES (whose statistics the page keeps from the first merge), set lambda through
  * its number box and time, inside the page, from the input event to the commit of the results
  * for that lambda (the results element's data-merged-for names the config its numbers belong to). Includes the
  * page's 150 ms coalescing delay, the merge, the evaluation of the live sample and React's render.
@@ -45,10 +46,14 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-/** The views measured: the accuracy tab (merges without interference metrics) and the interference tab (with them). */
+/**
+ * The views measured: Task Arithmetic on the accuracy tab (merges without interference metrics) and on the
+ * interference tab (with them), and global TIES on the accuracy tab (lambda leaves its thresholds as they are).
+ */
 const VIEWS = [
-  { tab: 'accuracy', hash: '', what: 'Accuracy tab (the merge without interference metrics)' },
-  { tab: 'interference', hash: '#v=1&view.tab=interference', what: 'Interference tab (the merge with interference metrics, the task vectors\' known after the first)' },
+  { tab: 'accuracy', method: 'task_arithmetic', hash: '', what: 'Accuracy tab (the merge without interference metrics)' },
+  { tab: 'interference', method: 'task_arithmetic', hash: '#v=1&view.tab=interference', what: 'Interference tab (the merge with interference metrics, the task vectors\' known after the first)' },
+  { tab: 'accuracy', method: 'ties', hash: '#v=1&method=ties', what: 'Accuracy tab, global TIES (its thresholds and majority sign kept from the first merge)' },
 ] as const;
 
 it('measures slider-to-chart latency on the demo suite', async () => {
@@ -56,7 +61,7 @@ it('measures slider-to-chart latency on the demo suite', async () => {
   try {
     let adapter = '';
     let samples = 0;
-    const views: { tab: string; what: string; medianMs: number; minMs: number; maxMs: number; timesMs: number[] }[] = [];
+    const views: { tab: string; method: string; what: string; medianMs: number; minMs: number; maxMs: number; timesMs: number[] }[] = [];
     for (const view of VIEWS) {
       const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
       await page.goto(`${inject('baseUrl')}${view.hash}`);
@@ -66,13 +71,14 @@ it('measures slider-to-chart latency on the demo suite', async () => {
       const times: number[] = [];
       // lambda 0.30 is the default: visit 0.31, 0.32, ... so every update is a new merge.
       for (let i = 1; i <= UPDATES; i++) times.push(await page.evaluate(oneUpdate, Math.round((0.3 + i / 100) * 100) / 100));
-      views.push({ tab: view.tab, what: view.what, medianMs: median(times), minMs: Math.min(...times), maxMs: Math.max(...times), timesMs: times });
+      views.push({ tab: view.tab, method: view.method, what: view.what, medianMs: median(times), minMs: Math.min(...times), maxMs: Math.max(...times), timesMs: times });
       await page.close();
     }
     const date = new Date().toISOString();
     const accuracy = views[0]!;
     const result = {
-      format: 'merge-playground/slider-latency@2',
+      // @3: each view names its method (@2: Task Arithmetic only).
+      format: 'merge-playground/slider-latency@3',
       date,
       adapter,
       updates: UPDATES,
@@ -94,15 +100,15 @@ it('measures slider-to-chart latency on the demo suite', async () => {
       [
         `# Slider-to-chart latency: ${adapter}, ${date.slice(0, 10)}`,
         '',
-        `Demo suite in headless Chromium, Task Arithmetic, lambda set ${UPDATES} times through its number box on each view; each time measured inside the page from the input event to the commit of the results for that lambda (150 ms coalescing delay + merge of 8 models + evaluation of ${samples} images per task on 8 tasks + render).`,
+        `Demo suite in headless Chromium, lambda set ${UPDATES} times through its number box on each view; each time measured inside the page from the input event to the commit of the results for that lambda (150 ms coalescing delay + merge of 8 models + evaluation of ${samples} images per task on 8 tasks + render).`,
         '',
-        '| view | median | min | max | updates |',
-        '|---|---:|---:|---:|---:|',
-        ...views.map((v) => `| ${v.what} | **${seconds(v.medianMs)}** | ${seconds(v.minMs)} | ${seconds(v.maxMs)} | ${UPDATES} |`),
+        '| view | method | median | min | max | updates |',
+        '|---|---|---:|---:|---:|---:|',
+        ...views.map((v) => `| ${v.what} | ${v.method} | **${seconds(v.medianMs)}** | ${seconds(v.minMs)} | ${seconds(v.maxMs)} | ${UPDATES} |`),
         '',
       ].join('\n'),
     );
-    console.log(`slider-to-chart latency: ${views.map((v) => `${v.tab} median ${v.medianMs.toFixed(0)} ms`).join(', ')} over ${UPDATES} updates (${adapter}); written to ${stem}.md`);
+    console.log(`slider-to-chart latency: ${views.map((v) => `${v.method} on ${v.tab} median ${v.medianMs.toFixed(0)} ms`).join(', ')} over ${UPDATES} updates (${adapter}); written to ${stem}.md`);
     for (const v of views) expect(v.timesMs).toHaveLength(UPDATES);
   } finally {
     await browser.close();
