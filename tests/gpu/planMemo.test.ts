@@ -2,11 +2,12 @@
  * The methods' statistics passes kept across merges of the same models (PlanContext.memo, in the MetricsCache's
  * entry): a merge that changes only a parameter they do not depend on (lambda, SLERP's t, LiNeS's beta) skips the
  * pass and writes and collects, bit for bit, what a merge without any cache writes; a parameter they depend on (TIES's
- * k) runs the pass again. Global TIES's estimated majority sign goes into the memo and is replaced by the exact one
- * once a fused pass has tallied it, so the next merge needs no rerun of tied columns; a merge that needs the exact
- * sign up front (the stack path) does not take an estimate. Per-tensor band selections (scope "tensor") are kept the
- * same way, and on a CPU-emulated adapter the entries Breadcrumbs' host row band keeps (as bits). Model Stock and SLERP, which collect weights through the
- * stack when their Gram pass runs, collect them from the fused pass once their Grams are known.
+ * k, DARE's seed before TIES) runs the pass again. Global TIES's estimated majority sign goes into the memo and is
+ * replaced by the exact one once a fused pass has tallied it, so the next merge needs no rerun of tied columns; a
+ * merge that needs the exact sign up front (the stack path) does not take an estimate. Per-tensor band selections
+ * (scope "tensor") are kept the same way, and on a CPU-emulated adapter the entries Breadcrumbs' host row band keeps
+ * (as bits). Model Stock and SLERP, which collect weights through the stack when their Gram pass runs, collect them
+ * from the fused pass once their Grams are known.
  */
 import { describe, expect, it, vi } from 'vitest';
 import { readBuffer } from '../../src/engine/gpu/kernels';
@@ -95,6 +96,8 @@ describe('statistics kept across merges of the same models', () => {
     ['ties', g, 'TIES statistics', { lambda: 0.4 }, { lambda: 0.9, merge: 'mean' }],
     ['consensus', g, 'TIES statistics', { then: 'ties', lambda: 0.5 }, { then: 'ties', lambda: 1.1, k: 1 }],
     ['lines', g, 'LiNeS alpha', { then: 'ties' }, { then: 'ties', beta: 0.8 }],
+    // TIES after DARE's seeded drop: the exact select's statistics, kept under the drop's settings.
+    ['dare', g, 'TIES threshold', { then: 'ties', lambda: 0.5 }, { then: 'ties', lambda: 1.1, merge: 'mean' }],
     ['model_stock', g, 'Model Stock angles', {}, { angle: 'angle' }],
     ['slerp', two, 'SLERP angles', { t: 0.3 }, { t: 0.7 }],
   ] as const;
@@ -133,7 +136,7 @@ describe('statistics kept across merges of the same models', () => {
     }
   }
 
-  it('per-tensor bands (TIES and Breadcrumbs with scope "tensor"): a lambda move selects nothing again', async () => {
+  it('per-tensor bands (TIES, Breadcrumbs and DARE then TIES with scope "tensor"): a lambda move selects nothing again', async () => {
     // The selection passes run on the host on a CPU-emulated adapter, else on the GPU: count both.
     const passes = [vi.spyOn(HostMagnitudeSelect.prototype, 'beginPass'), vi.spyOn(MagnitudeSelect.prototype, 'beginPass')];
     const count = () => passes.reduce((n, s) => n + s.mock.calls.length, 0);
@@ -141,6 +144,7 @@ describe('statistics kept across merges of the same models', () => {
       for (const [method, params] of [
         ['ties', { scope: 'tensor', k: 0.3 }],
         ['breadcrumbs', { scope: 'tensor', density: 0.5, gamma: 0.1 }],
+        ['dare', { then: 'ties', scope: 'tensor', k: 0.3 }],
       ] as const) {
         for (const metrics of [false, true]) {
           const what = `${method}${metrics ? ' with metrics' : ''}`;
@@ -155,11 +159,13 @@ describe('statistics kept across merges of the same models', () => {
           const fresh = await merge(await open(g), method, { ...params, lambda: 0.9 }, { metrics });
           expect(b.file === fresh.file, what).toBe(true);
           expect(b.values, what).toEqual(fresh.values);
-          // Another band (gamma) selects again.
-          if (method === 'breadcrumbs') {
+          // Another band (gamma), or another drop (DARE's seed), selects again, and writes what a fresh merge writes.
+          const other = method === 'breadcrumbs' ? { gamma: 0.2 } : method === 'dare' ? { seed: 5 } : null;
+          if (other) {
             before = count();
-            await merge(m, method, { ...params, gamma: 0.2, lambda: 0.9 }, { cache, metrics });
-            expect(count() - before, `${what}: another gamma`).toBeGreaterThan(0);
+            const again = await merge(m, method, { ...params, ...other, lambda: 0.9 }, { cache, metrics });
+            expect(count() - before, `${what}: ${JSON.stringify(other)}`).toBeGreaterThan(0);
+            expect(again.file === (await merge(await open(g), method, { ...params, ...other, lambda: 0.9 }, { metrics })).file, what).toBe(true);
           }
         }
       }

@@ -20,12 +20,17 @@ function tensorDrop(params: PlanContext['params'], tasks: number, name: string, 
   return { keys: Uint32Array.from({ length: tasks }, (_, t) => rngKey(params.seed as number, t, id)), p, scale: params.rescale ? 1 / (1 - p) : 1 };
 }
 
-/** The drop as a stack transform (a no-op on tensors `linear_only` leaves alone). */
+/**
+ * The drop as a stack transform (a no-op on tensors `linear_only` leaves alone). Seeded, so a function of the settings
+ * it reads: its memoKey names them, and TIES's statistics after it are kept across merges that change only lambda.
+ */
 export function dareTransform(params: PlanContext['params']): StackTransform {
-  return (ctx: PlanContext, c: Chunk, stack: GPUBuffer) => {
+  const drop = (ctx: PlanContext, c: Chunk, stack: GPUBuffer) => {
     const d = tensorDrop(params, ctx.tasks, c.tensor.name, c.tensor.shape);
     if (d) dareDrop(ctx.ctx, stack, ctx.tasks, c.count, { ...d, elementOffset: c.start });
   };
+  const { p, seed, rescale, linear_only } = params;
+  return Object.assign(drop, { memoKey: `DARE's drop ${JSON.stringify({ p, seed, rescale, linear_only })}` });
 }
 
 export function darePlan(): GpuPlan {

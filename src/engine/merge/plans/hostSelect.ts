@@ -15,7 +15,7 @@ import { checkChunk, MAGNITUDE_KEY as MAGNITUDE, SelectionRun, type MagnitudeSel
 import type { AlignedTensor } from '../align';
 import { chunkRanges, hostTaskVectorStack, type Chunk } from '../stream';
 import type { PlanContext } from './plan';
-import type { StackTransform } from './ties';
+import { afterTransform, type StackTransform } from './ties';
 import { maskSpan } from './rowBandHost';
 import { stackCopy, taskSegments } from './util';
 
@@ -178,14 +178,16 @@ export class TensorBand {
   ) {}
 
   /**
-   * Selects the band of every task over tensor `t` (`bands[task]`). Without `pre` the selection depends on the
-   * models and the ranks alone: taken from PlanContext.memo when an earlier merge put it there (a lambda move of
-   * TIES or Breadcrumbs with scope "tensor" then skips both passes over the tensor), and put there once made.
+   * Selects the band of every task over tensor `t` (`bands[task]`). The selection depends on the models, the ranks
+   * and `pre`'s settings alone: taken from PlanContext.memo when an earlier merge put it there (a lambda move of TIES
+   * or Breadcrumbs with scope "tensor", or of DARE then TIES, then skips both passes over the tensor), and put there
+   * once made.
    */
   static async select(p: PlanContext, label: string, t: AlignedTensor, bands: readonly RankBand[], pre?: StackTransform): Promise<TensorBand> {
     const counts = new Array<number>(p.tasks).fill(t.numel);
     const ranks = bandRanks(bands, counts);
-    const key = pre ? null : `magnitude selection of ${t.name} at ranks ${JSON.stringify(ranks)}`;
+    const after = afterTransform(pre);
+    const key = after === null ? null : `magnitude selection of ${t.name} at ranks ${JSON.stringify(ranks)}${after}`;
     const known = key ? (p.memo?.get(key) as MagnitudeSelection[] | undefined) : undefined;
     let made: { selection: MagnitudeSelection[]; kept: Map<number, Float32Array<ArrayBuffer>> | null };
     if (known) made = { selection: known, kept: null };

@@ -23,8 +23,18 @@ import { RawChunkCache, type Chunk } from '../stream';
 import { stackCopy, taskSegments } from './util';
 import { TiesOutputKernel } from '../../gpu/tiesFused';
 
-/** A transform applied in place to a chunk's stack (or a copy of it) before TIES sees it. */
-export type StackTransform = (p: PlanContext, c: Chunk, stack: GPUBuffer) => void;
+/**
+ * A transform applied in place to a chunk's stack (or a copy of it) before TIES sees it. `memoKey`, when the transform
+ * is a function of its settings alone (DARE's seeded drop), names those settings: statistics taken after it may then
+ * be kept in PlanContext.memo under that name too.
+ */
+export type StackTransform = ((p: PlanContext, c: Chunk, stack: GPUBuffer) => void) & { readonly memoKey?: string };
+
+/** The memo key suffix of statistics taken after `pre`: '' without one, null where `pre` names no settings. */
+export function afterTransform(pre: StackTransform | undefined): string | null {
+  if (!pre) return '';
+  return pre.memoKey === undefined ? null : `, after ${pre.memoKey}`;
+}
 
 export interface TiesSettings {
   k: number;
@@ -47,7 +57,7 @@ export class TiesStage {
   /** Raw chunks the one-pass statistics kept on the GPU for the fused output pass. */
   private kept: RawChunkCache | null = null;
   private band: TensorBand | null = null;
-  /** Where PlanContext.memo keeps these statistics (null with `pre`, which changes them per run). */
+  /** Where PlanContext.memo keeps these statistics (null with a `pre` that names no settings). */
   private readonly memoKey: string | null;
 
   /**
@@ -59,12 +69,13 @@ export class TiesStage {
     private readonly pre?: StackTransform,
     private readonly fused = false,
   ) {
-    this.memoKey = pre || s.scope !== 'global' ? null : `ties: global thresholds and majority sign at k = ${s.k}`;
+    const after = afterTransform(pre);
+    this.memoKey = after === null || s.scope !== 'global' ? null : `ties: global thresholds and majority sign at k = ${s.k}${after}`;
   }
 
   /**
-   * Global thresholds and majority sign (nothing to do for scope "tensor"). Without `pre` they depend on the models
-   * and k alone: taken from PlanContext.memo when an earlier merge put them there (with an exact majority sign where
+   * Global thresholds and majority sign (nothing to do for scope "tensor"). They depend on the models, k and `pre`'s
+   * settings alone: taken from PlanContext.memo when an earlier merge put them there (with an exact majority sign where
    * this run needs one), and put there once computed.
    */
   async prepare(p: PlanContext): Promise<void> {
