@@ -9,8 +9,8 @@ import { dareDrop } from '../../gpu/mergeKernels';
 import { isLinearWeight } from '../../reference/linearWeights';
 import { rngKey, stringId } from '../../rng';
 import type { Chunk } from '../stream';
-import type { GpuPlan, PlanContext } from './plan';
-import { TiesStage, tiesSettingsOf, type StackTransform } from './ties';
+import type { GpuPlan, PlanContext, StackTransform } from './plan';
+import { TiesStage, tiesSettingsOf } from './ties';
 
 /** Tensor `name`'s drop: per-model RNG keys, rate and scale; null where `linear_only` leaves the tensor alone. */
 function tensorDrop(params: PlanContext['params'], tasks: number, name: string, shape: readonly number[]): DareTensorDrop | null {

@@ -14,8 +14,7 @@ import { BandMask, BandPlans, bandRanks, type RankBand } from '../../gpu/bandMas
 import { checkChunk, MAGNITUDE_KEY as MAGNITUDE, SelectionRun, type MagnitudeSelection } from '../../gpu/selectPasses';
 import type { AlignedTensor } from '../align';
 import { chunkRanges, hostTaskVectorStack, type Chunk } from '../stream';
-import type { PlanContext } from './plan';
-import { afterTransform, type StackTransform } from './ties';
+import { afterTransform, type PlanContext, type StackTransform } from './plan';
 import { maskSpan } from './rowBandHost';
 import { stackCopy, taskSegments } from './util';
 

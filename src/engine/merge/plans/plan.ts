@@ -27,6 +27,19 @@ export interface FusedSpec {
   cache?: RawChunkCache;
 }
 
+/**
+ * A transform applied in place to a chunk's stack (or a copy of it) before TIES sees it. `memoKey`, when the transform
+ * is a function of its settings alone (DARE's seeded drop), names those settings: statistics taken after it may then
+ * be kept in PlanContext.memo under that name too.
+ */
+export type StackTransform = ((p: PlanContext, c: Chunk, stack: GPUBuffer) => void) & { readonly memoKey?: string };
+
+/** The memo key suffix of statistics taken after `pre`: '' without one, null where `pre` names no settings. */
+export function afterTransform(pre: StackTransform | undefined): string | null {
+  if (!pre) return '';
+  return pre.memoKey === undefined ? null : `, after ${pre.memoKey}`;
+}
+
 /** What `emit` may report about a chunk, for the mask and overlap statistics. */
 export interface EmitInfo {
   /** The per-task contributions c_t ([T, count] f32) when they differ from the task vectors (trimmed, masked...). */

@@ -17,24 +17,11 @@ import { combine } from '../../gpu/kernels';
 import type { DisjointMerge } from '../../reference/methods/signElect';
 import type { AlignedTensor } from '../align';
 import { selectTaskRanks, TensorBand } from './hostSelect';
-import type { GpuPlan, PlanContext } from './plan';
+import { afterTransform, type GpuPlan, type PlanContext, type StackTransform } from './plan';
 import { tiesFastApplies, tiesStatsFast, type TiesStats } from './tiesFast';
 import { RawChunkCache, type Chunk } from '../stream';
 import { stackCopy, taskSegments } from './util';
 import { TiesOutputKernel } from '../../gpu/tiesFused';
-
-/**
- * A transform applied in place to a chunk's stack (or a copy of it) before TIES sees it. `memoKey`, when the transform
- * is a function of its settings alone (DARE's seeded drop), names those settings: statistics taken after it may then
- * be kept in PlanContext.memo under that name too.
- */
-export type StackTransform = ((p: PlanContext, c: Chunk, stack: GPUBuffer) => void) & { readonly memoKey?: string };
-
-/** The memo key suffix of statistics taken after `pre`: '' without one, null where `pre` names no settings. */
-export function afterTransform(pre: StackTransform | undefined): string | null {
-  if (!pre) return '';
-  return pre.memoKey === undefined ? null : `, after ${pre.memoKey}`;
-}
 
 export interface TiesSettings {
   k: number;
