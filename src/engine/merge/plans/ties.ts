@@ -76,6 +76,11 @@ export class TiesStage {
       return;
     }
     await this.compute(p);
+    this.remember(p);
+  }
+
+  /** Puts the statistics as they stand into PlanContext.memo (where they have a key). */
+  private remember(p: PlanContext): void {
     if (this.memoKey) p.memo?.set(this.memoKey, { thresholds: this.thresholds!, majority: this.majority, majorityExact: this.majorityExact } satisfies TiesStats, this.thresholds!.byteLength);
   }
 
@@ -136,7 +141,7 @@ export class TiesStage {
     this.majority = exact;
     this.majorityExact = true;
     // The memo gets the exact sign too (the tally covered every column), so later merges need no redo.
-    if (this.memoKey) p.memo?.set(this.memoKey, { thresholds: this.thresholds!, majority: exact, majorityExact: true } satisfies TiesStats, this.thresholds!.byteLength);
+    this.remember(p);
     return stands ? null : this.fusedKernel(p);
   }
 
