@@ -3,13 +3,14 @@
  * Imports go through the same validation as links; a bad file changes nothing and says what was wrong.
  */
 import { exportExperimentJson, exportMergeConfigJson, importConfigJson } from './configFile';
-// mergekit YAML (and the yaml library) load when first used: the page's first load does without them.
-const mergekit = () => import('./mergekit');
 import { applyLayout } from './actions';
 import { scheduleLiveMerge } from './mergeActions';
 import { currentSuite } from './suiteActions';
 import { appStore } from './store';
 import { applyExperiment, experimentOf } from './urlSync';
+
+// mergekit YAML (and the yaml library) load when first used: the page's first load does without them.
+const mergekit = () => import('./mergekit');
 
 export type ExportKind = 'experiment' | 'cli' | 'mergekit';
 

@@ -15,10 +15,11 @@ import { ResidentInputs } from '../engine/merge/residentInputs';
 import { suiteFilesFromUrl } from '../platform/browserFiles';
 import { decodeImageBrowser } from '../platform/imageDecode';
 import { hubPreset } from '../engine/eval/fusionbench/presets';
-// The Hub suites' loader (and with it the parquet reader and the CLIP tokenizer) loads when a preset is picked.
-const hubSuites = () => Promise.all([import('../engine/eval/hubSuite'), import('../engine/eval/zeroShotHeads')]);
 import { hubCache, pageHubAccess } from './hubActions';
 import { appStore, type SuiteState, type TaskAccuracy } from './store';
+
+// The Hub suites' loader (and with it the parquet reader and the CLIP tokenizer) loads when a preset is picked.
+const hubSuites = () => Promise.all([import('../engine/eval/hubSuite'), import('../engine/eval/zeroShotHeads')]);
 
 let suite: Suite | null = null;
 /** Which suite is loaded: the embedded demo, or a FusionBench preset from the Hub (by preset id). */

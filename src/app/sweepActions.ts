@@ -20,7 +20,7 @@ export const SWEEP_POINTS = 9;
 type Sweepable = NumberParam | CoefficientParam;
 
 /** The coefficient a sweep varies for this method by default, or null (parameter-free methods). */
-export function mainCoefficient(methodId: string): Sweepable | null {
+function mainCoefficient(methodId: string): Sweepable | null {
   const params = getMethod(methodId).params;
   for (const name of MAIN) {
     const p = params.find((q) => q.name === name);

@@ -13,8 +13,6 @@
  * revision pin is exact and cached bytes never go stale. The access token is only ever sent in an Authorization
  * header; every error leaving this module is redacted (hubErrors.ts).
  */
-// @huggingface/hub loads on the first Hub request: the page's first load (the demo) does without it.
-const hubLibrary = () => import('@huggingface/hub');
 import type { ByteSource } from '../engine/io/byteSource';
 import { FormatError, throwIfAborted } from '../engine/errors';
 import { openShardedModel, openSingleFileModel, type Model } from '../engine/io/model';
@@ -24,6 +22,9 @@ import { formatHubId, isCommitHash, parseHubId, type HubRepoId } from './hubIds'
 import { blockReader } from './hubBlocks';
 import { progressTracker, type HubProgress } from './hubProgress';
 import { DEFAULT_RETRY, fetchWithRetry, openRemoteFile, retryingFetch, type RetryPolicy, type Transport } from './hubRange';
+
+// @huggingface/hub loads on the first Hub request: the page's first load (the demo) does without it.
+const hubLibrary = () => import('@huggingface/hub');
 
 export type { HubProgress } from './hubProgress';
 export type { HubCache } from './hubCache';
