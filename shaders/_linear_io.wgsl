@@ -1,8 +1,8 @@
 // _linear_io.wgsl: a part, not a kernel (see _raw_block.wgsl for how parts are loaded). The interface of
 // linear_merge, which magmax_output, consensus_output and tall_output share so that one host launcher
 // (LinearMergeKernel in src/engine/gpu/linearMerge.ts) drives all four: their pipeline constants, uniform Params and
-// bindings (documented in linear_merge.wgsl's header). element_offset, p, scale and keys serve linear_merge's DARE drop
-// (DROP), base_coeff its theta0 term (BASE_TERM); mask_k and keys (as f32 bits) consensus_output's masks, keys
+// bindings (documented in linear_merge.wgsl's header). drop_parts, p, scale, drop_seed and parts serve linear_merge's
+// DARE drop (DROP), base_coeff its theta0 term (BASE_TERM); mask_k and keys (as f32 bits) consensus_output's masks, keys
 // tall_output's, out_stride the vec4s from one of tall_output's outputs to the next (0 for the others).
 
 override BASE_DTYPE: u32 = DTYPE_F32;
@@ -23,14 +23,19 @@ struct Params {
   zero: u32,
   model_first: u32,
   model_stride: u32,
-  element_offset: u32,
+  drop_parts: u32,
   p: f32,
   scale: f32,
   mask_k: u32,
   base_coeff: f32,
   out_stride: u32,
+  drop_seed: u32,
+  pad0: u32,
+  pad1: u32,
+  pad2: u32,
   coeffs: array<vec4<f32>, MAX_COEFF_VEC4S>,
   keys: array<vec4<u32>, MAX_COEFF_VEC4S>,
+  parts: array<vec4<u32>, MAX_DROP_PARTS>,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

@@ -3,8 +3,11 @@
 //   tau_t = decode(model t) - theta0,   delta = sum_t coeff_t * c_t (+ base_coeff * theta0),   out = encode(theta0 + delta)
 // with c_t = tau_t, or with DROP (DARE, then Task Arithmetic) dare_drop's
 //   c_t = rng_uniform(key_t, element_offset + j) < p ? +0 : tau_t * scale   (tau_t itself when not SCALE)
-// where key_t = rngKey(seed, t, stringId(tensor)) and element_offset (the chunk's first element in its tensor) come
-// from the host per chunk, so the mask is dare_drop's whatever the chunking. The f32 operations are those of unpack +
+// where key_t = rngKey(seed, t, stringId(tensor)), formed here from pcgHash(seed) (drop_seed) and the tensor's id, and
+// element_offset + j is the element's index in its tensor, so the mask is dare_drop's whatever the chunking. A launch
+// may cover several small tensors one after the other (each from a whole block): params.parts holds one record per
+// tensor, (first thread, index of its first element in the tensor, stringId of its name, 0), in thread order, and a
+// thread takes the last record whose first thread is not after its own. The f32 operations are those of unpack +
 // task_vector + (dare_drop +) combine + pack_add in their order (so the result is bit for bit theirs; with BASE_TERM,
 // combine's over the rows [tau_1 .. tau_T, theta0], SLERP's stack path), plus
 // per-thread partial sums of squares of theta0, each (undropped) tau_t and delta for the report's norms.
@@ -25,11 +28,12 @@
 //   BASE_TERM                            add params.base_coeff * theta0 to delta after the models (SLERP writes
 //                                        s_a theta_a + s_b theta_b, whose weights need not add up to 1)
 // Bindings (group 0):
-//   0  params    uniform { numel, tasks, threads, zero, model_first, model_stride, element_offset, p, scale, mask_k
-//                (consensus_output's), base_coeff, out_stride (tall_output's), coeffs: array<vec4<f32>, MAX/4>,
-//                keys: array<vec4<u32>, MAX/4> }
-//                zero is always 0 (`unfused`); coeffs[t / 4][t % 4] is model t's coefficient, keys[t / 4][t % 4] its
-//                RNG key; element_offset, p, scale and keys are read only with DROP, base_coeff only with BASE_TERM
+//   0  params    uniform { numel, tasks, threads, zero, model_first, model_stride, drop_parts, p, scale, mask_k
+//                (consensus_output's), base_coeff, out_stride (tall_output's), drop_seed, 3 x pad,
+//                coeffs: array<vec4<f32>, MAX/4>, keys: array<vec4<u32>, MAX/4> (consensus_output's and
+//                tall_output's), parts: array<vec4<u32>, MAX_DROP_PARTS> }
+//                zero is always 0 (`unfused`); coeffs[t / 4][t % 4] is model t's coefficient; drop_parts (1 or more
+//                records of parts), p, scale and drop_seed are read only with DROP, base_coeff only with BASE_TERM
 //   1  inputs    storage, read        array<vec4<u32>>  raw bytes: theta0 from vec4 0, model t (0-based) from vec4
 //                                                       model_first + t * model_stride; every segment is zero-padded
 //                                                       to a whole number of BLOCK-element blocks
@@ -51,11 +55,26 @@ override DROP: bool = false;
 override SCALE: bool = true;
 override BASE_TERM: bool = false;
 
-// Model r's RNG key (selects, not a dynamic component: see _coeffs.wgsl).
-fn key_of(r: u32) -> u32 {
-  let v = params.keys[r >> 2u];
-  let j = r & 3u;
-  return select(select(v.z, v.w, j == 3u), select(v.x, v.y, j == 1u), j < 2u);
+// The record of params.parts that thread k's block belongs to: the last whose first thread is k or before (records
+// are in thread order and the first starts at thread 0).
+fn drop_part(k: u32) -> vec4<u32> {
+  var lo = 0u;
+  var hi = params.drop_parts;
+  while (hi - lo > 1u) {
+    let mid = (lo + hi) >> 1u;
+    if (params.parts[mid].x <= k) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  return params.parts[lo];
+}
+
+// Model r's RNG key in the tensor of id `tensor`: rngKey(seed, r, tensor) (src/engine/rng.ts), drop_seed being
+// pcgHash(seed).
+fn key_of(r: u32, tensor: u32) -> u32 {
+  return pcg_hash(pcg_hash(params.drop_seed ^ r) ^ tensor);
 }
 
 // One quad's contribution c_t: tau itself, or with DROP dropped lanes +0 and kept ones scaled.
@@ -81,7 +100,12 @@ fn main(
   let zero = params.zero;
   let first = first_coeff();
   let theta = load_block(0u, k, BASE_DTYPE);
-  let index = vec4<u32>(params.element_offset + 16u * k) + vec4<u32>(0u, 1u, 2u, 3u);
+  // With DROP: the block's tensor and the index of its first element in that tensor.
+  var part = vec4<u32>(0u);
+  if (DROP) {
+    part = drop_part(k);
+  }
+  let index = vec4<u32>(part.y + 16u * (k - part.x)) + vec4<u32>(0u, 1u, 2u, 3u);
   var acc = F4(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
   // With DROP and FINITE: the sum of the undropped task vectors, which a dropped NaN or infinity still reaches.
   var undropped = F4(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
@@ -93,7 +117,7 @@ fn main(
     let coeff = coeff_of(t, first);
     var key = 0u;
     if (DROP) {
-      key = key_of(t);
+      key = key_of(t, part.z);
     }
     acc.a += unfused4(coeff * contribution(tau.a, key, index), zero);
     acc.b += unfused4(coeff * contribution(tau.b, key, index + vec4<u32>(4u)), zero);

@@ -19,8 +19,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/gpu/device';
 import { decodeStack, readBuffer, type RawDType } from '../../src/engine/gpu/kernels';
 import { foldLinearPartials, LinearMergeKernel, type DareTensorDrop, linearMergeOutBytes, linearMergeThreads, sameCoefficients } from '../../src/engine/gpu/linearMerge';
-import { consensusOutputRef, dareOutputRef, decodeStackRef, linearMergeRef, magmaxOutputRef, type RawInput } from '../../src/engine/reference/linearMerge';
-import { rngKey, rngUniform } from '../../src/engine/rng';
+import { consensusOutputRef, dareOutputRef, decodeStackRef, linearMergeRef, magmaxOutputRef, type DareLaunch, type RawInput } from '../../src/engine/reference/linearMerge';
+import { MAX_DROP_PARTS } from '../../src/engine/gpu/constants';
+import { rngKey, rngUniform, stringId } from '../../src/engine/rng';
 import { DTYPE_BYTES } from '../../src/engine/types';
 import { releaseTestContext, testContext, testUsage } from '../helpers/gpu';
 import { EDGES, input, pack, randomValues, words } from '../helpers/rawInputs';
@@ -35,8 +36,15 @@ let dare: LinearMergeKernel;
 let consensus: LinearMergeKernel;
 /** The masks the consensus test kernel applies (every tensor alike). */
 let mask = { lambdas: new Float32Array(0), k: 0 };
-/** What the DARE test kernel drops (every tensor alike), and where the chunk starts in its tensor. */
-let drop: DareTensorDrop & { elementOffset: number } = { keys: new Uint32Array(0), p: 0, scale: 1, elementOffset: 0 };
+/** What the DARE test kernel drops (every tensor alike), and where the chunk starts in its tensor (tensor 'w'). */
+let drop: DareTensorDrop & { elementOffset: number } = { seed: 0, p: 0, scale: 1, elementOffset: 0 };
+/** With DARE: the tensors one launch covers one after the other (each from element `at`), or null for tensor 'w' alone. */
+let parts: { name: string; at: number }[] | null = null;
+/** The DARE test kernel's launch as its twin takes it. */
+const dareLaunch = (): DareLaunch => ({
+  ...drop,
+  parts: parts ? parts.map((q) => ({ at: q.at, elementOffset: 0, tensorId: stringId(q.name) })) : [{ at: 0, elementOffset: drop.elementOffset, tensorId: stringId('w') }],
+});
 beforeAll(async () => {
   ctx = await testContext();
   kernel = new LinearMergeKernel(ctx);
@@ -59,7 +67,7 @@ const kernelOf = (shader: Shader) => ({ linear_merge: kernel, magmax_output: mag
 const TWINS: Record<Shader, Twin> = {
   linear_merge: linearMergeRef,
   magmax_output: magmaxOutputRef,
-  'linear_merge with DARE': (inputs, numel, coeffs, outDtype, mode) => dareOutputRef(inputs, numel, coeffs, drop, outDtype, mode),
+  'linear_merge with DARE': (inputs, numel, coeffs, outDtype, mode) => dareOutputRef(inputs, numel, coeffs, dareLaunch(), outDtype, mode),
   consensus_output: (inputs, numel, coeffs, outDtype, mode) => consensusOutputRef(inputs, numel, coeffs, mask, outDtype, mode),
 };
 const twinOf = (shader: Shader): Twin => TWINS[shader];
@@ -74,7 +82,8 @@ async function runGpu(inputs: readonly RawInput[], numel: number, coeffs: Float3
   try {
     await ctx.scoped('linear_merge', () => {
       const encoder = ctx.device.createCommandEncoder();
-      kernelOf(shader).encode(encoder, { inputs: inBuf, segments, numel, coeffs, outDtype, out, partials, flags, chunk: { name: 'w', shape: [numel], start: drop.elementOffset } });
+      const many = parts && shader === 'linear_merge with DARE' ? { parts: parts.map((q) => ({ ...q, shape: [1] })) } : {};
+      kernelOf(shader).encode(encoder, { inputs: inBuf, segments, numel, coeffs, outDtype, out, partials, flags, chunk: { name: 'w', shape: [numel], start: drop.elementOffset }, ...many });
       ctx.device.queue.submit([encoder.finish()]);
     });
     const outBytes = await readBuffer(ctx, out, numel * DTYPE_BYTES[outDtype]);
@@ -271,7 +280,6 @@ describe('magmax_output', () => {
 });
 
 describe('linear_merge with a DARE drop', () => {
-  const keysFor = (seed: number, tasks: number) => Uint32Array.from({ length: tasks }, (_, t) => rngKey(seed, t, 12345));
 
   it('matches the twin for 1, 8 and 20 models, with and without rescaling, at chunk offsets, every dtype', async () => {
     for (const [tasks, numel, dtype, p, scale, elementOffset] of [
@@ -283,7 +291,7 @@ describe('linear_merge with a DARE drop', () => {
       [3, 515, 'BF16', 0.6, 1, 3],
       [4, 200, 'F32', 0, 1, 0],
     ] as const) {
-      drop = { keys: keysFor(tasks + numel, tasks), p, scale, elementOffset };
+      drop = { seed: tasks + numel, p, scale, elementOffset };
       const inputs = randomInputs(tasks * 13 + numel, 500, tasks, numel, dtype);
       for (const out of ['F32', 'BF16'] as const) await check(`${tasks} ${dtype} models x ${numel}, p ${p}, scale ${scale}, offset ${elementOffset}, out ${out}`, inputs, numel, coefficients(tasks + 5, tasks), out, 'linear_merge with DARE');
       await check(`${tasks} ${dtype} models x ${numel}, one coefficient`, inputs, numel, new Float32Array(tasks).fill(0.3), 'F32', 'linear_merge with DARE');
@@ -292,11 +300,57 @@ describe('linear_merge with a DARE drop', () => {
 
   it('carries NaN, infinities and -0 like the twin', async () => {
     const { a, b, n } = valuePairs(EDGES);
-    drop = { keys: keysFor(3, 2), p: 0.4, scale: 1 / 0.6, elementOffset: 16 };
+    drop = { seed: 3, p: 0.4, scale: 1 / 0.6, elementOffset: 16 };
     await check('edges', [input(a, 'F32'), input(b, 'F32'), input(b.slice().reverse(), 'F32')], n, Float32Array.from([0.5, -3]), 'F32', 'linear_merge with DARE');
     const negZero = new Float32Array(16).fill(-0);
-    drop = { keys: keysFor(4, 1), p: 0.5, scale: 2, elementOffset: 0 };
+    drop = { seed: 4, p: 0.5, scale: 2, elementOffset: 0 };
     await check('theta0 -0, tau +0', [input(negZero, 'F32'), input(negZero, 'F32')], 16, Float32Array.from([-0.5]), 'F32', 'linear_merge with DARE');
+  });
+
+  it('covers several tensors in one launch, each keyed by its name and numbered from its own first element', async () => {
+    try {
+      for (const [tasks, numel, dtype, at] of [
+        [1, 16 * 3 + 5, 'F32', [0, 16, 32]],
+        [8, 16 * 40 + 7, 'F32', [0, 16, 48, 320, 336, 640]],
+        [3, 16 * 9, 'BF16', [0, 64]],
+        [20, 16 * 70, 'F32', Array.from({ length: MAX_DROP_PARTS }, (_, i) => 16 * i)],
+      ] as const) {
+        drop = { seed: 7 + tasks, p: 0.5, scale: 2, elementOffset: 0 };
+        parts = at.map((a, i) => ({ name: `blocks.${i}.bias`, at: a }));
+        const inputs = randomInputs(tasks * 31 + numel, 700, tasks, numel, dtype);
+        await check(`${tasks} ${dtype} models, ${at.length} tensors in ${numel} elements`, inputs, numel, coefficients(tasks + 9, tasks), 'F32', 'linear_merge with DARE');
+        // The first part alone is the launch of that tensor alone (what a chunk of one tensor gives).
+        const batched = (await runGpu(inputs, numel, coefficients(tasks + 9, tasks), 'F32', 'linear_merge with DARE')).bytes;
+        parts = [parts[0]!];
+        const single = (await runGpu(inputs, numel, coefficients(tasks + 9, tasks), 'F32', 'linear_merge with DARE')).bytes;
+        const end = 4 * (at[1] ?? numel);
+        expect(Buffer.from(batched.subarray(0, end)).equals(Buffer.from(single.subarray(0, end))), `${tasks} models: first tensor`).toBe(true);
+        // Two tensors keyed alike would give the same mask: the names do matter (a mutation test of the tensor id).
+        if (at.length > 1) expect(Buffer.from(batched.subarray(end, 2 * end)).equals(Buffer.from(single.subarray(end, 2 * end)))).toBe(false);
+      }
+    } finally {
+      parts = null;
+    }
+  });
+
+  it('refuses parts off the block grid, out of order, too many, or dropped unlike each other', () => {
+    const encoder = ctx.device.createCommandEncoder();
+    const buf = ctx.createBuffer('inputs', 1 << 16, testUsage());
+    drop = { seed: 1, p: 0.5, scale: 2, elementOffset: 0 };
+    const encode = (k: LinearMergeKernel, at: number[], numel = 16 * 80) =>
+      k.encode(encoder, { inputs: buf, segments: [{ offset: 0, dtype: 'F32' }, { offset: 16 * 1024, dtype: 'F32' }], numel, coeffs: new Float32Array([1]), outDtype: 'F32', out: buf, partials: null, parts: at.map((a, i) => ({ name: `t${i}`, shape: [16], at: a })) });
+    expect(() => encode(dare, [0, 8])).toThrow(/part t1 starts at element 8: parts start at 0, then ascending multiples of 16/);
+    expect(() => encode(dare, [16])).toThrow(/part t0 starts at element 16/);
+    expect(() => encode(dare, [0, 32, 16])).toThrow(/part t2 starts at element 16/);
+    expect(() => encode(dare, [0, 16 * 80])).toThrow(/part t1 starts at element 1280/);
+    expect(() => encode(dare, Array.from({ length: MAX_DROP_PARTS + 1 }, (_, i) => 16 * i))).toThrow(/65 tensors in one launch, at most 64/);
+    const linearOnly = new LinearMergeKernel(ctx, 'linear_merge', (name) => (name === 't1' ? null : drop));
+    expect(() => encode(linearOnly, [0, 16])).toThrow(/the tensors of one launch must be dropped alike \(t0, t1\)/);
+    expect(linearOnly.sharesLaunch({ name: 't0', shape: [16] }, { name: 't1', shape: [16] })).toBe(false);
+    expect(linearOnly.sharesLaunch({ name: 't1', shape: [16] }, { name: 't1', shape: [16] })).toBe(true);
+    expect(linearOnly.sharesLaunch({ name: 't0', shape: [16] }, { name: 't2', shape: [16] })).toBe(true);
+    linearOnly.destroy();
+    ctx.destroyBuffer(buf);
   });
 
   it('needs the chunk it merges (the mask is keyed by tensor and element)', () => {

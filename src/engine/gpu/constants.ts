@@ -22,6 +22,12 @@ export const TIES_SCAN_SHARDS = 64;
  */
 export const LINEAR_MAX_TASKS = 1024;
 
+/**
+ * Most tensors one launch of linear_merge with DARE's drop covers (small tensors sharing a chunk): its uniform holds one
+ * record per tensor (first thread, first element, tensor id) in MAX_DROP_PARTS vec4s.
+ */
+export const MAX_DROP_PARTS = 64;
+
 /** Trim levels one topk_energy pass sums at most. */
 export const TOPK_MAX_LEVELS = 16;
 
@@ -57,6 +63,7 @@ export function wgslConstants(): string {
     `const TIES_SCAN_SHARDS: u32 = ${TIES_SCAN_SHARDS}u;`,
     `const TOPK_MAX_LEVELS: u32 = ${TOPK_MAX_LEVELS}u;`,
     `const MAX_COEFF_VEC4S: u32 = ${LINEAR_MAX_TASKS / 4}u;`,
+    `const MAX_DROP_PARTS: u32 = ${MAX_DROP_PARTS}u;`,
     `const REDUCTION_BLOCK: u32 = ${REDUCTION_BLOCK}u;`,
     `const THREAD_ELEMENTS: u32 = ${THREAD_ELEMENTS}u;`,
     `const PARTIALS_GROUP: u32 = ${PARTIALS_GROUP}u;`,

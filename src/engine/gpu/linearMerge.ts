@@ -6,7 +6,8 @@
  */
 import { GpuError } from '../errors';
 import { DTYPE_BYTES } from '../types';
-import { DTYPE_CODE, LINEAR_MAX_TASKS, PARTIALS_GROUP, WORKGROUP_SIZE } from './constants';
+import { pcgHash, stringId } from '../rng';
+import { DTYPE_CODE, LINEAR_MAX_TASKS, MAX_DROP_PARTS, PARTIALS_GROUP, WORKGROUP_SIZE } from './constants';
 import type { GpuContext } from './device';
 import { encodeComputePass, workgroupGrid } from './dispatch';
 import { bind } from './launch';
@@ -62,6 +63,18 @@ export interface LinearMergeArgs {
   flags?: boolean;
   /** Which tensor the chunk is and where it starts in it (for kernels keyed by tensor and element: DARE's drop). */
   chunk?: { name: string; shape: readonly number[]; start: number };
+  /**
+   * A chunk of several whole tensors one after the other (FusedOutput's small tensors): each one's first element in
+   * the chunk (`at`, a multiple of LINEAR_BLOCK, the first 0, ascending). DARE's drop keys each part by its own tensor
+   * and its elements from 0; without `parts` the chunk is `chunk`'s tensor alone.
+   */
+  parts?: readonly { name: string; shape: readonly number[]; at: number }[];
+}
+
+/** A tensor as the fused kernels' batching sees it. */
+export interface TensorId {
+  name: string;
+  shape: readonly number[];
 }
 
 /** Rows of a fused output kernel's partials before its extra rows: the T + 2 norms, or the one row of flags. */
@@ -113,9 +126,12 @@ export function foldLinearPartials(partials: Float32Array, rows: number, from = 
   return totals;
 }
 
-/** DARE's drop of one tensor (linear_merge's DROP): one RNG key per model, the drop rate and the scale of the kept entries. */
+/**
+ * DARE's drop of one tensor (linear_merge's DROP): the seed (model t's RNG key in tensor `name` is rngKey(seed, t,
+ * stringId(name))), the drop rate and the scale of the kept entries.
+ */
 export interface DareTensorDrop {
-  keys: Uint32Array;
+  seed: number;
   p: number;
   scale: number;
 }
@@ -137,8 +153,8 @@ const MASKED: readonly LinearShader[] = ['consensus_output', 'tall_output'];
  * computed exactly as unpack + task_vector + combine + pack_add compute it (with theta0's coefficient, coeffs[T],
  * combine over the task vectors and theta0). With shader 'magmax_output', MagMax's
  * output (magmax_select before combine); with a `drop`, linear_merge gives DARE's (dare_drop before combine): `drop`
- * gives each tensor's keys, rate and scale (null: the tensor is merged undropped, without the RNG work), and every
- * chunk must say which tensor it is and where it starts. With shader 'consensus_output', Consensus Merging's output
+ * gives each tensor's seed, rate and scale (null: the tensor is merged undropped, without the RNG work), and every
+ * chunk must say which tensor it is and where it starts (or, covering several small tensors, which they are: `parts`). With shader 'consensus_output', Consensus Merging's output
  * (then Task Arithmetic: tall_mask and count_mask before combine), `mask` giving each tensor's mask lambdas and k
  * (every chunk says which tensor it is). With shader 'tall_output', TALL masks' T models (one per model, `mask`
  * giving the lambdas, its k unused; the coefficients are not read). Holds its
@@ -173,15 +189,25 @@ export class LinearMergeKernel {
     return this.shader === 'tall_output' ? tasks : 1;
   }
 
-  /** Several small tensors may share a launch (FusedKernel), except with a drop (keyed by each element's position). */
-  get batchable(): boolean {
-    return !this.drop;
+  /** Several small tensors may share a launch (FusedKernel); a drop keys each by its own tensor (LinearMergeArgs.parts). */
+  readonly batchable = true;
+
+  /** Tensors one launch covers at most: with a drop, the records its uniform holds (MAX_DROP_PARTS). */
+  get maxParts(): number {
+    return this.drop ? MAX_DROP_PARTS : Infinity;
   }
 
-  /** With masks, two tensors share a launch only with the same mask lambdas (bit for bit) and k: one launch takes one set. */
-  sharesLaunch(a: string, b: string): boolean {
+  /**
+   * With masks, two tensors share a launch only with the same mask lambdas (bit for bit) and k: one launch takes one
+   * set. With a drop, only when both are dropped alike (same seed, rate and scale) or neither is (`linear_only`).
+   */
+  sharesLaunch(a: TensorId, b: TensorId): boolean {
+    if (this.drop) {
+      const [x, y] = [this.drop(a.name, a.shape), this.drop(b.name, b.shape)];
+      return x === null || y === null ? x === y : x.seed === y.seed && Object.is(x.p, y.p) && Object.is(x.scale, y.scale);
+    }
     if (!this.mask) return true;
-    const [x, y] = [this.mask(a), this.mask(b)];
+    const [x, y] = [this.mask(a.name), this.mask(b.name)];
     return x.k === y.k && sameValues(x.lambdas, y.lambdas);
   }
 
@@ -197,7 +223,7 @@ export class LinearMergeKernel {
     }
     const coeffs = a.coeffs.subarray(0, tasks);
     const baseCoeff = a.coeffs.length > tasks ? a.coeffs[tasks]! : null;
-    const drop = this.dropOf(a, tasks);
+    const drop = this.dropOf(a);
     const mask = this.maskOf(a, tasks);
     const layout = rawBlockLayout(kernel, a.segments, a.numel);
     if (a.numel === 0) return;
@@ -208,18 +234,18 @@ export class LinearMergeKernel {
       bind(ctx, kernel, a.out, this.outputs(tasks) * linearMergeOutBytes(a.numel, a.outDtype)),
       a.partials ? bind(ctx, kernel, a.partials, normRowsOf(tasks, a.flags) * threads * F32_BYTES) : { buffer: this.none },
     ];
-    // Params: twelve 32-bit fields (mask_k the tenth, base_coeff the eleventh, out_stride the twelfth), the coefficient
-    // vec4s, then (with a drop or masks) the key vec4s: RNG keys, or the mask lambdas' f32 bits.
-    const keyed = drop ?? mask;
-    const words = new Uint32Array(12 + (keyed ? LINEAR_MAX_TASKS : 0) + 4 * Math.ceil(tasks / 4));
+    // Params: sixteen 32-bit fields (drop_parts the seventh, mask_k the tenth, base_coeff the eleventh, out_stride the
+    // twelfth, drop_seed the thirteenth), the coefficient vec4s, then with masks the key vec4s (the mask lambdas' f32
+    // bits), and with a drop the part records after both arrays. Only the words a launch reads are written.
+    const words = new Uint32Array(HEADER_WORDS + (mask ? LINEAR_MAX_TASKS : 0) + 4 * Math.ceil(tasks / 4));
     const outStride = this.outputs(tasks) > 1 ? linearMergeOutBytes(a.numel, a.outDtype) / 16 : 0;
-    words.set([a.numel, tasks, threads, 0, layout.firstVec4, layout.strideVec4, a.chunk?.start ?? 0, 0, 0, mask?.k ?? 0, 0, outStride]);
+    words.set([a.numel, tasks, threads, 0, layout.firstVec4, layout.strideVec4, drop ? drop.table.length / 4 : 0, 0, 0, mask?.k ?? 0, 0, outStride, drop?.seedHash ?? 0]);
     new Float32Array(words.buffer).set([drop?.p ?? 0, drop?.scale ?? 1], 7);
     new Float32Array(words.buffer).set([baseCoeff ?? 0], 10);
-    new Float32Array(words.buffer, 48).set(coeffs);
-    if (drop) words.set(drop.keys, 12 + LINEAR_MAX_TASKS);
-    if (mask) new Float32Array(words.buffer, 4 * (12 + LINEAR_MAX_TASKS)).set(mask.lambdas);
+    new Float32Array(words.buffer, 4 * HEADER_WORDS).set(coeffs);
+    if (mask) new Float32Array(words.buffer, 4 * (HEADER_WORDS + LINEAR_MAX_TASKS)).set(mask.lambdas);
     ctx.device.queue.writeBuffer(this.params, 0, words);
+    if (drop) ctx.device.queue.writeBuffer(this.params, 4 * (HEADER_WORDS + 2 * LINEAR_MAX_TASKS), drop.table);
     const constants: Record<string, number> = { BASE_DTYPE: DTYPE_CODE[a.segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[layout.model], OUT_DTYPE: DTYPE_CODE[a.outDtype], ...partialsConstants(a), SAME_COEFF: sameCoefficients(coeffs) ? 1 : 0 };
     if (this.shader === 'linear_merge') Object.assign(constants, { DROP: drop ? 1 : 0, SCALE: drop && Math.fround(drop.scale) !== 1 ? 1 : 0, BASE_TERM: baseCoeff !== null ? 1 : 0 });
     const pipeline = specialisedPipeline(ctx, this.shader, constants);
@@ -236,18 +262,35 @@ export class LinearMergeKernel {
     return this.drop ? 'linear_merge with DARE' : this.shader;
   }
 
-  /** The DARE drop for chunk `a` (checked), else null. */
-  private dropOf(a: LinearMergeArgs, tasks: number): DareTensorDrop | null {
+  /**
+   * The DARE drop for chunk `a` (checked): its rate, scale, pcgHash(seed) and part records (first thread, first
+   * element in the tensor, tensor id, 0), or null where the chunk's tensors are merged undropped.
+   */
+  private dropOf(a: LinearMergeArgs): { p: number; scale: number; seedHash: number; table: Uint32Array<ArrayBuffer> } | null {
     if (!this.drop) return null;
     const kernel = this.label;
-    if (!a.chunk) throw new GpuError('validation', `${kernel}: needs the chunk's tensor and start (the drop mask is keyed by them)`);
-    const { name, shape, start } = a.chunk;
-    if (!Number.isInteger(start) || start < 0 || start + a.numel > 2 ** 32) {
-      throw new GpuError('validation', `${kernel}: element offset ${start} + numel ${a.numel} must lie in 0..2^32`);
+    const parts = a.parts?.map((q) => ({ ...q, start: 0 })) ?? (a.chunk ? [{ ...a.chunk, at: 0 }] : null);
+    if (!parts || parts.length === 0) throw new GpuError('validation', `${kernel}: needs the chunk's tensor and start (the drop mask is keyed by them)`);
+    if (parts.length > MAX_DROP_PARTS) throw new GpuError('validation', `${kernel}: ${parts.length} tensors in one launch, at most ${MAX_DROP_PARTS}`);
+    const drops = parts.map((q) => this.drop!(q.name, q.shape));
+    const d = drops[0]!;
+    if (drops.some((x) => (x === null) !== (d === null) || (x && d && !(x.seed === d.seed && Object.is(x.p, d.p) && Object.is(x.scale, d.scale))))) {
+      throw new GpuError('validation', `${kernel}: the tensors of one launch must be dropped alike (${parts.map((q) => q.name).join(', ')})`);
     }
-    const d = this.drop(name, shape);
-    if (d && d.keys.length !== tasks) throw new GpuError('validation', `${kernel}: ${d.keys.length} RNG keys for ${tasks} models`);
-    return d;
+    if (!d) return null;
+    const table = new Uint32Array(4 * parts.length);
+    parts.forEach((q, i) => {
+      const { start } = q;
+      const end = i + 1 < parts.length ? parts[i + 1]!.at : a.numel;
+      if (!Number.isInteger(q.at) || q.at % LINEAR_BLOCK !== 0 || (i === 0 ? q.at !== 0 : q.at <= parts[i - 1]!.at) || q.at >= Math.max(a.numel, 1)) {
+        throw new GpuError('validation', `${kernel}: part ${q.name} starts at element ${q.at}: parts start at 0, then ascending multiples of ${LINEAR_BLOCK} within the chunk`);
+      }
+      if (!Number.isInteger(start) || start < 0 || start + (end - q.at) > 2 ** 32) {
+        throw new GpuError('validation', `${kernel}: element offset ${start} + numel ${end - q.at} must lie in 0..2^32`);
+      }
+      table.set([q.at / LINEAR_BLOCK, start, stringId(q.name), 0], 4 * i);
+    });
+    return { p: d.p, scale: d.scale, seedHash: pcgHash(d.seed >>> 0), table };
   }
 
   /** Consensus's masks for chunk `a` (checked), else null. */
@@ -283,5 +326,8 @@ export function sameValues(a: ArrayLike<number>, b: ArrayLike<number>): boolean 
   return true;
 }
 
-/** Size of the uniform Params of _linear_io.wgsl: twelve 32-bit fields, then the coefficient and RNG-key vec4s. */
-const LINEAR_PARAMS_BYTES = 48 + 2 * 4 * LINEAR_MAX_TASKS;
+/** 32-bit fields of the uniform Params of _linear_io.wgsl before its arrays. */
+const HEADER_WORDS = 16;
+
+/** Size of the uniform Params of _linear_io.wgsl: its fields, the coefficient and key vec4s, the drop's part records. */
+const LINEAR_PARAMS_BYTES = 4 * HEADER_WORDS + 2 * 4 * LINEAR_MAX_TASKS + 16 * MAX_DROP_PARTS;

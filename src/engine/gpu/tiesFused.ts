@@ -13,7 +13,7 @@ import { DTYPE_CODE, LINEAR_MAX_TASKS, TIES_SCAN_SHARDS, WORKGROUP_SIZE } from '
 import type { GpuContext } from './device';
 import { encodeComputePass, workgroupGrid } from './dispatch';
 import { readBuffer, specialisedPipeline, type RawSegment } from './kernels';
-import { linearMergeOutBytes, linearMergeThreads, normRowsOf, partialsConstants, rawBlockLayout, sameCoefficients, type LinearMergeArgs } from './linearMerge';
+import { linearMergeOutBytes, linearMergeThreads, normRowsOf, partialsConstants, rawBlockLayout, sameCoefficients, type LinearMergeArgs, type TensorId } from './linearMerge';
 import { bind } from './launch';
 import { countReciprocals } from './mergeKernels';
 
@@ -30,13 +30,15 @@ export interface FusedKernel {
    */
   outputs?(tasks: number): number;
   /**
-   * Whether one launch may cover several small tensors, one after the other (FusedOutput batches them): each output
-   * element depends on that element's inputs alone, never on its position or on any other element (not so for
-   * DARE's drop, keyed by position).
+   * Whether one launch may cover several small tensors, one after the other (FusedOutput batches them, passing
+   * LinearMergeArgs.parts): each output element depends on that element's inputs alone, or (DARE's drop) on its tensor
+   * and its position in it, which `parts` gives, never on any other element.
    */
   readonly batchable?: boolean;
-  /** With `batchable`: whether tensors `a` and `b` (names) may share a launch, besides equal coefficients (default: yes). */
-  sharesLaunch?(a: string, b: string): boolean;
+  /** With `batchable`: the most tensors one launch covers (default: no limit). */
+  readonly maxParts?: number;
+  /** With `batchable`: whether tensors `a` and `b` may share a launch, besides equal coefficients (default: yes). */
+  sharesLaunch?(a: TensorId, b: TensorId): boolean;
   /** Records the chunk's kernel into `encoder` (the caller submits). */
   encode(encoder: GPUCommandEncoder, a: LinearMergeArgs): void;
   /** Takes each chunk's totals of the extra rows (float64). */

@@ -12,6 +12,7 @@
 import type { RawDType } from '../gpu/kernels';
 import { LINEAR_BLOCK } from '../gpu/linearMerge';
 import { combineRef, packAddRef, taskVectorRef, unpackRef, type F32Mode } from './kernels';
+import { rngKey } from '../rng';
 import { bitmaskApplyRef, countMaskRef, dareDropRef, magmaxSelectRef, tallMaskRef } from './mergeKernels';
 
 /** One raw input: its little-endian bytes and encoding. */
@@ -114,18 +115,34 @@ export function magmaxOutputRef(inputs: readonly RawInput[], numel: number, coef
 }
 
 /**
- * Twin of linear_merge with DROP: dare_drop (model t keeps entry j where rngUniform(keys[t], elementOffset + j) >= p,
- * times scale) before combine.
+ * One launch of linear_merge with DROP: the seed, rate and scale, and the tensors it covers one after the other, each
+ * from element `at` of the chunk (the first at 0) to the next one's `at` (the last to the chunk's end), its elements
+ * numbered from `elementOffset` in its tensor, its RNG keys rngKey(seed, t, tensorId).
  */
-export function dareOutputRef(
-  inputs: readonly RawInput[],
-  numel: number,
-  coeffs: ArrayLike<number>,
-  drop: { keys: Uint32Array; elementOffset: number; p: number; scale: number },
-  outDtype: RawDType,
-  mode?: F32Mode,
-): LinearMergeResult {
-  return fusedOutputRef(inputs, numel, coeffs, outDtype, mode, (stack, tasks) => dareDropRef(stack, tasks, numel, drop), taskSumGuard(numel, mode));
+export interface DareLaunch {
+  seed: number;
+  p: number;
+  scale: number;
+  parts: readonly { at: number; elementOffset: number; tensorId: number }[];
+}
+
+/**
+ * Twin of linear_merge with DROP: dare_drop on each part's columns (model t keeps entry j where
+ * rngUniform(rngKey(seed, t, tensorId), elementOffset + j - at) >= p, times scale) before combine.
+ */
+export function dareOutputRef(inputs: readonly RawInput[], numel: number, coeffs: ArrayLike<number>, drop: DareLaunch, outDtype: RawDType, mode?: F32Mode): LinearMergeResult {
+  const contribute = (stack: Float32Array, tasks: number) => {
+    drop.parts.forEach((part, i) => {
+      const from = part.at;
+      const count = (i + 1 < drop.parts.length ? drop.parts[i + 1]!.at : numel) - from;
+      const columns = new Float32Array(tasks * count);
+      for (let t = 0; t < tasks; t++) columns.set(stack.subarray(t * numel + from, t * numel + from + count), t * count);
+      const keys = Uint32Array.from({ length: tasks }, (_, t) => rngKey(drop.seed, t, part.tensorId));
+      dareDropRef(columns, tasks, count, { keys, elementOffset: part.elementOffset, p: drop.p, scale: drop.scale });
+      for (let t = 0; t < tasks; t++) stack.set(columns.subarray(t * count, (t + 1) * count), t * numel + from);
+    });
+  };
+  return fusedOutputRef(inputs, numel, coeffs, outDtype, mode, contribute, taskSumGuard(numel, mode));
 }
 
 /**

@@ -12,12 +12,14 @@ import type { Chunk } from '../stream';
 import type { GpuPlan, PlanContext, StackTransform } from './plan';
 import { TiesStage, tiesSettingsOf } from './ties';
 
-/** Tensor `name`'s drop: per-model RNG keys, rate and scale; null where `linear_only` leaves the tensor alone. */
-function tensorDrop(params: PlanContext['params'], tasks: number, name: string, shape: readonly number[]): DareTensorDrop | null {
+/**
+ * Tensor `name`'s drop: seed (model t's RNG key is rngKey(seed, t, stringId(name))), rate and scale; null where
+ * `linear_only` leaves the tensor alone.
+ */
+function tensorDrop(params: PlanContext['params'], name: string, shape: readonly number[]): DareTensorDrop | null {
   if (params.linear_only && !isLinearWeight(name, shape)) return null;
   const p = params.p as number;
-  const id = stringId(name);
-  return { keys: Uint32Array.from({ length: tasks }, (_, t) => rngKey(params.seed as number, t, id)), p, scale: params.rescale ? 1 / (1 - p) : 1 };
+  return { seed: params.seed as number, p, scale: params.rescale ? 1 / (1 - p) : 1 };
 }
 
 /**
@@ -26,8 +28,11 @@ function tensorDrop(params: PlanContext['params'], tasks: number, name: string, 
  */
 export function dareTransform(params: PlanContext['params']): StackTransform {
   const drop = (ctx: PlanContext, c: Chunk, stack: GPUBuffer) => {
-    const d = tensorDrop(params, ctx.tasks, c.tensor.name, c.tensor.shape);
-    if (d) dareDrop(ctx.ctx, stack, ctx.tasks, c.count, { ...d, elementOffset: c.start });
+    const d = tensorDrop(params, c.tensor.name, c.tensor.shape);
+    if (!d) return;
+    const id = stringId(c.tensor.name);
+    const keys = Uint32Array.from({ length: ctx.tasks }, (_, t) => rngKey(d.seed, t, id));
+    dareDrop(ctx.ctx, stack, ctx.tasks, c.count, { keys, p: d.p, scale: d.scale, elementOffset: c.start });
   };
   const { p, seed, rescale, linear_only } = params;
   return Object.assign(drop, { memoKey: `DARE's drop ${JSON.stringify({ p, seed, rescale, linear_only })}` });
@@ -47,12 +52,13 @@ export function darePlan(): GpuPlan {
       }
     },
     beginTensor: async (p, t) => ties?.beginTensor(p, t),
-    // Then Task Arithmetic: one fused kernel per chunk (linear_merge with its drop; a tensor left alone merges plainly).
+    // Then Task Arithmetic: one fused kernel per chunk (linear_merge with its drop; a tensor left alone merges plainly;
+    // small tensors share a launch, each keyed by its own name).
     fused: (p) =>
       ties
         ? null
         : {
-            kernel: new LinearMergeKernel(p.ctx, 'linear_merge', (name, shape) => tensorDrop(p.params, p.tasks, name, shape)),
+            kernel: new LinearMergeKernel(p.ctx, 'linear_merge', (name, shape) => tensorDrop(p.params, name, shape)),
             coeffs: (t) => p.coeffs('lambda', t.name),
           },
     async emit(p, c, out) {

@@ -20,8 +20,9 @@
  *
  * Small tensors (SMALL_TENSOR) written one after another with the same coefficients and encodings share a chunk, each
  * on whole blocks of LINEAR_BLOCK elements so that no thread's partials span two tensors, where the kernel allows it
- * (FusedKernel.batchable): the per-chunk upload, launch and readback, not the bytes, are most of their cost. Each
- * tensor's norms, extra rows and provisional flag come from its own threads' partials.
+ * (FusedKernel.batchable, up to its maxParts tensors): the per-chunk upload, launch and readback, not the bytes, are
+ * most of their cost. Each tensor's norms, extra rows and provisional flag come from its own threads' partials, and
+ * the kernel is told where each tensor starts (DARE's drop is keyed by tensor and element).
  *
  * Without norms (runMerge's `norms` false) the kernels write one flag per thread instead of the T + 2 partial sums of
  * squares: whether its 16 merged values hold a NaN or an infinity. The T + 2 stores per thread, their readback (62% of
@@ -312,9 +313,18 @@ export class FusedOutput {
   /**
    * Records `kernel` on chunk `job` of `raw` and submits it with its readback (the output bytes when `output`) and the
    * `copies` of its f32 output into collected buffers. The partials come back per thread, or with `sumPartials` (a
-   * chunk of one tensor: no run of threads spans two) as partials_sum's runs of PARTIALS_GROUP threads.
+   * chunk of one tensor: no run of threads spans two) as partials_sum's runs of PARTIALS_GROUP threads. `parts`: the
+   * tensors of a chunk of several (the kernel keys DARE's drop by them).
    */
-  private submit(kernel: FusedKernel, job: ChunkJob, raw: { buffer: GPUBuffer; segments: LinearMergeArgs['segments'] }, output: boolean, sumPartials: boolean, copies: readonly CollectCopy[]): () => Promise<Uint8Array[]> {
+  private submit(
+    kernel: FusedKernel,
+    job: ChunkJob,
+    raw: { buffer: GPUBuffer; segments: LinearMergeArgs['segments'] },
+    output: boolean,
+    sumPartials: boolean,
+    copies: readonly CollectCopy[],
+    parts?: LinearMergeArgs['parts'],
+  ): () => Promise<Uint8Array[]> {
     const { count, packDtype } = job;
     const stride = linearMergeOutBytes(count, packDtype);
     const out = this.buffer('out', this.outputs * stride);
@@ -324,7 +334,7 @@ export class FusedOutput {
     const encoder = this.ctx.device.createCommandEncoder({ label: `fused output ${job.t.name}` });
     // No error scope per chunk (popping one waits on the device): runMerge scopes the whole output pass.
     const chunk = { name: job.t.name, shape: job.t.shape, start: job.start };
-    kernel.encode(encoder, { inputs: raw.buffer, segments: raw.segments, numel: count, coeffs: job.coeffs, outDtype: packDtype, out, partials, flags: !this.norms, chunk });
+    kernel.encode(encoder, { inputs: raw.buffer, segments: raw.segments, numel: count, coeffs: job.coeffs, outDtype: packDtype, out, partials, flags: !this.norms, chunk, ...(parts ? { parts } : {}) });
     for (const c of copies) encoder.copyBufferToBuffer(out, c.from * F32_BYTES, c.to, c.at * F32_BYTES, c.count * F32_BYTES);
     let read = { buffer: partials, bytes: rows * threads * 4 };
     if (sumPartials) {
@@ -362,10 +372,11 @@ export class FusedOutput {
     const head = this.batch[0]!;
     const used = this.batch.reduce((n, p) => n + Math.ceil(p.count / LINEAR_BLOCK) * LINEAR_BLOCK, 0);
     return (
+      this.batch.length < (this.kernel.maxParts ?? Infinity) &&
       used + part.count <= step &&
       part.packDtype === head.packDtype &&
       sameValues(part.coeffs, head.coeffs) &&
-      (this.kernel.sharesLaunch?.(part.t.name, head.t.name) ?? true) &&
+      (this.kernel.sharesLaunch?.(part.t, head.t) ?? true) &&
       inputDtypes(this.source, part.t).join() === inputDtypes(this.source, head.t).join()
     );
   }
@@ -378,7 +389,8 @@ export class FusedOutput {
     const raw = await this.uploader.uploadParts(parts);
     // Per-thread partials: each part's norms come from its own threads.
     const copies = parts.flatMap((p, i) => (p.collect ? [{ to: p.collect, from: raw.at[i]!, at: 0, count: p.count }] : []));
-    const read = this.submit(this.kernel, { ...parts[0]!, count: raw.numel }, raw, parts.some((p) => p.writers.length > 0), false, copies);
+    const tensors = parts.map((p, i) => ({ name: p.t.name, shape: p.t.shape, at: raw.at[i]! }));
+    const read = this.submit(this.kernel, { ...parts[0]!, count: raw.numel }, raw, parts.some((p) => p.writers.length > 0), false, copies, tensors);
     this.pending.push({ parts, at: raw.at, numel: raw.numel, read });
     while (this.pending.length >= this.depth) await this.consume();
   }
