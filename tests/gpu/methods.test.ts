@@ -61,6 +61,7 @@ const CASES: [string, Record<string, unknown>][] = [
   ['consensus', { then: 'ties', k: 1, mask_lambda: 0.4 }],
   ['lines', {}],
   ['lines', { then: 'ties', beta: 0.5 }],
+  ['lines', { then: 'ties', alpha: 0.4, beta: [{ filter: 'mlp', value: 0.9 }, { value: 0.3 }], merge: 'mean' }],
   ['lines', { then: 'consensus', alpha: 0.2 }],
   ['magmax', {}],
   ['model_stock', {}],
@@ -112,6 +113,9 @@ describe('GPU merge equals the CPU reference', () => {
       ['consensus', { k: 1, mask_lambda: { per_task: [0.2, 0.8, 1.5] }, lambda: { per_task: [0.5, -0.3, 1.2] } }],
       ['consensus', { k: 3, mask_lambda: [{ filter: 'mlp', value: 0.1 }, { value: 0.7 }] }],
       ['consensus', { k: 0 }],
+      // LiNeS then TIES with alpha given (no alpha pass): global TIES's fused kernel with LiNeS's per-task scales.
+      ['lines', { then: 'ties', alpha: 0.4, beta: { per_task: [0.2, -0.5, 1.0] } }],
+      ['lines', { then: 'ties', alpha: 0.25, merge: 'max', k: 0.5 }],
     ] as const) {
       const [fused, stacked] = [await bytesOf(method, params, false), await bytesOf(method, params, true)];
       expect(Buffer.from(fused).equals(Buffer.from(stacked)), `${method} ${JSON.stringify(params)}`).toBe(true);

@@ -1,7 +1,10 @@
 /**
  * LiNeS on the GPU (reference: reference/methods/lines.ts): the `then` merge at scale 1 (Task Arithmetic, TIES, or
  * Consensus on Task Arithmetic), with tensor `name` of task t scaled by alpha + beta * depth(name). alpha "auto" =
- * (||sum_t tau_t||_1 / ||tau_MTL||_1) / T, from one extra pass over the model.
+ * (||sum_t tau_t||_1 / ||tau_MTL||_1) / T, from one extra pass over the model. Without interference metrics the
+ * output is one fused kernel per chunk with those scales as its per-task coefficients: linear_merge (then Task
+ * Arithmetic), or global TIES's ties_output once alpha is known (the alpha pass takes TIES's contributions through
+ * the stack, which needs the exact majority sign up front; a later merge finds alpha in PlanContext.memo).
  */
 import { combine } from '../../gpu/kernels';
 import { LinearMergeKernel } from '../../gpu/linearMerge';
@@ -11,6 +14,7 @@ import type { Chunk } from '../stream';
 import { ConsensusStage } from './consensus';
 import { memoized, type GpuPlan, type PlanContext } from './plan';
 import { TiesStage, tiesSettingsOf } from './ties';
+import type { TiesOutputKernel } from '../../gpu/tiesFused';
 import { ones, stackCopy } from './util';
 
 type Then = 'task_arithmetic' | 'ties' | 'consensus';
@@ -45,16 +49,19 @@ export function linesPlan(): GpuPlan {
     outputs: () => 1,
     async prepare(p) {
       const then = p.params.then as Then;
-      if (then === 'ties') ties = new TiesStage(tiesSettingsOf(p.params));
+      // alpha "auto" needs the L1 mass of the summed task vectors and of tau_MTL over the whole model: a function of
+      // the models and of every parameter but the ramp's (alpha, beta), so a beta slider finds it in the memo.
+      const { alpha: _alpha, beta: _beta, ...mtlParams } = p.params;
+      const alphaKey = `lines: auto alpha of ${JSON.stringify(mtlParams)}`;
+      const alphaPass = p.params.alpha === 'auto' && then !== 'task_arithmetic' && p.memo?.get(alphaKey) === undefined;
+      // TIES may merge in its fused kernel unless this run's alpha pass needs its exact contributions first.
+      if (then === 'ties') ties = new TiesStage(tiesSettingsOf(p.params), undefined, !alphaPass);
       if (then === 'consensus') consensus = new ConsensusStage({ k: p.params.consensus_k as number, then: 'task_arithmetic', tiesKParam: 'k' });
       await ties?.prepare(p);
       await consensus?.prepare(p);
       autoAlpha = 1 / p.tasks;
       if (p.params.alpha !== 'auto' || then === 'task_arithmetic') return;
-      // alpha "auto" needs the L1 mass of the summed task vectors and of tau_MTL over the whole model: a function of
-      // the models and of every parameter but the ramp's (alpha, beta), so a beta slider finds it in the memo.
-      const { alpha: _alpha, beta: _beta, ...mtlParams } = p.params;
-      autoAlpha = await memoized(p, `lines: auto alpha of ${JSON.stringify(mtlParams)}`, async () => {
+      autoAlpha = await memoized(p, alphaKey, async () => {
         p.phase('LiNeS alpha');
         let l1Sum = 0;
         let l1Mtl = 0;
@@ -75,7 +82,18 @@ export function linesPlan(): GpuPlan {
       await ties?.beginTensor(p, t);
       await consensus?.beginTensor(p, t);
     },
-    fused: (p) => (p.params.then === 'task_arithmetic' ? { kernel: new LinearMergeKernel(p.ctx), coeffs: (t) => coefficients(p, t.name) } : null),
+    fused(p) {
+      if (p.params.then === 'task_arithmetic') return { kernel: new LinearMergeKernel(p.ctx), coeffs: (t) => coefficients(p, t.name) };
+      let kernel: TiesOutputKernel | null = ties?.fusedKernel(p) ?? null;
+      if (!ties || !kernel) return null;
+      const stage = ties;
+      return {
+        kernel,
+        coeffs: (t) => coefficients(p, t.name),
+        redo: () => (kernel = stage.redo(p, kernel!)),
+        ...(stage.keptChunks() ? { cache: stage.keptChunks()! } : {}),
+      };
+    },
     async emit(p, c, out) {
       const stack = await parts(p, c, true);
       combine(p.ctx, stack, p.tasks, c.count, coefficients(p, c.tensor.name), out[0]!);
