@@ -19,6 +19,11 @@ import { FusedOutput } from '../../src/engine/merge/plans/fusedOutput';
 import { HostMagnitudeSelect } from '../../src/engine/merge/plans/hostSelect';
 import { MagnitudeSelect } from '../../src/engine/gpu/select';
 import { runMerge } from '../../src/engine/merge/runMerge';
+import { memorySource } from '../../src/engine/io/byteSource';
+import { openSingleFileModel } from '../../src/engine/io/model';
+import { PlanMemo } from '../../src/engine/merge/planMemo';
+import { encodeFloats } from '../../src/engine/tensor/dtype';
+import { makeModelBytes } from '../helpers/safetensorsFixtures';
 import { gridModels, openModels, type GridModels } from '../helpers/gridModels';
 import { testContext } from '../helpers/gpu';
 import { tiedMajority, tiesWorld } from '../helpers/tiesWorld';
@@ -242,5 +247,39 @@ describe('statistics kept across merges of the same models', () => {
     expect(resumed.phases).not.toContain('TIES statistics');
     expect(resumed.phases).toContain('merge again: tied columns');
     expect(resumed.file === fresh.file).toBe(true);
+  });
+
+  it('a merge that collects tensors written in f16 takes the stack for all of them and keeps the exact majority sign', async () => {
+    // The estimated-majority world in f16 (its values are exact there), written in f16: the fused pass cannot collect
+    // that, so nothing of it may count on the fused pass's tally to settle an estimated sign.
+    const world = tiesWorld(tiedMajority());
+    const f16 = (m: typeof world.base) => makeModelBytes([...m].map(([name, t]) => ({ name, dtype: 'F16', shape: t.shape, data: encodeFloats(t.data, 'F16') })));
+    const openF16 = async (): Promise<Opened> => {
+      const open = (name: string, b: Uint8Array) => openSingleFileModel(name, memorySource(name, b));
+      return { base: await open('base', f16(world.base)), models: await Promise.all(world.models.map((m, i) => open(`task${i}`, f16(m)))) };
+    };
+    const ctx = await testContext();
+    const plain = async (m: Opened) => {
+      const sink = memorySink('out');
+      await runMerge(ctx, { base: m.base, models: m.models, metrics: false, config: resolveConfig({ method: 'ties', params: { lambda: 0.6 }, options: { chunkElements: 1024 } }), output: async () => sink });
+      return Buffer.from(sink.bytes()).toString('base64');
+    };
+    // Without collecting: the fused pass, its tally correcting the estimate on the tied columns.
+    const exact = await plain(await openF16());
+    const sets = vi.spyOn(PlanMemo.prototype, 'set');
+    try {
+      const m = await openF16();
+      const cache = new MetricsCache();
+      const first = await merge(m, 'ties', { lambda: 0.6 }, { cache });
+      const kept = sets.mock.calls.filter(([key]) => String(key).startsWith('ties: global')).map(([, v]) => v as { majority: number; majorityExact: boolean });
+      expect(kept.map((v) => [v.majority, v.majorityExact])).toEqual([[-1, true]]);
+      expect(first.file === exact, 'the collecting merge writes what the fused pass writes').toBe(true);
+      const next = await merge(m, 'ties', { lambda: 0.6 }, { cache });
+      expect(next.phases).not.toContain('TIES statistics');
+      expect(next.file === exact).toBe(true);
+      expect(next.values).toEqual(first.values);
+    } finally {
+      sets.mockRestore();
+    }
   });
 });

@@ -19,6 +19,7 @@ import { coefficientsOf, type FusedSpec, type GpuPlan, type PlanContext } from '
 import { REPORT_FORMAT, totalsOf, type MergeReport, type TensorReport } from './report';
 import { copyTopk, MetricsAccumulator, topkRetained, type InterferenceReport, type MetricsCache, type TaskVectorMetrics } from './metrics';
 import { FusedOutput } from './plans/fusedOutput';
+import { packDtypeOf } from './plans/util';
 import { HeldWriter, HOLD_BYTES, type TensorWriter } from './heldWriter';
 import { ChunkStream, chunkRanges } from './stream';
 import { StackOutput } from './stackOutput';
@@ -151,7 +152,11 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
   // (GpuPlan.stackFaster).
   const chunksOf = (t: AlignedTensor) => chunkRanges(t, plan.granularity, config.options.chunkElements);
   const metricsKnown = !!metrics && norms && !!plan.fusedWithKnownMetrics && known?.topk !== undefined && metrics.knowsAll(merged, chunksOf);
-  const fusable = (!metrics || metricsKnown) && !((run.collect || metrics) && plan.stackFaster?.(cached?.plans ?? null));
+  // The fused pass collects f32 outputs only: a merge that collects tensors written in another dtype takes the stack
+  // for every tensor, since a plan may count on the fused pass seeing all of them (global TIES settles an estimated
+  // majority sign from the fused kernel's own tally of the columns).
+  const collectsAll = !run.collect || specs.every((s, i) => aligned[i]!.action !== 'merge' || packDtypeOf(s.dtype) === 'F32');
+  const fusable = collectsAll && (!metrics || metricsKnown) && !((run.collect || metrics) && plan.stackFaster?.(cached?.plans ?? null));
   /** Tensors the fused pass merged with metrics on: their statistics come from the cache once their norms are in. */
   const fromCache: { t: AlignedTensor; report: TensorReport }[] = [];
   // One collected buffer per tensor, however many output passes run.
