@@ -124,8 +124,9 @@ describe('statistics kept across merges of the same models', () => {
         // chunks for it (GpuPlan.stackFaster): with the Grams known, the fused pass writes and collects, also with the
         // metrics on, which the first merge measured.
         if (method === 'model_stock' || method === 'slerp') expect(fusedTensors).toBe(Object.keys(SHAPES).length);
-        // LiNeS then TIES merges through global TIES's fused kernel once its alpha is known (not with the metrics on).
-        if (method === 'lines') expect(fusedTensors).toBe(metrics ? 0 : Object.keys(SHAPES).length);
+        // LiNeS then TIES merges through global TIES's fused kernel once its alpha is known (with the metrics on, once
+        // the first merge measured its contributions: beta only rescales them).
+        if (method === 'lines') expect(fusedTensors).toBe(Object.keys(SHAPES).length);
         const fresh = await merge(await open(models), method, second, { metrics });
         expect(fresh.phases).toContain(pass);
         expect(b.file === fresh.file, 'file bytes').toBe(true);
@@ -280,6 +281,44 @@ describe('statistics kept across merges of the same models', () => {
       expect(next.values).toEqual(first.values);
     } finally {
       sets.mockRestore();
+    }
+  });
+
+  it("the contributions' metrics are kept too: a merge that moves only lambda (LiNeS: beta) takes the fused pass with the metrics on", async () => {
+    // [method, first params, params that only rescale, params that change the contributions]
+    const cases = [
+      ['ties', { lambda: 0.4 }, { lambda: 0.9 }, { lambda: 0.9, k: 0.5 }],
+      ['dare', { lambda: 0.4 }, { lambda: 0.9 }, { lambda: 0.9, seed: 3 }],
+      ['consensus', { lambda: 0.4 }, { lambda: 0.9 }, { lambda: 0.9, mask_lambda: 0.3 }],
+      ['magmax', { lambda: 0.4 }, { lambda: 0.9 }, { lambda: -0.2 }],
+      ['lines', { then: 'ties', beta: 0.3 }, { then: 'ties', beta: 0.8, alpha: 0.1 }, { then: 'ties', beta: 0.8, merge: 'mean' }],
+    ] as const;
+    const tensors = Object.keys(SHAPES).length;
+    for (const [method, first, rescaled, other] of cases) {
+      const m = await open(g);
+      const cache = new MetricsCache();
+      const spy = vi.spyOn(FusedOutput.prototype, 'tensor');
+      try {
+        await merge(m, method, first, { cache, metrics: true });
+        expect(spy.mock.calls.length, `${method}: the first merge measures through the stack`).toBe(0);
+        for (const [params, fusedTensors] of [[rescaled, tensors], [other, method === 'magmax' ? tensors : 0]] as const) {
+          const what = `${method} ${JSON.stringify(params)}`;
+          spy.mockClear();
+          const b = await merge(m, method, params, { cache, metrics: true });
+          expect(spy.mock.calls.length, what).toBe(fusedTensors);
+          const fresh = await merge(await open(g), method, params, { metrics: true });
+          expect(b.file === fresh.file, `${what}: file bytes`).toBe(true);
+          expect(b.values, what).toEqual(fresh.values);
+          const [x, y] = [b.report.interference!, fresh.report.interference!];
+          expect({ cosine: x.cosine, signs: x.signs, topk: x.topk, kept: x.kept, usage: x.usage }, what).toEqual({ cosine: y.cosine, signs: y.signs, topk: y.topk, kept: y.kept, usage: y.usage });
+          expect(x.kept, `${what}: kept fractions reported`).not.toBeNull();
+          if (method === 'consensus') expect(x.usage, `${what}: usage reported`).not.toBeNull();
+          b.report.tensors.forEach((t, i) => expect(t.mergedNorm!, what).toBeCloseTo(fresh.report.tensors[i]!.mergedNorm!, 5));
+          x.norms.total.forEach((n, i) => expect(n, what).toBeCloseTo(y.norms.total[i]!, 5));
+        }
+      } finally {
+        spy.mockRestore();
+      }
     }
   });
 });

@@ -8,7 +8,7 @@
  */
 import type { GpuContext } from '../gpu/device';
 import type { Model } from '../io/model';
-import { rowStats, signStats, stackStats, topkEnergy, usageHistogram } from '../gpu/mergeReductions';
+import { rowStats, signStats, stackStats, topkEnergy, usageHistogram, type SignStatsCounts } from '../gpu/mergeReductions';
 import { selectTaskRanks } from './plans/hostSelect';
 import { layerIndexOf } from '../methods/scaling';
 import type { AlignedTensor } from './align';
@@ -76,6 +76,30 @@ const signStatsOf = (a: SignAcc): SignStats => ({
 /** The key of a chunk's statistics in `known` (MetricsCache): its tensor and first element. */
 const chunkKey = (tensor: string, start: number) => `${tensor}@${start}`;
 
+/**
+ * What the metrics measure of one chunk's method output besides the merged delta (`after`): each task's non-zero
+ * contributions, the sign statistics of the contributions and the usage counts' histogram (null where the method
+ * reports no contributions or no usage).
+ */
+export interface ContributionStats {
+  nonZero: number[] | null;
+  signs: SignStatsCounts | null;
+  usage: number[] | null;
+}
+
+/** Contribution statistics per chunk (`tensor@start`), as one merge measured them. */
+export type ContributionMetrics = Map<string, ContributionStats>;
+
+/** Whether `stats` holds every chunk of `tensors` (cut as `chunks` cuts each). */
+export function coversAll(stats: ReadonlyMap<string, unknown>, tensors: readonly AlignedTensor[], chunks: (t: AlignedTensor) => readonly { start: number }[]): boolean {
+  return tensors.every((t) => chunks(t).every((r) => stats.has(chunkKey(t.name, r.start))));
+}
+
+/** Bytes a ContributionMetrics takes, about (for PlanMemo's bound). */
+export function contributionBytes(stats: ContributionMetrics, tasks: number): number {
+  return stats.size * (128 + 16 * (tasks + 4));
+}
+
 /** Collects the metrics of one merge chunk by chunk. */
 export class MetricsAccumulator {
   private readonly groups = new Map<Layer, Group>();
@@ -85,10 +109,14 @@ export class MetricsAccumulator {
   private readonly nonFinite: InterferenceReport['nonFinite'] = [];
   private topk: InterferenceReport['topk'] = null;
 
-  /** `known`: chunk statistics measured by an earlier merge of the same task vectors (MetricsCache); new ones are added. */
+  /**
+   * `known`: chunk statistics measured by an earlier merge of the same task vectors (MetricsCache); new ones are added.
+   * `record`: where `after` puts each chunk's contribution statistics (for PlanContext.memo), or null.
+   */
   constructor(
     private readonly tasks: number,
     private readonly known: Map<string, ChunkStats> | null = null,
+    private readonly record: ContributionMetrics | null = null,
   ) {
     this.total = this.newGroup();
   }
@@ -146,16 +174,33 @@ export class MetricsAccumulator {
   }
 
   /**
-   * For a tensor merged without the stack (a fused pass of a method that reports no contributions; see knowsAll):
-   * adds its chunks' cached statistics, in chunk order, and its merged delta's sum of squares, as `before` and `after`
-   * would have. Returns each task vector's sum of squares over the tensor (for its report's norms).
+   * For a tensor merged without the stack (a fused pass of a method that reports no contributions, or whose
+   * contribution statistics an earlier merge measured: `contributions`; see knowsAll): adds its chunks' cached
+   * statistics, in chunk order, and its merged delta's sum of squares, as `before` and `after` would have. Returns each
+   * task vector's sum of squares over the tensor (for its report's norms).
    */
-  addKnownTensor(t: AlignedTensor, chunks: readonly { start: number; count: number }[], mergedSq: number): Float64Array {
+  addKnownTensor(t: AlignedTensor, chunks: readonly { start: number; count: number }[], mergedSq: number, contributions: ContributionMetrics | null = null): Float64Array {
     const T = this.tasks;
     const tvSq = new Float64Array(T);
     for (const r of chunks) this.addStats(t.name, r.count, this.known!.get(chunkKey(t.name, r.start))!).forEach((v, i) => (tvSq[i] = tvSq[i]! + v));
     for (const group of this.groupsOf(t.name)) group.sq[T] = group.sq[T]! + mergedSq;
+    if (contributions) for (const r of chunks) this.addContributions(t.name, contributions.get(chunkKey(t.name, r.start))!);
     return tvSq;
+  }
+
+  /** Adds one chunk's contribution statistics to the totals. */
+  private addContributions(tensor: string, { nonZero, signs, usage }: ContributionStats): void {
+    this.sawContributions ||= nonZero !== null;
+    this.sawUsage ||= usage !== null;
+    for (const group of this.groupsOf(tensor)) {
+      nonZero?.forEach((n, t) => (group.nonZero[t] = group.nonZero[t]! + n));
+      if (signs) {
+        group.after.columns += signs.columns;
+        group.after.conflicts += signs.conflicts;
+        group.after.agreementSum += signs.agreementSum;
+      }
+      usage?.forEach((n, i) => (group.usage[i] = group.usage[i]! + n));
+    }
   }
 
   /**
@@ -172,19 +217,11 @@ export class MetricsAccumulator {
       contributions ? signStats(ctx, contributions, T, c.count) : null,
       info?.usage ? usageHistogram(ctx, info.usage, c.count, T) : null,
     ]);
+    const stats: ContributionStats = { nonZero: kept?.map((r) => r.nonZero) ?? null, signs, usage };
     return () => {
-      this.sawContributions ||= !!contributions;
-      this.sawUsage ||= !!usage;
-      for (const group of this.groupsOf(c.tensor.name)) {
-        group.sq[T] = group.sq[T]! + merged!.sumSquares;
-        kept?.forEach((r, t) => (group.nonZero[t] = group.nonZero[t]! + r.nonZero));
-        if (signs) {
-          group.after.columns += signs.columns;
-          group.after.conflicts += signs.conflicts;
-          group.after.agreementSum += signs.agreementSum;
-        }
-        usage?.forEach((n, i) => (group.usage[i] = group.usage[i]! + n));
-      }
+      for (const group of this.groupsOf(c.tensor.name)) group.sq[T] = group.sq[T]! + merged!.sumSquares;
+      this.addContributions(c.tensor.name, stats);
+      this.record?.set(chunkKey(c.tensor.name, c.start), stats);
       return merged!.sumSquares;
     };
   }

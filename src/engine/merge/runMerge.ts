@@ -17,7 +17,7 @@ import { configToJson, type ResolvedConfig } from './config';
 import { planOf } from './plans';
 import { coefficientsOf, type FusedSpec, type GpuPlan, type PlanContext } from './plans/plan';
 import { REPORT_FORMAT, totalsOf, type MergeReport, type TensorReport } from './report';
-import { copyTopk, MetricsAccumulator, topkRetained, type InterferenceReport, type MetricsCache, type TaskVectorMetrics } from './metrics';
+import { contributionBytes, copyTopk, coversAll, MetricsAccumulator, topkRetained, type ContributionMetrics, type InterferenceReport, type MetricsCache, type TaskVectorMetrics } from './metrics';
 import { FusedOutput } from './plans/fusedOutput';
 import { packDtypeOf } from './plans/util';
 import { HeldWriter, HOLD_BYTES, type TensorWriter } from './heldWriter';
@@ -143,15 +143,21 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
   // What earlier merges of these models measured: their metrics (with metrics on) and the plans' statistics.
   const cached = knownMetrics(run, merged, plan.granularity);
   const known = run.metrics === false ? null : cached;
-  const metrics = run.metrics === false ? null : new MetricsAccumulator(T, known?.chunks ?? null);
+  const chunksOf = (t: AlignedTensor) => chunkRanges(t, plan.granularity, config.options.chunkElements);
+  // The statistics of the method's contributions, kept under every parameter but those that only scale the output.
+  const contributionsKey = known && plan.scaleParams ? contributionMetricsKey(config, plan.scaleParams) : null;
+  const seen = contributionsKey ? ((known!.plans.get(contributionsKey) as ContributionMetrics | undefined) ?? null) : null;
+  const knownContributions = seen && coversAll(seen, merged, chunksOf) ? seen : null;
+  const recorded: ContributionMetrics | null = contributionsKey && !knownContributions ? new Map() : null;
+  const metrics = run.metrics === false ? null : new MetricsAccumulator(T, known?.chunks ?? null, recorded);
   // Nothing needs the task-vector stack: plans with a fused output kernel write straight from the raw inputs (and
   // collect their f32 outputs where asked; a tensor written in another dtype is collected through the stack). With
   // interference metrics that too when the cache knows the task vectors' and the method has no contributions to
   // measure: the merged delta's norms, all that is left, come from the fused pass (the playground's slider moves on the
-  // Interference tab). Unless the plan's statistics pass makes the stack the faster way to collect or measure
-  // (GpuPlan.stackFaster).
-  const chunksOf = (t: AlignedTensor) => chunkRanges(t, plan.granularity, config.options.chunkElements);
-  const metricsKnown = !!metrics && norms && !!plan.fusedWithKnownMetrics && known?.topk !== undefined && metrics.knowsAll(merged, chunksOf);
+  // Interference tab); or when an earlier merge measured the method's contributions under the same parameters but
+  // those that only scale the output (GpuPlan.scaleParams). Unless the plan's statistics pass makes the stack the
+  // faster way to collect or measure (GpuPlan.stackFaster).
+  const metricsKnown = !!metrics && norms && (!!plan.fusedWithKnownMetrics || !!knownContributions) && known?.topk !== undefined && metrics.knowsAll(merged, chunksOf);
   // The fused pass collects f32 outputs only: a merge that collects tensors written in another dtype takes the stack
   // for every tensor, since a plan may count on the fused pass seeing all of them (global TIES settles an estimated
   // majority sign from the fused kernel's own tally of the columns).
@@ -244,11 +250,6 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
       }
       await fused?.flush();
       await stacked.flush();
-      // Task-vector norms as the stack path reports them with metrics: from the (cached) row statistics.
-      for (const { t, report } of fromCache.splice(0)) {
-        const tvSq = metrics!.addKnownTensor(t, chunksOf(t), report.mergedNorm! ** 2);
-        report.taskVectorNorms = Array.from(tvSq, Math.sqrt);
-      }
     };
     // The fused path submits without a scope per chunk: one scope over the pass turns any GPU error into a GpuError.
     if (fused) await ctx.scoped(`${config.method.id} output`, () => outputPass(held ?? writers));
@@ -265,12 +266,21 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
       reports.length = 0;
       fused!.destroy();
       fused = new FusedOutput(ctx, source, T, config.options.chunkElements, again, stream.options.onRead, null, false, norms);
+      fromCache.length = 0;
       p.phase('merge again');
       await openOutputs();
       await ctx.scoped(`${config.method.id} output`, () => outputPass(writers));
     }
+    // The fused tensors' metrics, once their merged norms are final (a rerun of tied columns changes them): the
+    // task vectors' from the cache, as are their norms in the report (the stack path's, from the row statistics).
+    for (const { t, report } of fromCache.splice(0)) {
+      const tvSq = metrics!.addKnownTensor(t, chunksOf(t), report.mergedNorm! ** 2, knownContributions);
+      report.taskVectorNorms = Array.from(tvSq, Math.sqrt);
+    }
     for (const h of held ?? []) await h.release();
     for (const w of writers) await w.finish();
+    // Complete: the contributions of every chunk were measured (a failed or cancelled merge keeps nothing).
+    if (recorded && coversAll(recorded, merged, chunksOf)) known!.plans.set(contributionsKey!, recorded, contributionBytes(recorded, T));
   } catch (e) {
     // Nothing may be left behind: every opened output is discarded whatever failed.
     for (const s of sinks) await s.abort();
@@ -300,6 +310,12 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
     interference: metrics?.result() ?? null,
     ...(norms ? {} : { nonFinite: fused?.nonFinite() ?? [] }),
   };
+}
+
+/** Where PlanContext.memo keeps a method's contribution statistics: the method and its parameters but `scaleParams`. */
+function contributionMetricsKey(config: ResolvedConfig, scaleParams: readonly string[]): string {
+  const rest = Object.fromEntries(Object.entries(config.params).filter(([name]) => !scaleParams.includes(name)));
+  return `interference metrics of the contributions: ${config.method.id} ${JSON.stringify(rest)}`;
 }
 
 /** The cached metrics of this merge's task vectors (run.metricsCache), or null without a cache. */

@@ -57,6 +57,7 @@ export function consensusPlan(): GpuPlan {
   return {
     granularity: 'element',
     outputs: () => 1,
+    scaleParams: ['lambda'],
     async prepare(p) {
       stage = new ConsensusStage({ k: p.params.k as number, then: p.params.then as 'task_arithmetic' | 'ties', tiesKParam: 'ties_k' });
       await stage.prepare(p);

@@ -44,6 +44,7 @@ export function darePlan(): GpuPlan {
   return {
     granularity: 'element',
     outputs: () => 1,
+    scaleParams: ['lambda'],
     async prepare(p) {
       drop = dareTransform(p.params);
       if (p.params.then === 'ties') {

@@ -47,6 +47,8 @@ export function linesPlan(): GpuPlan {
   return {
     granularity: 'element',
     outputs: () => 1,
+    // The `then` merge's contributions are at scale 1: the ramp only scales them.
+    scaleParams: ['alpha', 'beta'],
     async prepare(p) {
       const then = p.params.then as Then;
       // alpha "auto" needs the L1 mass of the summed task vectors and of tau_MTL over the whole model: a function of

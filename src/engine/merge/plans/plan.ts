@@ -108,6 +108,13 @@ export interface GpuPlan {
    * Default false.
    */
   stackFaster?(memo: PlanMemo | null): boolean;
+  /**
+   * Parameters that only scale the merged output (lambda; LiNeS's alpha and beta): the contributions and usage counts
+   * `emit` reports do not depend on them. A merge with interference metrics keeps their statistics in
+   * PlanContext.memo under the other parameters, and a later merge that differs in these alone takes the fused pass
+   * with the metrics on, as `fusedWithKnownMetrics` plans do (the playground's lambda slider on the Interference tab).
+   */
+  scaleParams?: readonly string[];
   /** Writes the merged delta of output o into out[o] (f32 [count]); may change c.stack in place. */
   emit(p: PlanContext, c: Chunk, out: GPUBuffer[]): Promise<EmitInfo | void>;
   /** Frees the plan's GPU state. */

@@ -20,6 +20,7 @@ export function magmaxPlan(): GpuPlan {
   return {
     granularity: 'element',
     outputs: () => 1,
+    scaleParams: ['lambda'],
     fused: (p) => ({
       kernel: new LinearMergeKernel(p.ctx, 'magmax_output'),
       coeffs: (t) => {

@@ -190,6 +190,7 @@ export function tiesPlan(): GpuPlan {
   return {
     granularity: 'element',
     outputs: () => 1,
+    scaleParams: ['lambda'],
     async prepare(p) {
       stage = new TiesStage(tiesSettingsOf(p.params), undefined, true);
       await stage.prepare(p);
