@@ -173,7 +173,9 @@ export function recommendations(r: BenchResults): string[] {
           'row and sign statistics (three kernels, one readback). The playground measures the task vectors\' metrics (top-k curve, ' +
           'Gram, row and sign statistics) once per set of models (MetricsCache), so a parameter change pays only for the method\'s own (Task Arithmetic, simple averaging, ' +
           'Model Stock and SLERP have none but the merged norm: with the cache they take the fused pass), and skips the method\'s statistics pass when the parameter ' +
-          'leaves its statistics unchanged (PlanContext.memo: TIES\'s thresholds at one k, Model Stock\'s and SLERP\'s Grams). The CLI turns them on only for --report.',
+          'leaves its statistics unchanged (PlanContext.memo: TIES\'s thresholds at one k, Model Stock\'s and SLERP\'s Grams); the metrics of a method\'s contributions ' +
+          '(kept weights, sign conflicts after it, mask usage) are kept there too under its settings but lambda, so TIES, DARE, Consensus, MagMax and LiNeS also take the ' +
+          'fused pass on a lambda change. The CLI turns them on only for --report.',
       });
     }
   }
