@@ -48,12 +48,14 @@ const median = (xs: number[]) => {
 
 /**
  * The views measured: Task Arithmetic on the accuracy tab (merges without interference metrics) and on the
- * interference tab (with them), and global TIES on the accuracy tab (lambda leaves its thresholds as they are).
+ * interference tab (with them), and global TIES on both (lambda leaves its thresholds, majority sign and the metrics
+ * of its contributions as they are).
  */
 const VIEWS = [
   { tab: 'accuracy', method: 'task_arithmetic', hash: '', what: 'Accuracy tab (the merge without interference metrics)' },
   { tab: 'interference', method: 'task_arithmetic', hash: '#v=1&view.tab=interference', what: 'Interference tab (the merge with interference metrics, the task vectors\' known after the first)' },
   { tab: 'accuracy', method: 'ties', hash: '#v=1&method=ties', what: 'Accuracy tab, global TIES (its thresholds and majority sign kept from the first merge)' },
+  { tab: 'interference', method: 'ties', hash: '#v=1&method=ties&view.tab=interference', what: 'Interference tab, global TIES (its statistics and its contributions\' metrics kept from the first merge)' },
 ] as const;
 
 it('measures slider-to-chart latency on the demo suite', async () => {
