@@ -7,7 +7,11 @@
 // element_offset + j is the element's index in its tensor, so the mask is dare_drop's whatever the chunking. A launch
 // may cover several small tensors one after the other (each from a whole block): params.parts holds one record per
 // tensor, (first thread, index of its first element in the tensor, stringId of its name, 0), in thread order, and a
-// thread takes the last record whose first thread is not after its own. The f32 operations are those of unpack +
+// thread takes the last record whose first thread is not after its own. With MASKED (a merge whose contributions an
+// earlier merge measured: src/engine/merge/keptBits.ts) instead
+//   c_t = bit t of keep[j] ? tau_t * scale : +0   (tau_t itself when not SCALE)
+// which is the contributions of Breadcrumbs, TIES with scope "tensor" (merge "sum" or "max"), DARE then TIES and Consensus
+// then TIES (merge "sum" or "max"), bit for bit, where keep_bits took the bits from them. The f32 operations are those of unpack +
 // task_vector + (dare_drop +) combine + pack_add in their order (so the result is bit for bit theirs; with BASE_TERM,
 // combine's over the rows [tau_1 .. tau_T, theta0], SLERP's stack path), plus
 // per-thread partial sums of squares of theta0, each (undropped) tau_t and delta for the report's norms.
@@ -23,7 +27,8 @@
 //                                        (_linear_io.wgsl)
 //   SAME_COEFF                           every coefficient is the same (read once: _coeffs.wgsl)
 //   DROP                                 apply DARE's drop (false: the plain linear merge, no RNG work at all)
-//   SCALE                                with DROP, multiply kept entries by params.scale (false when scale is 1,
+//   MASKED                               keep only the entries whose bit is set in `keep` (not with DROP)
+//   SCALE                                with DROP or MASKED, multiply kept entries by params.scale (false when scale is 1,
 //                                        which leaves them untouched as dare_drop does)
 //   BASE_TERM                            add params.base_coeff * theta0 to delta after the models (SLERP writes
 //                                        s_a theta_a + s_b theta_b, whose weights need not add up to 1)
@@ -33,7 +38,8 @@
 //                coeffs: array<vec4<f32>, MAX/4>, keys: array<vec4<u32>, MAX/4> (consensus_output's and
 //                tall_output's), parts: array<vec4<u32>, MAX_DROP_PARTS> }
 //                zero is always 0 (`unfused`); coeffs[t / 4][t % 4] is model t's coefficient; drop_parts (1 or more
-//                records of parts), p, scale and drop_seed are read only with DROP, base_coeff only with BASE_TERM
+//                records of parts), p and drop_seed are read only with DROP, scale with DROP or MASKED, base_coeff
+//                only with BASE_TERM
 //   1  inputs    storage, read        array<vec4<u32>>  raw bytes: theta0 from vec4 0, model t (0-based) from vec4
 //                                                       model_first + t * model_stride; every segment is zero-padded
 //                                                       to a whole number of BLOCK-element blocks
@@ -41,6 +47,8 @@
 //                                                       to whole blocks (the padding encodes theta0 = tau = 0, i.e. 0)
 //   3  partials  storage, read_write  array<f32>        [tasks + 2, threads]: row 0 theta0, row 1 + t tau_t, last delta
 //                                                       (FINITE: [1, threads], the flags)
+//   4  keep      storage, read        array<vec4<u32>>  (read only with MASKED) one word per element, bit t for model
+//                                                       t, whole blocks; any 16-byte buffer otherwise
 // Dispatch: one thread per block of BLOCK = 16 consecutive elements, `threads` = numel / BLOCK rounded up, on a 2-D
 // grid (flat_index); threads >= `threads` return. A thread keeps its block's theta0 and running sums in registers
 // while it walks the tasks, so a tau_t partial is one store per thread and task. CPU-emulated devices run straight
@@ -52,8 +60,11 @@
 // uses: _fused_out
 
 override DROP: bool = false;
+override MASKED: bool = false;
 override SCALE: bool = true;
 override BASE_TERM: bool = false;
+
+@group(0) @binding(4) var<storage, read> keep: array<vec4<u32>>;
 
 // The record of params.parts that thread k's block belongs to: the last whose first thread is k or before (records
 // are in thread order and the first starts at thread 0).
@@ -77,12 +88,16 @@ fn key_of(r: u32, tensor: u32) -> u32 {
   return pcg_hash(pcg_hash(params.drop_seed ^ r) ^ tensor);
 }
 
-// One quad's contribution c_t: tau itself, or with DROP dropped lanes +0 and kept ones scaled.
-fn contribution(tau: vec4<f32>, key: u32, index: vec4<u32>) -> vec4<f32> {
-  if (!DROP) {
+// One quad's contribution c_t: tau itself; with DROP dropped lanes +0 and kept ones scaled; with MASKED the lanes
+// whose keep word has bit t set, scaled, and +0 elsewhere.
+fn contribution(tau: vec4<f32>, key: u32, index: vec4<u32>, words: vec4<u32>, t: u32) -> vec4<f32> {
+  if (!DROP && !MASKED) {
     return tau;
   }
   let kept = select(tau, tau * params.scale, SCALE);
+  if (MASKED) {
+    return select(vec4<f32>(0.0), kept, ((words >> vec4<u32>(t)) & vec4<u32>(1u)) == vec4<u32>(1u));
+  }
   return select(kept, vec4<f32>(0.0), rng_uniform4(key, index) < vec4<f32>(params.p));
 }
 
@@ -106,12 +121,17 @@ fn main(
     part = drop_part(k);
   }
   let index = vec4<u32>(part.y + 16u * (k - part.x)) + vec4<u32>(0u, 1u, 2u, 3u);
+  // With MASKED: the block's keep words, one per element.
+  var kw = U4(vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u));
+  if (MASKED) {
+    kw = U4(keep[4u * k], keep[4u * k + 1u], keep[4u * k + 2u], keep[4u * k + 3u]);
+  }
   var acc = F4(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-  // With DROP and FINITE: the sum of the undropped task vectors, which a dropped NaN or infinity still reaches.
+  // With DROP or MASKED and FINITE: the sum of the undropped task vectors, which a dropped NaN or infinity still reaches.
   var undropped = F4(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
   for (var t = 0u; t < params.tasks; t++) {
     let tau = tau_block(t, k, theta);
-    if (DROP && FINITE) {
+    if ((DROP || MASKED) && FINITE) {
       undropped = F4(undropped.a + tau.a, undropped.b + tau.b, undropped.c + tau.c, undropped.d + tau.d);
     }
     let coeff = coeff_of(t, first);
@@ -119,10 +139,10 @@ fn main(
     if (DROP) {
       key = key_of(t, part.z);
     }
-    acc.a += unfused4(coeff * contribution(tau.a, key, index), zero);
-    acc.b += unfused4(coeff * contribution(tau.b, key, index + vec4<u32>(4u)), zero);
-    acc.c += unfused4(coeff * contribution(tau.c, key, index + vec4<u32>(8u)), zero);
-    acc.d += unfused4(coeff * contribution(tau.d, key, index + vec4<u32>(12u)), zero);
+    acc.a += unfused4(coeff * contribution(tau.a, key, index, kw.a, t), zero);
+    acc.b += unfused4(coeff * contribution(tau.b, key, index + vec4<u32>(4u), kw.b, t), zero);
+    acc.c += unfused4(coeff * contribution(tau.c, key, index + vec4<u32>(8u), kw.c, t), zero);
+    acc.d += unfused4(coeff * contribution(tau.d, key, index + vec4<u32>(12u), kw.d, t), zero);
     if (NORMS) {
       partials[(t + 1u) * threads + k] = sum_sq(tau);
     }
@@ -142,6 +162,6 @@ fn main(
     partials[(params.tasks + 1u) * threads + k] = sum_sq(acc);
   }
   if (FINITE) {
-    partials[k] = select(0.0, 1.0, nonfinite_block(merged) || (DROP && nonfinite_block(undropped)));
+    partials[k] = select(0.0, 1.0, nonfinite_block(merged) || ((DROP || MASKED) && nonfinite_block(undropped)));
   }
 }

@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/engine/gpu/device';
 import { decodeStack, readBuffer, type RawDType } from '../../src/engine/gpu/kernels';
 import { foldLinearPartials, LinearMergeKernel, type DareTensorDrop, linearMergeOutBytes, linearMergeThreads, sameCoefficients } from '../../src/engine/gpu/linearMerge';
-import { consensusOutputRef, dareOutputRef, decodeStackRef, linearMergeRef, magmaxOutputRef, type DareLaunch, type RawInput } from '../../src/engine/reference/linearMerge';
+import { consensusOutputRef, dareOutputRef, decodeStackRef, keptOutputRef, linearMergeRef, magmaxOutputRef, type DareLaunch, type RawInput } from '../../src/engine/reference/linearMerge';
 import { MAX_DROP_PARTS } from '../../src/engine/gpu/constants';
 import { rngKey, rngUniform, stringId } from '../../src/engine/rng';
 import { DTYPE_BYTES } from '../../src/engine/types';
@@ -34,6 +34,9 @@ let kernel: LinearMergeKernel;
 let magmax: LinearMergeKernel;
 let dare: LinearMergeKernel;
 let consensus: LinearMergeKernel;
+let kept: LinearMergeKernel;
+/** The kept-entry words the masked test kernel applies, per tensor (tensor 'w' for a chunk of one tensor), and their scale. */
+let keep: { words: Map<string, Uint32Array>; scale: number } = { words: new Map(), scale: 1 };
 /** The masks the consensus test kernel applies (every tensor alike). */
 let mask = { lambdas: new Float32Array(0), k: 0 };
 /** What the DARE test kernel drops (every tensor alike), and where the chunk starts in its tensor (tensor 'w'). */
@@ -51,24 +54,39 @@ beforeAll(async () => {
   magmax = new LinearMergeKernel(ctx, 'magmax_output');
   dare = new LinearMergeKernel(ctx, 'linear_merge', () => drop);
   consensus = new LinearMergeKernel(ctx, 'consensus_output', undefined, () => mask);
+  kept = new LinearMergeKernel(ctx, 'linear_merge', undefined, undefined, {
+    words: (name, start, count) => keep.words.get(name)!.subarray(start, start + count),
+    get scale() {
+      return keep.scale;
+    },
+  });
 });
 afterAll(async () => {
   kernel.destroy();
   magmax.destroy();
   dare.destroy();
   consensus.destroy();
+  kept.destroy();
   await releaseTestContext();
 });
 
 /** The fused kernel a test runs, and its twin. */
-type Shader = 'linear_merge' | 'magmax_output' | 'linear_merge with DARE' | 'consensus_output';
+type Shader = 'linear_merge' | 'magmax_output' | 'linear_merge with DARE' | 'consensus_output' | 'linear_merge with kept entries';
 type Twin = (inputs: readonly RawInput[], numel: number, coeffs: ArrayLike<number>, outDtype: RawDType, mode?: { flushSubnormals?: boolean }) => ReturnType<typeof linearMergeRef>;
-const kernelOf = (shader: Shader) => ({ linear_merge: kernel, magmax_output: magmax, 'linear_merge with DARE': dare, consensus_output: consensus })[shader];
+const kernelOf = (shader: Shader) => ({ linear_merge: kernel, magmax_output: magmax, 'linear_merge with DARE': dare, consensus_output: consensus, 'linear_merge with kept entries': kept })[shader];
+/** The masked test kernel's words for a launch: tensor 'w' alone, or the parts' words at their places. */
+const keptWords = (numel: number): Uint32Array => {
+  if (!parts) return keep.words.get('w')!.subarray(0, numel);
+  const words = new Uint32Array(numel);
+  for (const q of parts) words.set(keep.words.get(q.name)!, q.at);
+  return words;
+};
 const TWINS: Record<Shader, Twin> = {
   linear_merge: linearMergeRef,
   magmax_output: magmaxOutputRef,
   'linear_merge with DARE': (inputs, numel, coeffs, outDtype, mode) => dareOutputRef(inputs, numel, coeffs, dareLaunch(), outDtype, mode),
   consensus_output: (inputs, numel, coeffs, outDtype, mode) => consensusOutputRef(inputs, numel, coeffs, mask, outDtype, mode),
+  'linear_merge with kept entries': (inputs, numel, coeffs, outDtype, mode) => keptOutputRef(inputs, numel, coeffs, { words: keptWords(numel), scale: keep.scale }, outDtype, mode),
 };
 const twinOf = (shader: Shader): Twin => TWINS[shader];
 
@@ -82,7 +100,7 @@ async function runGpu(inputs: readonly RawInput[], numel: number, coeffs: Float3
   try {
     await ctx.scoped('linear_merge', () => {
       const encoder = ctx.device.createCommandEncoder();
-      const many = parts && shader === 'linear_merge with DARE' ? { parts: parts.map((q) => ({ ...q, shape: [1] })) } : {};
+      const many = parts && shader !== 'linear_merge' ? { parts: parts.map((q) => ({ ...q, shape: [keep.words.get(q.name)?.length ?? 1] })) } : {};
       kernelOf(shader).encode(encoder, { inputs: inBuf, segments, numel, coeffs, outDtype, out, partials, flags, chunk: { name: 'w', shape: [numel], start: drop.elementOffset }, ...many });
       ctx.device.queue.submit([encoder.finish()]);
     });
@@ -357,6 +375,67 @@ describe('linear_merge with a DARE drop', () => {
     const encoder = ctx.device.createCommandEncoder();
     const buf = ctx.createBuffer('inputs', 1024, testUsage());
     expect(() => dare.encode(encoder, { inputs: buf, segments: [{ offset: 0, dtype: 'F32' }, { offset: 64, dtype: 'F32' }], numel: 16, coeffs: new Float32Array([1]), outDtype: 'F32', out: buf, partials: null })).toThrow(/linear_merge with DARE: needs the chunk/);
+    ctx.destroyBuffer(buf);
+  });
+});
+
+describe('linear_merge with kept entries', () => {
+  /** Random words: each model's bit set with probability `density` (bits past the models set too, which must not matter). */
+  const wordsFor = (seed: number, n: number, density: number) => {
+    const key = rngKey(seed, 9, 9);
+    return Uint32Array.from({ length: n }, (_, j) => {
+      let w = 0;
+      for (let t = 0; t < 32; t++) if (rngUniform(key, j * 32 + t) < density) w |= 1 << t;
+      return w >>> 0;
+    });
+  };
+
+  it('matches the twin for 1, 8, 20 and 32 models, with and without a scale, every dtype', async () => {
+    for (const [tasks, numel, dtype, scale] of [
+      [1, 37, 'F32', 1],
+      [8, 1001, 'F32', 1],
+      [8, 1001, 'F32', 2.5],
+      [20, 16 * 5 + 3, 'F32', 1 / 0.7],
+      [32, 515, 'F32', 1],
+      [3, 515, 'F16', 2],
+      [3, 515, 'BF16', 1],
+    ] as const) {
+      keep = { words: new Map([['w', wordsFor(tasks + numel, numel, 0.4)]]), scale };
+      const inputs = randomInputs(tasks * 17 + numel, 900, tasks, numel, dtype);
+      for (const out of ['F32', 'BF16'] as const) await check(`${tasks} ${dtype} models x ${numel}, scale ${scale}, out ${out}`, inputs, numel, coefficients(tasks + 3, tasks), out, 'linear_merge with kept entries');
+    }
+  });
+
+  it('carries NaN, infinities and -0 like the twin, and flags a dropped NaN', async () => {
+    const { a, b, n } = valuePairs(EDGES);
+    keep = { words: new Map([['w', wordsFor(5, n, 0.5)]]), scale: 1 };
+    await check('edges', [input(a, 'F32'), input(b, 'F32'), input(b.slice().reverse(), 'F32')], n, Float32Array.from([0.5, -3]), 'F32', 'linear_merge with kept entries');
+    keep = { words: new Map([['w', wordsFor(6, n, 0.5)]]), scale: 1.25 };
+    await check('edges, scaled', [input(a, 'F32'), input(b, 'F32'), input(b.slice().reverse(), 'F32')], n, Float32Array.from([0.5, -3]), 'F32', 'linear_merge with kept entries');
+  });
+
+  it('covers several tensors in one launch, each with its own words', async () => {
+    try {
+      const at = [0, 16, 48, 320];
+      const counts = [16, 20, 272, 9];
+      parts = at.map((x, i) => ({ name: `blocks.${i}.bias`, at: x }));
+      keep = { words: new Map(parts.map((q, i) => [q.name, wordsFor(40 + i, counts[i]!, 0.5)])), scale: 2 };
+      const numel = 320 + 9;
+      await check('4 tensors', randomInputs(77, 800, 8, numel, 'F32'), numel, coefficients(8, 8), 'F32', 'linear_merge with kept entries');
+    } finally {
+      parts = null;
+    }
+  });
+
+  it('refuses more than 32 models, words of the wrong length, and a drop with kept entries', () => {
+    const encoder = ctx.device.createCommandEncoder();
+    const buf = ctx.createBuffer('inputs', 1 << 16, testUsage());
+    keep = { words: new Map([['w', new Uint32Array(8)]]), scale: 1 };
+    const segments = (tasks: number) => Array.from({ length: tasks + 1 }, (_, i) => ({ offset: 64 * i, dtype: 'F32' as const }));
+    const encode = (tasks: number, numel: number) => kept.encode(encoder, { inputs: buf, segments: segments(tasks), numel, coeffs: new Float32Array(tasks).fill(1), outDtype: 'F32', out: buf, partials: null, chunk: { name: 'w', shape: [numel], start: 0 } });
+    expect(() => encode(33, 8)).toThrow(/linear_merge with kept entries: at most 32 models, got 33/);
+    expect(() => encode(2, 16)).toThrow(/8 kept-entry words for 16 elements of w/);
+    expect(() => new LinearMergeKernel(ctx, 'linear_merge', () => null, undefined, { words: () => new Uint32Array(0), scale: 1 })).toThrow(/only linear_merge without a drop keeps given entries/);
     ctx.destroyBuffer(buf);
   });
 });

@@ -14,6 +14,7 @@ import type { GpuContext } from '../../src/engine/gpu/device';
 import { readBuffer, uploadRaw } from '../../src/engine/gpu/kernels';
 import {
   bitmaskApply,
+  keepBits,
   countMask,
   dareDrop,
   disjointMerge,
@@ -28,6 +29,7 @@ import { gram, gramRanges, rowStats, SignTally, signStats, signSum, stackStats, 
 import { REDUCTION_BLOCK, TOPK_MAX_LEVELS } from '../../src/engine/gpu/constants';
 import {
   bitmaskApplyRef,
+  keepBitsRef,
   bitsOf,
   columnSumF32,
   countMaskRef,
@@ -377,6 +379,31 @@ describe('tall_mask, count_mask and bitmask_apply', () => {
       expectSameBits(`bitmask_apply bit ${bit}`, await readF32(ctx, out, numel), bitmaskApplyRef(gpu.bitfield!, bit, src, numel));
     }
     [srcBuf, out, ...Object.values(buffers)].forEach((b) => b && ctx.destroyBuffer(b));
+  });
+});
+
+describe('keep_bits', () => {
+  it.each([1, 3, 8, 32])('marks the rows that hold anything but +0, like the twin, with %i rows', async (rows) => {
+    for (const numel of LENGTHS) {
+      // Zeros of both signs, NaNs, infinities and subnormals among values that are zero half of the time.
+      const stack = withEdges(discrete(rows * 7 + numel, rows * numel, [0, -0, 0, 0]), [...BIT_EDGES, -0, 0], rows + numel);
+      const buf = uploadF32(ctx, 'stack', stack);
+      const words = ctx.createBuffer('words', Math.max(4, numel * 4), testUsage());
+      await ctx.scoped('keepBits', () => keepBits(ctx, buf, rows, numel, words));
+      const got = await readU32(words, numel);
+      const want = keepBitsRef(stack, rows, numel);
+      expectSameBits(`keep_bits ${rows}x${numel}`, got, want);
+      // Some columns keep nothing and some keep several rows (the test would not see a constant answer).
+      if (numel > 1) expect(new Set(got).size, `${rows}x${numel}`).toBeGreaterThan(1);
+      [buf, words].forEach((b) => ctx.destroyBuffer(b));
+    }
+  });
+
+  it('refuses more than 32 rows and writing over the stack', () => {
+    const buf = ctx.createBuffer('stack', 1024, testUsage());
+    expect(() => keepBits(ctx, buf, 33, 4, buf)).toThrow(/keep_bits: at most 32 rows, got 33/);
+    expect(() => keepBits(ctx, buf, 2, 4, buf)).toThrow(/keep_bits: words must be a different buffer/);
+    ctx.destroyBuffer(buf);
   });
 });
 

@@ -321,4 +321,57 @@ describe('statistics kept across merges of the same models', () => {
       }
     }
   });
+
+  it('masked contributions: a lambda move of Breadcrumbs, per-tensor TIES, DARE then TIES, Consensus then TIES or LiNeS on them writes through linear_merge with the kept entries', async () => {
+    // [method, first params, params that only rescale, params that change what is kept]
+    const cases = [
+      ['breadcrumbs', { lambda: 0.4 }, { lambda: 0.9 }, { lambda: 0.9, density: 0.5 }],
+      ['breadcrumbs', { scope: 'tensor', lambda: 0.4 }, { scope: 'tensor', lambda: -0.3 }, { scope: 'tensor', lambda: 0.9, gamma: 0.05 }],
+      ['ties', { scope: 'tensor', lambda: 0.4 }, { scope: 'tensor', lambda: 0.9 }, { scope: 'tensor', lambda: 0.9, k: 0.5 }],
+      ['ties', { scope: 'tensor', merge: 'max', lambda: 0.4 }, { scope: 'tensor', merge: 'max', lambda: 0.9 }, { scope: 'tensor', merge: 'sum', lambda: 0.9 }],
+      ['dare', { then: 'ties', lambda: 0.4 }, { then: 'ties', lambda: 0.9 }, { then: 'ties', lambda: 0.9, seed: 2 }],
+      ['dare', { then: 'ties', rescale: false, merge: 'max', lambda: 0.4 }, { then: 'ties', rescale: false, merge: 'max', lambda: 0.9 }, { then: 'ties', rescale: false, merge: 'max', lambda: 0.9, p: 0.2 }],
+      ['consensus', { then: 'ties', lambda: 0.4 }, { then: 'ties', lambda: 0.9 }, { then: 'ties', lambda: 0.9, ties_k: 0.5 }],
+      ['lines', { then: 'ties', scope: 'tensor', beta: 0.3 }, { then: 'ties', scope: 'tensor', beta: 0.8 }, { then: 'ties', scope: 'tensor', beta: 0.8, k: 0.4 }],
+      ['lines', { then: 'consensus', alpha: 0.2 }, { then: 'consensus', alpha: 0.1, beta: 0.6 }, { then: 'consensus', alpha: 0.1, consensus_k: 1 }],
+    ] as const;
+    const tensors = Object.keys(SHAPES).length;
+    for (const metrics of [false, true]) {
+      for (const [method, first, rescaled, other] of cases) {
+        const m = await open(g);
+        const cache = new MetricsCache();
+        const spy = vi.spyOn(FusedOutput.prototype, 'tensor');
+        try {
+          await merge(m, method, first, { cache, metrics });
+          expect(spy.mock.calls.length, `${method}: the first merge writes through the stack`).toBe(0);
+          for (const [params, fusedTensors] of [[rescaled, tensors], [other, 0]] as const) {
+            const what = `${method} ${JSON.stringify(params)}${metrics ? ' with metrics' : ''}`;
+            spy.mockClear();
+            const b = await merge(m, method, params, { cache, metrics });
+            expect(spy.mock.calls.length, what).toBe(fusedTensors);
+            const fresh = await merge(await open(g), method, params, { metrics });
+            expect(b.file === fresh.file, `${what}: file bytes`).toBe(true);
+            expect(b.values, what).toEqual(fresh.values);
+            if (metrics) {
+              const [x, y] = [b.report.interference!, fresh.report.interference!];
+              expect({ signs: x.signs, kept: x.kept, usage: x.usage }, what).toEqual({ signs: y.signs, kept: y.kept, usage: y.usage });
+            }
+          }
+        } finally {
+          spy.mockRestore();
+        }
+      }
+    }
+    // TIES's merge "mean" divides the kept entries by their count: it stays on the stack.
+    const m = await open(g);
+    const cache = new MetricsCache();
+    const spy = vi.spyOn(FusedOutput.prototype, 'tensor');
+    try {
+      await merge(m, 'ties', { scope: 'tensor', merge: 'mean', lambda: 0.4 }, { cache });
+      await merge(m, 'ties', { scope: 'tensor', merge: 'mean', lambda: 0.9 }, { cache });
+      expect(spy.mock.calls.length).toBe(0);
+    } finally {
+      spy.mockRestore();
+    }
+  });
 });

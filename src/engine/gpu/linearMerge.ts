@@ -5,7 +5,7 @@
  * src/engine/reference/linearMerge.ts.
  */
 import { GpuError } from '../errors';
-import { DTYPE_BYTES } from '../types';
+import { DTYPE_BYTES, numelOf } from '../types';
 import { pcgHash, stringId } from '../rng';
 import { DTYPE_CODE, LINEAR_MAX_TASKS, MAX_DROP_PARTS, PARTIALS_GROUP, WORKGROUP_SIZE } from './constants';
 import type { GpuContext } from './device';
@@ -136,6 +136,19 @@ export interface DareTensorDrop {
   scale: number;
 }
 
+/**
+ * The entries a masked linear merge keeps (linear_merge's MASKED: src/engine/merge/keptBits.ts): per element one
+ * word, bit t set where model t's entry is kept, and the scale of the kept entries (1 leaves them as they are).
+ */
+export interface KeptEntries {
+  /** The words of elements [start, start + count) of tensor `name`. */
+  words(name: string, start: number, count: number): Uint32Array;
+  scale: number;
+}
+
+/** Most models whose kept entries a word holds. */
+export const KEPT_MAX_TASKS = 32;
+
 /** Consensus Merging's masks for one tensor (consensus_output): each model's mask lambda, and the tasks a weight needs. */
 export interface ConsensusTensorMask {
   lambdas: Float32Array;
@@ -165,19 +178,24 @@ export class LinearMergeKernel {
   /** Partial rows beyond the norms (none: see FusedKernel). */
   readonly extraRows = 0;
   private readonly params: GPUBuffer;
+  /** Bound where a launch has no partials or (linear_merge) no kept entries: 16 bytes, one vec4. */
   private readonly none: GPUBuffer;
+  /** With kept entries: the words of the chunk being recorded (rewritten per chunk, in queue order, as params). */
+  private keepWords: GPUBuffer | null = null;
 
   constructor(
     private readonly ctx: GpuContext,
     private readonly shader: LinearShader = 'linear_merge',
     private readonly drop?: (name: string, shape: readonly number[]) => DareTensorDrop | null,
     private readonly mask?: (name: string) => ConsensusTensorMask,
+    private readonly keep?: KeptEntries,
   ) {
     if (drop && shader !== 'linear_merge') throw new GpuError('validation', `${shader}: only linear_merge applies a DARE drop`);
+    if (keep && (shader !== 'linear_merge' || drop)) throw new GpuError('validation', `${shader}: only linear_merge without a drop keeps given entries`);
     if (MASKED.includes(shader) !== (mask !== undefined)) throw new GpuError('validation', `${shader}: ${MASKED.join(' and ')}, and only they, need each tensor's masks`);
     this.params = ctx.createBuffer(`${shader} params`, LINEAR_PARAMS_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     try {
-      this.none = ctx.createBuffer(`${shader} no partials`, 4, GPUBufferUsage.STORAGE);
+      this.none = ctx.createBuffer(`${shader} no partials`, 16, GPUBufferUsage.STORAGE);
     } catch (e) {
       ctx.destroyBuffer(this.params);
       throw e;
@@ -228,38 +246,68 @@ export class LinearMergeKernel {
     const layout = rawBlockLayout(kernel, a.segments, a.numel);
     if (a.numel === 0) return;
     const threads = linearMergeThreads(a.numel);
+    const kept = this.keptOf(a, tasks, threads);
     const bindings = [
       { buffer: this.params },
       bind(ctx, kernel, a.inputs, layout.bytes),
       bind(ctx, kernel, a.out, this.outputs(tasks) * linearMergeOutBytes(a.numel, a.outDtype)),
       a.partials ? bind(ctx, kernel, a.partials, normRowsOf(tasks, a.flags) * threads * F32_BYTES) : { buffer: this.none },
     ];
+    if (this.shader === 'linear_merge') bindings.push(kept ? bind(ctx, kernel, this.keepBuffer(kept), kept.byteLength) : { buffer: this.none });
     // Params: sixteen 32-bit fields (drop_parts the seventh, mask_k the tenth, base_coeff the eleventh, out_stride the
     // twelfth, drop_seed the thirteenth), the coefficient vec4s, then with masks the key vec4s (the mask lambdas' f32
     // bits), and with a drop the part records after both arrays. Only the words a launch reads are written.
     const words = new Uint32Array(HEADER_WORDS + (mask ? LINEAR_MAX_TASKS : 0) + 4 * Math.ceil(tasks / 4));
     const outStride = this.outputs(tasks) > 1 ? linearMergeOutBytes(a.numel, a.outDtype) / 16 : 0;
     words.set([a.numel, tasks, threads, 0, layout.firstVec4, layout.strideVec4, drop ? drop.table.length / 4 : 0, 0, 0, mask?.k ?? 0, 0, outStride, drop?.seedHash ?? 0]);
-    new Float32Array(words.buffer).set([drop?.p ?? 0, drop?.scale ?? 1], 7);
+    const scale = drop?.scale ?? (kept ? this.keep!.scale : 1);
+    new Float32Array(words.buffer).set([drop?.p ?? 0, scale], 7);
     new Float32Array(words.buffer).set([baseCoeff ?? 0], 10);
     new Float32Array(words.buffer, 4 * HEADER_WORDS).set(coeffs);
     if (mask) new Float32Array(words.buffer, 4 * (HEADER_WORDS + LINEAR_MAX_TASKS)).set(mask.lambdas);
     ctx.device.queue.writeBuffer(this.params, 0, words);
     if (drop) ctx.device.queue.writeBuffer(this.params, 4 * (HEADER_WORDS + 2 * LINEAR_MAX_TASKS), drop.table);
     const constants: Record<string, number> = { BASE_DTYPE: DTYPE_CODE[a.segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[layout.model], OUT_DTYPE: DTYPE_CODE[a.outDtype], ...partialsConstants(a), SAME_COEFF: sameCoefficients(coeffs) ? 1 : 0 };
-    if (this.shader === 'linear_merge') Object.assign(constants, { DROP: drop ? 1 : 0, SCALE: drop && Math.fround(drop.scale) !== 1 ? 1 : 0, BASE_TERM: baseCoeff !== null ? 1 : 0 });
+    if (this.shader === 'linear_merge') Object.assign(constants, { DROP: drop ? 1 : 0, MASKED: kept ? 1 : 0, SCALE: (drop || kept) && Math.fround(scale) !== 1 ? 1 : 0, BASE_TERM: baseCoeff !== null ? 1 : 0 });
     const pipeline = specialisedPipeline(ctx, this.shader, constants);
     encodeComputePass(ctx, encoder, kernel, pipeline, bindings, workgroupGrid(Math.ceil(threads / WORKGROUP_SIZE), ctx.info.limits.maxComputeWorkgroupsPerDimension));
   }
 
   /** Whether chunks may pass one coefficient more, theta0's (BASE_TERM): plain linear_merge only. */
   private get takesBaseCoeff(): boolean {
-    return this.shader === 'linear_merge' && !this.drop;
+    return this.shader === 'linear_merge' && !this.drop && !this.keep;
   }
 
   /** What errors call the kernel. */
   private get label(): string {
-    return this.drop ? 'linear_merge with DARE' : this.shader;
+    return this.drop ? 'linear_merge with DARE' : this.keep ? 'linear_merge with kept entries' : this.shader;
+  }
+
+  /** The kept entries' words of chunk `a` on whole blocks (each part's at its place), or null without kept entries. */
+  private keptOf(a: LinearMergeArgs, tasks: number, threads: number): Uint32Array<ArrayBuffer> | null {
+    if (!this.keep) return null;
+    const kernel = this.label;
+    if (tasks > KEPT_MAX_TASKS) throw new GpuError('validation', `${kernel}: at most ${KEPT_MAX_TASKS} models, got ${tasks}`);
+    const words = new Uint32Array(threads * LINEAR_BLOCK);
+    const put = (w: Uint32Array, at: number, count: number, name: string) => {
+      if (w.length !== count || at + count > words.length) throw new GpuError('validation', `${kernel}: ${w.length} kept-entry words for ${count} elements of ${name}`);
+      words.set(w, at);
+    };
+    if (a.parts) for (const q of a.parts) put(this.keep.words(q.name, 0, numelOf(q.shape)), q.at, numelOf(q.shape), q.name);
+    else if (a.chunk) put(this.keep.words(a.chunk.name, a.chunk.start, a.numel), 0, a.numel, a.chunk.name);
+    else throw new GpuError('validation', `${kernel}: needs the chunk's tensor and start (the kept entries are per element)`);
+    return words;
+  }
+
+  /** Writes the chunk's words into the reused buffer (grown as needed; a dropped buffer still serves submitted work). */
+  private keepBuffer(words: Uint32Array<ArrayBuffer>): GPUBuffer {
+    if (!this.keepWords || this.keepWords.size < words.byteLength) {
+      if (this.keepWords) this.ctx.destroyBuffer(this.keepWords);
+      this.keepWords = null;
+      this.keepWords = this.ctx.createBuffer('linear_merge kept entries', words.byteLength, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
+    }
+    this.ctx.device.queue.writeBuffer(this.keepWords, 0, words);
+    return this.keepWords;
   }
 
   /**
@@ -307,6 +355,8 @@ export class LinearMergeKernel {
   destroy(): void {
     this.ctx.destroyBuffer(this.params);
     this.ctx.destroyBuffer(this.none);
+    if (this.keepWords) this.ctx.destroyBuffer(this.keepWords);
+    this.keepWords = null;
   }
 }
 

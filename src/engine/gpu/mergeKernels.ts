@@ -300,6 +300,19 @@ export function countMask(ctx: GpuContext, stack: GPUBuffer, rows: number, numel
 }
 
 /** One TALL model delta: out[j] = bit `bit` of bitfield[j] set ? src[j] : 0 (`out` must not be `src`). */
+/**
+ * words[j] (u32 [numel]) = bit r set where row r of `stack` ([rows, numel] f32) holds anything but +0 at column j
+ * (rows <= 32): the entries a merge's contributions keep.
+ */
+export function keepBits(ctx: GpuContext, stack: GPUBuffer, rows: number, numel: number, words: GPUBuffer): void {
+  const kernel = 'keep_bits';
+  checkStack(kernel, rows, numel);
+  if (rows > BITFIELD_ROWS) throw new GpuError('validation', `${kernel}: at most ${BITFIELD_ROWS} rows, got ${rows}`);
+  if (stack === words) throw new GpuError('validation', `${kernel}: words must be a different buffer from the stack '${stack.label}'`);
+  if (numel === 0) return;
+  launch(ctx, kernel, [numel, rows], [bind(ctx, kernel, stack, rows * numel * F32_BYTES), bind(ctx, kernel, words, numel * 4)], grid(ctx, numel));
+}
+
 export function bitmaskApply(ctx: GpuContext, bitfield: GPUBuffer, bit: number, src: GPUBuffer, numel: number, out: GPUBuffer): void {
   const kernel = 'bitmask_apply';
   checkStack(kernel, 1, numel);

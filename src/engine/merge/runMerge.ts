@@ -23,6 +23,8 @@ import { packDtypeOf } from './plans/util';
 import { HeldWriter, HOLD_BYTES, type TensorWriter } from './heldWriter';
 import { ChunkStream, chunkRanges } from './stream';
 import { StackOutput } from './stackOutput';
+import { KeptBits } from './keptBits';
+import { KEPT_MAX_TASKS, LinearMergeKernel } from '../gpu/linearMerge';
 import type { ResidentInputs } from './residentInputs';
 
 /** Progress of a running merge. */
@@ -145,10 +147,14 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
   const known = run.metrics === false ? null : cached;
   const chunksOf = (t: AlignedTensor) => chunkRanges(t, plan.granularity, config.options.chunkElements);
   // The statistics of the method's contributions, kept under every parameter but those that only scale the output.
-  const contributionsKey = known && plan.scaleParams ? contributionMetricsKey(config, plan.scaleParams) : null;
+  const contributionsKey = known && plan.scaleParams ? settingsKey('interference metrics of the contributions', config, plan.scaleParams) : null;
   const seen = contributionsKey ? ((known!.plans.get(contributionsKey) as ContributionMetrics | undefined) ?? null) : null;
   const knownContributions = seen && coversAll(seen, merged, chunksOf) ? seen : null;
   const recorded: ContributionMetrics | null = contributionsKey && !knownContributions ? new Map() : null;
+  // The entries a masked plan's contributions keep (merge/keptBits.ts), kept under the same settings.
+  const keptKey = cached && plan.scaleParams && plan.masked ? settingsKey('kept entries', config, plan.scaleParams) : null;
+  const seenKept = keptKey ? ((cached!.plans.get(keptKey) as KeptBits | undefined) ?? null) : null;
+  const knownKept = seenKept?.covers(merged) ? seenKept : null;
   const metrics = run.metrics === false ? null : new MetricsAccumulator(T, known?.chunks ?? null, recorded);
   // Nothing needs the task-vector stack: plans with a fused output kernel write straight from the raw inputs (and
   // collect their f32 outputs where asked; a tensor written in another dtype is collected through the stack). With
@@ -201,6 +207,8 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
   const reports: TensorReport[] = [];
   const stacked = new StackOutput(p, plan, outputs, metrics);
   let spec: FusedSpec | null = null;
+  /** Whether the output pass writes through linear_merge's MASKED pipeline (see GpuPlan.masked). */
+  let maskedPass = false;
   let fused: FusedOutput | null = null;
   const openOutputs = async () => {
     for (let o = 0; o < (run.output ? outputs : 0); o++) {
@@ -216,7 +224,15 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
     await openOutputs();
     if (plan.prepare) await plan.prepare(p);
     if (metrics) metrics.setTopk(await topkOf(p, known));
+    // A plan whose contributions are masked task vectors writes through linear_merge's MASKED pipeline once an
+    // earlier merge kept their entries; the stack path records them for the next merge (where they fit half the memo).
+    const masked = keptKey && p.tasks <= KEPT_MAX_TASKS ? plan.masked!(p) : null;
+    const maskedSpec = (m: NonNullable<typeof masked>, kept: KeptBits): FusedSpec => ({ kernel: new LinearMergeKernel(ctx, 'linear_merge', undefined, undefined, kept.entries(m.scale)), coeffs: m.coeffs });
     spec = fusable ? (plan.fused?.(p) ?? null) : null;
+    maskedPass = fusable && !spec && !!masked && !!knownKept;
+    if (maskedPass) spec = maskedSpec(masked!, knownKept!);
+    const elements = merged.reduce((n, t) => n + t.numel, 0);
+    if (masked && !knownKept && 4 * elements <= cached!.plans.limitBytes / 2) stacked.kept = new KeptBits();
     // A pass whose output a redo may change holds its writes (merge/heldWriter.ts) when they fit.
     const outputBytes = specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[s.dtype], 0) * writers.length;
     const hold = !!spec?.redo && outputBytes <= (run.holdBytes ?? HOLD_BYTES);
@@ -235,7 +251,9 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
           reports.push({ name: t.name, shape: t.shape, dtype: t.dtype, outputDtype: t.dtype, action: 'passthrough', baseNorm: null, taskVectorNorms: null, mergedNorm: null });
           continue;
         }
-        await plan.beginTensor?.(p, t);
+        // Per-tensor statistics (Model Stock's and SLERP's Grams, which the fused coefficients take too; TIES's and
+        // Breadcrumbs' bands with scope "tensor"); a masked pass needs none for the tensors it writes.
+        if (!maskedPass) await plan.beginTensor?.(p, t);
         const coeffs = fused?.handles(t) ? spec!.coeffs(t) : null;
         const collect = collectOf(t);
         if (fused && coeffs && (!collect || fused.collects(specs[i]!.dtype))) {
@@ -245,6 +263,7 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
           if (metrics) fromCache.push({ t, report });
         } else {
           await fused?.flush();
+          if (maskedPass) await plan.beginTensor?.(p, t);
           reports.push(await stacked.tensor(t, specs[i]!.dtype, targets, collect));
         }
       }
@@ -281,6 +300,7 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
     for (const w of writers) await w.finish();
     // Complete: the contributions of every chunk were measured (a failed or cancelled merge keeps nothing).
     if (recorded && coversAll(recorded, merged, chunksOf)) known!.plans.set(contributionsKey!, recorded, contributionBytes(recorded, T));
+    if (stacked.kept?.covers(merged)) cached!.plans.set(keptKey!, stacked.kept, stacked.kept.bytes);
   } catch (e) {
     // Nothing may be left behind: every opened output is discarded whatever failed.
     for (const s of sinks) await s.abort();
@@ -312,10 +332,10 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
   };
 }
 
-/** Where PlanContext.memo keeps a method's contribution statistics: the method and its parameters but `scaleParams`. */
-function contributionMetricsKey(config: ResolvedConfig, scaleParams: readonly string[]): string {
+/** Where PlanContext.memo keeps `what` of a method's contributions: the method and its parameters but `scaleParams`. */
+function settingsKey(what: string, config: ResolvedConfig, scaleParams: readonly string[]): string {
   const rest = Object.fromEntries(Object.entries(config.params).filter(([name]) => !scaleParams.includes(name)));
-  return `interference metrics of the contributions: ${config.method.id} ${JSON.stringify(rest)}`;
+  return `${what}: ${config.method.id} ${JSON.stringify(rest)}`;
 }
 
 /** The cached metrics of this merge's task vectors (run.metricsCache), or null without a cache. */

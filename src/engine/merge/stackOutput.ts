@@ -12,6 +12,8 @@
  */
 import type { GpuContext } from '../gpu/device';
 import { packAdd, scaleAdd, SquareSums, StagingReader } from '../gpu/kernels';
+import { keepBits } from '../gpu/mergeKernels';
+import type { KeptBits } from './keptBits';
 import { DTYPE_BYTES, type DType } from '../types';
 import type { AlignedTensor } from './align';
 import type { TensorWriter } from './heldWriter';
@@ -52,6 +54,8 @@ function quiet<T>(p: Promise<T>): Promise<T> {
 }
 
 export class StackOutput {
+  /** Where the entries each chunk's contributions keep are recorded (keep_bits), or null. */
+  kept: KeptBits | null = null;
   private readonly pending: Pending[] = [];
   private readonly reader: StagingReader;
   private readonly depth: number;
@@ -89,7 +93,7 @@ export class StackOutput {
         // the base's, the task vectors' and the output's sums of squares share one readback (SquareSums).
         const squares = new SquareSums(ctx, c.count, metrics ? [1] : [1, T, 1]);
         // The chunk's readbacks, each started as soon as its kernels are submitted.
-        const reads: { before?: Promise<() => Float64Array>; after?: Promise<() => number>; squares?: Promise<Float64Array[]> } = {};
+        const reads: { before?: Promise<() => Float64Array>; after?: Promise<() => number>; squares?: Promise<Float64Array[]>; kept?: Promise<Uint8Array[]> } = {};
         const outputs: (() => Promise<Uint8Array[]>)[] = [];
         let staged = 0;
         try {
@@ -100,6 +104,11 @@ export class StackOutput {
             const info = await plan.emit(p, c, deltas);
             if (metrics) reads.after = quiet(metrics.after(ctx, c, info, deltas[0]!));
             else squares.add(deltas[0]!);
+            if (this.kept && info?.contributions) {
+              const words = p.scratch('kept entries', maxChunk);
+              keepBits(ctx, info.contributions, T, c.count, words);
+              reads.kept = quiet(this.reader.start(ctx.device.createCommandEncoder({ label: `kept entries ${t.name}` }), [{ buffer: words, bytes: c.count * 4 }])());
+            }
             reads.squares = quiet(squares.read());
             if (collect) {
               // theta0 + delta in f32, written at the chunk's offset in the caller's buffer.
@@ -119,11 +128,13 @@ export class StackOutput {
           });
         } catch (e) {
           // Settle what was queued and free the partials (read() frees them too; destroying twice is harmless).
-          await Promise.allSettled([reads.before, reads.after, reads.squares]);
+          await Promise.allSettled([reads.before, reads.after, reads.squares, reads.kept]);
           squares.destroy();
           throw e;
         }
-        const settle = Promise.all([reads.squares!, reads.before, reads.after]).then(([sq, addBefore, addAfter]) => (s: Sums) => {
+        const { kept } = this;
+        const settle = Promise.all([reads.squares!, reads.before, reads.after, reads.kept]).then(([sq, addBefore, addAfter, words]) => (s: Sums) => {
+          if (kept && words) kept.add(t.name, c.start, new Uint32Array(words[0]!.slice().buffer));
           s.baseSq += sq[0]![0]!;
           const tvs = addBefore ? addBefore() : sq[1]!;
           tvs.forEach((v, i) => (s.tvSq[i] = s.tvSq[i]! + v));

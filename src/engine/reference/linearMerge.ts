@@ -1,6 +1,7 @@
 /**
  * CPU twins of the kernels that read raw model bytes for a whole chunk at once: decode_stack (theta0 and the
- * task-vector stack), linear_merge (the output of a linear merge, or with DROP of DARE then Task Arithmetic),
+ * task-vector stack), linear_merge (the output of a linear merge, with DROP of DARE then Task Arithmetic, with MASKED of
+ * a merge whose kept entries are given),
  * magmax_output (MagMax's), consensus_output (Consensus Merging's, then Task Arithmetic) and tall_output (TALL masks'
  * T models). Each is the composition of the twins of unpack, task_vector, (dare_drop, magmax_select, or combine +
  * tall_mask + count_mask,) combine and pack_add, or for tall_output combine + tall_mask + bitmask_apply and pack_add
@@ -141,6 +142,22 @@ export function dareOutputRef(inputs: readonly RawInput[], numel: number, coeffs
       dareDropRef(columns, tasks, count, { keys, elementOffset: part.elementOffset, p: drop.p, scale: drop.scale });
       for (let t = 0; t < tasks; t++) stack.set(columns.subarray(t * count, (t + 1) * count), t * numel + from);
     });
+  };
+  return fusedOutputRef(inputs, numel, coeffs, outDtype, mode, contribute, taskSumGuard(numel, mode));
+}
+
+/**
+ * Twin of linear_merge with MASKED: each model's task vector, scaled by `scale` (one rounded f32 product; none when it
+ * is 1, as dare_drop), through bitmask_apply with bit t of `words` (one per element) before combine.
+ */
+export function keptOutputRef(inputs: readonly RawInput[], numel: number, coeffs: ArrayLike<number>, kept: { words: Uint32Array; scale: number }, outDtype: RawDType, mode?: F32Mode): LinearMergeResult {
+  const scale = Math.fround(kept.scale);
+  const contribute = (stack: Float32Array, tasks: number) => {
+    for (let t = 0; t < tasks; t++) {
+      const row = stack.subarray(t * numel, (t + 1) * numel);
+      const scaled = scale === 1 ? row : row.map((x) => Math.fround(x * scale));
+      stack.set(bitmaskApplyRef(kept.words, t, scaled, numel), t * numel);
+    }
   };
   return fusedOutputRef(inputs, numel, coeffs, outDtype, mode, contribute, taskSumGuard(numel, mode));
 }

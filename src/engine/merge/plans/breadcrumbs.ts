@@ -39,6 +39,9 @@ export function breadcrumbsPlan(): GpuPlan {
   return {
     granularity: 'row',
     outputs: () => 1,
+    scaleParams: ['lambda'],
+    // The band's task vectors, the rest +0, whatever the scope.
+    masked: (p) => ({ scale: 1, coeffs: (t) => p.coeffs('lambda', t.name) }),
     async beginTensor(p: PlanContext, t: AlignedTensor) {
       band?.destroy();
       band = null;

@@ -58,6 +58,9 @@ export function consensusPlan(): GpuPlan {
     granularity: 'element',
     outputs: () => 1,
     scaleParams: ['lambda'],
+    // Then TIES (sum or max): its contributions where enough tasks use the weight, the rest +0 (then Task Arithmetic
+    // has its own fused kernel).
+    masked: (p) => (p.params.then !== 'ties' || p.params.merge === 'mean' ? null : { scale: 1, coeffs: (t) => p.coeffs('lambda', t.name) }),
     async prepare(p) {
       stage = new ConsensusStage({ k: p.params.k as number, then: p.params.then as 'task_arithmetic' | 'ties', tiesKParam: 'ties_k' });
       await stage.prepare(p);

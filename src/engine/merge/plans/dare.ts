@@ -45,6 +45,14 @@ export function darePlan(): GpuPlan {
     granularity: 'element',
     outputs: () => 1,
     scaleParams: ['lambda'],
+    // Then TIES (sum or max): the entries the drop and the trim keep and that agree, rescaled; with linear_only and a
+    // rescale the scale differs between tensors, which one launch cannot take.
+    masked(p) {
+      const { then, merge, linear_only, rescale } = p.params;
+      const scale = rescale ? 1 / (1 - (p.params.p as number)) : 1;
+      if (then !== 'ties' || merge === 'mean' || (linear_only && Math.fround(scale) !== 1)) return null;
+      return { scale, coeffs: (t) => p.coeffs('lambda', t.name) };
+    },
     async prepare(p) {
       drop = dareTransform(p.params);
       if (p.params.then === 'ties') {

@@ -49,6 +49,12 @@ export function linesPlan(): GpuPlan {
     outputs: () => 1,
     // The `then` merge's contributions are at scale 1: the ramp only scales them.
     scaleParams: ['alpha', 'beta'],
+    // Then TIES with scope "tensor" (sum or max) or Consensus: masked task vectors (then Task Arithmetic and global
+    // TIES have their own fused kernels).
+    masked: (p) => {
+      const { then, merge, scope } = p.params;
+      return then === 'consensus' || (then === 'ties' && scope === 'tensor' && merge !== 'mean') ? { scale: 1, coeffs: (t) => coefficients(p, t.name) } : null;
+    },
     async prepare(p) {
       const then = p.params.then as Then;
       // alpha "auto" needs the L1 mass of the summed task vectors and of tau_MTL over the whole model: a function of

@@ -115,6 +115,14 @@ export interface GpuPlan {
    * with the metrics on, as `fusedWithKnownMetrics` plans do (the playground's lambda slider on the Interference tab).
    */
   scaleParams?: readonly string[];
+  /**
+   * For plans whose contributions, under the run's settings, are the task vectors masked, the kept entries times one
+   * number (`scale`: 1, or DARE's rescale): that number and the per-task coefficients each tensor's contributions are
+   * combined with; null where the settings make them otherwise (TIES's merge "mean" divides by a count). A merge keeps
+   * the entries they keep in PlanContext.memo (merge/keptBits.ts, under the settings but `scaleParams`), and a later
+   * one that finds them there writes through linear_merge's MASKED pipeline instead of `emit`.
+   */
+  masked?(p: PlanContext): { scale: number; coeffs(t: AlignedTensor): Float32Array } | null;
   /** Writes the merged delta of output o into out[o] (f32 [count]); may change c.stack in place. */
   emit(p: PlanContext, c: Chunk, out: GPUBuffer[]): Promise<EmitInfo | void>;
   /** Frees the plan's GPU state. */

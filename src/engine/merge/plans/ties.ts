@@ -191,6 +191,9 @@ export function tiesPlan(): GpuPlan {
     granularity: 'element',
     outputs: () => 1,
     scaleParams: ['lambda'],
+    // Scope "tensor" (global has ties_output): the trimmed entries that agree with the elected sign (sum), or the
+    // largest of them (max), the rest +0.
+    masked: (p) => (p.params.scope !== 'tensor' || p.params.merge === 'mean' ? null : { scale: 1, coeffs: (t) => p.coeffs('lambda', t.name) }),
     async prepare(p) {
       stage = new TiesStage(tiesSettingsOf(p.params), undefined, true);
       await stage.prepare(p);
