@@ -64,8 +64,9 @@ export const PROFILES: Record<string, Profile> = {
     // 20 models: one timed run per workload (Breadcrumbs alone takes 10-35 s there), so that a shared, busy machine
     // still finishes inside 10 minutes.
     matrix: { size: scaledVit(32, 1), tasks: [8, 2, 20], dtypes: ['F32', 'BF16'], repeats: { warmups: 0, reps: 3 }, repeatsAt: { 20: { warmups: 0, reps: 1 } } },
-    // Model Stock too: its Gram pass is what a kept statistic saves most of (PlanContext.memo).
-    metricsCost: { tasks: 8, methods: ['task_arithmetic', 'ties', 'model_stock'] },
+    // Model Stock too: its Gram pass is what a kept statistic saves most of (PlanContext.memo); Breadcrumbs, whose
+    // merges after the first write through linear_merge with the entries the first kept (merge/keptBits.ts).
+    metricsCost: { tasks: 8, methods: ['task_arithmetic', 'ties', 'model_stock', 'breadcrumbs'] },
     reference: { tasks: 8, repeats: { warmups: 1, reps: 3 }, acceptance: true },
     torch: { device: 'cpu', repeats: { warmups: 1, reps: 3 } },
     // A 768 x 768 SVD takes minutes on SwiftShader: the step runs at width/4 (192 x 192, 768 x 192, 192 x 768).
