@@ -159,7 +159,7 @@ export interface ConsensusTensorMask {
 export type LinearShader = 'linear_merge' | 'magmax_output' | 'consensus_output' | 'tall_output';
 
 /** The kernels that take each tensor's masks (ConsensusTensorMask; tall_output ignores k). */
-const MASKED: readonly LinearShader[] = ['consensus_output', 'tall_output'];
+const TAKES_MASKS: readonly LinearShader[] = ['consensus_output', 'tall_output'];
 
 /**
  * The fused linear merge (linear_merge.wgsl): out = encode(theta0 + sum_t coeffs[t] * (decode(model t) - theta0)),
@@ -167,7 +167,10 @@ const MASKED: readonly LinearShader[] = ['consensus_output', 'tall_output'];
  * combine over the task vectors and theta0). With shader 'magmax_output', MagMax's
  * output (magmax_select before combine); with a `drop`, linear_merge gives DARE's (dare_drop before combine): `drop`
  * gives each tensor's seed, rate and scale (null: the tensor is merged undropped, without the RNG work), and every
- * chunk must say which tensor it is and where it starts (or, covering several small tensors, which they are: `parts`). With shader 'consensus_output', Consensus Merging's output
+ * chunk must say which tensor it is and where it starts (or, covering several small tensors, which they are: `parts`).
+ * With `keep` (the MASKED pipeline), the contributions of a merge whose kept entries are given: each model's entries
+ * where its bit is set, times the scale, else +0 (bitmask_apply before combine). With shader 'consensus_output',
+ * Consensus Merging's output
  * (then Task Arithmetic: tall_mask and count_mask before combine), `mask` giving each tensor's mask lambdas and k
  * (every chunk says which tensor it is). With shader 'tall_output', TALL masks' T models (one per model, `mask`
  * giving the lambdas, its k unused; the coefficients are not read). Holds its
@@ -192,7 +195,7 @@ export class LinearMergeKernel {
   ) {
     if (drop && shader !== 'linear_merge') throw new GpuError('validation', `${shader}: only linear_merge applies a DARE drop`);
     if (keep && (shader !== 'linear_merge' || drop)) throw new GpuError('validation', `${shader}: only linear_merge without a drop keeps given entries`);
-    if (MASKED.includes(shader) !== (mask !== undefined)) throw new GpuError('validation', `${shader}: ${MASKED.join(' and ')}, and only they, need each tensor's masks`);
+    if (TAKES_MASKS.includes(shader) !== (mask !== undefined)) throw new GpuError('validation', `${shader}: ${TAKES_MASKS.join(' and ')}, and only they, need each tensor's masks`);
     this.params = ctx.createBuffer(`${shader} params`, LINEAR_PARAMS_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     try {
       this.none = ctx.createBuffer(`${shader} no partials`, 16, GPUBufferUsage.STORAGE);
