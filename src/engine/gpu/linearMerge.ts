@@ -223,10 +223,7 @@ export class LinearMergeKernel {
    * set. With a drop, only when both are dropped alike (same seed, rate and scale) or neither is (`linear_only`).
    */
   sharesLaunch(a: TensorId, b: TensorId): boolean {
-    if (this.drop) {
-      const [x, y] = [this.drop(a.name, a.shape), this.drop(b.name, b.shape)];
-      return x === null || y === null ? x === y : x.seed === y.seed && Object.is(x.p, y.p) && Object.is(x.scale, y.scale);
-    }
+    if (this.drop) return sameDrop(this.drop(a.name, a.shape), this.drop(b.name, b.shape));
     if (!this.mask) return true;
     const [x, y] = [this.mask(a.name), this.mask(b.name)];
     return x.k === y.k && sameValues(x.lambdas, y.lambdas);
@@ -291,14 +288,14 @@ export class LinearMergeKernel {
     if (!this.keep) return null;
     const kernel = this.label;
     if (tasks > KEPT_MAX_TASKS) throw new GpuError('validation', `${kernel}: at most ${KEPT_MAX_TASKS} models, got ${tasks}`);
+    const parts = launchParts(kernel, a);
+    if (!parts) throw new GpuError('validation', `${kernel}: needs the chunk's tensor and start (the kept entries are per element)`);
     const words = new Uint32Array(threads * LINEAR_BLOCK);
-    const put = (w: Uint32Array, at: number, count: number, name: string) => {
-      if (w.length !== count || at + count > words.length) throw new GpuError('validation', `${kernel}: ${w.length} kept-entry words for ${count} elements of ${name}`);
-      words.set(w, at);
-    };
-    if (a.parts) for (const q of a.parts) put(this.keep.words(q.name, 0, numelOf(q.shape)), q.at, numelOf(q.shape), q.name);
-    else if (a.chunk) put(this.keep.words(a.chunk.name, a.chunk.start, a.numel), 0, a.numel, a.chunk.name);
-    else throw new GpuError('validation', `${kernel}: needs the chunk's tensor and start (the kept entries are per element)`);
+    for (const q of parts) {
+      const w = this.keep.words(q.name, q.start, q.count);
+      if (w.length !== q.count || q.at + q.count > words.length) throw new GpuError('validation', `${kernel}: ${w.length} kept-entry words for ${q.count} elements of ${q.name}`);
+      words.set(w, q.at);
+    }
     return words;
   }
 
@@ -320,12 +317,12 @@ export class LinearMergeKernel {
   private dropOf(a: LinearMergeArgs): { p: number; scale: number; seedHash: number; table: Uint32Array<ArrayBuffer> } | null {
     if (!this.drop) return null;
     const kernel = this.label;
-    const parts = a.parts?.map((q) => ({ ...q, start: 0 })) ?? (a.chunk ? [{ ...a.chunk, at: 0 }] : null);
-    if (!parts || parts.length === 0) throw new GpuError('validation', `${kernel}: needs the chunk's tensor and start (the drop mask is keyed by them)`);
+    const parts = launchParts(kernel, a);
+    if (!parts) throw new GpuError('validation', `${kernel}: needs the chunk's tensor and start (the drop mask is keyed by them)`);
     if (parts.length > MAX_DROP_PARTS) throw new GpuError('validation', `${kernel}: ${parts.length} tensors in one launch, at most ${MAX_DROP_PARTS}`);
     const drops = parts.map((q) => this.drop!(q.name, q.shape));
     const d = drops[0]!;
-    if (drops.some((x) => (x === null) !== (d === null) || (x && d && !(x.seed === d.seed && Object.is(x.p, d.p) && Object.is(x.scale, d.scale))))) {
+    if (drops.some((x) => !sameDrop(x, d))) {
       throw new GpuError('validation', `${kernel}: the tensors of one launch must be dropped alike (${parts.map((q) => q.name).join(', ')})`);
     }
     if (!d) return null;
@@ -333,9 +330,6 @@ export class LinearMergeKernel {
     parts.forEach((q, i) => {
       const { start } = q;
       const end = i + 1 < parts.length ? parts[i + 1]!.at : a.numel;
-      if (!Number.isInteger(q.at) || q.at % LINEAR_BLOCK !== 0 || (i === 0 ? q.at !== 0 : q.at <= parts[i - 1]!.at) || q.at >= Math.max(a.numel, 1)) {
-        throw new GpuError('validation', `${kernel}: part ${q.name} starts at element ${q.at}: parts start at 0, then ascending multiples of ${LINEAR_BLOCK} within the chunk`);
-      }
       if (!Number.isInteger(start) || start < 0 || start + (end - q.at) > 2 ** 32) {
         throw new GpuError('validation', `${kernel}: element offset ${start} + numel ${end - q.at} must lie in 0..2^32`);
       }
@@ -361,6 +355,26 @@ export class LinearMergeKernel {
     if (this.keepWords) this.ctx.destroyBuffer(this.keepWords);
     this.keepWords = null;
   }
+}
+
+/** Whether two tensors' drops are alike (same seed, rate and scale), or both absent. */
+function sameDrop(x: DareTensorDrop | null, y: DareTensorDrop | null): boolean {
+  return x === null || y === null ? x === y : x.seed === y.seed && Object.is(x.p, y.p) && Object.is(x.scale, y.scale);
+}
+
+/**
+ * The tensors launch `a` covers, each from element `at` of the chunk and element `start` of its tensor over `count`
+ * elements: its `parts` (whole tensors, checked to start at 0, then at ascending multiples of LINEAR_BLOCK), or its
+ * `chunk` alone; null where it gives neither.
+ */
+function launchParts(kernel: string, a: LinearMergeArgs): { name: string; shape: readonly number[]; at: number; start: number; count: number }[] | null {
+  if (!a.parts) return a.chunk ? [{ ...a.chunk, at: 0, count: a.numel }] : null;
+  a.parts.forEach((q, i) => {
+    if (!Number.isInteger(q.at) || q.at % LINEAR_BLOCK !== 0 || (i === 0 ? q.at !== 0 : q.at <= a.parts![i - 1]!.at) || q.at >= Math.max(a.numel, 1)) {
+      throw new GpuError('validation', `${kernel}: part ${q.name} starts at element ${q.at}: parts start at 0, then ascending multiples of ${LINEAR_BLOCK} within the chunk`);
+    }
+  });
+  return a.parts.length ? a.parts.map((q) => ({ ...q, start: 0, count: numelOf(q.shape) })) : null;
 }
 
 /**
