@@ -12,14 +12,16 @@ import type { Chunk } from '../stream';
 import type { GpuPlan, PlanContext, StackTransform } from './plan';
 import { TiesStage, tiesSettingsOf } from './ties';
 
+/** The factor kept entries are multiplied by: 1 / (1 - p) with `rescale`, else 1. */
+const dropScale = (params: PlanContext['params']) => (params.rescale ? 1 / (1 - (params.p as number)) : 1);
+
 /**
  * Tensor `name`'s drop: seed (model t's RNG key is rngKey(seed, t, stringId(name))), rate and scale; null where
  * `linear_only` leaves the tensor alone.
  */
 function tensorDrop(params: PlanContext['params'], name: string, shape: readonly number[]): DareTensorDrop | null {
   if (params.linear_only && !isLinearWeight(name, shape)) return null;
-  const p = params.p as number;
-  return { seed: params.seed as number, p, scale: params.rescale ? 1 / (1 - p) : 1 };
+  return { seed: params.seed as number, p: params.p as number, scale: dropScale(params) };
 }
 
 /**
@@ -48,8 +50,8 @@ export function darePlan(): GpuPlan {
     // Then TIES (sum or max): the entries the drop and the trim keep and that agree, rescaled; with linear_only and a
     // rescale the scale differs between tensors, which one launch cannot take.
     masked(p) {
-      const { then, merge, linear_only, rescale } = p.params;
-      const scale = rescale ? 1 / (1 - (p.params.p as number)) : 1;
+      const { then, merge, linear_only } = p.params;
+      const scale = dropScale(p.params);
       if (then !== 'ties' || merge === 'mean' || (linear_only && Math.fround(scale) !== 1)) return null;
       return { scale, coeffs: (t) => p.coeffs('lambda', t.name) };
     },
