@@ -14,7 +14,6 @@ import type { Chunk } from '../stream';
 import { ConsensusStage } from './consensus';
 import { memoized, type GpuPlan, type PlanContext } from './plan';
 import { TiesStage, tiesSettingsOf } from './ties';
-import type { TiesOutputKernel } from '../../gpu/tiesFused';
 import { ones, stackCopy } from './util';
 
 type Then = 'task_arithmetic' | 'ties' | 'consensus';
@@ -90,18 +89,7 @@ export function linesPlan(): GpuPlan {
       await ties?.beginTensor(p, t);
       await consensus?.beginTensor(p, t);
     },
-    fused(p) {
-      if (p.params.then === 'task_arithmetic') return { kernel: new LinearMergeKernel(p.ctx), coeffs: (t) => coefficients(p, t.name) };
-      let kernel: TiesOutputKernel | null = ties?.fusedKernel(p) ?? null;
-      if (!ties || !kernel) return null;
-      const stage = ties;
-      return {
-        kernel,
-        coeffs: (t) => coefficients(p, t.name),
-        redo: () => (kernel = stage.redo(p, kernel!)),
-        ...(stage.keptChunks() ? { cache: stage.keptChunks()! } : {}),
-      };
-    },
+    fused: (p) => (p.params.then === 'task_arithmetic' ? { kernel: new LinearMergeKernel(p.ctx), coeffs: (t) => coefficients(p, t.name) } : (ties?.fusedSpec(p, (t) => coefficients(p, t.name)) ?? null)),
     async emit(p, c, out) {
       const stack = await parts(p, c, true);
       combine(p.ctx, stack, p.tasks, c.count, coefficients(p, c.tensor.name), out[0]!);

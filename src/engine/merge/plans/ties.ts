@@ -17,7 +17,7 @@ import { combine } from '../../gpu/kernels';
 import type { DisjointMerge } from '../../reference/methods/signElect';
 import type { AlignedTensor } from '../align';
 import { selectTaskRanks, TensorBand } from './hostSelect';
-import { afterTransform, type GpuPlan, type PlanContext, type StackTransform } from './plan';
+import { afterTransform, type FusedSpec, type GpuPlan, type PlanContext, type StackTransform } from './plan';
 import { tiesFastApplies, tiesStatsFast, type TiesStats } from './tiesFast';
 import { RawChunkCache, type Chunk } from '../stream';
 import { stackCopy, taskSegments } from './util';
@@ -123,8 +123,24 @@ export class TiesStage {
     }
   }
 
+  /**
+   * The fused output pass of scope global without `pre` (after `prepare`), each tensor's contributions combined with
+   * `coeffs` (TIES's lambda, LiNeS's ramp), or null: ties_output, its redo with the exact majority sign, and the raw
+   * chunks the one-pass statistics kept.
+   */
+  fusedSpec(p: PlanContext, coeffs: (t: AlignedTensor) => Float32Array): FusedSpec | null {
+    let kernel = this.fusedKernel(p);
+    if (!kernel) return null;
+    return {
+      kernel,
+      coeffs,
+      redo: () => (kernel = this.redo(p, kernel!)),
+      ...(this.kept ? { cache: this.kept } : {}),
+    };
+  }
+
   /** The fused output kernel of scope global without `pre` (after `prepare`), or null. */
-  fusedKernel(p: PlanContext): TiesOutputKernel | null {
+  private fusedKernel(p: PlanContext): TiesOutputKernel | null {
     if (!this.fused || this.s.scope !== 'global' || this.pre || !this.thresholds) return null;
     return new TiesOutputKernel(p.ctx, { thresholds: this.thresholds, majority: this.majority, merge: this.s.merge });
   }
@@ -167,11 +183,6 @@ export class TiesStage {
     }
   }
 
-  /** The raw chunks kept for the fused output pass (they are freed as it takes them, the rest by `destroy`). */
-  keptChunks(): RawChunkCache | null {
-    return this.kept;
-  }
-
   private dropKept(): void {
     this.kept?.destroy();
     this.kept = null;
@@ -199,16 +210,7 @@ export function tiesPlan(): GpuPlan {
       await stage.prepare(p);
     },
     beginTensor: (p, t) => stage!.beginTensor(p, t),
-    fused(p) {
-      let kernel = stage!.fusedKernel(p);
-      if (!kernel) return null;
-      return {
-        kernel,
-        coeffs: (t) => p.coeffs('lambda', t.name),
-        redo: () => (kernel = stage!.redo(p, kernel!)),
-        ...(stage!.keptChunks() ? { cache: stage!.keptChunks()! } : {}),
-      };
-    },
+    fused: (p) => stage!.fusedSpec(p, (t) => p.coeffs('lambda', t.name)),
     async emit(p, c, out) {
       await stage!.contributions(p, c);
       combine(p.ctx, c.stack, p.tasks, c.count, p.coeffs('lambda', c.tensor.name), out[0]!);
