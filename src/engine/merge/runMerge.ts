@@ -15,7 +15,7 @@ import { DTYPE_BYTES, type DType } from '../types';
 import { alignModels, type AlignedTensor } from './align';
 import { configToJson, type ResolvedConfig } from './config';
 import { planOf } from './plans';
-import { coefficientsOf, type FusedSpec, type GpuPlan, type PlanContext } from './plans/plan';
+import { coefficientsOf, paramsKey, type FusedSpec, type GpuPlan, type PlanContext } from './plans/plan';
 import { REPORT_FORMAT, totalsOf, type MergeReport, type TensorReport } from './report';
 import { contributionBytes, copyTopk, coversAll, MetricsAccumulator, topkRetained, type ContributionMetrics, type InterferenceReport, type MetricsCache, type TaskVectorMetrics } from './metrics';
 import { FusedOutput } from './plans/fusedOutput';
@@ -147,12 +147,12 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
   const known = run.metrics === false ? null : cached;
   const chunksOf = (t: AlignedTensor) => chunkRanges(t, plan.granularity, config.options.chunkElements);
   // The statistics of the method's contributions, kept under every parameter but those that only scale the output.
-  const contributionsKey = known && plan.scaleParams ? settingsKey('interference metrics of the contributions', config, plan.scaleParams) : null;
+  const contributionsKey = known && plan.scaleParams ? paramsKey(`interference metrics of the contributions: ${config.method.id}`, config.params, plan.scaleParams) : null;
   const seen = contributionsKey ? ((known!.plans.get(contributionsKey) as ContributionMetrics | undefined) ?? null) : null;
   const knownContributions = seen && coversAll(seen, merged, chunksOf) ? seen : null;
   const recorded: ContributionMetrics | null = contributionsKey && !knownContributions ? new Map() : null;
   // The entries a masked plan's contributions keep (merge/keptBits.ts), kept under the same settings.
-  const keptKey = cached && plan.scaleParams && plan.masked ? settingsKey('kept entries', config, plan.scaleParams) : null;
+  const keptKey = cached && plan.scaleParams && plan.masked ? paramsKey(`kept entries: ${config.method.id}`, config.params, plan.scaleParams) : null;
   const seenKept = keptKey ? ((cached!.plans.get(keptKey) as KeptBits | undefined) ?? null) : null;
   const knownKept = seenKept?.covers(merged) ? seenKept : null;
   const metrics = run.metrics === false ? null : new MetricsAccumulator(T, known?.chunks ?? null, recorded);
@@ -330,12 +330,6 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
     interference: metrics?.result() ?? null,
     ...(norms ? {} : { nonFinite: fused?.nonFinite() ?? [] }),
   };
-}
-
-/** Where PlanContext.memo keeps `what` of a method's contributions: the method and its parameters but `scaleParams`. */
-function settingsKey(what: string, config: ResolvedConfig, scaleParams: readonly string[]): string {
-  const rest = Object.fromEntries(Object.entries(config.params).filter(([name]) => !scaleParams.includes(name)));
-  return `${what}: ${config.method.id} ${JSON.stringify(rest)}`;
 }
 
 /** The cached metrics of this merge's task vectors (run.metricsCache), or null without a cache. */

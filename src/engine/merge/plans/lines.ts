@@ -12,7 +12,7 @@ import { rowStats } from '../../gpu/mergeReductions';
 import { coefficientAt, depthOf, type CoefficientSetting } from '../../methods/scaling';
 import type { Chunk } from '../stream';
 import { ConsensusStage } from './consensus';
-import { memoized, type GpuPlan, type PlanContext } from './plan';
+import { memoized, paramsKey, type GpuPlan, type PlanContext } from './plan';
 import { TiesStage, tiesSettingsOf } from './ties';
 import { ones, stackCopy } from './util';
 
@@ -58,8 +58,7 @@ export function linesPlan(): GpuPlan {
       const then = p.params.then as Then;
       // alpha "auto" needs the L1 mass of the summed task vectors and of tau_MTL over the whole model: a function of
       // the models and of every parameter but the ramp's (alpha, beta), so a beta slider finds it in the memo.
-      const { alpha: _alpha, beta: _beta, ...mtlParams } = p.params;
-      const alphaKey = `lines: auto alpha of ${JSON.stringify(mtlParams)}`;
+      const alphaKey = paramsKey('lines: auto alpha of', p.params, ['alpha', 'beta']);
       const alphaPass = p.params.alpha === 'auto' && then !== 'task_arithmetic' && p.memo?.get(alphaKey) === undefined;
       // TIES may merge in its fused kernel unless this run's alpha pass needs its exact contributions first.
       if (then === 'ties') ties = new TiesStage(tiesSettingsOf(p.params), undefined, !alphaPass);

@@ -137,6 +137,11 @@ export function coefficientsOf(spec: MethodSpec, params: ParamValues, param: str
   return Float32Array.from({ length: tasks }, (_, task) => coefficientAt(setting, { tensor, task, layers }, fallback));
 }
 
+/** A PlanContext.memo key: `what`, and every parameter but those in `omit` (which the value does not depend on). */
+export function paramsKey(what: string, params: ParamValues, omit: readonly string[]): string {
+  return `${what} ${JSON.stringify(Object.fromEntries(Object.entries(params).filter(([name]) => !omit.includes(name))))}`;
+}
+
 /**
  * Statistics `key` of this merge's task vectors: from PlanContext.memo when an earlier merge of the same models put
  * them there, else computed by `compute` and put there with its size, `bytesOf(value)` (without a memo: computed).
