@@ -43,6 +43,14 @@ export class PlanMemo {
     }
   }
 
+  /**
+   * Whether a value of `bytes` is worth keeping as one of a set that a merge needs whole (Breadcrumbs' row bits, the
+   * kept entries): at most half the room, so that filling the memo with it does not evict the rest of itself.
+   */
+  roomFor(bytes: number): boolean {
+    return bytes <= this.limitBytes / 2;
+  }
+
   /** Bytes of the values kept. */
   get bytes(): number {
     return this.held;

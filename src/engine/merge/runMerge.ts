@@ -227,12 +227,10 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
     // A plan whose contributions are masked task vectors writes through linear_merge's MASKED pipeline once an
     // earlier merge kept their entries; the stack path records them for the next merge (where they fit half the memo).
     const masked = keptKey && p.tasks <= KEPT_MAX_TASKS ? plan.masked!(p) : null;
-    const maskedSpec = (m: NonNullable<typeof masked>, kept: KeptBits): FusedSpec => ({ kernel: new LinearMergeKernel(ctx, 'linear_merge', undefined, undefined, kept.entries(m.scale)), coeffs: m.coeffs });
     spec = fusable ? (plan.fused?.(p) ?? null) : null;
     maskedPass = fusable && !spec && !!masked && !!knownKept;
-    if (maskedPass) spec = maskedSpec(masked!, knownKept!);
-    const elements = merged.reduce((n, t) => n + t.numel, 0);
-    if (masked && !knownKept && 4 * elements <= cached!.plans.limitBytes / 2) stacked.kept = new KeptBits();
+    if (maskedPass) spec = { kernel: new LinearMergeKernel(ctx, 'linear_merge', undefined, undefined, knownKept!.entries(masked!.scale)), coeffs: masked!.coeffs };
+    if (masked && !knownKept && cached!.plans.roomFor(4 * merged.reduce((n, t) => n + t.numel, 0))) stacked.kept = new KeptBits();
     // A pass whose output a redo may change holds its writes (merge/heldWriter.ts) when they fit.
     const outputBytes = specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[s.dtype], 0) * writers.length;
     const hold = !!spec?.redo && outputBytes <= (run.holdBytes ?? HOLD_BYTES);

@@ -31,7 +31,7 @@ export function tensorBand(total: number, density: number, gamma: number): RankB
  * Whether the memo keeps the row bands' bits: when one band's bits for the whole model take at most half its room,
  * so that a merge finds all of them (where a memo that holds part of them evicts the rest as a merge fills it).
  */
-const memoFits = (p: PlanContext) => p.memo !== null && (p.tasks * p.stream.tensors.reduce((n, t) => n + t.numel, 0)) / 8 <= p.memo.limitBytes / 2;
+const memoFits = (p: PlanContext) => p.memo !== null && p.memo.roomFor((p.tasks * p.stream.tensors.reduce((n, t) => n + t.numel, 0)) / 8);
 
 export function breadcrumbsPlan(): GpuPlan {
   let band: TensorBand | null = null;
