@@ -8,13 +8,16 @@
  * Tolerances: every partial bit-exact against gram on the GPU over the decoded rows (the same f32 operations in the same
  * order), and against the twin with IEEE subnormals or with them flushed (WGSL lets a device flush them; SwiftShader
  * does), NaNs compared as NaN. Merges: with the interference metrics off the pass launches gram_raw and no
- * decode_stack, and the output bytes equal those of the stack path (metrics on), bit for bit.
+ * decode_stack, leaves its raw chunks to the output pass (which then reads only the small tensors), and the output
+ * bytes equal those of the stack path (metrics on), bit for bit, also where it cannot leave them.
  */
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { REDUCTION_BLOCK } from '../../src/engine/gpu/constants';
 import { decodeStack, readBuffer, type RawDType } from '../../src/engine/gpu/kernels';
 import { gramPartials, gramRawPartials } from '../../src/engine/gpu/mergeReductions';
 import { memorySink } from '../../src/engine/io/byteSource';
-import { resolveConfig } from '../../src/engine/merge/config';
+import { DEFAULT_OPTIONS, resolveConfig } from '../../src/engine/merge/config';
+import { rawChunkStep } from '../../src/engine/merge/plans/fusedOutput';
 import { runMerge } from '../../src/engine/merge/runMerge';
 import { decodeStackRef, type RawInput } from '../../src/engine/reference/linearMerge';
 import { gramPartialsRef } from '../../src/engine/reference/mergeReductions';
@@ -103,6 +106,26 @@ describe('gram_raw', () => {
 });
 
 describe('the Gram pass of Model Stock and SLERP', () => {
+  it('splits tensors where the output pass does at the default chunk size too (rawChunkStep: whole 256-element blocks)', async () => {
+    const ctx = await testContext();
+    for (let tasks = 1; tasks <= 32; tasks++) expect(rawChunkStep(ctx, tasks, DEFAULT_OPTIONS.chunkElements) % REDUCTION_BLOCK, `${tasks} models`).toBe(0);
+    // One tensor longer than a chunk of 2 models: both of its chunks go from the Gram pass to the output pass.
+    const g = gridModels(77, 2, { 'layers.0.fc1.weight': [640, 640] }, 2);
+    expect(rawChunkStep(ctx, 2, DEFAULT_OPTIONS.chunkElements)).toBeLessThan(640 * 640);
+    const { base, models } = await openModels(g);
+    const reads = new Map<string, number>();
+    const created = vi.spyOn(ctx, 'createBuffer');
+    try {
+      await runMerge(ctx, { base, models, metrics: false, config: resolveConfig({ method: 'model_stock' }), output: async () => memorySink('out'), onProgress: (q) => reads.set(q.phase, Math.max(reads.get(q.phase) ?? 0, q.doneBytes)) });
+      expect(created.mock.calls.filter(([label]) => label.endsWith('raw inputs (kept)')).length).toBe(2);
+    } finally {
+      created.mockRestore();
+    }
+    expect(reads.get('Model Stock angles')).toBe(640 * 640 * 4 * 3);
+    expect(reads.get('merge') ?? 0).toBe(0);
+    expect(ctx.allocatedBytes).toBe(0);
+  });
+
   const SHAPES = { 'layers.0.fc1.weight': [48, 64], 'layers.0.fc1.bias': [48], 'layers.0.fc2.bias': [64], 'layers.1.fc1.weight': [40, 70] };
   for (const [method, tasks, params] of [
     ['model_stock', 3, {}],
@@ -112,14 +135,30 @@ describe('the Gram pass of Model Stock and SLERP', () => {
     it(`${method} ${JSON.stringify(params)}: read raw without metrics (no decode_stack), the stack path's bytes`, async () => {
       const ctx = await testContext();
       const g = gridModels(31 + tasks, tasks, SHAPES, 2);
-      const run = async (metrics: boolean) => {
+      const run = async (metrics: boolean, o: { cacheBytes?: number } = {}) => {
         const { base, models } = await openModels(g);
         const sink = memorySink('out');
         const created = vi.spyOn(ctx, 'createBuffer');
+        // Bytes read from the models in each phase (the Gram pass, then the output pass 'merge').
+        const reads = new Map<string, number>();
         try {
-          await runMerge(ctx, { base, models, metrics, config: resolveConfig({ method, params, options: { chunkElements: 1024 } }), output: async () => sink });
+          await runMerge(ctx, {
+            base,
+            models,
+            metrics,
+            config: resolveConfig({ method, params, options: { chunkElements: 1024 } }),
+            output: async () => sink,
+            ...(o.cacheBytes !== undefined ? { cacheBytes: o.cacheBytes } : {}),
+            onProgress: (q) => reads.set(q.phase, Math.max(reads.get(q.phase) ?? 0, q.doneBytes)),
+          });
           const labels = created.mock.calls.map(([label]) => label);
-          return { bytes: sink.bytes()!, raw: labels.filter((l) => l === 'gram_raw partials').length, stacks: labels.filter((l) => l.endsWith('] task vectors') || l === 'gram batch task vectors').length };
+          return {
+            bytes: sink.bytes()!,
+            raw: labels.filter((l) => l === 'gram_raw partials').length,
+            stacks: labels.filter((l) => l.endsWith('] task vectors') || l === 'gram batch task vectors').length,
+            kept: labels.filter((l) => l.endsWith('raw inputs (kept)')).length,
+            outputReads: reads.get('merge') ?? 0,
+          };
         } finally {
           created.mockRestore();
         }
@@ -132,6 +171,16 @@ describe('the Gram pass of Model Stock and SLERP', () => {
       expect(stacked.raw).toBe(0);
       expect(stacked.stacks).toBeGreaterThan(0);
       expect(Buffer.from(fused.bytes).equals(Buffer.from(stacked.bytes))).toBe(true);
+      // The output pass takes the Gram pass's raw chunks of the large tensors (3 + 3 chunks, the last one of 752
+      // elements padded to 768 there): it reads only the small ones, 48 + 64 elements of f32 theta0 and models.
+      const small = (48 + 64) * 4 * (tasks + 1);
+      expect(fused.kept).toBe(6);
+      expect(fused.outputReads).toBe(small);
+      // Without room to keep them the output pass reads everything again, and writes the same bytes.
+      const again = await run(false, { cacheBytes: 0 });
+      expect(again.kept).toBe(0);
+      expect(again.outputReads).toBe((48 * 64 + 48 + 64 + 40 * 70) * 4 * (tasks + 1));
+      expect(Buffer.from(again.bytes).equals(Buffer.from(stacked.bytes))).toBe(true);
       expect(ctx.allocatedBytes).toBe(0);
     });
   }

@@ -160,9 +160,11 @@ export interface RawChunk {
   bytes: number;
 }
 
+const chunkKey = (t: AlignedTensor, start: number, count: number) => `${t.name}@${start}+${count}`;
+
 /**
- * Raw chunks kept on the GPU from one pass over the raw inputs to the next (global TIES's scan, then its output), up
- * to a byte limit: the first pass uploads them straight into kept buffers, the next takes each chunk instead of
+ * Raw chunks kept on the GPU from one pass over the raw inputs to the next (global TIES's scan, SLERP's and Model
+ * Stock's Gram pass, then their fused output), up to a byte limit: the first pass uploads them straight into kept buffers, the next takes each chunk instead of
  * reading and uploading it again.
  */
 export class RawChunkCache {
@@ -188,7 +190,7 @@ export class RawChunkCache {
       };
       const raw = await uploader.upload(t, start, count, into);
       if (made) {
-        this.chunks.set(`${t.name}@${start}`, raw);
+        this.chunks.set(chunkKey(t, start, count), raw);
         this.bytes += raw.bytes;
       }
       return raw;
@@ -198,9 +200,12 @@ export class RawChunkCache {
     }
   }
 
-  /** Takes chunk (t, start) out of the cache (the caller frees it with `release`), or null. */
-  take(t: AlignedTensor, start: number): RawChunk | null {
-    const key = `${t.name}@${start}`;
+  /**
+   * Takes chunk (t, start) of `count` elements out of the cache (the caller frees it with `release`), or null: a pass
+   * that split the tensor otherwise finds nothing.
+   */
+  take(t: AlignedTensor, start: number, count: number): RawChunk | null {
+    const key = chunkKey(t, start, count);
     const raw = this.chunks.get(key) ?? null;
     this.chunks.delete(key);
     return raw;

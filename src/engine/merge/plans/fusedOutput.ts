@@ -39,7 +39,7 @@
  */
 import { throwIfAborted } from '../../errors';
 import type { GpuContext } from '../../gpu/device';
-import { LINEAR_MAX_TASKS } from '../../gpu/constants';
+import { LINEAR_MAX_TASKS, REDUCTION_BLOCK } from '../../gpu/constants';
 import { StagingReader, type RawDType } from '../../gpu/kernels';
 import { encodePartialsSum, foldLinearPartials, LINEAR_BLOCK, linearMergeOutBytes, linearMergeThreads, normRowsOf, PARTIALS_SUM_PARAMS_BYTES, partialsGroups, sameValues, type LinearMergeArgs } from '../../gpu/linearMerge';
 import type { FusedKernel } from '../../gpu/tiesFused';
@@ -130,14 +130,18 @@ interface Provisional extends ChunkJob {
 }
 
 /**
- * Elements per chunk of a pass over the raw inputs of `tasks` models: chunkElements, fewer when the raw inputs (at most
- * 4 bytes per element each) would exceed the adapter's chunk size or one storage binding; a multiple of LINEAR_BLOCK.
+ * Elements per chunk of a pass over the raw inputs of `tasks` models: chunkElements (a multiple of 1024), fewer when
+ * the raw inputs (at most 4 bytes per element each) would exceed the adapter's chunk size or one storage binding; fewer
+ * are a multiple of REDUCTION_BLOCK (so that SLERP's and Model Stock's Gram pass splits a tensor where the output pass
+ * does and leaves it its chunks: tensorGrams), or of LINEAR_BLOCK where not even one such block fits.
  */
 export function rawChunkStep(ctx: GpuContext, tasks: number, chunkElements: number): number {
   const perElement = 4 * (tasks + 1);
   const { limits, isSoftware } = ctx.info;
   const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize, (isSoftware ? SOFTWARE : HARDWARE).chunkBytes) - 16 * (tasks + 1);
-  const fits = Math.max(LINEAR_BLOCK, Math.floor(limit / perElement / LINEAR_BLOCK) * LINEAR_BLOCK);
+  const elements = Math.floor(limit / perElement);
+  const block = elements >= REDUCTION_BLOCK ? REDUCTION_BLOCK : LINEAR_BLOCK;
+  const fits = Math.max(LINEAR_BLOCK, Math.floor(elements / block) * block);
   return Math.min(chunkElements, fits);
 }
 
@@ -233,7 +237,7 @@ export class FusedOutput {
     for (let start = 0, index = 0; start < t.numel; start += step, index++) {
       throwIfAborted(this.source.signal);
       const job: ChunkJob = { t, start, count: Math.min(step, t.numel - start), index, coeffs, packDtype, outDtype, sums, collect };
-      const kept = this.cache?.take(t, start) ?? null;
+      const kept = this.cache?.take(t, start, job.count) ?? null;
       const raw = kept ?? (await this.uploader.upload(t, start, job.count));
       const read = this.submit(this.kernel, job, raw, writers.length > 0, this.sumPartials, collectCopies(job));
       if (kept) this.cache!.release(kept);

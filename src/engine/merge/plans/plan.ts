@@ -103,8 +103,8 @@ export interface GpuPlan {
    * True when, given the statistics in `memo` (PlanContext.memo), a merge that collects weights (runMerge's `collect`)
    * or measures metrics is faster through the stack even where the fused pass could write it: Model Stock's and
    * SLERP's Gram pass keeps the decoded chunks for the stack's output pass, where before a fused output it reads the
-   * raw inputs and the output pass uploads them again (demo suite, SwiftShader: 1.17x the time of the stack path;
-   * with the metrics known, 1.1-1.2x). With their Grams in `memo` no such pass runs, and the fused pass is the faster.
+   * raw inputs (demo suite, SwiftShader: 1.17x the time of the stack path; with the metrics known, 1.1-1.2x; measured
+   * before the Gram pass left its raw chunks to the fused output: tensorGrams). With their Grams in `memo` no such pass runs, and the fused pass is the faster.
    * Default false.
    */
   stackFaster?(memo: PlanMemo | null): boolean;

@@ -8,7 +8,8 @@ import { LinearMergeKernel } from '../../gpu/linearMerge';
 import { magmaxSelect } from '../../gpu/mergeKernels';
 import { modelStockRatioFromGram, type ModelStockAngle } from '../../reference/methods/modelStock';
 import { slerpCoefficients } from '../../reference/methods/slerp';
-import { memoized, type GpuPlan } from './plan';
+import { RawChunkCache } from '../stream';
+import { memoized, type GpuPlan, type PlanContext } from './plan';
 import { tensorGrams } from './tensorGrams';
 import { copyFloats } from './util';
 
@@ -54,9 +55,16 @@ const SLERP_GRAMS = 'slerp: Gram of tau_a, tau_b, theta0 per tensor';
 const MODEL_STOCK_GRAMS = 'model stock: Gram of the task vectors per tensor';
 const gramBytes = (grams: Map<string, Float64Array>) => [...grams].reduce((n, [name, g]) => n + 2 * name.length + g.byteLength, 0);
 
+/**
+ * Where the Gram pass leaves its raw chunks for the fused output pass (as many as the stream's cache allows, as global
+ * TIES's scan does), or null when the stack path follows.
+ */
+const keptChunks = (p: PlanContext) => (p.fusedOutput ? new RawChunkCache(p.ctx, p.stream.options.cacheBytes) : null);
+
 export function slerpPlan(): GpuPlan {
   let grams = new Map<string, Float64Array>();
   let coeffs: Float32Array = new Float32Array(3);
+  let kept: RawChunkCache | null = null;
   return {
     granularity: 'element',
     outputs: () => 1,
@@ -65,14 +73,23 @@ export function slerpPlan(): GpuPlan {
     async prepare(p) {
       grams = await memoized(p, SLERP_GRAMS, () => {
         p.phase('SLERP angles');
-        // With the fused output the Gram pass is the stack's last: its chunks need not stay cached.
-        return tensorGrams(p, 3, p.fusedOutput, (c) => {
-          // A batch of small tensors may be longer than the stream's chunks.
-          const rows = p.scratch('slerp rows', 3 * Math.max(c.count, p.stream.maxChunk));
-          copyFloats(p.ctx, c.stack, rows, 2 * c.count);
-          copyFloats(p.ctx, c.base, rows, c.count, 2 * c.count);
-          return rows;
-        }, true);
+        // With the fused output the Gram pass is the stack's last: its chunks need not stay cached, and its raw
+        // chunks stay on the GPU for the output pass.
+        kept = keptChunks(p);
+        return tensorGrams(
+          p,
+          3,
+          p.fusedOutput,
+          (c) => {
+            // A batch of small tensors may be longer than the stream's chunks.
+            const rows = p.scratch('slerp rows', 3 * Math.max(c.count, p.stream.maxChunk));
+            copyFloats(p.ctx, c.stack, rows, 2 * c.count);
+            copyFloats(p.ctx, c.base, rows, c.count, 2 * c.count);
+            return rows;
+          },
+          true,
+          kept,
+        );
       }, gramBytes);
     },
     async beginTensor(p, t) {
@@ -80,13 +97,14 @@ export function slerpPlan(): GpuPlan {
     },
     // theta0 + s0 tau_a + s1 tau_b + (s0 + s1 - 1) theta0 is linear_merge with theta0's coefficient (BASE_TERM), the
     // bytes of combine over the 3-row buffer. Non-finite coefficients (non-finite models) stay on the stack path.
-    fused: (p) => ({ kernel: new LinearMergeKernel(p.ctx), coeffs: () => (coeffs.every(Number.isFinite) ? coeffs : null) }),
+    fused: (p) => ({ kernel: new LinearMergeKernel(p.ctx), coeffs: () => (coeffs.every(Number.isFinite) ? coeffs : null), ...(kept ? { cache: kept } : {}) }),
     async emit(p, c, out) {
       const rows = p.scratch('slerp rows', 3 * p.stream.maxChunk);
       copyFloats(p.ctx, c.stack, rows, 2 * c.count);
       copyFloats(p.ctx, c.base, rows, c.count, 2 * c.count);
       combine(p.ctx, rows, 3, c.count, coeffs, out[0]!);
     },
+    destroy: () => kept?.destroy(),
   };
 }
 
@@ -98,6 +116,7 @@ export function slerpPlan(): GpuPlan {
 export function modelStockPlan(): GpuPlan {
   let grams = new Map<string, Float64Array>();
   let ratio = 0;
+  let kept: RawChunkCache | null = null;
   const lambdas = (tasks: number) => new Float32Array(tasks).fill(ratio / tasks);
   return {
     granularity: 'element',
@@ -107,17 +126,20 @@ export function modelStockPlan(): GpuPlan {
     async prepare(p) {
       grams = await memoized(p, MODEL_STOCK_GRAMS, () => {
         p.phase('Model Stock angles');
-        // With the fused output the Gram pass is the stack's last: its chunks need not stay cached.
-        return tensorGrams(p, p.tasks, p.fusedOutput, (c) => c.stack);
+        // With the fused output the Gram pass is the stack's last: its chunks need not stay cached, and its raw
+        // chunks stay on the GPU for the output pass.
+        kept = keptChunks(p);
+        return tensorGrams(p, p.tasks, p.fusedOutput, (c) => c.stack, false, kept);
       }, gramBytes);
     },
     async beginTensor(p, t) {
       ratio = modelStockRatioFromGram(grams.get(t.name)!, p.tasks, p.params.angle as ModelStockAngle);
     },
-    fused: (p) => ({ kernel: new LinearMergeKernel(p.ctx), coeffs: () => (Number.isFinite(ratio) ? lambdas(p.tasks) : null) }),
+    fused: (p) => ({ kernel: new LinearMergeKernel(p.ctx), coeffs: () => (Number.isFinite(ratio) ? lambdas(p.tasks) : null), ...(kept ? { cache: kept } : {}) }),
     async emit(p, c, out) {
       // theta = t * mean(theta_i) + (1 - t) * theta0 = theta0 + (t / N) * sum tau_i.
       combine(p.ctx, c.stack, p.tasks, c.count, lambdas(p.tasks), out[0]!);
     },
+    destroy: () => kept?.destroy(),
   };
 }

@@ -16,14 +16,17 @@
  * decode_stack's pass and its writes. Its partials are gram's over the decoded rows bit for bit, and each tensor's
  * partials are added block by block in element order (addGramPartials), so the Gram is the same float64 numbers
  * however the chunks split the tensor (at REDUCTION_BLOCK boundaries): both ways give one Model Stock ratio, one set
- * of SLERP coefficients.
+ * of SLERP coefficients. Given a RawChunkCache (`keep`), the raw chunks of large tensors go into buffers it keeps,
+ * for the fused output pass to take instead of reading and uploading them again: both passes split a tensor at the
+ * same elements when rawChunkStep is a whole number of REDUCTION_BLOCK blocks (else nothing is kept), and a chunk
+ * padded to REDUCTION_BLOCK blocks is one padded to LINEAR_BLOCK blocks with more zeros after each input.
  */
 import { throwIfAborted } from '../../errors';
 import { LINEAR_MAX_TASKS, REDUCTION_BLOCK, reductionBlocks } from '../../gpu/constants';
 import { decodeStack } from '../../gpu/kernels';
 import { addGramPartials, gramPartials, gramRanges, gramRawPartials, gramRawRanges } from '../../gpu/mergeReductions';
 import type { AlignedTensor } from '../align';
-import { inputDtypes, RawUploader, rowLengthOf, type Chunk } from '../stream';
+import { inputDtypes, RawUploader, rowLengthOf, type Chunk, type RawChunkCache } from '../stream';
 import { rawChunkStep, sharesDtype, SMALL_TENSOR } from './fusedOutput';
 import type { PlanContext } from './plan';
 
@@ -43,9 +46,10 @@ type Fold = (g: Float64Array) => void;
 /**
  * Every tensor's Gram matrix (see the file comment). `final`: this is the stream's last pass (frees its cached chunks);
  * then (nothing needs the stack afterwards) tensors whose models share a dtype are read raw, their rows being the task
- * vectors, plus theta0 with `thetaRow`, which `rowsOf` must give on the stack path.
+ * vectors, plus theta0 with `thetaRow`, which `rowsOf` must give on the stack path, and their chunks go into `keep`
+ * (as many as it takes) for the fused output pass.
  */
-export async function tensorGrams(p: PlanContext, rows: number, final: boolean, rowsOf: (c: Chunk) => GPUBuffer, thetaRow = false): Promise<Map<string, Float64Array>> {
+export async function tensorGrams(p: PlanContext, rows: number, final: boolean, rowsOf: (c: Chunk) => GPUBuffer, thetaRow = false, keep: RawChunkCache | null = null): Promise<Map<string, Float64Array>> {
   const { ctx, source } = p;
   const parts = new Map<string, Promise<Fold>[]>();
   const all: Promise<unknown>[] = [];
@@ -61,7 +65,9 @@ export async function tensorGrams(p: PlanContext, rows: number, final: boolean, 
   // A batch's tensors share their inputs' dtypes (see below).
   const rawBatch = (tensors: readonly AlignedTensor[]) => raw(tensors[0]!);
   // Raw chunks on whole REDUCTION_BLOCK blocks, so that both ways split a tensor at block boundaries.
-  const rawStep = Math.max(REDUCTION_BLOCK, Math.floor(rawChunkStep(ctx, p.tasks, p.chunkElements) / REDUCTION_BLOCK) * REDUCTION_BLOCK);
+  const fusedStep = rawChunkStep(ctx, p.tasks, p.chunkElements);
+  const rawStep = Math.max(REDUCTION_BLOCK, Math.floor(fusedStep / REDUCTION_BLOCK) * REDUCTION_BLOCK);
+  const kept = rawStep === fusedStep ? keep : null;
   const throttle = async () => {
     if (all.length > GRAMS_IN_FLIGHT) await all[all.length - 1 - GRAMS_IN_FLIGHT];
   };
@@ -114,7 +120,7 @@ export async function tensorGrams(p: PlanContext, rows: number, final: boolean, 
         for (let start = 0; start < t.numel; start += rawStep) {
           throwIfAborted(source.signal);
           const count = Math.min(rawStep, t.numel - start);
-          const chunk = await uploader.upload(t, start, count);
+          const chunk = kept ? await kept.upload(uploader, t, start, count) : await uploader.upload(t, start, count);
           const part = gramRawPartials(ctx, chunk, count, thetaRow);
           all.push(part);
           add(t.name, part.then((g) => fold(g, count)));
