@@ -322,6 +322,27 @@ describe('statistics kept across merges of the same models', () => {
     }
   });
 
+  it('Breadcrumbs with scope "row" selects its bands on the host before the output pass (a CPU-emulated adapter): the stack path\'s bytes, with a memo or without', async () => {
+    const tensors = Object.keys(SHAPES).length;
+    for (const params of [{}, { density: 0.5, gamma: 0.1, lambda: 0.7 }, { density: 1, gamma: 0 }, { density: 0.02, lambda: { per_task: [0.3, -1, 2] } }]) {
+      for (const cache of [new MetricsCache(), null]) {
+        const what = `${JSON.stringify(params)}${cache ? ' with a memo' : ''}`;
+        const spy = vi.spyOn(FusedOutput.prototype, 'tensor');
+        let selected: Awaited<ReturnType<typeof merge>>;
+        try {
+          selected = await merge(await open(g), 'breadcrumbs', params, cache ? { cache } : {});
+          expect(spy.mock.calls.length, what).toBe(tensors);
+        } finally {
+          spy.mockRestore();
+        }
+        // With metrics the stack path measures the contributions: its banded task vectors, combined.
+        const stacked = await merge(await open(g), 'breadcrumbs', params, { metrics: true });
+        expect(selected.file === stacked.file, `${what}: file bytes`).toBe(true);
+        expect(selected.values, what).toEqual(stacked.values);
+      }
+    }
+  });
+
   it('masked contributions: a lambda move of Breadcrumbs, per-tensor TIES, DARE then TIES, Consensus then TIES or LiNeS on them writes through linear_merge with the kept entries', async () => {
     // [method, first params, params that only rescale, params that change what is kept]
     const cases = [
@@ -341,10 +362,13 @@ describe('statistics kept across merges of the same models', () => {
         const m = await open(g);
         const cache = new MetricsCache();
         const spy = vi.spyOn(FusedOutput.prototype, 'tensor');
+        // Breadcrumbs with scope "row" on a CPU-emulated adapter selects its bands on the host up front
+        // (GpuPlan.selectKept) and writes every merge through the fused pass, but one that measures metrics.
+        const selects = method === 'breadcrumbs' && !('scope' in first) && !metrics;
         try {
           await merge(m, method, first, { cache, metrics });
-          expect(spy.mock.calls.length, `${method}: the first merge writes through the stack`).toBe(0);
-          for (const [params, fusedTensors] of [[rescaled, tensors], [other, 0]] as const) {
+          expect(spy.mock.calls.length, `${method}: the first merge writes through the stack`).toBe(selects ? tensors : 0);
+          for (const [params, fusedTensors] of [[rescaled, tensors], [other, selects ? tensors : 0]] as const) {
             const what = `${method} ${JSON.stringify(params)}${metrics ? ' with metrics' : ''}`;
             spy.mockClear();
             const b = await merge(m, method, params, { cache, metrics });

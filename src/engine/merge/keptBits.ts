@@ -10,6 +10,12 @@
 import type { KeptEntries } from '../gpu/linearMerge';
 import type { AlignedTensor } from './align';
 
+/**
+ * The most bytes of words a merge without a memo to keep them in selects up front (GpuPlan.selectKept): what a
+ * default PlanMemo would keep (half its 64 MiB), 8M weights.
+ */
+export const SELECT_KEPT_BYTES = 32 * 2 ** 20;
+
 /** A chunk of a tensor (the stack path's) and its words. */
 interface Piece {
   start: number;

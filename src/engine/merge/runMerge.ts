@@ -23,7 +23,7 @@ import { packDtypeOf } from './plans/util';
 import { HeldWriter, HOLD_BYTES, type TensorWriter } from './heldWriter';
 import { ChunkStream, chunkRanges } from './stream';
 import { StackOutput } from './stackOutput';
-import { KeptBits } from './keptBits';
+import { KeptBits, SELECT_KEPT_BYTES } from './keptBits';
 import { KEPT_MAX_TASKS, LinearMergeKernel } from '../gpu/linearMerge';
 import type { ResidentInputs } from './residentInputs';
 
@@ -226,11 +226,16 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
     if (metrics) metrics.setTopk(await topkOf(p, known));
     // A plan whose contributions are masked task vectors writes through linear_merge's MASKED pipeline once an
     // earlier merge kept their entries; the stack path records them for the next merge (where they fit half the memo).
-    const masked = keptKey && p.tasks <= KEPT_MAX_TASKS ? plan.masked!(p) : null;
+    // A plan that finds them faster than its stack path does (GpuPlan.selectKept) selects them first, where they fit.
+    const masked = plan.masked && plan.scaleParams && p.tasks <= KEPT_MAX_TASKS ? plan.masked(p) : null;
     spec = fusable ? (plan.fused?.(p) ?? null) : null;
-    maskedPass = fusable && !spec && !!masked && !!knownKept;
-    if (maskedPass) spec = { kernel: new LinearMergeKernel(ctx, 'linear_merge', undefined, undefined, knownKept!.entries(masked!.scale)), coeffs: masked!.coeffs };
-    if (masked && !knownKept && cached!.plans.roomFor(4 * merged.reduce((n, t) => n + t.numel, 0))) stacked.kept = new KeptBits();
+    const keptBytes = 4 * merged.reduce((n, t) => n + t.numel, 0);
+    const keptRoom = cached ? cached.plans.roomFor(keptBytes) : keptBytes <= SELECT_KEPT_BYTES;
+    const selected = fusable && !spec && masked && !knownKept && keptRoom ? ((await plan.selectKept?.(p)) ?? null) : null;
+    const kept = knownKept ?? selected;
+    maskedPass = fusable && !spec && !!masked && !!kept;
+    if (maskedPass) spec = { kernel: new LinearMergeKernel(ctx, 'linear_merge', undefined, undefined, kept!.entries(masked!.scale)), coeffs: masked!.coeffs };
+    if (keptKey && masked && !kept && keptRoom) stacked.kept = new KeptBits();
     // A pass whose output a redo may change holds its writes (merge/heldWriter.ts) when they fit.
     const outputBytes = specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[s.dtype], 0) * writers.length;
     const hold = !!spec?.redo && outputBytes <= (run.holdBytes ?? HOLD_BYTES);
@@ -298,7 +303,7 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
     for (const w of writers) await w.finish();
     // Complete: the contributions of every chunk were measured (a failed or cancelled merge keeps nothing).
     if (recorded && coversAll(recorded, merged, chunksOf)) known!.plans.set(contributionsKey!, recorded, contributionBytes(recorded, T));
-    if (stacked.kept?.covers(merged)) cached!.plans.set(keptKey!, stacked.kept, stacked.kept.bytes);
+    for (const k of [stacked.kept, selected]) if (keptKey && k?.covers(merged)) cached!.plans.set(keptKey, k, k.bytes);
   } catch (e) {
     // Nothing may be left behind: every opened output is discarded whatever failed.
     for (const s of sinks) await s.abort();

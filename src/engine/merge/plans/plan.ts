@@ -10,6 +10,7 @@ import type { MethodSpec, ParamValues } from '../../methods/params';
 import { coefficientAt, type CoefficientSetting } from '../../methods/scaling';
 import type { AlignedTensor } from '../align';
 import type { Chunk, ChunkStream, Granularity, RawChunkCache, StreamSource } from '../stream';
+import type { KeptBits } from '../keptBits';
 import type { PlanMemo } from '../planMemo';
 
 /** A fused output pass: its kernel (destroyed by the pass) and the coefficients it takes per tensor. */
@@ -123,6 +124,12 @@ export interface GpuPlan {
    * one that finds them there writes through linear_merge's MASKED pipeline instead of `emit`.
    */
   masked?(p: PlanContext): { scale: number; coeffs(t: AlignedTensor): Float32Array } | null;
+  /**
+   * For masked plans that find the kept entries of every tensor faster than their stack path does (Breadcrumbs' row
+   * bands on a CPU-emulated adapter, where the host selects): those entries, selected before the output pass, which
+   * then writes through the MASKED pipeline as a later merge would; null where the stack path is the faster.
+   */
+  selectKept?(p: PlanContext): Promise<KeptBits | null>;
   /** Writes the merged delta of output o into out[o] (f32 [count]); may change c.stack in place. */
   emit(p: PlanContext, c: Chunk, out: GPUBuffer[]): Promise<EmitInfo | void>;
   /** Frees the plan's GPU state. */
