@@ -181,8 +181,10 @@ describe('a failed allocation leaves nothing behind', () => {
   const runs: [string, (ctx: GpuContext) => Promise<unknown>, boolean][] = [
     ['task_arithmetic', (ctx) => merge(ctx, resolveConfig({ method: 'task_arithmetic', options: { chunkElements: 16384 } }), []), false],
     ['ties', (ctx) => merge(ctx, resolveConfig({ method: 'ties', options: { chunkElements: 16384 } }), [], { cacheBytes: 0 }), false],
-    // The stack path (decoded task vectors, the norms' shared readback).
+    // Its bands selected on the host first (a CPU-emulated adapter), then linear_merge's MASKED pipeline.
     ['breadcrumbs', (ctx) => merge(ctx, resolveConfig({ method: 'breadcrumbs', options: { chunkElements: 16384 } }), []), false],
+    // The stack path (decoded task vectors, the norms' shared readback).
+    ['breadcrumbs, scope tensor', (ctx) => merge(ctx, resolveConfig({ method: 'breadcrumbs', params: { scope: 'tensor' }, options: { chunkElements: 16384 } }), []), false],
     ['opcm', (ctx) => runContinual(ctx, { base, models, config: resolveConfig({ method: 'opcm' }), output: async () => memorySink('opcm.safetensors'), svd: 'gpu' }), true],
     // Its SVDs on the host (the default on a CPU-emulated adapter): U and V uploaded per weight.
     ['opcm, SVDs on the host', (ctx) => runContinual(ctx, { base, models, config: resolveConfig({ method: 'opcm' }), output: async () => memorySink('opcm.safetensors'), svd: 'host' }), false],
