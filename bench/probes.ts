@@ -1,6 +1,6 @@
 /**
  * Physical-limit probes, measured in the same run as the merges: the device's achievable bandwidth (the fastest of
- * three buffer-copy kernels, bench/copy.wgsl), the engine's host transfers (UploadRing, readBuffer) and
+ * three buffer-copy kernels, bench/copy.wgsl), the engine's host transfers (UploadRing; StagingReader, and readBuffer with a fresh staging buffer) and
  * copyBufferToBuffer for context, and the peak of the engine's matmul kernel (src/engine/gpu/matmul.ts) at a large
  * square size. Each probe runs a batch of iterations long enough to time with the wall clock, once to warm up and then
  * `reps` times; the figure is the median per-iteration time.
@@ -9,7 +9,7 @@ import { shaderPrelude } from '../src/engine/gpu/shaders';
 import type { GpuContext } from '../src/engine/gpu/device';
 import { workgroupGrid } from '../src/engine/gpu/dispatch';
 import { WORKGROUP_SIZE } from '../src/engine/gpu/constants';
-import { combine, readBuffer, uploadRaw } from '../src/engine/gpu/kernels';
+import { combine, readBuffer, StagingReader, uploadRaw } from '../src/engine/gpu/kernels';
 import { UploadRing } from '../src/engine/gpu/uploadRing';
 import { matmul } from '../src/engine/gpu/matmul';
 import { gbPerSecond, median } from './stats';
@@ -164,12 +164,28 @@ export async function uploadProbe(ctx: GpuContext, chunkBytes: number, s: ProbeS
   }
 }
 
-/** The engine's readback path: readBuffer (staging copy + mapAsync + copy out) of `chunkBytes`. */
+/**
+ * The readback path of a merge's output: StagingReader (staging copy + mapAsync + copy out, its staging buffer reused
+ * from one read to the next, as FusedOutput and StackOutput read their chunks) of `chunkBytes`.
+ */
 export async function readbackProbe(ctx: GpuContext, chunkBytes: number, s: ProbeSettings): Promise<ProbeResult> {
+  const buf = ctx.createBuffer('probe readback', chunkBytes, storage());
+  const reader = new StagingReader(ctx, 'probe readback');
+  try {
+    const t = await timeBatches(ctx, s, async () => void (await reader.start(ctx.device.createCommandEncoder(), [{ buffer: buf, bytes: chunkBytes }])()));
+    return bandwidth('readback (StagingReader)', `${mib(chunkBytes)} GPU -> host, staging reused`, chunkBytes, t, s.reps);
+  } finally {
+    reader.destroy();
+    ctx.destroyBuffer(buf);
+  }
+}
+
+/** readBuffer's readback of `chunkBytes` (a fresh staging buffer per read, as the engine's one-off reads make). */
+export async function freshReadbackProbe(ctx: GpuContext, chunkBytes: number, s: ProbeSettings): Promise<ProbeResult> {
   const buf = ctx.createBuffer('probe readback', chunkBytes, storage());
   try {
     const t = await timeBatches(ctx, s, async () => void (await readBuffer(ctx, buf, chunkBytes)));
-    return bandwidth('readback (readBuffer)', `${mib(chunkBytes)} GPU -> host`, chunkBytes, t, s.reps);
+    return bandwidth('fresh readback (readBuffer)', `${mib(chunkBytes)} GPU -> host, a new staging buffer each time`, chunkBytes, t, s.reps);
   } finally {
     ctx.destroyBuffer(buf);
   }

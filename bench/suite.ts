@@ -22,7 +22,7 @@ import { demoThroughput, randomVitThroughput } from './evalRun';
 import { opcmFigure, runTorchOpcm, timeOpcmGpu, timeOpcmTwin } from './opcmRun';
 import { generateModels, type BenchDType, type BenchModels } from './models';
 import { matrixRepeats, type Profile } from './profiles';
-import { COPY_VARIANTS, copyBufferProbe, copyKernelProbe, launchProbe, matmulProbe, readbackProbe, uploadProbe, type CopyVariant, type ProbeResult } from './probes';
+import { COPY_VARIANTS, copyBufferProbe, copyKernelProbe, freshReadbackProbe, launchProbe, matmulProbe, readbackProbe, uploadProbe, type CopyVariant, type ProbeResult } from './probes';
 import { RESULTS_FORMAT, type BenchResults, type EngineFigure, type PairedCopy, type ReferenceFigure } from './results';
 import { gbPerSecond, median, type Repeats } from './stats';
 import { sizeLabel, vitTensors, type VitSize } from './vitShapes';
@@ -180,6 +180,7 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
     await copyBufferProbe(ctx, copyBytes, pr.settings),
     await uploadProbe(ctx, pr.transferBytes, pr.settings),
     await readbackProbe(ctx, pr.transferBytes, pr.settings),
+    await freshReadbackProbe(ctx, pr.transferBytes, pr.settings),
     await launchProbe(ctx, pr.settings),
     await matmulProbe(ctx, pr.matmulN, pr.matmulSettings),
   );
