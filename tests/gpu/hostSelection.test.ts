@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { memorySink, memorySource } from '../../src/engine/io/byteSource';
 import { openSingleFileModel } from '../../src/engine/io/model';
 import { resolveConfig } from '../../src/engine/merge/config';
+import { HostMagnitudeSelect } from '../../src/engine/merge/plans/hostSelect';
 import { runMerge } from '../../src/engine/merge/runMerge';
 import { resolveParams } from '../../src/engine/methods/params';
 import { getMethod } from '../../src/engine/methods/registry';
@@ -132,5 +133,41 @@ describe('the host magnitude select gives the GPU select\'s results', () => {
     const topk = (r: typeof host.report) => r.interference?.topk;
     expect(topk(host.report)?.retained.length).toBe(3);
     expect(topk(host.report)).toEqual(topk(gpu.report));
+  });
+});
+
+describe('the host quickselect of small scopes (HostMagnitudeSelect.quickSelect)', () => {
+  /** The radix passes' result over the same chunks ([segments, count] each). */
+  const radix = async (chunks: Float32Array[], counts: number[], ranks: number[][]) => {
+    const sel = new HostMagnitudeSelect('radix', ranks.length, ranks);
+    while (!sel.done) {
+      sel.beginPass();
+      chunks.forEach((c, i) => sel.feed(c, ranks.length, counts[i]!, ranks.map((_, s) => s)));
+      await sel.endPass();
+    }
+    return sel.results();
+  };
+
+  it('gives the radix passes\' keys and counts: ties, zeros of both signs, NaN, infinities, subnormals, several chunks', async () => {
+    const rng = seededRandom(5);
+    const special = [0, -0, NaN, Infinity, -Infinity, 1e-45, -1e-45, 3e38];
+    for (const [segments, counts] of [[1, [1]], [3, [5, 17]], [2, [64, 64, 3]], [4, [1000, 24]], [8, [4096]]] as const) {
+      const chunks = counts.map((n) =>
+        Float32Array.from({ length: segments * n }, () => {
+          const u = rng();
+          // A coarse grid (many ties), special values, or any float.
+          return u < 0.4 ? Math.round((rng() - 0.5) * 16) / 4 : u < 0.5 ? special[Math.floor(rng() * special.length)]! : (rng() - 0.5) * 10 ** (rng() * 10 - 5);
+        }),
+      );
+      const total = counts.reduce((a, b) => a + b, 0);
+      const ranks = Array.from({ length: segments }, (_, s) => (s % 3 === 2 ? [] : [0, total - 1, Math.floor(rng() * total), Math.floor(rng() * total), Math.floor(total / 2)]));
+      const got = HostMagnitudeSelect.quickSelect('quick', chunks, [...counts], ranks);
+      expect(got, `${segments} segments, ${counts.join(' + ')} elements`).toEqual(await radix(chunks, [...counts], ranks));
+    }
+  });
+
+  it('refuses a rank beyond the scope as the passes do', () => {
+    const chunk = new Float32Array([1, 2, 3]);
+    expect(() => HostMagnitudeSelect.quickSelect('quick', [chunk], [3], [[3]])).toThrow(/quick segment 0.*rank 3 requested but the segment has only 3 elements/);
   });
 });

@@ -8,18 +8,26 @@
  * readback of T of them per tensor, and band_mask made a per-tensor TIES merge 3x slower. The results are the same
  * (the select is exact, the band's tie order the same).
  */
-import { throwIfAborted } from '../../errors';
+import { ConfigError, throwIfAborted } from '../../errors';
 import { MagnitudeSelect } from '../../gpu/select';
 import { BandMask, BandPlans, bandRanks, type RankBand } from '../../gpu/bandMask';
 import { checkChunk, MAGNITUDE_KEY as MAGNITUDE, SelectionRun, type MagnitudeSelection } from '../../gpu/selectPasses';
 import type { AlignedTensor } from '../align';
 import { chunkRanges, hostTaskVectorStack, type Chunk } from '../stream';
 import { afterTransform, type PlanContext, type StackTransform } from './plan';
-import { maskSpan } from './rowBandHost';
+import { keyAtRank, maskSpan } from './rowBandHost';
 import { stackCopy, taskSegments } from './util';
 
 /** The chunks' task vectors are kept from pass 1 to pass 2 up to this many bytes (else read again). */
 const KEEP_BYTES = 256 * 2 ** 20;
+/**
+ * Scopes of at most this many elements per task are selected by quickselect (HostMagnitudeSelect.quickSelect) instead of the radix
+ * passes, whose histograms hold 65536 bins per task in pass 1 and 32768 per selected prefix in pass 2 however small
+ * the scope: for the demo suite's per-tensor TIES (72 tensors of up to 65536 elements) those allocations, their
+ * clearing and the scans of every bin were most of a merge.
+ */
+const QUICKSELECT_MAX = 1 << 18;
+
 
 /** A host chunk's f32 bits ([rows, numel] of `values`), once its shape and row-to-segment map are checked. */
 function chunkBits(label: string, values: Float32Array, rows: number, numel: number, segmentOfRow: readonly number[], segments: number): Int32Array {
@@ -86,6 +94,42 @@ export class HostMagnitudeSelect extends SelectionRun {
     this.hist = null;
     this.state.resolve(plan, hist);
   }
+
+  /**
+   * The radix select's result by quickselect over each segment's keys (rows `segment` of each [segments, count] chunk):
+   * per requested rank the key at that descending rank, and how many keys are strictly greater and equal. The same
+   * numbers as the passes' (both are exact); a rank beyond the segment's count is the same ConfigError.
+   */
+  static quickSelect(label: string, chunks: readonly Float32Array[], counts: readonly number[], ranks: readonly (readonly number[])[]): MagnitudeSelection[] {
+    const total = counts.reduce((n, c) => n + c, 0);
+    const keys = new Int32Array(total);
+    return ranks.map((list, s) => {
+      for (const r of list) {
+        if (r >= total) throw new ConfigError(`${label} segment ${s}`, `rank ${r} requested but the segment has only ${total} elements`);
+      }
+      const out: MagnitudeSelection = { bits: new Uint32Array(list.length), greater: new Float64Array(list.length), equal: new Float64Array(list.length) };
+      if (list.length === 0) return out;
+      let at = 0;
+      chunks.forEach((chunk, i) => {
+        const bits = new Int32Array(chunk.buffer, chunk.byteOffset + s * counts[i]! * 4, counts[i]!);
+        for (let j = 0; j < bits.length; j++) keys[at++] = bits[j]! & MAGNITUDE;
+      });
+      list.forEach((r, i) => {
+        const key = keyAtRank(keys, 0, total, r);
+        let greater = 0;
+        let equal = 0;
+        for (let j = 0; j < total; j++) {
+          const k = keys[j]!;
+          greater += (key - k) >>> 31;
+          equal += ((k ^ key) - 1) >>> 31;
+        }
+        out.bits[i] = key;
+        out.greater[i] = greater;
+        out.equal[i] = equal;
+      });
+      return out;
+    });
+  }
 }
 
 /** Whether the host selects: on a CPU-emulated adapter, from the sources, so only where no `pre` changes the stacks. */
@@ -99,6 +143,14 @@ async function hostSelect(p: PlanContext, label: string, ranks: readonly (readon
   const chunks = tensors.flatMap((t) => chunkRanges(t, granularity, chunkElements).map((r) => ({ t, ...r })));
   const bytes = chunks.reduce((n, c) => n + c.count * p.tasks * 4, 0);
   const kept: Float32Array<ArrayBuffer>[] | null = bytes <= KEEP_BYTES ? [] : null;
+  const counts = chunks.map((c) => c.count);
+  if (!sel.done && kept && counts.reduce((n, c) => n + c, 0) <= QUICKSELECT_MAX) {
+    for (const { t, start, count } of chunks) {
+      throwIfAborted(p.source.signal);
+      kept.push(await hostTaskVectorStack(p.source, t, start, count, onRead));
+    }
+    return { selection: HostMagnitudeSelect.quickSelect(label, kept, counts, ranks), kept: new Map(chunks.map((c, i) => [c.start, kept[i]!])) };
+  }
   while (!sel.done) {
     sel.beginPass();
     for (const [i, { t, start, count }] of chunks.entries()) {

@@ -26,7 +26,7 @@ const LONG_LIST = 1.5;
  * comparisons. Each step splits the window into keys > pivot, then == pivot and < pivot, so that runs of equal keys
  * (zeros in a task vector) stay linear.
  */
-function keyAtRank(keys: Int32Array, lo: number, hi: number, r: number): number {
+export function keyAtRank(keys: Int32Array, lo: number, hi: number, r: number): number {
   while (hi - lo > SHORT) {
     const x = keys[lo]!;
     const y = keys[(lo + hi) >>> 1]!;
