@@ -6,7 +6,8 @@
  * chunks' task vectors formed from the sources (hostTaskVectorStack), and a band is applied here (HostBandMask) and
  * written over the stack: there select_histogram's atomic increments into 65536-bin histograms, each pass's clear and
  * readback of T of them per tensor, and band_mask made a per-tensor TIES merge 3x slower. The results are the same
- * (the select is exact, the band's tie order the same).
+ * (the select is exact, the band's tie order the same). A small scope (QUICKSELECT_MAX) skips the passes: a
+ * quickselect over each task's keys gives the same keys and counts.
  */
 import { ConfigError, throwIfAborted } from '../../errors';
 import { MagnitudeSelect } from '../../gpu/select';
