@@ -6,7 +6,8 @@
  *   written over the stack; on a GPU row_band_mask): rows of 1 to 96 entries, bands that keep everything or nothing,
  *   with the interference metrics on and off; and both equal to the float64 reference.
  * - The exact magnitude select (merge/plans/hostSelect.ts; on a GPU MagnitudeSelect): per-tensor TIES and
- *   Breadcrumbs (scope tensor), and the interference report's top-k curve.
+ *   Breadcrumbs (scope tensor), DARE then TIES (global and per tensor: the drop's host twin, dare_drop's on the GPU),
+ *   and the interference report's top-k curve; and the host's quickselect of small scopes against its radix passes.
  */
 import { describe, expect, it } from 'vitest';
 import { memorySink, memorySource } from '../../src/engine/io/byteSource';
@@ -106,13 +107,16 @@ describe('Breadcrumbs: the host row band writes the bytes of the GPU kernel', ()
 describe('the host magnitude select gives the GPU select\'s results', () => {
   const { base, models } = tiedModels();
   for (const dtype of ['F32', 'BF16'] as const) {
-    it(`${dtype} models: per-tensor TIES and Breadcrumbs`, async () => {
+    it(`${dtype} models: per-tensor TIES and Breadcrumbs, and DARE then TIES (the drop's host twin before the select)`, async () => {
       const baseBytes = fileOf(base, dtype);
       const modelBytes = models.map((m) => fileOf(m, dtype));
       for (const [method, params] of [
         ['ties', { scope: 'tensor', k: 0.3 }],
         ['ties', { scope: 'tensor', k: 0.05, merge: 'max' }],
         ['breadcrumbs', { scope: 'tensor', density: 0.3, gamma: 0.05 }],
+        ['dare', { then: 'ties', k: 0.3, p: 0.3, seed: 3 }],
+        ['dare', { then: 'ties', scope: 'tensor', k: 0.2, p: 0.5, seed: 8 }],
+        ['dare', { then: 'ties', merge: 'max', rescale: false, linear_only: true, p: 0.2 }],
       ] as const) {
         const label = `${dtype} ${method} ${JSON.stringify(params)}`;
         const host = await merge(baseBytes, modelBytes, params, { hardware: false, metrics: false, method });

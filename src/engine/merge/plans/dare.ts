@@ -5,9 +5,11 @@
  */
 import { combine } from '../../gpu/kernels';
 import { LinearMergeKernel, type DareTensorDrop } from '../../gpu/linearMerge';
-import { dareDrop } from '../../gpu/mergeKernels';
+import { dareDrop, type DareChunk } from '../../gpu/mergeKernels';
+import { dareDropRef } from '../../reference/mergeKernels';
 import { isLinearWeight } from '../../reference/linearWeights';
 import { rngKey, stringId } from '../../rng';
+import type { AlignedTensor } from '../align';
 import type { Chunk } from '../stream';
 import type { GpuPlan, PlanContext, StackTransform } from './plan';
 import { TiesStage, tiesSettingsOf } from './ties';
@@ -29,15 +31,24 @@ function tensorDrop(params: PlanContext['params'], name: string, shape: readonly
  * it reads: its memoKey names them, and TIES's statistics after it are kept across merges that change only lambda.
  */
 export function dareTransform(params: PlanContext['params']): StackTransform {
+  // Tensor t's drop as dare_drop takes it (each model's RNG key), or null where it is left alone.
+  const chunkDrop = (tasks: number, t: AlignedTensor, start: number): DareChunk | null => {
+    const d = tensorDrop(params, t.name, t.shape);
+    if (!d) return null;
+    const id = stringId(t.name);
+    return { keys: Uint32Array.from({ length: tasks }, (_, m) => rngKey(d.seed, m, id)), p: d.p, scale: d.scale, elementOffset: start };
+  };
   const drop = (ctx: PlanContext, c: Chunk, stack: GPUBuffer) => {
-    const d = tensorDrop(params, c.tensor.name, c.tensor.shape);
-    if (!d) return;
-    const id = stringId(c.tensor.name);
-    const keys = Uint32Array.from({ length: ctx.tasks }, (_, t) => rngKey(d.seed, t, id));
-    dareDrop(ctx.ctx, stack, ctx.tasks, c.count, { keys, p: d.p, scale: d.scale, elementOffset: c.start });
+    const d = chunkDrop(ctx.tasks, c.tensor, c.start);
+    if (d) dareDrop(ctx.ctx, stack, ctx.tasks, c.count, d);
+  };
+  // dare_drop's twin: the same decisions and products, bit for bit (tests/gpu/mergeKernels.test.ts).
+  const host = (ctx: PlanContext, t: AlignedTensor, start: number, values: Float32Array) => {
+    const d = chunkDrop(ctx.tasks, t, start);
+    if (d) dareDropRef(values, ctx.tasks, values.length / ctx.tasks, d);
   };
   const { p, seed, rescale, linear_only } = params;
-  return Object.assign(drop, { memoKey: `DARE's drop ${JSON.stringify({ p, seed, rescale, linear_only })}` });
+  return Object.assign(drop, { memoKey: `DARE's drop ${JSON.stringify({ p, seed, rescale, linear_only })}`, host });
 }
 
 export function darePlan(): GpuPlan {

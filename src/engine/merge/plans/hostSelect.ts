@@ -133,14 +133,24 @@ export class HostMagnitudeSelect extends SelectionRun {
   }
 }
 
-/** Whether the host selects: on a CPU-emulated adapter, from the sources, so only where no `pre` changes the stacks. */
-const onHost = (p: PlanContext, pre?: StackTransform) => p.ctx.info.isSoftware && !pre;
+/**
+ * Whether the host selects: on a CPU-emulated adapter, from the sources, so only where no `pre` changes the stacks or
+ * `pre` has a host twin (DARE's drop).
+ */
+const onHost = (p: PlanContext, pre?: StackTransform) => p.ctx.info.isSoftware && (!pre || !!pre.host);
+
+/** A chunk's task vectors formed on the host from the sources, `pre` applied (its host twin). */
+async function hostChunk(p: PlanContext, t: AlignedTensor, start: number, count: number, pre?: StackTransform): Promise<Float32Array<ArrayBuffer>> {
+  const tau = await hostTaskVectorStack(p.source, t, start, count, p.stream.options.onRead);
+  pre?.host!(p, t, start, tau);
+  return tau;
+}
 
 /** The host's count of a selection over chunks of task vectors, and the chunks when they fit in KEEP_BYTES. */
-async function hostSelect(p: PlanContext, label: string, ranks: readonly (readonly number[])[], tensors: readonly AlignedTensor[]) {
+async function hostSelect(p: PlanContext, label: string, ranks: readonly (readonly number[])[], tensors: readonly AlignedTensor[], pre?: StackTransform) {
   const segments = taskSegments(p.tasks);
   const sel = new HostMagnitudeSelect(label, p.tasks, ranks);
-  const { granularity, chunkElements, onRead } = p.stream.options;
+  const { granularity, chunkElements } = p.stream.options;
   const chunks = tensors.flatMap((t) => chunkRanges(t, granularity, chunkElements).map((r) => ({ t, ...r })));
   const bytes = chunks.reduce((n, c) => n + c.count * p.tasks * 4, 0);
   const kept: Float32Array<ArrayBuffer>[] | null = bytes <= KEEP_BYTES ? [] : null;
@@ -148,7 +158,7 @@ async function hostSelect(p: PlanContext, label: string, ranks: readonly (readon
   if (!sel.done && kept && counts.reduce((n, c) => n + c, 0) <= QUICKSELECT_MAX) {
     for (const { t, start, count } of chunks) {
       throwIfAborted(p.source.signal);
-      kept.push(await hostTaskVectorStack(p.source, t, start, count, onRead));
+      kept.push(await hostChunk(p, t, start, count, pre));
     }
     return { selection: HostMagnitudeSelect.quickSelect(label, kept, counts, ranks), kept: new Map(chunks.map((c, i) => [c.start, kept[i]!])) };
   }
@@ -158,7 +168,7 @@ async function hostSelect(p: PlanContext, label: string, ranks: readonly (readon
       throwIfAborted(p.source.signal);
       let tau = kept?.[i];
       if (!tau) {
-        tau = await hostTaskVectorStack(p.source, t, start, count, onRead);
+        tau = await hostChunk(p, t, start, count, pre);
         kept?.push(tau);
       }
       sel.feed(tau, p.tasks, count, segments);
@@ -170,11 +180,12 @@ async function hostSelect(p: PlanContext, label: string, ranks: readonly (readon
 
 /**
  * Per task, the magnitudes at descending ranks `ranks[t]` of its task vector over `scope` (one tensor, or null: every
- * tensor the stream visits). On a CPU-emulated adapter counted on the host from the sources (unless `pre` changes the
- * stacks first); otherwise MagnitudeSelect over the stream's chunks, each stack after `pre` (on a copy).
+ * tensor the stream visits). On a CPU-emulated adapter counted on the host from the sources (after `pre`'s host twin;
+ * a `pre` without one selects on the GPU); otherwise MagnitudeSelect over the stream's chunks, each stack after `pre`
+ * (on a copy).
  */
 export async function selectTaskRanks(p: PlanContext, label: string, ranks: readonly (readonly number[])[], scope: AlignedTensor | null, pre?: StackTransform): Promise<MagnitudeSelection[]> {
-  if (onHost(p, pre)) return (await hostSelect(p, label, ranks, scope ? [scope] : p.stream.tensors)).selection;
+  if (onHost(p, pre)) return (await hostSelect(p, label, ranks, scope ? [scope] : p.stream.tensors, pre)).selection;
   const segments = taskSegments(p.tasks);
   const sel = new MagnitudeSelect(p.ctx, { label, segments: p.tasks, ranks });
   const visit = (f: (c: Chunk) => Promise<void>) => (scope ? p.stream.forTensor(scope, f) : p.stream.forEach(f));
@@ -220,13 +231,15 @@ export class HostBandMask {
 /**
  * Each task's rank band over one tensor (TIES's and Breadcrumbs' scope "tensor"): on a CPU-emulated adapter selected
  * and applied on the host (the chunks' task vectors kept from the selection where they fit, the masked ones written
- * over the stack), unless `pre` changes the stacks first; otherwise MagnitudeSelect and BandMask on the GPU.
+ * over the stack; `pre` applied by its host twin), unless `pre` has none; otherwise MagnitudeSelect and BandMask on
+ * the GPU.
  */
 export class TensorBand {
   private constructor(
     private readonly gpu: BandMask | null,
     private readonly host: HostBandMask | null,
     private readonly kept: Map<number, Float32Array<ArrayBuffer>> | null,
+    private readonly pre?: StackTransform,
   ) {}
 
   /**
@@ -243,11 +256,11 @@ export class TensorBand {
     const known = key ? (p.memo?.get(key) as MagnitudeSelection[] | undefined) : undefined;
     let made: { selection: MagnitudeSelection[]; kept: Map<number, Float32Array<ArrayBuffer>> | null };
     if (known) made = { selection: known, kept: null };
-    else if (onHost(p, pre)) made = await hostSelect(p, label, ranks, [t]);
+    else if (onHost(p, pre)) made = await hostSelect(p, label, ranks, [t], pre);
     else made = { selection: await selectTaskRanks(p, label, ranks, t, pre), kept: null };
     if (key && !known) p.memo?.set(key, made.selection, made.selection.reduce((n, s) => n + s.bits.byteLength + s.greater.byteLength + s.equal.byteLength, 0));
     const { selection, kept } = made;
-    if (onHost(p, pre)) return new TensorBand(null, new HostBandMask({ label, bands, counts, selection }), kept);
+    if (onHost(p, pre)) return new TensorBand(null, new HostBandMask({ label, bands, counts, selection }), kept, pre);
     return new TensorBand(new BandMask(p.ctx, { label, bands, counts, selection }), null, null);
   }
 
@@ -255,7 +268,7 @@ export class TensorBand {
   async apply(p: PlanContext, c: Chunk, stack: GPUBuffer): Promise<void> {
     const segments = taskSegments(p.tasks);
     if (this.gpu) return this.gpu.apply(stack, p.tasks, c.count, segments);
-    const tau = this.kept?.get(c.start) ?? (await hostTaskVectorStack(p.source, c.tensor, c.start, c.count, p.stream.options.onRead));
+    const tau = this.kept?.get(c.start) ?? (await hostChunk(p, c.tensor, c.start, c.count, this.pre));
     this.kept?.delete(c.start);
     this.host!.apply(tau, p.tasks, c.count, segments);
     p.ctx.device.queue.writeBuffer(stack, 0, tau);

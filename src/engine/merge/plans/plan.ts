@@ -31,9 +31,14 @@ export interface FusedSpec {
 /**
  * A transform applied in place to a chunk's stack (or a copy of it) before TIES sees it. `memoKey`, when the transform
  * is a function of its settings alone (DARE's seeded drop), names those settings: statistics taken after it may then
- * be kept in PlanContext.memo under that name too.
+ * be kept in PlanContext.memo under that name too. `host`, where given, does the same to elements [start, start +
+ * count) of tensor `t` as host task vectors ([T, count], the values the stack would hold), bit for bit: a CPU-emulated
+ * adapter's host selections (hostSelect.ts) then apply it instead of selecting on the GPU.
  */
-export type StackTransform = ((p: PlanContext, c: Chunk, stack: GPUBuffer) => void) & { readonly memoKey?: string };
+export type StackTransform = ((p: PlanContext, c: Chunk, stack: GPUBuffer) => void) & {
+  readonly memoKey?: string;
+  readonly host?: (p: PlanContext, t: AlignedTensor, start: number, values: Float32Array) => void;
+};
 
 /** The memo key suffix of statistics taken after `pre`: '' without one, null where `pre` names no settings. */
 export function afterTransform(pre: StackTransform | undefined): string | null {
