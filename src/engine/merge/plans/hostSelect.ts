@@ -22,13 +22,12 @@ import { stackCopy, taskSegments } from './util';
 /** The chunks' task vectors are kept from pass 1 to pass 2 up to this many bytes (else read again). */
 const KEEP_BYTES = 256 * 2 ** 20;
 /**
- * Scopes of at most this many elements per task are selected by quickselect (HostMagnitudeSelect.quickSelect) instead of the radix
- * passes, whose histograms hold 65536 bins per task in pass 1 and 32768 per selected prefix in pass 2 however small
- * the scope: for the demo suite's per-tensor TIES (72 tensors of up to 65536 elements) those allocations, their
- * clearing and the scans of every bin were most of a merge.
+ * Scopes of at most this many elements per task are selected by quickselect (HostMagnitudeSelect.quickSelect) instead
+ * of the radix passes, whose histograms hold 65536 bins per task in pass 1 and 32768 per selected prefix in pass 2
+ * however small the scope: for the demo suite's per-tensor TIES (72 tensors of up to 65536 elements) those
+ * allocations, their clearing and the scans of every bin were most of a merge.
  */
 const QUICKSELECT_MAX = 1 << 18;
-
 
 /** A host chunk's f32 bits ([rows, numel] of `values`), once its shape and row-to-segment map are checked. */
 function chunkBits(label: string, values: Float32Array, rows: number, numel: number, segmentOfRow: readonly number[], segments: number): Int32Array {
