@@ -134,7 +134,8 @@ export class StackOutput {
         }
         const { kept } = this;
         const settle = Promise.all([reads.squares!, reads.before, reads.after, reads.kept]).then(([sq, addBefore, addAfter, words]) => (s: Sums) => {
-          if (kept && words) kept.add(t.name, c.start, new Uint32Array(words[0]!.slice().buffer));
+          // StagingReader's parts are already copies out of the mapped range: the words are viewed, not copied again.
+          if (kept && words) kept.add(t.name, c.start, new Uint32Array(words[0]!.buffer, words[0]!.byteOffset, c.count));
           s.baseSq += sq[0]![0]!;
           const tvs = addBefore ? addBefore() : sq[1]!;
           tvs.forEach((v, i) => (s.tvSq[i] = s.tvSq[i]! + v));
