@@ -23,8 +23,8 @@ export const TIES_SCAN_SHARDS = 64;
 export const LINEAR_MAX_TASKS = 1024;
 
 /**
- * Most tensors one launch of linear_merge with DARE's drop covers (small tensors sharing a chunk): its uniform holds one
- * record per tensor (first thread, first element, tensor id) in MAX_DROP_PARTS vec4s.
+ * Most tensors one launch of linear_merge with DARE's drop covers (small tensors sharing a chunk): its uniform holds
+ * one record per tensor (first thread, first element, tensor id) in MAX_DROP_PARTS vec4s.
  */
 export const MAX_DROP_PARTS = 64;
 

@@ -299,7 +299,6 @@ export function countMask(ctx: GpuContext, stack: GPUBuffer, rows: number, numel
   launch(ctx, kernel, [numel, rows, k], bindings, grid(ctx, numel));
 }
 
-/** One TALL model delta: out[j] = bit `bit` of bitfield[j] set ? src[j] : 0 (`out` must not be `src`). */
 /**
  * words[j] (u32 [numel]) = bit r set where row r of `stack` ([rows, numel] f32) holds anything but +0 at column j
  * (rows <= 32): the entries a merge's contributions keep.
@@ -313,6 +312,7 @@ export function keepBits(ctx: GpuContext, stack: GPUBuffer, rows: number, numel:
   launch(ctx, kernel, [numel, rows], [bind(ctx, kernel, stack, rows * numel * F32_BYTES), bind(ctx, kernel, words, numel * 4)], grid(ctx, numel));
 }
 
+/** One TALL model delta: out[j] = bit `bit` of bitfield[j] set ? src[j] : 0 (`out` must not be `src`). */
 export function bitmaskApply(ctx: GpuContext, bitfield: GPUBuffer, bit: number, src: GPUBuffer, numel: number, out: GPUBuffer): void {
   const kernel = 'bitmask_apply';
   checkStack(kernel, 1, numel);

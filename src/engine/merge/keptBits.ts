@@ -1,8 +1,8 @@
 /**
  * The entries a merge's contributions keep, per element one word (bit t: model t's entry is kept), as keep_bits
  * reads them from the stack path's contributions. For the methods whose contributions are the task vectors masked
- * and scaled by one number (GpuPlan.masked: Breadcrumbs, TIES with scope "tensor" (merge "sum" or "max"), DARE then TIES,
- * Consensus then TIES, LiNeS on those), a merge keeps them in PlanContext.memo under the method's settings except
+ * and scaled by one number (GpuPlan.masked: Breadcrumbs, TIES with scope "tensor" (merge "sum" or "max"), DARE then
+ * TIES, Consensus then TIES, LiNeS on those), a merge keeps them in PlanContext.memo under the method's settings except
  * those that only scale the output (lambda), and a later merge that differs only in those writes through linear_merge's
  * MASKED pipeline straight from the raw inputs: one kernel per chunk instead of the stack's selections, trims and
  * elections (runMerge).

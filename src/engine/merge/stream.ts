@@ -164,8 +164,8 @@ const chunkKey = (t: AlignedTensor, start: number, count: number) => `${t.name}@
 
 /**
  * Raw chunks kept on the GPU from one pass over the raw inputs to the next (global TIES's scan, SLERP's and Model
- * Stock's Gram pass, then their fused output), up to a byte limit: the first pass uploads them straight into kept buffers, the next takes each chunk instead of
- * reading and uploading it again.
+ * Stock's Gram pass, then their fused output), up to a byte limit: the first pass uploads them straight into kept
+ * buffers, the next takes each chunk instead of reading and uploading it again.
  */
 export class RawChunkCache {
   private readonly chunks = new Map<string, RawChunk>();

@@ -139,7 +139,6 @@ export function countMaskRef(stack: Float32Array, rows: number, numel: number, c
   }
 }
 
-/** Twin of bitmask_apply: src[j] where bit `bit` of bitfield[j] is set, else 0 (exact bits). */
 /** Twin of keep_bits: bit r of words[j] set where row r of the stack is not +0 (by bits) at column j. */
 export function keepBitsRef(stack: Float32Array, rows: number, numel: number): Uint32Array {
   const bits = bitsOf(stack);
@@ -148,6 +147,7 @@ export function keepBitsRef(stack: Float32Array, rows: number, numel: number): U
   return words;
 }
 
+/** Twin of bitmask_apply: src[j] where bit `bit` of bitfield[j] is set, else 0 (exact bits). */
 export function bitmaskApplyRef(bitfield: Uint32Array, bit: number, src: Float32Array, numel: number): Float32Array {
   const out = new Float32Array(numel);
   const from = bitsOf(src);

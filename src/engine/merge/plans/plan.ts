@@ -110,8 +110,8 @@ export interface GpuPlan {
    * or measures metrics is faster through the stack even where the fused pass could write it: Model Stock's and
    * SLERP's Gram pass keeps the decoded chunks for the stack's output pass, where before a fused output it reads the
    * raw inputs (demo suite, SwiftShader: 1.17x the time of the stack path; with the metrics known, 1.1-1.2x; measured
-   * before the Gram pass left its raw chunks to the fused output: tensorGrams). With their Grams in `memo` no such pass runs, and the fused pass is the faster.
-   * Default false.
+   * before the Gram pass left its raw chunks to the fused output: tensorGrams). With their Grams in `memo` no such
+   * pass runs, and the fused pass is the faster. Default false.
    */
   stackFaster?(memo: PlanMemo | null): boolean;
   /**
