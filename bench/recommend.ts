@@ -64,8 +64,8 @@ const TIES_SCAN_SOFTWARE =
 /** What it costs on a GPU, where the pass is bound by uploading the models. */
 const TIES_SCAN_HARDWARE =
   'On this GPU the pass costs about what a Task Arithmetic pass does: it uploads every input byte, and the output pass uploads again every ' +
-  "chunk that RawChunkCache did not keep on the GPU (it keeps chunks up to runMerge's cacheBytes, 512 MiB by default: about a sixth of 8 " +
-  'full-size f32 models). A cache sized to the device would save most of the second upload.';
+  "chunk that RawChunkCache did not keep on the GPU (it keeps chunks up to runMerge's cacheBytes: by default 2 GiB on a GPU, about two " +
+  "thirds of 8 full-size f32 models; the command line's --gpu-cache sets it). Where the device has the memory, a larger cache saves the rest of the second upload.";
 
 /** How many times Task Arithmetic's time each method takes at worst over the matrix's (models, dtype) workloads, for ratios >= `min`. */
 export function slowMethods(r: BenchResults, min = 3): { method: string; ratio: number; ms: number; taMs: number; where: string }[] {
@@ -111,9 +111,10 @@ export function recommendations(r: BenchResults): string[] {
       share: 1 - bound.ms / ta.timing.ms,
       text:
         `**Task Arithmetic takes ${Number((ta.timing.ms / bound.ms).toPrecision(3))}x the least time the measured transfers allow ` +
-        `(${s(ta.timing.ms)} against ${s(bound.ms)}).** On this GPU the kernels are a small part (see the breakdown); the rest is the host's ` +
-        'staging copy, and the waits of one launch and one readback per chunk: a chunk never spans two tensors, and most tensors of a ViT are small. ' +
-        'Packing small tensors into shared chunks, and more chunks in flight, would cut the waits.',
+        `(${s(ta.timing.ms)} against ${s(bound.ms)}).** On this GPU the kernels are a small part (see the breakdown); the host's main thread ` +
+        'is the bound: it copies every input byte into the mapped staging buffers and every output byte out of the mapped readback buffer ' +
+        '(see the readback probes), and records and awaits every chunk. Only less work per byte on that thread (no copy of the output ' +
+        'where the writer can take the mapped bytes, fewer allocations per chunk) would bring the merge closer to the bound.',
     });
   } else if (taFraction !== null && taFraction < 0.5) {
     out.push({

@@ -249,7 +249,7 @@ describe('summary', () => {
     const recs = recommendations(gpu);
     expect(recs[0]).toMatch(/^\*\*Task Arithmetic takes 51.6x the least time the measured transfers allow \(1 s against 0.0194 s\)/);
     expect(recs.some((x) => x.startsWith("**Task Arithmetic reaches"))).toBe(false);
-    expect(recs.find((x) => x.startsWith('**Global TIES statistics'))).toContain('A cache sized to the device');
+    expect(recs.find((x) => x.startsWith('**Global TIES statistics'))).toContain('a larger cache saves the rest of the second upload');
   });
   it('prices the interference metrics: on, on with cached task-vector metrics, with resident inputs too, and the step without them', () => {
     const off = figure('task_arithmetic', 100, 0.5);

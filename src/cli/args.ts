@@ -10,7 +10,8 @@ export const USAGE = `Usage:
                          [--set key=value ...] [--config config.json] --out merged.safetensors
                          [--report report.json] [--dtype base|F32|F16|BF16]
                          [--extra-tensors passthrough|ignore] [--mixed-dtypes]
-                         [--save-steps DIR] [--svd gpu|host] [--prefix TENSOR_PREFIX] [--quiet]
+                         [--save-steps DIR] [--svd gpu|host] [--gpu-cache MIB]
+                         [--prefix TENSOR_PREFIX] [--quiet]
   merge-playground methods [--markdown]   list every method and its parameters
   merge-playground --help
 
@@ -27,7 +28,11 @@ Continual methods (opcm, continual_*) merge the models one at a time, in the ord
 given (or --set order=shuffle --set seed=N); --save-steps writes the merged model
 after every step, and the report has one entry per step. --svd sets where OPCM factors
 its Linear weights: gpu (block Jacobi) or host (float64, one CPU core); by default the
-host on a CPU-emulated adapter (SwiftShader, llvmpipe), else the GPU.`;
+host on a CPU-emulated adapter (SwiftShader, llvmpipe), else the GPU. --gpu-cache sets
+the GPU memory, in MiB, that methods with several passes over the models (TIES, SLERP,
+Model Stock, the interference metrics) use to keep model bytes on the GPU between them
+instead of uploading them again (default 2048 on a GPU, 512 on a CPU-emulated adapter;
+0: none). A merge that runs out of GPU memory is run again without it.`;
 
 /** `--svd` (merge and eval): where OPCM factors its Linear weights, or null for the adapter's default. */
 export function parseSvd(value: string | undefined): 'gpu' | 'host' | null {
@@ -39,6 +44,13 @@ export function parseSvd(value: string | undefined): 'gpu' | 'host' | null {
 /** `--svd` names a placement of OPCM's SVDs: refused for any other method. */
 export function checkSvdMethod(svd: 'gpu' | 'host' | null, method: string): void {
   if (svd && method !== 'opcm') throw new ConfigError('--svd', `only opcm takes SVDs ('${method}' does not)`);
+}
+
+/** `--gpu-cache` (merge): MiB as a whole number >= 0, or null for the engine's default. */
+export function parseGpuCache(value: string | undefined): number | null {
+  if (value === undefined) return null;
+  if (!/^\d+$/.test(value.trim())) throw new ConfigError('--gpu-cache', `expected a whole number of MiB (0 or more), got ${JSON.stringify(value)}`);
+  return Number(value.trim());
 }
 
 /** A parsed `merge` command. */
@@ -56,6 +68,8 @@ export interface MergeCommand {
   saveSteps: string | null;
   /** Where OPCM's SVDs run (null: the engine's default for the adapter). */
   svd: 'gpu' | 'host' | null;
+  /** GPU memory kept between a batch method's passes, in MiB (null: the engine's default for the adapter). */
+  gpuCacheMiB: number | null;
   /** Only tensors whose names start with this ('' for all). */
   prefix: string;
   quiet: boolean;
@@ -82,6 +96,7 @@ export function parseMergeArgs(argv: string[]): MergeCommand {
         'mixed-dtypes': { type: 'boolean' },
         'save-steps': { type: 'string' },
         svd: { type: 'string' },
+        'gpu-cache': { type: 'string' },
         prefix: { type: 'string' },
         quiet: { type: 'boolean' },
       },
@@ -106,6 +121,7 @@ export function parseMergeArgs(argv: string[]): MergeCommand {
     mixedDtypes: values['mixed-dtypes'] ?? false,
     saveSteps: values['save-steps'] ?? null,
     svd,
+    gpuCacheMiB: parseGpuCache(values['gpu-cache']),
     prefix: values.prefix ?? '',
     quiet: values.quiet ?? false,
   };

@@ -59,6 +59,10 @@ async function mergeCommand(argv: string[]): Promise<number> {
   try {
     if (cmd.saveSteps && config.method.family !== 'continual') throw new ConfigError('--save-steps', `only continual methods merge in steps ('${config.method.id}' is a batch method)`);
     checkSvdMethod(cmd.svd, config.method.id);
+    if (cmd.gpuCacheMiB !== null && config.method.family === 'continual') {
+      throw new ConfigError('--gpu-cache', `only batch methods keep model bytes between passes ('${config.method.id}' is a continual method)`);
+    }
+    const cacheBytes = cmd.gpuCacheMiB === null ? undefined : cmd.gpuCacheMiB * 2 ** 20;
     // A lost device restarts the merge once on a new one; a buffer that does not fit restarts it in smaller chunks.
     // Files of a failed attempt are aborted (temp files removed), so only a complete merge is ever renamed into place.
     const report = await withDeviceRetry(
@@ -87,7 +91,8 @@ async function mergeCommand(argv: string[]): Promise<number> {
               base,
               models,
               config: cfg,
-              ...(run.cacheBytes !== undefined ? { cacheBytes: run.cacheBytes } : {}),
+              // A rerun after running out of memory passes 0, which wins over --gpu-cache.
+              ...((run.cacheBytes ?? cacheBytes) !== undefined ? { cacheBytes: run.cacheBytes ?? cacheBytes } : {}),
               output: async (index, label) => attempt.sink(await openOutput(cmd.out, index, label)),
               onProgress: progressPrinter(log),
               // Interference metrics cost extra GPU passes, and the norms' partial sums a fifth of a fused merge on a

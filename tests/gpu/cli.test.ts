@@ -131,6 +131,29 @@ describe('merge-playground merge', () => {
     expect(existsSync(join(dir, 'never-svd.safetensors'))).toBe(false);
   });
 
+  it('--gpu-cache: a merge without the between-pass cache writes the same bytes; bad values and continual methods refused', async () => {
+    const { paths } = writeSet('F32', 3, 17);
+    const models = paths.slice(1).flatMap((p) => ['--model', p]);
+    const outs: Buffer[] = [];
+    // Global TIES makes two passes over the models (statistics, output); with 0 the output pass reads them again.
+    for (const flag of [[], ['--gpu-cache', '0']]) {
+      const out = join(dir, `cache-${flag.length}.safetensors`);
+      const res = await runCli(['merge', '--base', paths[0]!, ...models, '--method', 'ties', ...flag, '--out', out, '--quiet']);
+      expect(res.stderr, flag.join(' ')).not.toMatch(/error/i);
+      expect(res.code, flag.join(' ')).toBe(0);
+      outs.push(readFileSync(out));
+    }
+    expect(outs[0]!.equals(outs[1]!)).toBe(true);
+    const never = join(dir, 'never-cache.safetensors');
+    const bad = await runCli(['merge', '--base', paths[0]!, ...models, '--method', 'ties', '--gpu-cache', '1.5', '--out', never]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim().split('\n').at(-1)).toBe('merge-playground: error: --gpu-cache: expected a whole number of MiB (0 or more), got "1.5"');
+    const continual = await runCli(['merge', '--base', paths[0]!, ...models, '--method', 'opcm', '--gpu-cache', '64', '--out', never]);
+    expect(continual.code).toBe(2);
+    expect(continual.stderr.trim().split('\n').at(-1)).toBe("merge-playground: error: --gpu-cache: only batch methods keep model bytes between passes ('opcm' is a continual method)");
+    expect(existsSync(never)).toBe(false);
+  });
+
   it('reads a --config file and lets flags override it', async () => {
     const { files, paths } = writeSet('F32', 2, 5);
     const cfg = join(dir, 'config.json');

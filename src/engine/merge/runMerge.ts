@@ -21,7 +21,7 @@ import { contributionBytes, copyTopk, coversAll, MetricsAccumulator, topkRetaine
 import { FusedOutput } from './plans/fusedOutput';
 import { packDtypeOf } from './plans/util';
 import { HeldWriter, HOLD_BYTES, type TensorWriter } from './heldWriter';
-import { ChunkStream, chunkRanges } from './stream';
+import { ChunkStream, chunkRanges, defaultCacheBytes } from './stream';
 import { StackOutput } from './stackOutput';
 import { KeptBits, SELECT_KEPT_BYTES } from './keptBits';
 import { KEPT_MAX_TASKS, LinearMergeKernel } from '../gpu/linearMerge';
@@ -48,7 +48,10 @@ export interface MergeRun {
   output?: (index: number, label: string | null) => Promise<ByteSink>;
   onProgress?: (p: MergeProgress) => void;
   signal?: AbortSignal;
-  /** Keep task vectors on the GPU between passes when they fit in this many bytes (default 512 MiB). */
+  /**
+   * GPU memory for keeping data between a method's passes: the task vectors when they all fit, else raw input chunks up
+   * to this many bytes (default: defaultCacheBytes, 2 GiB on a GPU, 512 MiB on a CPU-emulated adapter; 0: none).
+   */
   cacheBytes?: number;
   /**
    * Raw input chunks kept on the GPU across merges of the same models (merge/residentInputs.ts): this merge takes the
@@ -134,7 +137,7 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
   const stream = new ChunkStream(ctx, source, merged, {
     granularity: plan.granularity,
     chunkElements: config.options.chunkElements,
-    cacheBytes: run.cacheBytes ?? 512 * 2 ** 20,
+    cacheBytes: run.cacheBytes ?? defaultCacheBytes(ctx),
     onRead: (bytes) => {
       doneBytes += bytes;
       progress();

@@ -49,6 +49,17 @@ export interface StreamOptions {
   onRead?: (bytes: number) => void;
 }
 
+/**
+ * runMerge's default `cacheBytes`, by kind of adapter. On a GPU every byte kept saves the bus a second upload: global
+ * TIES over 8 full-size f32 ViT-B/32 models (3.15 GB of inputs) on an H200 took 1.27-1.44 s with every chunk kept
+ * against 1.88-1.91 s with 512 MiB (bench/README.md). A CPU-emulated adapter's buffers are host memory, and its passes
+ * are bound by the kernels, not by uploads, so it keeps the smaller default. A merge that runs out of GPU memory is run
+ * again without the cache (gpu/retry.ts).
+ */
+export function defaultCacheBytes(ctx: GpuContext): number {
+  return ctx.info.isSoftware ? 512 * 2 ** 20 : 2 * 2 ** 30;
+}
+
 // A function, not a constant: in Node, GPUBufferUsage exists only once the platform has installed Dawn's globals.
 const storage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 

@@ -10,10 +10,14 @@
  * Chunk sizes and queue depth depend on the adapter. A CPU-emulated one runs a chunk's kernel on the same cores that
  * copy the next chunk's bytes: chunks of a few MiB (which stay in the CPU's caches) with three in flight measured
  * about 1.4x faster on SwiftShader than one whole tensor at a time (Task Arithmetic over 8 models of ViT-B/32 width/2).
- * A GPU wants fewer, larger launches. On a GPU the readback is the slow part (about 1 GB/s on an H100), and the
- * partials (T + 2 floats per 16 elements: 62% of an f32 output's bytes for 8 models) measured 223 ms of Task Arithmetic's
- * 0.91 s there (a breakdown whose spread was as wide), so a chunk of one tensor adds them in runs of PARTIALS_GROUP on the GPU
- * first (partials_sum), sixteen times fewer to read back and fold: 7 ms in the next such breakdown.
+ * On a GPU the host's side bounds the pass: its main thread copies every input byte into the mapped staging buffers
+ * and every output byte out of the mapped readback buffer (1.5-2 GB/s on an H200, where writes reach 9-15 GB/s), so the
+ * chunks are sized for overlap, not for fewer launches: Task Arithmetic over 8 full-size f32 models took 694-731 ms
+ * with 16 MiB chunks and three in flight against 783-832 ms with 64 MiB and two (H200, interleaved runs). The readback
+ * being slow, the partials (T + 2 floats per 16 elements: 62% of an f32 output's bytes for 8 models) measured 223 ms of
+ * Task Arithmetic's 0.91 s on an H100 (a breakdown whose spread was as wide), so a chunk of one tensor adds them in runs
+ * of PARTIALS_GROUP on the GPU first (partials_sum), sixteen times fewer to read back and fold: 7 ms in the next such
+ * breakdown.
  * Used when nothing needs the task-vector stack (no interference metrics). Collected weights (runMerge's `collect`,
  * theta0 + delta in f32 for evaluation) are the kernel's own output where that output is f32: each chunk's encoder
  * copies it into the tensor's buffer, so the values scored are the bytes written (the stack path's, bit for bit).
@@ -58,7 +62,7 @@ import { outputBytes, packDtypeOf } from './util';
 // On SwiftShader the extra launch costs what the smaller readback saves (0.9-1.3x in paired merges); on a GPU the
 // readback is the slow part (the partials' readback measured 223 ms of Task Arithmetic's 0.91 s on an H100, 7 ms summed).
 const SOFTWARE = { chunkBytes: 4 * 2 ** 20, inFlight: 3, sumPartials: false };
-const HARDWARE = { chunkBytes: 64 * 2 ** 20, inFlight: 2, sumPartials: true };
+const HARDWARE = { chunkBytes: 16 * 2 ** 20, inFlight: 3, sumPartials: true };
 /**
  * Tensors of at most this many elements share a chunk with the small tensors written just before them (biases, norms,
  * small projections): every chunk costs an upload, a launch and a readback, about 2 ms each on SwiftShader, so the
