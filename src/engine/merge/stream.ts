@@ -51,10 +51,11 @@ export interface StreamOptions {
 
 /**
  * runMerge's default `cacheBytes`, by kind of adapter. On a GPU every byte kept saves the bus a second upload: global
- * TIES over 8 full-size f32 ViT-B/32 models (3.15 GB of inputs) on an H200 took 1.27-1.44 s with every chunk kept
- * against 1.88-1.91 s with 512 MiB (bench/README.md). A CPU-emulated adapter's buffers are host memory, and its passes
- * are bound by the kernels, not by uploads, so it keeps the smaller default. A merge that runs out of GPU memory is run
- * again without the cache (gpu/retry.ts).
+ * TIES over 8 full-size f32 ViT-B/32 models (3.15 GB of inputs) on an H200 took 1.27-1.44 s with every chunk kept,
+ * 1.47-1.81 s with 2 GiB and 1.61-1.91 s with 512 MiB (bench/README.md, 2026-11-30). 2 GiB, not more: a browser tab on
+ * a small or integrated GPU may have no more to spare (the command line's --gpu-cache sets more). A CPU-emulated
+ * adapter's buffers are host memory and its passes are bound by the kernels, not by uploads: it keeps 512 MiB. A merge
+ * that runs out of GPU memory is run again without the cache (gpu/retry.ts).
  */
 export function defaultCacheBytes(ctx: GpuContext): number {
   return ctx.info.isSoftware ? 512 * 2 ** 20 : 2 * 2 ** 30;

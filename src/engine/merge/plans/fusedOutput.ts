@@ -12,8 +12,9 @@
  * about 1.4x faster on SwiftShader than one whole tensor at a time (Task Arithmetic over 8 models of ViT-B/32 width/2).
  * On a GPU the host's side bounds the pass: its main thread copies every input byte into the mapped staging buffers
  * and every output byte out of the mapped readback buffer (1.5-2 GB/s on an H200, where writes reach 9-15 GB/s), so the
- * chunks are sized for overlap, not for fewer launches: Task Arithmetic over 8 full-size f32 models took 694-731 ms
- * with 16 MiB chunks and three in flight against 783-832 ms with 64 MiB and two (H200, interleaved runs). The readback
+ * chunks are sized for overlap, not for fewer launches: Task Arithmetic over 8 full-size f32 models took 656-765 ms
+ * with 16 MiB chunks and three in flight against 755-873 ms with 64 MiB and two (H200, interleaved runs; 8 and 32 MiB
+ * and a fourth chunk in flight within the spread: bench/README.md, 2026-11-30). The readback
  * being slow, the partials (T + 2 floats per 16 elements: 62% of an f32 output's bytes for 8 models) measured 223 ms of
  * Task Arithmetic's 0.91 s on an H100 (a breakdown whose spread was as wide), so a chunk of one tensor adds them in runs
  * of PARTIALS_GROUP on the GPU first (partials_sum), sixteen times fewer to read back and fold: 7 ms in the next such
