@@ -4,7 +4,7 @@
  * throughput against their CPU twins and PyTorch, every merge against PyTorch, the CPU references, and what was
  * skipped or is not measured yet. Everything shown comes from the results object.
  */
-import type { BenchResults, Breakdown, EngineFigure, EvalFigure, OpcmFigure, OpcmGpuRun, TorchFigure } from './results';
+import type { BenchResults, Breakdown, EngineFigure, HostProfile, EvalFigure, OpcmFigure, OpcmGpuRun, TorchFigure } from './results';
 import { recommendations, transferBound } from './recommend';
 import { VARIANTS } from './breakdown';
 import { median } from './stats';
@@ -143,6 +143,17 @@ function breakdownTable(b: Breakdown): string[] {
   ];
 }
 
+function hostProfileTable(h: HostProfile): string[] {
+  return [
+    `The host's main thread during one more cold Task Arithmetic merge (${h.tasks} x ${h.dtype}, ${h.size.label}; ${fmtMs(h.mergeMs)} under the profiler): ` +
+      `a sampling CPU profile (node:inspector, a sample every ${h.intervalUs} us, ${fmtMs(h.sampledMs)} sampled), each sample's time given to the function it stopped in (bench/hostProfile.ts):`,
+    '',
+    ...table(['what the thread did', 'time', 'share of the merge'], h.parts.map((p) => [p.part, fmtMs(p.ms), pct(p.ms / h.mergeMs)])),
+    '',
+    `Most self time: ${h.top.map((t) => `${t.fn} ${fmtMs(t.ms)}`).join('; ')}.`,
+  ];
+}
+
 function passesTable(f: EngineFigure): string[] {
   const total = f.passes.reduce((s, p) => s + p.ms, 0);
   return [
@@ -155,6 +166,7 @@ function passesTable(f: EngineFigure): string[] {
 function whereTimeGoes(r: BenchResults): string[] {
   const out = ['## Where the time goes', ''];
   if (r.acceptance.breakdown) out.push(...breakdownTable(r.acceptance.breakdown), '');
+  if (r.acceptance.hostProfile) out.push(...hostProfileTable(r.acceptance.hostProfile), '');
   if (r.acceptance.ties && r.acceptance.ties.passes.length > 1) out.push(...passesTable(r.acceptance.ties), '');
   if (r.metricsCost.length) {
     out.push(

@@ -116,6 +116,21 @@ export interface Breakdown {
   parts: { part: string; ms: number; fraction: number }[];
 }
 
+/** The host's main thread during one cold Task Arithmetic merge (bench/hostProfile.ts): self time by part, in ms. */
+export interface HostProfile {
+  method: string;
+  tasks: number;
+  dtype: BenchDType;
+  size: SizeInfo;
+  /** The merge's wall time under the profiler, and the time the profile's samples cover. */
+  mergeMs: number;
+  sampledMs: number;
+  intervalUs: number;
+  parts: { part: string; ms: number }[];
+  /** The functions with the most self time (name, and file:line where the profile has one). */
+  top: { fn: string; ms: number }[];
+}
+
 /** One OPCM step (the second, t = 2: an SVD and a projection for every Linear weight) on random ViT-shaped weights. */
 export interface OpcmFigure {
   size: SizeInfo;
@@ -224,7 +239,15 @@ export interface BenchResults {
    */
   copyKernel?: string;
   matmulGflops: number;
-  acceptance: { taskArithmetic: EngineFigure | null; ties: EngineFigure | null; tiesOverTa: number | null; breakdown: Breakdown | null; paired?: PairedCopy | null };
+  acceptance: {
+    taskArithmetic: EngineFigure | null;
+    ties: EngineFigure | null;
+    tiesOverTa: number | null;
+    breakdown: Breakdown | null;
+    paired?: PairedCopy | null;
+    /** Absent in results written before it was measured. */
+    hostProfile?: HostProfile | null;
+  };
   merges: EngineFigure[];
   /**
    * cached: metrics on with a filled MetricsCache (the task vectors' metrics and, since 2026-11-29, the method's own

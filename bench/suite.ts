@@ -17,6 +17,7 @@ import { METHODS, getMethod } from '../src/engine/methods/registry';
 import { suiteFilesFromDir } from '../src/platform/nodeFiles';
 import { findTorchPython, runTorch, timeReference } from './baselines';
 import { breakdown } from './breakdown';
+import { hostProfile } from './hostProfile';
 import { measureMerge, mergeOnce, sizeInfo } from './engineRun';
 import { demoThroughput, randomVitThroughput } from './evalRun';
 import { opcmFigure, runTorchOpcm, timeOpcmGpu, timeOpcmTwin } from './opcmRun';
@@ -210,6 +211,10 @@ export async function runSuite(ctx: GpuContext, o: SuiteOptions): Promise<BenchR
       await step(`breakdown of task_arithmetic (${repeats.reps} run(s) per variant)`);
       r.acceptance.breakdown = await breakdown(ctx, m, acc.size, repeats);
     } else r.skipped.push({ what: 'time breakdown of task_arithmetic', reason: acc.breakdownRepeats ? 'time budget' : `not part of profile ${p.name}` });
+    if (inBudget()) {
+      await step('host main thread profile of one task_arithmetic merge');
+      r.acceptance.hostProfile = await hostProfile(ctx, m, acc.size);
+    } else r.skipped.push({ what: "profile of the host's main thread", reason: 'time budget' });
     if (p.reference.acceptance) {
       for (const fig of [ta, ties]) {
         if (!inBudget()) {

@@ -7,6 +7,7 @@ import { decodeFloats } from '../../src/engine/tensor/dtype';
 import { parseArgs, USAGE } from '../args';
 import { parseTorchOutput } from '../baselines';
 import { partsOf, PARTS, VARIANTS } from '../breakdown';
+import { HOST_PARTS, summarizeProfile, type CpuProfile } from '../hostProfile';
 import { fmtMs, renderMarkdown, sig } from '../markdown';
 import { countingSink, generateModels } from '../models';
 import { adapterSlug, defaultProfile } from '../output';
@@ -130,6 +131,53 @@ describe('breakdown arithmetic', () => {
     expect(parts.map((p) => p.ms)).toEqual([10, 60, 10, 20]);
     expect(parts.map((p) => p.part)).toEqual(VARIANTS.map((v) => PARTS[v]));
     expect(parts.reduce((s, p) => s + p.fraction, 0)).toBeCloseTo(1, 12);
+  });
+});
+
+describe('host profile summary', () => {
+  // Nodes: the root, readTensorInto, the readback, the pacer's tick, V8's collector, a Dawn call, an engine function.
+  const frame = (functionName: string, url = 'file:///x/bench.mjs', lineNumber = 9) => ({ functionName, url, lineNumber });
+  const profile: CpuProfile = {
+    nodes: [
+      { id: 1, callFrame: frame('(root)', '') },
+      { id: 2, callFrame: frame('readTensorInto') },
+      { id: 3, callFrame: frame('readStaged') },
+      { id: 4, callFrame: frame('tick') },
+      { id: 5, callFrame: frame('(garbage collector)', '') },
+      { id: 6, callFrame: frame('', '') },
+      { id: 7, callFrame: frame('submit', 'file:///x/bench.mjs', 99) },
+    ],
+    // Each sample's time is the delta recorded before the next sample (in us); the first delta is from the start.
+    samples: [2, 2, 3, 4, 5, 6, 7, 2],
+    timeDeltas: [50, 1000, 3000, 500, 2000, 250, 4000, 750],
+  };
+  it('gives each sample the time to the next one, by part and by function', () => {
+    const h = summarizeProfile(profile, 3);
+    const part = (i: number) => h.parts.find((p) => p.part === (i < HOST_PARTS.length ? HOST_PARTS[i]!.part : h.parts[i]!.part))!.ms;
+    expect(h.sampledMs).toBeCloseTo(11.5, 9);
+    // readTensorInto: 1 + 3 ms (the last sample has no next one); readStaged 0.5; tick 2; GC 0.25; idle 0.
+    expect([0, 1, 2, 3, 4].map(part)).toEqual([4, 0.5, 2, 0.25, 0]);
+    expect(h.parts.slice(HOST_PARTS.length)).toEqual([
+      { part: 'native code (Dawn, V8 built-ins)', ms: 4 },
+      { part: 'other JavaScript (the engine, the writer)', ms: 0.75 },
+    ]);
+    expect(h.parts.reduce((s, p) => s + p.ms, 0)).toBeCloseTo(h.sampledMs, 9);
+    // Equal times keep the order first seen.
+    expect(h.top).toEqual([
+      { fn: 'readTensorInto (bench.mjs:10)', ms: 4 },
+      { fn: '(anonymous)', ms: 4 },
+      { fn: 'tick (bench.mjs:10)', ms: 2 },
+    ]);
+  });
+  it('renders a table of the parts as shares of the merge', () => {
+    const r = results();
+    const size = r.acceptance.taskArithmetic!.size;
+    r.acceptance.hostProfile = { method: 'task_arithmetic', tasks: 8, dtype: 'F32', size, mergeMs: 20, intervalUs: 200, ...summarizeProfile(profile, 2) };
+    const md = renderMarkdown(r);
+    expect(md).toContain("The host's main thread during one more cold Task Arithmetic merge (8 x F32");
+    expect(md).toContain('| inputs copied into mapped staging buffers (readTensorInto) | 4.0 ms | 20% |');
+    expect(md).toContain('Most self time: readTensorInto (bench.mjs:10) 4.0 ms; (anonymous) 4.0 ms.');
+    expect(renderMarkdown(results())).not.toContain("The host's main thread");
   });
 });
 

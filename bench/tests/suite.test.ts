@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GpuContext } from '../../src/engine/gpu/device';
 import { nodeGpu } from '../../src/platform/nodeGpu';
+import { HOST_PARTS } from '../hostProfile';
 import { renderResults, writeResults } from '../output';
 import { PROFILES, type Profile } from '../profiles';
 import type { BenchResults } from '../results';
@@ -75,6 +76,14 @@ describe('runSuite', () => {
     expect(breakdown!.parts).toHaveLength(4);
     expect(breakdown!.parts.reduce((s, p) => s + p.ms, 0)).toBeCloseTo(breakdown!.variants.merge!, 6);
     expect(breakdown!.chunks).toBe(vitTensors(profile.acceptance.size).length);
+    // The host's profile of one more merge: its parts add up to the time sampled, within the merge's.
+    const host = r.acceptance.hostProfile!;
+    expect(host.parts.reduce((s, p) => s + p.ms, 0)).toBeCloseTo(host.sampledMs, 6);
+    expect(host.sampledMs).toBeGreaterThan(0);
+    expect(host.sampledMs).toBeLessThan(host.mergeMs + 50);
+    // Every part listed, measured or not (this profile's merge is a few ms: a handful of samples).
+    expect(host.parts.map((p) => p.part)).toEqual([...HOST_PARTS.map((p) => p.part), 'native code (Dawn, V8 built-ins)', 'other JavaScript (the engine, the writer)']);
+    expect(host.top.length).toBeGreaterThan(0);
   });
 
   it('runs every batch method with memory figures, and PyTorch and the CPU references on the same workloads', () => {

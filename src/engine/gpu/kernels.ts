@@ -402,7 +402,8 @@ export class StagingReader {
     const mapped = staging.mapAsync(GPUMapMode.READ);
     // Keep a failure from being unhandled if the caller gives up before awaiting it.
     mapped.catch(() => undefined);
-    return async () => {
+    // Named, so that CPU profiles (bench/hostProfile.ts) can tell its copy out of the mapped range.
+    const readStaged = async () => {
       try {
         await mapped;
       } catch (err) {
@@ -414,6 +415,7 @@ export class StagingReader {
       this.free.push(staging);
       return out;
     };
+    return readStaged;
   }
 
   /** Frees every staging buffer (pending readbacks then fail). */
