@@ -49,8 +49,9 @@ export function checkSvdMethod(svd: 'gpu' | 'host' | null, method: string): void
 /** `--gpu-cache` (merge): MiB as a whole number >= 0, or null for the engine's default. */
 export function parseGpuCache(value: string | undefined): number | null {
   if (value === undefined) return null;
-  if (!/^\d+$/.test(value.trim())) throw new ConfigError('--gpu-cache', `expected a whole number of MiB (0 or more), got ${JSON.stringify(value)}`);
-  return Number(value.trim());
+  const mib = Number(value.trim());
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(mib * 2 ** 20)) throw new ConfigError('--gpu-cache', `expected a whole number of MiB (0 or more), got ${JSON.stringify(value)}`);
+  return mib;
 }
 
 /** A parsed `merge` command. */

@@ -98,3 +98,14 @@ describe('experiment files', () => {
     expect(ok.experiment.params.lambda).toEqual({ table: { 'text.token_embedding.weight': [0.1] } });
   });
 });
+
+describe('--gpu-cache', () => {
+  it('takes a whole number of MiB, and names the flag for anything else', () => {
+    const args = (v: string) => parseMergeArgs(['--base', 'b.safetensors', '--model', 'a.safetensors', '--out', 'm.safetensors', '--gpu-cache', v]);
+    expect(args('0').gpuCacheMiB).toBe(0);
+    expect(args(' 4096 ').gpuCacheMiB).toBe(4096);
+    expect(parseMergeArgs(['--base', 'b.safetensors', '--model', 'a.safetensors', '--out', 'm.safetensors']).gpuCacheMiB).toBeNull();
+    for (const bad of ['1.5', '1e3', 'lots', '', '99999999999999999999']) expect(() => args(bad), bad).toThrow(/^--gpu-cache: expected a whole number of MiB \(0 or more\), got /);
+    expect(() => parseMergeArgs(['--base', 'b', '--model', 'a', '--out', 'm', '--gpu-cache=-1'])).toThrow(/^--gpu-cache: expected a whole number of MiB \(0 or more\), got "-1"/);
+  });
+});
