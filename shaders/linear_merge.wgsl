@@ -18,7 +18,7 @@
 // Twins: reference/linearMerge.ts linearMergeRef, dareOutputRef.
 //
 // The constants, Params and bindings below are declared in _linear_io.wgsl (shared with magmax_output), except DROP
-// and SCALE.
+// and SCALE; the drop itself is _dare_drop.wgsl's (shared with ties_output).
 // Pipeline constants (the host builds one pipeline per combination, so no dtype test runs per element):
 //   BASE_DTYPE, MODEL_DTYPE, OUT_DTYPE   DTYPE_F32 / DTYPE_F16 / DTYPE_BF16 (every model in MODEL_DTYPE)
 //   NORMS                                whether to write the partials
@@ -58,6 +58,7 @@
 // uses: _linear_io
 // uses: _coeffs
 // uses: _fused_out
+// uses: _dare_drop
 
 override DROP: bool = false;
 override MASKED: bool = false;
@@ -66,39 +67,17 @@ override BASE_TERM: bool = false;
 
 @group(0) @binding(4) var<storage, read> keep: array<vec4<u32>>;
 
-// The record of params.parts that thread k's block belongs to: the last whose first thread is k or before (records
-// are in thread order and the first starts at thread 0).
-fn drop_part(k: u32) -> vec4<u32> {
-  var lo = 0u;
-  var hi = params.drop_parts;
-  while (hi - lo > 1u) {
-    let mid = (lo + hi) >> 1u;
-    if (params.parts[mid].x <= k) {
-      lo = mid;
-    } else {
-      hi = mid;
-    }
-  }
-  return params.parts[lo];
-}
-
-// Model r's RNG key in the tensor of id `tensor`: rngKey(seed, r, tensor) (src/engine/rng.ts), drop_seed being
-// pcgHash(seed).
-fn key_of(r: u32, tensor: u32) -> u32 {
-  return pcg_hash(pcg_hash(params.drop_seed ^ r) ^ tensor);
-}
-
 // One quad's contribution c_t: tau itself; with DROP dropped lanes +0 and kept ones scaled; with MASKED the lanes
 // whose keep word has bit t set, scaled, and +0 elsewhere.
 fn contribution(tau: vec4<f32>, key: u32, index: vec4<u32>, words: vec4<u32>, t: u32) -> vec4<f32> {
   if (!DROP && !MASKED) {
     return tau;
   }
-  let kept = select(tau, tau * params.scale, SCALE);
   if (MASKED) {
+    let kept = select(tau, tau * params.scale, SCALE);
     return select(vec4<f32>(0.0), kept, ((words >> vec4<u32>(t)) & vec4<u32>(1u)) == vec4<u32>(1u));
   }
-  return select(kept, vec4<f32>(0.0), rng_uniform4(key, index) < vec4<f32>(params.p));
+  return drop4(tau, key, index);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -120,7 +99,7 @@ fn main(
   if (DROP) {
     part = drop_part(k);
   }
-  let index = vec4<u32>(part.y + 16u * (k - part.x)) + vec4<u32>(0u, 1u, 2u, 3u);
+  let index = drop_index(part, k);
   // With MASKED: the block's keep words, one per element.
   var kw = U4(vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u));
   if (MASKED) {

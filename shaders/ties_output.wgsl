@@ -6,8 +6,10 @@
 //   c_r   = disjoint merge of the agreeing x_r (MODE sum / mean / max, as ties_merge)
 //   delta = sum_r coeff_r * c_r               (combine: f32, row order, products rounded on their own)
 //   out   = encode(theta0 + delta)            (pack_add)
-// with the f32 operations of those kernels in their order, so the result is bit for bit theirs, plus per-thread
-// partial sums of squares of theta0, each untrimmed tau_r and delta for the report's norms (as linear_merge), and
+// With DROP (DARE then TIES) each tau_r first goes through dare_drop (_dare_drop.wgsl: +0 where dropped, kept entries
+// times scale with SCALE), keyed by the block's tensor and element index from params.parts as in linear_merge.
+// All with the f32 operations of those kernels in their order, so the result is bit for bit theirs, plus per-thread
+// partial sums of squares of theta0, each untrimmed (and undropped) tau_r and delta for the report's norms (as linear_merge), and
 // per-thread counts of the columns whose sum is > 0, < 0, and zero with a delta that may depend on `majority`
 // ("tied"; SUM: the two sides' candidates differ, MEAN and MAX: a kept entry could agree). The first two are the
 // exact tally behind the majority sign, so the host can merge with a provisional majority and redo the pass only if
@@ -17,11 +19,14 @@
 // Pipeline constants: BASE_DTYPE, MODEL_DTYPE, OUT_DTYPE (DTYPE_*), MODE (0 sum, 1 mean, 2 max), NORMS, FINITE (NORMS
 // false: one flag per thread instead of the norm rows, 1.0 where the merged block or the trimmed column sums s hold a
 // NaN or an infinity: the trim keeps every NaN and infinity, whose keys are at least a finite threshold's, and the
-// disjoint merge may still drop them), SAME_COEFF (every coefficient the same: read once, _coeffs.wgsl). With neither NORMS nor FINITE,
-// partials is not written (the counts neither).
+// disjoint merge may still drop them; with DROP also where the f32 sum of the undropped tau_r is, which the drop may
+// lose), SAME_COEFF (every coefficient the same: read once, _coeffs.wgsl), DROP and SCALE (as linear_merge's). With
+// neither NORMS nor FINITE, partials is not written (the counts neither).
 // Bindings (group 0):
-//   0  params      uniform { numel, tasks, threads, zero, model_first, model_stride, majority: i32, unused,
-//                            coeffs: array<vec4<f32>, MAX/4> }   (zero is always 0, see `unfused`)
+//   0  params      uniform { numel, tasks, threads, zero, model_first, model_stride, majority: i32, drop_parts,
+//                            p, scale, drop_seed, pad, coeffs: array<vec4<f32>, MAX/4>,
+//                            parts: array<vec4<u32>, MAX_DROP_PARTS> }   (zero is always 0, see `unfused`; the drop's
+//                            fields are read only with DROP, scale only with SCALE)
 //   1  inputs      storage, read        array<vec4<u32>>  raw bytes as linear_merge reads them
 //   2  thresholds  storage, read        array<u32>        [tasks] magnitude bit patterns (0 keeps every entry)
 //   3  recip       storage, read        array<f32>        [tasks + 1], recip[n] = round_f32(1 / n) (MODE mean)
@@ -40,6 +45,7 @@
 // uses: _raw_block
 // uses: _coeffs
 // uses: _fused_out
+// uses: _dare_drop
 
 override BASE_DTYPE: u32 = DTYPE_F32;
 override MODEL_DTYPE: u32 = DTYPE_F32;
@@ -48,6 +54,8 @@ override MODE: u32 = 0u;
 override NORMS: bool = true;
 override FINITE: bool = false;
 override SAME_COEFF: bool = false;
+override DROP: bool = false;
+override SCALE: bool = true;
 
 const MODE_MEAN: u32 = 1u;
 const MODE_MAX: u32 = 2u;
@@ -60,8 +68,13 @@ struct Params {
   model_first: u32,
   model_stride: u32,
   majority: i32,
-  unused: u32,
+  drop_parts: u32,
+  p: f32,
+  scale: f32,
+  drop_seed: u32,
+  pad: u32,
   coeffs: array<vec4<f32>, MAX_COEFF_VEC4S>,
+  parts: array<vec4<u32>, MAX_DROP_PARTS>,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -136,6 +149,13 @@ fn mean_term(tau: vec4<f32>, q: MeanQuad, g: Agree, coeff: f32, zero: u32) -> ve
   return unfused4(coeff * bitcast<vec4<f32>>(select(vec4<u32>(0u), kept, agrees)), zero);
 }
 
+// tau_r of block k after the drop (with DROP; `index` from drop_index, `tensor` the block's stringId).
+fn dropped_block(tau: F4, r: u32, tensor: u32, index: vec4<u32>) -> F4 {
+  let key = key_of(r, tensor);
+  let four = vec4<u32>(4u);
+  return F4(drop4(tau.a, key, index), drop4(tau.b, key, index + four), drop4(tau.c, key, index + 2u * four), drop4(tau.d, key, index + 3u * four));
+}
+
 // recip[n] of a quad's agreeing counts, read once per thread rather than once per row: four lookups per row cost
 // as much as the row's own loads on a CPU-emulated device.
 fn recips(n: vec4<u32>) -> vec4<f32> {
@@ -177,6 +197,12 @@ fn main(
   let zero = params.zero;
   let first = first_coeff();
   let theta = load_block(0u, k, BASE_DTYPE);
+  // With DROP: the block's tensor and the indices of its elements in that tensor.
+  var part = vec4<u32>(0u);
+  if (DROP) {
+    part = drop_part(k);
+  }
+  let index = drop_index(part, k);
   // Walk 1: the trimmed column sums and the untrimmed norms; SUM and MAX also their candidates per side; MEAN the
   // agreeing counts per side.
   var s = F4(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
@@ -192,10 +218,18 @@ fn main(
   var bd = Best(u0, u0, z4, z4);
   var np = U4(u0, u0, u0, u0);
   var nn = U4(u0, u0, u0, u0);
+  // With DROP and FINITE: the sum of the undropped task vectors, which a dropped NaN or infinity still reaches.
+  var undropped = F4(z4, z4, z4, z4);
   for (var r = 0u; r < tasks; r++) {
-    let tau = tau_block(r, k, theta);
+    var tau = tau_block(r, k, theta);
     if (NORMS) {
       partials[(r + 1u) * threads + k] = sum_sq(tau);
+    }
+    if (DROP) {
+      if (FINITE) {
+        undropped = F4(undropped.a + tau.a, undropped.b + tau.b, undropped.c + tau.c, undropped.d + tau.d);
+      }
+      tau = dropped_block(tau, r, part.z, index);
     }
     let threshold = thresholds[r];
     let x = trim_block(tau, threshold);
@@ -241,7 +275,10 @@ fn main(
     for (var r = 0u; r < tasks; r++) {
       let coeff = coeff_of(r, first);
       let g = agree_of(thresholds[r]);
-      let tau = tau_block(r, k, theta);
+      var tau = tau_block(r, k, theta);
+      if (DROP) {
+        tau = dropped_block(tau, r, part.z, index);
+      }
       acc.a += mean_term(tau.a, qa, g, coeff, zero);
       acc.b += mean_term(tau.b, qb, g, coeff, zero);
       acc.c += mean_term(tau.c, qc, g, coeff, zero);
@@ -257,7 +294,7 @@ fn main(
     partials[(tasks + 1u) * threads + k] = sum_sq(acc);
   }
   if (FINITE) {
-    partials[k] = select(0.0, 1.0, nonfinite_block(merged) || nonfinite_block(s));
+    partials[k] = select(0.0, 1.0, nonfinite_block(merged) || nonfinite_block(s) || (DROP && nonfinite_block(undropped)));
   }
   if (NORMS || FINITE) {
     // The counts follow the norm rows, or the flags.

@@ -10,6 +10,9 @@
  *   output held (the default) only those chunks ('merge again: tied columns'), else the whole pass (holdBytes 0,
  *   'merge again'). Both write the same bytes and norms, equal to the float64 reference (tied columns on the exact
  *   majority's side).
+ * - DARE then global TIES (its drop applied by ties_output itself) writes the stack path's bytes too, with the exact
+ *   select on the host or the GPU and no sign-tally pass; from its provisional majority +1 it runs the tied columns
+ *   again where the exact majority is -1.
  * - A TIES stage inside another plan (LiNeS on TIES) has no fused output to correct it: on that world it takes the exact
  *   majority before writing, and equals the float64 reference.
  * - Where the scale changes from stretch to stretch of a tensor, the sampled runs differ as clusters and the bracket
@@ -23,6 +26,7 @@ import { memorySink, memorySource } from '../../src/engine/io/byteSource';
 import { openSingleFileModel } from '../../src/engine/io/model';
 import { resolveConfig } from '../../src/engine/merge/config';
 import { HostKeyLists } from '../../src/engine/merge/plans/tiesKeyLists';
+import { TiesOutputKernel } from '../../src/engine/gpu/tiesFused';
 import { RawUploader } from '../../src/engine/merge/stream';
 import { runMerge } from '../../src/engine/merge/runMerge';
 import { resolveParams } from '../../src/engine/methods/params';
@@ -111,6 +115,51 @@ describe('global TIES: one-pass statistics and fused output', () => {
       });
     }
   }
+
+  describe('DARE then global TIES: ties_output with the drop', () => {
+    const dareCases: [string, Record<string, unknown>][] = [
+      ['defaults', {}],
+      ['mean, k 0.5, p 0.3', { merge: 'mean', k: 0.5, p: 0.3 }],
+      ['max, no rescale', { merge: 'max', rescale: false, lambda: 0.8 }],
+      ['Linear weights only (their scale differs from the others)', { linear_only: true, p: 0.6 }],
+      ['per-task lambdas', { lambda: { per_task: [0.2, -0.5, 1.0] } }],
+    ];
+    for (const dtype of ['F32', 'BF16'] as const) {
+      for (const [label, extra] of dareCases) {
+        it(`${dtype} ${label}: the fused bytes equal the stack path's, without the sign-tally pass`, async () => {
+          const params = { then: 'ties', ...extra };
+          const base = bytesOf(g.base, dtype);
+          const models = g.models.map((m) => bytesOf(m, dtype));
+          const stack = await ties(base, models, params, { metrics: true, method: 'dare' });
+          const encodes = vi.spyOn(TiesOutputKernel.prototype, 'encode');
+          let launches = 0;
+          const fused = await ties(base, models, params, { metrics: false, method: 'dare' }).finally(() => {
+            launches = encodes.mock.calls.length;
+            encodes.mockRestore();
+          });
+          expect(launches, 'ties_output launches').toBeGreaterThan(0);
+          expect(stack.phases.has('TIES majority sign')).toBe(true);
+          expect(fused.phases.has('TIES majority sign')).toBe(false);
+          expect(Buffer.from(fused.bytes).equals(Buffer.from(stack.bytes))).toBe(true);
+          // The exact select on the GPU (a hardware adapter) instead of the host: the same bytes.
+          const gpuSelect = await ties(base, models, params, { metrics: false, method: 'dare', hardware: true });
+          expect(Buffer.from(gpuSelect.bytes).equals(Buffer.from(stack.bytes))).toBe(true);
+        });
+      }
+    }
+
+    it('starts from a provisional +1 and runs the tied columns again under the exact majority (-1)', async () => {
+      // p 0 drops nothing: the world's tied columns stay, and its exact majority is -1.
+      const w = tiesWorld(tiedMajority());
+      const params = { then: 'ties', p: 0 };
+      const fused = await ties(w.baseBytes, w.modelBytes, params, { metrics: false, method: 'dare' });
+      expect(fused.phases.has('merge again: tied columns')).toBe(true);
+      const stack = await ties(w.baseBytes, w.modelBytes, params, { metrics: true, method: 'dare' });
+      expect(Buffer.from(fused.bytes).equals(Buffer.from(stack.bytes))).toBe(true);
+      const got = readFloatTensors(fused.bytes).get('w')!.values;
+      expect(Math.fround(got[997]! - w.base.get('w')!.data[997]!)).toBeCloseTo(-0.3, 6);
+    });
+  });
 
   it('runs the tied columns\' chunks again (or the whole pass) when the estimated majority was wrong', async () => {
     const w = tiesWorld(tiedMajority());

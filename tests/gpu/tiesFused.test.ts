@@ -15,8 +15,10 @@ import type { GpuContext } from '../../src/engine/gpu/device';
 import { readBuffer, type RawDType } from '../../src/engine/gpu/kernels';
 import { foldLinearPartials, linearMergeOutBytes, linearMergeThreads } from '../../src/engine/gpu/linearMerge';
 import { TiesOutputKernel, TiesScan } from '../../src/engine/gpu/tiesFused';
+import type { DareTensorDrop } from '../../src/engine/gpu/linearMerge';
+import { stringId } from '../../src/engine/rng';
 import type { RawInput } from '../../src/engine/reference/linearMerge';
-import { decodeStackRef } from '../../src/engine/reference/linearMerge';
+import { decodeStackRef, type DareLaunch } from '../../src/engine/reference/linearMerge';
 import type { DisjointMerge } from '../../src/engine/reference/methods/signElect';
 import { tiesOutputRef, tiesScanRef } from '../../src/engine/reference/tiesFused';
 import { DTYPE_BYTES } from '../../src/engine/types';
@@ -48,9 +50,35 @@ function quantileKeys(inputs: readonly RawInput[], numel: number, q: number): Ui
   });
 }
 
+/** Every ordered pair of edge values: element i * E + k holds EDGES[i] in `a` and EDGES[k] in `b`. */
+function edgePairs(): { n: number; a: Float32Array; b: Float32Array } {
+  const n = EDGES.length ** 2;
+  const a = new Float32Array(n);
+  const b = new Float32Array(n);
+  EDGES.forEach((x, i) => EDGES.forEach((y, k) => ((a[i * EDGES.length + k] = x), (b[i * EDGES.length + k] = y))));
+  return { n, a, b };
+}
+
+/**
+ * DARE's drop for ties_output: every tensor alike, the launch's tensors (`parts`: names from element `at`, each from
+ * its element 0) or tensor 'w' from element `elementOffset`.
+ */
+interface TestDrop {
+  drop: DareTensorDrop;
+  elementOffset: number;
+  parts?: { name: string; at: number }[];
+}
+
+/** The twin's DareLaunch of a TestDrop. */
+const launchOf = (d: TestDrop): DareLaunch => ({
+  ...d.drop,
+  parts: d.parts ? d.parts.map((q) => ({ at: q.at, elementOffset: 0, tensorId: stringId(q.name) })) : [{ at: 0, elementOffset: d.elementOffset, tensorId: stringId('w') }],
+});
+
 describe('ties_output', () => {
-  async function runGpu(inputs: readonly RawInput[], numel: number, s: Parameters<typeof tiesOutputRef>[2], flags = false) {
-    const kernel = new TiesOutputKernel(ctx, s);
+  type Settings = Omit<Parameters<typeof tiesOutputRef>[2], 'drop'>;
+  async function runGpu(inputs: readonly RawInput[], numel: number, s: Settings, flags = false, d?: TestDrop) {
+    const kernel = new TiesOutputKernel(ctx, { ...s, ...(d ? { drop: () => d.drop } : {}) });
     const { bytes, segments } = pack(inputs, numel);
     const inBuf = ctx.createBuffer('inputs', bytes.byteLength, testUsage());
     ctx.device.queue.writeBuffer(inBuf, 0, bytes);
@@ -60,7 +88,8 @@ describe('ties_output', () => {
     try {
       await ctx.scoped('ties_output', () => {
         const encoder = ctx.device.createCommandEncoder();
-        kernel.encode(encoder, { inputs: inBuf, segments, numel, coeffs: Float32Array.from(s.coeffs), outDtype: s.outDtype, out, partials, flags });
+        const where = d?.parts ? { parts: d.parts.map((q) => ({ ...q, shape: [numel] })) } : { chunk: { name: 'w', shape: [numel], start: d?.elementOffset ?? 0 } };
+        kernel.encode(encoder, { inputs: inBuf, segments, numel, coeffs: Float32Array.from(s.coeffs), outDtype: s.outDtype, out, partials, flags, ...where });
         ctx.device.queue.submit([encoder.finish()]);
       });
       const p = await readBuffer(ctx, partials, rows * linearMergeThreads(numel) * 4);
@@ -72,10 +101,11 @@ describe('ties_output', () => {
     }
   }
 
-  async function check(what: string, inputs: readonly RawInput[], numel: number, s: Parameters<typeof tiesOutputRef>[2]): Promise<void> {
-    const gpu = await runGpu(inputs, numel, s);
-    const exact = tiesOutputRef(inputs, numel, s);
-    const flushed = tiesOutputRef(inputs, numel, s, { flushSubnormals: true });
+  async function check(what: string, inputs: readonly RawInput[], numel: number, s: Settings, d?: TestDrop): Promise<void> {
+    const gpu = await runGpu(inputs, numel, s, false, d);
+    const ref = d ? { ...s, drop: launchOf(d) } : s;
+    const exact = tiesOutputRef(inputs, numel, ref);
+    const flushed = tiesOutputRef(inputs, numel, ref, { flushSubnormals: true });
     const [g, e, f] = [gpu.bytes, exact.bytes, flushed.bytes].map((b) => words(b, s.outDtype));
     const bad: string[] = [];
     for (let j = 0; j < g!.length && bad.length < 5; j++) {
@@ -92,7 +122,7 @@ describe('ties_output', () => {
       else expect(Math.abs(got - w), `${what}: norm row ${r}: gpu ${got} cpu ${w}`).toBeLessThanOrEqual(NORM_RTOL * w + 1e-30);
     });
     // FINITE in place of the norms: the same output and tally, and one flag per block exactly as the twin's.
-    const flagged = await runGpu(inputs, numel, s, true);
+    const flagged = await runGpu(inputs, numel, s, true, d);
     const threads = linearMergeThreads(numel);
     expect(Buffer.from(flagged.bytes).equals(Buffer.from(gpu.bytes)), `${what}: output with flags`).toBe(true);
     expect(Array.from(flagged.floats.subarray(0, threads)), `${what}: flags`).toEqual(Array.from(exact.flags));
@@ -100,13 +130,15 @@ describe('ties_output', () => {
   }
 
   const coeffs = (tasks: number) => Float32Array.from({ length: tasks }, (_, t) => (t % 3 === 2 ? -0.7 : 0.3 + 0.1 * t));
+  /** (models, elements): 1, 8 and 20 models, lengths that are not whole 16-element blocks. */
+  const SIZES = [
+    [1, 37],
+    [8, 1001],
+    [20, 16 * 5 + 3],
+  ] as const;
 
   it('matches the twin for every merge rule, majority and output dtype, 1, 8 and 20 models', async () => {
-    for (const [tasks, numel] of [
-      [1, 37],
-      [8, 1001],
-      [20, 16 * 5 + 3],
-    ] as const) {
+    for (const [tasks, numel] of SIZES) {
       const inputs = models(tasks + numel, tasks, numel, 'F32');
       const thresholds = quantileKeys(inputs, numel, 0.3);
       for (const merge of ['sum', 'mean', 'max'] as DisjointMerge[]) {
@@ -178,10 +210,7 @@ describe('ties_output', () => {
 
   it('carries NaN, infinities, zeros and exact cancellations like the twin', async () => {
     // Every ordered pair of edge values as (theta0, model 0); model 1 mirrors model 0 around theta0 where it can.
-    const n = EDGES.length ** 2;
-    const a = new Float32Array(n);
-    const b = new Float32Array(n);
-    EDGES.forEach((x, i) => EDGES.forEach((y, k) => ((a[i * EDGES.length + k] = x), (b[i * EDGES.length + k] = y))));
+    const { n, a, b } = edgePairs();
     const c = a.map((x, j) => Math.fround(2 * x - b[j]!));
     const d = b.slice().reverse();
     const inputs = [input(a, 'F32'), input(b, 'F32'), input(c, 'F32'), input(d, 'F32')];
@@ -190,6 +219,54 @@ describe('ties_output', () => {
         await check(`edges, ${merge}, majority ${majority}`, inputs, n, { coeffs: Float32Array.from([0.5, 0.5, -2]), thresholds: Uint32Array.from([0, 0x3f000000, 0]), majority, merge, outDtype: 'F32' });
       }
     }
+  });
+
+  describe('with a DARE drop (DARE then TIES)', () => {
+    it('matches the twin for every merge rule, rate and scale, 1, 8 and 20 models, at an offset in the tensor', async () => {
+      for (const [tasks, numel] of SIZES) {
+        const inputs = models(tasks + numel + 3, tasks, numel, 'F32');
+        const thresholds = quantileKeys(inputs, numel, 0.3);
+        for (const merge of ['sum', 'mean', 'max'] as DisjointMerge[]) {
+          for (const [p, scale] of [
+            [0.5, 2],
+            [0.3, 1],
+            [0.9, 1 / 0.1],
+          ] as const) {
+            const d = { drop: { seed: tasks + 7, p, scale }, elementOffset: 16 * 37 };
+            await check(`${tasks} x ${numel}, ${merge}, p ${p}, scale ${scale}`, inputs, numel, { coeffs: coeffs(tasks), thresholds, majority: merge === 'max' ? -1 : 1, merge, outDtype: 'F32' }, d);
+          }
+        }
+      }
+    });
+
+    it('keys the tensors of one launch by their own names, and decodes bf16 into a bf16 output', async () => {
+      const numel = 16 * 9;
+      const inputs = models(19, 3, numel, 'BF16');
+      const thresholds = quantileKeys(inputs, numel, 0.2);
+      const d = { drop: { seed: 11, p: 0.4, scale: 1 / 0.6 }, elementOffset: 0, parts: [{ name: 'a.weight', at: 0 }, { name: 'a.bias', at: 48 }, { name: 'b.weight', at: 96 }] };
+      for (const merge of ['sum', 'mean', 'max'] as DisjointMerge[]) {
+        await check(`3 parts, ${merge}`, inputs, numel, { coeffs: coeffs(3), thresholds, majority: 1, merge, outDtype: 'BF16' }, d);
+      }
+      // The drop changes the output (p 0.4 of every entry dropped): the twin without it differs.
+      const s = { coeffs: coeffs(3), thresholds, majority: 1 as const, merge: 'sum' as const, outDtype: 'BF16' as const };
+      expect(Buffer.from((await runGpu(inputs, numel, s, false, d)).bytes).equals(Buffer.from(tiesOutputRef(inputs, numel, s).bytes))).toBe(false);
+    });
+
+    it('flags a block whose NaN or infinity the drop lost, and carries edge values like the twin', async () => {
+      const { n, a, b } = edgePairs();
+      const inputs = [input(a, 'F32'), input(b, 'F32'), input(b.slice().reverse(), 'F32')];
+      for (const merge of ['sum', 'mean', 'max'] as DisjointMerge[]) {
+        await check(`edges, ${merge}`, inputs, n, { coeffs: Float32Array.from([0.5, -2]), thresholds: Uint32Array.from([0, 0x3f000000]), majority: 1, merge, outDtype: 'F32' }, { drop: { seed: 2, p: 0.5, scale: 2 }, elementOffset: 0 });
+      }
+      // One NaN in model 0, dropped (p = 1 drops everything): the merged block is finite, the flag still set.
+      const x = new Float32Array(32);
+      x[20] = NaN;
+      const one = [input(new Float32Array(32), 'F32'), input(x, 'F32')];
+      const s = { coeffs: Float32Array.from([1]), thresholds: new Uint32Array(1), majority: 1 as const, merge: 'sum' as const, outDtype: 'F32' as const };
+      const flagged = await runGpu(one, 32, s, true, { drop: { seed: 1, p: 1, scale: 1 }, elementOffset: 0 });
+      expect(Array.from(flagged.floats.subarray(0, 2))).toEqual([0, 1]);
+      expect(Array.from(new Float32Array(flagged.bytes.buffer, flagged.bytes.byteOffset, 32)).every((v) => v === 0)).toBe(true);
+    });
   });
 });
 
@@ -285,10 +362,7 @@ describe('ties_scan', () => {
     const exact = quantileKeys(inputs, numel, 0.2);
     await check('exact thresholds', inputs, numel, 128, Uint32Array.from([exact[0]!, exact[0]!, exact[1]!, exact[1]!, exact[2]!, exact[2]!]));
     await check('keep everything', inputs, numel, 128, new Uint32Array(6));
-    const n = EDGES.length ** 2;
-    const a = new Float32Array(n);
-    const b = new Float32Array(n);
-    EDGES.forEach((x, i) => EDGES.forEach((y, k) => ((a[i * EDGES.length + k] = x), (b[i * EDGES.length + k] = y))));
+    const { n, a, b } = edgePairs();
     const edges = [input(a, 'F32'), input(b, 'F32'), input(b.slice().reverse(), 'F32')];
     await check('edges', edges, n, 64, Uint32Array.from([0x3f000000, 0x7f800000, 0, 0x40000000]));
   });

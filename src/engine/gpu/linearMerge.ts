@@ -241,7 +241,7 @@ export class LinearMergeKernel {
     }
     const coeffs = a.coeffs.subarray(0, tasks);
     const baseCoeff = a.coeffs.length > tasks ? a.coeffs[tasks]! : null;
-    const drop = this.dropOf(a);
+    const drop = this.drop ? dropLaunch(this.label, a, this.drop) : null;
     const mask = this.maskOf(a, tasks);
     const layout = rawBlockLayout(kernel, a.segments, a.numel);
     if (a.numel === 0) return;
@@ -310,34 +310,6 @@ export class LinearMergeKernel {
     return this.keepWords;
   }
 
-  /**
-   * The DARE drop for chunk `a` (checked): its rate, scale, pcgHash(seed) and part records (first thread, first
-   * element in the tensor, tensor id, 0), or null where the chunk's tensors are merged undropped.
-   */
-  private dropOf(a: LinearMergeArgs): { p: number; scale: number; seedHash: number; table: Uint32Array<ArrayBuffer> } | null {
-    if (!this.drop) return null;
-    const kernel = this.label;
-    const parts = launchParts(kernel, a);
-    if (!parts) throw new GpuError('validation', `${kernel}: needs the chunk's tensor and start (the drop mask is keyed by them)`);
-    if (parts.length > MAX_DROP_PARTS) throw new GpuError('validation', `${kernel}: ${parts.length} tensors in one launch, at most ${MAX_DROP_PARTS}`);
-    const drops = parts.map((q) => this.drop!(q.name, q.shape));
-    const d = drops[0]!;
-    if (drops.some((x) => !sameDrop(x, d))) {
-      throw new GpuError('validation', `${kernel}: the tensors of one launch must be dropped alike (${parts.map((q) => q.name).join(', ')})`);
-    }
-    if (!d) return null;
-    const table = new Uint32Array(4 * parts.length);
-    parts.forEach((q, i) => {
-      const { start } = q;
-      const end = i + 1 < parts.length ? parts[i + 1]!.at : a.numel;
-      if (!Number.isInteger(start) || start < 0 || start + (end - q.at) > 2 ** 32) {
-        throw new GpuError('validation', `${kernel}: element offset ${start} + numel ${end - q.at} must lie in 0..2^32`);
-      }
-      table.set([q.at / LINEAR_BLOCK, start, stringId(q.name), 0], 4 * i);
-    });
-    return { p: d.p, scale: d.scale, seedHash: pcgHash(d.seed >>> 0), table };
-  }
-
   /** Consensus's masks for chunk `a` (checked), else null. */
   private maskOf(a: LinearMergeArgs, tasks: number): ConsensusTensorMask | null {
     if (!this.mask) return null;
@@ -358,7 +330,43 @@ export class LinearMergeKernel {
 }
 
 /** Whether two tensors' drops are alike (same seed, rate and scale), or both absent. */
-function sameDrop(x: DareTensorDrop | null, y: DareTensorDrop | null): boolean {
+/** A DARE drop as one launch takes it: rate, scale, pcgHash(seed), and the part records of params.parts. */
+export interface DropLaunch {
+  p: number;
+  scale: number;
+  seedHash: number;
+  table: Uint32Array<ArrayBuffer>;
+}
+
+/**
+ * The DARE drop for chunk `a` of `kernel` (checked; shaders/_dare_drop.wgsl): its rate, scale, pcgHash(seed) and part
+ * records (first thread, first element in the tensor, tensor id, 0), or null where the chunk's tensors, all alike,
+ * are merged undropped (`drop` gives null for them).
+ */
+export function dropLaunch(kernel: string, a: LinearMergeArgs, drop: (name: string, shape: readonly number[]) => DareTensorDrop | null): DropLaunch | null {
+  const parts = launchParts(kernel, a);
+  if (!parts) throw new GpuError('validation', `${kernel}: needs the chunk's tensor and start (the drop mask is keyed by them)`);
+  if (parts.length > MAX_DROP_PARTS) throw new GpuError('validation', `${kernel}: ${parts.length} tensors in one launch, at most ${MAX_DROP_PARTS}`);
+  const drops = parts.map((q) => drop(q.name, q.shape));
+  const d = drops[0]!;
+  if (drops.some((x) => !sameDrop(x, d))) {
+    throw new GpuError('validation', `${kernel}: the tensors of one launch must be dropped alike (${parts.map((q) => q.name).join(', ')})`);
+  }
+  if (!d) return null;
+  const table = new Uint32Array(4 * parts.length);
+  parts.forEach((q, i) => {
+    const { start } = q;
+    const end = i + 1 < parts.length ? parts[i + 1]!.at : a.numel;
+    if (!Number.isInteger(start) || start < 0 || start + (end - q.at) > 2 ** 32) {
+      throw new GpuError('validation', `${kernel}: element offset ${start} + numel ${end - q.at} must lie in 0..2^32`);
+    }
+    table.set([q.at / LINEAR_BLOCK, start, stringId(q.name), 0], 4 * i);
+  });
+  return { p: d.p, scale: d.scale, seedHash: pcgHash(d.seed >>> 0), table };
+}
+
+/** Whether two tensors are dropped alike (same seed, rate and scale), or neither is. */
+export function sameDrop(x: DareTensorDrop | null, y: DareTensorDrop | null): boolean {
   return x === null || y === null ? x === y : x.seed === y.seed && Object.is(x.p, y.p) && Object.is(x.scale, y.scale);
 }
 

@@ -4,16 +4,17 @@
  *   (for the exact trim threshold at a rank), and the elected signs of the columns the brackets decide (all of them
  *   when the brackets are the exact thresholds). State lives on the GPU across the pass's chunks and is read back once.
  * - TiesOutputKernel (ties_output.wgsl): the output pass's kernel, trim + elect + disjoint merge + combine + encode,
- *   with linear_merge's interface, so FusedOutput (merge/plans/fusedOutput.ts) drives it like the linear kernel.
+ *   with linear_merge's interface, so FusedOutput (merge/plans/fusedOutput.ts) drives it like the linear kernel; with
+ *   a drop (DARE then TIES), each task vector goes through DARE's drop first, keyed as linear_merge keys it.
  * CPU twins: src/engine/reference/tiesFused.ts.
  */
 import { GpuError } from '../errors';
 import type { DisjointMerge } from '../reference/methods/signElect';
-import { DTYPE_CODE, LINEAR_MAX_TASKS, TIES_SCAN_SHARDS, WORKGROUP_SIZE } from './constants';
+import { DTYPE_CODE, LINEAR_MAX_TASKS, MAX_DROP_PARTS, TIES_SCAN_SHARDS, WORKGROUP_SIZE } from './constants';
 import type { GpuContext } from './device';
 import { encodeComputePass, workgroupGrid } from './dispatch';
 import { readBuffer, specialisedPipeline, type RawSegment } from './kernels';
-import { linearMergeOutBytes, linearMergeThreads, normRowsOf, partialsConstants, rawBlockLayout, sameCoefficients, type LinearMergeArgs, type TensorId } from './linearMerge';
+import { dropLaunch, linearMergeOutBytes, linearMergeThreads, normRowsOf, partialsConstants, rawBlockLayout, sameCoefficients, sameDrop, type DareTensorDrop, type LinearMergeArgs, type TensorId } from './linearMerge';
 import { bind } from './launch';
 import { countReciprocals } from './mergeKernels';
 
@@ -63,7 +64,8 @@ export interface TiesTally {
 
 /**
  * The output kernel of global TIES with fixed thresholds, majority sign and merge rule (see ties_output.wgsl); it
- * also adds up, over the chunks it ran, the tally that decides the majority sign and the tied columns.
+ * also adds up, over the chunks it ran, the tally that decides the majority sign and the tied columns. `drop`: DARE's
+ * drop per tensor (null: that tensor undropped), applied to the task vectors before the trim (DARE then TIES).
  */
 export class TiesOutputKernel implements FusedKernel {
   readonly extraRows = 3;
@@ -78,7 +80,7 @@ export class TiesOutputKernel implements FusedKernel {
 
   constructor(
     private readonly ctx: GpuContext,
-    private readonly s: { thresholds: Uint32Array; majority: -1 | 0 | 1; merge: DisjointMerge },
+    private readonly s: { thresholds: Uint32Array; majority: -1 | 0 | 1; merge: DisjointMerge; drop?: (name: string, shape: readonly number[]) => DareTensorDrop | null },
   ) {
     this.tasks = s.thresholds.length;
     if (this.tasks < 1 || this.tasks > LINEAR_MAX_TASKS) throw new GpuError('validation', `ties_output: needs 1..${LINEAR_MAX_TASKS} thresholds, got ${this.tasks}`);
@@ -101,13 +103,24 @@ export class TiesOutputKernel implements FusedKernel {
     ctx.device.queue.writeBuffer(this.recip, 0, Float32Array.from(countReciprocals(this.tasks)));
   }
 
+  /** Tensors one launch covers at most: with a drop, the records its uniform holds (MAX_DROP_PARTS). */
+  get maxParts(): number {
+    return this.s.drop ? MAX_DROP_PARTS : Infinity;
+  }
+
+  /** With a drop, tensors share a launch only when both are dropped alike or neither is. */
+  sharesLaunch(a: TensorId, b: TensorId): boolean {
+    return !this.s.drop || sameDrop(this.s.drop(a.name, a.shape), this.s.drop(b.name, b.shape));
+  }
+
   encode(encoder: GPUCommandEncoder, a: LinearMergeArgs): void {
     const { ctx } = this;
-    const kernel = 'tiesOutput';
+    const kernel = this.s.drop ? 'tiesOutput with DARE' : 'tiesOutput';
     const tasks = a.segments.length - 1;
     if (tasks !== this.tasks || a.coeffs.length !== tasks) {
       throw new GpuError('validation', `${kernel}: set up for ${this.tasks} models, got ${tasks} model segments and ${a.coeffs.length} coefficients`);
     }
+    const drop = this.s.drop ? dropLaunch(kernel, a, this.s.drop) : null;
     const layout = rawBlockLayout(kernel, a.segments, a.numel);
     if (a.numel === 0) return;
     const threads = linearMergeThreads(a.numel);
@@ -119,12 +132,25 @@ export class TiesOutputKernel implements FusedKernel {
       bind(ctx, kernel, a.out, linearMergeOutBytes(a.numel, a.outDtype)),
       a.partials ? bind(ctx, kernel, a.partials, (normRowsOf(tasks, a.flags) + this.extraRows) * threads * F32_BYTES) : { buffer: this.none },
     ];
-    const words = new Uint32Array(8 + 4 * Math.ceil(tasks / 4));
-    words.set([a.numel, tasks, threads, 0, layout.firstVec4, layout.strideVec4]);
+    // Twelve 32-bit fields (majority the seventh, then the drop's: drop_parts, p, scale, drop_seed), the coefficient
+    // vec4s, and with a drop its part records after the whole coefficient array. Only the words a launch reads are written.
+    const words = new Uint32Array(HEADER_WORDS + 4 * Math.ceil(tasks / 4));
+    words.set([a.numel, tasks, threads, 0, layout.firstVec4, layout.strideVec4, 0, drop ? drop.table.length / 4 : 0, 0, 0, drop?.seedHash ?? 0]);
     new Int32Array(words.buffer)[6] = this.s.majority;
-    new Float32Array(words.buffer, 32).set(a.coeffs);
+    new Float32Array(words.buffer).set([drop?.p ?? 0, drop?.scale ?? 1], 8);
+    new Float32Array(words.buffer, 4 * HEADER_WORDS).set(a.coeffs);
     ctx.device.queue.writeBuffer(this.params, 0, words);
-    const constants = { BASE_DTYPE: DTYPE_CODE[a.segments[0]!.dtype], MODEL_DTYPE: DTYPE_CODE[layout.model], OUT_DTYPE: DTYPE_CODE[a.outDtype], MODE: MODE[this.s.merge], ...partialsConstants(a), SAME_COEFF: sameCoefficients(a.coeffs) ? 1 : 0 };
+    if (drop) ctx.device.queue.writeBuffer(this.params, 4 * (HEADER_WORDS + LINEAR_MAX_TASKS), drop.table);
+    const constants = {
+      BASE_DTYPE: DTYPE_CODE[a.segments[0]!.dtype],
+      MODEL_DTYPE: DTYPE_CODE[layout.model],
+      OUT_DTYPE: DTYPE_CODE[a.outDtype],
+      MODE: MODE[this.s.merge],
+      ...partialsConstants(a),
+      SAME_COEFF: sameCoefficients(a.coeffs) ? 1 : 0,
+      DROP: drop ? 1 : 0,
+      SCALE: drop && Math.fround(drop.scale) !== 1 ? 1 : 0,
+    };
     const pipeline = specialisedPipeline(ctx, 'ties_output', constants);
     encodeComputePass(ctx, encoder, kernel, pipeline, bindings, workgroupGrid(Math.ceil(threads / WORKGROUP_SIZE), ctx.info.limits.maxComputeWorkgroupsPerDimension));
   }
@@ -144,8 +170,9 @@ export class TiesOutputKernel implements FusedKernel {
   }
 }
 
-/** ties_output's uniform Params: eight 32-bit fields, then the coefficient vec4s. */
-const PARAMS_BYTES = 32 + 4 * LINEAR_MAX_TASKS;
+/** ties_output's uniform Params: twelve 32-bit fields, the coefficient vec4s, then the drop's part records. */
+const HEADER_WORDS = 12;
+const PARAMS_BYTES = 4 * (HEADER_WORDS + LINEAR_MAX_TASKS + 4 * MAX_DROP_PARTS);
 
 /** What one scan pass found (see ties_scan.wgsl). */
 export interface TiesScanResult {

@@ -51,7 +51,7 @@ export function taskSumRef(stack: Float32Array, tasks: number, numel: number, mo
 }
 
 /** fusedOutputRef's guard of a kernel that flags its task vectors' sum (DARE's drop, Consensus's masks). */
-const taskSumGuard = (numel: number, mode?: F32Mode) => (stack: Float32Array, tasks: number) => taskSumRef(stack, tasks, numel, mode);
+export const taskSumGuard = (numel: number, mode?: F32Mode) => (stack: Float32Array, tasks: number) => taskSumRef(stack, tasks, numel, mode);
 
 const sumSq = (x: Float32Array, from = 0, to = x.length) => {
   let s = 0;
@@ -132,18 +132,20 @@ export interface DareLaunch {
  * rngUniform(rngKey(seed, t, tensorId), elementOffset + j - at) >= p, times scale) before combine.
  */
 export function dareOutputRef(inputs: readonly RawInput[], numel: number, coeffs: ArrayLike<number>, drop: DareLaunch, outDtype: RawDType, mode?: F32Mode): LinearMergeResult {
-  const contribute = (stack: Float32Array, tasks: number) => {
-    drop.parts.forEach((part, i) => {
-      const from = part.at;
-      const count = (i + 1 < drop.parts.length ? drop.parts[i + 1]!.at : numel) - from;
-      const columns = new Float32Array(tasks * count);
-      for (let t = 0; t < tasks; t++) columns.set(stack.subarray(t * numel + from, t * numel + from + count), t * count);
-      const keys = Uint32Array.from({ length: tasks }, (_, t) => rngKey(drop.seed, t, part.tensorId));
-      dareDropRef(columns, tasks, count, { keys, elementOffset: part.elementOffset, p: drop.p, scale: drop.scale });
-      for (let t = 0; t < tasks; t++) stack.set(columns.subarray(t * count, (t + 1) * count), t * numel + from);
-    });
-  };
-  return fusedOutputRef(inputs, numel, coeffs, outDtype, mode, contribute, taskSumGuard(numel, mode));
+  return fusedOutputRef(inputs, numel, coeffs, outDtype, mode, (stack, tasks) => dareLaunchRef(stack, tasks, numel, drop), taskSumGuard(numel, mode));
+}
+
+/** dare_drop over one launch's stack [tasks, numel], in place: each part's columns with its own keys and offsets. */
+export function dareLaunchRef(stack: Float32Array, tasks: number, numel: number, drop: DareLaunch): void {
+  drop.parts.forEach((part, i) => {
+    const from = part.at;
+    const count = (i + 1 < drop.parts.length ? drop.parts[i + 1]!.at : numel) - from;
+    const columns = new Float32Array(tasks * count);
+    for (let t = 0; t < tasks; t++) columns.set(stack.subarray(t * numel + from, t * numel + from + count), t * count);
+    const keys = Uint32Array.from({ length: tasks }, (_, t) => rngKey(drop.seed, t, part.tensorId));
+    dareDropRef(columns, tasks, count, { keys, elementOffset: part.elementOffset, p: drop.p, scale: drop.scale });
+    for (let t = 0; t < tasks; t++) stack.set(columns.subarray(t * count, (t + 1) * count), t * numel + from);
+  });
 }
 
 /**

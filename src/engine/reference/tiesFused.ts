@@ -8,7 +8,7 @@
 import type { RawDType } from '../gpu/kernels';
 import type { DisjointMerge } from './methods/signElect';
 import { combineRef, type F32Mode } from './kernels';
-import { decodeStackRef, fusedOutputRef, type LinearMergeResult, type RawInput } from './linearMerge';
+import { dareLaunchRef, decodeStackRef, fusedOutputRef, taskSumGuard, type DareLaunch, type LinearMergeResult, type RawInput } from './linearMerge';
 import { bitsOf, columnSumF32, tiesMergeRef, trimMaskRef } from './mergeKernels';
 
 const MAG = 0x7fffffff;
@@ -60,15 +60,21 @@ export function tiesScanRef(inputs: readonly RawInput[], numel: number, brackets
  * squared norms of theta0, each untrimmed tau_t and the delta, and the tally: columns whose trimmed sum elects +1 or
  * -1, and tied columns: a zero sum and a delta that may depend on the majority sign. For merge `sum`, the column's
  * delta under majority +1 differs (bit for bit) from its delta under -1; for `mean` and `max`, a kept entry could
- * agree (non-zero and not NaN).
+ * agree (non-zero and not NaN). With `drop` (ties_output with DROP), dare_drop first turns the task vectors into the
+ * ones TIES sees (dareLaunchRef); the norms stay those of the undropped ones.
  */
 export function tiesOutputRef(
   inputs: readonly RawInput[],
   numel: number,
-  s: { coeffs: ArrayLike<number>; thresholds: Uint32Array; majority: -1 | 0 | 1; merge: DisjointMerge; outDtype: RawDType },
+  s: { coeffs: ArrayLike<number>; thresholds: Uint32Array; majority: -1 | 0 | 1; merge: DisjointMerge; outDtype: RawDType; drop?: DareLaunch },
   mode?: F32Mode,
 ): LinearMergeResult & TiesTallyRef {
   let tally: TiesTallyRef | null = null;
+  // With a drop, the task vectors TIES sees are the dropped ones (dare_drop on the stack, then ties_merge).
+  const dropped = (stack: Float32Array, tasks: number) => {
+    if (s.drop) dareLaunchRef(stack, tasks, numel, s.drop);
+    return stack;
+  };
   const result = fusedOutputRef(
     inputs,
     numel,
@@ -76,14 +82,19 @@ export function tiesOutputRef(
     s.outDtype,
     mode,
     (stack, tasks) => {
+      dropped(stack, tasks);
       tally = tiesTallyRef(stack, tasks, numel, s, mode);
       tiesMergeRef(stack, tasks, numel, s.thresholds, s.merge, { rule: 'majority', majority: s.majority });
     },
-    // The flags' guard: the trimmed column sums, which keep every NaN and infinity the disjoint merge may drop.
+    // The flags' guard: the trimmed column sums, which keep every NaN and infinity the disjoint merge may drop; with a
+    // drop also the sum of the undropped task vectors, which keeps those the drop loses (NaN marks either).
     (stack, tasks) => {
-      const trimmed = stack.slice();
+      const trimmed = dropped(stack.slice(), tasks);
       trimMaskRef(trimmed, tasks, numel, s.thresholds);
-      return Float32Array.from({ length: numel }, (_, j) => columnSumF32(trimmed, tasks, numel, j));
+      const sums = Float32Array.from({ length: numel }, (_, j) => columnSumF32(trimmed, tasks, numel, j));
+      if (!s.drop) return sums;
+      const undropped = taskSumGuard(numel, mode)(stack, tasks);
+      return sums.map((x, j) => (Number.isFinite(x) && Number.isFinite(undropped[j]!) ? 0 : NaN));
     },
   );
   return { ...result, ...tally! };

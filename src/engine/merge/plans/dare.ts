@@ -48,7 +48,8 @@ export function dareTransform(params: PlanContext['params']): StackTransform {
     if (d) dareDropRef(values, ctx.tasks, values.length / ctx.tasks, d);
   };
   const { p, seed, rescale, linear_only } = params;
-  return Object.assign(drop, { memoKey: `DARE's drop ${JSON.stringify({ p, seed, rescale, linear_only })}`, host });
+  const fusedDrop = (name: string, shape: readonly number[]) => tensorDrop(params, name, shape);
+  return Object.assign(drop, { memoKey: `DARE's drop ${JSON.stringify({ p, seed, rescale, linear_only })}`, host, fusedDrop });
 }
 
 export function darePlan(): GpuPlan {
@@ -69,16 +70,17 @@ export function darePlan(): GpuPlan {
     async prepare(p) {
       drop = dareTransform(p.params);
       if (p.params.then === 'ties') {
-        ties = new TiesStage(tiesSettingsOf(p.params), drop);
+        // Global TIES's fused output applies the drop itself (ties_output with DROP).
+        ties = new TiesStage(tiesSettingsOf(p.params), drop, true);
         await ties.prepare(p);
       }
     },
     beginTensor: async (p, t) => ties?.beginTensor(p, t),
     // Then Task Arithmetic: one fused kernel per chunk (linear_merge with its drop; a tensor left alone merges plainly;
-    // small tensors share a launch, each keyed by its own name).
+    // small tensors share a launch, each keyed by its own name). Then global TIES: ties_output with the drop.
     fused: (p) =>
       ties
-        ? null
+        ? ties.fusedSpec(p, (t) => p.coeffs('lambda', t.name))
         : {
             kernel: new LinearMergeKernel(p.ctx, 'linear_merge', (name, shape) => tensorDrop(p.params, name, shape)),
             coeffs: (t) => p.coeffs('lambda', t.name),

@@ -5,6 +5,7 @@
  * sum_t coeff(tensor, t) * c_t (the `combine` kernel), so anisotropic coefficients work for every method.
  */
 import type { GpuContext } from '../../gpu/device';
+import type { DareTensorDrop } from '../../gpu/linearMerge';
 import type { FusedKernel } from '../../gpu/tiesFused';
 import type { MethodSpec, ParamValues } from '../../methods/params';
 import { coefficientAt, type CoefficientSetting } from '../../methods/scaling';
@@ -33,11 +34,14 @@ export interface FusedSpec {
  * is a function of its settings alone (DARE's seeded drop), names those settings: statistics taken after it may then
  * be kept in PlanContext.memo under that name too. `host`, where given, does the same to elements [start, start +
  * count) of tensor `t` as host task vectors ([T, count], the values the stack would hold), bit for bit: a CPU-emulated
- * adapter's host selections (hostSelect.ts) then apply it instead of selecting on the GPU.
+ * adapter's host selections (hostSelect.ts) then apply it instead of selecting on the GPU. `fusedDrop`, where given,
+ * says the transform is DARE's drop with these settings per tensor (null: the tensor is left alone), which global
+ * TIES's fused output kernel applies itself (ties_output with DROP).
  */
 export type StackTransform = ((p: PlanContext, c: Chunk, stack: GPUBuffer) => void) & {
   readonly memoKey?: string;
   readonly host?: (p: PlanContext, t: AlignedTensor, start: number, values: Float32Array) => void;
+  readonly fusedDrop?: (name: string, shape: readonly number[]) => DareTensorDrop | null;
 };
 
 /** The memo key suffix of statistics taken after `pre`: '' without one, null where `pre` names no settings. */

@@ -6,7 +6,8 @@
  *   a `pre` transform, models in mixed dtypes), an exact select finds the thresholds in 2 streaming passes over the
  *   task vectors (hostSelect.ts: MagnitudeSelect, or the host's count on a CPU-emulated adapter) and a third adds up
  *   the elected signs. The output pass trims, elects and merges in one kernel per chunk: ties_output on the raw inputs
- *   when nothing needs the task-vector stack (GpuPlan.fused), else ties_merge.
+ *   when nothing needs the task-vector stack (GpuPlan.fused), else ties_merge. After DARE's drop (a `pre` with a
+ *   fusedDrop) ties_output applies the drop too and tallies the signs itself, so that third pass is not made.
  * - scope "tensor": per tensor, exactly int(k*numel) entries per task by magnitude (lower index wins ties), selected
  *   with 2 passes over that tensor before its output; zero sums elect +1.
  * A `pre` transform (DARE's drop) is applied to every stack before it is trimmed, in every pass.
@@ -48,8 +49,9 @@ export class TiesStage {
   private readonly memoKey: string | null;
 
   /**
-   * `fused`: the owner merges with `fusedKernel` when the run allows it (TIES itself); stages inside other plans
-   * (Consensus, LiNeS, DARE) write through `contributions`, so they need the exact majority sign up front.
+   * `fused`: the owner merges with `fusedKernel` when the run allows it (TIES itself, and DARE, whose drop the kernel
+   * applies); stages inside other plans (Consensus, LiNeS) write through `contributions`, so they need the exact
+   * majority sign up front.
    */
   constructor(
     private readonly s: TiesSettings,
@@ -69,7 +71,7 @@ export class TiesStage {
     if (this.s.scope !== 'global') return;
     const known = this.memoKey ? (p.memo?.get(this.memoKey) as TiesStats | undefined) : undefined;
     // Only a fused output pass settles an estimated sign itself (see redo).
-    if (known && (known.majorityExact || (this.fused && p.fusedOutput))) {
+    if (known && (known.majorityExact || (this.fusable() && p.fusedOutput))) {
       this.thresholds = known.thresholds;
       this.majority = known.majority;
       this.majorityExact = known.majorityExact;
@@ -108,6 +110,12 @@ export class TiesStage {
       const ranks = taskSegments(p.tasks).map(() => [rank]);
       (await selectTaskRanks(p, 'ties global threshold', ranks, null, this.pre)).forEach((r, t) => (this.thresholds![t] = r.bits[0]!));
     }
+    // A fused output pass tallies the signs itself (see redo): it starts from a provisional +1.
+    if (this.fusable() && p.fusedOutput) {
+      this.majority = 1;
+      this.majorityExact = false;
+      return;
+    }
     p.phase('TIES majority sign');
     const tally = new SignTally(p.ctx, this.thresholds);
     try {
@@ -124,7 +132,7 @@ export class TiesStage {
   }
 
   /**
-   * The fused output pass of scope global without `pre` (after `prepare`), each tensor's contributions combined with
+   * The fused output pass of scope global, without `pre` or after DARE's drop (after `prepare`), each tensor's contributions combined with
    * `coeffs` (TIES's lambda, LiNeS's ramp), or null: ties_output, its redo with the exact majority sign, and the raw
    * chunks the one-pass statistics kept.
    */
@@ -139,10 +147,19 @@ export class TiesStage {
     };
   }
 
-  /** The fused output kernel of scope global without `pre` (after `prepare`), or null. */
+  /** Whether the owner merges with ties_output when the run allows it: scope global, no `pre` or DARE's drop. */
+  private fusable(): boolean {
+    return this.fused && this.s.scope === 'global' && (!this.pre || !!this.pre.fusedDrop);
+  }
+
+  /**
+   * The fused output kernel of scope global (after `prepare`), or null: without `pre`, or with DARE's drop, which
+   * ties_output applies itself (StackTransform.fusedDrop).
+   */
   private fusedKernel(p: PlanContext): TiesOutputKernel | null {
-    if (!this.fused || this.s.scope !== 'global' || this.pre || !this.thresholds) return null;
-    return new TiesOutputKernel(p.ctx, { thresholds: this.thresholds, majority: this.majority, merge: this.s.merge });
+    if (!this.fusable() || !this.thresholds) return null;
+    const drop = this.pre?.fusedDrop;
+    return new TiesOutputKernel(p.ctx, { thresholds: this.thresholds, majority: this.majority, merge: this.s.merge, ...(drop ? { drop } : {}) });
   }
 
   /**
