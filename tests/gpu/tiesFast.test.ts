@@ -159,6 +159,47 @@ describe('global TIES: one-pass statistics and fused output', () => {
       const got = readFloatTensors(fused.bytes).get('w')!.values;
       expect(Math.fround(got[997]! - w.base.get('w')!.data[997]!)).toBeCloseTo(-0.3, 6);
     });
+
+    it('takes the exact majority before its output where a tensor\'s models differ in dtype (that tensor takes the stack)', async () => {
+      // The tied world's 'w' (exact majority -1), and 'v' stored in f32 by two models and in bf16 by the third: no one
+      // fused kernel decodes 'v', so it is merged on the stack, where a provisional sign would stay. Its even columns
+      // hold +1 (model 0) and -1 (model 1): tied, so the majority decides them.
+      const w = tiesWorld(tiedMajority());
+      const v = (t: number) => Float32Array.from({ length: 64 }, (_, j) => (j % 2 ? 0 : t === 0 ? 1 : t === 1 ? -1 : 0));
+      const file = (m: RefModel, vs: Float32Array, dtype: 'F32' | 'BF16') =>
+        makeModelBytes([
+          { name: 'w', dtype: 'F32', shape: [N], data: encodeFloats(m.get('w')!.data, 'F32') },
+          { name: 'v', dtype, shape: [64], data: encodeFloats(vs, dtype) },
+        ]);
+      const base = file(w.base, new Float32Array(64), 'F32');
+      const models = w.models.map((m, t) => file(m, v(t), t === 2 ? 'BF16' : 'F32'));
+      const ctx = await testContext();
+      const open = (name: string, b: Uint8Array) => openSingleFileModel(name, memorySource(name, b));
+      for (const [method, params] of [
+        ['dare', { then: 'ties', p: 0 }],
+        ['ties', {}],
+      ] as const) {
+        const run = async (metrics: boolean) => {
+          const sink = memorySink('out');
+          const phases = new Set<string>();
+          await runMerge(ctx, {
+            base: await open('base', base),
+            models: await Promise.all(models.map((b, i) => open(`task${i}`, b))),
+            config: resolveConfig({ method, params, options: { chunkElements: 4096, mixedDtypes: true } }),
+            metrics,
+            output: async () => sink,
+            onProgress: (q) => phases.add(q.phase),
+          });
+          return { bytes: sink.bytes()!, phases };
+        };
+        const fused = await run(false);
+        const stack = await run(true);
+        expect(readFloatTensors(fused.bytes).get('v')!.values[0], method).toBeCloseTo(-0.3, 6);
+        expect(Buffer.from(fused.bytes).equals(Buffer.from(stack.bytes)), method).toBe(true);
+        expect(fused.phases.has('TIES majority sign'), method).toBe(true);
+      }
+      expect(ctx.allocatedBytes).toBe(0);
+    });
   });
 
   it('runs the tied columns\' chunks again (or the whole pass) when the estimated majority was wrong', async () => {

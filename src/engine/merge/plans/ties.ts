@@ -6,8 +6,9 @@
  *   a `pre` transform, models in mixed dtypes), an exact select finds the thresholds in 2 streaming passes over the
  *   task vectors (hostSelect.ts: MagnitudeSelect, or the host's count on a CPU-emulated adapter) and a third adds up
  *   the elected signs. The output pass trims, elects and merges in one kernel per chunk: ties_output on the raw inputs
- *   when nothing needs the task-vector stack (GpuPlan.fused), else ties_merge. After DARE's drop (a `pre` with a
- *   fusedDrop) ties_output applies the drop too and tallies the signs itself, so that third pass is not made.
+ *   when nothing needs the task-vector stack (GpuPlan.fused), else ties_merge; after DARE's drop (a `pre` with a
+ *   fusedDrop) ties_output applies the drop too. Where ties_output writes every tensor, the exact select's third pass
+ *   is not made either: the kernel tallies the signs itself from a provisional +1 (see redo).
  * - scope "tensor": per tensor, exactly int(k*numel) entries per task by magnitude (lower index wins ties), selected
  *   with 2 passes over that tensor before its output; zero sums elect +1.
  * A `pre` transform (DARE's drop) is applied to every stack before it is trimmed, in every pass.
@@ -110,8 +111,9 @@ export class TiesStage {
       const ranks = taskSegments(p.tasks).map(() => [rank]);
       (await selectTaskRanks(p, 'ties global threshold', ranks, null, this.pre)).forEach((r, t) => (this.thresholds![t] = r.bits[0]!));
     }
-    // A fused output pass tallies the signs itself (see redo): it starts from a provisional +1.
-    if (this.fusable() && p.fusedOutput) {
+    // A fused output pass tallies the signs itself (see redo): it starts from a provisional +1, where it writes every
+    // tensor (tiesFastApplies: the kernel takes them all; a tensor on the stack path would keep the provisional sign).
+    if (this.fusable() && p.fusedOutput && tiesFastApplies(p)) {
       this.majority = 1;
       this.majorityExact = false;
       return;
