@@ -18,6 +18,8 @@ import { MetricsCache } from '../../src/engine/merge/metrics';
 import { FusedOutput } from '../../src/engine/merge/plans/fusedOutput';
 import { HostMagnitudeSelect } from '../../src/engine/merge/plans/hostSelect';
 import { MagnitudeSelect } from '../../src/engine/gpu/select';
+import { LinearMergeKernel } from '../../src/engine/gpu/linearMerge';
+import { TiesOutputKernel } from '../../src/engine/gpu/tiesFused';
 import { runMerge } from '../../src/engine/merge/runMerge';
 import { memorySource } from '../../src/engine/io/byteSource';
 import { openSingleFileModel } from '../../src/engine/io/model';
@@ -387,6 +389,30 @@ describe('statistics kept across merges of the same models', () => {
         } finally {
           spy.mockRestore();
         }
+      }
+    }
+    // DARE then global TIES merges through ties_output, drawing the drop, and records nothing; once a merge with the
+    // metrics (the stack path) has kept its entries, a lambda move reads them instead (linear_merge, MASKED).
+    for (const rule of ['sum', 'max'] as const) {
+      const what = `dare then global ties, merge ${rule}`;
+      const m = await open(g);
+      const cache = new MetricsCache();
+      const ties = vi.spyOn(TiesOutputKernel.prototype, 'encode');
+      const linear = vi.spyOn(LinearMergeKernel.prototype, 'encode');
+      try {
+        await merge(m, 'dare', { then: 'ties', merge: rule, lambda: 0.4 }, { cache });
+        expect(ties.mock.calls.length, `${what}: the cold merge`).toBeGreaterThan(0);
+        await merge(m, 'dare', { then: 'ties', merge: rule, lambda: 0.6 }, { cache, metrics: true });
+        ties.mockClear();
+        linear.mockClear();
+        const b = await merge(m, 'dare', { then: 'ties', merge: rule, lambda: 0.9 }, { cache });
+        expect([ties.mock.calls.length, linear.mock.calls.length > 0], what).toEqual([0, true]);
+        const fresh = await merge(await open(g), 'dare', { then: 'ties', merge: rule, lambda: 0.9 }, {});
+        expect(b.file === fresh.file, `${what}: file bytes`).toBe(true);
+        expect(b.values, what).toEqual(fresh.values);
+      } finally {
+        ties.mockRestore();
+        linear.mockRestore();
       }
     }
     // TIES's merge "mean" divides the kept entries by their count: it stays on the stack.

@@ -231,7 +231,9 @@ export async function runMerge(ctx: GpuContext, run: MergeRun): Promise<MergeRep
     // earlier merge kept their entries; the stack path records them for the next merge (where they fit half the memo).
     // A plan that finds them faster than its stack path does (GpuPlan.selectKept) selects them first, where they fit.
     const masked = plan.masked && plan.scaleParams && p.tasks <= KEPT_MAX_TASKS ? plan.masked(p) : null;
-    spec = fusable ? (plan.fused?.(p) ?? null) : null;
+    // Entries an earlier merge kept win over a plan's own fused kernel (DARE then global TIES: reading them costs less
+    // than drawing the drop again).
+    spec = fusable && !(masked && knownKept) ? (plan.fused?.(p) ?? null) : null;
     const keptBytes = 4 * merged.reduce((n, t) => n + t.numel, 0);
     const keptRoom = cached ? cached.plans.roomFor(keptBytes) : keptBytes <= SELECT_KEPT_BYTES;
     const selected = fusable && !spec && masked && !knownKept && keptRoom ? ((await plan.selectKept?.(p)) ?? null) : null;
