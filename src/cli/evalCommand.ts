@@ -6,7 +6,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { checkSvdMethod, parseSvd } from './args';
+import { checkSvdMethod, parseGpuCache, parseSvd } from './args';
 import { ConfigError } from '../engine/errors';
 import type { GpuContext } from '../engine/gpu/device';
 import { loadSuite, type Suite } from '../engine/eval/suite';
@@ -31,7 +31,9 @@ export interface ScoreRow {
 
 export const EVAL_USAGE = `Usage:
   merge-playground eval --suite SUITE --method METHOD [--set key=value ...] [--samples N] [--seed S] [--json out.json]
+                        [--gpu-cache MIB]
   merge-playground eval --suite SUITE --all-methods [--samples N] [--seed S] [--json out.json] [--markdown out.md]
+                        [--gpu-cache MIB]
   merge-playground eval --suite SUITE --method CONTINUAL_METHOD --orders N [--seed S] [--all-tasks]
                         [--set key=value ...] [--samples N] [--json out.json] [--svd gpu|host]
 
@@ -45,7 +47,9 @@ scored on the tasks seen so far (--all-tasks: on every task). It prints each ste
 accuracy, lambda_t and sqrt(t), each order's backward transfer (BWT) and final average
 accuracy, and their mean and sample standard deviation over the orders. --svd (opcm only)
 sets where OPCM factors its Linear weights, as for merge: gpu or host (default: the host on a
-CPU-emulated adapter, else the GPU).`;
+CPU-emulated adapter, else the GPU). --gpu-cache sets the GPU memory batch methods keep model
+bytes in between their passes, as for merge (MiB; default 2048 on a GPU, 512 on a CPU-emulated
+adapter; 0: none).`;
 
 /**
  * A suite by name: a FusionBench preset from the Hub (models, text-tower heads and parquet test splits, through the
@@ -118,6 +122,7 @@ export async function runEval(ctx: GpuContext, argv: string[], log: (m: string) 
         'all-tasks': { type: 'boolean' },
         'all-methods': { type: 'boolean' },
         svd: { type: 'string' },
+        'gpu-cache': { type: 'string' },
         quiet: { type: 'boolean' },
       },
     }));
@@ -141,6 +146,10 @@ export async function runEval(ctx: GpuContext, argv: string[], log: (m: string) 
   const svd = parseSvd(values.svd);
   if (svd && (!spec || values['all-methods'])) throw new ConfigError('--svd', 'needs --method opcm, and no --all-methods');
   if (spec) checkSvdMethod(svd, spec.id);
+  const gpuCache = parseGpuCache(values['gpu-cache']);
+  if (gpuCache !== null && spec?.family === 'continual') {
+    throw new ConfigError('--gpu-cache', `only batch methods keep model bytes between passes ('${spec.id}' is a continual method)`);
+  }
   const params: Record<string, unknown> = {};
   for (const s of spec ? (values.set ?? []) : []) {
     const eq = s.indexOf('=');
@@ -153,7 +162,7 @@ export async function runEval(ctx: GpuContext, argv: string[], log: (m: string) 
   if (continualConfig && (continualConfig.params.order ?? 'given') !== 'given') throw new ConfigError('--set', 'order: --orders and --seed choose the merge orders; leave order out');
   const suite = await openSuite(ctx, values.suite, log);
   const evaluator = new SuiteEvaluator(ctx, suite);
-  const opts = { samples, seed, ...(svd ? { svd } : {}) };
+  const opts = { samples, seed, ...(svd ? { svd } : {}), ...(gpuCache !== null ? { cacheBytes: gpuCache * 2 ** 20 } : {}) };
   try {
     log(`evaluating on ${suite.manifest.name} (${suite.tasks.length} tasks, ${samples ?? 'all'} images per task)`);
     const base = row(await scoreModel(ctx, suite, evaluator, null, opts));

@@ -239,6 +239,22 @@ describe('merge-playground eval --orders', () => {
     expect(all.stderr).toMatch(/--svd: needs --method opcm, and no --all-methods/);
   }, 600_000);
 
+  it('--gpu-cache (batch methods, as for merge): the same accuracies without the between-pass cache; refused for a continual method', async () => {
+    const dir = demoSubset(2);
+    const merged = async (flag: string[]) => {
+      const out = join(dir, `eval-cache-${flag.length}.json`);
+      const r = await runCli(['eval', '--suite', dir, '--method', 'ties', '--samples', '8', ...flag, '--json', out, '--quiet'], { timeoutMs: 290_000 });
+      expect(r.stderr, flag.join(' ')).not.toMatch(/error/i);
+      expect(r.code, flag.join(' ')).toBe(0);
+      return JSON.parse(readFileSync(out, 'utf8')).merged;
+    };
+    expect(await merged(['--gpu-cache', '0'])).toEqual(await merged([]));
+    const continual = await runCli(['eval', '--suite', 'demo', '--method', 'opcm', '--gpu-cache', '64', '--quiet']);
+    expect([continual.code, continual.stderr.trim().split('\n').at(-1)]).toEqual([2, "merge-playground: error: --gpu-cache: only batch methods keep model bytes between passes ('opcm' is a continual method)"]);
+    const bad = await runCli(['eval', '--suite', 'demo', '--method', 'ties', '--gpu-cache', 'lots', '--quiet']);
+    expect(bad.stderr.trim().split('\n').at(-1)).toBe('merge-playground: error: --gpu-cache: expected a whole number of MiB (0 or more), got "lots"');
+  }, 600_000);
+
   it('refuses --orders with a batch method before scoring anything', async () => {
     const r = await runCli(['eval', '--suite', 'demo', '--method', 'task_arithmetic', '--orders', '2', '--quiet']);
     expect(r.code).toBe(2);

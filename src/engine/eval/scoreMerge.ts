@@ -78,7 +78,16 @@ export async function mergeAndScore(
   suite: Suite,
   evaluator: SuiteEvaluator,
   config: ResolvedConfig,
-  opts: EvaluateOptions & { output?: () => Promise<ByteSink>; onProgress?: (p: MergeProgress) => void; metrics?: boolean; metricsCache?: MetricsCache; resident?: ResidentInputs; svd?: 'gpu' | 'host' },
+  opts: EvaluateOptions & {
+    output?: () => Promise<ByteSink>;
+    onProgress?: (p: MergeProgress) => void;
+    metrics?: boolean;
+    metricsCache?: MetricsCache;
+    resident?: ResidentInputs;
+    svd?: 'gpu' | 'host';
+    /** runMerge's cacheBytes (batch methods; default: the engine's for the adapter). */
+    cacheBytes?: number;
+  },
 ): Promise<MergeAndScore> {
   const models = suite.tasks.map((t) => t.model);
   if (config.method.family === 'continual') {
@@ -106,6 +115,7 @@ export async function mergeAndScore(
       metrics: opts.metrics ?? false,
       ...(opts.metricsCache ? { metricsCache: opts.metricsCache } : {}),
       ...(opts.resident ? { resident: opts.resident } : {}),
+      ...(opts.cacheBytes !== undefined ? { cacheBytes: opts.cacheBytes } : {}),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       ...(opts.output ? { output: async () => opts.output!() } : {}),
       collect: (t) => {
