@@ -1,7 +1,7 @@
 /**
  * Physical-limit probes, measured in the same run as the merges: the device's achievable bandwidth (the fastest of
- * three buffer-copy kernels, bench/copy.wgsl), the engine's host transfers (UploadRing; StagingReader, and readBuffer with a fresh staging buffer) and
- * copyBufferToBuffer for context, and the peak of the engine's matmul kernel (src/engine/gpu/matmul.ts) at a large
+ * three buffer-copy kernels, bench/copy.wgsl), the engine's host transfers (UploadRing; StagingReader, and readBuffer
+ * with a fresh staging buffer) and copyBufferToBuffer for context, and the peak of the engine's matmul kernel (src/engine/gpu/matmul.ts) at a large
  * square size. Each probe runs a batch of iterations long enough to time with the wall clock, once to warm up and then
  * `reps` times; the figure is the median per-iteration time.
  */

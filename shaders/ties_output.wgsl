@@ -9,12 +9,12 @@
 // With DROP (DARE then TIES) each tau_r first goes through dare_drop (_dare_drop.wgsl: +0 where dropped, kept entries
 // times scale with SCALE), keyed by the block's tensor and element index from params.parts as in linear_merge.
 // All with the f32 operations of those kernels in their order, so the result is bit for bit theirs, plus per-thread
-// partial sums of squares of theta0, each untrimmed (and undropped) tau_r and delta for the report's norms (as linear_merge), and
-// per-thread counts of the columns whose sum is > 0, < 0, and zero with a delta that may depend on `majority`
-// ("tied"; SUM: the two sides' candidates differ, MEAN and MAX: a kept entry could agree). The first two are the
-// exact tally behind the majority sign, so the host can merge with a provisional majority and redo the pass only if
-// a tied column exists and the tally disagrees. Tied is decided from the walk's state at the end, not tracked per
-// row: one more set of per-column flags live through the walk made the kernel about 15% slower on SwiftShader.
+// partial sums of squares of theta0, each untrimmed (and undropped) tau_r and delta for the report's norms (as
+// linear_merge), and per-thread counts of the columns whose sum is > 0, < 0, and zero with a delta that may depend on
+// `majority` ("tied"; SUM: the two sides' candidates differ, MEAN and MAX: a kept entry could agree). The first two are
+// the exact tally behind the majority sign, so the host can merge with a provisional majority and redo the pass only if
+// a tied column exists and the tally disagrees. Tied is decided from the walk's state at the end, not tracked per row:
+// one more set of per-column flags live through the walk made the kernel about 15% slower on SwiftShader.
 //
 // Pipeline constants: BASE_DTYPE, MODEL_DTYPE, OUT_DTYPE (DTYPE_*), MODE (0 sum, 1 mean, 2 max), NORMS, FINITE (NORMS
 // false: one flag per thread instead of the norm rows, 1.0 where the merged block or the trimmed column sums s hold a

@@ -54,6 +54,16 @@ export function parseGpuCache(value: string | undefined): number | null {
   return mib;
 }
 
+/**
+ * `--gpu-cache` for `method` (null: every method, as --all-methods): the cache's bytes for runMerge, undefined without
+ * the flag; refused for a continual method, which keeps nothing between passes.
+ */
+export function gpuCacheBytes(mib: number | null, method: { id: string; family: string } | null): number | undefined {
+  if (mib === null) return undefined;
+  if (method?.family === 'continual') throw new ConfigError('--gpu-cache', `only batch methods keep model bytes between passes ('${method.id}' is a continual method)`);
+  return mib * 2 ** 20;
+}
+
 /** A parsed `merge` command. */
 export interface MergeCommand {
   base: string;

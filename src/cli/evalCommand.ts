@@ -6,7 +6,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { checkSvdMethod, parseGpuCache, parseSvd } from './args';
+import { checkSvdMethod, gpuCacheBytes, parseGpuCache, parseSvd } from './args';
 import { ConfigError } from '../engine/errors';
 import type { GpuContext } from '../engine/gpu/device';
 import { loadSuite, type Suite } from '../engine/eval/suite';
@@ -146,10 +146,7 @@ export async function runEval(ctx: GpuContext, argv: string[], log: (m: string) 
   const svd = parseSvd(values.svd);
   if (svd && (!spec || values['all-methods'])) throw new ConfigError('--svd', 'needs --method opcm, and no --all-methods');
   if (spec) checkSvdMethod(svd, spec.id);
-  const gpuCache = parseGpuCache(values['gpu-cache']);
-  if (gpuCache !== null && spec?.family === 'continual') {
-    throw new ConfigError('--gpu-cache', `only batch methods keep model bytes between passes ('${spec.id}' is a continual method)`);
-  }
+  const cacheBytes = gpuCacheBytes(parseGpuCache(values['gpu-cache']), spec);
   const params: Record<string, unknown> = {};
   for (const s of spec ? (values.set ?? []) : []) {
     const eq = s.indexOf('=');
@@ -162,7 +159,7 @@ export async function runEval(ctx: GpuContext, argv: string[], log: (m: string) 
   if (continualConfig && (continualConfig.params.order ?? 'given') !== 'given') throw new ConfigError('--set', 'order: --orders and --seed choose the merge orders; leave order out');
   const suite = await openSuite(ctx, values.suite, log);
   const evaluator = new SuiteEvaluator(ctx, suite);
-  const opts = { samples, seed, ...(svd ? { svd } : {}), ...(gpuCache !== null ? { cacheBytes: gpuCache * 2 ** 20 } : {}) };
+  const opts = { samples, seed, ...(svd ? { svd } : {}), ...(cacheBytes !== undefined ? { cacheBytes } : {}) };
   try {
     log(`evaluating on ${suite.manifest.name} (${suite.tasks.length} tasks, ${samples ?? 'all'} images per task)`);
     const base = row(await scoreModel(ctx, suite, evaluator, null, opts));

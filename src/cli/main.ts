@@ -18,7 +18,7 @@ import type { ParamSpec } from '../engine/methods/params';
 import { nodeGpu } from '../platform/nodeGpu';
 import { describeFsError, fileSink } from '../platform/nodeFiles';
 import { modelSource, openModelArg } from '../platform/hubNode';
-import { buildConfig, parseMergeArgs, USAGE, checkSvdMethod } from './args';
+import { buildConfig, parseMergeArgs, USAGE, checkSvdMethod, gpuCacheBytes } from './args';
 import { evalMarkdown, evalTable, EVAL_USAGE, runEval } from './evalCommand';
 
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
@@ -59,10 +59,7 @@ async function mergeCommand(argv: string[]): Promise<number> {
   try {
     if (cmd.saveSteps && config.method.family !== 'continual') throw new ConfigError('--save-steps', `only continual methods merge in steps ('${config.method.id}' is a batch method)`);
     checkSvdMethod(cmd.svd, config.method.id);
-    if (cmd.gpuCacheMiB !== null && config.method.family === 'continual') {
-      throw new ConfigError('--gpu-cache', `only batch methods keep model bytes between passes ('${config.method.id}' is a continual method)`);
-    }
-    const cacheBytes = cmd.gpuCacheMiB === null ? undefined : cmd.gpuCacheMiB * 2 ** 20;
+    const cacheBytes = gpuCacheBytes(cmd.gpuCacheMiB, config.method);
     // A lost device restarts the merge once on a new one; a buffer that does not fit restarts it in smaller chunks.
     // Files of a failed attempt are aborted (temp files removed), so only a complete merge is ever renamed into place.
     const report = await withDeviceRetry(

@@ -329,7 +329,6 @@ export class LinearMergeKernel {
   }
 }
 
-/** Whether two tensors' drops are alike (same seed, rate and scale), or both absent. */
 /** A DARE drop as one launch takes it: rate, scale, pcgHash(seed), and the part records of params.parts. */
 export interface DropLaunch {
   p: number;

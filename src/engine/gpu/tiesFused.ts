@@ -133,7 +133,8 @@ export class TiesOutputKernel implements FusedKernel {
       a.partials ? bind(ctx, kernel, a.partials, (normRowsOf(tasks, a.flags) + this.extraRows) * threads * F32_BYTES) : { buffer: this.none },
     ];
     // Twelve 32-bit fields (majority the seventh, then the drop's: drop_parts, p, scale, drop_seed), the coefficient
-    // vec4s, and with a drop its part records after the whole coefficient array. Only the words a launch reads are written.
+    // vec4s, and with a drop its part records after the whole coefficient array. Only the words a launch reads are
+    // written.
     const words = new Uint32Array(HEADER_WORDS + 4 * Math.ceil(tasks / 4));
     words.set([a.numel, tasks, threads, 0, layout.firstVec4, layout.strideVec4, 0, drop ? drop.table.length / 4 : 0, 0, 0, drop?.seedHash ?? 0]);
     new Int32Array(words.buffer)[6] = this.s.majority;

@@ -3,9 +3,10 @@
  * Arithmetic, simple average, LiNeS on Task Arithmetic, Model Stock, DARE on Task Arithmetic: linear_merge), MagMax
  * (magmax_output), Consensus on Task Arithmetic (consensus_output), TALL masks (tall_output: one model per task, all
  * from one launch and one readback) and global TIES (ties_output; also under LiNeS). The raw base and model bytes go
- * to the GPU once (RawUploader); the kernel decodes them, forms theta0 + delta, encodes the output dtype and leaves per-thread partial
- * sums of squares for the report's norms. Each chunk is one submit whose readback (output bytes and partials in one staging buffer) is
- * awaited only once later chunks are submitted, so reading back overlaps the next chunks' uploads and kernels.
+ * to the GPU once (RawUploader); the kernel decodes them, forms theta0 + delta, encodes the output dtype and leaves
+ * per-thread partial sums of squares for the report's norms. Each chunk is one submit whose readback (output bytes and
+ * partials in one staging buffer) is awaited only once later chunks are submitted, so reading back overlaps the next
+ * chunks' uploads and kernels.
  *
  * Chunk sizes and queue depth depend on the adapter. A CPU-emulated one runs a chunk's kernel on the same cores that
  * copy the next chunk's bytes: chunks of a few MiB (which stay in the CPU's caches) with three in flight measured

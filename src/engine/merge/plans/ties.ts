@@ -134,9 +134,9 @@ export class TiesStage {
   }
 
   /**
-   * The fused output pass of scope global, without `pre` or after DARE's drop (after `prepare`), each tensor's contributions combined with
-   * `coeffs` (TIES's lambda, LiNeS's ramp), or null: ties_output, its redo with the exact majority sign, and the raw
-   * chunks the one-pass statistics kept.
+   * The fused output pass of scope global, without `pre` or after DARE's drop (after `prepare`), each tensor's
+   * contributions combined with `coeffs` (TIES's lambda, LiNeS's ramp), or null: ties_output, its redo with the exact
+   * majority sign, and the raw chunks the one-pass statistics kept.
    */
   fusedSpec(p: PlanContext, coeffs: (t: AlignedTensor) => Float32Array): FusedSpec | null {
     let kernel = this.fusedKernel(p);
